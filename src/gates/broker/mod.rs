@@ -1,0 +1,1 @@
+//! Pact Broker client and the contract gate.

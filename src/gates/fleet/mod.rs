@@ -1,0 +1,1 @@
+//! Fleet attestation: every instance runs the version and configuration it should.
