@@ -7,3 +7,4 @@ pub mod analysis;
 pub mod cli;
 pub mod crd;
 pub mod gates;
+pub mod http;
