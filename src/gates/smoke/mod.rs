@@ -1,1 +1,1 @@
-//! Smoke checks: a few HTTP requests against canary pods with expected answers.
+//! Smoke checks.
