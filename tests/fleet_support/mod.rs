@@ -43,6 +43,8 @@ pub struct PodSpec {
     pub version: String,
     pub config: Vec<(String, String)>,
     pub fault: Option<String>,
+    /// More demo-app flags (e.g. `--error-rate 1`).
+    pub extra_args: Vec<String>,
 }
 
 impl PodSpec {
@@ -54,7 +56,14 @@ impl PodSpec {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             fault: None,
+            extra_args: Vec::new(),
         }
+    }
+
+    pub fn arg(mut self, flag: &str, value: &str) -> Self {
+        self.extra_args.push(flag.into());
+        self.extra_args.push(value.into());
+        self
     }
 
     pub fn fault(mut self, fault: &str) -> Self {
@@ -118,6 +127,7 @@ impl Fleet {
         if let Some(f) = &spec.fault {
             cmd.arg("--version-fault").arg(f);
         }
+        cmd.args(&spec.extra_args);
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.binary.display()));
