@@ -265,7 +265,6 @@ mod tests {
                 }]),
                 ..Default::default()
             }),
-            ..Default::default()
         }
     }
 

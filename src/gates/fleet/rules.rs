@@ -403,7 +403,7 @@ pub fn evaluate_pods(expect: &FleetExpectation, input: &FleetInput) -> Vec<PodVe
                 kind: ProblemKind::VersionMismatch,
                 reported: Some(reported),
                 expected: Some(e.to_string()),
-                detail: format!("{} pod runs another version", v.pod.track),
+                detail: "pod runs another version".into(),
             }),
             None => v.problems.push(Problem {
                 kind: ProblemKind::UnexpectedPod,
