@@ -351,6 +351,62 @@ mod tests {
         }
     }
 
+    /// Counts answers in flight; not a stand-in for a pod (the HTTP attestor is tested against
+    /// real demo-app processes), only a probe of the fan-out.
+    struct Gauge {
+        in_flight: std::sync::atomic::AtomicUsize,
+        peak: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Attestor for Gauge {
+        async fn attest(&self, target: &PodTarget) -> Result<Attestation, AttestError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+            self.peak.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.in_flight.fetch_sub(1, SeqCst);
+            Ok(Attestation {
+                version: target.name.clone(),
+                config_hash: "h".into(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn fan_out_is_bounded_and_complete() {
+        use crate::gates::fleet::Track;
+        let gauge = Gauge {
+            in_flight: 0.into(),
+            peak: 0.into(),
+        };
+        let targets: Vec<PodTarget> = (0..40u8)
+            .rev()
+            .map(|i| PodTarget {
+                track: Track::Canary,
+                name: format!("p{i:02}"),
+                ip: std::net::IpAddr::from([127, 0, 0, i + 1]),
+            })
+            .collect();
+        let obs = attest_all(&gauge, targets, 6).await;
+        assert_eq!(obs.len(), 40);
+        assert_eq!(gauge.peak.load(std::sync::atomic::Ordering::SeqCst), 6);
+        assert_eq!(
+            obs[0].target.name, "p00",
+            "sorted whatever the answer order"
+        );
+        assert!(obs
+            .iter()
+            .all(|o| o.result.as_ref().map(|a| &a.version) == Ok(&o.target.name)));
+        // Zero is taken as one rather than hanging forever.
+        let obs = attest_all(
+            &gauge,
+            obs.into_iter().map(|o| o.target).take(3).collect(),
+            0,
+        )
+        .await;
+        assert_eq!(obs.len(), 3);
+    }
+
     #[test]
     fn config_round_trips_through_json() {
         let json = serde_json::to_value(cfg()).unwrap();

@@ -439,39 +439,42 @@ pub fn evaluate_pods(expect: &FleetExpectation, input: &FleetInput) -> Vec<PodVe
     };
     let stable_majority = track_majority(Track::Stable);
 
-    // The hash each track is held to, and where that expectation comes from.
-    let mut references: BTreeMap<Track, (Option<String>, &'static str)> = BTreeMap::new();
+    // The hashes each track is held to (all must hold), and where each comes from. `None`
+    // means the reference is unknown: stable pods disagree with no majority, or none answered.
+    let canary_majority = track_majority(Track::Canary);
+    let stable_source = "the stable pods (no configuration change declared)";
+    let mut references: BTreeMap<Track, Vec<(Option<String>, &'static str)>> = BTreeMap::new();
     references.insert(
         Track::Stable,
-        (stable_majority.clone(), "the other stable pods"),
+        vec![(stable_majority.clone(), "the other stable pods")],
     );
-    let baseline_ref = match &stable_majority {
-        Some(h) => (Some(h.clone()), "the stable pods"),
-        None => (track_majority(Track::Baseline), "the other baseline pods"),
-    };
-    references.insert(Track::Baseline, baseline_ref);
-    let canary_ref = match &expect.config {
-        ConfigRule::Declared { expected_hash } => (
+    references.insert(
+        Track::Baseline,
+        vec![match &stable_majority {
+            Some(h) => (Some(h.clone()), "the stable pods"),
+            None => (track_majority(Track::Baseline), "the other baseline pods"),
+        }],
+    );
+    let canary_refs = match &expect.config {
+        ConfigRule::Declared { expected_hash } => vec![(
             Some(expected_hash.clone()),
             "the declared configuration change",
-        ),
-        ConfigRule::MatchStable {
-            pipeline_hash: Some(h),
+        )],
+        ConfigRule::MatchStable { pipeline_hash } => {
+            let mut refs = vec![(stable_majority.clone(), stable_source)];
+            if let Some(h) = pipeline_hash {
+                refs.push((Some(h.clone()), "the hash given by the pipeline"));
+            }
+            refs
         }
-        | ConfigRule::Standalone {
+        ConfigRule::Standalone {
             expected_hash: Some(h),
-        } => (Some(h.clone()), "the hash given by the pipeline"),
-        ConfigRule::MatchStable {
-            pipeline_hash: None,
-        } => (
-            stable_majority.clone(),
-            "the stable pods (no configuration change declared)",
-        ),
+        } => vec![(Some(h.clone()), "the hash given by the pipeline")],
         ConfigRule::Standalone {
             expected_hash: None,
-        } => (track_majority(Track::Canary), "the other pods"),
+        } => vec![(canary_majority.clone(), "the other pods")],
     };
-    references.insert(Track::Canary, canary_ref);
+    references.insert(Track::Canary, canary_refs);
 
     for v in verdicts.values_mut() {
         let Some(reported) = v.reported_config_hash.clone() else {
@@ -480,51 +483,51 @@ pub fn evaluate_pods(expect: &FleetExpectation, input: &FleetInput) -> Vec<PodVe
         let track = v.pod.track;
         let peers_majority = track_majority(track);
         let odd_one_out = peers_majority.as_deref() != Some(reported.as_str());
-        let (reference, source) = references.get(&track).cloned().unwrap_or((None, ""));
-        match reference {
-            Some(r) if r == reported => {
-                // Matches its reference. It can still be the odd one out when the reference is
-                // external and its peers disagree: then the peers are the ones flagged.
-            }
-            Some(r) => {
-                let kind = if odd_one_out {
-                    ProblemKind::ConfigDrift
-                } else {
-                    ProblemKind::ConfigMismatch
-                };
-                v.problems.push(Problem {
-                    kind,
-                    reported: Some(reported),
-                    expected: Some(r),
-                    detail: format!("configuration hash differs from {source}"),
-                });
-            }
-            None => {
-                // No reference to compare with. Only a canary held to stable can lack one
-                // (reported as a fleet problem below); otherwise the pods disagree with no
-                // majority, and every one of them is drifting.
-                let canary_needs_stable = track == Track::Canary
-                    && matches!(
-                        expect.config,
-                        ConfigRule::MatchStable {
-                            pipeline_hash: None
-                        }
-                    );
-                if !canary_needs_stable {
+        let refs = references.get(&track).cloned().unwrap_or_default();
+        let mut flagged: Vec<String> = Vec::new();
+        for (reference, source) in refs {
+            match reference {
+                Some(r) if r == reported => {}
+                Some(r) => {
+                    if flagged.contains(&r) {
+                        continue;
+                    }
+                    flagged.push(r.clone());
+                    // Odd one out of its track: drift. Agreeing with its peers on the wrong
+                    // hash: the whole track mismatches.
+                    let kind = if odd_one_out {
+                        ProblemKind::ConfigDrift
+                    } else {
+                        ProblemKind::ConfigMismatch
+                    };
+                    v.problems.push(Problem {
+                        kind,
+                        reported: Some(reported.clone()),
+                        expected: Some(r),
+                        detail: format!("configuration hash differs from {source}"),
+                    });
+                }
+                None if source == stable_source => {
+                    // Stable has no agreed hash: a fleet problem (see the report). A canary pod
+                    // that also disagrees with the other canary pods is still named.
+                    if odd_one_out {
+                        v.problems.push(Problem {
+                            kind: ProblemKind::ConfigDrift,
+                            reported: Some(reported.clone()),
+                            expected: peers_majority.clone(),
+                            detail: "configuration hash differs from the other canary pods".into(),
+                        });
+                    }
+                }
+                None => {
+                    // The pods of the track disagree with no majority: all of them drift.
                     v.problems.push(Problem {
                         kind: ProblemKind::ConfigDrift,
-                        reported: Some(reported),
+                        reported: Some(reported.clone()),
                         expected: None,
                         detail: format!(
                             "{track} pods report different configuration hashes with no majority"
                         ),
-                    });
-                } else if odd_one_out {
-                    v.problems.push(Problem {
-                        kind: ProblemKind::ConfigDrift,
-                        reported: Some(reported),
-                        expected: peers_majority,
-                        detail: "configuration hash differs from the other canary pods".into(),
                     });
                 }
             }
@@ -629,12 +632,8 @@ pub fn report_from_verdicts(
             track: Track::Canary,
         });
     }
-    if matches!(
-        expect.config,
-        ConfigRule::MatchStable {
-            pipeline_hash: None
-        }
-    ) && report.stable_config_hash.is_none()
+    if matches!(expect.config, ConfigRule::MatchStable { .. })
+        && report.stable_config_hash.is_none()
         && report.canary.checked > 0
     {
         report
@@ -852,6 +851,34 @@ mod tests {
             .failures
             .iter()
             .all(|f| f.kind == ProblemKind::ConfigMismatch));
+        // The canary matches the pipeline's hash but not stable's, with no change declared:
+        // both rules must hold, so it fails (naming stable's hash).
+        let mut obs: Vec<_> = (1..=2)
+            .map(|i| ok(Track::Canary, i, "2.0.0", "new"))
+            .collect();
+        obs.extend((1..=2).map(|i| ok(Track::Stable, i, "1.0.0", "old")));
+        let rule = expect(ConfigRule::MatchStable {
+            pipeline_hash: Some("new".into()),
+        });
+        let r = evaluate(&rule, &input(obs.clone()));
+        assert_eq!(r.canary.failed, 2);
+        assert!(
+            r.failures
+                .iter()
+                .all(|f| f.kind == ProblemKind::ConfigMismatch
+                    && f.expected.as_deref() == Some("old"))
+        );
+        // A pipeline hash with no stable to compare: the stable rule still blocks.
+        let canary_only: Vec<_> = obs
+            .into_iter()
+            .filter(|o| o.target.track == Track::Canary)
+            .collect();
+        let r = evaluate(&rule, &input(canary_only));
+        assert_eq!(
+            r.fleet_problems,
+            vec![FleetProblem::StableReferenceUnavailable]
+        );
+        assert!(!r.passed);
     }
 
     #[test]
