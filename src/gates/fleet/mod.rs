@@ -7,8 +7,22 @@
 //! - [`attest`]: the [`Attestor`] trait, its HTTP implementation and bounded-concurrency fan-out;
 //! - [`probe`]: one bounded HTTP exchange with a pod (shared with the smoke checks).
 //!
-//! The controller maps the Rollout onto [`FleetExpectation`] and [`cluster::ExpectedWorkload`]s,
-//! lists each track's pods, and calls [`check`].
+//! How the controller uses it (the types are independent of the CRD; the controller maps):
+//!
+//! | Rollout | here |
+//! | --- | --- |
+//! | `spec.version` | [`FleetExpectation::canary_version`] |
+//! | `status.stableVersion` | [`FleetExpectation::stable_version`] |
+//! | no configuration change declared (+ optional pipeline hash) | [`ConfigRule::MatchStable`] |
+//! | declared configuration change with its hash | [`ConfigRule::Declared`] |
+//! | endpoint, JSON pointers, timeout, concurrency | [`AttestConfig`] (defaults: `:8080/version`) |
+//! | each child workload's current ReplicaSet | [`ExpectedWorkload::from_replica_set`] |
+//!
+//! Then, per track, `cluster::inventory(track, &expected, &pods)`, [`TrackInventory::merge`],
+//! and [`check`]; `report` goes to `status`, `report.summary()` into the condition message, and
+//! `report.passed == false` blocks. A bad [`AttestConfig`] is a permanent error
+//! ([`ConfigError`]: wait for a spec change); pods that do not answer are failures in the report,
+//! never errors, so the check fails closed and the next look tries again.
 
 pub mod attest;
 pub mod cluster;
