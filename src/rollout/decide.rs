@@ -168,9 +168,10 @@ pub struct Observations {
     pub record: Option<RecordOutcome>,
 }
 
-/// What the fleet check must find.
+/// Which tracks the fleet check must attest, at which versions (mapped onto
+/// `gates::fleet::FleetExpectation` by observe).
 #[derive(Clone, Debug, PartialEq)]
-pub struct FleetExpectation {
+pub struct FleetScope {
     /// Version every canary (and no other) pod must report; None: do not attest canary pods.
     pub canary_version: Option<String>,
     /// Version every stable and baseline pod must report; None: do not attest them.
@@ -192,7 +193,7 @@ pub struct Needs {
     /// Ask the broker's can-i-deploy.
     pub ask_broker: bool,
     /// Attest these pods.
-    pub fleet: Option<FleetExpectation>,
+    pub fleet: Option<FleetScope>,
     /// Send the smoke requests to canary pods.
     pub smoke: bool,
     /// Take an analysis look over this window.
@@ -441,7 +442,7 @@ pub fn needs(
             }
         }
         Phase::FleetCheck if children_settled(&desired, children) => {
-            needs.fleet = Some(FleetExpectation {
+            needs.fleet = Some(FleetScope {
                 canary_version: Some(spec.version.clone()),
                 stable_version: status.stable_version.clone(),
             });
@@ -462,7 +463,7 @@ pub fn needs(
         Phase::Promoting => {
             let committed = status.stable_version.as_deref() == Some(spec.version.as_str());
             if !committed {
-                needs.fleet = Some(FleetExpectation {
+                needs.fleet = Some(FleetScope {
                     canary_version: Some(spec.version.clone()),
                     stable_version: status.stable_version.clone(),
                 });
@@ -471,7 +472,7 @@ pub fn needs(
                 .settled_at(&spec.version, spec.replicas.max(1))
                 && spec.fleet_check.enabled
             {
-                needs.fleet = Some(FleetExpectation {
+                needs.fleet = Some(FleetScope {
                     canary_version: None,
                     stable_version: Some(spec.version.clone()),
                 });

@@ -3,4 +3,5 @@
 //!
 //! Every decision is made in [`decide`]; the rest only gathers facts and carries out plans.
 
+pub mod children;
 pub mod decide;

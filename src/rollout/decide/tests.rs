@@ -496,7 +496,7 @@ fn canary_start_waits_for_pods_then_checks_the_fleet() {
     );
     assert_eq!(
         n.fleet,
-        Some(FleetExpectation {
+        Some(FleetScope {
             canary_version: Some("2.0.0".into()),
             stable_version: Some("1.0.0".into())
         })
@@ -1005,7 +1005,7 @@ fn promotion_rechecks_the_fleet_then_commits_then_verifies() {
     );
     assert_eq!(
         n.fleet,
-        Some(FleetExpectation {
+        Some(FleetScope {
             canary_version: None,
             stable_version: Some("2.0.0".into())
         })
