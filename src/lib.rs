@@ -9,3 +9,4 @@ pub mod crd;
 pub mod gates;
 pub mod http;
 pub mod rollout;
+pub mod runtime;

@@ -1,0 +1,7 @@
+//! The operator process around the pure pipeline: telemetry, metrics, the admin server and
+//! leader election. The controller loop itself lives in `controller`.
+
+pub mod admin;
+pub mod leader;
+pub mod metrics;
+pub mod telemetry;
