@@ -3,5 +3,8 @@
 //!
 //! Every decision is made in [`decide`]; the rest only gathers facts and carries out plans.
 
+pub mod apply;
 pub mod children;
 pub mod decide;
+pub mod observe;
+pub mod reconcile;

@@ -2,6 +2,7 @@
 //! leader election. The controller loop itself lives in `controller`.
 
 pub mod admin;
+pub mod controller;
 pub mod leader;
 pub mod metrics;
 pub mod telemetry;

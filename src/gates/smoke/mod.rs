@@ -439,13 +439,16 @@ pub async fn run<C: SmokeClient>(
         };
         return SmokeReport::new(0, 0, vec![failure], config.max_listed_failures);
     }
-    let jobs: Vec<(&PodTarget, &SmokeRequest)> = pods
-        .iter()
-        .flat_map(|p| config.requests.iter().map(move |r| (p, r)))
+    // Jobs are index pairs, not borrowed tuples: a stream of borrowed tuples through an async
+    // closure defeats `Send` inference when this future runs inside the controller.
+    let jobs: Vec<(usize, usize)> = (0..pods.len())
+        .flat_map(|p| (0..config.requests.len()).map(move |r| (p, r)))
         .collect();
     let sent = jobs.len();
+    let pods_ref = &pods;
     let failures: Vec<SmokeFailure> = stream::iter(jobs)
-        .map(|(pod, request)| async move {
+        .map(|(p, r)| async move {
+            let (pod, request) = (&pods_ref[p], &config.requests[r]);
             let answer = client.send(pod, request).await;
             judge(pod, request, &answer)
         })
