@@ -620,8 +620,12 @@ impl PrometheusProvider {
         if e.is_timeout() {
             return ProviderError::Timeout(self.timeout);
         }
-        // The chain of causes says what actually happened (refused, reset, certificate...).
-        let mut msg = e.to_string();
+        // The chain of causes says what actually happened (refused, reset, certificate...). The URL
+        // is left out (its query string is the whole PromQL); the base address says where.
+        let mut msg = format!("{}: {}", self.base, e.to_string().replace(" for url", ""));
+        if let Some(u) = e.url() {
+            msg = msg.replace(&format!(" ({u})"), "");
+        }
         let mut src = std::error::Error::source(e);
         while let Some(s) = src {
             msg.push_str(": ");

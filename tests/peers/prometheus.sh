@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Start or stop a throwaway Prometheus (Debian's `prometheus` package) for tests.
+#
+#   tests/peers/prometheus.sh start DIR PORT [SCRAPE_INTERVAL]   # prints the pid; ready when it returns
+#   tests/peers/prometheus.sh stop DIR                           # stops it and removes DIR's data
+#
+# DIR holds everything: prometheus.yml (generated), data/ (TSDB), prometheus.log, prometheus.pid and
+# targets/*.json, the file_sd target lists. Write a file there to add scrape targets, e.g.
+#
+#   [{"targets": ["127.0.30.1:8080"], "labels": {"namespace": "shop", "rollout": "checkout", "track": "canary"}}]
+#
+# The labels become target labels on every scraped series; they stand in for the pod labels that
+# the operator sets and that kubernetes_sd relabelling copies in a cluster (`namespace`, `rollout`,
+# `track`). Prometheus binds to 127.0.0.1:PORT only. The binary is $TOLLGATE_PROMETHEUS, else
+# /usr/bin/prometheus (apt-get install -y prometheus). Scrape interval defaults to 1s.
+set -euo pipefail
+
+usage() { echo "usage: $0 start DIR PORT [SCRAPE_INTERVAL] | stop DIR" >&2; exit 2; }
+
+cmd="${1:-}"; dir="${2:-}"
+[ -n "$cmd" ] && [ -n "$dir" ] || usage
+
+case "$cmd" in
+start)
+    port="${3:-}"; interval="${4:-1s}"
+    [ -n "$port" ] || usage
+    bin="${TOLLGATE_PROMETHEUS:-/usr/bin/prometheus}"
+    if [ ! -x "$bin" ]; then
+        echo "prometheus not found at $bin: apt-get install -y prometheus, or set TOLLGATE_PROMETHEUS" >&2
+        exit 3
+    fi
+    mkdir -p "$dir/targets" "$dir/data"
+    dir="$(cd "$dir" && pwd)"
+    cat >"$dir/prometheus.yml" <<EOF
+global:
+  scrape_interval: $interval
+  scrape_timeout: $interval
+  evaluation_interval: $interval
+scrape_configs:
+  - job_name: demo
+    file_sd_configs:
+      - files: ["$dir/targets/*.json"]
+        refresh_interval: 1s
+EOF
+    # Own process group, so `stop` can end it and nothing else.
+    setsid "$bin" \
+        --config.file="$dir/prometheus.yml" \
+        --storage.tsdb.path="$dir/data" \
+        --storage.tsdb.retention.time=1h \
+        --web.listen-address="127.0.0.1:$port" \
+        --log.level=warn \
+        >"$dir/prometheus.log" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$dir/prometheus.pid"
+    for _ in $(seq 1 150); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "prometheus exited during start-up; log:" >&2
+            tail -n 20 "$dir/prometheus.log" >&2
+            exit 1
+        fi
+        if curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1; then
+            echo "$pid"
+            exit 0
+        fi
+        sleep 0.1
+    done
+    echo "prometheus on 127.0.0.1:$port not ready after 15s; log:" >&2
+    tail -n 20 "$dir/prometheus.log" >&2
+    kill "$pid" 2>/dev/null || true
+    exit 1
+    ;;
+stop)
+    if [ -f "$dir/prometheus.pid" ]; then
+        pid="$(cat "$dir/prometheus.pid")"
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+        rm -f "$dir/prometheus.pid"
+    fi
+    rm -rf "$dir/data"
+    ;;
+*)
+    usage
+    ;;
+esac
