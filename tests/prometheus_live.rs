@@ -12,12 +12,16 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use prometheus_support::*;
-use tollgate::analysis::providers::{AnalysisTarget, ArmWindow, MetricsProvider, ProviderError, Window};
+use tollgate::analysis::providers::{
+    AnalysisTarget, ArmWindow, MetricsProvider, ProviderError, Window,
+};
 
 const IGNORE: &str = "needs prometheus and demo-app: run tests/run-all.sh";
 
 fn at(t: Timestamp, secs: f64) -> Timestamp {
-    let t = t.checked_add(SignedDuration::from_secs_f64(secs)).expect("time");
+    let t = t
+        .checked_add(SignedDuration::from_secs_f64(secs))
+        .expect("time");
     Timestamp::from_millisecond(t.as_millisecond()).expect("ms")
 }
 
@@ -26,8 +30,16 @@ fn tolerance(rate_per_instance: f64, instances: usize) -> f64 {
     rate_per_instance * instances as f64 * SCRAPE.as_secs_f64()
 }
 
-fn check_arm(what: &str, got: &Option<ArmWindow>, want: GenCounts, tol: f64, err_tol: f64) -> ArmWindow {
-    let got = got.clone().unwrap_or_else(|| panic!("{what}: no data, load generator answered {want:?}"));
+fn check_arm(
+    what: &str,
+    got: &Option<ArmWindow>,
+    want: GenCounts,
+    tol: f64,
+    err_tol: f64,
+) -> ArmWindow {
+    let got = got
+        .clone()
+        .unwrap_or_else(|| panic!("{what}: no data, load generator answered {want:?}"));
     eprintln!(
         "{what}: provider requests {:.1} errors {:.1} (series {}, samples {}) | load generator answered {} errors {} \
          (transport failures {}) | diff {:+.1} / {:+.1} (tolerance {tol} / {err_tol})",
@@ -70,11 +82,22 @@ async fn counts_match_the_load_generator() {
     prom.set_targets(
         "shop",
         &[
-            group(&canary.iter().collect::<Vec<_>>(), "shop", "checkout", "canary"),
-            group(&baseline.iter().collect::<Vec<_>>(), "shop", "checkout", "baseline"),
+            group(
+                &canary.iter().collect::<Vec<_>>(),
+                "shop",
+                "checkout",
+                "canary",
+            ),
+            group(
+                &baseline.iter().collect::<Vec<_>>(),
+                "shop",
+                "checkout",
+                "baseline",
+            ),
         ],
     );
-    prom.wait_up(r#"namespace="shop",rollout="checkout""#, 6).await;
+    prom.wait_up(r#"namespace="shop",rollout="checkout""#, 6)
+        .await;
     tokio::time::sleep(2 * SCRAPE).await;
 
     let rate = 20.0;
@@ -98,17 +121,41 @@ async fn counts_match_the_load_generator() {
     // 1. One window around the whole load, with quiet margins.
     let whole = Window::new(at(t0, -2.0), t2).expect("window");
     let c = p.window_counts(&target, whole).await.expect("counts");
-    let can = check_arm("whole window, canary", &c.canary, log.total("canary"), tol, tol * 0.10 + 3.0);
-    let base = check_arm("whole window, baseline", &c.baseline, log.total("baseline"), tol, tol * 0.01 + 3.0);
+    let can = check_arm(
+        "whole window, canary",
+        &c.canary,
+        log.total("canary"),
+        tol,
+        tol * 0.10 + 3.0,
+    );
+    let base = check_arm(
+        "whole window, baseline",
+        &c.baseline,
+        log.total("baseline"),
+        tol,
+        tol * 0.01 + 3.0,
+    );
     assert_eq!(can.series, 6, "3 canary pods x codes 200 and 500");
     assert!(base.series >= 3, "{base:?}");
     for arm in [&can, &base] {
         let (le, last) = *arm.buckets.last().expect("histogram");
         assert!(le.is_infinite(), "{:?}", arm.buckets);
-        assert!((last - arm.requests).abs() <= 1.0, "+Inf bucket {last} vs requests {}", arm.requests);
-        assert!(arm.buckets.windows(2).all(|w| w[0].1 <= w[1].1), "cumulative");
+        assert!(
+            (last - arm.requests).abs() <= 1.0,
+            "+Inf bucket {last} vs requests {}",
+            arm.requests
+        );
+        assert!(
+            arm.buckets.windows(2).all(|w| w[0].1 <= w[1].1),
+            "cumulative"
+        );
         // 2 ms median latency: most requests under 10 ms.
-        let under_10ms = arm.buckets.iter().find(|(le, _)| *le >= 0.01).map(|b| b.1).unwrap_or(0.0);
+        let under_10ms = arm
+            .buckets
+            .iter()
+            .find(|(le, _)| *le >= 0.01)
+            .map(|b| b.1)
+            .unwrap_or(0.0);
         assert!(under_10ms > 0.5 * arm.requests, "{:?}", arm.buckets);
         assert!(arm.samples >= arm.series * 10, "{arm:?}");
     }
@@ -117,7 +164,13 @@ async fn counts_match_the_load_generator() {
     // 2. A window inside the load (steady traffic): extrapolation at both edges.
     let mid = Window::new(at(t0, 3.0), at(t0, 9.0)).expect("window");
     let c = p.window_counts(&target, mid).await.expect("counts");
-    check_arm("mid window, canary", &c.canary, log.counts("canary", mid.start(), mid.end()), tol, tol * 0.10 + 3.0);
+    check_arm(
+        "mid window, canary",
+        &c.canary,
+        log.counts("canary", mid.start(), mid.end()),
+        tol,
+        tol * 0.10 + 3.0,
+    );
     check_arm(
         "mid window, baseline",
         &c.baseline,
@@ -128,20 +181,38 @@ async fn counts_match_the_load_generator() {
 
     // 3. Contiguous 4 s windows over the load, by range queries (step = window).
     let first = Window::new(at(t0, -2.0), at(t0, 2.0)).expect("window");
-    let windows = p.consecutive_window_counts(&target, first, 4).await.expect("range counts");
+    let windows = p
+        .consecutive_window_counts(&target, first, 4)
+        .await
+        .expect("range counts");
     assert_eq!(windows.len(), 4);
     let mut sum = 0.0;
     for (i, w) in windows.iter().enumerate() {
         assert_eq!(w.end, at(first.end(), 4.0 * i as f64));
         let want = log.counts("canary", w.start, w.end);
-        check_arm(&format!("range window {i}, canary"), &w.canary, want, tol, tol * 0.10 + 3.0);
+        check_arm(
+            &format!("range window {i}, canary"),
+            &w.canary,
+            want,
+            tol,
+            tol * 0.10 + 3.0,
+        );
         // The same window by an instant query gives the same answer.
-        let single = p.window_counts(&target, Window::new(w.start, w.end).expect("w")).await.expect("instant");
-        assert_eq!(single.canary, w.canary, "range point {i} equals the instant query");
+        let single = p
+            .window_counts(&target, Window::new(w.start, w.end).expect("w"))
+            .await
+            .expect("instant");
+        assert_eq!(
+            single.canary, w.canary,
+            "range point {i} equals the instant query"
+        );
         sum += w.canary.as_ref().map(|a| a.requests).unwrap_or(0.0);
     }
     let upto = log.counts("canary", first.start(), at(first.end(), 12.0));
-    eprintln!("range windows: sum of canary requests {sum:.1} vs load generator {}", upto.answered);
+    eprintln!(
+        "range windows: sum of canary requests {sum:.1} vs load generator {}",
+        upto.answered
+    );
     assert!(t1 > t0);
 }
 
@@ -149,19 +220,29 @@ async fn counts_match_the_load_generator() {
 #[ignore = "needs prometheus and demo-app: run tests/run-all.sh"]
 async fn an_instance_restart_creates_no_phantom_requests_or_errors() {
     let prom = Prometheus::start("prom-reset");
-    let mut canary = vec![
+    let mut canary = [
         DemoApp::start("127.0.31.1", "2.0.0", 0.0).await,
         DemoApp::start("127.0.31.2", "2.0.0", 0.0).await,
     ];
-    let baseline = vec![
+    let baseline = [
         DemoApp::start("127.0.31.3", "1.0.0", 0.0).await,
         DemoApp::start("127.0.31.4", "1.0.0", 0.0).await,
     ];
     prom.set_targets(
         "shop",
         &[
-            group(&canary.iter().collect::<Vec<_>>(), "shop", "reset", "canary"),
-            group(&baseline.iter().collect::<Vec<_>>(), "shop", "reset", "baseline"),
+            group(
+                &canary.iter().collect::<Vec<_>>(),
+                "shop",
+                "reset",
+                "canary",
+            ),
+            group(
+                &baseline.iter().collect::<Vec<_>>(),
+                "shop",
+                "reset",
+                "baseline",
+            ),
         ],
     );
     prom.wait_up(r#"rollout="reset""#, 4).await;
@@ -172,7 +253,12 @@ async fn an_instance_restart_creates_no_phantom_requests_or_errors() {
     let urls_c: Vec<String> = canary.iter().map(DemoApp::url).collect();
     let urls_b: Vec<String> = baseline.iter().map(DemoApp::url).collect();
     let loader = tokio::spawn(async move {
-        load(&[("canary", urls_c), ("baseline", urls_b)], rate, Duration::from_secs(14)).await
+        load(
+            &[("canary", urls_c), ("baseline", urls_b)],
+            rate,
+            Duration::from_secs(14),
+        )
+        .await
     });
     // Let the counters grow well past what the restarted process will reach, then restart.
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -187,19 +273,36 @@ async fn an_instance_restart_creates_no_phantom_requests_or_errors() {
     // Prove that Prometheus saw a counter reset.
     let resets = p
         .instant_query(
-            &format!(r#"sum(resets(http_requests_total{{rollout="reset",track="canary"}}[{}ms]))"#, whole.millis()),
+            &format!(
+                r#"sum(resets(http_requests_total{{rollout="reset",track="canary"}}[{}ms]))"#,
+                whole.millis()
+            ),
             whole.end(),
         )
         .await
         .expect("resets");
-    let n_resets = resets.series.first().and_then(|s| s.points.first()).map(|p| p.1).unwrap_or(0.0);
+    let n_resets = resets
+        .series
+        .first()
+        .and_then(|s| s.points.first())
+        .map(|p| p.1)
+        .unwrap_or(0.0);
     eprintln!("counter resets seen by Prometheus: {n_resets}");
-    assert!(n_resets >= 1.0, "the restart must show up as a counter reset");
+    assert!(
+        n_resets >= 1.0,
+        "the restart must show up as a counter reset"
+    );
 
     let c = p.window_counts(&target, whole).await.expect("counts");
     let tol = tolerance(rate, 2);
     let can = check_arm("restart, canary", &c.canary, log.total("canary"), tol, 0.0);
-    let base = check_arm("restart, baseline", &c.baseline, log.total("baseline"), tol, 0.0);
+    let base = check_arm(
+        "restart, baseline",
+        &c.baseline,
+        log.total("baseline"),
+        tol,
+        0.0,
+    );
     assert_eq!(can.errors, 0.0, "no phantom errors");
     assert_eq!(base.errors, 0.0);
     // Requests lost between the last scrape and the kill make the provider low, never high.
@@ -214,7 +317,10 @@ async fn no_traffic_is_no_data_not_zeros() {
     let b = DemoApp::start("127.0.32.2", "1.0.0", 0.0).await;
     prom.set_targets(
         "idle",
-        &[group(&[&c], "shop", "idle", "canary"), group(&[&b], "shop", "idle", "baseline")],
+        &[
+            group(&[&c], "shop", "idle", "canary"),
+            group(&[&b], "shop", "idle", "baseline"),
+        ],
     );
     prom.wait_up(r#"rollout="idle""#, 2).await;
     tokio::time::sleep(3 * SCRAPE).await;
@@ -222,7 +328,11 @@ async fn no_traffic_is_no_data_not_zeros() {
     let target = AnalysisTarget::new("shop", "idle");
     let w = Window::ending_at(now_ms(), Duration::from_secs(3)).expect("window");
     let counts = p.window_counts(&target, w).await.expect("counts");
-    assert_eq!((counts.canary.clone(), counts.baseline.clone()), (None, None), "{counts:?}");
+    assert_eq!(
+        (counts.canary.clone(), counts.baseline.clone()),
+        (None, None),
+        "{counts:?}"
+    );
     let other = p
         .window_counts(&AnalysisTarget::new("shop", "no-such-rollout"), w)
         .await
@@ -235,13 +345,22 @@ async fn no_traffic_is_no_data_not_zeros() {
     let w = Window::ending_at(now_ms(), Duration::from_secs(8)).expect("window");
     let counts = p.window_counts(&target, w).await.expect("counts");
     assert_eq!(counts.canary, None);
-    check_arm("baseline only", &counts.baseline, log.total("baseline"), 20.0, 0.0);
+    check_arm(
+        "baseline only",
+        &counts.baseline,
+        log.total("baseline"),
+        20.0,
+        0.0,
+    );
 
     // Once the traffic stopped, a later window has series but no increase: still no data.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let w = Window::ending_at(now_ms(), Duration::from_secs(3)).expect("window");
     let counts = p.window_counts(&target, w).await.expect("counts");
-    assert_eq!(counts.baseline, None, "series exist but nothing was served: {counts:?}");
+    assert_eq!(
+        counts.baseline, None,
+        "series exist but nothing was served: {counts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,7 +384,11 @@ async fn hostile_names_query_correctly_and_inject_nothing() {
     tokio::time::sleep(2 * SCRAPE).await;
     let t0 = now_ms();
     let log = load(
-        &[("canary", vec![wc.url()]), ("baseline", vec![wb.url()]), ("victim", vec![victim.url()])],
+        &[
+            ("canary", vec![wc.url()]),
+            ("baseline", vec![wb.url()]),
+            ("victim", vec![victim.url()]),
+        ],
         20.0,
         Duration::from_secs(5),
     )
@@ -274,9 +397,24 @@ async fn hostile_names_query_correctly_and_inject_nothing() {
     let w = Window::new(at(t0, -2.0), now_ms()).expect("window");
     let p = prom.provider();
 
-    let c = p.window_counts(&AnalysisTarget::new(weird_ns, weird), w).await.expect("weird names query");
-    check_arm("weird name, canary", &c.canary, log.total("canary"), 20.0, 20.0);
-    check_arm("weird name, baseline", &c.baseline, log.total("baseline"), 20.0, 0.0);
+    let c = p
+        .window_counts(&AnalysisTarget::new(weird_ns, weird), w)
+        .await
+        .expect("weird names query");
+    check_arm(
+        "weird name, canary",
+        &c.canary,
+        log.total("canary"),
+        20.0,
+        20.0,
+    );
+    check_arm(
+        "weird name, baseline",
+        &c.baseline,
+        log.total("baseline"),
+        20.0,
+        0.0,
+    );
 
     let hostile = [
         r#"x"} or http_requests_total{rollout="victim"#,
@@ -285,16 +423,26 @@ async fn hostile_names_query_correctly_and_inject_nothing() {
         "x\n\"} or vector(1000)",
     ];
     for h in hostile {
-        for t in [AnalysisTarget::new("shop", h), AnalysisTarget::new(h, "victim")] {
+        for t in [
+            AnalysisTarget::new("shop", h),
+            AnalysisTarget::new(h, "victim"),
+        ] {
             let c = p
                 .window_counts(&t, w)
                 .await
                 .unwrap_or_else(|e| panic!("hostile name {h:?} must query, not fail: {e}"));
-            assert_eq!((c.canary.clone(), c.baseline.clone()), (None, None), "{h:?} injected: {c:?}");
+            assert_eq!(
+                (c.canary.clone(), c.baseline.clone()),
+                (None, None),
+                "{h:?} injected: {c:?}"
+            );
         }
     }
     // The victim itself is there (so "None" above means nothing was injected, not "no data at all").
-    let v = p.window_counts(&AnalysisTarget::new("shop", "victim"), w).await.expect("victim");
+    let v = p
+        .window_counts(&AnalysisTarget::new("shop", "victim"), w)
+        .await
+        .expect("victim");
     check_arm("victim", &v.canary, log.total("victim"), 20.0, 0.0);
 }
 
@@ -305,10 +453,16 @@ async fn a_stopped_prometheus_is_a_transient_error() {
     let p = prom.provider();
     let target = AnalysisTarget::new("shop", "checkout");
     let w = Window::ending_at(now_ms(), Duration::from_secs(10)).expect("window");
-    let ok = p.window_counts(&target, w).await.expect("running Prometheus answers");
+    let ok = p
+        .window_counts(&target, w)
+        .await
+        .expect("running Prometheus answers");
     assert_eq!(ok.canary, None);
     prom.stop();
-    let e = p.window_counts(&target, w).await.expect_err("stopped Prometheus");
+    let e = p
+        .window_counts(&target, w)
+        .await
+        .expect_err("stopped Prometheus");
     eprintln!("stopped Prometheus: {e}");
     assert!(matches!(e, ProviderError::Unreachable(_)), "{e:?}");
     assert!(e.is_transient());

@@ -39,13 +39,21 @@ pub fn prometheus_bin() -> PathBuf {
 pub fn demo_app_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("TOLLGATE_DEMO_APP") {
         let p = PathBuf::from(p);
-        assert!(p.is_file(), "peer missing: TOLLGATE_DEMO_APP={} is not a file", p.display());
+        assert!(
+            p.is_file(),
+            "peer missing: TOLLGATE_DEMO_APP={} is not a file",
+            p.display()
+        );
         return p;
     }
     let exe = std::env::current_exe().expect("current exe");
     // target/debug/deps/prometheus_live-HASH -> target/debug/demo-app
-    let candidates: Vec<PathBuf> =
-        exe.ancestors().skip(1).take(2).map(|d| d.join("demo-app")).collect();
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|d| d.join("demo-app"))
+        .collect();
     for c in &candidates {
         if c.is_file() {
             return c.clone();
@@ -59,7 +67,8 @@ pub fn demo_app_bin() -> PathBuf {
 
 /// A free TCP port on `ip` (bound then released; good enough on a test machine).
 pub fn free_port(ip: &str) -> u16 {
-    let l = TcpListener::bind((ip.parse::<IpAddr>().expect("ip"), 0)).expect("bind for a free port");
+    let l =
+        TcpListener::bind((ip.parse::<IpAddr>().expect("ip"), 0)).expect("bind for a free port");
     l.local_addr().expect("local addr").port()
 }
 
@@ -100,7 +109,10 @@ impl Prometheus {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let pid = String::from_utf8_lossy(&out.stdout).trim().parse().expect("pid from the script");
+        let pid = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("pid from the script");
         Self { dir, port, pid }
     }
 
@@ -109,8 +121,15 @@ impl Prometheus {
     }
 
     pub fn provider(&self) -> PrometheusProvider {
-        PrometheusProvider::new(PrometheusConfig { address: self.url(), timeout_ms: 5_000, ..Default::default() }, Auth::None)
-            .expect("provider")
+        PrometheusProvider::new(
+            PrometheusConfig {
+                address: self.url(),
+                timeout_ms: 5_000,
+                ..Default::default()
+            },
+            Auth::None,
+        )
+        .expect("provider")
     }
 
     /// Write (atomically) the file_sd target list `name`.
@@ -120,8 +139,10 @@ impl Prometheus {
             .map(|g| serde_json::json!({"targets": g.targets, "labels": g.labels}))
             .collect();
         let tmp = self.dir.join(format!("targets/.{name}.tmp"));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&json).expect("json")).expect("write targets");
-        std::fs::rename(&tmp, self.dir.join(format!("targets/{name}.json"))).expect("rename targets");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&json).expect("json"))
+            .expect("write targets");
+        std::fs::rename(&tmp, self.dir.join(format!("targets/{name}.json")))
+            .expect("rename targets");
     }
 
     /// Wait until `want` targets matching `selector` are up.
@@ -133,7 +154,12 @@ impl Prometheus {
         while Instant::now() < deadline {
             match p.instant_query(&expr, now_ms()).await {
                 Ok(a) => {
-                    let n = a.series.first().and_then(|s| s.points.first()).map(|p| p.1).unwrap_or(0.0);
+                    let n = a
+                        .series
+                        .first()
+                        .and_then(|s| s.points.first())
+                        .map(|p| p.1)
+                        .unwrap_or(0.0);
                     if n as usize >= want {
                         return;
                     }
@@ -143,7 +169,10 @@ impl Prometheus {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        panic!("targets {selector} not up after 30s ({last}); log: {}", self.log_tail());
+        panic!(
+            "targets {selector} not up after 30s ({last}); log: {}",
+            self.log_tail()
+        );
     }
 
     pub fn log_tail(&self) -> String {
@@ -177,10 +206,14 @@ pub struct TargetGroup {
 pub fn group(targets: &[&DemoApp], namespace: &str, rollout: &str, track: &str) -> TargetGroup {
     TargetGroup {
         targets: targets.iter().map(|d| d.addr.clone()).collect(),
-        labels: [("namespace", namespace), ("rollout", rollout), ("track", track)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        labels: [
+            ("namespace", namespace),
+            ("rollout", rollout),
+            ("track", track),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
     }
 }
 
@@ -204,7 +237,11 @@ impl DemoApp {
             "--latency-ms".into(),
             "2".into(),
         ];
-        let mut d = Self { addr, args, child: None };
+        let mut d = Self {
+            addr,
+            args,
+            child: None,
+        };
         d.spawn().await;
         d
     }
@@ -221,7 +258,11 @@ impl DemoApp {
         let client = reqwest_client();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(r) = client.get(format!("http://{}/healthz", self.addr)).send().await {
+            if let Ok(r) = client
+                .get(format!("http://{}/healthz", self.addr))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     return;
                 }
@@ -256,7 +297,10 @@ impl Drop for DemoApp {
 }
 
 pub fn reqwest_client() -> reqwest::Client {
-    tollgate::http::client_builder().timeout(Duration::from_secs(2)).build().expect("client")
+    tollgate::http::client_builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client")
 }
 
 pub fn now_ms() -> Timestamp {
@@ -319,9 +363,14 @@ pub async fn load(arms: &[(&str, Vec<String>)], rate: f64, duration: Duration) -
     let mut tasks = Vec::new();
     let period = Duration::from_secs_f64(1.0 / rate);
     for (arm, urls) in arms {
-        log.lock().expect("log").by_arm.entry(arm.to_string()).or_default();
+        log.lock()
+            .expect("log")
+            .by_arm
+            .entry(arm.to_string())
+            .or_default();
         for url in urls {
-            let (arm, url, log, client) = (arm.to_string(), url.clone(), log.clone(), client.clone());
+            let (arm, url, log, client) =
+                (arm.to_string(), url.clone(), log.clone(), client.clone());
             tasks.push(tokio::spawn(async move {
                 let start = tokio::time::Instant::now();
                 let mut tick = tokio::time::interval(period);
@@ -341,8 +390,16 @@ pub async fn load(arms: &[(&str, Vec<String>)], rate: f64, duration: Duration) -
                         }
                         Err(_) => None,
                     };
-                    let done = Done { at: Timestamp::now(), status };
-                    log.lock().expect("log").by_arm.entry(arm.clone()).or_default().push(done);
+                    let done = Done {
+                        at: Timestamp::now(),
+                        status,
+                    };
+                    log.lock()
+                        .expect("log")
+                        .by_arm
+                        .entry(arm.clone())
+                        .or_default()
+                        .push(done);
                 }
             }));
         }
