@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Start or stop a throwaway Prometheus (Debian's `prometheus` package) for tests.
 #
-#   tests/peers/prometheus.sh start DIR PORT [SCRAPE_INTERVAL]   # prints the pid; ready when it returns
-#   tests/peers/prometheus.sh stop DIR                           # stops it and removes DIR's data
+#   tests/peers/prometheus.sh start DIR PORT [SCRAPE_INTERVAL [WEB_CONFIG]]  # prints the pid when ready
+#   tests/peers/prometheus.sh stop DIR                    # stops it and removes DIR's data
+#   tests/peers/prometheus.sh test [CARGO TEST ARGS...]   # installs prometheus if missing, builds demo-app,
+#                                                         # runs every tests/prometheus_*.rs incl. ignored
+#
+# WEB_CONFIG is a Prometheus web configuration file (TLS, basic auth); readiness is then probed over
+# https without checking the certificate or the credentials (any HTTP answer means it is up).
 #
 # DIR holds everything: prometheus.yml (generated), data/ (TSDB), prometheus.log, prometheus.pid and
 # targets/*.json, the file_sd target lists. Write a file there to add scrape targets, e.g.
@@ -15,14 +20,26 @@
 # /usr/bin/prometheus (apt-get install -y prometheus). Scrape interval defaults to 1s.
 set -euo pipefail
 
-usage() { echo "usage: $0 start DIR PORT [SCRAPE_INTERVAL] | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR PORT [SCRAPE_INTERVAL [WEB_CONFIG]] | stop DIR | test [ARGS...]" >&2; exit 2; }
 
 cmd="${1:-}"; dir="${2:-}"
+if [ "$cmd" = test ]; then
+    shift
+    cd "$(dirname "$0")/../.."
+    if [ -z "${TOLLGATE_PROMETHEUS:-}" ] && [ ! -x /usr/bin/prometheus ]; then
+        echo "installing Debian's prometheus" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+    fi
+    cargo build -p demo-app
+    tests=()
+    for f in tests/prometheus_*.rs; do tests+=(--test "$(basename "$f" .rs)"); done
+    exec cargo test -p tollgate "${tests[@]}" -- --include-ignored "$@"
+fi
 [ -n "$cmd" ] && [ -n "$dir" ] || usage
 
 case "$cmd" in
 start)
-    port="${3:-}"; interval="${4:-1s}"
+    port="${3:-}"; interval="${4:-1s}"; web="${5:-}"
     [ -n "$port" ] || usage
     bin="${TOLLGATE_PROMETHEUS:-/usr/bin/prometheus}"
     if [ ! -x "$bin" ]; then
@@ -42,8 +59,13 @@ scrape_configs:
       - files: ["$dir/targets/*.json"]
         refresh_interval: 1s
 EOF
+    extra=(); probe=(curl -fsS "http://127.0.0.1:$port/-/ready")
+    if [ -n "$web" ]; then
+        extra=(--web.config.file="$web")
+        probe=(sh -c "code=\$(curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:$port/-/ready); [ \"\$code\" != 000 ]")
+    fi
     # Own process group, so `stop` can end it and nothing else.
-    setsid "$bin" \
+    setsid "$bin" "${extra[@]}" \
         --config.file="$dir/prometheus.yml" \
         --storage.tsdb.path="$dir/data" \
         --storage.tsdb.retention.time=1h \
@@ -58,7 +80,7 @@ EOF
             tail -n 20 "$dir/prometheus.log" >&2
             exit 1
         fi
-        if curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1; then
+        if "${probe[@]}" >/dev/null 2>&1; then
             echo "$pid"
             exit 0
         fi

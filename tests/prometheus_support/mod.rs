@@ -88,18 +88,27 @@ pub struct Prometheus {
     pub dir: PathBuf,
     pub port: u16,
     pub pid: u32,
+    pub tls: bool,
 }
 
 impl Prometheus {
     pub fn start(tag: &str) -> Self {
+        Self::start_in(temp_dir(tag), None)
+    }
+
+    /// Start in `dir` (made by [`temp_dir`]) with a web configuration file (TLS, basic auth).
+    pub fn start_in(dir: PathBuf, web_config: Option<&Path>) -> Self {
         let bin = prometheus_bin();
-        let dir = temp_dir(tag);
         let port = free_port("127.0.0.1");
-        let out = Command::new(repo_root().join("tests/peers/prometheus.sh"))
-            .arg("start")
+        let mut cmd = Command::new(repo_root().join("tests/peers/prometheus.sh"));
+        cmd.arg("start")
             .arg(&dir)
             .arg(port.to_string())
-            .arg(format!("{}s", SCRAPE.as_secs()))
+            .arg(format!("{}s", SCRAPE.as_secs()));
+        if let Some(w) = web_config {
+            cmd.arg(w);
+        }
+        let out = cmd
             .env("TOLLGATE_PROMETHEUS", &bin)
             .output()
             .expect("run tests/peers/prometheus.sh");
@@ -113,11 +122,17 @@ impl Prometheus {
             .trim()
             .parse()
             .expect("pid from the script");
-        Self { dir, port, pid }
+        Self {
+            dir,
+            port,
+            pid,
+            tls: web_config.is_some(),
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn provider(&self) -> PrometheusProvider {
