@@ -467,3 +467,96 @@ async fn a_stopped_prometheus_is_a_transient_error() {
     assert!(matches!(e, ProviderError::Unreachable(_)), "{e:?}");
     assert!(e.is_transient());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs prometheus and demo-app: run tests/run-all.sh"]
+async fn pods_appearing_and_leaving_mid_window_are_counted() {
+    let prom = Prometheus::start("prom-churn");
+    let steady = DemoApp::start("127.0.34.1", "2.0.0", 0.2).await;
+    let mut leaving = DemoApp::start("127.0.34.2", "2.0.0", 0.2).await;
+    let base = DemoApp::start("127.0.34.4", "1.0.0", 0.0).await;
+    let groups = |canary: &[&DemoApp]| {
+        vec![
+            group(canary, "shop", "churn", "canary"),
+            group(&[&base], "shop", "churn", "baseline"),
+        ]
+    };
+    prom.set_targets("churn", &groups(&[&steady, &leaving]));
+    prom.wait_up(r#"rollout="churn""#, 3).await;
+    tokio::time::sleep(2 * SCRAPE).await;
+
+    let rate = 20.0;
+    let t0 = now_ms();
+    let urls = |d: &DemoApp| vec![d.url()];
+    let steady_load = tokio::spawn({
+        let (s, b) = (urls(&steady), urls(&base));
+        async move {
+            load(
+                &[("canary", s), ("baseline", b)],
+                rate,
+                Duration::from_secs(12),
+            )
+            .await
+        }
+    });
+    let leaving_load = tokio::spawn({
+        let l = urls(&leaving);
+        async move { load(&[("canary", l)], rate, Duration::from_secs(6)).await }
+    });
+    // A pod appears at ~3 s: started, added to the targets, loaded once Prometheus scrapes it.
+    // (Prometheus applies target changes at most every 5 s; what a pod serves before its first
+    // scrape is lost to `increase()`: see the provider docs. Its request series, created by the
+    // first request, still appear mid-window.)
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let arriving = DemoApp::start("127.0.34.3", "2.0.0", 0.2).await;
+    prom.set_targets("churn", &groups(&[&steady, &leaving, &arriving]));
+    prom.wait_up(r#"rollout="churn""#, 4).await;
+    let arriving_load = tokio::spawn({
+        let a = urls(&arriving);
+        async move { load(&[("canary", a)], rate, Duration::from_secs(8)).await }
+    });
+    let leaving_log = leaving_load.await.expect("leaving load");
+    // The leaving pod is scraped once more, then killed and dropped from the targets (~8 s).
+    tokio::time::sleep(2 * SCRAPE).await;
+    leaving.kill();
+    prom.set_targets("churn", &groups(&[&steady, &arriving]));
+    let steady_log = steady_load.await.expect("steady load");
+    let arriving_log = arriving_load.await.expect("arriving load");
+    tokio::time::sleep(3 * SCRAPE).await;
+    let w = Window::new(at(t0, -2.0), now_ms()).expect("window");
+
+    let want = |logs: &[&Log]| {
+        logs.iter().fold(GenCounts::default(), |mut acc, l| {
+            let c = l.total("canary");
+            acc.answered += c.answered;
+            acc.errors += c.errors;
+            acc.transport_failures += c.transport_failures;
+            acc
+        })
+    };
+    let total = want(&[&steady_log, &leaving_log, &arriving_log]);
+    let p = prom.provider();
+    let c = p
+        .window_counts(&AnalysisTarget::new("shop", "churn"), w)
+        .await
+        .expect("counts");
+    // At most two pods are loaded at once: one scrape interval is 2 x rate requests.
+    let can = check_arm(
+        "churn, canary",
+        &c.canary,
+        total,
+        tolerance(rate, 2),
+        tolerance(rate * 0.2, 2) + 3.0,
+    );
+    assert_eq!(
+        can.series, 6,
+        "3 pods over the window x codes 200 and 500: {can:?}"
+    );
+    check_arm(
+        "churn, baseline",
+        &c.baseline,
+        steady_log.total("baseline"),
+        tolerance(rate, 1),
+        0.0,
+    );
+}
