@@ -540,13 +540,14 @@ async fn pods_appearing_and_leaving_mid_window_are_counted() {
         .window_counts(&AnalysisTarget::new("shop", "churn"), w)
         .await
         .expect("counts");
-    // At most two pods are loaded at once: one scrape interval is 2 x rate requests.
+    // At most two pods are loaded at once: one scrape interval is 2 x rate requests. Errors: each of
+    // the three pods' error series has its own edges, each good to about one interval of its errors.
     let can = check_arm(
         "churn, canary",
         &c.canary,
         total,
         tolerance(rate, 2),
-        tolerance(rate * 0.2, 2) + 3.0,
+        tolerance(rate * 0.2, 3) + 3.0,
     );
     assert_eq!(
         can.series, 6,
