@@ -190,12 +190,13 @@ async fn counts_match_the_load_generator() {
     for (i, w) in windows.iter().enumerate() {
         assert_eq!(w.end, at(first.end(), 4.0 * i as f64));
         let want = log.counts("canary", w.start, w.end);
+        // Short windows: an error series born in the window loses its first scrape (see the docs).
         check_arm(
             &format!("range window {i}, canary"),
             &w.canary,
             want,
             tol,
-            tol * 0.10 + 3.0,
+            2.0 * tol * 0.10 + 3.0,
         );
         // The same window by an instant query gives the same answer.
         let single = p
