@@ -562,3 +562,64 @@ async fn pods_appearing_and_leaving_mid_window_are_counted() {
         0.0,
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs prometheus and demo-app: run tests/run-all.sh"]
+async fn real_prometheus_errors_nan_and_wrong_shapes_are_typed() {
+    use tollgate::analysis::providers::prometheus::{
+        Auth, PrometheusConfig, PrometheusProvider, QueryTemplates,
+    };
+    let prom = Prometheus::start("prom-errors");
+    let target = AnalysisTarget::new("shop", "checkout");
+    let w = Window::ending_at(now_ms(), Duration::from_secs(10)).expect("window");
+    let with_requests = |t: &str| {
+        PrometheusProvider::new(
+            PrometheusConfig {
+                address: prom.url(),
+                queries: QueryTemplates {
+                    requests: Some(t.to_string()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            Auth::None,
+        )
+        .expect("provider")
+    };
+    let cases: [(&str, fn(&ProviderError) -> bool, bool); 5] = [
+        (
+            "sum((",
+            |e| matches!(e, ProviderError::Query { error_type, .. } if error_type == "bad_data"),
+            false,
+        ),
+        (
+            "vector(0) / 0",
+            |e| matches!(e, ProviderError::NonFinite { .. }),
+            true,
+        ),
+        (
+            "vector(1) / 0",
+            |e| matches!(e, ProviderError::NonFinite { .. }),
+            true,
+        ),
+        (
+            "vector(-1) / 0",
+            |e| matches!(e, ProviderError::NonFinite { .. }),
+            true,
+        ),
+        (
+            "http_requests_total{ {{selector}} }[{{window}}]",
+            |e| matches!(e, ProviderError::UnexpectedResultType { .. }),
+            false,
+        ),
+    ];
+    for (template, is_expected, transient) in cases {
+        let e = with_requests(template)
+            .window_counts(&target, w)
+            .await
+            .expect_err(template);
+        eprintln!("{template:?}: {e}");
+        assert!(is_expected(&e), "{template:?}: {e:?}");
+        assert_eq!(e.is_transient(), transient, "{template:?}: {e:?}");
+    }
+}

@@ -175,7 +175,7 @@ pub enum ProviderError {
     #[error("malformed answer from the metrics backend: {0}")]
     Malformed(String),
     /// A query returned a result type the provider cannot use (permanent: fix the template).
-    #[error("query for {what} returned a {got} result, expected an instant vector")]
+    #[error("{what}: expected an instant vector, got {got}")]
     UnexpectedResultType { what: String, got: String },
     /// NaN or an infinity where a count was expected (transient: usually a division over no data).
     #[error("query for {what} returned a non-finite value {value}")]
