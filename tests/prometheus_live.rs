@@ -586,7 +586,8 @@ async fn real_prometheus_errors_nan_and_wrong_shapes_are_typed() {
         )
         .expect("provider")
     };
-    let cases: [(&str, fn(&ProviderError) -> bool, bool); 5] = [
+    type Check = fn(&ProviderError) -> bool;
+    let cases: [(&str, Check, bool); 5] = [
         (
             "sum((",
             |e| matches!(e, ProviderError::Query { error_type, .. } if error_type == "bad_data"),

@@ -727,7 +727,7 @@ impl PrometheusProvider {
             if a.result_type == "matrix" && count == 1 {
                 return Err(ProviderError::UnexpectedResultType {
                     what: "instant query".into(),
-                    got: "matrix".into(),
+                    got: "a range vector (matrix)".into(),
                 });
             }
         }
@@ -826,7 +826,7 @@ fn arm_window(
             .get("le")
             .ok_or_else(|| ProviderError::UnexpectedResultType {
                 what: format!("{arm} latency buckets"),
-                got: "series without an `le` label".into(),
+                got: "a series without an `le` label".into(),
             })?;
         let le = response::parse_value(le_raw)
             .filter(|x| !x.is_nan())

@@ -231,7 +231,7 @@ pub fn parse(body: &[u8], limits: Limits) -> Result<Answer, ProviderError> {
         other => {
             return Err(ProviderError::UnexpectedResultType {
                 what: "query".into(),
-                got: other.to_string(),
+                got: format!("a {other} result"),
             });
         }
     }
