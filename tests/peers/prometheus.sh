@@ -17,7 +17,8 @@
 # The labels become target labels on every scraped series; they stand in for the pod labels that
 # the operator sets and that kubernetes_sd relabelling copies in a cluster (`namespace`, `rollout`,
 # `track`). Prometheus binds to 127.0.0.1:PORT only. The binary is $TOLLGATE_PROMETHEUS, else
-# /usr/bin/prometheus (apt-get install -y prometheus). Scrape interval defaults to 1s.
+# /usr/bin/prometheus (apt-get install -y prometheus). Scrape interval defaults to 1s. With
+# TOLLGATE_OWNER_PID set, Prometheus is also stopped when that process goes away.
 set -euo pipefail
 
 usage() { echo "usage: $0 start DIR PORT [SCRAPE_INTERVAL [WEB_CONFIG]] | stop DIR | test [ARGS...]" >&2; exit 2; }
@@ -74,6 +75,13 @@ EOF
         >"$dir/prometheus.log" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$dir/prometheus.pid"
+    # With TOLLGATE_OWNER_PID (a test process), a watcher stops Prometheus if the owner dies without
+    # running `stop` (killed test run).
+    if [ -n "${TOLLGATE_OWNER_PID:-}" ]; then
+        owner="$TOLLGATE_OWNER_PID"
+        setsid sh -c "while kill -0 $owner 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 1; done; kill $pid 2>/dev/null" \
+            >/dev/null 2>&1 </dev/null &
+    fi
     for _ in $(seq 1 150); do
         if ! kill -0 "$pid" 2>/dev/null; then
             echo "prometheus exited during start-up; log:" >&2

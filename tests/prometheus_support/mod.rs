@@ -110,6 +110,7 @@ impl Prometheus {
         }
         let out = cmd
             .env("TOLLGATE_PROMETHEUS", &bin)
+            .env("TOLLGATE_OWNER_PID", std::process::id().to_string())
             .output()
             .expect("run tests/peers/prometheus.sh");
         assert!(
