@@ -687,6 +687,12 @@ impl PrometheusProvider {
         first: Window,
         count: usize,
     ) -> Result<Vec<WindowCounts>, ProviderError> {
+        if target.canary_track == target.baseline_track {
+            return Err(ProviderError::Config(format!(
+                "canary and baseline are the same track {:?}",
+                target.canary_track
+            )));
+        }
         if count == 0 {
             return Ok(Vec::new());
         }

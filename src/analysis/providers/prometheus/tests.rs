@@ -366,3 +366,14 @@ fn unix_seconds_format() {
     let t: Timestamp = "1969-12-31T23:59:59.25Z".parse().unwrap();
     assert_eq!(unix_seconds(t), "-0.750");
 }
+
+#[tokio::test]
+async fn the_same_track_for_both_arms_is_a_configuration_error() {
+    let p = provider(PrometheusConfig::default());
+    let t = AnalysisTarget::new("shop", "checkout").with_baseline_track("canary");
+    let end: Timestamp = "2026-01-01T00:01:00Z".parse().unwrap();
+    let w = Window::ending_at(end, Duration::from_secs(60)).unwrap();
+    let e = p.window_counts(&t, w).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Config(_)), "{e:?}");
+    assert!(!e.is_transient());
+}
