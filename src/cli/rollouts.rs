@@ -14,8 +14,7 @@ use kube::ResourceExt;
 
 use super::kube_args::KubeArgs;
 use crate::crd::{
-    GateVerdict, MetricVerdict, Phase, Rollout, Step, CONDITION_PROGRESSING, CONDITION_READY,
-    CONDITION_STALLED,
+    MetricVerdict, Phase, Rollout, Step, CONDITION_PROGRESSING, CONDITION_READY, CONDITION_STALLED,
 };
 
 /// Exit code: the rollout succeeded (or the control was applied).
@@ -657,7 +656,6 @@ mod tests {
         assert_eq!(wait_outcome(&r), Some(EXIT_OK));
         r.metadata.generation = Some(2);
         assert_eq!(wait_outcome(&r), None, "status describes an older spec");
-        let _ = GateVerdict::Passed;
     }
 
     #[test]
