@@ -1,2 +1,4 @@
 //! Canary analysis: pure statistics (`stats`), the judge that turns a policy and counts into
 //! verdicts, and metric providers.
+
+pub mod stats;
