@@ -22,9 +22,9 @@ pub struct RatioTestConfig {
     pub pass_ratio: f64,
     /// Scale of the half-normal mixing distribution on `log theta` (default 1.0).
     pub mixture_scale: f64,
-    /// Pseudo-windows and prior intra-window correlation of the dispersion estimate;
-    /// `None` turns tempering off.
-    pub dispersion: Option<(f64, f64)>,
+    /// Pseudo-terms, prior intra-window correlation and upper-bound z of the dispersion
+    /// estimate; `None` turns tempering off.
+    pub dispersion: Option<(f64, f64, f64)>,
 }
 
 impl RatioTestConfig {
@@ -110,6 +110,17 @@ impl RatioTestState {
             if self.windows > 0 {
                 self.dispersion.add(c, n, p);
             }
+        }
+        // marginal terms: each arm against its own earlier rate
+        if self.canary_events > 0.0 && self.canary_requests > 0.0 {
+            self.dispersion
+                .add_marginal(c, rc * self.canary_events / self.canary_requests);
+        }
+        if self.baseline_events > 0.0 && self.baseline_requests > 0.0 {
+            self.dispersion
+                .add_marginal(b, rb * self.baseline_events / self.baseline_requests);
+        }
+        if n > 0.0 {
             let pts = &grid.points;
             self.loglik
                 .add(|k| conditional_poisson_loglik(pts[k], c, b, rc, rb));
@@ -125,7 +136,7 @@ impl RatioTestState {
     /// Current tempering factor.
     pub fn phi(&self, cfg: &RatioTestConfig) -> f64 {
         match cfg.dispersion {
-            Some((k, icc)) => self.dispersion.phi(k, icc),
+            Some((k, icc, z)) => self.dispersion.phi(k, icc, z),
             None => 1.0,
         }
     }

@@ -6,14 +6,63 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::fixed::order_statistic_ranks;
-use super::sequential::{confidence_sequence, log_add_exp, log_e_greater, log_e_less, Grid, LogLik};
+use super::sequential::{
+    confidence_sequence, log_add_exp, log_e_greater, log_e_less, Grid, LogLik,
+};
 
 /// A histogram of one window: bucket upper bounds (`le`, strictly increasing, the last may be
 /// `+Inf`) and the cumulative count of requests at or below each bound.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Histogram {
+    /// Serialized as numbers, with `"+Inf"` for the infinite bound (JSON has no infinity).
+    #[serde(with = "bounds_serde")]
     pub bounds: Vec<f64>,
     pub cumulative: Vec<f64>,
+}
+
+/// Serde for bucket bounds: finite numbers as numbers, infinities as `"+Inf"` / `"-Inf"`
+/// (Prometheus' spelling); on input also accepts `"Inf"`, `"inf"` and numeric strings.
+pub mod bounds_serde {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Bound {
+        Num(f64),
+        Text(String),
+    }
+
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        let out: Vec<Bound> = v
+            .iter()
+            .map(|x| {
+                if x.is_finite() {
+                    Bound::Num(*x)
+                } else if *x > 0.0 {
+                    Bound::Text("+Inf".into())
+                } else {
+                    Bound::Text("-Inf".into())
+                }
+            })
+            .collect();
+        out.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let raw: Vec<Bound> = Vec::deserialize(d)?;
+        raw.into_iter()
+            .map(|b| match b {
+                Bound::Num(x) => Ok(x),
+                Bound::Text(t) => match t.trim() {
+                    "+Inf" | "Inf" | "inf" | "+inf" => Ok(f64::INFINITY),
+                    "-Inf" | "-inf" => Ok(f64::NEG_INFINITY),
+                    other => other.parse::<f64>().map_err(|_| {
+                        serde::de::Error::custom(format!("bad bucket bound {other:?}"))
+                    }),
+                },
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -41,8 +90,7 @@ impl Histogram {
                 counts: self.cumulative.len(),
             });
         }
-        if self.bounds.iter().any(|b| b.is_nan()) || self.bounds.windows(2).any(|w| w[0] >= w[1])
-        {
+        if self.bounds.iter().any(|b| b.is_nan()) || self.bounds.windows(2).any(|w| w[0] >= w[1]) {
             return Err(HistogramError::BoundsNotIncreasing);
         }
         if self.cumulative.iter().any(|c| !c.is_finite() || *c < 0.0)
@@ -191,6 +239,7 @@ pub struct ShiftTestState {
     pub loglik: LogLik,
     /// Baseline bucket counts accumulated so far (the reference for the scores).
     pub reference: Vec<f64>,
+    #[serde(with = "bounds_serde")]
     pub bounds: Vec<f64>,
     pub windows: u32,
     pub canary_requests: f64,
@@ -323,7 +372,9 @@ mod tests {
 
     #[test]
     fn validation_catches_bad_histograms() {
-        assert!(h(&[0.1, 0.2, f64::INFINITY], &[1.0, 2.0, 3.0]).validate().is_ok());
+        assert!(h(&[0.1, 0.2, f64::INFINITY], &[1.0, 2.0, 3.0])
+            .validate()
+            .is_ok());
         assert_eq!(h(&[], &[]).validate(), Err(HistogramError::Empty));
         assert!(h(&[0.2, 0.1], &[1.0, 2.0]).validate().is_err());
         assert!(h(&[0.1, 0.2], &[2.0, 1.0]).validate().is_err());

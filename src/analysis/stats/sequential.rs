@@ -142,7 +142,12 @@ impl LogLik {
 
 /// Log-weights of a half-normal mixing distribution over grid points strictly on one side of
 /// `center_idx`, normalised to sum to one. `upper = true` takes the points above.
-fn half_normal_log_weights(grid: &Grid, center_idx: usize, tau: f64, upper: bool) -> Vec<(usize, f64)> {
+fn half_normal_log_weights(
+    grid: &Grid,
+    center_idx: usize,
+    tau: f64,
+    upper: bool,
+) -> Vec<(usize, f64)> {
     let c = grid.points[center_idx];
     let idx: Vec<usize> = if upper {
         (center_idx + 1..grid.len()).collect()
@@ -212,7 +217,11 @@ pub fn confidence_sequence(
     let lo = grid.points[first.saturating_sub(1)];
     let hi = grid.points[(last + 1).min(grid.len() - 1)];
     let lo = if first == 0 { f64::NEG_INFINITY } else { lo };
-    let hi = if last + 1 >= grid.len() { f64::INFINITY } else { hi };
+    let hi = if last + 1 >= grid.len() {
+        f64::INFINITY
+    } else {
+        hi
+    };
     Some((lo, hi))
 }
 
@@ -235,19 +244,28 @@ pub fn conditional_poisson_loglik(x: f64, c: f64, b: f64, e_c: f64, e_b: f64) ->
 }
 
 /// Between-window dispersion of a conditional Poisson comparison, estimated online from
-/// prequential Pearson residuals: before window t is added, the rate ratio is estimated from the
-/// windows before it, `p_t` predicted, and `(c_t - n_t p_t)^2` compared with `n_t p_t (1-p_t)`.
+/// prequential Pearson residuals. Before window t is added, the rate ratio is estimated from the
+/// windows before it, `p_t` predicted, and `(c_t - n_t p_t)^2` compared with `n_t p_t (1-p_t)`
+/// (the conditional term, one per window). Each arm's own count is also compared with its
+/// expectation from that arm's earlier rate, `(x_t - e_t)^2` against `e_t` (the marginal terms,
+/// two per window): they triple the degrees of freedom early on, when a burst in one arm must be
+/// recognised quickly. A shock shared by both arms inflates the marginal terms too, which only
+/// makes the test more cautious while it lasts.
 /// `phi = (sum resid^2 + k * phi0 * vbar) / (sum var + k * vbar)` shrinks toward a prior
-/// `phi0 = 1 + (nbar - 1) * icc0` with `k` pseudo-windows, where `nbar` is the
-/// information-weighted mean count per window and `icc0` a prior intra-window correlation. The
-/// factor used is `max(1, phi)`.
+/// `phi0 = 1 + (nbar - 1) * icc0` with `k` pseudo-terms, where `nbar` is the
+/// information-weighted mean count per term and `icc0` a prior intra-window correlation.
+///
+/// An estimate that is too low by a fraction `f` raises the false-alarm probability from
+/// `alpha` toward `alpha^(1-f)`, so the excess over 1 is inflated by its relative standard
+/// error: the factor used is `1 + max(0, phi - 1) * (1 + z * sqrt(2 / df))` with `df` the
+/// number of residual terms (a rough upper confidence bound, `z` about 1.5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Dispersion {
     /// Sum of squared prequential residuals.
     pub resid2: f64,
     /// Sum of predicted binomial variances.
     pub var: f64,
-    /// Windows that contributed (had at least one event).
+    /// Residual terms that contributed (the degrees of freedom, roughly).
     pub windows: u32,
     /// Sum of n_t^2 and of n_t (for the information-weighted mean count).
     pub n2: f64,
@@ -268,18 +286,38 @@ impl Dispersion {
         self.n1 += n;
     }
 
+    /// Add a marginal term: observed count `x` against expectation `e` (Poisson variance).
+    pub fn add_marginal(&mut self, x: f64, e: f64) {
+        if !(e > 0.0 && e.is_finite() && x.is_finite()) {
+            return;
+        }
+        let r = x - e;
+        self.resid2 += r * r;
+        self.var += e;
+        self.windows += 1;
+        self.n2 += e * e;
+        self.n1 += e;
+    }
+
     /// The tempering factor (>= 1).
-    pub fn phi(&self, prior_windows: f64, prior_icc: f64) -> f64 {
+    pub fn phi(&self, prior_windows: f64, prior_icc: f64, upper_z: f64) -> f64 {
         if self.windows == 0 || self.var <= 0.0 {
             return 1.0;
         }
-        let nbar = if self.n1 > 0.0 { self.n2 / self.n1 } else { 1.0 };
+        let nbar = if self.n1 > 0.0 {
+            self.n2 / self.n1
+        } else {
+            1.0
+        };
         let phi0 = 1.0 + (nbar - 1.0).max(0.0) * prior_icc;
         let vbar = self.var / f64::from(self.windows);
         let k = prior_windows.max(0.0);
         let phi = (self.resid2 + k * phi0 * vbar) / (self.var + k * vbar);
-        if phi.is_finite() {
-            phi.max(1.0)
+        let df = f64::from(self.windows) + k;
+        let inflate = 1.0 + upper_z.max(0.0) * (2.0 / df).sqrt();
+        let used = 1.0 + (phi - 1.0).max(0.0) * inflate;
+        if used.is_finite() {
+            used
         } else {
             1.0
         }
@@ -323,8 +361,13 @@ mod tests {
         for _ in 0..50 {
             d.add(5.0 + 5f64.sqrt(), 20.0, 0.25); // var = 20*.25*.75 = 3.75, resid^2 = 5
         }
-        let phi = d.phi(0.0, 0.0);
+        let phi = d.phi(0.0, 0.0, 0.0);
         assert!((phi - 5.0 / 3.75).abs() < 1e-9, "{phi}");
-        assert_eq!(Dispersion::default().phi(2.0, 0.1), 1.0);
+        let up = d.phi(0.0, 0.0, 1.0);
+        assert!(
+            (up - (1.0 + (5.0 / 3.75 - 1.0) * (1.0 + 0.2))).abs() < 1e-9,
+            "{up}"
+        );
+        assert_eq!(Dispersion::default().phi(2.0, 0.1, 1.5), 1.0);
     }
 }
