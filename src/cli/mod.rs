@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod analyze;
+mod bench_judge;
 mod crd;
 pub mod kube_args;
 pub mod rollouts;
@@ -39,6 +41,10 @@ pub enum Command {
     Pause(rollouts::ControlArgs),
     /// Resume after `pause`, a pause step without duration, or a hold on inconclusive analysis.
     Resume(rollouts::ControlArgs),
+    /// Judge exported canary/baseline data offline (exit 0 pass, 1 fail, 2 inconclusive).
+    Analyze(analyze::AnalyzeArgs),
+    /// Benchmark the canary judge against Kayenta-style and threshold judges (simulation).
+    BenchJudge(bench_judge::BenchJudgeArgs),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -54,5 +60,7 @@ pub fn run() -> ExitCode {
         Command::Retry(args) => rollouts::control(rollouts::Control::Retry, args),
         Command::Pause(args) => rollouts::control(rollouts::Control::Pause, args),
         Command::Resume(args) => rollouts::control(rollouts::Control::Resume, args),
+        Command::Analyze(args) => analyze::run(args),
+        Command::BenchJudge(args) => bench_judge::run(args),
     }
 }
