@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod can_i_deploy;
 mod crd;
+pub mod record_deployment;
 
 /// tollgate: contract gate, fleet attestation and sequential canary analysis for Kubernetes.
 #[derive(Debug, Parser)]
@@ -18,6 +20,11 @@ pub struct Cli {
 pub enum Command {
     /// Print the Rollout CustomResourceDefinition as YAML.
     Crd(crd::CrdArgs),
+    /// Ask the Pact Broker whether a version may be deployed to an environment (exit 0 yes, 1 no,
+    /// 2 still unknown, 3 broker or configuration error).
+    CanIDeploy(can_i_deploy::CanIDeployArgs),
+    /// Tell the Pact Broker that a version now runs in an environment.
+    RecordDeployment(record_deployment::RecordDeploymentArgs),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -25,5 +32,17 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd(args) => crd::run(args),
+        Command::CanIDeploy(args) => can_i_deploy::run(args),
+        Command::RecordDeployment(args) => record_deployment::run(args),
     }
+}
+
+/// Log to stderr for the CLI subcommands (RUST_LOG, default warnings only); stdout stays the result.
+fn init_cli_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -33,6 +33,8 @@ pub enum ConfigError {
     },
     #[error("the credential {key} in the broker credentials Secret is not UTF-8 text")]
     NotUtf8 { key: &'static str },
+    #[error("a broker setting is not usable: {reason}")]
+    InvalidSetting { reason: String },
     #[error("the HTTP client cannot be built: {reason}")]
     HttpClient { reason: String },
 }
