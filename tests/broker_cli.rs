@@ -13,11 +13,19 @@ const UNKNOWN: &str = r#"{"summary":{"deployable":null,"reason":"Missing verific
 
 async fn tollgate(args: &[&str], env: &[(&str, &str)]) -> Output {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"));
         c.args(&args);
-        for k in ["PACT_BROKER_BASE_URL", "PACT_BROKER_TOKEN", "PACT_BROKER_USERNAME", "PACT_BROKER_PASSWORD"] {
+        for k in [
+            "PACT_BROKER_BASE_URL",
+            "PACT_BROKER_TOKEN",
+            "PACT_BROKER_USERNAME",
+            "PACT_BROKER_PASSWORD",
+        ] {
             c.env_remove(k);
         }
         for (k, v) in env {
@@ -57,21 +65,38 @@ async fn exit_codes() {
     let o = tollgate(&cid(&[]), &[("PACT_BROKER_BASE_URL", &yes.base_url())]).await;
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let text = stdout(&o);
-    assert!(text.starts_with("DEPLOYABLE: Web 1.0.0 -> production"), "{text}");
+    assert!(
+        text.starts_with("DEPLOYABLE: Web 1.0.0 -> production"),
+        "{text}"
+    );
     assert!(text.contains("Web (1.0.0) -> Api (2.0.0): yes"), "{text}");
 
     let no = FaultServer::start(vec![Reply::json(200, NO)]).await;
-    let o = tollgate(&cid(&["--output", "json"]), &[("PACT_BROKER_BASE_URL", &no.base_url())]).await;
+    let o = tollgate(
+        &cid(&["--output", "json"]),
+        &[("PACT_BROKER_BASE_URL", &no.base_url())],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(v["verdict"], "notDeployable");
     assert_eq!(v["exitCode"], 1);
     assert_eq!(v["deployable"], false);
-    assert!(v["reason"].as_str().unwrap().contains("Web 1.0.0 and Api 2.0.0 failed"));
+    assert!(v["reason"]
+        .as_str()
+        .unwrap()
+        .contains("Web 1.0.0 and Api 2.0.0 failed"));
 
     let unknown = FaultServer::start(vec![Reply::json(200, UNKNOWN)]).await;
     let o = tollgate(
-        &cid(&["--retry-while-unknown", "2", "--retry-interval", "0.05", "--output", "json"]),
+        &cid(&[
+            "--retry-while-unknown",
+            "2",
+            "--retry-interval",
+            "0.05",
+            "--output",
+            "json",
+        ]),
         &[("PACT_BROKER_BASE_URL", &unknown.base_url())],
     )
     .await;
@@ -82,7 +107,11 @@ async fn exit_codes() {
     assert_eq!(v["asks"], 3, "retry-while-unknown 2 means three asks");
 
     let addr = closed_port().await;
-    let o = tollgate(&cid(&[]), &[("PACT_BROKER_BASE_URL", &format!("http://{addr}/"))]).await;
+    let o = tollgate(
+        &cid(&[]),
+        &[("PACT_BROKER_BASE_URL", &format!("http://{addr}/"))],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(3));
     assert!(stdout(&o).contains("cannot connect"), "{}", stdout(&o));
 }
@@ -90,9 +119,17 @@ async fn exit_codes() {
 #[tokio::test]
 async fn dry_run_reports_but_never_passes_a_no() {
     let no = FaultServer::start(vec![Reply::json(200, NO)]).await;
-    let o = tollgate(&cid(&["--dry-run"]), &[("PACT_BROKER_BASE_URL", &no.base_url())]).await;
+    let o = tollgate(
+        &cid(&["--dry-run"]),
+        &[("PACT_BROKER_BASE_URL", &no.base_url())],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).starts_with("[dry-run] NOT DEPLOYABLE"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("[dry-run] NOT DEPLOYABLE"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[tokio::test]
@@ -141,21 +178,43 @@ async fn record_deployment_cli() {
             "--application-instance",
             "eu",
         ],
-        &[("PACT_BROKER_BASE_URL", &server.base_url()), ("PACT_BROKER_TOKEN", "t0ken-value")],
+        &[
+            ("PACT_BROKER_BASE_URL", &server.base_url()),
+            ("PACT_BROKER_TOKEN", "t0ken-value"),
+        ],
     )
     .await;
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(stdout(&o).trim(), "recorded: Web 1.0.0 is deployed to production (instance eu)");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        stdout(&o).trim(),
+        "recorded: Web 1.0.0 is deployed to production (instance eu)"
+    );
     let reqs = server.requests();
     assert!(reqs[0].starts_with("GET / "), "{}", reqs[0]);
-    assert!(reqs[1].starts_with("GET /pacticipants/Web/versions/1.0.0 "), "{}", reqs[1]);
     assert!(
-        reqs[2].starts_with("POST /pacticipants/Web/versions/1.0.0/deployed-versions/environment/e1 "),
+        reqs[1].starts_with("GET /pacticipants/Web/versions/1.0.0 "),
+        "{}",
+        reqs[1]
+    );
+    assert!(
+        reqs[2]
+            .starts_with("POST /pacticipants/Web/versions/1.0.0/deployed-versions/environment/e1 "),
         "{}",
         reqs[2]
     );
-    assert!(reqs[2].ends_with(r#"{"applicationInstance":"eu","target":"eu"}"#), "{}", reqs[2]);
-    assert!(reqs[2].to_ascii_lowercase().contains("authorization: bearer t0ken-value"));
+    assert!(
+        reqs[2].ends_with(r#"{"applicationInstance":"eu","target":"eu"}"#),
+        "{}",
+        reqs[2]
+    );
+    assert!(reqs[2]
+        .to_ascii_lowercase()
+        .contains("authorization: bearer t0ken-value"));
 
     let addr = closed_port().await;
     let o = tollgate(
@@ -178,5 +237,8 @@ async fn record_deployment_cli() {
     assert_eq!(o.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(v["recorded"], false);
-    assert!(v["reason"].as_str().unwrap().contains("after 2 attempt(s)"), "{v}");
+    assert!(
+        v["reason"].as_str().unwrap().contains("after 2 attempt(s)"),
+        "{v}"
+    );
 }

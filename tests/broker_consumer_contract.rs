@@ -13,7 +13,11 @@ use pact_consumer::{each_like, json_pattern, like, term};
 
 const HAL: &str = "application/hal+json;charset=utf-8";
 
-fn matrix_answer(deployable: serde_json::Value, reason: &str, counts: (u64, u64, u64)) -> JsonPattern {
+fn matrix_answer(
+    deployable: serde_json::Value,
+    reason: &str,
+    counts: (u64, u64, u64),
+) -> JsonPattern {
     json_pattern!({
         "summary": {
             "deployable": deployable,

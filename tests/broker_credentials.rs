@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use broker_support::*;
 use tollgate::gates::broker::{
-    credentials_from_secret_data, run_gate, BrokerApi, BrokerConfig, BrokerError, CanIDeployRequest, ConfigError,
-    Credentials, DeploymentRecord, HttpBroker, SecretString,
+    credentials_from_secret_data, run_gate, BrokerApi, BrokerConfig, BrokerError,
+    CanIDeployRequest, ConfigError, Credentials, DeploymentRecord, HttpBroker, SecretString,
 };
 
 const TOKEN: &str = "tok-5f1e9c2a-very-secret";
@@ -72,12 +72,21 @@ async fn no_credential_in_errors_decisions_or_traces() {
             assert!(!d.passed());
             // The secret really went over the wire (so the test is not vacuous) ...
             let sent = server.requests().join("\n");
-            assert!(sent.to_ascii_lowercase().contains("authorization:"), "no auth header sent");
-            assert!(sent.contains(TOKEN) || sent.contains(BASIC_B64), "the credential was not sent");
+            assert!(
+                sent.to_ascii_lowercase().contains("authorization:"),
+                "no auth header sent"
+            );
+            assert!(
+                sent.contains(TOKEN) || sent.contains(BASIC_B64),
+                "the credential was not sent"
+            );
             // ... and came back in the body, but nothing we keep shows it.
             assert_clean("reason", &d.reason);
             assert_clean("decision Debug", &format!("{d:?}"));
-            assert_clean("decision JSON (status)", &serde_json::to_string(&d).unwrap());
+            assert_clean(
+                "decision JSON (status)",
+                &serde_json::to_string(&d).unwrap(),
+            );
             let rec = DeploymentRecord {
                 pacticipant: "Web".into(),
                 version: "1.0.0".into(),
@@ -99,7 +108,10 @@ async fn no_credential_in_errors_decisions_or_traces() {
         assert_clean("config Debug", &format!("{:?}", broker.config()));
     }
     let logs = captured.text();
-    assert!(logs.contains("pact broker request"), "tracing was not captured: {logs}");
+    assert!(
+        logs.contains("pact broker request"),
+        "tracing was not captured: {logs}"
+    );
     assert_clean("tracing output", &logs);
 }
 

@@ -26,7 +26,13 @@ fn request() -> CanIDeployRequest {
 
 async fn gate(base: &str, attempts: u32) -> GateDecision {
     let broker = fast_broker(base, None);
-    run_gate(&broker, &request(), &fast_policy(attempts), tokio::time::sleep).await
+    run_gate(
+        &broker,
+        &request(),
+        &fast_policy(attempts),
+        tokio::time::sleep,
+    )
+    .await
 }
 
 fn blocked_by_error(d: &GateDecision) {
@@ -46,25 +52,45 @@ async fn connection_refused_blocks() {
     let d = gate(&format!("http://{addr}/"), 2).await;
     blocked_by_error(&d);
     assert_eq!(d.error.as_deref(), Some("ConnectError"));
-    assert!(d.reason.contains("cannot connect to the Pact Broker"), "{}", d.reason);
-    assert!(d.reason.contains("gave up after 2 attempts"), "{}", d.reason);
+    assert!(
+        d.reason.contains("cannot connect to the Pact Broker"),
+        "{}",
+        d.reason
+    );
+    assert!(
+        d.reason.contains("gave up after 2 attempts"),
+        "{}",
+        d.reason
+    );
 }
 
 #[tokio::test]
 async fn slower_than_the_timeout_blocks() {
-    let server = FaultServer::start(vec![Reply::json(200, YES).delayed(Duration::from_secs(5))]).await;
+    let server =
+        FaultServer::start(vec![Reply::json(200, YES).delayed(Duration::from_secs(5))]).await;
     let started = Instant::now();
     let d = gate(&server.base_url(), 2).await;
     blocked_by_error(&d);
     assert_eq!(d.error.as_deref(), Some("Timeout"));
-    assert!(d.reason.contains("did not answer within 500ms"), "{}", d.reason);
-    assert!(started.elapsed() < Duration::from_secs(4), "the timeout was not applied");
+    assert!(
+        d.reason.contains("did not answer within 500ms"),
+        "{}",
+        d.reason
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the timeout was not applied"
+    );
     assert_eq!(server.requests().len(), 2, "a timeout is retried");
 }
 
 #[tokio::test]
 async fn error_500_then_200_is_retried_and_the_answer_counts() {
-    let server = FaultServer::start(vec![Reply::json(500, r#"{"error":"boom"}"#), Reply::json(200, NO)]).await;
+    let server = FaultServer::start(vec![
+        Reply::json(500, r#"{"error":"boom"}"#),
+        Reply::json(200, NO),
+    ])
+    .await;
     let d = gate(&server.base_url(), 3).await;
     assert_eq!(
         d.verdict,
@@ -72,7 +98,12 @@ async fn error_500_then_200_is_retried_and_the_answer_counts() {
             kind: BlockKind::NotDeployable
         }
     );
-    assert!(d.reason.contains("The verification for the pact between Web and Api failed"), "{}", d.reason);
+    assert!(
+        d.reason
+            .contains("The verification for the pact between Web and Api failed"),
+        "{}",
+        d.reason
+    );
     assert_eq!(server.requests().len(), 2);
 
     // The same recovery with a yes passes: retries are real, not a disguised block.
@@ -82,7 +113,8 @@ async fn error_500_then_200_is_retried_and_the_answer_counts() {
 
 #[tokio::test]
 async fn error_500_every_time_blocks() {
-    let server = FaultServer::start(vec![Reply::json(500, r#"{"error":"database is down"}"#)]).await;
+    let server =
+        FaultServer::start(vec![Reply::json(500, r#"{"error":"database is down"}"#)]).await;
     let d = gate(&server.base_url(), 3).await;
     blocked_by_error(&d);
     assert!(d.reason.contains("HTTP 500"), "{}", d.reason);
@@ -99,7 +131,10 @@ async fn rate_limit_honours_retry_after() {
     .await;
     let started = Instant::now();
     let d = gate(&server.base_url(), 3).await;
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was not honoured");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not honoured"
+    );
     assert_eq!(
         d.verdict,
         GateVerdict::Block {
@@ -111,7 +146,11 @@ async fn rate_limit_honours_retry_after() {
     let d = gate(&server.base_url(), 2).await;
     blocked_by_error(&d);
     assert_eq!(d.error.as_deref(), Some("RateLimited"));
-    assert!(d.reason.contains("rate limiting (HTTP 429)"), "{}", d.reason);
+    assert!(
+        d.reason.contains("rate limiting (HTTP 429)"),
+        "{}",
+        d.reason
+    );
     assert!(d.reason.contains("retry after 1s"), "{}", d.reason);
 }
 
@@ -119,8 +158,18 @@ async fn rate_limit_honours_retry_after() {
 async fn unknown_polls_then_blocks_as_unknown() {
     let server = FaultServer::start(vec![Reply::json(200, UNKNOWN)]).await;
     let d = gate(&server.base_url(), 3).await;
-    assert_eq!(d.verdict, GateVerdict::Block { kind: BlockKind::Unknown });
-    assert!(d.reason.contains("no verified pact between version 1 of Web"), "{}", d.reason);
+    assert_eq!(
+        d.verdict,
+        GateVerdict::Block {
+            kind: BlockKind::Unknown
+        }
+    );
+    assert!(
+        d.reason
+            .contains("no verified pact between version 1 of Web"),
+        "{}",
+        d.reason
+    );
     let asks = server.requests().len();
     // budget 100 ms at 20 ms intervals: several asks, bounded.
     assert!((3..=8).contains(&asks), "asked {asks} times");
@@ -140,11 +189,23 @@ async fn bodies_that_do_not_parse_block_each_with_its_own_reason() {
             "InvalidJson",
             "is not valid JSON",
         ),
-        ("HTML error page", Reply::raw(200, "text/html; charset=utf-8", html), "HtmlPage", "Sign in - Corporate SSO"),
-        ("empty body", Reply::json(200, ""), "EmptyBody", "empty body"),
+        (
+            "HTML error page",
+            Reply::raw(200, "text/html; charset=utf-8", html),
+            "HtmlPage",
+            "Sign in - Corporate SSO",
+        ),
+        (
+            "empty body",
+            Reply::json(200, ""),
+            "EmptyBody",
+            "empty body",
+        ),
         (
             "huge body",
-            Reply::raw(200, "application/json", b"").with_body(Body::Endless { max: 8 * 1024 * 1024 }),
+            Reply::raw(200, "application/json", b"").with_body(Body::Endless {
+                max: 8 * 1024 * 1024,
+            }),
             "BodyTooLarge",
             "larger than the 65536-byte cap",
         ),
@@ -154,15 +215,28 @@ async fn bodies_that_do_not_parse_block_each_with_its_own_reason() {
             "UnexpectedShape",
             "not in the expected shape",
         ),
-        ("401 empty", Reply::raw(401, "text/plain", b""), "Unauthorized", "refused the credentials"),
+        (
+            "401 empty",
+            Reply::raw(401, "text/plain", b""),
+            "Unauthorized",
+            "refused the credentials",
+        ),
         (
             "400 errors",
-            Reply::json(400, r#"{"errors":{"environment":["Environment with name 'production' does not exist"]}}"#),
+            Reply::json(
+                400,
+                r#"{"errors":{"environment":["Environment with name 'production' does not exist"]}}"#,
+            ),
             "BadRequest",
             "Environment with name 'production' does not exist",
         ),
         ("404", Reply::json(404, ""), "NotFound", "HTTP 404"),
-        ("502 gateway page", Reply::raw(502, "text/html", b"<title>Bad Gateway</title>"), "HttpStatus", "HTTP 502"),
+        (
+            "502 gateway page",
+            Reply::raw(502, "text/html", b"<title>Bad Gateway</title>"),
+            "HttpStatus",
+            "HTTP 502",
+        ),
     ];
     let mut codes = BTreeSet::new();
     let mut reasons = BTreeSet::new();
@@ -175,7 +249,11 @@ async fn bodies_that_do_not_parse_block_each_with_its_own_reason() {
         assert!(d.reason.contains(words), "{name}: {}", d.reason);
         let permanent = !matches!(code, "HttpStatus");
         if permanent {
-            assert_eq!(server.requests().len(), 1, "{name} is permanent and must not be retried");
+            assert_eq!(
+                server.requests().len(),
+                1,
+                "{name} is permanent and must not be retried"
+            );
         }
         codes.insert(code);
         reasons.insert(d.reason.clone());

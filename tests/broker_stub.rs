@@ -10,8 +10,8 @@ mod broker_support;
 
 use broker_support::*;
 use tollgate::gates::broker::{
-    decide, BlockKind, BrokerApi, BrokerError, DeploymentRecord, Deployable, GateProgress, GateVerdict, Ignore,
-    LatestBy, MatrixQuery, MatrixTarget, Selector,
+    decide, BlockKind, BrokerApi, BrokerError, Deployable, DeploymentRecord, GateProgress,
+    GateVerdict, Ignore, LatestBy, MatrixQuery, MatrixTarget, Selector,
 };
 
 const NEEDS: &str = "needs pact-stub-server: run tests/run-all.sh";
@@ -25,7 +25,12 @@ fn sel(p: &str, version: Option<&str>, tag: Option<&str>, latest: bool) -> Selec
     }
 }
 
-fn q(selectors: Vec<Selector>, latestby: LatestBy, target: Option<MatrixTarget>, ignore: Vec<Ignore>) -> MatrixQuery {
+fn q(
+    selectors: Vec<Selector>,
+    latestby: LatestBy,
+    target: Option<MatrixTarget>,
+    ignore: Vec<Ignore>,
+) -> MatrixQuery {
     MatrixQuery {
         selectors,
         latestby: Some(latestby),
@@ -48,7 +53,10 @@ async fn every_matrix_interaction_of_the_official_contract() {
     for consumer in ["Foo Thing", "Foo"] {
         let a = broker
             .matrix(&q(
-                vec![sel(consumer, Some("1.2.3"), None, false), sel("Bar", Some("4.5.6"), None, false)],
+                vec![
+                    sel(consumer, Some("1.2.3"), None, false),
+                    sel("Bar", Some("4.5.6"), None, false),
+                ],
                 LatestBy::Cvpv,
                 None,
                 vec![],
@@ -58,13 +66,19 @@ async fn every_matrix_interaction_of_the_official_contract() {
         assert_eq!(a.deployable(), Some(Deployable::Yes));
         assert_eq!(a.matrix.len(), 1);
         assert_eq!(a.summary.as_ref().and_then(|s| s.unknown), Some(1));
-        assert_eq!(decide(&Ok(a), &GateProgress::default(), now, &policy).verdict, GateVerdict::Pass);
+        assert_eq!(
+            decide(&Ok(a), &GateProgress::default(), now, &policy).verdict,
+            GateVerdict::Pass
+        );
     }
 
     // Foo 1.2.3 and the latest prod version of Bar.
     let a = broker
         .matrix(&q(
-            vec![sel("Foo", Some("1.2.3"), None, false), sel("Bar", None, Some("prod"), true)],
+            vec![
+                sel("Foo", Some("1.2.3"), None, false),
+                sel("Bar", None, Some("prod"), true),
+            ],
             LatestBy::Cvpv,
             None,
             vec![],
@@ -83,15 +97,32 @@ async fn every_matrix_interaction_of_the_official_contract() {
         ))
         .await
         .expect("to tag prod");
-    assert_eq!(a.matrix[0].provider.version.as_ref().map(|v| v.number.as_str()), Some("4.5.6"));
+    assert_eq!(
+        a.matrix[0]
+            .provider
+            .version
+            .as_ref()
+            .map(|v| v.number.as_str()),
+        Some("4.5.6")
+    );
     // No summary: no verdict, so the gate blocks.
     let d = decide(&Ok(a), &GateProgress::default(), now, &policy);
-    assert_eq!(d.verdict, GateVerdict::Block { kind: BlockKind::BrokerError }, "{}", d.reason);
+    assert_eq!(
+        d.verdict,
+        GateVerdict::Block {
+            kind: BlockKind::BrokerError
+        },
+        "{}",
+        d.reason
+    );
 
     // Foo 1.2.4 and the latest version of Bar.
     let a = broker
         .matrix(&q(
-            vec![sel("Foo", Some("1.2.4"), None, false), sel("Bar", None, None, true)],
+            vec![
+                sel("Foo", Some("1.2.4"), None, false),
+                sel("Bar", None, None, true),
+            ],
             LatestBy::Cvpv,
             None,
             vec![],
@@ -102,14 +133,24 @@ async fn every_matrix_interaction_of_the_official_contract() {
 
     // Only the version of Foo: against the latest of everything.
     let a = broker
-        .matrix(&q(vec![sel("Foo", Some("1.2.3"), None, false)], LatestBy::Cvp, Some(MatrixTarget::Latest), vec![]))
+        .matrix(&q(
+            vec![sel("Foo", Some("1.2.3"), None, false)],
+            LatestBy::Cvp,
+            Some(MatrixTarget::Latest),
+            vec![],
+        ))
         .await
         .expect("to latest");
     assert_eq!(a.deployable(), Some(Deployable::Yes));
 
     // All versions of Foo and Bar: rows only.
     let a = broker
-        .matrix(&q(vec![sel("Foo", None, None, false), sel("Bar", None, None, false)], LatestBy::Cvpv, None, vec![]))
+        .matrix(&q(
+            vec![sel("Foo", None, None, false), sel("Bar", None, None, false)],
+            LatestBy::Cvpv,
+            None,
+            vec![],
+        ))
         .await
         .expect("all versions");
     assert_eq!(a.matrix.len(), 2);
@@ -118,7 +159,10 @@ async fn every_matrix_interaction_of_the_official_contract() {
     // A version that does not exist: a reason but no deployable -> not deployable, with that reason.
     let a = broker
         .matrix(&q(
-            vec![sel("Foo", Some("1.2.3"), None, false), sel("Bar", Some("9.9.9"), None, false)],
+            vec![
+                sel("Foo", Some("1.2.3"), None, false),
+                sel("Bar", Some("9.9.9"), None, false),
+            ],
             LatestBy::Cvpv,
             None,
             vec![],
@@ -127,25 +171,39 @@ async fn every_matrix_interaction_of_the_official_contract() {
         .expect("missing version");
     assert_eq!(a.deployable(), Some(Deployable::Absent));
     let d = decide(&Ok(a), &GateProgress::default(), now, &policy);
-    assert_eq!(d.verdict, GateVerdict::Block { kind: BlockKind::NotDeployable });
+    assert_eq!(
+        d.verdict,
+        GateVerdict::Block {
+            kind: BlockKind::NotDeployable
+        }
+    );
     assert!(d.reason.contains("an error message"), "{}", d.reason);
 
     // A pacticipant that does not exist: 400 with an errors list.
     let e = broker
         .matrix(&q(
-            vec![sel("Wiffle", Some("1.2.3"), None, false), sel("Meep", Some("9.9.9"), None, false)],
+            vec![
+                sel("Wiffle", Some("1.2.3"), None, false),
+                sel("Meep", Some("9.9.9"), None, false),
+            ],
             LatestBy::Cvpv,
             None,
             vec![],
         ))
         .await
         .expect_err("400");
-    assert!(matches!(e, BrokerError::BadRequest { ref errors, .. } if errors == &vec!["an error message".to_string()]), "{e:?}");
+    assert!(
+        matches!(e, BrokerError::BadRequest { ref errors, .. } if errors == &vec!["an error message".to_string()]),
+        "{e:?}"
+    );
 
     // Ignoring one version of Foo.
     let a = broker
         .matrix(&q(
-            vec![sel("Bar", Some("4.5.6"), None, false), sel("Foo", None, Some("prod"), false)],
+            vec![
+                sel("Bar", Some("4.5.6"), None, false),
+                sel("Foo", None, Some("prod"), false),
+            ],
             LatestBy::Cvpv,
             None,
             vec![Ignore::parse("Foo@3.4.5")],
@@ -159,13 +217,19 @@ async fn every_matrix_interaction_of_the_official_contract() {
 
     // And a request the contract does not have gets the stub's 404: unmatched requests fail.
     let e = broker
-        .matrix(&q(vec![sel("Nobody", Some("0"), None, false)], LatestBy::Cvp, None, vec![]))
+        .matrix(&q(
+            vec![sel("Nobody", Some("0"), None, false)],
+            LatestBy::Cvp,
+            None,
+            vec![],
+        ))
         .await
         .expect_err("unmatched");
     assert_eq!(e.code(), "NotFound", "{e}");
 }
 
-const INDEX_WITH_VERSION: &str = "the pb:pacticipant-version and pb:environments relations exist in the index resource";
+const INDEX_WITH_VERSION: &str =
+    "the pb:pacticipant-version and pb:environments relations exist in the index resource";
 const VERSION_WITH_TEST: &str =
     "version 5556b8149bf8bac76bc30f50a8a2dd4c22c85f30 of pacticipant Foo exists with a test environment available for deployment";
 const VERSION_WITHOUT_TEST: &str = "version 5556b8149bf8bac76bc30f50a8a2dd4c22c85f30 of pacticipant Foo exists with 2 environments that aren't test available for deployment";
@@ -198,7 +262,10 @@ fn foo_record(instance: Option<&str>) -> DeploymentRecord {
 #[tokio::test]
 #[ignore = "needs pact-stub-server: run tests/run-all.sh"]
 async fn record_deployment_hal_flow_of_the_official_contract() {
-    let stub = Stub::start(&[REFERENCE_CONTRACT], Some(&only_states(&[INDEX_WITH_VERSION, VERSION_WITH_TEST])));
+    let stub = Stub::start(
+        &[REFERENCE_CONTRACT],
+        Some(&only_states(&[INDEX_WITH_VERSION, VERSION_WITH_TEST])),
+    );
     let broker = fast_broker(&stub.base_url(), None);
     let rec = broker
         .record_deployment(&foo_record(Some("blue")))
@@ -214,18 +281,30 @@ async fn record_deployment_hal_flow_of_the_official_contract() {
         rec.url
     );
     // Idempotent: the same record again is the same answer.
-    let again = broker.record_deployment(&foo_record(Some("blue"))).await.expect("again");
+    let again = broker
+        .record_deployment(&foo_record(Some("blue")))
+        .await
+        .expect("again");
     assert_eq!(again, rec);
 }
 
 #[tokio::test]
 #[ignore = "needs pact-stub-server: run tests/run-all.sh"]
 async fn record_deployment_to_an_environment_the_version_does_not_offer() {
-    let stub = Stub::start(&[REFERENCE_CONTRACT], Some(&only_states(&[INDEX_WITH_VERSION, VERSION_WITHOUT_TEST])));
+    let stub = Stub::start(
+        &[REFERENCE_CONTRACT],
+        Some(&only_states(&[INDEX_WITH_VERSION, VERSION_WITHOUT_TEST])),
+    );
     let broker = fast_broker(&stub.base_url(), None);
-    let e = broker.record_deployment(&foo_record(Some("blue"))).await.expect_err("no test env");
+    let e = broker
+        .record_deployment(&foo_record(Some("blue")))
+        .await
+        .expect_err("no test env");
     match &e {
-        BrokerError::EnvironmentNotAvailable { environment, available } => {
+        BrokerError::EnvironmentNotAvailable {
+            environment,
+            available,
+        } => {
             assert_eq!(environment, "test");
             assert_eq!(available, &vec!["prod".to_string(), "dev".to_string()]);
         }
@@ -237,19 +316,37 @@ async fn record_deployment_to_an_environment_the_version_does_not_offer() {
 #[tokio::test]
 #[ignore = "needs pact-stub-server: run tests/run-all.sh"]
 async fn environments_of_the_official_contract() {
-    let stub = Stub::start(&[REFERENCE_CONTRACT], Some(&only_states(&[INDEX_WITH_VERSION, "an environment exists"])));
-    let envs = fast_broker(&stub.base_url(), None).environments().await.expect("embedded list");
+    let stub = Stub::start(
+        &[REFERENCE_CONTRACT],
+        Some(&only_states(&[INDEX_WITH_VERSION, "an environment exists"])),
+    );
+    let envs = fast_broker(&stub.base_url(), None)
+        .environments()
+        .await
+        .expect("embedded list");
     assert_eq!(envs.len(), 1);
     assert_eq!(envs[0].name, "test");
-    assert_eq!(envs[0].uuid.as_deref(), Some("78e85fb2-9df1-48da-817e-c9bea6294e01"));
+    assert_eq!(
+        envs[0].uuid.as_deref(),
+        Some("78e85fb2-9df1-48da-817e-c9bea6294e01")
+    );
     drop(stub);
 
     let stub = Stub::start(
         &[REFERENCE_CONTRACT],
-        Some(&only_states(&[INDEX_WITH_VERSION, "an environment with name test exists"])),
+        Some(&only_states(&[
+            INDEX_WITH_VERSION,
+            "an environment with name test exists",
+        ])),
     );
-    let envs = fast_broker(&stub.base_url(), None).environments().await.expect("link list");
-    assert_eq!(envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["test"]);
+    let envs = fast_broker(&stub.base_url(), None)
+        .environments()
+        .await
+        .expect("link list");
+    assert_eq!(
+        envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+        ["test"]
+    );
 }
 
 #[tokio::test]
@@ -278,12 +375,25 @@ async fn cli_against_the_stub() {
         })
     };
     let cid = |v: &'static str, extra: &[&'static str]| {
-        let mut a = vec!["can-i-deploy", "--pacticipant", "Foo", "--version", v, "--environment", "production"];
+        let mut a = vec![
+            "can-i-deploy",
+            "--pacticipant",
+            "Foo",
+            "--version",
+            v,
+            "--environment",
+            "production",
+        ];
         a.extend_from_slice(extra);
         a
     };
     let out = run(cid("1.2.3", &[])).await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("DEPLOYABLE: Foo 1.2.3 -> production"));
 
     let out = run(cid("1.2.4", &["--output", "json"])).await.unwrap();
@@ -292,18 +402,45 @@ async fn cli_against_the_stub() {
     assert_eq!(v["verdict"], "notDeployable");
     assert_eq!(v["deployable"], false);
 
-    let out = run(cid("1.2.5", &["--retry-while-unknown", "2", "--retry-interval", "0.05"])).await.unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = run(cid(
+        "1.2.5",
+        &["--retry-while-unknown", "2", "--retry-interval", "0.05"],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let out = run(cid("1.2.5", &["--ignore", "Bar"])).await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let out = run(cid("1.2.4", &["--dry-run"])).await.unwrap();
-    assert_eq!(out.status.code(), Some(1), "dry-run must not turn a no into a pass");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "dry-run must not turn a no into a pass"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("[dry-run] NOT DEPLOYABLE"));
 
     let out = run(vec![
-        "can-i-deploy", "--pacticipant", "Foo", "--version", "1.2.3", "--environment", "nowhere", "--output", "json",
+        "can-i-deploy",
+        "--pacticipant",
+        "Foo",
+        "--version",
+        "1.2.3",
+        "--environment",
+        "nowhere",
+        "--output",
+        "json",
     ])
     .await
     .unwrap();
@@ -312,9 +449,20 @@ async fn cli_against_the_stub() {
     assert_eq!(v["error"], "BadRequest");
 
     let out = run(vec![
-        "record-deployment", "--pacticipant", "Foo", "--version", "1.2.3", "--environment", "production",
+        "record-deployment",
+        "--pacticipant",
+        "Foo",
+        "--version",
+        "1.2.3",
+        "--environment",
+        "production",
     ])
     .await
     .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -13,8 +13,8 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use crate::gates::broker::{
-    run_gate, BlockKind, BrokerConfig, CanIDeployRequest, ConfigError, GateDecision, GatePolicy, GateVerdict,
-    HttpBroker, Ignore, RetryPolicy,
+    run_gate, BlockKind, BrokerConfig, CanIDeployRequest, ConfigError, GateDecision, GatePolicy,
+    GateVerdict, HttpBroker, Ignore, RetryPolicy,
 };
 
 pub const EXIT_DEPLOYABLE: u8 = 0;
@@ -74,7 +74,10 @@ pub fn run(args: CanIDeployArgs) -> ExitCode {
         Ok(b) => b,
         Err(e) => return config_failure(&args.output, &e),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -130,7 +133,9 @@ pub fn exit_code(d: &GateDecision) -> u8 {
         GateVerdict::Block {
             kind: BlockKind::NotDeployable,
         } => EXIT_NOT_DEPLOYABLE,
-        GateVerdict::Block { kind: BlockKind::Unknown } => EXIT_UNKNOWN,
+        GateVerdict::Block {
+            kind: BlockKind::Unknown,
+        } => EXIT_UNKNOWN,
         // A Wait never leaves run_gate; treat it as an error should it ever.
         GateVerdict::Block {
             kind: BlockKind::BrokerError,
@@ -156,7 +161,9 @@ fn verdict_word(d: &GateDecision) -> &'static str {
         GateVerdict::Block {
             kind: BlockKind::NotDeployable,
         } => "notDeployable",
-        GateVerdict::Block { kind: BlockKind::Unknown } => "unknown",
+        GateVerdict::Block {
+            kind: BlockKind::Unknown,
+        } => "unknown",
         _ => "error",
     }
 }
@@ -200,14 +207,21 @@ pub fn render_text(request: &CanIDeployRequest, d: &GateDecision) -> String {
             out.push_str("  CONSUMER (VERSION) -> PROVIDER (VERSION): VERIFIED\n");
             for r in &a.matrix {
                 let v = |p: &crate::gates::broker::types::RowPacticipant| {
-                    p.version.as_ref().map(|v| v.number.clone()).unwrap_or_else(|| "?".into())
+                    p.version
+                        .as_ref()
+                        .map(|v| v.number.clone())
+                        .unwrap_or_else(|| "?".into())
                 };
                 let verified = match r.verification_result.as_ref().and_then(|x| x.success) {
                     Some(true) => "yes",
                     Some(false) => "FAILED",
                     None => "not yet",
                 };
-                let ignored = if r.ignored == Some(true) { " (ignored)" } else { "" };
+                let ignored = if r.ignored == Some(true) {
+                    " (ignored)"
+                } else {
+                    ""
+                };
                 out.push_str(&format!(
                     "  {} ({}) -> {} ({}): {verified}{ignored}\n",
                     r.consumer.name,
@@ -218,7 +232,11 @@ pub fn render_text(request: &CanIDeployRequest, d: &GateDecision) -> String {
             }
         }
         for n in &a.notices {
-            out.push_str(&format!("  {}: {}\n", n.kind.as_deref().unwrap_or("notice"), n.text));
+            out.push_str(&format!(
+                "  {}: {}\n",
+                n.kind.as_deref().unwrap_or("notice"),
+                n.text
+            ));
         }
     }
     out.push_str(&format!("{prefix}reason: {}\n", d.reason));

@@ -12,7 +12,9 @@ use clap::Args;
 use serde_json::json;
 
 use super::can_i_deploy::{OutputFormat, EXIT_ERROR};
-use crate::gates::broker::{record_with_retries, BrokerConfig, DeploymentRecord, HttpBroker, RecordStep, RetryPolicy};
+use crate::gates::broker::{
+    record_with_retries, BrokerConfig, DeploymentRecord, HttpBroker, RecordStep, RetryPolicy,
+};
 
 #[derive(Debug, Args)]
 pub struct RecordDeploymentArgs {
@@ -43,7 +45,10 @@ pub fn run(args: RecordDeploymentArgs) -> ExitCode {
     let fail = |output: OutputFormat, code: &str, reason: String| {
         match output {
             OutputFormat::Json => {
-                println!("{}", json!({ "recorded": false, "exitCode": EXIT_ERROR, "error": code, "reason": reason }))
+                println!(
+                    "{}",
+                    json!({ "recorded": false, "exitCode": EXIT_ERROR, "error": code, "reason": reason })
+                )
             }
             OutputFormat::Text => eprintln!("error: {reason}"),
         }
@@ -61,7 +66,13 @@ pub fn run(args: RecordDeploymentArgs) -> ExitCode {
             config.connect_timeout = c;
             config.request_timeout = r;
         }
-        _ => return fail(args.output, "ConfigError", "timeouts must be non-negative seconds".into()),
+        _ => {
+            return fail(
+                args.output,
+                "ConfigError",
+                "timeouts must be non-negative seconds".into(),
+            )
+        }
     }
     let broker = match HttpBroker::new(config) {
         Ok(b) => b,
@@ -77,11 +88,25 @@ pub fn run(args: RecordDeploymentArgs) -> ExitCode {
         max_attempts: args.attempts.max(1),
         ..RetryPolicy::default()
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
-        Err(e) => return fail(args.output, "RuntimeError", format!("cannot start the async runtime: {e}")),
+        Err(e) => {
+            return fail(
+                args.output,
+                "RuntimeError",
+                format!("cannot start the async runtime: {e}"),
+            )
+        }
     };
-    match runtime.block_on(record_with_retries(&broker, &record, &retry, tokio::time::sleep)) {
+    match runtime.block_on(record_with_retries(
+        &broker,
+        &record,
+        &retry,
+        tokio::time::sleep,
+    )) {
         RecordStep::Recorded { deployment } => {
             match args.output {
                 OutputFormat::Json => println!(
@@ -102,7 +127,10 @@ pub fn run(args: RecordDeploymentArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        RecordStep::Failed { attempts, reason } | RecordStep::Retry { attempts, reason, .. } => fail(
+        RecordStep::Failed { attempts, reason }
+        | RecordStep::Retry {
+            attempts, reason, ..
+        } => fail(
             args.output,
             "RecordFailed",
             format!("could not record the deployment after {attempts} attempt(s): {reason}"),

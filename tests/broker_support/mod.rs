@@ -19,7 +19,9 @@ use tollgate::gates::broker::{BrokerConfig, Credentials, GatePolicy, HttpBroker,
 pub enum Body {
     Bytes(Vec<u8>),
     /// Junk without a Content-Length, until the client hangs up (or `max` bytes).
-    Endless { max: usize },
+    Endless {
+        max: usize,
+    },
     /// The raw request (head and body) the server received, as a proxy that reflects it would.
     EchoRequest,
 }
@@ -37,7 +39,10 @@ impl Reply {
     pub fn json(status: u16, body: &str) -> Self {
         Self {
             status,
-            headers: vec![("Content-Type".into(), "application/hal+json;charset=utf-8".into())],
+            headers: vec![(
+                "Content-Type".into(),
+                "application/hal+json;charset=utf-8".into(),
+            )],
             body: Body::Bytes(body.as_bytes().to_vec()),
             delay: Duration::ZERO,
         }
@@ -95,14 +100,18 @@ pub struct FaultServer {
 impl FaultServer {
     pub async fn start(replies: Vec<Reply>) -> Self {
         assert!(!replies.is_empty());
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = requests.clone();
         let task = tokio::spawn(async move {
             let mut n = 0usize;
             loop {
-                let Ok((sock, _)) = listener.accept().await else { return };
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
                 let reply = replies[n.min(replies.len() - 1)].clone();
                 n += 1;
                 let log = log.clone();
@@ -111,7 +120,11 @@ impl FaultServer {
                 });
             }
         });
-        Self { addr, requests, task }
+        Self {
+            addr,
+            requests,
+            task,
+        }
     }
 
     pub fn base_url(&self) -> String {
@@ -129,7 +142,11 @@ impl Drop for FaultServer {
     }
 }
 
-async fn serve(mut sock: TcpStream, reply: Reply, log: Arc<Mutex<Vec<String>>>) -> std::io::Result<()> {
+async fn serve(
+    mut sock: TcpStream,
+    reply: Reply,
+    log: Arc<Mutex<Vec<String>>>,
+) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -147,7 +164,8 @@ async fn serve(mut sock: TcpStream, reply: Reply, log: Arc<Mutex<Vec<String>>>) 
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
         })
         .unwrap_or(0);
     while buf.len() < head_end + len {
@@ -160,7 +178,11 @@ async fn serve(mut sock: TcpStream, reply: Reply, log: Arc<Mutex<Vec<String>>>) 
     let request = String::from_utf8_lossy(&buf).to_string();
     log.lock().unwrap().push(request.clone());
     tokio::time::sleep(reply.delay).await;
-    let mut out = format!("HTTP/1.1 {} {}\r\nConnection: close\r\n", reply.status, reason(reply.status));
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nConnection: close\r\n",
+        reply.status,
+        reason(reply.status)
+    );
     for (k, v) in &reply.headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -253,7 +275,8 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 
 // ---------- pact-stub-server ----------
 
-pub const REFERENCE_CONTRACT: &str = "../shared/references/pact-broker/pact-broker-client-contract.json";
+pub const REFERENCE_CONTRACT: &str =
+    "../shared/references/pact-broker/pact-broker-client-contract.json";
 pub const OWN_CONTRACT: &str = "tests/pacts/tollgate-Pact Broker.json";
 
 pub fn manifest_path(rel: &str) -> PathBuf {
@@ -271,7 +294,11 @@ pub fn stub_binary() -> PathBuf {
         );
     };
     let p = PathBuf::from(p);
-    assert!(p.is_file(), "TOLLGATE_PACT_STUB_SERVER={} is not a file", p.display());
+    assert!(
+        p.is_file(),
+        "TOLLGATE_PACT_STUB_SERVER={} is not a file",
+        p.display()
+    );
     p
 }
 
@@ -289,7 +316,10 @@ impl Stub {
         for attempt in 0..5 {
             let port = pick_port();
             let mut cmd = Command::new(&bin);
-            cmd.arg("--port").arg(port.to_string()).arg("--loglevel").arg("warn");
+            cmd.arg("--port")
+                .arg(port.to_string())
+                .arg("--loglevel")
+                .arg("warn");
             for f in files {
                 let path = manifest_path(f);
                 assert!(path.is_file(), "pact file {} is missing", path.display());
@@ -337,8 +367,8 @@ fn pick_port() -> u16 {
 // ---------- tollgate's own consumer contract: the calls, shared by the pact test and the stub test ----------
 
 use tollgate::gates::broker::{
-    decide, BlockKind as Kind, BrokerApi, BrokerError, CanIDeployRequest, DeploymentRecord, GateProgress, GateVerdict,
-    Ignore, SecretString,
+    decide, BlockKind as Kind, BrokerApi, BrokerError, CanIDeployRequest, DeploymentRecord,
+    GateProgress, GateVerdict, Ignore, SecretString,
 };
 
 pub fn cid(version: &str, environment: &str, ignore: &[&str]) -> CanIDeployRequest {
@@ -376,37 +406,72 @@ pub async fn exercise_own_contract(base: &str) {
     // deployable: false, with the broker's reason
     let a = ask(cid("1.2.4", "production", &[])).await;
     let d = decide(&a, &GateProgress::default(), now, &policy);
-    assert_eq!(d.verdict, GateVerdict::Block { kind: Kind::NotDeployable }, "{}", d.reason);
+    assert_eq!(
+        d.verdict,
+        GateVerdict::Block {
+            kind: Kind::NotDeployable
+        },
+        "{}",
+        d.reason
+    );
     assert!(d.reason.contains("failed"), "{}", d.reason);
 
     // deployable: null -> unknown (budget zero here: blocks as unknown at once)
     let a = ask(cid("1.2.5", "production", &[])).await;
     let d = decide(&a, &GateProgress::default(), now, &policy);
-    assert_eq!(d.verdict, GateVerdict::Block { kind: Kind::Unknown }, "{}", d.reason);
-    assert_eq!(a.as_ref().ok().and_then(|x| x.summary.as_ref()).and_then(|s| s.unknown), Some(1));
+    assert_eq!(
+        d.verdict,
+        GateVerdict::Block {
+            kind: Kind::Unknown
+        },
+        "{}",
+        d.reason
+    );
+    assert_eq!(
+        a.as_ref()
+            .ok()
+            .and_then(|x| x.summary.as_ref())
+            .and_then(|s| s.unknown),
+        Some(1)
+    );
 
     // environment-scoped with an ignored integration
     let a = ask(cid("1.2.5", "production", &["Bar"])).await;
     let d = decide(&a, &GateProgress::default(), now, &policy);
     assert_eq!(d.verdict, GateVerdict::Pass, "{}", d.reason);
-    assert_eq!(a.as_ref().ok().and_then(|x| x.summary.as_ref()).and_then(|s| s.ignored), Some(1));
+    assert_eq!(
+        a.as_ref()
+            .ok()
+            .and_then(|x| x.summary.as_ref())
+            .and_then(|s| s.ignored),
+        Some(1)
+    );
 
     // 400 with an errors object: an environment the broker does not know
     let e = ask(cid("1.2.3", "nowhere", &[])).await.expect_err("400");
     match &e {
         BrokerError::BadRequest { errors, .. } => {
-            assert_eq!(errors, &vec!["environment: Environment with name 'nowhere' does not exist".to_string()])
+            assert_eq!(
+                errors,
+                &vec!["environment: Environment with name 'nowhere' does not exist".to_string()]
+            )
         }
         other => panic!("expected BadRequest, got {other:?}"),
     }
 
     // 401 with an empty body
-    let bad = fast_broker(base, Some(Credentials::Bearer(SecretString::new("expired-token"))));
+    let bad = fast_broker(
+        base,
+        Some(Credentials::Bearer(SecretString::new("expired-token"))),
+    );
     let e = bad
         .matrix(&cid("1.2.6", "production", &[]).to_matrix_query())
         .await
         .expect_err("401");
-    assert!(matches!(e, BrokerError::Unauthorized { ref body, .. } if body.is_empty()), "{e:?}");
+    assert!(
+        matches!(e, BrokerError::Unauthorized { ref body, .. } if body.is_empty()),
+        "{e:?}"
+    );
     assert!(!e.to_string().contains("expired-token"));
 
     // record a deployment without an application instance (the official contract only has one with)
@@ -420,6 +485,14 @@ pub async fn exercise_own_contract(base: &str) {
         .await
         .expect("recorded");
     assert_eq!(rec.status, 201);
-    assert!(rec.url.ends_with("/deployed-versions/environment/7e8b3c40-4d0a-4a3d-9a0b-2b1d2f3e4a5b"), "{}", rec.url);
-    assert_eq!(rec.uuid.as_deref(), Some("0b4f0f5e-5c1a-4f55-b6f8-8d7f6f2f1c11"));
+    assert!(
+        rec.url
+            .ends_with("/deployed-versions/environment/7e8b3c40-4d0a-4a3d-9a0b-2b1d2f3e4a5b"),
+        "{}",
+        rec.url
+    );
+    assert_eq!(
+        rec.uuid.as_deref(),
+        Some("0b4f0f5e-5c1a-4f55-b6f8-8d7f6f2f1c11")
+    );
 }

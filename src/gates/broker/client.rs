@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
-use super::config::{BrokerConfig, Credentials};
+use super::config::{BrokerConfig, Credentials, SecretString};
 use super::error::{BrokerError, ConfigError};
 use super::types::{DeploymentRecord, Environment, MatrixAnswer, MatrixQuery, RecordedDeployment};
 
@@ -25,7 +25,10 @@ const EXCERPT_CHARS: usize = 200;
 /// substitute their own.
 pub trait BrokerApi: Send + Sync {
     /// `GET /matrix` with this query, parsed whole.
-    fn matrix(&self, query: &MatrixQuery) -> impl Future<Output = Result<MatrixAnswer, BrokerError>> + Send;
+    fn matrix(
+        &self,
+        query: &MatrixQuery,
+    ) -> impl Future<Output = Result<MatrixAnswer, BrokerError>> + Send;
 
     /// Record that `record.version` now runs in `record.environment`, through the HAL flow:
     /// index -> `pb:pacticipant-version` -> `pb:record-deployment` named after the environment -> POST.
@@ -45,7 +48,7 @@ pub struct HttpBroker {
     config: BrokerConfig,
     http: reqwest::Client,
     /// Strings that must never appear in an error message (secrets and their encodings).
-    scrub: Vec<String>,
+    scrub: Vec<SecretString>,
 }
 
 impl HttpBroker {
@@ -61,12 +64,23 @@ impl HttpBroker {
             })?;
         let mut scrub = Vec::new();
         if let Some(c) = &config.credentials {
-            scrub.extend(c.secret_values().into_iter().filter(|s| s.len() >= 3).map(str::to_string));
+            scrub.extend(
+                c.secret_values()
+                    .into_iter()
+                    .filter(|s| s.len() >= 3)
+                    .map(SecretString::new),
+            );
             if let Credentials::Basic { username, password } = c {
-                scrub.push(base64(format!("{username}:{}", password.expose()).as_bytes()));
+                scrub.push(SecretString::new(base64(
+                    format!("{username}:{}", password.expose()).as_bytes(),
+                )));
             }
         }
-        Ok(Self { config, http, scrub })
+        Ok(Self {
+            config,
+            http,
+            scrub,
+        })
     }
 
     pub fn config(&self) -> &BrokerConfig {
@@ -76,8 +90,8 @@ impl HttpBroker {
     fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in &self.scrub {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "[redacted]");
+            if out.contains(s.expose()) {
+                out = out.replace(s.expose(), "[redacted]");
             }
         }
         out
@@ -93,10 +107,14 @@ impl HttpBroker {
 
     /// Resolve a link the broker gave, refusing one that leaves the configured origin.
     fn resolve_link(&self, href: &str) -> Result<Url, BrokerError> {
-        let url = self.config.base_url.join(href).map_err(|e| BrokerError::UnexpectedShape {
-            url: self.config.base_url.to_string(),
-            detail: format!("link {href:?} is not a URL: {e}"),
-        })?;
+        let url = self
+            .config
+            .base_url
+            .join(href)
+            .map_err(|e| BrokerError::UnexpectedShape {
+                url: self.config.base_url.to_string(),
+                detail: format!("link {href:?} is not a URL: {e}"),
+            })?;
         let base = &self.config.base_url;
         if url.origin() != base.origin() {
             return Err(BrokerError::LinkOffOrigin {
@@ -117,7 +135,10 @@ impl HttpBroker {
         allow_empty: bool,
     ) -> Result<(u16, Option<Value>), BrokerError> {
         let shown = url.to_string();
-        let mut req = self.http.request(method.clone(), url).header(ACCEPT, HAL_JSON);
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .header(ACCEPT, HAL_JSON);
         if let Some(q) = query {
             req = req.query(q);
         }
@@ -126,11 +147,16 @@ impl HttpBroker {
         }
         req = match &self.config.credentials {
             Some(Credentials::Bearer(t)) => req.bearer_auth(t.expose()),
-            Some(Credentials::Basic { username, password }) => req.basic_auth(username, Some(password.expose())),
+            Some(Credentials::Basic { username, password }) => {
+                req.basic_auth(username, Some(password.expose()))
+            }
             None => req,
         };
         tracing::debug!(method = %method, url = %shown, "pact broker request");
-        let mut resp = req.send().await.map_err(|e| self.transport_error(&shown, &e))?;
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&shown, &e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let cap = if status.is_success() {
@@ -143,7 +169,16 @@ impl HttpBroker {
             Err(e) => return Err(self.transport_error(&shown, &e)),
         };
         tracing::debug!(url = %shown, status = status.as_u16(), bytes = bytes.len(), "pact broker answer");
-        interpret(status, &headers, &bytes, truncated, cap, allow_empty, &shown).map_err(|e| self.scrub_error(e))
+        interpret(
+            status,
+            &headers,
+            &bytes,
+            truncated,
+            cap,
+            allow_empty,
+            &shown,
+        )
+        .map_err(|e| self.scrub_error(e))
     }
 
     fn transport_error(&self, url: &str, e: &reqwest::Error) -> BrokerError {
@@ -241,7 +276,9 @@ impl BrokerApi for HttpBroker {
         let url = self.url("matrix")?;
         let shown = url.to_string();
         let pairs = query.to_pairs();
-        let (_, v) = self.exchange(Method::GET, url, Some(&pairs), None, false).await?;
+        let (_, v) = self
+            .exchange(Method::GET, url, Some(&pairs), None, false)
+            .await?;
         let v = v.unwrap_or(Value::Null);
         serde_json::from_value::<MatrixAnswer>(v).map_err(|e| BrokerError::UnexpectedShape {
             url: shown,
@@ -249,15 +286,23 @@ impl BrokerApi for HttpBroker {
         })
     }
 
-    async fn record_deployment(&self, record: &DeploymentRecord) -> Result<RecordedDeployment, BrokerError> {
+    async fn record_deployment(
+        &self,
+        record: &DeploymentRecord,
+    ) -> Result<RecordedDeployment, BrokerError> {
         let (index_url, index) = self.index().await?;
-        let template = single_link(&index, "pb:pacticipant-version").ok_or_else(|| BrokerError::MissingRelation {
-            url: index_url.to_string(),
-            relation: "pb:pacticipant-version".into(),
+        let template = single_link(&index, "pb:pacticipant-version").ok_or_else(|| {
+            BrokerError::MissingRelation {
+                url: index_url.to_string(),
+                relation: "pb:pacticipant-version".into(),
+            }
         })?;
         let href = expand_template(
             &template,
-            &[("pacticipant", &record.pacticipant), ("version", &record.version)],
+            &[
+                ("pacticipant", &record.pacticipant),
+                ("version", &record.version),
+            ],
         );
         let version_url = self.resolve_link(&href)?;
         let version = self.get_json(version_url.clone()).await?;
@@ -269,7 +314,9 @@ impl BrokerApi for HttpBroker {
                 available: Vec::new(),
             });
         }
-        let Some((href, _)) = links.iter().find(|(_, name)| name.as_deref() == Some(record.environment.as_str()))
+        let Some((href, _)) = links
+            .iter()
+            .find(|(_, name)| name.as_deref() == Some(record.environment.as_str()))
         else {
             return Err(BrokerError::EnvironmentNotAvailable {
                 environment: record.environment.clone(),
@@ -284,7 +331,9 @@ impl BrokerApi for HttpBroker {
             Some(i) => serde_json::json!({ "applicationInstance": i, "target": i }),
             None => serde_json::json!({}),
         };
-        let (status, answer) = self.exchange(Method::POST, post_url, None, Some(&body), true).await?;
+        let (status, answer) = self
+            .exchange(Method::POST, post_url, None, Some(&body), true)
+            .await?;
         let field = |k: &str| {
             answer
                 .as_ref()
@@ -304,10 +353,11 @@ impl BrokerApi for HttpBroker {
 
     async fn environments(&self) -> Result<Vec<Environment>, BrokerError> {
         let (index_url, index) = self.index().await?;
-        let href = single_link(&index, "pb:environments").ok_or_else(|| BrokerError::MissingRelation {
-            url: index_url.to_string(),
-            relation: "pb:environments".into(),
-        })?;
+        let href =
+            single_link(&index, "pb:environments").ok_or_else(|| BrokerError::MissingRelation {
+                url: index_url.to_string(),
+                relation: "pb:environments".into(),
+            })?;
         let url = self.resolve_link(&href)?;
         let shown = url.to_string();
         let v = self.get_json(url).await?;
@@ -320,7 +370,10 @@ impl BrokerApi for HttpBroker {
 }
 
 /// Read a body up to `cap` bytes; `true` when more was there (the rest is not read).
-async fn read_capped(resp: &mut reqwest::Response, cap: usize) -> Result<(Vec<u8>, bool), reqwest::Error> {
+async fn read_capped(
+    resp: &mut reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
     if let Some(len) = resp.content_length() {
         if len > cap as u64 {
             return Ok((Vec::new(), true));
@@ -420,9 +473,18 @@ pub(crate) fn interpret(
                 body: shown_body,
             }
         }
-        401 => BrokerError::Unauthorized { url, body: shown_body },
-        403 => BrokerError::Forbidden { url, body: shown_body },
-        404 => BrokerError::NotFound { url, body: shown_body },
+        401 => BrokerError::Unauthorized {
+            url,
+            body: shown_body,
+        },
+        403 => BrokerError::Forbidden {
+            url,
+            body: shown_body,
+        },
+        404 => BrokerError::NotFound {
+            url,
+            body: shown_body,
+        },
         429 => BrokerError::RateLimited { url, retry_after },
         _ => BrokerError::Status {
             status: code,
@@ -452,7 +514,9 @@ fn flatten_errors(v: &Value) -> Vec<String> {
         Some(Value::Object(o)) => {
             for (field, msgs) in o {
                 match msgs {
-                    Value::Array(a) => out.extend(a.iter().map(|m| format!("{field}: {}", value_text(m)))),
+                    Value::Array(a) => {
+                        out.extend(a.iter().map(|m| format!("{field}: {}", value_text(m))))
+                    }
                     m => out.push(format!("{field}: {}", value_text(m))),
                 }
             }
@@ -472,7 +536,11 @@ fn value_text(v: &Value) -> String {
 
 fn excerpt(text: &str) -> String {
     let t = text.trim();
-    let mut s: String = t.chars().take(EXCERPT_CHARS).filter(|c| !c.is_control() || *c == ' ').collect();
+    let mut s: String = t
+        .chars()
+        .take(EXCERPT_CHARS)
+        .filter(|c| !c.is_control() || *c == ' ')
+        .collect();
     if t.chars().count() > EXCERPT_CHARS {
         s.push('…');
     }
@@ -587,7 +655,11 @@ fn base64(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -623,7 +695,10 @@ mod tests {
     #[test]
     fn template_expansion_encodes() {
         assert_eq!(
-            expand_template("/pacticipants/{pacticipant}/versions/{version}", &[("pacticipant", "Foo Thing"), ("version", "1.0/x")]),
+            expand_template(
+                "/pacticipants/{pacticipant}/versions/{version}",
+                &[("pacticipant", "Foo Thing"), ("version", "1.0/x")]
+            ),
             "/pacticipants/Foo%20Thing/versions/1.0%2Fx"
         );
     }
@@ -633,14 +708,40 @@ mod tests {
         let ok = StatusCode::OK;
         let e = interpret(ok, &HeaderMap::new(), b"", false, 10, false, "u").unwrap_err();
         assert!(matches!(e, BrokerError::EmptyBody { .. }));
-        let e = interpret(ok, &ct("text/html"), b"<html><title>Sign in</title></html>", false, 100, false, "u")
-            .unwrap_err();
+        let e = interpret(
+            ok,
+            &ct("text/html"),
+            b"<html><title>Sign in</title></html>",
+            false,
+            100,
+            false,
+            "u",
+        )
+        .unwrap_err();
         assert!(matches!(e, BrokerError::HtmlPage { title: Some(ref t), .. } if t == "Sign in"));
-        let e = interpret(ok, &ct("application/json"), b"{nope", false, 100, false, "u").unwrap_err();
+        let e = interpret(
+            ok,
+            &ct("application/json"),
+            b"{nope",
+            false,
+            100,
+            false,
+            "u",
+        )
+        .unwrap_err();
         assert!(matches!(e, BrokerError::InvalidJson { .. }));
         let e = interpret(ok, &ct("application/json"), b"{}", true, 2, false, "u").unwrap_err();
         assert!(matches!(e, BrokerError::BodyTooLarge { limit: 2, .. }));
-        assert!(interpret(StatusCode::CREATED, &HeaderMap::new(), b"", false, 10, true, "u").is_ok());
+        assert!(interpret(
+            StatusCode::CREATED,
+            &HeaderMap::new(),
+            b"",
+            false,
+            10,
+            true,
+            "u"
+        )
+        .is_ok());
     }
 
     #[test]
@@ -659,15 +760,41 @@ mod tests {
             e.to_string(),
             "the Pact Broker rejected the request (HTTP 400 Bad Request) at u: environment: Environment with name 'prod' does not exist"
         );
-        let e = interpret(StatusCode::UNAUTHORIZED, &HeaderMap::new(), b"", false, 10, false, "u").unwrap_err();
+        let e = interpret(
+            StatusCode::UNAUTHORIZED,
+            &HeaderMap::new(),
+            b"",
+            false,
+            10,
+            false,
+            "u",
+        )
+        .unwrap_err();
         assert!(matches!(e, BrokerError::Unauthorized { .. }));
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        let e = interpret(StatusCode::TOO_MANY_REQUESTS, &h, b"", false, 10, false, "u").unwrap_err();
+        let e = interpret(
+            StatusCode::TOO_MANY_REQUESTS,
+            &h,
+            b"",
+            false,
+            10,
+            false,
+            "u",
+        )
+        .unwrap_err();
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
         assert!(e.is_transient());
-        let e = interpret(StatusCode::BAD_GATEWAY, &ct("text/html"), b"<title>502</title>", false, 100, false, "u")
-            .unwrap_err();
+        let e = interpret(
+            StatusCode::BAD_GATEWAY,
+            &ct("text/html"),
+            b"<title>502</title>",
+            false,
+            100,
+            false,
+            "u",
+        )
+        .unwrap_err();
         assert!(e.is_transient());
         assert!(e.to_string().contains("HTML page"), "{e}");
     }
@@ -675,7 +802,10 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 

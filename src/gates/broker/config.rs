@@ -104,7 +104,9 @@ impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Credentials::Bearer(_) => f.write_str("Bearer([redacted])"),
-            Credentials::Basic { .. } => f.write_str("Basic { username: [redacted], password: [redacted] }"),
+            Credentials::Basic { .. } => {
+                f.write_str("Basic { username: [redacted], password: [redacted] }")
+            }
         }
     }
 }
@@ -146,7 +148,11 @@ impl RetryPolicy {
 
     /// The wait before the next attempt: the broker's `Retry-After` when it sent one (capped),
     /// otherwise backoff.
-    pub fn wait_before_retry(&self, failed_attempts: u32, retry_after: Option<Duration>) -> Duration {
+    pub fn wait_before_retry(
+        &self,
+        failed_attempts: u32,
+        retry_after: Option<Duration>,
+    ) -> Duration {
         match retry_after {
             Some(ra) => ra.min(self.max_retry_after),
             None => self.backoff(failed_attempts),
@@ -237,10 +243,12 @@ pub enum CredentialSource {
 impl fmt::Display for CredentialSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CredentialSource::Secret => f.write_str("the broker credentials Secret (keys token, username, password)"),
-            CredentialSource::Environment => {
-                f.write_str("the environment (PACT_BROKER_TOKEN, PACT_BROKER_USERNAME, PACT_BROKER_PASSWORD)")
+            CredentialSource::Secret => {
+                f.write_str("the broker credentials Secret (keys token, username, password)")
             }
+            CredentialSource::Environment => f.write_str(
+                "the environment (PACT_BROKER_TOKEN, PACT_BROKER_USERNAME, PACT_BROKER_PASSWORD)",
+            ),
         }
     }
 }
@@ -300,7 +308,10 @@ pub fn credentials_from_parts(
     let clean = |v: Option<&str>, key: &'static str| -> Result<Option<String>, ConfigError> {
         match v {
             None => Ok(None),
-            Some(s) if s.trim().is_empty() => Err(ConfigError::EmptyCredential { key, origin: source }),
+            Some(s) if s.trim().is_empty() => Err(ConfigError::EmptyCredential {
+                key,
+                origin: source,
+            }),
             Some(s) => Ok(Some(s.trim().to_string())),
         }
     };
@@ -308,7 +319,9 @@ pub fn credentials_from_parts(
     let username = clean(username, SECRET_KEY_USERNAME)?;
     let password = clean(password, SECRET_KEY_PASSWORD)?;
     match (token, username, password) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ConfigError::ConflictingCredentials { origin: source }),
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            Err(ConfigError::ConflictingCredentials { origin: source })
+        }
         (Some(t), None, None) => Ok(Some(Credentials::Bearer(SecretString::new(t)))),
         (None, Some(u), Some(p)) => Ok(Some(Credentials::Basic {
             username: u,
@@ -345,23 +358,35 @@ mod tests {
 
     #[test]
     fn secret_with_user_and_password_is_basic() {
-        let c = credentials_from_secret_data(&data(&[("username", "ci"), ("password", "pw")])).unwrap();
+        let c =
+            credentials_from_secret_data(&data(&[("username", "ci"), ("password", "pw")])).unwrap();
         assert!(matches!(c, Some(Credentials::Basic { ref username, .. }) if username == "ci"));
     }
 
     #[test]
     fn byte_string_values_work() {
         let mut d = BTreeMap::new();
-        d.insert("token".to_string(), k8s_openapi::ByteString(b"abc".to_vec()));
-        assert!(matches!(credentials_from_secret_data(&d), Ok(Some(Credentials::Bearer(_)))));
+        d.insert(
+            "token".to_string(),
+            k8s_openapi::ByteString(b"abc".to_vec()),
+        );
+        assert!(matches!(
+            credentials_from_secret_data(&d),
+            Ok(Some(Credentials::Bearer(_)))
+        ));
     }
 
     #[test]
     fn token_and_basic_is_a_conflict() {
-        let e = credentials_from_secret_data(&data(&[("token", "t"), ("username", "u"), ("password", "p")]))
-            .unwrap_err();
+        let e = credentials_from_secret_data(&data(&[
+            ("token", "t"),
+            ("username", "u"),
+            ("password", "p"),
+        ]))
+        .unwrap_err();
         assert!(matches!(e, ConfigError::ConflictingCredentials { .. }));
-        let e = credentials_from_secret_data(&data(&[("token", "t"), ("password", "p")])).unwrap_err();
+        let e =
+            credentials_from_secret_data(&data(&[("token", "t"), ("password", "p")])).unwrap_err();
         assert!(matches!(e, ConfigError::ConflictingCredentials { .. }));
     }
 
@@ -369,11 +394,17 @@ mod tests {
     fn half_basic_auth_and_empty_values_are_errors() {
         assert!(matches!(
             credentials_from_secret_data(&data(&[("username", "u")])),
-            Err(ConfigError::IncompleteBasicAuth { missing: "password", .. })
+            Err(ConfigError::IncompleteBasicAuth {
+                missing: "password",
+                ..
+            })
         ));
         assert!(matches!(
             credentials_from_secret_data(&data(&[("password", "p")])),
-            Err(ConfigError::IncompleteBasicAuth { missing: "username", .. })
+            Err(ConfigError::IncompleteBasicAuth {
+                missing: "username",
+                ..
+            })
         ));
         assert!(matches!(
             credentials_from_secret_data(&data(&[("token", " \n")])),
@@ -389,17 +420,31 @@ mod tests {
 
     #[test]
     fn no_keys_is_an_open_broker() {
-        assert_eq!(credentials_from_secret_data(&data(&[("url", "x")])).unwrap(), None);
+        assert_eq!(
+            credentials_from_secret_data(&data(&[("url", "x")])).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn env_rules() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
-        assert!(matches!(BrokerConfig::from_env(env(&[])), Err(ConfigError::MissingBaseUrl)));
-        let c = BrokerConfig::from_env(env(&[(ENV_BASE_URL, "http://127.0.0.1:9292/prefix"), (ENV_TOKEN, "t")]))
-            .unwrap();
+        assert!(matches!(
+            BrokerConfig::from_env(env(&[])),
+            Err(ConfigError::MissingBaseUrl)
+        ));
+        let c = BrokerConfig::from_env(env(&[
+            (ENV_BASE_URL, "http://127.0.0.1:9292/prefix"),
+            (ENV_TOKEN, "t"),
+        ]))
+        .unwrap();
         assert_eq!(c.base_url.as_str(), "http://127.0.0.1:9292/prefix/");
         assert!(matches!(c.credentials, Some(Credentials::Bearer(_))));
         assert!(matches!(
@@ -417,10 +462,22 @@ mod tests {
 
     #[test]
     fn base_url_rules() {
-        assert!(matches!(parse_base_url("http://u:p@broker/"), Err(ConfigError::CredentialsInUrl)));
-        assert!(matches!(parse_base_url("ftp://broker/"), Err(ConfigError::InvalidBaseUrl { .. })));
-        assert!(matches!(parse_base_url("not a url"), Err(ConfigError::InvalidBaseUrl { .. })));
-        assert_eq!(parse_base_url("https://b.example/x?y=1").unwrap().as_str(), "https://b.example/x/");
+        assert!(matches!(
+            parse_base_url("http://u:p@broker/"),
+            Err(ConfigError::CredentialsInUrl)
+        ));
+        assert!(matches!(
+            parse_base_url("ftp://broker/"),
+            Err(ConfigError::InvalidBaseUrl { .. })
+        ));
+        assert!(matches!(
+            parse_base_url("not a url"),
+            Err(ConfigError::InvalidBaseUrl { .. })
+        ));
+        assert_eq!(
+            parse_base_url("https://b.example/x?y=1").unwrap().as_str(),
+            "https://b.example/x/"
+        );
     }
 
     #[test]
@@ -430,7 +487,10 @@ mod tests {
             password: SecretString::new("hunter2-pass"),
         };
         let cfg = BrokerConfig::new("http://broker/", Some(c)).unwrap();
-        let shown = format!("{cfg:?} {:?}", Credentials::Bearer(SecretString::new("tok-123")));
+        let shown = format!(
+            "{cfg:?} {:?}",
+            Credentials::Bearer(SecretString::new("tok-123"))
+        );
         for s in ["alice-user", "hunter2-pass", "tok-123"] {
             assert!(!shown.contains(s), "{shown}");
         }
@@ -449,7 +509,13 @@ mod tests {
         assert_eq!(p.backoff(3), Duration::from_secs(4));
         assert_eq!(p.backoff(4), Duration::from_secs(5));
         assert_eq!(p.backoff(100), Duration::from_secs(5));
-        assert_eq!(p.wait_before_retry(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(p.wait_before_retry(1, Some(Duration::from_secs(300))), Duration::from_secs(7));
+        assert_eq!(
+            p.wait_before_retry(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            p.wait_before_retry(1, Some(Duration::from_secs(300))),
+            Duration::from_secs(7)
+        );
     }
 }

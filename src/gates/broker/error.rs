@@ -19,7 +19,9 @@ pub enum ConfigError {
          instead, so they stay out of logs"
     )]
     CredentialsInUrl,
-    #[error("both a bearer token and basic auth (username/password) are set in {origin}; set only one")]
+    #[error(
+        "both a bearer token and basic auth (username/password) are set in {origin}; set only one"
+    )]
     ConflictingCredentials { origin: CredentialSource },
     #[error("basic auth is incomplete in {origin}: {missing} is missing")]
     IncompleteBasicAuth {
@@ -149,7 +151,9 @@ impl BrokerError {
             | BrokerError::Timeout { .. }
             | BrokerError::Transport { .. }
             | BrokerError::RateLimited { .. } => ErrorClass::Transient,
-            BrokerError::Status { status, .. } if *status >= 500 || *status == 408 => ErrorClass::Transient,
+            BrokerError::Status { status, .. } if *status >= 500 || *status == 408 => {
+                ErrorClass::Transient
+            }
             // A gateway's HTML error page on 5xx is still a 5xx.
             BrokerError::HtmlPage { status, .. } | BrokerError::EmptyBody { status, .. }
                 if *status >= 500 || *status == 408 || *status == 429 =>
@@ -167,7 +171,8 @@ impl BrokerError {
     /// The wait the broker asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            BrokerError::RateLimited { retry_after, .. } | BrokerError::Status { retry_after, .. } => *retry_after,
+            BrokerError::RateLimited { retry_after, .. }
+            | BrokerError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use super::client::BrokerApi;
 use super::config::RetryPolicy;
 use super::error::BrokerError;
-use super::types::{CanIDeployRequest, Deployable, DeploymentRecord, MatrixAnswer, RecordedDeployment};
+use super::types::{
+    CanIDeployRequest, Deployable, DeploymentRecord, MatrixAnswer, RecordedDeployment,
+};
 
 /// Default wait between two asks while the answer is unknown.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
@@ -120,16 +122,17 @@ pub fn decide(
     policy: &GatePolicy,
 ) -> GateDecision {
     let asks = progress.asks.saturating_add(1);
-    let decision = |verdict, reason: String, progress: GateProgress, answer: Option<&MatrixAnswer>, error| {
-        GateDecision {
-            verdict,
-            reason,
-            progress,
-            answer: answer.cloned(),
-            error,
-            dry_run: policy.dry_run,
-        }
-    };
+    let decision =
+        |verdict, reason: String, progress: GateProgress, answer: Option<&MatrixAnswer>, error| {
+            GateDecision {
+                verdict,
+                reason,
+                progress,
+                answer: answer.cloned(),
+                error,
+                dry_run: policy.dry_run,
+            }
+        };
     let answer = match outcome {
         Ok(a) => a,
         Err(e) => {
@@ -144,7 +147,10 @@ pub fn decide(
                 let after = policy.retry.wait_before_retry(attempts, e.retry_after());
                 return decision(
                     GateVerdict::Wait { after },
-                    format!("{e} (attempt {attempts} of {}; retrying)", policy.retry.max_attempts),
+                    format!(
+                        "{e} (attempt {attempts} of {}; retrying)",
+                        policy.retry.max_attempts
+                    ),
                     next,
                     None,
                     code,
@@ -282,7 +288,12 @@ pub async fn ask_once<B: BrokerApi>(
 
 /// The blocking loop: ask, and while the verdict is `Wait`, sleep and ask again. Ends with `Pass`
 /// or `Block`. `sleep` is injected so tests and the CLI can choose (pass `tokio::time::sleep`).
-pub async fn run_gate<B, S, F>(broker: &B, request: &CanIDeployRequest, policy: &GatePolicy, sleep: S) -> GateDecision
+pub async fn run_gate<B, S, F>(
+    broker: &B,
+    request: &CanIDeployRequest,
+    policy: &GatePolicy,
+    sleep: S,
+) -> GateDecision
 where
     B: BrokerApi,
     S: Fn(Duration) -> F,
@@ -350,7 +361,12 @@ pub fn decide_record(
 
 /// Record a deployment, retrying transient failures (blocking; for the CLI). Safe to repeat: the
 /// broker treats the same record as one.
-pub async fn record_with_retries<B, S, F>(broker: &B, record: &DeploymentRecord, retry: &RetryPolicy, sleep: S) -> RecordStep
+pub async fn record_with_retries<B, S, F>(
+    broker: &B,
+    record: &DeploymentRecord,
+    retry: &RetryPolicy,
+    sleep: S,
+) -> RecordStep
 where
     B: BrokerApi,
     S: Fn(Duration) -> F,
@@ -367,7 +383,9 @@ where
             "record deployment"
         );
         match step {
-            RecordStep::Retry { after, attempts, .. } => {
+            RecordStep::Retry {
+                after, attempts, ..
+            } => {
                 failed = attempts;
                 sleep(after).await;
             }
@@ -436,6 +454,14 @@ mod tests {
         })
     }
 
+    type Case = (
+        &'static str,
+        Result<MatrixAnswer, BrokerError>,
+        GateProgress,
+        i64,
+        GateVerdict,
+    );
+
     #[test]
     fn table() {
         let p = policy();
@@ -458,21 +484,105 @@ mod tests {
             after: Duration::from_secs(s),
         };
         let block = |kind| GateVerdict::Block { kind };
-        let cases: Vec<(&str, Result<MatrixAnswer, BrokerError>, GateProgress, i64, GateVerdict)> = vec![
-            ("true passes", answer(Some(Some(true)), "ok"), fresh.clone(), 0, GateVerdict::Pass),
-            ("true passes after unknowns", answer(Some(Some(true)), "ok"), unknown_at_0.clone(), 25, GateVerdict::Pass),
-            ("false blocks", answer(Some(Some(false)), "no"), fresh.clone(), 0, block(BlockKind::NotDeployable)),
-            ("absent blocks", answer(None, "no such version"), fresh.clone(), 0, block(BlockKind::NotDeployable)),
-            ("first null waits", answer(Some(None), "?"), fresh.clone(), 0, wait(10)),
-            ("null within budget waits", answer(Some(None), "?"), unknown_at_0.clone(), 10, wait(10)),
-            ("null near the end waits the rest", answer(Some(None), "?"), unknown_at_0.clone(), 25, wait(5)),
-            ("null at the budget blocks", answer(Some(None), "?"), unknown_at_0.clone(), 30, block(BlockKind::Unknown)),
-            ("transient 1 backs off", transient(None), fresh.clone(), 0, wait(1)),
-            ("transient 2 backs off more", transient(None), failed(1), 0, wait(2)),
-            ("retry-after honoured", transient(Some(7)), fresh.clone(), 0, wait(7)),
-            ("retry-after capped", transient(Some(700)), fresh.clone(), 0, wait(20)),
-            ("transient gives up", transient(None), failed(2), 0, block(BlockKind::BrokerError)),
-            ("permanent blocks at once", not_found, fresh.clone(), 0, block(BlockKind::BrokerError)),
+        let cases: Vec<Case> = vec![
+            (
+                "true passes",
+                answer(Some(Some(true)), "ok"),
+                fresh.clone(),
+                0,
+                GateVerdict::Pass,
+            ),
+            (
+                "true passes after unknowns",
+                answer(Some(Some(true)), "ok"),
+                unknown_at_0.clone(),
+                25,
+                GateVerdict::Pass,
+            ),
+            (
+                "false blocks",
+                answer(Some(Some(false)), "no"),
+                fresh.clone(),
+                0,
+                block(BlockKind::NotDeployable),
+            ),
+            (
+                "absent blocks",
+                answer(None, "no such version"),
+                fresh.clone(),
+                0,
+                block(BlockKind::NotDeployable),
+            ),
+            (
+                "first null waits",
+                answer(Some(None), "?"),
+                fresh.clone(),
+                0,
+                wait(10),
+            ),
+            (
+                "null within budget waits",
+                answer(Some(None), "?"),
+                unknown_at_0.clone(),
+                10,
+                wait(10),
+            ),
+            (
+                "null near the end waits the rest",
+                answer(Some(None), "?"),
+                unknown_at_0.clone(),
+                25,
+                wait(5),
+            ),
+            (
+                "null at the budget blocks",
+                answer(Some(None), "?"),
+                unknown_at_0.clone(),
+                30,
+                block(BlockKind::Unknown),
+            ),
+            (
+                "transient 1 backs off",
+                transient(None),
+                fresh.clone(),
+                0,
+                wait(1),
+            ),
+            (
+                "transient 2 backs off more",
+                transient(None),
+                failed(1),
+                0,
+                wait(2),
+            ),
+            (
+                "retry-after honoured",
+                transient(Some(7)),
+                fresh.clone(),
+                0,
+                wait(7),
+            ),
+            (
+                "retry-after capped",
+                transient(Some(700)),
+                fresh.clone(),
+                0,
+                wait(20),
+            ),
+            (
+                "transient gives up",
+                transient(None),
+                failed(2),
+                0,
+                block(BlockKind::BrokerError),
+            ),
+            (
+                "permanent blocks at once",
+                not_found,
+                fresh.clone(),
+                0,
+                block(BlockKind::BrokerError),
+            ),
         ];
         for (name, outcome, progress, now, want) in cases {
             let d = decide(&outcome, &progress, t(now), &p);
@@ -493,13 +603,27 @@ mod tests {
             t(0),
             &policy(),
         );
-        assert_eq!(d.verdict, GateVerdict::Block { kind: BlockKind::BrokerError });
+        assert_eq!(
+            d.verdict,
+            GateVerdict::Block {
+                kind: BlockKind::BrokerError
+            }
+        );
     }
 
     #[test]
     fn reasons_carry_the_brokers_words() {
-        let d = decide(&answer(Some(Some(false)), "The verification for Bar failed"), &GateProgress::default(), t(0), &policy());
-        assert!(d.reason.contains("The verification for Bar failed"), "{}", d.reason);
+        let d = decide(
+            &answer(Some(Some(false)), "The verification for Bar failed"),
+            &GateProgress::default(),
+            t(0),
+            &policy(),
+        );
+        assert!(
+            d.reason.contains("The verification for Bar failed"),
+            "{}",
+            d.reason
+        );
         let d = decide(
             &answer(Some(None), "no verified pact with Baz in production"),
             &GateProgress {
@@ -509,7 +633,11 @@ mod tests {
             t(31),
             &policy(),
         );
-        assert!(d.reason.contains("no verified pact with Baz in production"), "{}", d.reason);
+        assert!(
+            d.reason.contains("no verified pact with Baz in production"),
+            "{}",
+            d.reason
+        );
         assert!(d.reason.contains("31s"), "{}", d.reason);
     }
 
@@ -531,12 +659,32 @@ mod tests {
             dry_run: true,
             ..policy()
         };
-        let d = decide(&answer(Some(Some(false)), "no"), &GateProgress::default(), t(0), &p);
-        assert_eq!(d.verdict, GateVerdict::Block { kind: BlockKind::NotDeployable });
+        let d = decide(
+            &answer(Some(Some(false)), "no"),
+            &GateProgress::default(),
+            t(0),
+            &p,
+        );
+        assert_eq!(
+            d.verdict,
+            GateVerdict::Block {
+                kind: BlockKind::NotDeployable
+            }
+        );
         assert!(d.dry_run);
         let d = decide(&answer(Some(None), "?"), &GateProgress::default(), t(0), &p);
-        assert_eq!(d.verdict, GateVerdict::Block { kind: BlockKind::Unknown });
-        let d = decide(&answer(Some(Some(true)), "ok"), &GateProgress::default(), t(0), &p);
+        assert_eq!(
+            d.verdict,
+            GateVerdict::Block {
+                kind: BlockKind::Unknown
+            }
+        );
+        let d = decide(
+            &answer(Some(Some(true)), "ok"),
+            &GateProgress::default(),
+            t(0),
+            &p,
+        );
         assert_eq!(d.verdict, GateVerdict::Pass);
     }
 
@@ -552,25 +700,42 @@ mod tests {
             uuid: None,
             application_instance: None,
         };
-        assert!(matches!(decide_record(Ok(ok), 0, &r), RecordStep::Recorded { .. }));
+        assert!(matches!(
+            decide_record(Ok(ok), 0, &r),
+            RecordStep::Recorded { .. }
+        ));
         let t = || {
             Err(BrokerError::Timeout {
                 url: "u".into(),
                 timeout: Duration::from_secs(1),
             })
         };
-        assert!(matches!(decide_record(t(), 0, &r), RecordStep::Retry { attempts: 1, .. }));
-        assert!(matches!(decide_record(t(), 1, &r), RecordStep::Failed { attempts: 2, .. }));
+        assert!(matches!(
+            decide_record(t(), 0, &r),
+            RecordStep::Retry { attempts: 1, .. }
+        ));
+        assert!(matches!(
+            decide_record(t(), 1, &r),
+            RecordStep::Failed { attempts: 2, .. }
+        ));
         let forbidden = Err(BrokerError::Forbidden {
             url: "u".into(),
             body: String::new(),
         });
-        assert!(matches!(decide_record(forbidden, 0, &r), RecordStep::Failed { attempts: 1, .. }));
+        assert!(matches!(
+            decide_record(forbidden, 0, &r),
+            RecordStep::Failed { attempts: 1, .. }
+        ));
     }
 
     #[test]
     fn decision_serializes_for_status() {
-        let d = decide(&answer(Some(None), "?"), &GateProgress::default(), t(0), &policy());
+        let d = decide(
+            &answer(Some(None), "?"),
+            &GateProgress::default(),
+            t(0),
+            &policy(),
+        );
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(v["verdict"]["verdict"], "wait");
         assert_eq!(v["verdict"]["after"], 10.0);

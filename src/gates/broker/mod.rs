@@ -17,14 +17,15 @@ pub mod types;
 
 pub use client::{BrokerApi, HttpBroker};
 pub use config::{
-    credentials_from_secret_data, BrokerConfig, CredentialSource, Credentials, RetryPolicy, SecretString,
+    credentials_from_secret_data, BrokerConfig, CredentialSource, Credentials, RetryPolicy,
+    SecretString,
 };
 pub use error::{BrokerError, ConfigError, ErrorClass};
 pub use gate::{
-    ask_once, decide, decide_record, record_with_retries, run_gate, BlockKind, GateDecision, GatePolicy, GateProgress,
-    GateVerdict, RecordStep,
+    ask_once, decide, decide_record, record_with_retries, run_gate, BlockKind, GateDecision,
+    GatePolicy, GateProgress, GateVerdict, RecordStep,
 };
 pub use types::{
-    CanIDeployRequest, Deployable, DeploymentRecord, Environment, Ignore, LatestBy, MatrixAnswer, MatrixQuery,
-    MatrixTarget, RecordedDeployment, Selector, Summary,
+    CanIDeployRequest, Deployable, DeploymentRecord, Environment, Ignore, LatestBy, MatrixAnswer,
+    MatrixQuery, MatrixTarget, RecordedDeployment, Selector, Summary,
 };

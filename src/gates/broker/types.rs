@@ -179,7 +179,11 @@ impl MatrixAnswer {
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// `None`: absent; `Some(None)`: null; `Some(Some(b))`: a verdict.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployable: Option<Option<bool>>,
     #[serde(default)]
     pub reason: Option<String>,
@@ -332,13 +336,28 @@ mod tests {
 
     #[test]
     fn deployable_tri_state_and_absent() {
-        let p = |s: &str| serde_json::from_str::<MatrixAnswer>(s).unwrap().deployable();
-        assert_eq!(p(r#"{"summary":{"deployable":true}}"#), Some(Deployable::Yes));
-        assert_eq!(p(r#"{"summary":{"deployable":false}}"#), Some(Deployable::No));
-        assert_eq!(p(r#"{"summary":{"deployable":null}}"#), Some(Deployable::Unknown));
+        let p = |s: &str| {
+            serde_json::from_str::<MatrixAnswer>(s)
+                .unwrap()
+                .deployable()
+        };
+        assert_eq!(
+            p(r#"{"summary":{"deployable":true}}"#),
+            Some(Deployable::Yes)
+        );
+        assert_eq!(
+            p(r#"{"summary":{"deployable":false}}"#),
+            Some(Deployable::No)
+        );
+        assert_eq!(
+            p(r#"{"summary":{"deployable":null}}"#),
+            Some(Deployable::Unknown)
+        );
         assert_eq!(p(r#"{"summary":{"reason":"x"}}"#), Some(Deployable::Absent));
         assert_eq!(p(r#"{"matrix":[]}"#), None);
-        assert!(serde_json::from_str::<MatrixAnswer>(r#"{"summary":{"deployable":"yes"}}"#).is_err());
+        assert!(
+            serde_json::from_str::<MatrixAnswer>(r#"{"summary":{"deployable":"yes"}}"#).is_err()
+        );
     }
 
     #[test]
@@ -350,7 +369,8 @@ mod tests {
             if snap["status"] != 200 {
                 continue;
             }
-            let a: MatrixAnswer = serde_json::from_value(serde_json::json!({"summary": snap["summary"]})).unwrap();
+            let a: MatrixAnswer =
+                serde_json::from_value(serde_json::json!({"summary": snap["summary"]})).unwrap();
             let d = a.deployable().unwrap();
             if name.contains("without ignoring") {
                 assert_eq!(d, Deployable::Unknown);
