@@ -302,6 +302,34 @@ pub fn stub_binary() -> PathBuf {
     p
 }
 
+thread_local! {
+    static PRIVATE_NETNS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Move the calling thread (and so the processes it spawns and the sockets it opens) into a new
+/// network namespace with only loopback up. pact-stub-server binds 0.0.0.0 with no option to
+/// change it; in this namespace 0.0.0.0 is loopback only, so nothing is exposed beyond this test.
+/// Fails the test when the namespace cannot be made (needs root or user namespaces).
+pub fn isolate_network() {
+    if PRIVATE_NETNS.with(|c| c.get()) {
+        return;
+    }
+    // SAFETY: unshare only changes the calling thread's namespace membership.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(
+        rc,
+        0,
+        "cannot make a private network namespace for pact-stub-server (it binds 0.0.0.0): {}",
+        std::io::Error::last_os_error()
+    );
+    let status = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("run `ip link set lo up`");
+    assert!(status.success(), "`ip link set lo up` failed in the private namespace");
+    PRIVATE_NETNS.with(|c| c.set(true));
+}
+
 /// A running pact-stub-server, killed on drop.
 pub struct Stub {
     pub port: u16,
@@ -311,8 +339,11 @@ pub struct Stub {
 impl Stub {
     /// Serve `files`, keeping only interactions whose provider state matches `state_regex`
     /// (pact-stub-server's `--provider-state`), when given.
+    /// The calling thread moves into a private network namespace first (see [`isolate_network`]):
+    /// run the client from the same thread (current-thread runtime, no spawn_blocking).
     pub fn start(files: &[&str], state_regex: Option<&str>) -> Stub {
         let bin = stub_binary();
+        isolate_network();
         for attempt in 0..5 {
             let port = pick_port();
             let mut cmd = Command::new(&bin);
