@@ -135,7 +135,11 @@ case "$cmd" in
         for _ in $(seq 1 100); do [ -S "$work/stub.sock" ] && break; sleep 0.05; done
         [ -S "$work/stub.sock" ] || { echo "pact-stub-server did not come up" >&2; exit 1; }
         echo "pact-stub-server serving ${files[*]} on http://127.0.0.1:$port/" >&2
-        python3 "$work/bridge.py" tcp-to-unix "$work/stub.sock" "$port"
+        # In the background and waited for, so SIGTERM/SIGINT are handled at once.
+        python3 "$work/bridge.py" tcp-to-unix "$work/stub.sock" "$port" &
+        outer=$!
+        cleanup() { kill "$outer" "$inner" 2>/dev/null || true; wait "$inner" 2>/dev/null || true; rm -rf "$work"; }
+        wait "$outer"
         ;;
     *)
         echo "usage: $0 install | path | start PORT PACT_FILE... [-- EXTRA_ARGS...]" >&2

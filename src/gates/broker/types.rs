@@ -27,7 +27,7 @@ pub struct Ignore {
 }
 
 impl Ignore {
-    /// Parse the CLI form `NAME` or `NAME@VERSION`... `NAME:VERSION` is ambiguous with tags, so `@`.
+    /// Parse the CLI form `NAME` (every version) or `NAME@VERSION` (one version).
     pub fn parse(s: &str) -> Self {
         match s.rsplit_once('@') {
             Some((p, v)) if !p.is_empty() && !v.is_empty() => Ignore {
