@@ -320,3 +320,37 @@ async fn record_deployment_faults_are_reported_not_hidden() {
     assert_eq!(e.code(), "LinkOffOrigin", "{e}");
     assert_eq!(server.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn controller_step_retries_transient_then_classifies() {
+    use tollgate::gates::broker::{ask_with_retries, classify, AnswerKind};
+    let server = FaultServer::start(vec![
+        Reply::json(503, ""),
+        Reply::json(429, "").header("Retry-After", "0"),
+        Reply::json(200, UNKNOWN),
+    ])
+    .await;
+    let broker = fast_broker(&server.base_url(), None);
+    let out = ask_with_retries(
+        &broker,
+        &request(),
+        &fast_policy(3).retry,
+        tokio::time::sleep,
+    )
+    .await;
+    assert_eq!(classify(&out).kind, AnswerKind::Unknown);
+    assert_eq!(server.requests().len(), 3);
+
+    let addr = closed_port().await;
+    let broker = fast_broker(&format!("http://{addr}/"), None);
+    let out = ask_with_retries(
+        &broker,
+        &request(),
+        &fast_policy(2).retry,
+        tokio::time::sleep,
+    )
+    .await;
+    let c = classify(&out);
+    assert_eq!(c.kind, AnswerKind::Unreachable);
+    assert_eq!(c.error.as_deref(), Some("ConnectError"));
+}

@@ -44,7 +44,7 @@ async fn every_matrix_interaction_of_the_official_contract() {
     let stub = Stub::start(&[REFERENCE_CONTRACT], None);
     let broker = fast_broker(&stub.base_url(), None);
     let policy = fast_policy(1);
-    let now = chrono::Utc::now();
+    let now = jiff::Timestamp::now();
 
     // Two explicit versions (one pacticipant name with a space).
     for consumer in ["Foo Thing", "Foo"] {

@@ -326,7 +326,10 @@ pub fn isolate_network() {
         .args(["link", "set", "lo", "up"])
         .status()
         .expect("run `ip link set lo up`");
-    assert!(status.success(), "`ip link set lo up` failed in the private namespace");
+    assert!(
+        status.success(),
+        "`ip link set lo up` failed in the private namespace"
+    );
     PRIVATE_NETNS.with(|c| c.set(true));
 }
 
@@ -420,7 +423,7 @@ pub async fn exercise_own_contract(base: &str) {
         unknown_budget: Duration::ZERO,
         ..fast_policy(1)
     };
-    let now = chrono::Utc::now();
+    let now = jiff::Timestamp::now();
     let ask = |req: CanIDeployRequest| {
         let broker = broker.clone();
         async move { broker.matrix(&req.to_matrix_query()).await }

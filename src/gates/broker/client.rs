@@ -501,9 +501,9 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
+    let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
+    let delta = when.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(delta).unwrap_or(Duration::ZERO))
 }
 
 /// The broker's `errors`: a list of strings, or an object of field -> message(s).

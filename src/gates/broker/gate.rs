@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::client::BrokerApi;
@@ -57,7 +57,7 @@ impl Default for GatePolicy {
 pub struct GateProgress {
     /// When the broker first said "unknown" in the current run of unknown answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unknown_since: Option<DateTime<Utc>>,
+    pub unknown_since: Option<Timestamp>,
     /// Transient failures in a row.
     #[serde(default)]
     pub failed_attempts: u32,
@@ -118,7 +118,7 @@ impl GateDecision {
 pub fn decide(
     outcome: &Result<MatrixAnswer, BrokerError>,
     progress: &GateProgress,
-    now: DateTime<Utc>,
+    now: Timestamp,
     policy: &GatePolicy,
 ) -> GateDecision {
     let asks = progress.asks.saturating_add(1);
@@ -215,7 +215,7 @@ pub fn decide(
         ),
         Some(Deployable::Unknown) => {
             let since = progress.unknown_since.unwrap_or(now);
-            let elapsed = (now - since).to_std().unwrap_or(Duration::ZERO);
+            let elapsed = Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO);
             let next = GateProgress {
                 unknown_since: Some(since),
                 failed_attempts: 0,
@@ -270,7 +270,7 @@ pub async fn ask_once<B: BrokerApi>(
     broker: &B,
     request: &CanIDeployRequest,
     progress: &GateProgress,
-    now: impl FnOnce() -> DateTime<Utc>,
+    now: impl FnOnce() -> Timestamp,
     policy: &GatePolicy,
 ) -> GateDecision {
     let outcome = broker.matrix(&request.to_matrix_query()).await;
@@ -301,13 +301,137 @@ where
 {
     let mut progress = GateProgress::default();
     loop {
-        let d = ask_once(broker, request, &progress, Utc::now, policy).await;
+        let d = ask_once(broker, request, &progress, Timestamp::now, policy).await;
         match d.verdict {
             GateVerdict::Wait { after } => {
                 progress = d.progress.clone();
                 sleep(after).await;
             }
             _ => return d,
+        }
+    }
+}
+
+/// How one answer (after the client's retries) reads, in the five cases a state machine that keeps
+/// its own budget needs: the controller maps this onto its status and phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AnswerKind {
+    /// `deployable: true`: the only pass.
+    Deployable,
+    /// `deployable: false`, or a summary without `deployable`: blocks.
+    NotDeployable,
+    /// `deployable: null`: ask again within the budget, then block.
+    Unknown,
+    /// Connect error, timeout, 5xx, 408, 429 (after retries): may fix itself; never a pass.
+    Unreachable,
+    /// 400/401/403/404, a body that does not parse, no summary, bad configuration: will not fix
+    /// itself; blocks at once.
+    Refused,
+}
+
+/// Counts of the broker's summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnswerCounts {
+    pub success: u64,
+    pub failed: u64,
+    pub unknown: u64,
+    pub ignored: u64,
+}
+
+/// One answer, classified, with a reason a person can act on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassifiedAnswer {
+    pub kind: AnswerKind,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<AnswerCounts>,
+    /// `BrokerError::code` of a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Classify one outcome without budget or retry state (see [`decide`] for the stateful version).
+pub fn classify(outcome: &Result<MatrixAnswer, BrokerError>) -> ClassifiedAnswer {
+    let answer = match outcome {
+        Ok(a) => a,
+        Err(e) => {
+            return ClassifiedAnswer {
+                kind: if e.is_transient() {
+                    AnswerKind::Unreachable
+                } else {
+                    AnswerKind::Refused
+                },
+                reason: e.to_string(),
+                counts: None,
+                error: Some(e.code().to_string()),
+            }
+        }
+    };
+    let counts = answer.summary.as_ref().map(|s| AnswerCounts {
+        success: s.success.unwrap_or(0),
+        failed: s.failed.unwrap_or(0),
+        unknown: s.unknown.unwrap_or(0),
+        ignored: s.ignored.unwrap_or(0),
+    });
+    let reason = answer
+        .summary
+        .as_ref()
+        .and_then(|s| s.reason.clone())
+        .filter(|r| !r.trim().is_empty());
+    let (kind, reason) = match answer.deployable() {
+        None => (
+            AnswerKind::Refused,
+            "the Pact Broker's matrix answer has no summary, so it carries no verdict".to_string(),
+        ),
+        Some(Deployable::Yes) => (
+            AnswerKind::Deployable,
+            reason.unwrap_or_else(|| "the Pact Broker says deployable".into()),
+        ),
+        Some(Deployable::No) | Some(Deployable::Absent) => (
+            AnswerKind::NotDeployable,
+            reason.unwrap_or_else(|| {
+                "the Pact Broker says not deployable and gives no reason".into()
+            }),
+        ),
+        Some(Deployable::Unknown) => (
+            AnswerKind::Unknown,
+            reason.unwrap_or_else(|| "a verification result is missing".into()),
+        ),
+    };
+    ClassifiedAnswer {
+        kind,
+        reason,
+        counts,
+        error: None,
+    }
+}
+
+/// Ask once, retrying only transient failures per `retry` (backoff, `Retry-After` honoured), and
+/// return the last outcome. For a caller that keeps its own unknown-budget (the controller).
+pub async fn ask_with_retries<B, S, F>(
+    broker: &B,
+    request: &CanIDeployRequest,
+    retry: &RetryPolicy,
+    sleep: S,
+) -> Result<MatrixAnswer, BrokerError>
+where
+    B: BrokerApi,
+    S: Fn(Duration) -> F,
+    F: Future<Output = ()>,
+{
+    let query = request.to_matrix_query();
+    let mut failed = 0u32;
+    loop {
+        match broker.matrix(&query).await {
+            Err(e) if e.is_transient() && failed.saturating_add(1) < retry.max_attempts.max(1) => {
+                failed += 1;
+                tracing::warn!(attempt = failed, error = %e, "pact broker unavailable; retrying");
+                sleep(retry.wait_before_retry(failed, e.retry_after())).await;
+            }
+            other => return other,
         }
     }
 }
@@ -429,8 +553,8 @@ mod tests {
         })
     }
 
-    fn t(secs: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).unwrap()
     }
 
     fn policy() -> GatePolicy {
@@ -686,6 +810,30 @@ mod tests {
             &p,
         );
         assert_eq!(d.verdict, GateVerdict::Pass);
+    }
+
+    #[test]
+    fn classify_five_ways() {
+        let k = |o: &Result<MatrixAnswer, BrokerError>| classify(o).kind;
+        assert_eq!(k(&answer(Some(Some(true)), "ok")), AnswerKind::Deployable);
+        assert_eq!(
+            k(&answer(Some(Some(false)), "no")),
+            AnswerKind::NotDeployable
+        );
+        assert_eq!(
+            k(&answer(None, "no such version")),
+            AnswerKind::NotDeployable
+        );
+        assert_eq!(k(&answer(Some(None), "?")), AnswerKind::Unknown);
+        assert_eq!(k(&transient(None)), AnswerKind::Unreachable);
+        let refused = Err(BrokerError::Unauthorized {
+            url: "u".into(),
+            body: String::new(),
+        });
+        assert_eq!(k(&refused), AnswerKind::Refused);
+        let c = classify(&answer(Some(None), "missing verification"));
+        assert_eq!(c.reason, "missing verification");
+        assert_eq!(c.counts.map(|c| c.unknown), Some(1));
     }
 
     #[test]

@@ -22,8 +22,9 @@ pub use config::{
 };
 pub use error::{BrokerError, ConfigError, ErrorClass};
 pub use gate::{
-    ask_once, decide, decide_record, record_with_retries, run_gate, BlockKind, GateDecision,
-    GatePolicy, GateProgress, GateVerdict, RecordStep,
+    ask_once, ask_with_retries, classify, decide, decide_record, record_with_retries, run_gate,
+    AnswerCounts, AnswerKind, BlockKind, ClassifiedAnswer, GateDecision, GatePolicy, GateProgress,
+    GateVerdict, RecordStep,
 };
 pub use types::{
     CanIDeployRequest, Deployable, DeploymentRecord, Environment, Ignore, LatestBy, MatrixAnswer,
