@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 
 mod analyze;
 mod bench_judge;
+pub mod can_i_deploy;
 mod crd;
 pub mod kube_args;
+pub mod record_deployment;
 pub mod rollouts;
 pub mod verify;
 
@@ -45,6 +47,11 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Benchmark the canary judge against Kayenta-style and threshold judges (simulation).
     BenchJudge(bench_judge::BenchJudgeArgs),
+    /// Ask the Pact Broker whether a version may be deployed to an environment (exit 0 yes, 1 no,
+    /// 2 still unknown, 3 broker or configuration error).
+    CanIDeploy(can_i_deploy::CanIDeployArgs),
+    /// Tell the Pact Broker that a version now runs in an environment.
+    RecordDeployment(record_deployment::RecordDeploymentArgs),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -62,5 +69,17 @@ pub fn run() -> ExitCode {
         Command::Resume(args) => rollouts::control(rollouts::Control::Resume, args),
         Command::Analyze(args) => analyze::run(args),
         Command::BenchJudge(args) => bench_judge::run(args),
+        Command::CanIDeploy(args) => can_i_deploy::run(args),
+        Command::RecordDeployment(args) => record_deployment::run(args),
     }
+}
+
+/// Log to stderr for the CLI subcommands (RUST_LOG, default warnings only); stdout stays the result.
+fn init_cli_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

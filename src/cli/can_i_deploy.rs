@@ -1,0 +1,244 @@
+//! `tollgate can-i-deploy`: ask the Pact Broker whether a version may be deployed to an environment.
+//!
+//! Broker URL and credentials come from PACT_BROKER_BASE_URL, PACT_BROKER_TOKEN or
+//! PACT_BROKER_USERNAME + PACT_BROKER_PASSWORD (never from flags, which `ps` would show).
+//!
+//! Exit codes: 0 deployable, 1 not deployable, 2 still unknown after retries, 3 broker or
+//! configuration error.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use crate::gates::broker::{
+    run_gate, BlockKind, BrokerConfig, CanIDeployRequest, ConfigError, GateDecision, GatePolicy,
+    GateVerdict, HttpBroker, Ignore, RetryPolicy,
+};
+
+pub const EXIT_DEPLOYABLE: u8 = 0;
+pub const EXIT_NOT_DEPLOYABLE: u8 = 1;
+pub const EXIT_UNKNOWN: u8 = 2;
+pub const EXIT_ERROR: u8 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CanIDeployArgs {
+    /// The application (pacticipant) to deploy.
+    #[arg(long)]
+    pub pacticipant: String,
+    /// Its version to deploy.
+    #[arg(long)]
+    pub version: String,
+    /// The environment to deploy to, as named in the broker.
+    #[arg(long, visible_alias = "to-environment")]
+    pub environment: String,
+    /// Ignore integrations with this pacticipant (NAME, or NAME@VERSION for one version); repeatable.
+    #[arg(long = "ignore", value_name = "PACTICIPANT[@VERSION]")]
+    pub ignore: Vec<String>,
+    /// How many more times to ask while the answer is unknown (deployable: null).
+    #[arg(long, default_value_t = 0)]
+    pub retry_while_unknown: u32,
+    /// Seconds between two asks while the answer is unknown.
+    #[arg(long, default_value_t = 10.0)]
+    pub retry_interval: f64,
+    /// Attempts in all for connect errors, timeouts, 5xx, 408 and 429.
+    #[arg(long, default_value_t = 4)]
+    pub attempts: u32,
+    /// Connect timeout in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Timeout of one whole request in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub request_timeout: f64,
+    /// Ask once and report; never waits, and never turns a "no" into a pass (exit codes unchanged).
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+pub fn run(args: CanIDeployArgs) -> ExitCode {
+    super::init_cli_tracing();
+    let (request, policy, config) = match prepare(&args, |k| std::env::var(k).ok()) {
+        Ok(p) => p,
+        Err(e) => return config_failure(&args.output, &e),
+    };
+    let broker = match HttpBroker::new(config) {
+        Ok(b) => b,
+        Err(e) => return config_failure(&args.output, &e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let decision = runtime.block_on(run_gate(&broker, &request, &policy, tokio::time::sleep));
+    let code = exit_code(&decision);
+    match args.output {
+        OutputFormat::Json => println!("{}", render_json(&request, &decision, code)),
+        OutputFormat::Text => print!("{}", render_text(&request, &decision)),
+    }
+    ExitCode::from(code)
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration, ConfigError> {
+    Duration::try_from_secs_f64(v).map_err(|_| ConfigError::InvalidSetting {
+        reason: format!("--{name} must be a non-negative number of seconds, got {v}"),
+    })
+}
+
+/// Turn the arguments and environment into the gate's inputs. Pure apart from `env`.
+pub fn prepare(
+    args: &CanIDeployArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(CanIDeployRequest, GatePolicy, BrokerConfig), ConfigError> {
+    let mut config = BrokerConfig::from_env(env)?;
+    config.connect_timeout = seconds("connect-timeout", args.connect_timeout)?;
+    config.request_timeout = seconds("request-timeout", args.request_timeout)?;
+    let interval = seconds("retry-interval", args.retry_interval)?;
+    let request = CanIDeployRequest {
+        pacticipant: args.pacticipant.clone(),
+        version: args.version.clone(),
+        environment: args.environment.clone(),
+        ignore: args.ignore.iter().map(|s| Ignore::parse(s)).collect(),
+    };
+    let policy = GatePolicy {
+        poll_interval: interval,
+        // N more asks at interval S: the budget since the first unknown answer is N * S.
+        unknown_budget: interval.saturating_mul(args.retry_while_unknown),
+        retry: RetryPolicy {
+            max_attempts: args.attempts.max(1),
+            ..RetryPolicy::default()
+        },
+        dry_run: args.dry_run,
+    };
+    Ok((request, policy, config))
+}
+
+pub fn exit_code(d: &GateDecision) -> u8 {
+    match d.verdict {
+        GateVerdict::Pass => EXIT_DEPLOYABLE,
+        GateVerdict::Block {
+            kind: BlockKind::NotDeployable,
+        } => EXIT_NOT_DEPLOYABLE,
+        GateVerdict::Block {
+            kind: BlockKind::Unknown,
+        } => EXIT_UNKNOWN,
+        // A Wait never leaves run_gate; treat it as an error should it ever.
+        GateVerdict::Block {
+            kind: BlockKind::BrokerError,
+        }
+        | GateVerdict::Wait { .. } => EXIT_ERROR,
+    }
+}
+
+fn config_failure(output: &OutputFormat, e: &ConfigError) -> ExitCode {
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            json!({ "verdict": "error", "exitCode": EXIT_ERROR, "error": "ConfigError", "reason": e.to_string() })
+        ),
+        OutputFormat::Text => eprintln!("error: {e}"),
+    }
+    ExitCode::from(EXIT_ERROR)
+}
+
+fn verdict_word(d: &GateDecision) -> &'static str {
+    match d.verdict {
+        GateVerdict::Pass => "deployable",
+        GateVerdict::Block {
+            kind: BlockKind::NotDeployable,
+        } => "notDeployable",
+        GateVerdict::Block {
+            kind: BlockKind::Unknown,
+        } => "unknown",
+        _ => "error",
+    }
+}
+
+pub fn render_json(request: &CanIDeployRequest, d: &GateDecision, code: u8) -> serde_json::Value {
+    let summary = d.answer.as_ref().and_then(|a| a.summary.clone());
+    let deployable = summary.as_ref().and_then(|s| s.deployable).flatten();
+    json!({
+        "pacticipant": request.pacticipant,
+        "version": request.version,
+        "environment": request.environment,
+        "ignore": request.ignore,
+        "verdict": verdict_word(d),
+        "exitCode": code,
+        "deployable": deployable,
+        "reason": d.reason,
+        "dryRun": d.dry_run,
+        "asks": d.progress.asks,
+        "error": d.error,
+        "summary": summary,
+        "matrix": d.answer.as_ref().map(|a| a.matrix.clone()).unwrap_or_default(),
+        "notices": d.answer.as_ref().map(|a| a.notices.clone()).unwrap_or_default(),
+    })
+}
+
+pub fn render_text(request: &CanIDeployRequest, d: &GateDecision) -> String {
+    let mut out = String::new();
+    let prefix = if d.dry_run { "[dry-run] " } else { "" };
+    let headline = match verdict_word(d) {
+        "deployable" => "DEPLOYABLE",
+        "notDeployable" => "NOT DEPLOYABLE",
+        "unknown" => "UNKNOWN",
+        _ => "BROKER ERROR",
+    };
+    out.push_str(&format!(
+        "{prefix}{headline}: {} {} -> {}\n",
+        request.pacticipant, request.version, request.environment
+    ));
+    if let Some(a) = &d.answer {
+        if !a.matrix.is_empty() {
+            out.push_str("  CONSUMER (VERSION) -> PROVIDER (VERSION): VERIFIED\n");
+            for r in &a.matrix {
+                let v = |p: &crate::gates::broker::types::RowPacticipant| {
+                    p.version
+                        .as_ref()
+                        .map(|v| v.number.clone())
+                        .unwrap_or_else(|| "?".into())
+                };
+                let verified = match r.verification_result.as_ref().and_then(|x| x.success) {
+                    Some(true) => "yes",
+                    Some(false) => "FAILED",
+                    None => "not yet",
+                };
+                let ignored = if r.ignored == Some(true) {
+                    " (ignored)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!(
+                    "  {} ({}) -> {} ({}): {verified}{ignored}\n",
+                    r.consumer.name,
+                    v(&r.consumer),
+                    r.provider.name,
+                    v(&r.provider)
+                ));
+            }
+        }
+        for n in &a.notices {
+            out.push_str(&format!(
+                "  {}: {}\n",
+                n.kind.as_deref().unwrap_or("notice"),
+                n.text
+            ));
+        }
+    }
+    out.push_str(&format!("{prefix}reason: {}\n", d.reason));
+    out
+}

@@ -1,0 +1,139 @@
+//! `tollgate record-deployment`: tell the Pact Broker which version now runs in an environment.
+//!
+//! The same record twice is one record for the broker, so pipelines may retry freely. Broker URL
+//! and credentials come from the PACT_BROKER_* environment variables (see `can-i-deploy`).
+//!
+//! Exit codes: 0 recorded, 3 broker or configuration error.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::json;
+
+use super::can_i_deploy::{OutputFormat, EXIT_ERROR};
+use crate::gates::broker::{
+    record_with_retries, BrokerConfig, DeploymentRecord, HttpBroker, RecordStep, RetryPolicy,
+};
+
+#[derive(Debug, Args)]
+pub struct RecordDeploymentArgs {
+    #[arg(long)]
+    pub pacticipant: String,
+    #[arg(long)]
+    pub version: String,
+    #[arg(long)]
+    pub environment: String,
+    /// Which instance of the application in that environment (e.g. per customer or region).
+    #[arg(long)]
+    pub application_instance: Option<String>,
+    /// Attempts in all for connect errors, timeouts, 5xx, 408 and 429.
+    #[arg(long, default_value_t = 4)]
+    pub attempts: u32,
+    /// Connect timeout in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Timeout of one whole request in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub request_timeout: f64,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+pub fn run(args: RecordDeploymentArgs) -> ExitCode {
+    super::init_cli_tracing();
+    let fail = |output: OutputFormat, code: &str, reason: String| {
+        match output {
+            OutputFormat::Json => {
+                println!(
+                    "{}",
+                    json!({ "recorded": false, "exitCode": EXIT_ERROR, "error": code, "reason": reason })
+                )
+            }
+            OutputFormat::Text => eprintln!("error: {reason}"),
+        }
+        ExitCode::from(EXIT_ERROR)
+    };
+    let mut config = match BrokerConfig::from_env(|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => return fail(args.output, "ConfigError", e.to_string()),
+    };
+    match (
+        Duration::try_from_secs_f64(args.connect_timeout),
+        Duration::try_from_secs_f64(args.request_timeout),
+    ) {
+        (Ok(c), Ok(r)) => {
+            config.connect_timeout = c;
+            config.request_timeout = r;
+        }
+        _ => {
+            return fail(
+                args.output,
+                "ConfigError",
+                "timeouts must be non-negative seconds".into(),
+            )
+        }
+    }
+    let broker = match HttpBroker::new(config) {
+        Ok(b) => b,
+        Err(e) => return fail(args.output, "ConfigError", e.to_string()),
+    };
+    let record = DeploymentRecord {
+        pacticipant: args.pacticipant.clone(),
+        version: args.version.clone(),
+        environment: args.environment.clone(),
+        application_instance: args.application_instance.clone(),
+    };
+    let retry = RetryPolicy {
+        max_attempts: args.attempts.max(1),
+        ..RetryPolicy::default()
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(
+                args.output,
+                "RuntimeError",
+                format!("cannot start the async runtime: {e}"),
+            )
+        }
+    };
+    match runtime.block_on(record_with_retries(
+        &broker,
+        &record,
+        &retry,
+        tokio::time::sleep,
+    )) {
+        RecordStep::Recorded { deployment } => {
+            match args.output {
+                OutputFormat::Json => println!(
+                    "{}",
+                    json!({ "recorded": true, "exitCode": 0, "record": record, "deployment": deployment })
+                ),
+                OutputFormat::Text => println!(
+                    "recorded: {} {} is deployed to {}{}",
+                    record.pacticipant,
+                    record.version,
+                    record.environment,
+                    record
+                        .application_instance
+                        .as_deref()
+                        .map(|i| format!(" (instance {i})"))
+                        .unwrap_or_default()
+                ),
+            }
+            ExitCode::SUCCESS
+        }
+        RecordStep::Failed { attempts, reason }
+        | RecordStep::Retry {
+            attempts, reason, ..
+        } => fail(
+            args.output,
+            "RecordFailed",
+            format!("could not record the deployment after {attempts} attempt(s): {reason}"),
+        ),
+    }
+}
