@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Stops a cluster started by start.sh: kills only the processes it recorded (and the demo-app
+# processes the pod runner recorded), then removes its temp dir.
+# Usage: stop.sh <env file | cluster dir>   (default: $TOLLGATE_TEST_ENV)
+set -uo pipefail
+arg=${1:-${TOLLGATE_TEST_ENV:-}}
+[ -n "$arg" ] || { echo "usage: stop.sh <env file | cluster dir>" >&2; exit 2; }
+if [ -f "$arg" ]; then dir=$(dirname "$arg"); else dir=$arg; fi
+[ -d "$dir" ] || { echo "stop.sh: $dir: no such cluster dir" >&2; exit 0; }
+[ -f "$dir/pids" ] || { echo "stop.sh: $dir has no pids file; refusing to remove it" >&2; exit 1; }
+
+# "pid name" lines; a pid is signalled only while its command line still names that binary.
+records() {
+  cat "$dir/pids"
+  if [ -d "$dir/logs/pods" ]; then
+    for f in "$dir"/logs/pods/*.pid; do [ -f "$f" ] && echo "$(cat "$f") demo-app"; done
+  fi
+}
+alive() { # pid name
+  [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' < "/proc/$1/cmdline" | grep -q -- "$2"
+}
+signal_all() {
+  records | while read -r pid name; do
+    [ -n "$pid" ] && alive "$pid" "$name" && kill "-$1" "$pid" 2>/dev/null
+  done
+  return 0
+}
+# pod runner and Prometheus first, then the control plane (reverse start order).
+signal_all TERM
+for _ in $(seq 50); do
+  left=$(records | while read -r pid name; do alive "$pid" "$name" && echo "$pid"; done)
+  [ -z "$left" ] && break
+  sleep 0.1
+done
+signal_all KILL
+sleep 0.2
+rm -rf "$dir"
+echo "stopped and removed $dir" >&2
