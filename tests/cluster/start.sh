@@ -15,6 +15,8 @@
 #   TOLLGATE_PROMETHEUS   0 to skip Prometheus (default 1)
 #   TOLLGATE_POD_RUNNER   path of the pod-runner binary (default: none = not started)
 #   DEMO_APP_BIN          path of the demo-app binary the pod runner starts
+#   LOAD_GEN_BIN          path of the load-gen binary (only recorded in the env file)
+#   PACT_BROKER_URL       recorded in the env file when set (the broker is started elsewhere)
 #   TOLLGATE_START_TIMEOUT seconds to wait for Ready (default 120)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -300,8 +302,10 @@ HELM=$bin/helm
 PROMETHEUS_URL=$prom_url
 TOLLGATE_SCRAPE_INTERVAL_SECONDS=2
 TOLLGATE_POD_RUNNER_URL=$runner_url
+DEMO_APP_BIN=${DEMO_APP_BIN:-}
+LOAD_GEN_BIN=${LOAD_GEN_BIN:-}
 EOF
-[ -n "${PACT_BROKER_URL:-}" ] && echo "PACT_BROKER_URL=$PACT_BROKER_URL" >> "$dir/env"
+if [ -n "${PACT_BROKER_URL:-}" ]; then echo "PACT_BROKER_URL=$PACT_BROKER_URL" >> "$dir/env"; fi
 
 # --- Ready ----------------------------------------------------------------------------------------
 nodes_ready() {

@@ -7,7 +7,11 @@ arg=${1:-${TOLLGATE_TEST_ENV:-}}
 [ -n "$arg" ] || { echo "usage: stop.sh <env file | cluster dir>" >&2; exit 2; }
 if [ -f "$arg" ]; then dir=$(dirname "$arg"); else dir=$arg; fi
 [ -d "$dir" ] || { echo "stop.sh: $dir: no such cluster dir" >&2; exit 0; }
-[ -f "$dir/pids" ] || { echo "stop.sh: $dir has no pids file; refusing to remove it" >&2; exit 1; }
+if [ ! -f "$dir/pids" ]; then
+  # start.sh never got to start anything: only an empty dir may be removed.
+  rmdir "$dir" 2>/dev/null || { echo "stop.sh: $dir has no pids file; not removing it" >&2; exit 1; }
+  exit 0
+fi
 
 # "pid name" lines; a pid is signalled only while its command line still names that binary.
 records() {

@@ -126,7 +126,10 @@ fn parse_non_negative(s: &str) -> Result<f64, String> {
 
 /// Canonical form of a configuration: keys sorted, `k=v\n` lines; a repeated key keeps its last value.
 pub fn canonical_config(pairs: &[(String, String)]) -> String {
-    let map: BTreeMap<&str, &str> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let map: BTreeMap<&str, &str> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     map.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
 }
 
@@ -247,13 +250,21 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let durations: Family<RequestLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(new_histogram);
-        registry.register("http_requests", "Requests to / by status code", requests.clone());
+        registry.register(
+            "http_requests",
+            "Requests to / by status code",
+            requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "Latency of requests to /, in seconds",
             durations.clone(),
         );
-        Self { registry, requests, durations }
+        Self {
+            registry,
+            requests,
+            durations,
+        }
     }
 }
 
@@ -298,7 +309,11 @@ async fn work(State(st): State<Arc<AppState>>) -> Response {
         Err(poisoned) => st.model.draw(&mut poisoned.into_inner()),
     };
     tokio::time::sleep(Duration::from_secs_f64(latency_ms / 1000.0)).await;
-    let code = if fails { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
+    let code = if fails {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
     let labels = RequestLabels {
         code: code.as_u16().to_string(),
         method: "GET".into(),
@@ -323,9 +338,11 @@ async fn version(State(st): State<Arc<AppState>>) -> Response {
         Some(VersionFault::Status500) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "injected fault\n").into_response()
         }
-        Some(VersionFault::Garbage) => {
-            ([(header::CONTENT_TYPE, "application/json")], "<html>not json").into_response()
-        }
+        Some(VersionFault::Garbage) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            "<html>not json",
+        )
+            .into_response(),
         Some(VersionFault::MissingField) => json(serde_json::json!({"version": st.version})),
     }
 }
@@ -350,7 +367,10 @@ mod tests {
     use super::*;
 
     fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -426,7 +446,10 @@ mod tests {
             argv.extend(bad.iter().copied());
             assert!(Args::try_parse_from(&argv).is_err(), "accepted {bad:?}");
         }
-        assert!(Args::try_parse_from(["demo-app"]).is_err(), "version is required");
+        assert!(
+            Args::try_parse_from(["demo-app"]).is_err(),
+            "version is required"
+        );
     }
 
     #[test]
@@ -481,7 +504,9 @@ mod tests {
     fn buckets_are_sorted_and_include_defaults() {
         let b = duration_buckets();
         assert!(b.windows(2).all(|w| w[0] < w[1]));
-        for d in [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 0.015, 0.4] {
+        for d in [
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 0.015, 0.4,
+        ] {
             assert!(b.contains(&d), "{d}");
         }
     }

@@ -31,7 +31,9 @@ impl Cidr {
 impl FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (ip, prefix) = s.split_once('/').ok_or_else(|| format!("{s:?} is not IP/PREFIX"))?;
+        let (ip, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not IP/PREFIX"))?;
         let base: Ipv4Addr = ip.parse().map_err(|e| format!("{s:?}: {e}"))?;
         let prefix: u8 = prefix.parse().map_err(|e| format!("{s:?}: {e}"))?;
         if prefix > 32 {
@@ -53,7 +55,10 @@ mod tests {
         assert!(c.is_loopback());
         let wide: Cidr = "0.0.0.0/0".parse().unwrap();
         assert!(!wide.is_loopback());
-        assert!("10.0.0.0/8".parse::<Cidr>().map(|c| !c.is_loopback()).unwrap());
+        assert!("10.0.0.0/8"
+            .parse::<Cidr>()
+            .map(|c| !c.is_loopback())
+            .unwrap());
         assert!("127.0.0.1".parse::<Cidr>().is_err());
         assert!("127.0.0.0/33".parse::<Cidr>().is_err());
     }

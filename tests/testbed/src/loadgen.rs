@@ -127,7 +127,15 @@ impl Targets {
     async fn current(&self) -> Result<Vec<Target>, kube::Error> {
         match self {
             Targets::Static(t) => Ok(t.clone()),
-            Targets::Pods { client, namespace, selector, port, path, group_label, .. } => {
+            Targets::Pods {
+                client,
+                namespace,
+                selector,
+                port,
+                path,
+                group_label,
+                ..
+            } => {
                 let api: Api<Pod> = match namespace {
                     Some(ns) => Api::namespaced(client.clone(), ns),
                     None => Api::all(client.clone()),
@@ -167,7 +175,10 @@ pub async fn run(targets: Targets, cfg: LoadConfig) -> Result<Report, String> {
         .pool_max_idle_per_host(4)
         .build()
         .map_err(|e| format!("http client: {e}"))?;
-    let mut current = targets.current().await.map_err(|e| format!("listing targets: {e}"))?;
+    let mut current = targets
+        .current()
+        .await
+        .map_err(|e| format!("listing targets: {e}"))?;
     let mut listed_at = Instant::now();
     let report = Arc::new(Mutex::new(Report::default()));
     let permits = Arc::new(tokio::sync::Semaphore::new(cfg.concurrency.max(1)));
@@ -185,7 +196,9 @@ pub async fn run(targets: Targets, cfg: LoadConfig) -> Result<Report, String> {
             if listed_at.elapsed() >= every {
                 match targets.current().await {
                     Ok(t) => current = t,
-                    Err(e) => eprintln!("load-gen: listing targets failed, keeping the old list: {e}"),
+                    Err(e) => {
+                        eprintln!("load-gen: listing targets failed, keeping the old list: {e}")
+                    }
                 }
                 listed_at = Instant::now();
             }
@@ -199,7 +212,9 @@ pub async fn run(targets: Targets, cfg: LoadConfig) -> Result<Report, String> {
         let target = current[next % current.len()].clone();
         next = next.wrapping_add(1);
         sent += 1;
-        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
         let http = http.clone();
         let report = report.clone();
         tokio::spawn(async move {
@@ -214,11 +229,14 @@ pub async fn run(targets: Targets, cfg: LoadConfig) -> Result<Report, String> {
             if let Ok(mut r) = report.lock() {
                 r.total.sent += 1;
                 r.total.record(&outcome);
-                let t = r.targets.entry(target.key.clone()).or_insert_with(|| TargetCounts {
-                    url: target.url.clone(),
-                    group: target.group.clone(),
-                    ..Default::default()
-                });
+                let t = r
+                    .targets
+                    .entry(target.key.clone())
+                    .or_insert_with(|| TargetCounts {
+                        url: target.url.clone(),
+                        group: target.group.clone(),
+                        ..Default::default()
+                    });
                 t.counts.sent += 1;
                 t.counts.record(&outcome);
                 let g = r.groups.entry(target.group.clone()).or_default();
@@ -233,7 +251,10 @@ pub async fn run(targets: Targets, cfg: LoadConfig) -> Result<Report, String> {
         .acquire_many(cfg.concurrency.max(1) as u32)
         .await
         .map_err(|e| format!("semaphore: {e}"))?;
-    let mut out = report.lock().map_err(|_| "report lock poisoned".to_string())?.clone();
+    let mut out = report
+        .lock()
+        .map_err(|_| "report lock poisoned".to_string())?
+        .clone();
     out.duration_seconds = started.elapsed().as_secs_f64();
     Ok(out)
 }
@@ -249,7 +270,9 @@ mod tests {
             .route("/ok", axum::routing::get(|| async { "ok" }))
             .route(
                 "/bad",
-                axum::routing::get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "no") }),
+                axum::routing::get(|| async {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "no")
+                }),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -268,7 +291,11 @@ mod tests {
             t("a", "/ok", "stable"),
             t("b", "/ok", "stable"),
             t("c", "/bad", "canary"),
-            Target { key: "d".into(), url: format!("http://{closed}/"), group: "canary".into() },
+            Target {
+                key: "d".into(),
+                url: format!("http://{closed}/"),
+                group: "canary".into(),
+            },
         ]);
         let cfg = LoadConfig {
             rate: 400.0,

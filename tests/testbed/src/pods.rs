@@ -66,7 +66,9 @@ fn app_container(pod: &Pod) -> Option<&Container> {
 pub fn image_tag(image: &str) -> Option<&str> {
     let image = image.split('@').next().unwrap_or(image);
     let last = image.rsplit('/').next().unwrap_or(image);
-    last.split_once(':').map(|(_, tag)| tag).filter(|t| !t.is_empty())
+    last.split_once(':')
+        .map(|(_, tag)| tag)
+        .filter(|t| !t.is_empty())
 }
 
 /// The demo-app process this pod should have, or None when it should have none.
@@ -135,8 +137,14 @@ mod tests {
         assert_eq!(s.ip.to_string(), "127.0.10.5");
         assert_eq!(s.uid, "u1");
         assert_eq!(s.env.get("DEMO_VERSION").map(String::as_str), Some("2.0.0"));
-        assert_eq!(s.env.get("DEMO_ERROR_RATE").map(String::as_str), Some("0.1"));
-        assert_eq!(s.env.get("DEMO_LISTEN").map(String::as_str), Some("127.0.10.5:8080"));
+        assert_eq!(
+            s.env.get("DEMO_ERROR_RATE").map(String::as_str),
+            Some("0.1")
+        );
+        assert_eq!(
+            s.env.get("DEMO_LISTEN").map(String::as_str),
+            Some("127.0.10.5:8080")
+        );
         assert!(!s.env.contains_key("OTHER"));
         assert!(!s.env.contains_key("DEMO_CONFIG"));
         assert!(is_ready(&p));

@@ -72,10 +72,16 @@ async fn main() {
             a.urls
                 .iter()
                 .map(|u| match u.split_once('=') {
-                    Some((g, url)) if !g.contains(':') && !g.contains('/') => {
-                        Target { key: url.to_string(), url: url.to_string(), group: g.to_string() }
-                    }
-                    _ => Target { key: u.clone(), url: u.clone(), group: String::new() },
+                    Some((g, url)) if !g.contains(':') && !g.contains('/') => Target {
+                        key: url.to_string(),
+                        url: url.to_string(),
+                        group: g.to_string(),
+                    },
+                    _ => Target {
+                        key: u.clone(),
+                        url: u.clone(),
+                        group: String::new(),
+                    },
                 })
                 .collect(),
         )
@@ -89,7 +95,8 @@ async fn main() {
     };
     match loadgen::run(targets, cfg).await {
         Ok(report) => {
-            let json = serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+            let json = serde_json::to_string_pretty(&report)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             println!("{json}");
             if let Some(p) = a.output {
                 if let Err(e) = std::fs::write(&p, &json) {

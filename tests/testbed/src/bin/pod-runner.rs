@@ -80,7 +80,11 @@ impl Runner {
     }
 
     fn start(&mut self, key: &str, spec: ProcSpec) {
-        if self.last_start.get(key).is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        if self
+            .last_start
+            .get(key)
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
             return;
         }
         self.last_start.insert(key.to_string(), Instant::now());
@@ -90,7 +94,10 @@ impl Runner {
             .envs(&spec.env)
             .stdin(Stdio::null());
         match self.file(key, "log").map(|p| {
-            std::fs::OpenOptions::new().create(true).append(true).open(p)
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
         }) {
             Some(Ok(f)) => {
                 let f2 = f.try_clone();
@@ -110,8 +117,14 @@ impl Runner {
                 if let Some(p) = self.file(key, "pid") {
                     let _ = std::fs::write(p, pid.to_string());
                 }
-                eprintln!("pod-runner: started {key} on {} (pid {pid}, version {})", spec.ip,
-                    spec.env.get("DEMO_VERSION").map(String::as_str).unwrap_or("?"));
+                eprintln!(
+                    "pod-runner: started {key} on {} (pid {pid}, version {})",
+                    spec.ip,
+                    spec.env
+                        .get("DEMO_VERSION")
+                        .map(String::as_str)
+                        .unwrap_or("?")
+                );
                 if let Ok(mut s) = self.status.lock() {
                     s.insert(
                         key.to_string(),
@@ -123,7 +136,14 @@ impl Runner {
                         },
                     );
                 }
-                self.procs.insert(key.to_string(), Proc { spec, child, started: Instant::now() });
+                self.procs.insert(
+                    key.to_string(),
+                    Proc {
+                        spec,
+                        child,
+                        started: Instant::now(),
+                    },
+                );
             }
             Err(e) => eprintln!("pod-runner: cannot start demo-app for {key}: {e}"),
         }
@@ -133,7 +153,10 @@ impl Runner {
         if let Some(mut p) = self.procs.remove(key) {
             let _ = p.child.kill();
             let _ = p.child.wait();
-            eprintln!("pod-runner: stopped {key} ({why}, ran {:.1}s)", p.started.elapsed().as_secs_f64());
+            eprintln!(
+                "pod-runner: stopped {key} ({why}, ran {:.1}s)",
+                p.started.elapsed().as_secs_f64()
+            );
         }
         if let Some(f) = self.file(key, "pid") {
             let _ = std::fs::remove_file(f);
@@ -146,7 +169,12 @@ impl Runner {
     fn reconcile(&mut self, pods: &[Pod]) {
         let desired: BTreeMap<String, ProcSpec> = pods
             .iter()
-            .filter_map(|p| Some((pods::key(p), pods::desired(p, &self.args.pod_cidr, self.args.port)?)))
+            .filter_map(|p| {
+                Some((
+                    pods::key(p),
+                    pods::desired(p, &self.args.pod_cidr, self.args.port)?,
+                ))
+            })
             .collect();
         let keys: Vec<String> = self.procs.keys().cloned().collect();
         for key in keys {
@@ -182,7 +210,10 @@ impl Runner {
 async fn main() {
     let args = Args::parse();
     if !args.pod_cidr.is_loopback() {
-        eprintln!("pod-runner: --pod-cidr {:?} is not inside 127.0.0.0/8; refusing", args.pod_cidr);
+        eprintln!(
+            "pod-runner: --pod-cidr {:?} is not inside 127.0.0.0/8; refusing",
+            args.pod_cidr
+        );
         std::process::exit(2);
     }
     if let Some(d) = &args.log_dir {
@@ -226,7 +257,10 @@ async fn main() {
                         if ok {
                             (axum::http::StatusCode::OK, "ok\n")
                         } else {
-                            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not listed yet\n")
+                            (
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                "not listed yet\n",
+                            )
                         }
                     }
                 }),
@@ -240,7 +274,12 @@ async fn main() {
             );
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
-    let mut runner = Runner { args, procs: BTreeMap::new(), last_start: BTreeMap::new(), status };
+    let mut runner = Runner {
+        args,
+        procs: BTreeMap::new(),
+        last_start: BTreeMap::new(),
+        status,
+    };
     let mut lp = ListParams::default();
     if !runner.args.selector.is_empty() {
         lp = lp.labels(&runner.args.selector);
