@@ -217,15 +217,22 @@ kc apply -f "$dir/nodes.yaml" -f "$dir/rbac.yaml" >/dev/null || fail "creating n
 
 # --- Prometheus -----------------------------------------------------------------------------------
 prom_url=""
+prom_sd=none
 if [ "${TOLLGATE_PROMETHEUS:-1}" != 0 ]; then
   command -v prometheus >/dev/null || fail "prometheus not installed (run build.sh)"
-  cat > "$dir/prometheus/prometheus.yml" <<EOF
+  # Preferred: discovery through this apiserver (kubernetes_sd_configs, role pod). Debian's
+  # prometheus is built without the Kubernetes SD plugin ("field kubernetes_sd_configs not found"),
+  # so when promtool rejects it we fall back to file_sd, written by the pod runner from the same
+  # pod objects with the same labels.
+  cat > "$dir/prometheus/global.yml" <<EOF
 global:
   scrape_interval: 2s
   scrape_timeout: 1500ms
   evaluation_interval: 2s
 scrape_configs:
 - job_name: pods
+EOF
+  cat "$dir/prometheus/global.yml" - > "$dir/prometheus/kubernetes-sd.yml" <<EOF
   kubernetes_sd_configs:
   - role: pod
     api_server: $server
@@ -269,6 +276,19 @@ scrape_configs:
     regex: (.+)
     target_label: rollout
 EOF
+  cat "$dir/prometheus/global.yml" - > "$dir/prometheus/file-sd.yml" <<EOF
+  file_sd_configs:
+  - files: [$dir/prometheus/targets.json]
+    refresh_interval: 5s
+EOF
+  echo '[]' > "$dir/prometheus/targets.json"
+  if promtool check config "$dir/prometheus/kubernetes-sd.yml" >"$dir/logs/promtool.log" 2>&1; then
+    prom_sd=kubernetes
+  else
+    prom_sd=file
+    [ -n "${TOLLGATE_POD_RUNNER:-}" ] || log "warning: Prometheus falls back to file_sd, which the pod runner writes; no pod runner: no targets"
+  fi
+  cp "$dir/prometheus/$([ $prom_sd = kubernetes ] && echo kubernetes-sd || echo file-sd).yml" "$dir/prometheus/prometheus.yml"
   spawn prometheus prometheus --config.file="$dir/prometheus/prometheus.yml" \
     --storage.tsdb.path="$dir/prometheus/data" --storage.tsdb.retention.time=2h \
     --web.listen-address="127.0.0.1:$prom_port" --web.enable-lifecycle \
@@ -283,7 +303,7 @@ if [ -n "${TOLLGATE_POD_RUNNER:-}" ]; then
   [ -x "${DEMO_APP_BIN:-}" ] || fail "DEMO_APP_BIN must name the demo-app binary"
   KUBECONFIG=$dir/pod-runner.kubeconfig spawn pod-runner "$TOLLGATE_POD_RUNNER" \
     --demo-app "$DEMO_APP_BIN" --pod-cidr "$pod_cidr" --status-listen "127.0.0.1:$runner_port" \
-    --log-dir "$dir/logs/pods"
+    --log-dir "$dir/logs/pods" --file-sd "$dir/prometheus/targets.json"
   runner_url=http://127.0.0.1:$runner_port
 fi
 
@@ -300,6 +320,7 @@ TOLLGATE_BIN_DIR=$bin
 KUBECTL=$bin/kubectl
 HELM=$bin/helm
 PROMETHEUS_URL=$prom_url
+TOLLGATE_PROMETHEUS_SD=$prom_sd
 TOLLGATE_SCRAPE_INTERVAL_SECONDS=2
 TOLLGATE_POD_RUNNER_URL=$runner_url
 DEMO_APP_BIN=${DEMO_APP_BIN:-}
@@ -326,6 +347,6 @@ if [ -n "$runner_url" ]; then
   wait_for "pod runner ready" runner_ready
 fi
 elapsed=$(python3 -c "import time; print(f'{time.time() - $t0:.1f}')")
-log "cluster Ready in ${elapsed}s: apiserver $server, prometheus ${prom_url:-off}, pod runner ${runner_url:-off}"
+log "cluster Ready in ${elapsed}s: apiserver $server, prometheus ${prom_url:-off} (sd: $prom_sd), pod runner ${runner_url:-off}"
 echo "TOLLGATE_START_SECONDS=$elapsed" >> "$dir/env"
 echo "$dir/env"

@@ -100,6 +100,52 @@ pub fn desired(pod: &Pod, cidr: &Cidr, port: u16) -> Option<ProcSpec> {
     })
 }
 
+/// A Prometheus label name from a Kubernetes label key, as `kubernetes_sd_configs`' labelmap
+/// would make it: every character outside `[a-zA-Z0-9_]` becomes `_`.
+pub fn prom_label_name(key: &str) -> String {
+    let mut out: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// Target labels of a pod for Prometheus' file_sd: every pod label (sanitized), `namespace`,
+/// `pod`, `node`, and `track` / `rollout` also from `tollgate.dev/track` / `tollgate.dev/rollout`.
+pub fn target_labels(pod: &Pod) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    for (k, v) in &labels {
+        out.insert(prom_label_name(k), v.clone());
+    }
+    for (from, to) in [
+        ("tollgate.dev/track", "track"),
+        ("tollgate.dev/rollout", "rollout"),
+    ] {
+        if let Some(v) = labels.get(from) {
+            out.insert(to.to_string(), v.clone());
+        }
+    }
+    out.insert(
+        "namespace".into(),
+        pod.metadata.namespace.clone().unwrap_or_default(),
+    );
+    out.insert("pod".into(), pod.metadata.name.clone().unwrap_or_default());
+    if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
+        out.insert("node".into(), node);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +195,24 @@ mod tests {
         assert!(!s.env.contains_key("DEMO_CONFIG"));
         assert!(is_ready(&p));
         assert_eq!(key(&p), "ns/p");
+    }
+
+    #[test]
+    fn target_labels_for_file_sd() {
+        let p = pod(json!({
+            "metadata": {"name": "p", "namespace": "ns",
+                         "labels": {"app.kubernetes.io/name": "shop", "tollgate.dev/track": "canary",
+                                    "9lives": "x"}},
+            "spec": {"nodeName": "kwok-node-1", "containers": [{"name": "app"}]}
+        }));
+        let l = target_labels(&p);
+        assert_eq!(l["app_kubernetes_io_name"], "shop");
+        assert_eq!(l["tollgate_dev_track"], "canary");
+        assert_eq!(l["track"], "canary");
+        assert_eq!(l["_9lives"], "x");
+        assert_eq!(l["namespace"], "ns");
+        assert_eq!(l["pod"], "p");
+        assert_eq!(l["node"], "kwok-node-1");
     }
 
     #[test]

@@ -46,6 +46,9 @@ struct Args {
     /// Per-pod logs and pid files (`<namespace>_<pod>.log|.pid`).
     #[arg(long)]
     log_dir: Option<PathBuf>,
+    /// Write Prometheus file_sd targets (one per running process, labelled from the pod) here.
+    #[arg(long)]
+    file_sd: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,6 +68,9 @@ struct Proc {
 
 struct Runner {
     args: Args,
+    /// Target labels per pod key (for file_sd), refreshed at every reconcile.
+    labels: BTreeMap<String, BTreeMap<String, String>>,
+    last_file_sd: Option<String>,
     procs: BTreeMap<String, Proc>,
     /// Last start per pod key, to back off restarts of a crashing process.
     last_start: BTreeMap<String, Instant>,
@@ -166,7 +172,37 @@ impl Runner {
         }
     }
 
+    /// Rewrites the file_sd file (atomically, only when it changes).
+    fn write_file_sd(&mut self) {
+        let Some(path) = self.args.file_sd.clone() else {
+            return;
+        };
+        let groups: Vec<serde_json::Value> = self
+            .procs
+            .iter()
+            .map(|(key, p)| {
+                serde_json::json!({
+                    "targets": [format!("{}:{}", p.spec.ip, self.args.port)],
+                    "labels": self.labels.get(key).cloned().unwrap_or_default(),
+                })
+            })
+            .collect();
+        let text = serde_json::Value::Array(groups).to_string();
+        if self.last_file_sd.as_deref() == Some(text.as_str()) {
+            return;
+        }
+        let tmp = path.with_extension("tmp");
+        match std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &path)) {
+            Ok(()) => self.last_file_sd = Some(text),
+            Err(e) => eprintln!("pod-runner: writing {}: {e}", path.display()),
+        }
+    }
+
     fn reconcile(&mut self, pods: &[Pod]) {
+        self.labels = pods
+            .iter()
+            .map(|p| (pods::key(p), pods::target_labels(p)))
+            .collect();
         let desired: BTreeMap<String, ProcSpec> = pods
             .iter()
             .filter_map(|p| {
@@ -196,6 +232,7 @@ impl Runner {
                 self.start(&key, spec);
             }
         }
+        self.write_file_sd();
     }
 
     fn stop_all(&mut self) {
@@ -203,6 +240,7 @@ impl Runner {
         for k in keys {
             self.stop(&k, "shutting down");
         }
+        self.write_file_sd();
     }
 }
 
@@ -276,6 +314,8 @@ async fn main() {
     }
     let mut runner = Runner {
         args,
+        labels: BTreeMap::new(),
+        last_file_sd: None,
         procs: BTreeMap::new(),
         last_start: BTreeMap::new(),
         status,
