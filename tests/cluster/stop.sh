@@ -21,7 +21,7 @@ records() {
   fi
 }
 alive() { # pid name
-  [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' < "/proc/$1/cmdline" | grep -q -- "$2"
+  { tr '\0' ' ' < "/proc/$1/cmdline"; } 2>/dev/null | grep -q -- "$2"
 }
 signal_all() {
   records | while read -r pid name; do
