@@ -31,6 +31,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     systemctl stop prometheus || true; systemctl disable prometheus || true
   fi
 fi
+command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
 command -v go >/dev/null || { echo "go toolchain not found (need go >= 1.26)" >&2; exit 1; }
 
 # --- Kubernetes control plane + etcd ------------------------------------------------------------

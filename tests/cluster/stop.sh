@@ -29,7 +29,7 @@ signal_all() {
   done
   return 0
 }
-# pod runner and Prometheus first, then the control plane (reverse start order).
+# TERM to every recorded process at once, KILL after 5 s to whatever is left.
 signal_all TERM
 for _ in $(seq 50); do
   left=$(records | while read -r pid name; do alive "$pid" "$name" && echo "$pid"; done)
