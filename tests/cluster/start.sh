@@ -18,6 +18,8 @@
 #   LOAD_GEN_BIN          path of the load-gen binary (only recorded in the env file)
 #   PACT_BROKER_URL       recorded in the env file when set (the broker is started elsewhere)
 #   TOLLGATE_START_TIMEOUT seconds to wait for Ready (default 120)
+#   TOLLGATE_MAX_LIFETIME  a watchdog runs stop.sh after this many seconds (default 10800 = 3 h),
+#                          so a forgotten cluster does not outlive its session
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -55,6 +57,10 @@ spawn() {
 freeport() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# Watchdog: bounded lifetime even when nobody calls stop.sh.
+# Recorded as "stop.sh" (its command line names it) so stop.sh ends it too; it kills its sleep.
+spawn stop.sh bash -c "trap 'kill \$s 2>/dev/null; exit 0' TERM; sleep ${TOLLGATE_MAX_LIFETIME:-10800} & s=\$!; wait \$s; exec bash '$here/stop.sh' '$dir'"
 
 # --- certificates -------------------------------------------------------------------------------
 pki=$dir/pki

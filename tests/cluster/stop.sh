@@ -20,7 +20,8 @@ records() {
     for f in "$dir"/logs/pods/*.pid; do [ -f "$f" ] && echo "$(cat "$f") demo-app"; done
   fi
 }
-alive() { # pid name
+alive() { # pid name (never this process: the watchdog execs into stop.sh)
+  [ "$1" != "$$" ] || return 1
   { tr '\0' ' ' < "/proc/$1/cmdline"; } 2>/dev/null | grep -q -- "$2"
 }
 signal_all() {
