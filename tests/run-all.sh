@@ -14,6 +14,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 mkdir -p "$CARGO_TARGET_DIR"
 
 start=$(date +%s)
-echo "== tier 1: unit, property and reference tests"
+echo "== building the workspace binaries (tollgate, demo-app: component tests spawn them)"
+cargo build --workspace --bins
+
+echo "== tier 1 and 2: unit, property and reference tests; component tests on real processes"
 cargo test --workspace
 echo "== all tiers passed in $(( $(date +%s) - start ))s"

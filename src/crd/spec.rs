@@ -128,6 +128,13 @@ pub struct RolloutSpec {
     #[schemars(length(min = 1, max = 64))]
     pub abort_request: Option<String>,
 
+    /// Set to a new value to continue past a pause step that has no duration, or past a hold
+    /// on inconclusive analysis (the analysis then starts its window over). Each distinct
+    /// token acts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub resume_request: Option<String>,
+
     /// Set to a new value to try a version again after it was blocked or rolled back (without
     /// it, a rejected version stays rejected). Each distinct token acts once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -493,8 +500,8 @@ pub struct AnalyzeStep {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PauseStep {
-    /// How long to wait; without it the rollout waits until resumed
-    /// (`kubectl tollgate resume`, or `spec.paused` set to false after being true).
+    /// How long to wait; without it the rollout waits until `spec.resumeRequest` changes
+    /// (`kubectl tollgate resume`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::optional_duration")]
     pub duration: Option<Duration>,

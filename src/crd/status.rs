@@ -71,6 +71,11 @@ pub struct RolloutStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 
+    /// Why the rollout waits for a person (a pause step without duration, inconclusive
+    /// analysis at its deadline); cleared when it moves on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_reason: Option<String>,
+
     /// The contract gate's evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract_gate: Option<ContractGateStatus>,
@@ -358,6 +363,9 @@ pub struct DeploymentRecordStatus {
     /// Attempts so far.
     #[serde(default)]
     pub attempts: i32,
+    /// When the last attempt was made (retries back off from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_at: Option<Timestamp>,
     /// The last failure, if any (a failure never undoes a promotion or rollback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -374,6 +382,9 @@ pub struct HandledRequests {
     /// Last abort token acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<String>,
+    /// Last resume token acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
     /// Last retry token acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<String>,
