@@ -16,7 +16,7 @@ t0=$(date +%s)
 echo "== peers: build (cached in ${TOLLGATE_CACHE:-$HOME/.cache/tollgate})"
 bash tests/cluster/build.sh >/dev/null
 t_build=$(date +%s)
-cargo build -p demo-app -p tollgate-testbed --bins
+cargo build --workspace --bins
 bins=$CARGO_TARGET_DIR/debug
 
 dir=$(mktemp -d /tmp/tollgate-cluster.XXXXXX)
