@@ -14,6 +14,7 @@
 #   TOLLGATE_NODES        number of fake nodes (default 3)
 #   TOLLGATE_PROMETHEUS   0 to skip Prometheus (default 1)
 #   TOLLGATE_POD_RUNNER   path of the pod-runner binary (default: none = not started)
+#   TOLLGATE_POD_RUNNER_SELECTOR  label selector of the pods that get a process (default: all)
 #   DEMO_APP_BIN          path of the demo-app binary the pod runner starts
 #   LOAD_GEN_BIN          path of the load-gen binary (only recorded in the env file)
 #   PACT_BROKER_URL       recorded in the env file when set (the broker is started elsewhere)
@@ -309,7 +310,7 @@ if [ -n "${TOLLGATE_POD_RUNNER:-}" ]; then
   [ -x "${DEMO_APP_BIN:-}" ] || fail "DEMO_APP_BIN must name the demo-app binary"
   KUBECONFIG=$dir/pod-runner.kubeconfig spawn pod-runner "$TOLLGATE_POD_RUNNER" \
     --demo-app "$DEMO_APP_BIN" --pod-cidr "$pod_cidr" --status-listen "127.0.0.1:$runner_port" \
-    --log-dir "$dir/logs/pods" --file-sd "$dir/prometheus/targets.json"
+    --selector "${TOLLGATE_POD_RUNNER_SELECTOR:-}" --log-dir "$dir/logs/pods" --file-sd "$dir/prometheus/targets.json"
   runner_url=http://127.0.0.1:$runner_port
 fi
 
