@@ -11,6 +11,7 @@
 #   TOLLGATE_CACHE        cache folder of build.sh (default ~/.cache/tollgate)
 #   TOLLGATE_CLUSTER_DIR  use this (empty or missing) dir instead of a mktemp one
 #   TOLLGATE_POD_CIDR     loopback pod CIDR (default 127.0.10.0/24)
+#   TOLLGATE_SERVICE_CIDR Service ClusterIP range (default 127.0.96.0/20, loopback too)
 #   TOLLGATE_NODES        number of fake nodes (default 3)
 #   TOLLGATE_PROMETHEUS   0 to skip Prometheus (default 1)
 #   TOLLGATE_POD_RUNNER   path of the pod-runner binary (default: none = not started)
@@ -32,6 +33,8 @@ for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl
   [ -x "$bin/$b" ] || { echo "start.sh: $bin/$b missing: run tests/cluster/build.sh first" >&2; exit 1; }
 done
 pod_cidr=${TOLLGATE_POD_CIDR:-127.0.10.0/24}
+# Service ClusterIPs are loopback too, so even a stray request to one stays on this machine.
+service_cidr=${TOLLGATE_SERVICE_CIDR:-127.0.96.0/20}
 nodes=${TOLLGATE_NODES:-3}
 timeout=${TOLLGATE_START_TIMEOUT:-120}
 
@@ -45,7 +48,10 @@ mkdir -p "$dir"/{pki,logs,etcd,prometheus}
 log() { echo "[start.sh $(date -u +%H:%M:%S)] $*" >&2; }
 fail() {
   log "FAILED: $*"
-  for f in "$dir"/logs/*.log; do echo "--- tail $f" >&2; tail -n 15 "$f" >&2; done
+  for f in "$dir"/logs/*.log; do
+    case $f in */openssl.log) continue ;; esac
+    echo "--- tail $f" >&2; tail -n 15 "$f" >&2
+  done
   bash "$here/stop.sh" "$dir" >&2 || true
   exit 1
 }
@@ -137,7 +143,7 @@ spawn kube-apiserver "$bin/kube-apiserver" \
   --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-  --service-cluster-ip-range=10.96.0.0/16 \
+  --service-cluster-ip-range="$service_cidr" \
   --allow-privileged=true --profiling=false --watch-cache=true \
   --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota \
   --v=1
