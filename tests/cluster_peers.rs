@@ -576,3 +576,81 @@ fn test_env_is_present_when_peer_tests_run() {
     let env = TestEnv::load();
     assert!(env.kubeconfig().exists(), "{}", env.kubeconfig().display());
 }
+
+/// Runs a binary from the env file; returns stdout, panics with stderr on failure.
+fn run_bin(env: &TestEnv, bin: &str, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env.bin(bin))
+        .args(args)
+        .env("KUBECONFIG", env.kubeconfig())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {bin}: {e}"));
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{bin} {args:?} failed: {}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn helm_chart_lints_renders_and_passes_server_side_dry_run() {
+    let env = TestEnv::load();
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/tollgate");
+    if !std::path::Path::new(chart).exists() {
+        panic!("{chart} is missing");
+    }
+    let ns = env.namespace("helm").await;
+    run_bin(&env, "HELM", &["lint", "--strict", chart], None);
+    let rendered = run_bin(
+        &env,
+        "HELM",
+        &[
+            "template",
+            "tollgate",
+            chart,
+            "--namespace",
+            &ns.name,
+            "--include-crds",
+            // helm built by `go install` assumes Kubernetes v1.20 when it does not ask a cluster
+            "--kube-version",
+            env.var("TOLLGATE_KUBERNETES_VERSION"),
+        ],
+        None,
+    );
+    assert!(rendered.contains("kind: Deployment"), "{rendered}");
+    let applied = run_bin(
+        &env,
+        "KUBECTL",
+        &[
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            // other tests own the CRD (field manager tollgate-tests)
+            "--force-conflicts",
+            "--namespace",
+            &ns.name,
+            "-f",
+            "-",
+        ],
+        Some(&rendered),
+    );
+    assert!(applied.contains("deployment.apps/"), "{applied}");
+    ns.delete().await;
+}
