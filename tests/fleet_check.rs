@@ -20,6 +20,7 @@ fn expectation(config: ConfigRule) -> FleetExpectation {
         stable_version: Some(STABLE.into()),
         config,
         max_listed_failures: DEFAULT_MAX_LISTED_FAILURES,
+        required_tracks: vec![Track::Canary],
     }
 }
 

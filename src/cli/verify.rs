@@ -149,6 +149,7 @@ fn expectation(args: &VerifyArgs) -> FleetExpectation {
             expected_hash: args.expect_config_hash.clone(),
         },
         max_listed_failures: DEFAULT_MAX_LISTED_FAILURES,
+        required_tracks: vec![Track::Canary],
     }
 }
 

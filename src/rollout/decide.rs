@@ -486,7 +486,21 @@ pub fn needs(
     if !spec.fleet_check.enabled && status.phase == Phase::FleetCheck {
         needs.fleet = None;
     }
+    if !fleet_check_due(status, now) {
+        needs.fleet = None;
+    }
     needs
+}
+
+/// A fleet check is due: none yet in this phase, or the last one is older than
+/// [`POD_WAIT_REQUEUE`]. Every check writes its time into status, which wakes the controller
+/// again; without this bound a failing check would repeat as fast as the API server answers.
+fn fleet_check_due(status: &RolloutStatus, now: Timestamp) -> bool {
+    let Some(last) = status.fleet.as_ref().and_then(|f| f.checked_at) else {
+        return true;
+    };
+    let this_phase = status.phase_started_at.is_some_and(|p| p > last);
+    this_phase || add(last, POD_WAIT_REQUEUE) <= now
 }
 
 /// Every wanted child runs its version with exactly its replicas ready.
@@ -1103,6 +1117,35 @@ fn fleet_failure_message(fleet: &FleetStatus) -> String {
     )
 }
 
+/// Problems that mean "this pod did not answer" rather than "it answered wrong". A pod that
+/// just turned ready may not listen yet, so these hold the rollout (fail closed: no evidence, no
+/// progress) and are asked again until the progress deadline; a wrong answer blocks at once.
+const UNANSWERED: [&str; 4] = ["Timeout", "Unreachable", "NoAddress", "NoReadyPods"];
+
+fn only_unanswered(fleet: &FleetStatus) -> bool {
+    !fleet.failing_pods.is_empty()
+        && fleet
+            .failing_pods
+            .iter()
+            .all(|p| UNANSWERED.contains(&p.problem.as_str()))
+}
+
+/// Hold on pods that did not answer, until the progress deadline. Returns true when holding.
+fn hold_on_unanswered(pass: &mut Pass<'_>, fleet: &FleetStatus) -> bool {
+    if !only_unanswered(fleet) || pass.deadline_passed() {
+        return false;
+    }
+    let message = format!(
+        "{}; asking again (blocks after progressDeadline {}s)",
+        fleet_failure_message(fleet),
+        std_duration(&pass.spec.progress_deadline).as_secs()
+    );
+    pass.status.fleet = Some(fleet.clone());
+    pass.say("FleetUnanswered", message);
+    pass.wake_in(POD_WAIT_REQUEUE);
+    true
+}
+
 fn fleet_check(pass: &mut Pass<'_>) {
     if !pass.spec.fleet_check.enabled {
         after_fleet_check(pass);
@@ -1115,6 +1158,7 @@ fn fleet_check(pass: &mut Pass<'_>) {
             pass.event(EventKind::Normal, "FleetCheckPassed", message);
             after_fleet_check(pass);
         }
+        Some(fleet) if hold_on_unanswered(pass, &fleet) => {}
         Some(fleet) => {
             let message = fleet_failure_message(&fleet);
             pass.status.fleet = Some(fleet);
@@ -1468,6 +1512,7 @@ fn promoting(pass: &mut Pass<'_>) {
             None
         };
         match verdict {
+            Some(f) if f.verdict != GateVerdict::Passed && hold_on_unanswered(pass, &f) => {}
             Some(f) if f.verdict != GateVerdict::Passed => {
                 let message = fleet_failure_message(&f);
                 pass.status.fleet = Some(f);

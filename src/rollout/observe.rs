@@ -114,6 +114,11 @@ pub fn fleet_expectation(spec: &crd::RolloutSpec, scope: &FleetScope) -> FleetEx
         stable_version: scope.stable_version.clone(),
         config,
         max_listed_failures: crd::MAX_FAILING_PODS,
+        required_tracks: if scope.canary_version.is_some() {
+            vec![Track::Canary]
+        } else {
+            vec![Track::Stable]
+        },
     }
 }
 

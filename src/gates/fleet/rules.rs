@@ -169,6 +169,15 @@ pub struct FleetExpectation {
     pub config: ConfigRule,
     /// How many pod failures the report lists (the counts are always complete).
     pub max_listed_failures: usize,
+    /// Tracks that must have at least one ready pod: attesting nothing is no evidence. The
+    /// canary for a canary check; stable alone when only the stable fleet is verified (a first
+    /// deployment, or after a promotion).
+    #[serde(default = "canary_required")]
+    pub required_tracks: Vec<Track>,
+}
+
+fn canary_required() -> Vec<Track> {
+    vec![Track::Canary]
 }
 
 /// Default cap on the failures listed in a report (status stays small; counts stay exact).
@@ -627,10 +636,12 @@ pub fn report_from_verdicts(
         report.counts_mut(p.track).not_ready += 1;
     }
 
-    if report.canary.checked == 0 {
-        report.fleet_problems.push(FleetProblem::NoReadyPods {
-            track: Track::Canary,
-        });
+    for track in &expect.required_tracks {
+        if report.counts(*track).checked == 0 {
+            report
+                .fleet_problems
+                .push(FleetProblem::NoReadyPods { track: *track });
+        }
     }
     if matches!(expect.config, ConfigRule::MatchStable { .. })
         && report.stable_config_hash.is_none()
@@ -697,6 +708,7 @@ mod tests {
             stable_version: Some("1.0.0".into()),
             config,
             max_listed_failures: DEFAULT_MAX_LISTED_FAILURES,
+            required_tracks: vec![Track::Canary],
         }
     }
 
@@ -968,6 +980,30 @@ mod tests {
     }
 
     #[test]
+    fn a_stable_only_check_requires_stable_pods_not_canary_ones() {
+        let rule = FleetExpectation {
+            required_tracks: vec![Track::Stable],
+            ..expect(ConfigRule::Standalone {
+                expected_hash: None,
+            })
+        };
+        let obs = vec![
+            ok(Track::Stable, 1, "1.0.0", "h"),
+            ok(Track::Stable, 2, "1.0.0", "h"),
+        ];
+        let r = evaluate(&rule, &input(obs));
+        assert!(r.passed, "{r:?}");
+        let r = evaluate(&rule, &input(vec![]));
+        assert!(!r.passed);
+        assert_eq!(
+            r.fleet_problems,
+            vec![FleetProblem::NoReadyPods {
+                track: Track::Stable
+            }]
+        );
+    }
+
+    #[test]
     fn standalone_pods_must_agree() {
         let rule = FleetExpectation {
             stable_version: None,
@@ -1124,6 +1160,7 @@ mod tests {
         }));
         let rule = FleetExpectation {
             max_listed_failures: 5,
+            required_tracks: vec![Track::Canary],
             ..expect(ConfigRule::Standalone {
                 expected_hash: None,
             })

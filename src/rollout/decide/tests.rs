@@ -544,9 +544,59 @@ fn fleet_check_results() {
     );
     assert_eq!(plan.children.canary_weight, 0);
 
+    // A pod that does not answer (yet) holds the rollout until the progress deadline.
+    let mut silent = fleet(GateVerdict::Blocked, &[("shop-canary-1", "-", "2.0.0")]);
+    silent.failing_pods[0].problem = "Unreachable".into();
+    obs.fleet = Some(silent.clone());
+    let plan = decide(&spec, Some(&status), &obs, at(30));
+    assert_eq!(plan.status.phase, Phase::FleetCheck);
+    assert_eq!(plan.status.reason.as_deref(), Some("FleetUnanswered"));
+    assert_eq!(plan.requeue_after, Some(POD_WAIT_REQUEUE));
+    assert!(plan.status.message.unwrap().contains("shop-canary-1"));
+    let plan = decide(&spec, Some(&status), &obs, at(121));
+    assert_eq!(
+        plan.status.phase,
+        Phase::Blocked,
+        "past the deadline it blocks"
+    );
+    // One wrong answer among silent pods blocks at once.
+    let mut mixed = silent;
+    mixed.failing_pods.push(PodFinding {
+        pod: "shop-canary-2".into(),
+        problem: "VersionMismatch".into(),
+        ..Default::default()
+    });
+    obs.fleet = Some(mixed);
+    assert_eq!(
+        decide(&spec, Some(&status), &obs, at(30)).status.phase,
+        Phase::Blocked
+    );
+
     // Not every pod settled yet: the fleet is not asked.
     let n = needs(&spec, Some(&status), &ChildrenState::default(), at(3));
     assert_eq!(n.fleet, None);
+
+    // A failing re-check is repeated at most every POD_WAIT_REQUEUE, not on every wake-up.
+    let mut promoting = analyzing_at_step(3, 50);
+    promoting.phase = Phase::Promoting;
+    promoting.phase_started_at = Some(at(0));
+    promoting.fleet = Some(FleetStatus {
+        checked_at: Some(at(10)),
+        ..fleet(GateVerdict::Blocked, &[])
+    });
+    let children = children_matching(&spec, &promoting);
+    assert_eq!(
+        needs(&spec, Some(&promoting), &children, at(12)).fleet,
+        None
+    );
+    assert!(needs(&spec, Some(&promoting), &children, at(15))
+        .fleet
+        .is_some());
+    // A check from an earlier phase does not delay the first one of this phase.
+    promoting.phase_started_at = Some(at(11));
+    assert!(needs(&spec, Some(&promoting), &children, at(12))
+        .fleet
+        .is_some());
 }
 
 #[test]
