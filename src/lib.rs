@@ -8,3 +8,5 @@ pub mod cli;
 pub mod crd;
 pub mod gates;
 pub mod http;
+pub mod rollout;
+pub mod runtime;

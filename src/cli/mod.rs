@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod can_i_deploy;
 mod crd;
 pub mod record_deployment;
+pub mod verify;
 
 /// tollgate: contract gate, fleet attestation and sequential canary analysis for Kubernetes.
 #[derive(Debug, Parser)]
@@ -25,6 +26,9 @@ pub enum Command {
     CanIDeploy(can_i_deploy::CanIDeployArgs),
     /// Tell the Pact Broker that a version now runs in an environment.
     RecordDeployment(record_deployment::RecordDeploymentArgs),
+    /// Ask every ready pod matching a selector which version and configuration it runs.
+    /// Exit 0 when all match, 1 on a mismatch or a pod that does not answer, 3 on error.
+    Verify(Box<verify::VerifyArgs>),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -34,6 +38,7 @@ pub fn run() -> ExitCode {
         Command::Crd(args) => crd::run(args),
         Command::CanIDeploy(args) => can_i_deploy::run(args),
         Command::RecordDeployment(args) => record_deployment::run(args),
+        Command::Verify(args) => verify::run(*args),
     }
 }
 

@@ -1,0 +1,56 @@
+//! Schema helpers: pieces of OpenAPI that schemars cannot derive on its own.
+//!
+//! Everything here only shapes the generated CustomResourceDefinition; none of it runs at
+//! reconcile time.
+
+use schemars::{json_schema, Schema, SchemaGenerator};
+
+/// Go-style durations (`time.ParseDuration`): one or more `<number><unit>` groups, units
+/// `ms`, `s`, `m`, `h`. Negative durations and `ns`/`us` are refused: no tollgate setting means
+/// anything below a millisecond. The same pattern is used by [`duration`] and CEL's
+/// `duration()` accepts every string it matches, so rules that compare durations never fail
+/// to parse.
+pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+
+/// Schema of a required duration string.
+pub fn duration(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "pattern": DURATION_PATTERN,
+        "maxLength": 32,
+    })
+}
+
+/// Schema of an optional duration string (absent means "not set").
+pub fn optional_duration(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "pattern": DURATION_PATTERN,
+        "maxLength": 32,
+        "nullable": true,
+    })
+}
+
+/// An embedded Kubernetes object (a pod template) whose schema the API server already knows.
+///
+/// Inlining the full PodTemplateSpec schema would make the CRD several hundred kilobytes, too
+/// large for client-side `kubectl apply` and costly for CEL estimation. The template is instead
+/// kept as an opaque object and validated where it is used: the API server checks it when the
+/// operator applies the child Deployments, and the operator reports a rejection in status.
+pub fn embedded_object(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "x-kubernetes-embedded-resource": false,
+        "nullable": true,
+    })
+}
+
+/// Free-form JSON kept verbatim (the analysis judge's serialized running state).
+pub fn opaque_json(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "nullable": true,
+    })
+}

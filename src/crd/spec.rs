@@ -1,0 +1,696 @@
+//! `Rollout.spec`: what a team asks for. Every field's doc comment becomes its description in
+//! the generated schema, which is what `kubectl explain rollout.spec...` prints.
+//!
+//! Validation lives here too: bounds and enums through schemars attributes, cross-field rules
+//! through CEL (`x-kubernetes-validations`), each with a message that names the field. The API
+//! server enforces them; `Rollout::validate_cel` runs the same rules client-side in tests.
+
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::Duration;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::schema;
+use super::status::RolloutStatus;
+
+/// A Rollout moves one service from its stable version to `spec.version` through three gates:
+/// the Pact Broker's can-i-deploy, an attestation that every pod runs what it should, and a
+/// step-by-step canary judged by sequential statistics. It ends promoted or rolled back, and
+/// `status` records why.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "tollgate.dev",
+    version = "v1alpha1",
+    kind = "Rollout",
+    namespaced,
+    status = "RolloutStatus",
+    derive = "PartialEq",
+    shortname = "tgr",
+    category = "tollgate",
+    cel,
+    validation = Rule::new("size(self.metadata.name) <= 50").message("metadata.name must be at most 50 characters: tollgate derives child workload names and label values from it"),
+    doc = "A Rollout moves one service to a new version through the contract gate, the fleet check and a statistically judged canary, then promotes or rolls back.",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Where the rollout is in its pipeline"),
+    printcolumn(name = "Step", type_ = "integer", json_path = ".status.currentStepIndex", description = "Index of the current step in spec.steps"),
+    printcolumn(name = "Weight", type_ = "integer", json_path = ".status.currentWeight", description = "Percent of traffic on the canary"),
+    printcolumn(name = "Stable", type_ = "string", json_path = ".status.stableVersion", description = "Version serving as stable"),
+    printcolumn(name = "Canary", type_ = "string", json_path = ".status.canaryVersion", description = "Version under test"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.reason", description = "Machine-readable reason of the last decision"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(
+    validation = Rule::new("has(self.template) != has(self.workloadRef)").message("spec: set exactly one of spec.template or spec.workloadRef"),
+    validation = Rule::new("!has(self.template) || has(self.selector)").message("spec.selector is required when spec.template is set"),
+    validation = Rule::new("!self.steps.exists(s, has(s.analyze)) || has(self.analysis)").message("spec.analysis is required when spec.steps contains an analyze step"),
+    validation = Rule::new("self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()").message("spec.steps: setWeight values must never decrease from one step to the next"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// Label selector of the pods this Rollout manages. Required with `template`; the operator
+    /// adds its own `tollgate.dev/track` label to tell stable, canary and baseline apart.
+    /// Immutable once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.selector is immutable"))]
+    pub selector: Option<LabelSelector>,
+
+    /// Number of pods the service runs when fully promoted. The canary's share of pods follows
+    /// the step weights when traffic is split by replica ratio.
+    #[serde(default = "default_replicas")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub replicas: i32,
+
+    /// Pod template of the service; the operator creates the stable, canary and baseline
+    /// workloads from it. Set this or `workloadRef`. Validated by the API server when the
+    /// operator applies the child workloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::embedded_object")]
+    pub template: Option<PodTemplateSpec>,
+
+    /// An existing Deployment whose pod template the operator takes over (and scales to zero
+    /// once its pods are adopted by the stable workload). Set this or `template`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_ref: Option<WorkloadRef>,
+
+    /// The version being rolled out: the Pact pacticipant version asked about at the broker,
+    /// and the version every canary pod must report to the fleet check.
+    #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9][A-Za-z0-9._+-]*$')").message("spec.version must start with a letter or digit and contain only letters, digits, '.', '_', '+' and '-'"))]
+    pub version: String,
+
+    /// Contract gate: ask the Pact Broker whether `version` may be deployed to an environment
+    /// before any canary pod starts. Omit to skip the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_gate: Option<ContractGate>,
+
+    /// Fleet check: every ready pod must report the version and configuration hash it should.
+    #[serde(default)]
+    pub fleet_check: FleetCheck,
+
+    /// Smoke checks: HTTP requests sent to canary pods before analysis starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoke: Option<Smoke>,
+
+    /// How traffic is divided between stable and canary.
+    #[serde(default)]
+    pub traffic: Traffic,
+
+    /// The canary's steps, run in order: set a traffic weight, analyze for a while, or pause.
+    /// After the last step the canary is promoted.
+    #[schemars(length(min = 1, max = 32))]
+    pub steps: Vec<Step>,
+
+    /// Statistical analysis of canary against baseline; required when a step analyzes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+
+    /// How long the rollout may go without progress (pods becoming ready, a gate answering)
+    /// before it is marked Stalled and rolled back, as a Go duration (e.g. `10m`).
+    #[serde(default = "default_progress_deadline")]
+    #[schemars(schema_with = "schema::duration")]
+    pub progress_deadline: Duration,
+
+    /// Pause the rollout where it is: no step advances and nothing is promoted while true.
+    /// Analysis keeps collecting evidence; a regression still rolls back.
+    #[serde(default)]
+    pub paused: bool,
+
+    /// Set to a new value (any token, e.g. a timestamp) to promote now, skipping the remaining
+    /// steps. Contract and fleet gates still apply. Each distinct token acts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub promote_request: Option<String>,
+
+    /// Set to a new value to abort: traffic returns to stable and the canary is scaled to zero.
+    /// Each distinct token acts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub abort_request: Option<String>,
+
+    /// Set to a new value to continue past a pause step that has no duration, or past a hold
+    /// on inconclusive analysis (the analysis then starts its window over). Each distinct
+    /// token acts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub resume_request: Option<String>,
+
+    /// Set to a new value to try a version again after it was blocked or rolled back (without
+    /// it, a rejected version stays rejected). Each distinct token acts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub retry_request: Option<String>,
+}
+
+fn default_replicas() -> i32 {
+    2
+}
+
+fn default_progress_deadline() -> Duration {
+    std::time::Duration::from_secs(600).into()
+}
+
+/// An existing workload whose pod template the Rollout takes.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadRef {
+    /// API version of the workload.
+    #[serde(default = "default_apps_v1")]
+    #[x_kube(validation = Rule::new("self == 'apps/v1'").message("spec.workloadRef.apiVersion must be apps/v1"))]
+    pub api_version: String,
+    /// Kind of the workload.
+    #[serde(default)]
+    pub kind: WorkloadKind,
+    /// Name of the workload in the Rollout's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+fn default_apps_v1() -> String {
+    "apps/v1".to_string()
+}
+
+/// Kinds of workload a Rollout can take its template from.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WorkloadKind {
+    /// An apps/v1 Deployment.
+    #[default]
+    Deployment,
+}
+
+/// Where and how to ask the Pact Broker.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("duration(self.unknownBudget) >= duration(self.pollInterval)").message("spec.contractGate.unknownBudget must be at least spec.contractGate.pollInterval"))]
+pub struct ContractGate {
+    /// Base URL of the Pact Broker (http or https).
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.matches('^https?://[^\\\\s]+$')").message("spec.contractGate.brokerUrl must be an http:// or https:// URL"))]
+    pub broker_url: String,
+
+    /// Pacticipant (application) name in the broker.
+    #[schemars(length(min = 1, max = 253))]
+    pub pacticipant: String,
+
+    /// Broker environment the version is to be deployed to (e.g. `production`).
+    #[schemars(length(min = 1, max = 253))]
+    pub environment: String,
+
+    /// Secret in the Rollout's namespace holding broker credentials: either key `token`
+    /// (bearer token) or keys `username` and `password` (basic auth); both is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+
+    /// How often to ask again while the broker answers "unknown" (deployable: null).
+    #[serde(default = "default_poll_interval")]
+    #[schemars(schema_with = "schema::duration")]
+    pub poll_interval: Duration,
+
+    /// How long to keep asking while the answer is "unknown"; then the rollout is blocked.
+    #[serde(default = "default_unknown_budget")]
+    #[schemars(schema_with = "schema::duration")]
+    pub unknown_budget: Duration,
+
+    /// Pacticipants (optionally one version of each) to ignore in the compatibility check,
+    /// as `can-i-deploy --ignore` does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub ignore: Vec<IgnoreSelector>,
+
+    /// Record the deployment in the broker after a promotion, and the stable version again
+    /// after a rollback.
+    #[serde(default = "default_true")]
+    pub record_deployments: bool,
+
+    /// Application instance name for deployment records, when one environment runs several
+    /// instances of the pacticipant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub application_instance: Option<String>,
+
+    /// Report the broker's answer without acting on it. A "no" is still shown as a "no" and
+    /// never becomes a pass; only the block is skipped.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn default_poll_interval() -> Duration {
+    std::time::Duration::from_secs(10).into()
+}
+
+fn default_unknown_budget() -> Duration {
+    std::time::Duration::from_secs(300).into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A reference to a Secret in the Rollout's namespace.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// A pacticipant left out of the can-i-deploy check.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IgnoreSelector {
+    /// Pacticipant name.
+    #[schemars(length(min = 1, max = 253))]
+    pub pacticipant: String,
+    /// Only this version of it; all versions when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub version: Option<String>,
+}
+
+/// What each pod is asked, and what it must answer.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetCheck {
+    /// Run the fleet check. Turning it off removes the only proof that pods run what they
+    /// should; the status says so.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+
+    /// Container port of the version endpoint.
+    #[serde(default = "default_fleet_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+
+    /// HTTP path of the version endpoint.
+    #[serde(default = "default_fleet_path")]
+    #[schemars(length(min = 1, max = 1024))]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("spec.fleetCheck.path must start with '/'"))]
+    pub path: String,
+
+    /// JSON pointer (RFC 6901) to the version in the endpoint's answer.
+    #[serde(default = "default_version_pointer")]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("spec.fleetCheck.versionPointer must be a JSON pointer starting with '/'"))]
+    #[schemars(length(min = 1, max = 256))]
+    pub version_pointer: String,
+
+    /// JSON pointer (RFC 6901) to the hash of the active configuration.
+    #[serde(default = "default_config_hash_pointer")]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("spec.fleetCheck.configHashPointer must be a JSON pointer starting with '/'"))]
+    #[schemars(length(min = 1, max = 256))]
+    pub config_hash_pointer: String,
+
+    /// The configuration hash every canary pod must report. Setting it declares a
+    /// configuration change: the canary may then differ from stable, but only to this hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub expected_config_hash: Option<String>,
+
+    /// Require the canary's configuration hash to equal the stable pods' hash when no
+    /// `expectedConfigHash` is declared.
+    #[serde(default = "default_true")]
+    pub config_parity: bool,
+
+    /// How long one pod may take to answer.
+    #[serde(default = "default_fleet_timeout")]
+    #[schemars(schema_with = "schema::duration")]
+    pub timeout: Duration,
+
+    /// How many pods are asked at once.
+    #[serde(default = "default_fleet_concurrency")]
+    #[schemars(range(min = 1, max = 256))]
+    pub concurrency: i32,
+}
+
+impl Default for FleetCheck {
+    fn default() -> Self {
+        FleetCheck {
+            enabled: true,
+            port: default_fleet_port(),
+            path: default_fleet_path(),
+            version_pointer: default_version_pointer(),
+            config_hash_pointer: default_config_hash_pointer(),
+            expected_config_hash: None,
+            config_parity: true,
+            timeout: default_fleet_timeout(),
+            concurrency: default_fleet_concurrency(),
+        }
+    }
+}
+
+fn default_fleet_port() -> i32 {
+    8080
+}
+fn default_fleet_path() -> String {
+    "/version".to_string()
+}
+fn default_version_pointer() -> String {
+    "/version".to_string()
+}
+fn default_config_hash_pointer() -> String {
+    "/configHash".to_string()
+}
+fn default_fleet_timeout() -> Duration {
+    std::time::Duration::from_secs(2).into()
+}
+fn default_fleet_concurrency() -> i32 {
+    16
+}
+
+/// Smoke requests sent to canary pods after the fleet check and before analysis.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Smoke {
+    /// The requests; every one must succeed on every pod asked.
+    #[schemars(length(min = 1, max = 16))]
+    pub requests: Vec<SmokeRequest>,
+    /// Ask only this many canary pods (chosen deterministically); all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub sample_pods: Option<i32>,
+}
+
+/// One smoke request and the answer it expects.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SmokeRequest {
+    /// Short name used in status and events.
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
+    /// HTTP method.
+    #[serde(default)]
+    pub method: HttpMethod,
+    /// Path (and query) of the request.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("spec.smoke.requests[].path must start with '/'"))]
+    pub path: String,
+    /// Container port; the fleet check's port when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
+    /// Expected HTTP status.
+    #[serde(default = "default_expected_status")]
+    #[schemars(range(min = 100, max = 599))]
+    pub expected_status: i32,
+    /// A substring the response body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub body_contains: Option<String>,
+    /// How long one request may take.
+    #[serde(default = "default_fleet_timeout")]
+    #[schemars(schema_with = "schema::duration")]
+    pub timeout: Duration,
+}
+
+fn default_expected_status() -> i32 {
+    200
+}
+
+/// HTTP methods a smoke request may use.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// GET
+    #[default]
+    Get,
+    /// HEAD
+    Head,
+    /// POST (with an empty body)
+    Post,
+    /// OPTIONS
+    Options,
+}
+
+/// How traffic is split between stable and canary.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(self.type == 'HTTPRoute') == has(self.httpRoute)").message("spec.traffic.httpRoute must be set exactly when spec.traffic.type is HTTPRoute"))]
+pub struct Traffic {
+    /// `ReplicaRatio` shifts traffic by the ratio of canary to stable pods behind one Service
+    /// (works on any cluster; weights are rounded to whole pods). `HTTPRoute` sets the weights
+    /// of a Gateway API HTTPRoute's backends.
+    #[serde(default, rename = "type")]
+    pub kind: TrafficKind,
+    /// The HTTPRoute whose backend weights the operator sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_route: Option<HttpRouteTraffic>,
+}
+
+/// Ways to split traffic.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TrafficKind {
+    /// By replica counts.
+    #[default]
+    ReplicaRatio,
+    /// By Gateway API HTTPRoute backend weights.
+    #[serde(rename = "HTTPRoute")]
+    HttpRoute,
+}
+
+/// A Gateway API HTTPRoute and the Services it routes to.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRouteTraffic {
+    /// Name of the HTTPRoute in the Rollout's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Index of the rule in `spec.rules` whose backends are weighted.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 15))]
+    pub rule_index: i32,
+    /// Service that selects the stable pods.
+    #[schemars(length(min = 1, max = 63))]
+    pub stable_service: String,
+    /// Service that selects the canary pods.
+    #[schemars(length(min = 1, max = 63))]
+    pub canary_service: String,
+    /// Service port the backends use.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+}
+
+/// One step of the canary. Exactly one of `setWeight`, `analyze` or `pause`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.setWeight), has(self.analyze), has(self.pause)].filter(x, x).size() == 1").message("spec.steps[]: each step sets exactly one of setWeight, analyze or pause"))]
+pub struct Step {
+    /// Send this percent of traffic to the canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub set_weight: Option<i32>,
+    /// Compare canary and baseline for a while at the current weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analyze: Option<AnalyzeStep>,
+    /// Wait for a duration, or until resumed when no duration is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseStep>,
+}
+
+/// An analysis step.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyzeStep {
+    /// How long to analyze at this weight. The step passes early when every metric has
+    /// evidence of health, and fails as soon as a regression is proven.
+    #[schemars(schema_with = "schema::duration")]
+    pub duration: Duration,
+}
+
+/// A pause step.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseStep {
+    /// How long to wait; without it the rollout waits until `spec.resumeRequest` changes
+    /// (`kubectl tollgate resume`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_duration")]
+    pub duration: Option<Duration>,
+}
+
+/// How canary and baseline are compared.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.errorRate) || has(self.latency)").message("spec.analysis: configure at least one of errorRate or latency"),
+    validation = Rule::new("self.alpha > 0.0 && self.alpha < 0.5").message("spec.analysis.alpha must be greater than 0 and less than 0.5"),
+    validation = Rule::new("duration(self.maxDuration) >= duration(self.interval)").message("spec.analysis.maxDuration must be at least spec.analysis.interval"),
+)]
+pub struct Analysis {
+    /// Where the metrics come from.
+    pub provider: MetricsProvider,
+
+    /// How often the judge looks at new data. The tests stay valid however often it looks;
+    /// shorter looks stop a regression sooner but cost more queries.
+    #[serde(default = "default_interval")]
+    #[schemars(schema_with = "schema::duration")]
+    pub interval: Duration,
+
+    /// Error-rate comparison.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<ErrorRateMetric>,
+
+    /// Latency comparison at one or more quantiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyMetric>,
+
+    /// Family-wise false-rollback rate: the chance that a healthy canary is rolled back on
+    /// noise, across all metrics and however long the analysis looks.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+
+    /// Requests each arm must have served before any verdict (pass or fail) is given.
+    #[serde(default = "default_min_requests")]
+    #[schemars(range(min = 1, max = 100000000))]
+    pub min_requests: i64,
+
+    /// Longest time the analysis may run in total before `onInconclusive` applies.
+    #[serde(default = "default_max_duration")]
+    #[schemars(schema_with = "schema::duration")]
+    pub max_duration: Duration,
+
+    /// What happens when the evidence is still inconclusive at an analysis step's end or at
+    /// `maxDuration`: `Pause` holds the rollout for a person (never promotes without evidence),
+    /// `Rollback` returns traffic to stable.
+    #[serde(default)]
+    pub on_inconclusive: InconclusivePolicy,
+
+    /// Start a fresh baseline workload of the stable version beside the canary, with the same
+    /// number of pods, so both arms are equally warm. Without it the stable pods are the
+    /// baseline.
+    #[serde(default)]
+    pub dedicated_baseline: bool,
+}
+
+fn default_interval() -> Duration {
+    std::time::Duration::from_secs(30).into()
+}
+fn default_alpha() -> f64 {
+    0.05
+}
+fn default_min_requests() -> i64 {
+    200
+}
+fn default_max_duration() -> Duration {
+    std::time::Duration::from_secs(3600).into()
+}
+
+/// What to do when the judge cannot decide in time.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InconclusivePolicy {
+    /// Hold the rollout and wait for a person (promote, abort or retry).
+    #[default]
+    Pause,
+    /// Roll back to stable.
+    Rollback,
+}
+
+/// A metrics backend.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsProvider {
+    /// A Prometheus-compatible HTTP API.
+    pub prometheus: PrometheusProvider,
+}
+
+/// Prometheus connection settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusProvider {
+    /// Base URL of the Prometheus HTTP API (e.g. `http://prometheus.monitoring:9090`).
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.matches('^https?://[^\\\\s]+$')").message("spec.analysis.provider.prometheus.address must be an http:// or https:// URL"))]
+    pub address: String,
+    /// Secret with key `token` (bearer) or keys `username` and `password` (basic auth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+    /// Timeout of one query.
+    #[serde(default = "default_query_timeout")]
+    #[schemars(schema_with = "schema::duration")]
+    pub timeout: Duration,
+}
+
+fn default_query_timeout() -> Duration {
+    std::time::Duration::from_secs(10).into()
+}
+
+/// Error-rate metric definition.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorRateMetric {
+    /// Counter of requests, labelled by status code.
+    #[serde(default = "default_requests_metric")]
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z_:][a-zA-Z0-9_:]*$')").message("spec.analysis.errorRate.requestsMetric must be a Prometheus metric name"))]
+    pub requests_metric: String,
+    /// Label that holds the status code.
+    #[serde(default = "default_code_label")]
+    #[schemars(length(min = 1, max = 128))]
+    pub code_label: String,
+    /// Regular expression (RE2, fully anchored) of status codes counted as errors.
+    #[serde(default = "default_error_codes")]
+    #[schemars(length(min = 1, max = 256))]
+    pub error_codes: String,
+    /// Tolerated ratio of canary to baseline error rate: the canary fails only when its
+    /// error rate is proven above `tolerance` times the baseline's.
+    #[serde(default = "default_error_tolerance")]
+    #[schemars(range(min = 1.0, max = 100.0))]
+    pub tolerance: f64,
+    /// A failed critical metric rolls back at once; a failed non-critical metric is reported
+    /// and blocks promotion until a person decides.
+    #[serde(default = "default_true")]
+    pub critical: bool,
+}
+
+fn default_requests_metric() -> String {
+    "http_requests_total".to_string()
+}
+fn default_code_label() -> String {
+    "code".to_string()
+}
+fn default_error_codes() -> String {
+    "5..".to_string()
+}
+fn default_error_tolerance() -> f64 {
+    1.2
+}
+
+/// Latency metric definition over a Prometheus histogram.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.quantiles.all(q, self.quantiles.filter(p, p.quantile == q.quantile).size() == 1)").message("spec.analysis.latency.quantiles must not repeat a quantile"))]
+pub struct LatencyMetric {
+    /// Histogram metric name without the `_bucket` suffix.
+    #[serde(default = "default_histogram_metric")]
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z_:][a-zA-Z0-9_:]*$')").message("spec.analysis.latency.histogramMetric must be a Prometheus metric name"))]
+    pub histogram_metric: String,
+    /// Quantiles to compare, each with its tolerance.
+    #[schemars(length(min = 1, max = 5))]
+    pub quantiles: Vec<QuantileCheck>,
+    /// A failed critical metric rolls back at once.
+    #[serde(default = "default_true")]
+    pub critical: bool,
+}
+
+fn default_histogram_metric() -> String {
+    "http_request_duration_seconds".to_string()
+}
+
+/// One latency quantile to compare.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.quantile >= 0.5 && self.quantile <= 0.999").message("spec.analysis.latency.quantiles[].quantile must be between 0.5 and 0.999"))]
+pub struct QuantileCheck {
+    /// The quantile, e.g. 0.99 for p99.
+    pub quantile: f64,
+    /// Tolerated ratio of canary to baseline: the canary fails only when the share of its
+    /// requests slower than the baseline's quantile is proven above `tolerance` times the
+    /// baseline's share.
+    #[serde(default = "default_latency_tolerance")]
+    #[schemars(range(min = 1.0, max = 100.0))]
+    pub tolerance: f64,
+}
+
+fn default_latency_tolerance() -> f64 {
+    1.2
+}

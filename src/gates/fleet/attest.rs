@@ -1,0 +1,417 @@
+//! Asking pods what they run: the [`Attestor`] trait, its HTTP implementation, and attestation
+//! of many pods with bounded concurrency.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::probe::{self, ProbeError};
+use super::rules::{PodObservation, PodTarget, ProblemKind};
+
+/// What a pod says it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attestation {
+    pub version: String,
+    pub config_hash: String,
+}
+
+/// Why a pod's attestation is missing. Every variant fails the check (fail closed); all are
+/// transient from the operator's point of view (the pod may answer on the next look).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AttestError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("answered HTTP {status}: {body}")]
+    HttpStatus { status: u16, body: String },
+    #[error("body is not JSON ({error}): {body}")]
+    InvalidBody { error: String, body: String },
+    #[error("body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("field {field} missing at JSON pointer {pointer:?}")]
+    MissingField {
+        field: &'static str,
+        pointer: String,
+    },
+    #[error("field {field} at JSON pointer {pointer:?} is not a non-empty string: {found}")]
+    InvalidField {
+        field: &'static str,
+        pointer: String,
+        found: String,
+    },
+}
+
+impl AttestError {
+    /// The machine-readable kind used in reports.
+    pub fn kind(&self) -> ProblemKind {
+        match self {
+            AttestError::Timeout(_) => ProblemKind::Timeout,
+            AttestError::Unreachable(_) => ProblemKind::Unreachable,
+            AttestError::HttpStatus { .. } => ProblemKind::HttpStatus,
+            AttestError::InvalidBody { .. } | AttestError::BodyTooLarge(_) => {
+                ProblemKind::InvalidBody
+            }
+            AttestError::MissingField { .. } | AttestError::InvalidField { .. } => {
+                ProblemKind::MissingField
+            }
+        }
+    }
+
+    /// What the pod reported, where there is something to show.
+    pub fn reported(&self) -> Option<String> {
+        match self {
+            AttestError::HttpStatus { status, .. } => Some(status.to_string()),
+            AttestError::InvalidBody { body, .. } => Some(body.clone()),
+            AttestError::InvalidField { found, .. } => Some(found.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl From<ProbeError> for AttestError {
+    fn from(e: ProbeError) -> Self {
+        match e {
+            ProbeError::Timeout(d) => AttestError::Timeout(d),
+            ProbeError::Connect(s) | ProbeError::Transport(s) => AttestError::Unreachable(s),
+            ProbeError::BodyTooLarge(n) => AttestError::BodyTooLarge(n),
+        }
+    }
+}
+
+/// A configuration the operator cannot use (permanent: wait for a change of spec).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    #[error("path must start with '/': {0:?}")]
+    Path(String),
+    #[error("{field} is not a JSON pointer (must be empty or start with '/'): {pointer:?}")]
+    Pointer {
+        field: &'static str,
+        pointer: String,
+    },
+    #[error("port must not be 0")]
+    Port,
+    #[error("timeout must be positive")]
+    Timeout,
+    #[error("concurrency must be at least 1")]
+    Concurrency,
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Where and how pods are asked. Defaults: `GET :8080/version`, `/version` and `/configHash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttestConfig {
+    pub port: u16,
+    pub path: String,
+    /// JSON pointer (RFC 6901) to the version in the answer.
+    pub version_pointer: String,
+    /// JSON pointer to the configuration hash in the answer.
+    pub config_hash_pointer: String,
+    /// Deadline for one pod: connect, headers and body.
+    #[serde(with = "duration_ms")]
+    pub timeout: Duration,
+    /// How many pods are asked at once.
+    pub concurrency: usize,
+    pub max_body_bytes: usize,
+}
+
+impl Default for AttestConfig {
+    fn default() -> Self {
+        AttestConfig {
+            port: 8080,
+            path: "/version".into(),
+            version_pointer: "/version".into(),
+            config_hash_pointer: "/configHash".into(),
+            timeout: Duration::from_secs(5),
+            concurrency: 32,
+            max_body_bytes: probe::DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl AttestConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.path.starts_with('/') {
+            return Err(ConfigError::Path(self.path.clone()));
+        }
+        for (field, pointer) in [
+            ("versionPointer", &self.version_pointer),
+            ("configHashPointer", &self.config_hash_pointer),
+        ] {
+            if !(pointer.is_empty() || pointer.starts_with('/')) {
+                return Err(ConfigError::Pointer {
+                    field,
+                    pointer: pointer.clone(),
+                });
+            }
+        }
+        if self.port == 0 {
+            return Err(ConfigError::Port);
+        }
+        if self.timeout.is_zero() {
+            return Err(ConfigError::Timeout);
+        }
+        if self.concurrency == 0 {
+            return Err(ConfigError::Concurrency);
+        }
+        Ok(())
+    }
+}
+
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// Parse an attestation answer: JSON, with non-empty strings at both pointers.
+pub fn parse_attestation(config: &AttestConfig, body: &[u8]) -> Result<Attestation, AttestError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| AttestError::InvalidBody {
+            error: e.to_string(),
+            body: probe::excerpt(body, 120),
+        })?;
+    let field = |name: &'static str, pointer: &str| -> Result<String, AttestError> {
+        match value.pointer(pointer) {
+            None | Some(serde_json::Value::Null) => Err(AttestError::MissingField {
+                field: name,
+                pointer: pointer.to_string(),
+            }),
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+            Some(other) => Err(AttestError::InvalidField {
+                field: name,
+                pointer: pointer.to_string(),
+                found: probe::excerpt(other.to_string().as_bytes(), 80),
+            }),
+        }
+    };
+    Ok(Attestation {
+        version: field("version", &config.version_pointer)?,
+        config_hash: field("configHash", &config.config_hash_pointer)?,
+    })
+}
+
+/// Something that asks one pod what it runs. Tests run the HTTP implementation against real
+/// demo-app processes; other implementations (e.g. exec into the pod) can slot in here.
+pub trait Attestor: Sync {
+    fn attest(
+        &self,
+        target: &PodTarget,
+    ) -> impl Future<Output = Result<Attestation, AttestError>> + Send;
+}
+
+/// Attestation over HTTP: `GET http://<podIP>:<port><path>`.
+#[derive(Debug, Clone)]
+pub struct HttpAttestor {
+    config: AttestConfig,
+    client: reqwest::Client,
+}
+
+impl HttpAttestor {
+    pub fn new(config: AttestConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let client = probe::pod_client(config.timeout)
+            .map_err(|e| ConfigError::Client(probe::error_chain(&e)))?;
+        Ok(HttpAttestor { config, client })
+    }
+
+    pub fn config(&self) -> &AttestConfig {
+        &self.config
+    }
+}
+
+impl Attestor for HttpAttestor {
+    async fn attest(&self, target: &PodTarget) -> Result<Attestation, AttestError> {
+        let url = probe::pod_url(target.ip, self.config.port, &self.config.path);
+        let request = self
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json");
+        let response =
+            probe::exchange(request, self.config.timeout, self.config.max_body_bytes).await?;
+        if !(200..300).contains(&response.status) {
+            return Err(AttestError::HttpStatus {
+                status: response.status,
+                body: probe::excerpt(&response.body, 120),
+            });
+        }
+        parse_attestation(&self.config, &response.body)
+    }
+}
+
+/// Attest every target, at most `concurrency` at once. One observation per target, sorted by
+/// track and name (the order of answers does not leak into the result).
+pub async fn attest_all<A: Attestor>(
+    attestor: &A,
+    targets: Vec<PodTarget>,
+    concurrency: usize,
+) -> Vec<PodObservation> {
+    let mut observations: Vec<PodObservation> = stream::iter(targets)
+        .map(|target| async move {
+            let result = attestor.attest(&target).await;
+            PodObservation { target, result }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    observations.sort_by(|a, b| a.target.cmp(&b.target));
+    observations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> AttestConfig {
+        AttestConfig::default()
+    }
+
+    #[test]
+    fn parses_the_default_shape() {
+        let a = parse_attestation(&cfg(), br#"{"version":"1.2.3","configHash":"abc"}"#).unwrap();
+        assert_eq!(a.version, "1.2.3");
+        assert_eq!(a.config_hash, "abc");
+    }
+
+    #[test]
+    fn follows_configured_pointers() {
+        let c = AttestConfig {
+            version_pointer: "/build/version".into(),
+            config_hash_pointer: "/config/sha256".into(),
+            ..cfg()
+        };
+        let a = parse_attestation(&c, br#"{"build":{"version":"2"},"config":{"sha256":"ff"}}"#)
+            .unwrap();
+        assert_eq!(a.version, "2");
+        assert_eq!(a.config_hash, "ff");
+    }
+
+    #[test]
+    fn garbage_and_missing_fields_fail_with_their_kind() {
+        let e = parse_attestation(&cfg(), b"<html>oops</html>").unwrap_err();
+        assert_eq!(e.kind(), ProblemKind::InvalidBody);
+        assert_eq!(e.reported().as_deref(), Some("<html>oops</html>"));
+
+        let e = parse_attestation(&cfg(), br#"{"version":"1"}"#).unwrap_err();
+        assert_eq!(e.kind(), ProblemKind::MissingField);
+        assert!(e.to_string().contains("configHash"), "{e}");
+
+        for body in [
+            &br#"{"version":1,"configHash":"a"}"#[..],
+            br#"{"version":"","configHash":"a"}"#,
+            br#"{"version":"1","configHash":null}"#,
+            br#"{"version":"1","configHash":["a"]}"#,
+        ] {
+            let e = parse_attestation(&cfg(), body).unwrap_err();
+            assert_eq!(e.kind(), ProblemKind::MissingField, "{e}");
+        }
+        let e = parse_attestation(&cfg(), b"[1,2]").unwrap_err();
+        assert_eq!(e.kind(), ProblemKind::MissingField);
+    }
+
+    #[test]
+    fn validates_configuration() {
+        assert_eq!(cfg().validate(), Ok(()));
+        let bad = [
+            AttestConfig {
+                path: "version".into(),
+                ..cfg()
+            },
+            AttestConfig {
+                version_pointer: "version".into(),
+                ..cfg()
+            },
+            AttestConfig { port: 0, ..cfg() },
+            AttestConfig {
+                timeout: Duration::ZERO,
+                ..cfg()
+            },
+            AttestConfig {
+                concurrency: 0,
+                ..cfg()
+            },
+        ];
+        for c in bad {
+            assert!(c.validate().is_err(), "{c:?}");
+            assert!(HttpAttestor::new(c).is_err());
+        }
+    }
+
+    /// Counts answers in flight; not a stand-in for a pod (the HTTP attestor is tested against
+    /// real demo-app processes), only a probe of the fan-out.
+    struct Gauge {
+        in_flight: std::sync::atomic::AtomicUsize,
+        peak: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Attestor for Gauge {
+        async fn attest(&self, target: &PodTarget) -> Result<Attestation, AttestError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+            self.peak.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.in_flight.fetch_sub(1, SeqCst);
+            Ok(Attestation {
+                version: target.name.clone(),
+                config_hash: "h".into(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn fan_out_is_bounded_and_complete() {
+        use crate::gates::fleet::Track;
+        let gauge = Gauge {
+            in_flight: 0.into(),
+            peak: 0.into(),
+        };
+        let targets: Vec<PodTarget> = (0..40u8)
+            .rev()
+            .map(|i| PodTarget {
+                track: Track::Canary,
+                name: format!("p{i:02}"),
+                ip: std::net::IpAddr::from([127, 0, 0, i + 1]),
+            })
+            .collect();
+        let obs = attest_all(&gauge, targets, 6).await;
+        assert_eq!(obs.len(), 40);
+        assert_eq!(gauge.peak.load(std::sync::atomic::Ordering::SeqCst), 6);
+        assert_eq!(
+            obs[0].target.name, "p00",
+            "sorted whatever the answer order"
+        );
+        assert!(obs
+            .iter()
+            .all(|o| o.result.as_ref().map(|a| &a.version) == Ok(&o.target.name)));
+        // Zero is taken as one rather than hanging forever.
+        let obs = attest_all(
+            &gauge,
+            obs.into_iter().map(|o| o.target).take(3).collect(),
+            0,
+        )
+        .await;
+        assert_eq!(obs.len(), 3);
+    }
+
+    #[test]
+    fn config_round_trips_through_json() {
+        let json = serde_json::to_value(cfg()).unwrap();
+        assert_eq!(json["timeout"], 5000);
+        let back: AttestConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, cfg());
+    }
+}

@@ -1,0 +1,551 @@
+//! Gathers what `decide` needs: the child workloads' state, and, only when [`Needs`] asks, the
+//! gates' answers (fleet, smoke, broker, analysis look, deployment record).
+//!
+//! The pure parts (turning Kubernetes objects and gate reports into observations) are free
+//! functions with unit tests; the I/O is in [`Observer`].
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use kube::api::{Api, ListParams};
+use kube::Client;
+
+use super::children::{deployment_name, track_labels, TrackName, LABEL_TRACK};
+use super::decide::{ChildrenState, FleetScope, WorkloadState};
+use crate::crd::{self, FleetStatus, GateVerdict, PodFinding, Rollout, SmokeStatus};
+use crate::gates::fleet::{
+    self, AttestConfig, ConfigRule, ExpectedWorkload, FleetExpectation, FleetReport, HttpAttestor,
+    Track, TrackInventory,
+};
+use crate::gates::smoke;
+
+/// Why an observation could not be made. Transient errors are retried with backoff;
+/// permanent ones wait for a change to the Rollout.
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveError {
+    /// The Kubernetes API failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// The spec cannot be turned into a check (e.g. an invalid fleet-check setting).
+    #[error("invalid settings: {0}")]
+    Settings(String),
+    /// `spec.workloadRef` names a Deployment that does not exist.
+    #[error("spec.workloadRef: Deployment {0} not found")]
+    WorkloadRefMissing(String),
+}
+
+impl ObserveError {
+    /// Whether waiting and retrying can help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ObserveError::Kube(_))
+    }
+}
+
+/// Ready pods running the current template, counted only once the Deployment controller has
+/// seen the latest spec (otherwise its counts describe the previous one).
+pub fn workload_state(deployment: Option<&Deployment>) -> WorkloadState {
+    let Some(d) = deployment else {
+        return WorkloadState::default();
+    };
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let status = d.status.clone().unwrap_or_default();
+    let current = status
+        .observed_generation
+        .is_some_and(|g| Some(g) >= d.metadata.generation);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let ready = status.ready_replicas.unwrap_or(0);
+    WorkloadState {
+        version: super::children::deployment_version(d),
+        desired,
+        ready: if current { ready.min(updated) } else { 0 },
+        // Until the controller catches up, assume the old pods are still there.
+        total: if current {
+            status.replicas.unwrap_or(0)
+        } else {
+            status.replicas.unwrap_or(0).max(desired)
+        },
+    }
+}
+
+/// The ReplicaSet of a Deployment's current revision.
+pub fn current_replica_set<'a>(
+    deployment: &Deployment,
+    sets: &'a [ReplicaSet],
+) -> Option<&'a ReplicaSet> {
+    const REVISION: &str = "deployment.kubernetes.io/revision";
+    let revision = deployment.metadata.annotations.as_ref()?.get(REVISION)?;
+    let uid = deployment.metadata.uid.as_ref()?;
+    sets.iter().find(|rs| {
+        let owned = rs.metadata.owner_references.as_ref().is_some_and(|o| {
+            o.iter()
+                .any(|r| &r.uid == uid && r.controller == Some(true))
+        });
+        owned
+            && rs
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(REVISION))
+                == Some(revision)
+    })
+}
+
+/// The fleet gate's expectation for a scope of `decide`.
+pub fn fleet_expectation(spec: &crd::RolloutSpec, scope: &FleetScope) -> FleetExpectation {
+    let check = &spec.fleet_check;
+    let config = match (&check.expected_config_hash, check.config_parity) {
+        (Some(hash), _) => ConfigRule::Declared {
+            expected_hash: hash.clone(),
+        },
+        (None, true) if scope.stable_version.is_some() && scope.canary_version.is_some() => {
+            ConfigRule::MatchStable {
+                pipeline_hash: None,
+            }
+        }
+        (None, _) => ConfigRule::Standalone {
+            expected_hash: None,
+        },
+    };
+    FleetExpectation {
+        canary_version: scope.canary_version.clone().unwrap_or_default(),
+        stable_version: scope.stable_version.clone(),
+        config,
+        max_listed_failures: crd::MAX_FAILING_PODS,
+    }
+}
+
+/// The fleet gate's settings from the spec.
+pub fn attest_config(spec: &crd::RolloutSpec) -> Result<AttestConfig, ObserveError> {
+    let check = &spec.fleet_check;
+    let port = u16::try_from(check.port).map_err(|_| {
+        ObserveError::Settings(format!(
+            "spec.fleetCheck.port {} is out of range",
+            check.port
+        ))
+    })?;
+    let config = AttestConfig {
+        port,
+        path: check.path.clone(),
+        version_pointer: check.version_pointer.clone(),
+        config_hash_pointer: check.config_hash_pointer.clone(),
+        timeout: check.timeout.into(),
+        concurrency: usize::try_from(check.concurrency.max(1)).unwrap_or(1),
+        ..AttestConfig::default()
+    };
+    config
+        .validate()
+        .map_err(|e| ObserveError::Settings(format!("spec.fleetCheck: {e}")))?;
+    Ok(config)
+}
+
+fn track_of(track: Track) -> &'static str {
+    track.as_str()
+}
+
+/// The fleet report in the Rollout's status shape.
+pub fn fleet_status(report: &FleetReport, now: Timestamp) -> FleetStatus {
+    let tracks = [&report.canary, &report.baseline, &report.stable];
+    let sum = |f: fn(&fleet::TrackCounts) -> usize| {
+        i32::try_from(tracks.iter().map(|c| f(c)).sum::<usize>()).unwrap_or(i32::MAX)
+    };
+    let mut findings: Vec<PodFinding> = report
+        .fleet_problems
+        .iter()
+        .map(|p| PodFinding {
+            pod: "(fleet)".into(),
+            problem: match p {
+                fleet::FleetProblem::NoReadyPods { .. } => "NoReadyPods".into(),
+                fleet::FleetProblem::StableReferenceUnavailable => {
+                    "StableReferenceUnavailable".into()
+                }
+            },
+            reported: Some(p.to_string()),
+            ..Default::default()
+        })
+        .collect();
+    findings.extend(report.failures.iter().map(|f| PodFinding {
+        pod: f.pod.clone(),
+        track: Some(track_of(f.track).to_string()),
+        ip: f.ip.map(|ip| ip.to_string()),
+        problem: format!("{:?}", f.kind),
+        reported: f.reported.clone().or_else(|| Some(f.detail.clone())),
+        expected: f.expected.clone(),
+    }));
+    findings.truncate(crd::MAX_FAILING_PODS);
+    FleetStatus {
+        verdict: if report.passed {
+            GateVerdict::Passed
+        } else {
+            GateVerdict::Blocked
+        },
+        checked_at: Some(now),
+        pods_checked: sum(|c| c.checked),
+        pods_matching: sum(|c| c.passed),
+        pods_failing: i32::try_from(report.failing_pods).unwrap_or(i32::MAX)
+            + i32::try_from(report.fleet_problems.len()).unwrap_or(0),
+        pods_not_ready: sum(|c| c.not_ready),
+        failing_pods: findings,
+        canary_config_hash: report.canary_config_hash.clone(),
+        stable_config_hash: report.stable_config_hash.clone(),
+    }
+}
+
+/// The smoke report in the Rollout's status shape.
+pub fn smoke_status(report: &smoke::SmokeReport, now: Timestamp) -> SmokeStatus {
+    SmokeStatus {
+        verdict: if report.passed {
+            GateVerdict::Passed
+        } else {
+            GateVerdict::Blocked
+        },
+        checked_at: Some(now),
+        requests_sent: i32::try_from(report.requests_sent).unwrap_or(i32::MAX),
+        requests_failed: i32::try_from(report.failures_total).unwrap_or(i32::MAX),
+        failures: report
+            .failures
+            .iter()
+            .take(crd::MAX_FAILING_PODS)
+            .map(|f| PodFinding {
+                pod: f.pod.clone(),
+                track: Some("canary".into()),
+                ip: f.ip.map(|ip| ip.to_string()),
+                problem: format!("{}: {:?}", f.request, f.kind),
+                reported: f.reported.clone().or_else(|| Some(f.detail.clone())),
+                expected: f.expected.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The smoke gate's settings from the spec.
+pub fn smoke_config(spec: &crd::RolloutSpec, rollout_name: &str) -> Option<smoke::SmokeConfig> {
+    let smoke_spec = spec.smoke.as_ref()?;
+    let timeout = smoke_spec
+        .requests
+        .iter()
+        .map(|r| std::time::Duration::from(r.timeout))
+        .max()
+        .unwrap_or(std::time::Duration::from_secs(2));
+    Some(smoke::SmokeConfig {
+        requests: smoke_spec
+            .requests
+            .iter()
+            .map(|r| smoke::SmokeRequest {
+                name: Some(r.name.clone()),
+                method: serde_json::to_value(r.method)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_else(|| "GET".into()),
+                path: r.path.clone(),
+                port: r.port.and_then(|p| u16::try_from(p).ok()),
+                expected_status: u16::try_from(r.expected_status).unwrap_or(200),
+                body_contains: r.body_contains.clone(),
+                body: None,
+            })
+            .collect(),
+        sample: match smoke_spec.sample_pods {
+            Some(n) => smoke::Sample::Count(usize::try_from(n.max(1)).unwrap_or(1)),
+            None => smoke::Sample::All,
+        },
+        default_port: u16::try_from(spec.fleet_check.port).unwrap_or(8080),
+        timeout,
+        seed: format!("{rollout_name}/{}", spec.version),
+        ..smoke::SmokeConfig::default()
+    })
+}
+
+/// Reads the cluster and asks the gates.
+pub struct Observer {
+    client: Client,
+}
+
+impl Observer {
+    /// An observer on `client`.
+    pub fn new(client: Client) -> Self {
+        Observer { client }
+    }
+
+    /// The three track Deployments (absent ones are `None`).
+    pub async fn deployments(
+        &self,
+        namespace: &str,
+        rollout: &str,
+    ) -> Result<BTreeMap<TrackName, Deployment>, ObserveError> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), namespace);
+        let mut found = BTreeMap::new();
+        for track in TrackName::ALL {
+            if let Some(d) = api.get_opt(&deployment_name(rollout, track)).await? {
+                found.insert(track, d);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The pod template of `spec.version`: `spec.template`, or the workloadRef's.
+    pub async fn new_template(
+        &self,
+        rollout: &Rollout,
+    ) -> Result<Option<PodTemplateSpec>, ObserveError> {
+        if let Some(t) = &rollout.spec.template {
+            return Ok(Some(t.clone()));
+        }
+        let Some(reference) = &rollout.spec.workload_ref else {
+            return Ok(None);
+        };
+        let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), &namespace);
+        let d = api
+            .get_opt(&reference.name)
+            .await?
+            .ok_or_else(|| ObserveError::WorkloadRefMissing(reference.name.clone()))?;
+        Ok(d.spec.map(|s| s.template))
+    }
+
+    /// Pods and the current ReplicaSet's expectation of one track.
+    async fn track_inventory(
+        &self,
+        namespace: &str,
+        rollout: &str,
+        track: TrackName,
+        deployment: Option<&Deployment>,
+    ) -> Result<TrackInventory, ObserveError> {
+        let selector = track_labels(rollout, track)
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let params = ListParams::default().labels(&selector);
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), namespace);
+        let pods = pods.list(&params).await?.items;
+        let sets = sets.list(&params).await?.items;
+        let expected = deployment
+            .and_then(|d| current_replica_set(d, &sets))
+            .map(ExpectedWorkload::from_replica_set)
+            .unwrap_or_default();
+        let fleet_track = match track {
+            TrackName::Stable => Track::Stable,
+            TrackName::Canary => Track::Canary,
+            TrackName::Baseline => Track::Baseline,
+        };
+        Ok(fleet::inventory(fleet_track, &expected, &pods))
+    }
+
+    /// Attest the tracks in `scope`.
+    pub async fn fleet(
+        &self,
+        rollout: &Rollout,
+        deployments: &BTreeMap<TrackName, Deployment>,
+        scope: &FleetScope,
+        now: Timestamp,
+    ) -> Result<FleetStatus, ObserveError> {
+        let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+        let name = rollout.metadata.name.clone().unwrap_or_default();
+        let config = attest_config(&rollout.spec)?;
+        let concurrency = config.concurrency;
+        let attestor = HttpAttestor::new(config)
+            .map_err(|e| ObserveError::Settings(format!("spec.fleetCheck: {e}")))?;
+        let mut parts = Vec::new();
+        let mut tracks = Vec::new();
+        if scope.canary_version.is_some() {
+            tracks.push(TrackName::Canary);
+        }
+        if scope.stable_version.is_some() {
+            tracks.push(TrackName::Stable);
+            if deployments
+                .get(&TrackName::Baseline)
+                .is_some_and(|d| workload_state(Some(d)).total > 0)
+            {
+                tracks.push(TrackName::Baseline);
+            }
+        }
+        for track in tracks {
+            parts.push(
+                self.track_inventory(&namespace, &name, track, deployments.get(&track))
+                    .await?,
+            );
+        }
+        let expectation = fleet_expectation(&rollout.spec, scope);
+        let outcome = fleet::check(
+            &attestor,
+            concurrency,
+            &expectation,
+            TrackInventory::merge(parts),
+        )
+        .await;
+        Ok(fleet_status(&outcome.report, now))
+    }
+
+    /// Send the smoke requests to the ready canary pods.
+    pub async fn smoke(
+        &self,
+        rollout: &Rollout,
+        deployments: &BTreeMap<TrackName, Deployment>,
+        now: Timestamp,
+    ) -> Result<SmokeStatus, ObserveError> {
+        let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+        let name = rollout.metadata.name.clone().unwrap_or_default();
+        let Some(config) = smoke_config(&rollout.spec, &name) else {
+            return Ok(SmokeStatus {
+                verdict: GateVerdict::Passed,
+                checked_at: Some(now),
+                ..Default::default()
+            });
+        };
+        config
+            .validate()
+            .map_err(|e| ObserveError::Settings(format!("spec.smoke: {e}")))?;
+        let inventory = self
+            .track_inventory(
+                &namespace,
+                &name,
+                TrackName::Canary,
+                deployments.get(&TrackName::Canary),
+            )
+            .await?;
+        let client = smoke::HttpSmokeClient::new(&config)
+            .map_err(|e| ObserveError::Settings(format!("spec.smoke: {e}")))?;
+        let report = smoke::run(&client, &config, &inventory.targets).await;
+        Ok(smoke_status(&report, now))
+    }
+
+    /// The children's state.
+    pub fn children(deployments: &BTreeMap<TrackName, Deployment>) -> ChildrenState {
+        ChildrenState {
+            stable: workload_state(deployments.get(&TrackName::Stable)),
+            canary: workload_state(deployments.get(&TrackName::Canary)),
+            baseline: workload_state(deployments.get(&TrackName::Baseline)),
+        }
+    }
+}
+
+/// Pod IPs of one track's ready pods (for the load generator and the analysis split).
+pub fn ready_pod_ips(pods: &[Pod], track: TrackName) -> Vec<IpAddr> {
+    pods.iter()
+        .filter(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_TRACK))
+                .map(String::as_str)
+                == Some(track.as_str())
+        })
+        .filter(|p| fleet::cluster::is_ready(p))
+        .filter_map(|p| p.status.as_ref()?.pod_ip.as_ref()?.parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn deployment(
+        generation: i64,
+        observed: i64,
+        replicas: i32,
+        updated: i32,
+        ready: i32,
+        total: i32,
+    ) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "shop-canary", "generation": generation, "uid": "d-1",
+                         "annotations": {"deployment.kubernetes.io/revision": "3"}},
+            "spec": {"replicas": replicas, "selector": {},
+                     "template": {"metadata": {"annotations": {"tollgate.dev/version": "2.0.0"}}}},
+            "status": {"observedGeneration": observed, "updatedReplicas": updated,
+                       "readyReplicas": ready, "replicas": total}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn workload_state_counts_only_current_ready_pods() {
+        let settled = workload_state(Some(&deployment(2, 2, 3, 3, 3, 3)));
+        assert!(settled.settled_at("2.0.0", 3));
+        // The controller has not seen generation 3 yet: nothing counts as ready.
+        let stale = workload_state(Some(&deployment(3, 2, 3, 3, 3, 3)));
+        assert_eq!(stale.ready, 0);
+        assert!(!stale.settled_at("2.0.0", 3));
+        // Ready pods of the old template do not count.
+        let rolling = workload_state(Some(&deployment(2, 2, 3, 1, 3, 4)));
+        assert_eq!((rolling.ready, rolling.total), (1, 4));
+        assert!(workload_state(None).is_gone());
+    }
+
+    #[test]
+    fn the_current_replica_set_is_the_owned_one_of_the_same_revision() {
+        let d = deployment(2, 2, 3, 3, 3, 3);
+        let rs = |name: &str, uid: &str, revision: &str| -> ReplicaSet {
+            serde_json::from_value(json!({"metadata": {"name": name,
+                "annotations": {"deployment.kubernetes.io/revision": revision},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "shop-canary",
+                                      "uid": uid, "controller": true}]}}))
+            .unwrap()
+        };
+        let sets = vec![
+            rs("old", "d-1", "2"),
+            rs("foreign", "d-9", "3"),
+            rs("current", "d-1", "3"),
+        ];
+        assert_eq!(
+            current_replica_set(&d, &sets)
+                .and_then(|r| r.metadata.name.clone())
+                .as_deref(),
+            Some("current")
+        );
+        assert!(current_replica_set(&d, &sets[..2]).is_none());
+    }
+
+    #[test]
+    fn fleet_expectation_follows_the_config_rules() {
+        let mut spec: crd::RolloutSpec = serde_json::from_value(json!({
+            "version": "2.0.0", "workloadRef": {"name": "x"}, "steps": [{"setWeight": 10}]
+        }))
+        .unwrap();
+        let scope = FleetScope {
+            canary_version: Some("2.0.0".into()),
+            stable_version: Some("1.0.0".into()),
+        };
+        assert_eq!(
+            fleet_expectation(&spec, &scope).config,
+            ConfigRule::MatchStable {
+                pipeline_hash: None
+            }
+        );
+        spec.fleet_check.expected_config_hash = Some("abc".into());
+        assert_eq!(
+            fleet_expectation(&spec, &scope).config,
+            ConfigRule::Declared {
+                expected_hash: "abc".into()
+            }
+        );
+        spec.fleet_check.expected_config_hash = None;
+        spec.fleet_check.config_parity = false;
+        assert_eq!(
+            fleet_expectation(&spec, &scope).config,
+            ConfigRule::Standalone {
+                expected_hash: None
+            }
+        );
+        let stable_only = FleetScope {
+            canary_version: None,
+            stable_version: Some("2.0.0".into()),
+        };
+        spec.fleet_check.config_parity = true;
+        assert_eq!(
+            fleet_expectation(&spec, &stable_only).config,
+            ConfigRule::Standalone {
+                expected_hash: None
+            }
+        );
+        spec.fleet_check.port = 70000;
+        assert!(
+            matches!(attest_config(&spec), Err(ObserveError::Settings(m)) if m.contains("port"))
+        );
+    }
+}

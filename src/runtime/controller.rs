@@ -1,0 +1,224 @@
+//! `tollgate controller`: watches Rollouts (and the Deployments and Services they own) and
+//! reconciles each one, while this replica holds the leader lease.
+//!
+//! Leadership gates everything that writes: the controller stream runs only while leading and
+//! is dropped the moment the lease is lost (every reconcile also checks before it writes). On
+//! SIGTERM or SIGINT the controller stops taking new work, lets running reconciles finish, and
+//! releases the lease so a standby takes over at once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{watcher, Controller};
+use kube::{Api, Client};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use super::admin::{self, AdminState, Readiness};
+use super::leader::{LeaderConfig, Leadership};
+use super::metrics::Metrics;
+use crate::crd::Rollout;
+use crate::rollout::apply::Applier;
+use crate::rollout::observe::Observer;
+use crate::rollout::reconcile::{self, AnalysisPeer, Context, ContractPeer};
+
+/// Everything `tollgate controller` is told.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// Watch only this namespace (None: all namespaces).
+    pub namespace: Option<String>,
+    /// Leader election (None: this replica always leads).
+    pub leader: Option<LeaderConfig>,
+    /// Where the admin server listens.
+    pub admin_addr: SocketAddr,
+    /// This replica's name, for Events.
+    pub instance: String,
+    /// How many rollouts are reconciled at once.
+    pub concurrency: u16,
+}
+
+/// Errors that stop the controller process.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The admin server could not start.
+    #[error("admin server on {0}: {1}")]
+    Admin(SocketAddr, std::io::Error),
+    /// Leader election could not start.
+    #[error("leader election: {0}")]
+    Leader(String),
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Run the controller until SIGTERM/SIGINT.
+pub async fn run(
+    client: Client,
+    config: ControllerConfig,
+    contract: Arc<dyn ContractPeer>,
+    analysis: Arc<dyn AnalysisPeer>,
+) -> Result<(), RunError> {
+    let metrics = Arc::new(Metrics::new());
+    let admin_state = AdminState::new(metrics.clone());
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let admin_listener = tokio::net::TcpListener::bind(config.admin_addr)
+        .await
+        .map_err(|e| RunError::Admin(config.admin_addr, e))?;
+    info!(addr = %config.admin_addr, "admin server listening");
+    let admin_router = admin::router(admin_state.clone());
+    let mut admin_stop = stop_rx.clone();
+    let admin_task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = admin_stop.wait_for(|s| *s).await;
+        };
+        axum::serve(admin_listener, admin_router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+
+    let leadership = match &config.leader {
+        Some(leader) => Leadership::elect(client.clone(), leader)
+            .await
+            .map_err(|e| RunError::Leader(e.to_string()))?,
+        None => Leadership::always(),
+    };
+    let mut is_leader = leadership.is_leader.clone();
+
+    let signal = tokio::spawn(shutdown_signal());
+    tokio::pin!(signal);
+    loop {
+        // Standby until the lease is ours (or a signal comes).
+        if !*is_leader.borrow() {
+            admin_state.set(Readiness::Standby);
+            metrics.leader.set(0);
+            info!("standby: waiting for the leader lease");
+            tokio::select! {
+                _ = &mut signal => break,
+                changed = is_leader.changed() => {
+                    if changed.is_err() { warn!("leader election stopped"); break; }
+                    continue;
+                }
+            }
+        }
+        info!("leading: starting the controller");
+        metrics.leader.set(1);
+        admin_state.set(Readiness::Starting);
+        let ctx = Arc::new(Context {
+            observer: Observer::new(client.clone()),
+            applier: Applier::new(
+                client.clone(),
+                Recorder::new(
+                    client.clone(),
+                    Reporter {
+                        controller: "tollgate".into(),
+                        instance: Some(config.instance.clone()),
+                    },
+                ),
+            ),
+            contract: contract.clone(),
+            analysis: analysis.clone(),
+            metrics: metrics.clone(),
+            is_leader: is_leader.clone(),
+            failures: Default::default(),
+        });
+        let (rollouts, deployments, services) = match &config.namespace {
+            Some(ns) => (
+                Api::<Rollout>::namespaced(client.clone(), ns),
+                Api::<Deployment>::namespaced(client.clone(), ns),
+                Api::<Service>::namespaced(client.clone(), ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
+        };
+        let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=tollgate");
+        let controller = Controller::new(rollouts, watcher::Config::default())
+            .owns(deployments, owned.clone())
+            .owns(services, owned)
+            .with_config(
+                kube::runtime::controller::Config::default().concurrency(config.concurrency),
+            );
+        let store = controller.store();
+        let ready_state = admin_state.clone();
+        let ready = tokio::spawn(async move {
+            if store.wait_until_ready().await.is_ok() {
+                ready_state.set(Readiness::Leading);
+                info!("watches synced: ready");
+            }
+        });
+        let mut stop = stop_rx.clone();
+        let run = controller
+            .graceful_shutdown_on(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .run(reconcile::reconcile, reconcile::error_policy, ctx)
+            .for_each(|result| async move {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "controller event");
+                }
+            });
+        tokio::pin!(run);
+        let lost = tokio::select! {
+            _ = &mut run => false,
+            _ = &mut signal => {
+                let _ = stop_tx.send(true);
+                admin_state.set(Readiness::Stopping);
+                // Let running reconciles finish, bounded.
+                let _ = tokio::time::timeout(Duration::from_secs(20), &mut run).await;
+                ready.abort();
+                break;
+            }
+            _ = is_leader.wait_for(|l| !*l) => true,
+        };
+        ready.abort();
+        if lost {
+            // Dropping `run` here cancels every reconcile in flight: a deposed leader stops
+            // writing at once.
+            error!("lost the leader lease: stopped the controller");
+            continue;
+        }
+        warn!("controller stream ended");
+        break;
+    }
+
+    admin_state.set(Readiness::Stopping);
+    metrics.leader.set(0);
+    let _ = stop_tx.send(true);
+    // Dropping the receiver makes the lease task release the lease for a standby.
+    drop(is_leader);
+    drop(leadership.is_leader);
+    if let Some(task) = leadership.task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), admin_task).await;
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! The operator process around the pure pipeline: telemetry, metrics, the admin server and
+//! leader election. The controller loop itself lives in `controller`.
+
+pub mod admin;
+pub mod controller;
+pub mod leader;
+pub mod metrics;
+pub mod telemetry;

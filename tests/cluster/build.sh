@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Builds the local control plane's binaries once into a cache folder outside the clone:
+#   ${TOLLGATE_CACHE:-$HOME/.cache/tollgate}/bin/<KUBERNETES_VERSION>/
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler (one wrapper Go module that repeats
+# k8s.io/kubernetes's `replace` lines for its staging modules), kwok and helm (`go install`).
+# Also installs Debian's prometheus and openssl if missing. Reuses whatever is already there.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache=${TOLLGATE_CACHE:-$HOME/.cache/tollgate}
+bin=$cache/bin/$KUBERNETES_VERSION
+mkdir -p "$bin"
+export GOFLAGS=-mod=mod
+export CGO_ENABLED=0
+log() { echo "[build.sh $(date -u +%H:%M:%S)] $*" >&2; }
+start=$(date +%s)
+
+# --- Debian packages -------------------------------------------------------------------------
+need_apt=()
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v prometheus >/dev/null || need_apt+=(prometheus)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # Debian starts a prometheus service on 0.0.0.0:9090 where systemd runs; we start our own.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    systemctl stop prometheus || true; systemctl disable prometheus || true
+  fi
+fi
+command -v go >/dev/null || { echo "go toolchain not found (need go >= 1.26)" >&2; exit 1; }
+
+# --- Kubernetes control plane + etcd ------------------------------------------------------------
+if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/kube-controller-manager" ] \
+   || [ ! -x "$bin/kube-scheduler" ] || [ ! -x "$bin/etcd" ]; then
+  src=$cache/src/k8s-$KUBERNETES_VERSION
+  mkdir -p "$src/etcd"
+  log "building kube-apiserver, kube-controller-manager, kube-scheduler, etcd in $src"
+  # k8s.io/kubernetes's own go.mod points its staging modules at ./staging/...; a dependent module
+  # must replace each with the published v0.<minor>.<patch> of the same release.
+  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  {
+    echo "module tollgate.local/k8sbin"
+    echo
+    echo "go 1.26.0"
+    echo
+    echo "require ("
+    echo "	k8s.io/kubernetes $KUBERNETES_VERSION"
+    echo "	go.etcd.io/etcd/server/v3 $ETCD_VERSION"
+    echo ")"
+    echo
+    echo "replace ("
+    grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "$gomod" \
+      | awk -v v="$KUBERNETES_STAGING_VERSION" '{print "\t" $1 " => " $1 " " v}'
+    echo ")"
+  } > "$src/go.mod"
+  cat > "$src/etcd/main.go" <<'GO'
+// etcd, built from the go.etcd.io/etcd/server/v3 module (same as the upstream etcd main.go).
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
+  ldflags="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $p.gitVersion=$KUBERNETES_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
+    ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+  done
+  (cd "$src" && go build -trimpath -ldflags "$ldflags" -o "$bin/" \
+      k8s.io/kubernetes/cmd/kube-apiserver \
+      k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler \
+      ./etcd)
+fi
+
+# --- kwok, helm ----------------------------------------------------------------------------------
+if [ ! -x "$bin/kwok" ]; then
+  log "building kwok $KWOK_VERSION"
+  GOBIN=$bin go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+fi
+if [ ! -x "$bin/helm" ]; then
+  log "building helm $HELM_VERSION"
+  GOBIN=$bin go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
+log "binaries ready in $bin ($(( $(date +%s) - start )) s)"
+echo "$bin"
