@@ -1,2 +1,3 @@
 //! Canary analysis: pure statistics (`stats`), the judge that turns a policy and counts into
 //! verdicts, and metric providers.
+pub mod providers;

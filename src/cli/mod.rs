@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 
 pub mod can_i_deploy;
 mod crd;
+pub mod kube_args;
 pub mod record_deployment;
+pub mod rollouts;
 pub mod verify;
 
 /// tollgate: contract gate, fleet attestation and sequential canary analysis for Kubernetes.
@@ -29,6 +31,21 @@ pub enum Command {
     /// Ask every ready pod matching a selector which version and configuration it runs.
     /// Exit 0 when all match, 1 on a mismatch or a pod that does not answer, 3 on error.
     Verify(Box<verify::VerifyArgs>),
+    /// List Rollouts with their phase, step, weight and versions.
+    List(rollouts::ListArgs),
+    /// Show a Rollout's evidence as a tree: gates, steps, metrics, failing pods.
+    /// With --wait: exit 0 promoted, 1 rolled back or blocked, 2 timed out.
+    Status(rollouts::StatusArgs),
+    /// Promote now, skipping the remaining steps (contract and fleet gates still apply).
+    Promote(rollouts::ControlArgs),
+    /// Roll back now: traffic returns to stable, the canary is scaled to zero.
+    Abort(rollouts::ControlArgs),
+    /// Try a blocked or rolled-back version again.
+    Retry(rollouts::ControlArgs),
+    /// Pause: no step advances and nothing is promoted (a regression still rolls back).
+    Pause(rollouts::ControlArgs),
+    /// Resume after `pause`, a pause step without duration, or a hold on inconclusive analysis.
+    Resume(rollouts::ControlArgs),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -39,6 +56,13 @@ pub fn run() -> ExitCode {
         Command::CanIDeploy(args) => can_i_deploy::run(args),
         Command::RecordDeployment(args) => record_deployment::run(args),
         Command::Verify(args) => verify::run(*args),
+        Command::List(args) => rollouts::list(args),
+        Command::Status(args) => rollouts::status(args),
+        Command::Promote(args) => rollouts::control(rollouts::Control::Promote, args),
+        Command::Abort(args) => rollouts::control(rollouts::Control::Abort, args),
+        Command::Retry(args) => rollouts::control(rollouts::Control::Retry, args),
+        Command::Pause(args) => rollouts::control(rollouts::Control::Pause, args),
+        Command::Resume(args) => rollouts::control(rollouts::Control::Resume, args),
     }
 }
 

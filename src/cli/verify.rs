@@ -93,10 +93,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub enum VerifyError {
     #[error("invalid attestation settings: {0}")]
     Config(#[from] fleet::ConfigError),
-    #[error("cannot read kubeconfig: {0}")]
-    Kubeconfig(#[from] kube::config::KubeconfigError),
-    #[error("cannot configure the Kubernetes client: {0}")]
-    InferConfig(#[from] kube::config::InferConfigError),
+    #[error("{0}")]
+    Client(String),
     #[error("Kubernetes: {0}")]
     Kube(#[from] kube::Error),
     #[error("cannot start the async runtime: {0}")]
@@ -314,26 +312,9 @@ pub fn render_text(o: &VerifyOutcome) -> String {
 }
 
 async fn kube_client(args: &VerifyArgs) -> Result<kube::Client, VerifyError> {
-    crate::http::install_crypto_provider();
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)?;
-            let options = kube::config::KubeConfigOptions {
-                context: args.context.clone(),
-                ..Default::default()
-            };
-            kube::Config::from_custom_kubeconfig(kc, &options).await?
-        }
-        None if args.context.is_some() => {
-            let options = kube::config::KubeConfigOptions {
-                context: args.context.clone(),
-                ..Default::default()
-            };
-            kube::Config::from_kubeconfig(&options).await?
-        }
-        None => kube::Config::infer().await?,
-    };
-    Ok(kube::Client::try_from(config)?)
+    super::kube_args::client_from(args.kubeconfig.as_deref(), args.context.as_deref())
+        .await
+        .map_err(|e| VerifyError::Client(e.to_string()))
 }
 
 async fn verify(args: &VerifyArgs) -> Result<VerifyOutcome, VerifyError> {

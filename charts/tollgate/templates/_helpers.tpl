@@ -1,0 +1,69 @@
+{{- define "tollgate.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "tollgate.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "tollgate.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "tollgate.serviceAccountName" -}}
+{{- default (include "tollgate.fullname" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{- define "tollgate.watchNamespace" -}}
+{{- default .Release.Namespace .Values.watchNamespace -}}
+{{- end -}}
+
+{{/* The rules the operator needs on the namespaces it watches; one comment per rule. */}}
+{{- define "tollgate.workloadRules" -}}
+# Watch Rollouts: the objects this operator reconciles.
+- apiGroups: ["tollgate.dev"]
+  resources: ["rollouts"]
+  verbs: ["get", "list", "watch"]
+# Write each Rollout's status (the record of every decision); the spec is never written.
+- apiGroups: ["tollgate.dev"]
+  resources: ["rollouts/status"]
+  verbs: ["get", "update", "patch"]
+# Own the stable, canary and baseline Deployments (server-side apply creates and patches them)
+# and read a workloadRef's Deployment template. Never deletes: owner references clean up.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+# Find each Deployment's current ReplicaSet, whose pod-template-hash the fleet check expects.
+- apiGroups: ["apps"]
+  resources: ["replicasets"]
+  verbs: ["list"]
+# List the pods of each track to ask them what they run (the fleet and smoke checks).
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+# Own the Services that carry traffic (replica ratio) or back an HTTPRoute's weights.
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+# Read broker and Prometheus credentials from the Secrets a Rollout names.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+# Shift traffic by setting the backend weights of a Gateway API HTTPRoute.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["get", "patch"]
+# Emit an Event for every decision (the Events API aggregates repeats with a patch).
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}
