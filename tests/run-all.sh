@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # The README's test command: every test tier, from a fresh clone, installing what it needs.
 #
-#   tier 1  unit and property tests (pure logic, CRD, statistics against stored references)
-#   tier 2+ component and cluster tests against real local peers (added as the peers land)
+#   tier 1  unit and property tests: pure logic, the CRD, statistics against stored references
+#   tier 2  component tests against real local peers: demo-app processes (fleet, smoke),
+#           a real Prometheus (provider), pact-stub-server serving real contracts (broker)
+#   tier 3  cluster tests on a throwaway local control plane (etcd, kube-apiserver,
+#           controller-manager, scheduler, kwok; pods answered by real demo-app processes)
 #
-# Build outputs go to $CARGO_TARGET_DIR (default ~/.cache/tollgate/target), outside the clone,
-# so repeated runs on one machine reuse them; nothing assumes they exist.
+# Peers are built once into ${TOLLGATE_CACHE:-~/.cache/tollgate} (cold: about half an hour on two
+# cores, mostly Kubernetes' Go build; warm: seconds). Build outputs go to $CARGO_TARGET_DIR
+# (default ~/.cache/tollgate/target), outside the clone, so repeated runs reuse them; nothing
+# assumes they exist. Everything binds to 127.0.0.0/8 and is torn down at the end, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tollgate/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 mkdir -p "$CARGO_TARGET_DIR"
-
 start=$(date +%s)
-echo "== building the workspace binaries (tollgate, demo-app: component tests spawn them)"
-cargo build --workspace --bins
 
-echo "== tier 1 and 2: unit, property and reference tests; component tests on real processes"
-cargo test --workspace
+echo "== peer: pact-stub-server (cached after the first install)"
+TOLLGATE_PACT_STUB_SERVER="$(bash tests/cluster/pact-stub.sh install | tail -n1)"
+export TOLLGATE_PACT_STUB_SERVER
+
+echo "== peers: Kubernetes, kwok, helm, Prometheus; then every test tier"
+bash tests/cluster/run-peer-tests.sh --workspace -- --include-ignored
+
 echo "== all tiers passed in $(( $(date +%s) - start ))s"

@@ -1,3 +1,66 @@
 //! Canary analysis: pure statistics (`stats`), the judge that turns a policy and counts into
-//! verdicts, and metric providers.
+//! verdicts, metric providers (`providers`: the only I/O here), and a seeded simulation for the
+//! benchmark. Everything here is pure: no I/O, no
+//! clock (time is the sequence of windows), no randomness without a caller-provided seed.
+//!
+//! # API for the controller
+//!
+//! ```no_run
+//! use tollgate::analysis::judge::{self, ArmWindow, JudgeState, Policy, Verdict, Window};
+//!
+//! let policy = Policy::default(); // map the Rollout's analysis fields onto this
+//! // status.analysis.judgeState (JSON) -> JudgeState; a fresh step starts from default()
+//! let state: JudgeState = serde_json::from_str("{}").unwrap_or_default();
+//! let window = Window {
+//!     baseline: ArmWindow { requests: Some(300.0), errors: Some(3.0), latency: None },
+//!     canary: ArmWindow { requests: Some(298.0), errors: Some(2.0), latency: None },
+//!     canary_share: Some(0.5),
+//! };
+//! match judge::update(&state, &policy, &window) {
+//!     Ok((next_state, judgement)) => {
+//!         // store serde_json::to_value(&next_state) in status; act on judgement.verdict:
+//!         // Fail -> roll back, Pass -> next step / promote, Inconclusive -> look again later.
+//!         // judgement.metrics carries per-metric verdict, test, estimate, bounds, e-value,
+//!         // sample counts and a human reason for Events and status.
+//!         let _ = (next_state, judgement.verdict == Verdict::Fail);
+//!     }
+//!     Err(policy_error) => { /* permanent: invalid policy, wait for a spec change */ let _ = policy_error; }
+//! }
+//! ```
+//!
+//! * [`judge::Policy`]: alpha (family-wise, rollback), alpha_pass (family-wise, promotion),
+//!   per-metric tolerances/pass tolerances/critical flags/weights, latency quantiles, minimum
+//!   data, dispersion settings. Deserializes from camelCase JSON with defaults for every field.
+//! * [`judge::Window`]: per arm `requests`, `errors`, `latency` (histogram bounds + cumulative
+//!   counts), all increments over one look interval, plus the nominal `canary_share`.
+//! * [`judge::JudgeState`]: small (a few KB as JSON), `Serialize`/`Deserialize`; resuming from
+//!   a deserialized state gives exactly the same verdicts as never having stopped.
+//! * [`judge::update`]`(state, policy, window) -> Result<(JudgeState, Judgement), PolicyError>`
+//!   and [`judge::evaluate`] (verdicts of a state without new data).
+//! * [`judge::Verdict`]: `Pass`, `Fail`, `Inconclusive`.
+//!
+//! # Methods (see each module for details)
+//!
+//! * Error rate: errors in each arm are Poisson with rate (requests x per-request rate);
+//!   conditioning on a window's total errors leaves a binomial share that depends only on the
+//!   rate ratio `theta` and the window's request split (Lindon & Malek 2022). The running
+//!   log-likelihood of `log theta` on a grid gives a mixture SPRT e-value against
+//!   `theta <= tolerance` (fail at `1/alpha_m`), the mirror e-value against
+//!   `theta >= passTolerance` (pass at `1/alpha_pass_m`), and a confidence sequence.
+//! * Latency quantile q: the same test on the counts of requests slower than the histogram
+//!   bound nearest the baseline's q-quantile (frozen once chosen from the first baseline data,
+//!   whose windows are then not reused); plus descriptive quantile estimates and a fixed-horizon
+//!   order-statistic interval for the quantile difference.
+//! * Whole distribution: a sequential rank-score tilt test over histogram buckets.
+//! * Overdispersion: a prequential Pearson estimate of between-window dispersion `phi`
+//!   (shrunk toward a prior), dividing the log-likelihood by `max(1, phi)` (quasi-likelihood
+//!   tempering). Limits: with few windows the estimate is noisy; a burst that hits one arm
+//!   during the very first windows can still be mistaken for a regression before `phi` has been
+//!   learned (`minWindows` guards the start); and bursts longer than a window look like a
+//!   sustained effect, which they are, as far as the data can tell.
+//! * Family-wise error: weighted Bonferroni over metrics, separately for rollback and promotion.
+
+pub mod judge;
 pub mod providers;
+pub mod sim;
+pub mod stats;

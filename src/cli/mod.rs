@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod analyze;
+mod bench_judge;
 pub mod can_i_deploy;
 mod crd;
 pub mod kube_args;
@@ -23,11 +25,6 @@ pub struct Cli {
 pub enum Command {
     /// Print the Rollout CustomResourceDefinition as YAML.
     Crd(crd::CrdArgs),
-    /// Ask the Pact Broker whether a version may be deployed to an environment (exit 0 yes, 1 no,
-    /// 2 still unknown, 3 broker or configuration error).
-    CanIDeploy(can_i_deploy::CanIDeployArgs),
-    /// Tell the Pact Broker that a version now runs in an environment.
-    RecordDeployment(record_deployment::RecordDeploymentArgs),
     /// Ask every ready pod matching a selector which version and configuration it runs.
     /// Exit 0 when all match, 1 on a mismatch or a pod that does not answer, 3 on error.
     Verify(Box<verify::VerifyArgs>),
@@ -46,6 +43,15 @@ pub enum Command {
     Pause(rollouts::ControlArgs),
     /// Resume after `pause`, a pause step without duration, or a hold on inconclusive analysis.
     Resume(rollouts::ControlArgs),
+    /// Judge exported canary/baseline data offline (exit 0 pass, 1 fail, 2 inconclusive).
+    Analyze(analyze::AnalyzeArgs),
+    /// Benchmark the canary judge against Kayenta-style and threshold judges (simulation).
+    BenchJudge(bench_judge::BenchJudgeArgs),
+    /// Ask the Pact Broker whether a version may be deployed to an environment (exit 0 yes, 1 no,
+    /// 2 still unknown, 3 broker or configuration error).
+    CanIDeploy(can_i_deploy::CanIDeployArgs),
+    /// Tell the Pact Broker that a version now runs in an environment.
+    RecordDeployment(record_deployment::RecordDeploymentArgs),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -53,8 +59,6 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd(args) => crd::run(args),
-        Command::CanIDeploy(args) => can_i_deploy::run(args),
-        Command::RecordDeployment(args) => record_deployment::run(args),
         Command::Verify(args) => verify::run(*args),
         Command::List(args) => rollouts::list(args),
         Command::Status(args) => rollouts::status(args),
@@ -63,6 +67,10 @@ pub fn run() -> ExitCode {
         Command::Retry(args) => rollouts::control(rollouts::Control::Retry, args),
         Command::Pause(args) => rollouts::control(rollouts::Control::Pause, args),
         Command::Resume(args) => rollouts::control(rollouts::Control::Resume, args),
+        Command::Analyze(args) => analyze::run(args),
+        Command::BenchJudge(args) => bench_judge::run(args),
+        Command::CanIDeploy(args) => can_i_deploy::run(args),
+        Command::RecordDeployment(args) => record_deployment::run(args),
     }
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries once into a cache folder outside the clone:
 #   ${TOLLGATE_CACHE:-$HOME/.cache/tollgate}/bin/<KUBERNETES_VERSION>/
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler (one wrapper Go module that repeats
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (one wrapper Go module that repeats
 # k8s.io/kubernetes's `replace` lines for its staging modules), kwok and helm (`go install`).
 # Also installs Debian's prometheus and openssl if missing. Reuses whatever is already there.
 set -euo pipefail
@@ -13,6 +13,7 @@ bin=$cache/bin/$KUBERNETES_VERSION
 mkdir -p "$bin"
 export GOFLAGS=-mod=mod
 export CGO_ENABLED=0
+export GOWORK=off
 log() { echo "[build.sh $(date -u +%H:%M:%S)] $*" >&2; }
 start=$(date +%s)
 
@@ -30,11 +31,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     systemctl stop prometheus || true; systemctl disable prometheus || true
   fi
 fi
+command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
 command -v go >/dev/null || { echo "go toolchain not found (need go >= 1.26)" >&2; exit 1; }
 
 # --- Kubernetes control plane + etcd ------------------------------------------------------------
 if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/kube-controller-manager" ] \
-   || [ ! -x "$bin/kube-scheduler" ] || [ ! -x "$bin/etcd" ]; then
+   || [ ! -x "$bin/kube-scheduler" ] || [ ! -x "$bin/etcd" ] || [ ! -x "$bin/kubectl" ]; then
   src=$cache/src/k8s-$KUBERNETES_VERSION
   mkdir -p "$src/etcd"
   log "building kube-apiserver, kube-controller-manager, kube-scheduler, etcd in $src"
@@ -78,6 +80,7 @@ GO
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kube-scheduler \
+      k8s.io/kubernetes/cmd/kubectl \
       ./etcd)
 fi
 
@@ -90,6 +93,16 @@ if [ ! -x "$bin/helm" ]; then
   log "building helm $HELM_VERSION"
   GOBIN=$bin go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
+# kwok ships no built-in behaviour: it needs Stage objects. Take the upstream "fast" node and pod
+# stages plus the node heartbeat from the same module version.
+stages=$bin/kwok-stages.yaml
+if [ ! -s "$stages" ]; then
+  kdir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
+           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    echo "---"; cat "$kdir/kustomize/stage/$f"
+  done > "$stages.tmp" && mv "$stages.tmp" "$stages"
 fi
 log "binaries ready in $bin ($(( $(date +%s) - start )) s)"
 echo "$bin"

@@ -22,7 +22,9 @@
 #   export TOLLGATE_PACT_STUB_SERVER="$(tests/cluster/pact-stub.sh install | tail -n1)"
 set -euo pipefail
 
-PACT_STUB_SERVER_VERSION=0.7.1
+# The pin lives with every other peer's, in versions.env.
+# shellcheck source=versions.env
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/versions.env"
 
 CACHE="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}"
 ROOT="$CACHE/pact-stub-server-$PACT_STUB_SERVER_VERSION"

@@ -1,0 +1,224 @@
+//! Sequential comparison of two Poisson event streams (errors, or requests slower than a latency
+//! boundary) by their rate ratio `theta = rate_canary / rate_baseline` (rates per request).
+//!
+//! Each window contributes the conditional-binomial log-likelihood of the canary's share of the
+//! window's events (see [`conditional_poisson_loglik`]), which removes the unknown common rate,
+//! so a shock that hits both arms alike carries no evidence. The traffic split enters through the
+//! per-window request counts, so it may change between windows.
+
+use serde::{Deserialize, Serialize};
+
+use super::sequential::{
+    conditional_poisson_loglik, confidence_sequence, log_e_greater, log_e_less, Dispersion, Grid,
+    LogLik,
+};
+
+/// Settings of one rate-ratio test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RatioTestConfig {
+    /// Fail when the evidence says `theta > fail_ratio` (the null is `theta <= fail_ratio`).
+    pub fail_ratio: f64,
+    /// Pass when the evidence says `theta < pass_ratio` (the null is `theta >= pass_ratio`).
+    pub pass_ratio: f64,
+    /// Scale of the half-normal mixing distribution on `log theta` (default 1.0).
+    pub mixture_scale: f64,
+    /// Pseudo-terms, prior intra-window correlation and upper-bound z of the dispersion
+    /// estimate; `None` turns tempering off.
+    pub dispersion: Option<(f64, f64, f64)>,
+}
+
+impl RatioTestConfig {
+    /// The log-ratio grid: [-3, 3] in steps of 0.05 plus the two decision points.
+    pub fn grid(&self) -> Grid {
+        Grid::new(
+            -3.0,
+            3.0,
+            0.05,
+            &[self.fail_ratio.ln(), self.pass_ratio.ln()],
+        )
+    }
+}
+
+/// Running state of a rate-ratio test: small and serializable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RatioTestState {
+    /// Log-likelihood of `log theta` on the grid (max-normalised).
+    pub loglik: LogLik,
+    pub dispersion: Dispersion,
+    pub canary_events: f64,
+    pub baseline_events: f64,
+    pub canary_requests: f64,
+    pub baseline_requests: f64,
+    /// Windows with valid data.
+    pub windows: u32,
+    /// Decision points the grid was built with; a different policy resets the state.
+    pub fail_ratio: f64,
+    pub pass_ratio: f64,
+}
+
+/// What a rate-ratio test says now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RatioSummary {
+    /// Pooled rate ratio `(C/Rc)/(B/Rb)`; `None` without baseline events.
+    pub estimate: Option<f64>,
+    /// Confidence-sequence bounds on the rate ratio.
+    pub lower: f64,
+    pub upper: f64,
+    /// E-value against `theta <= fail_ratio` and against `theta >= pass_ratio`.
+    pub e_value_fail: f64,
+    pub e_value_pass: f64,
+    /// Dispersion (tempering) factor used.
+    pub dispersion: f64,
+}
+
+impl RatioTestState {
+    pub fn new(cfg: &RatioTestConfig) -> RatioTestState {
+        RatioTestState {
+            loglik: LogLik::new(cfg.grid().len()),
+            fail_ratio: cfg.fail_ratio,
+            pass_ratio: cfg.pass_ratio,
+            ..Default::default()
+        }
+    }
+
+    /// True when this state was built for `cfg` (same decision points and grid size).
+    pub fn matches(&self, cfg: &RatioTestConfig) -> bool {
+        self.fail_ratio == cfg.fail_ratio
+            && self.pass_ratio == cfg.pass_ratio
+            && self.loglik.values.len() == cfg.grid().len()
+    }
+
+    /// Add one window: `c`, `b` events out of `rc`, `rb` requests. Windows with non-finite or
+    /// negative numbers, or without requests in an arm, are ignored and `false` is returned.
+    pub fn add_window(&mut self, grid: &Grid, c: f64, b: f64, rc: f64, rb: f64) -> bool {
+        let ok = [c, b, rc, rb].iter().all(|v| v.is_finite() && *v >= 0.0)
+            && rc > 0.0
+            && rb > 0.0
+            && c <= rc
+            && b <= rb;
+        if !ok {
+            return false;
+        }
+        let n = c + b;
+        if n > 0.0 {
+            // prequential prediction from earlier windows (smoothed so it exists from the start)
+            let theta_prev = ((self.canary_events + 0.5) / (self.canary_requests + rc))
+                / ((self.baseline_events + 0.5) / (self.baseline_requests + rb));
+            let p = rc * theta_prev / (rc * theta_prev + rb);
+            if self.windows > 0 {
+                self.dispersion.add(c, n, p);
+            }
+        }
+        // marginal terms: each arm against its own earlier rate
+        if self.canary_events > 0.0 && self.canary_requests > 0.0 {
+            self.dispersion
+                .add_marginal(c, rc * self.canary_events / self.canary_requests);
+        }
+        if self.baseline_events > 0.0 && self.baseline_requests > 0.0 {
+            self.dispersion
+                .add_marginal(b, rb * self.baseline_events / self.baseline_requests);
+        }
+        if n > 0.0 {
+            let pts = &grid.points;
+            self.loglik
+                .add(|k| conditional_poisson_loglik(pts[k], c, b, rc, rb));
+        }
+        self.canary_events += c;
+        self.baseline_events += b;
+        self.canary_requests += rc;
+        self.baseline_requests += rb;
+        self.windows += 1;
+        true
+    }
+
+    /// Current tempering factor.
+    pub fn phi(&self, cfg: &RatioTestConfig) -> f64 {
+        match cfg.dispersion {
+            Some((k, icc, z)) => self.dispersion.phi(k, icc, z),
+            None => 1.0,
+        }
+    }
+
+    /// E-values, estimate and `alpha`-level bounds.
+    pub fn summary(&self, cfg: &RatioTestConfig, grid: &Grid, alpha: f64) -> RatioSummary {
+        let phi = self.phi(cfg);
+        let fi = grid.index_at_or_above(cfg.fail_ratio.ln());
+        let pi = grid.index_at_or_below(cfg.pass_ratio.ln());
+        let e_fail = log_e_greater(grid, &self.loglik, fi, cfg.mixture_scale, phi).exp();
+        let e_pass = log_e_less(grid, &self.loglik, pi, cfg.mixture_scale, phi).exp();
+        let (lo, hi) = confidence_sequence(grid, &self.loglik, cfg.mixture_scale, phi, alpha)
+            .unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+        let estimate = if self.baseline_events > 0.0 && self.canary_requests > 0.0 {
+            Some(
+                (self.canary_events / self.canary_requests)
+                    / (self.baseline_events / self.baseline_requests),
+            )
+        } else {
+            None
+        };
+        RatioSummary {
+            estimate,
+            lower: lo.exp(),
+            upper: hi.exp(),
+            e_value_fail: e_fail,
+            e_value_pass: e_pass,
+            dispersion: phi,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> RatioTestConfig {
+        RatioTestConfig {
+            fail_ratio: 1.0,
+            pass_ratio: 1.5,
+            mixture_scale: 1.0,
+            dispersion: None,
+        }
+    }
+
+    #[test]
+    fn no_data_no_evidence() {
+        let c = cfg();
+        let g = c.grid();
+        let s = RatioTestState::new(&c);
+        let sum = s.summary(&c, &g, 0.05);
+        assert!((sum.e_value_fail - 1.0).abs() < 1e-12);
+        assert!((sum.e_value_pass - 1.0).abs() < 1e-12);
+        assert_eq!(sum.estimate, None);
+    }
+
+    #[test]
+    fn bad_windows_are_ignored() {
+        let c = cfg();
+        let g = c.grid();
+        let mut s = RatioTestState::new(&c);
+        assert!(!s.add_window(&g, f64::NAN, 1.0, 10.0, 10.0));
+        assert!(!s.add_window(&g, 1.0, 1.0, 0.0, 10.0));
+        assert!(!s.add_window(&g, 11.0, 1.0, 10.0, 10.0));
+        assert!(!s.add_window(&g, -1.0, 1.0, 10.0, 10.0));
+        assert_eq!(s.windows, 0);
+        assert!(s.add_window(&g, 1.0, 1.0, 10.0, 10.0));
+        assert_eq!(s.windows, 1);
+    }
+
+    #[test]
+    fn clear_regression_gives_large_e_value_and_bounds_above_one() {
+        let c = cfg();
+        let g = c.grid();
+        let mut s = RatioTestState::new(&c);
+        for _ in 0..10 {
+            s.add_window(&g, 12.0, 3.0, 300.0, 300.0);
+        }
+        let sum = s.summary(&c, &g, 0.05);
+        assert!(sum.e_value_fail > 1e6, "{sum:?}");
+        assert!(sum.e_value_pass < 1.0);
+        assert!(sum.lower > 2.0 && sum.upper < 10.0, "{sum:?}");
+        assert!((sum.estimate.unwrap_or(0.0) - 4.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,248 @@
+//! `tollgate analyze --input FILE [--output text|json]`: judge exported canary data offline.
+//!
+//! The input is JSON (format in `docs/analyze-format.md`, example in `examples/analysis/`):
+//!
+//! ```json
+//! {
+//!   "policy": { "alpha": 0.05, "latency": [{ "quantile": 0.99 }] },
+//!   "windows": [
+//!     {
+//!       "start": "2026-11-22T10:00:00Z",
+//!       "canaryShare": 0.1,
+//!       "baseline": { "requests": 2710, "errors": 3,
+//!                     "latency": { "bounds": [0.05, 0.1, 0.25, 0.5, "+Inf"],
+//!                                  "cumulative": [610, 1402, 2570, 2698, 2710] } },
+//!       "canary":   { "requests": 301, "errors": 2, "latency": { "bounds": [...], "cumulative": [...] } }
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! Each window holds the *increments* over that window (e.g. Prometheus `increase(...[30s])`);
+//! histogram counts are cumulative over buckets (`le`), as Prometheus exports them. `policy`
+//! is optional (defaults apply; see `analysis::judge::Policy`). The windows are fed to the judge
+//! in order, as the controller would, and the analysis stops at the first Pass or Fail unless
+//! `--all` is given. Exit code: 0 pass, 1 fail, 2 inconclusive, 3 unreadable input or invalid
+//! policy.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::judge::{self, JudgeState, Judgement, Policy, Verdict, Window};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Exported data (JSON), `-` for standard input.
+    #[arg(long)]
+    pub input: PathBuf,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Keep judging after the first Pass or Fail (report the last look).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// One window of the input file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputWindow {
+    /// Free-form label (e.g. the window's start time); only echoed back.
+    #[serde(default)]
+    pub start: Option<String>,
+    #[serde(flatten)]
+    pub window: Window,
+}
+
+/// The input file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyzeInput {
+    #[serde(default)]
+    pub policy: Option<Policy>,
+    pub windows: Vec<InputWindow>,
+}
+
+/// What `analyze` reports.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyzeReport {
+    pub verdict: Verdict,
+    /// 1-based index of the window at which the reported judgement was made.
+    pub window: usize,
+    pub window_start: Option<String>,
+    pub windows_in_file: usize,
+    pub judgement: Judgement,
+    pub state: JudgeState,
+}
+
+/// Run the judge over the input. Errors are input errors (exit code 3).
+pub fn analyze(input: &AnalyzeInput, all: bool) -> Result<AnalyzeReport, String> {
+    let policy = input.policy.clone().unwrap_or_default();
+    policy
+        .validate()
+        .map_err(|e| format!("invalid policy: {e}"))?;
+    if input.windows.is_empty() {
+        return Err("the input has no windows".into());
+    }
+    let mut state = JudgeState::default();
+    let mut report = None;
+    for (i, w) in input.windows.iter().enumerate() {
+        let (s, j) = judge::update(&state, &policy, &w.window).map_err(|e| e.to_string())?;
+        state = s;
+        let decided = j.verdict != Verdict::Inconclusive;
+        report = Some(AnalyzeReport {
+            verdict: j.verdict,
+            window: i + 1,
+            window_start: w.start.clone(),
+            windows_in_file: input.windows.len(),
+            judgement: j,
+            state: state.clone(),
+        });
+        if decided && !all {
+            break;
+        }
+    }
+    report.ok_or_else(|| "no window was judged".into())
+}
+
+fn fmt(x: Option<f64>) -> String {
+    match x {
+        Some(v) if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) => format!("{v:.3e}"),
+        Some(v) => format!("{v:.3}"),
+        None => "-".into(),
+    }
+}
+
+fn render_text(r: &AnalyzeReport) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "verdict: {:?} at window {} of {}{}\n{}\n\n",
+        r.verdict,
+        r.window,
+        r.windows_in_file,
+        r.window_start
+            .as_ref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default(),
+        r.judgement.reason
+    ));
+    for m in &r.judgement.metrics {
+        out.push_str(&format!(
+            "{:<20} {:<12} {}\n  test: {}\n  estimate {} bounds [{}, {}]  e-value {} (fail at {})  pass e-value {} (pass at {})\n  samples: {} windows, canary {} / baseline {} requests{}\n  {}\n",
+            m.metric,
+            format!("{:?}{}", m.verdict, if m.critical { "" } else { " (non-critical)" }),
+            "",
+            m.test,
+            fmt(m.estimate),
+            fmt(m.lower),
+            fmt(m.upper),
+            fmt(m.e_value),
+            fmt(Some(m.threshold)),
+            fmt(m.e_value_pass),
+            fmt(Some(m.pass_threshold)),
+            m.samples.windows,
+            fmt(Some(m.samples.canary_requests)),
+            fmt(Some(m.samples.baseline_requests)),
+            match (m.samples.canary_events, m.samples.baseline_events) {
+                (Some(c), Some(b)) => format!(", events canary {} / baseline {}", fmt(Some(c)), fmt(Some(b))),
+                _ => String::new(),
+            },
+            m.reason
+        ));
+        if let Some(d) = &m.detail {
+            out.push_str(&format!(
+                "  p{}: canary {} s, baseline {} s, difference 95% [{}, {}] s, bound {} s\n",
+                d.quantile * 100.0,
+                fmt(d.canary_quantile),
+                fmt(d.baseline_quantile),
+                fmt(d.difference_lower),
+                fmt(d.difference_upper),
+                fmt(d.boundary)
+            ));
+        }
+    }
+    out
+}
+
+fn read_input(path: &PathBuf) -> Result<AnalyzeInput, String> {
+    let text = if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        s
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+    };
+    serde_json::from_str(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))
+}
+
+pub fn run(args: AnalyzeArgs) -> ExitCode {
+    let report = match read_input(&args.input).and_then(|i| analyze(&i, args.all)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match args.output {
+        OutputFormat::Text => print!("{}", render_text(&report)),
+        OutputFormat::Json => match serde_json::to_string_pretty(&report) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("error: cannot render JSON: {e}");
+                return ExitCode::from(3);
+            }
+        },
+    }
+    match report.verdict {
+        Verdict::Pass => ExitCode::SUCCESS,
+        Verdict::Fail => ExitCode::from(1),
+        Verdict::Inconclusive => ExitCode::from(2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> AnalyzeInput {
+        let path = format!("{}/examples/analysis/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect("example exists");
+        serde_json::from_str(&text).expect("example parses")
+    }
+
+    #[test]
+    fn example_regression_fails() {
+        let r = analyze(&example("error-regression.json"), false).expect("judged");
+        assert_eq!(r.verdict, Verdict::Fail, "{}", render_text(&r));
+        assert!(r.window < r.windows_in_file);
+        let text = render_text(&r);
+        assert!(text.contains("errorRate") && text.contains("Fail"));
+    }
+
+    #[test]
+    fn example_healthy_passes() {
+        let r = analyze(&example("healthy.json"), false).expect("judged");
+        assert_eq!(r.verdict, Verdict::Pass, "{}", render_text(&r));
+    }
+
+    #[test]
+    fn empty_or_bad_input_is_an_error() {
+        let empty = AnalyzeInput {
+            policy: None,
+            windows: vec![],
+        };
+        assert!(analyze(&empty, false).is_err());
+        let bad: Result<AnalyzeInput, _> = serde_json::from_str("{\"windows\": 3}");
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,486 @@
+//! `tollgate bench-judge`: statistical power and false-rollback benchmark of the canary judge
+//! against a Kayenta-style judge and Flagger/Argo-style thresholds, on seeded simulated traffic.
+//! Prints a table on stdout (or JSON with `--json`); never gates on absolute times.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use clap::Args;
+use rand::SeedableRng;
+use serde::Serialize;
+
+use crate::analysis::judge::{self, JudgeState, Policy, Verdict};
+use crate::analysis::sim::{
+    Generator, KayentaJudge, LatencyChange, Minute, Scenario, ThresholdJudge, WINDOW_SECS,
+};
+use crate::analysis::stats::fixed::wilson_interval;
+
+#[derive(Debug, Args)]
+pub struct BenchJudgeArgs {
+    /// Runs per A/A cell.
+    #[arg(long, default_value_t = 2000)]
+    pub aa_runs: usize,
+    /// Runs per regression cell.
+    #[arg(long, default_value_t = 500)]
+    pub power_runs: usize,
+    /// Horizon in minutes.
+    #[arg(long, default_value_t = 60)]
+    pub horizon_min: u32,
+    /// Base seed.
+    #[arg(long, default_value_t = 20261122)]
+    pub seed: u64,
+    /// Worker threads (default: up to 2).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Only cells whose name contains this.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON to this file.
+    #[arg(long)]
+    pub json_out: Option<std::path::PathBuf>,
+    /// Judge policy as JSON (default policy otherwise).
+    #[arg(long)]
+    pub policy: Option<std::path::PathBuf>,
+}
+
+/// Results of one judge in one cell.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JudgeResult {
+    pub judge: String,
+    pub runs: usize,
+    pub rollbacks: usize,
+    pub rollback_rate: f64,
+    pub wilson_low: f64,
+    pub wilson_high: f64,
+    /// Minutes; `None` when fewer than half (p90: 90%) of the runs rolled back.
+    pub median_minutes: Option<f64>,
+    pub p90_minutes: Option<f64>,
+    /// Median time over the information floor `log(1/alpha)/KL` (this judge only).
+    pub median_over_floor: Option<f64>,
+    pub floor_minutes: Option<f64>,
+    pub median_canary_requests_at_rollback: Option<f64>,
+    /// Promotions (this judge only) and their median time.
+    pub promotions: Option<usize>,
+    pub median_promotion_minutes: Option<f64>,
+    pub micros_per_look: Option<f64>,
+    /// Which metrics failed at the rollbacks (this judge only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_metrics: Vec<(String, usize)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CellResult {
+    pub cell: String,
+    pub scenario: String,
+    pub rps: f64,
+    pub null: bool,
+    pub judges: Vec<JudgeResult>,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let base = Scenario {
+        name: String::new(),
+        rps: 1.0,
+        base_error: 0.01,
+        error_mult: 1.0,
+        median: 0.1,
+        sigma: 0.5,
+        latency: LatencyChange::None,
+        burst_cv: None,
+        shared_shock: None,
+    };
+    let mk = |name: &str, f: &dyn Fn(&mut Scenario)| {
+        let mut s = base.clone();
+        s.name = name.to_string();
+        f(&mut s);
+        s
+    };
+    vec![
+        mk("aa-err1%", &|_| {}),
+        mk("aa-err0.1%", &|s| s.base_error = 0.001),
+        mk("aa-bursty", &|s| s.burst_cv = Some(0.5)),
+        mk("aa-shared-shock", &|s| s.shared_shock = Some((20, 30))),
+        mk("err-x1.5", &|s| s.error_mult = 1.5),
+        mk("err-x2", &|s| s.error_mult = 2.0),
+        mk("err-x4", &|s| s.error_mult = 4.0),
+        mk("lat-s0.5-whole", &|s| s.latency = LatencyChange::Whole(1.2)),
+        mk("lat-s0.5-tail", &|s| s.latency = LatencyChange::Tail(1.2)),
+        mk("lat-s1.0-whole", &|s| {
+            s.sigma = 1.0;
+            s.latency = LatencyChange::Whole(1.2)
+        }),
+        mk("lat-s1.0-tail", &|s| {
+            s.sigma = 1.0;
+            s.latency = LatencyChange::Tail(1.2)
+        }),
+    ]
+}
+
+fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    // sorted ascending, infinite = never; nearest-rank
+    if sorted.is_empty() {
+        return None;
+    }
+    let idx = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    let v = sorted[idx];
+    v.is_finite().then_some(v)
+}
+
+struct RunOutcome {
+    ours_fail: Option<(f64, f64)>, // minutes, canary requests
+    ours_pass: Option<f64>,
+    thr_fail: Option<(f64, f64)>,
+    kay_fail: Option<(f64, f64)>,
+    looks: u64,
+    nanos: u128,
+    /// Metrics that failed at this judge's rollback.
+    failed_metrics: Vec<String>,
+}
+
+fn run_once(gen: &Generator, policy: &Policy, seed: u64, horizon_windows: u32) -> RunOutcome {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut state = JudgeState::default();
+    let mut out = RunOutcome {
+        ours_fail: None,
+        ours_pass: None,
+        thr_fail: None,
+        kay_fail: None,
+        looks: 0,
+        nanos: 0,
+        failed_metrics: Vec::new(),
+    };
+    let mut ours_done = false;
+    let mut thr = ThresholdJudge::default();
+    let mut kay = KayentaJudge::default();
+    let mut minute = Minute::default();
+    let mut canary_requests = 0.0;
+    for t in 0..horizon_windows {
+        let w = gen.window(&mut rng, t);
+        canary_requests += w.canary.requests.unwrap_or(0.0);
+        let minutes = f64::from(t + 1) * WINDOW_SECS / 60.0;
+        if !ours_done {
+            let start = Instant::now();
+            let res = judge::update(&state, policy, &w);
+            out.nanos += start.elapsed().as_nanos();
+            out.looks += 1;
+            match res {
+                Ok((s, j)) => {
+                    state = s;
+                    match j.verdict {
+                        Verdict::Fail => {
+                            out.failed_metrics = j
+                                .metrics
+                                .iter()
+                                .filter(|m| m.verdict == Verdict::Fail)
+                                .map(|m| m.metric.clone())
+                                .collect();
+                            out.ours_fail = Some((minutes, canary_requests));
+                            ours_done = true;
+                        }
+                        Verdict::Pass => {
+                            out.ours_pass = Some(minutes);
+                            ours_done = true;
+                        }
+                        Verdict::Inconclusive => {}
+                    }
+                }
+                Err(_) => ours_done = true,
+            }
+        }
+        minute.add(&w);
+        if t % 2 == 1 {
+            if out.thr_fail.is_none() && thr.check(&minute) {
+                out.thr_fail = Some((minutes, canary_requests));
+            }
+            if out.kay_fail.is_none() {
+                kay.add_minute(&minute);
+                let m = t.div_ceil(2);
+                if (m == 30 || m == 60) && kay.judge() {
+                    out.kay_fail = Some((minutes, canary_requests));
+                }
+            }
+            minute = Minute::default();
+        }
+        if ours_done && out.thr_fail.is_some() && out.kay_fail.is_some() {
+            break;
+        }
+    }
+    out
+}
+
+fn summarize(
+    name: &str,
+    runs: usize,
+    fails: &[Option<(f64, f64)>],
+    floor: Option<f64>,
+) -> JudgeResult {
+    let mut times: Vec<f64> = fails
+        .iter()
+        .map(|f| f.map_or(f64::INFINITY, |x| x.0))
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let mut reqs: Vec<f64> = fails.iter().filter_map(|f| f.map(|x| x.1)).collect();
+    reqs.sort_by(f64::total_cmp);
+    let k = fails.iter().filter(|f| f.is_some()).count();
+    let (lo, hi) = wilson_interval(k as u64, runs as u64, 1.959964);
+    let median = quantile(&times, 0.5);
+    JudgeResult {
+        judge: name.into(),
+        runs,
+        rollbacks: k,
+        rollback_rate: k as f64 / runs.max(1) as f64,
+        wilson_low: lo,
+        wilson_high: hi,
+        median_minutes: median,
+        p90_minutes: quantile(&times, 0.9),
+        median_over_floor: match (median, floor) {
+            (Some(m), Some(f)) if f > 0.0 => Some(m / f),
+            _ => None,
+        },
+        floor_minutes: floor,
+        median_canary_requests_at_rollback: quantile(&reqs, 0.5),
+        promotions: None,
+        median_promotion_minutes: None,
+        micros_per_look: None,
+        failed_metrics: Vec::new(),
+    }
+}
+
+/// Information floor (minutes) for the sequential judge on this scenario.
+fn floor_minutes(gen: &Generator, policy: &Policy) -> Option<f64> {
+    let s = &gen.scenario;
+    let total_w = policy.error_rate.as_ref().map_or(0.0, |e| e.weight)
+        + policy.latency.iter().map(|l| l.weight).sum::<f64>()
+        + policy.distribution.as_ref().map_or(0.0, |d| d.weight);
+    if s.error_mult != 1.0 {
+        let ep = policy.error_rate.as_ref()?;
+        let alpha = policy.alpha * ep.weight / total_w;
+        let p1 = s.error_mult / (1.0 + s.error_mult);
+        let p0 = ep.tolerance / (1.0 + ep.tolerance);
+        let kl = p1 * (p1 / p0).ln() + (1.0 - p1) * ((1.0 - p1) / (1.0 - p0)).ln();
+        let rate = s.rps * s.base_error * (1.0 + s.error_mult) * kl;
+        return Some((1.0 / alpha).ln() / rate / 60.0);
+    }
+    if s.latency != LatencyChange::None {
+        let w = policy
+            .latency
+            .iter()
+            .map(|l| l.weight)
+            .chain(policy.distribution.as_ref().map(|d| d.weight))
+            .fold(0.0, f64::max);
+        let alpha = policy.alpha * w / total_w;
+        let kl = gen.latency_kl_rate();
+        return (kl > 0.0).then(|| (1.0 / alpha).ln() / kl / 60.0);
+    }
+    None
+}
+
+fn run_cell(
+    s: &Scenario,
+    rps: f64,
+    args: &BenchJudgeArgs,
+    policy: &Policy,
+    idx: u64,
+) -> CellResult {
+    let mut sc = s.clone();
+    sc.rps = rps;
+    let gen = Generator::new(&sc);
+    let runs = if sc.is_null() {
+        args.aa_runs
+    } else {
+        args.power_runs
+    };
+    let horizon = args.horizon_min * 2;
+    let mut outs = Vec::with_capacity(runs);
+    for r in 0..runs {
+        let seed = args
+            .seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(idx.wrapping_mul(1_000_003))
+            .wrapping_add(r as u64);
+        outs.push(run_once(&gen, policy, seed, horizon));
+    }
+    let floor = floor_minutes(&gen, policy);
+    let ours_f: Vec<_> = outs.iter().map(|o| o.ours_fail).collect();
+    let thr_f: Vec<_> = outs.iter().map(|o| o.thr_fail).collect();
+    let kay_f: Vec<_> = outs.iter().map(|o| o.kay_fail).collect();
+    let mut ours = summarize("tollgate", runs, &ours_f, floor);
+    let mut passes: Vec<f64> = outs.iter().filter_map(|o| o.ours_pass).collect();
+    passes.sort_by(f64::total_cmp);
+    ours.promotions = Some(passes.len());
+    ours.median_promotion_minutes = quantile(&passes, 0.5);
+    let looks: u64 = outs.iter().map(|o| o.looks).sum();
+    let nanos: u128 = outs.iter().map(|o| o.nanos).sum();
+    ours.micros_per_look = (looks > 0).then(|| nanos as f64 / looks as f64 / 1000.0);
+    let mut tally: std::collections::BTreeMap<String, usize> = Default::default();
+    for o in &outs {
+        for m in &o.failed_metrics {
+            *tally.entry(m.clone()).or_default() += 1;
+        }
+    }
+    ours.failed_metrics = tally.into_iter().collect();
+    let kay = summarize("kayenta-style", runs, &kay_f, None);
+    let thr = summarize("threshold", runs, &thr_f, None);
+    CellResult {
+        cell: format!("{}@{}rps", sc.name, rps),
+        scenario: sc.name.clone(),
+        rps,
+        null: sc.is_null(),
+        judges: vec![ours, kay, thr],
+    }
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |x| format!("{x:.digits$}"))
+}
+
+fn print_failed_metrics(cells: &[CellResult]) {
+    println!();
+    println!("tollgate rollbacks by metric (a rollback may name several):");
+    for c in cells {
+        if let Some(j) = c.judges.first() {
+            if !j.failed_metrics.is_empty() {
+                let parts: Vec<String> = j
+                    .failed_metrics
+                    .iter()
+                    .map(|(m, n)| format!("{m}={n}"))
+                    .collect();
+                println!("  {:<26} {}", c.cell, parts.join(" "));
+            }
+        }
+    }
+}
+
+fn print_table(cells: &[CellResult]) {
+    println!(
+        "{:<26} {:<14} {:>6} {:>8} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8}",
+        "cell",
+        "judge",
+        "runs",
+        "rollbk%",
+        "wilson95%",
+        "med_min",
+        "p90_min",
+        "med/flr",
+        "canaryReq",
+        "promote%",
+        "us/look"
+    );
+    for c in cells {
+        for j in &c.judges {
+            let promote = j
+                .promotions
+                .map(|p| format!("{:.1}", 100.0 * p as f64 / j.runs.max(1) as f64))
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "{:<26} {:<14} {:>6} {:>8.2} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8}",
+                c.cell,
+                j.judge,
+                j.runs,
+                100.0 * j.rollback_rate,
+                format!("[{:.2},{:.2}]", 100.0 * j.wilson_low, 100.0 * j.wilson_high),
+                fmt_opt(j.median_minutes, 1),
+                fmt_opt(j.p90_minutes, 1),
+                fmt_opt(j.median_over_floor, 2),
+                fmt_opt(j.median_canary_requests_at_rollback, 0),
+                promote,
+                fmt_opt(j.micros_per_look, 1),
+            );
+        }
+    }
+}
+
+pub fn run(args: BenchJudgeArgs) -> ExitCode {
+    let policy = match &args.policy {
+        None => Policy::default(),
+        Some(p) => match std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Policy>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: cannot read the policy: {e}");
+                return ExitCode::from(3);
+            }
+        },
+    };
+    if let Err(e) = policy.validate() {
+        eprintln!("error: invalid policy: {e}");
+        return ExitCode::from(3);
+    }
+    let mut jobs: Vec<(Scenario, f64, u64)> = Vec::new();
+    for (i, s) in scenarios().iter().enumerate() {
+        for (k, rps) in [1.0, 10.0, 100.0].iter().enumerate() {
+            let name = format!("{}@{}rps", s.name, rps);
+            if args
+                .only
+                .as_ref()
+                .is_some_and(|o| !name.contains(o.as_str()))
+            {
+                continue;
+            }
+            jobs.push((s.clone(), *rps, (i * 3 + k) as u64));
+        }
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(2)
+        })
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<CellResult>>> = Mutex::new(vec![None; jobs.len()]);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some((s, rps, idx)) = jobs.get(i) else {
+                    break;
+                };
+                let r = run_cell(s, *rps, &args, &policy, *idx);
+                eprintln!("done {} ({:.0}s)", r.cell, started.elapsed().as_secs_f64());
+                if let Ok(mut g) = results.lock() {
+                    g[i] = Some(r);
+                }
+            });
+        }
+    });
+    let cells: Vec<CellResult> = match results.into_inner() {
+        Ok(v) => v.into_iter().flatten().collect(),
+        Err(_) => {
+            eprintln!("error: a benchmark worker panicked");
+            return ExitCode::from(3);
+        }
+    };
+    let json = match serde_json::to_string_pretty(&cells) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: cannot serialize the results: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    if let Some(path) = &args.json_out {
+        if let Err(e) = std::fs::write(path, &json) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(3);
+        }
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        print_table(&cells);
+        print_failed_metrics(&cells);
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the peers (once, cached), starts a throwaway local cluster with the pod runner and
+# Prometheus, runs the tests that need them, and always tears everything down (trap), even when a
+# test fails or the run is interrupted.
+#
+# Usage: tests/cluster/run-peer-tests.sh [cargo test args...]
+#   default args: --workspace -- --include-ignored   (every test, the peer tests included)
+# Set PACT_BROKER_URL before calling to hand a running broker to the tests (recorded in the env file).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tollgate/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+t0=$(date +%s)
+
+echo "== peers: build (cached in ${TOLLGATE_CACHE:-$HOME/.cache/tollgate})"
+bash tests/cluster/build.sh >/dev/null
+t_build=$(date +%s)
+cargo build --workspace --bins
+bins=$CARGO_TARGET_DIR/debug
+
+dir=$(mktemp -d /tmp/tollgate-cluster.XXXXXX)
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  bash tests/cluster/stop.sh "$dir" || true
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "== peers: start"
+envfile=$(TOLLGATE_CLUSTER_DIR=$dir TOLLGATE_POD_RUNNER=$bins/pod-runner DEMO_APP_BIN=$bins/demo-app \
+  LOAD_GEN_BIN=$bins/load-gen bash tests/cluster/start.sh)
+export TOLLGATE_TEST_ENV=$envfile
+t_start=$(date +%s)
+
+echo "== tests"
+if [ $# -eq 0 ]; then set -- --workspace -- --include-ignored; fi
+cargo test "$@"
+t_end=$(date +%s)
+echo "== peer tests passed: build/check $(( t_build - t0 ))s, start $(( t_start - t_build ))s (incl. cargo build), tests $(( t_end - t_start ))s"

@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Reference values for tollgate's statistics, written to reference.json beside this script.
+
+Fixed-horizon tests come from scipy. The sequential e-values, confidence sequences and the
+dispersion factor come from an independent implementation below (numpy + scipy.stats.binom),
+written from the formulas in src/analysis/stats/sequential.rs' documentation, not from the Rust
+code: the `confseq` package does not build here and `expectation` is not on the index.
+
+Run:  python3 tests/stats/gen_reference.py   (needs numpy and scipy)
+"""
+import json
+import math
+import os
+
+import numpy as np
+from scipy import stats
+from scipy.special import logsumexp
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference.json")
+rng = np.random.default_rng(20261122)
+
+
+# ---------------------------------------------------------------- fixed-horizon tests
+def fixed_cases():
+    tables = [
+        (3, 297, 9, 291),
+        (10, 990, 25, 975),
+        (0, 50, 4, 46),
+        (1, 49, 1, 49),
+        (12, 5, 3, 15),
+        (200, 19800, 260, 19740),
+        (7, 3, 2, 8),
+        (0, 100, 0, 100),
+    ]
+    out = []
+    for a, b, c, d in tables:
+        case = {"table": [a, b, c, d]}
+        odds, p = stats.fisher_exact([[a, b], [c, d]])
+        case["fisherOdds"] = None if not np.isfinite(odds) else float(odds)
+        case["fisherP"] = float(p)
+        if min(a + b, c + d, a + c, b + d) > 0:
+            res = stats.chi2_contingency([[a, b], [c, d]])
+            case["chi2"] = float(res.statistic)
+            case["chi2P"] = float(res.pvalue)
+        # two-proportion pooled z: x1 = a of n1 = a+b, x2 = c of n2 = c+d
+        n1, n2 = a + b, c + d
+        pp = (a + c) / (n1 + n2)
+        if 0 < pp < 1:
+            z = (a / n1 - c / n2) / math.sqrt(pp * (1 - pp) * (1 / n1 + 1 / n2))
+            case["z"] = z
+            case["zP"] = float(2 * stats.norm.sf(abs(z)))
+        out.append(case)
+    return out
+
+
+def mw_cases():
+    out = []
+    specs = [
+        ("lognormal", 30, 25, False),
+        ("lognormal-shifted", 40, 40, False),
+        ("ties", 20, 30, True),
+        ("small", 5, 7, False),
+    ]
+    for name, n1, n2, ties in specs:
+        x = rng.lognormal(0.0, 0.5, n1)
+        y = rng.lognormal(0.2 if "shifted" in name else 0.0, 0.5, n2)
+        if ties:
+            x = np.round(x, 1)
+            y = np.round(y, 1)
+        res = stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic", use_continuity=True)
+        out.append({"name": name, "x": x.tolist(), "y": y.tolist(), "u": float(res.statistic), "p": float(res.pvalue)})
+    return out
+
+
+def order_stat_cases():
+    out = []
+    for n, q, alpha in [(100, 0.5, 0.05), (1000, 0.99, 0.05), (37, 0.9, 0.1), (5000, 0.999, 0.025), (10, 0.5, 0.05)]:
+        l = int(stats.binom.ppf(alpha / 2, n, q))
+        u = int(stats.binom.ppf(1 - alpha / 2, n, q)) + 1
+        out.append({"n": n, "q": q, "alpha": alpha, "l": l, "u": u})
+    return out
+
+
+# ---------------------------------------------------------------- sequential tests
+def make_grid(lo, hi, step, extra):
+    n = max(int(round((hi - lo) / step)), 1)
+    pts = [lo + (hi - lo) * i / n for i in range(n + 1)] + [e for e in extra if math.isfinite(e)]
+    pts = sorted(pts)
+    out = []
+    for p in pts:
+        if not out or abs(p - out[-1]) >= 1e-12:
+            out.append(p)
+    return np.array(out)
+
+
+def half_normal_weights(grid, c_idx, tau, upper):
+    idx = np.arange(c_idx + 1, len(grid)) if upper else np.arange(0, c_idx)
+    lw = -0.5 * ((grid[idx] - grid[c_idx]) / tau) ** 2
+    return idx, lw - logsumexp(lw)
+
+
+def ratio_stream(windows, fail_ratio, pass_ratio, tau, alpha, disp):
+    """windows: list of (c, b, rc, rb). Returns the per-window log e-values, bounds, phi."""
+    grid = make_grid(-3.0, 3.0, 0.05, [math.log(fail_ratio), math.log(pass_ratio)])
+    ll = np.zeros(len(grid))
+    fi = int(np.argmax(grid >= math.log(fail_ratio) - 1e-12))
+    pi = int(np.nonzero(grid <= math.log(pass_ratio) + 1e-12)[0][-1])
+    C = B = RC = RB = 0.0
+    resid2 = var = n1 = n2 = 0.0
+    nwin = 0
+    seen = 0
+    out = []
+    for c, b, rc, rb in windows:
+        n = c + b
+        if n > 0:
+            th = ((C + 0.5) / (RC + rc)) / ((B + 0.5) / (RB + rb))
+            p = rc * th / (rc * th + rb)
+            if seen > 0:
+                resid2 += (c - n * p) ** 2
+                var += n * p * (1 - p)
+                nwin += 1
+                n2 += n * n
+                n1 += n
+        for x, e in ((c, rc * C / RC if RC > 0 and C > 0 else 0.0), (b, rb * B / RB if RB > 0 and B > 0 else 0.0)):
+            if e > 0:
+                resid2 += (x - e) ** 2
+                var += e
+                nwin += 1
+                n2 += e * e
+                n1 += e
+        if n > 0:
+            ps = rc * np.exp(grid) / (rc * np.exp(grid) + rb)
+            ll = ll + stats.binom.logpmf(int(c), int(n), ps)
+        C += c; B += b; RC += rc; RB += rb
+        seen += 1
+        # dispersion
+        if disp is None or nwin == 0 or var <= 0:
+            phi = 1.0
+        else:
+            k, icc, zup = disp
+            nbar = n2 / n1
+            phi0 = 1 + max(nbar - 1, 0) * icc
+            vbar = var / nwin
+            est = (resid2 + k * phi0 * vbar) / (var + k * vbar)
+            phi = 1 + max(est - 1, 0) * (1 + zup * math.sqrt(2 / (nwin + k)))
+        idx, lw = half_normal_weights(grid, fi, tau, True)
+        le_fail = float(logsumexp(lw + (ll[idx] - ll[fi]) / phi))
+        idx, lw = half_normal_weights(grid, pi, tau, False)
+        le_pass = float(logsumexp(lw + (ll[idx] - ll[pi]) / phi))
+        lp = -0.5 * (grid / tau) ** 2
+        lp = lp - logsumexp(lp)
+        marg = logsumexp(lp + ll / phi)
+        inside = np.nonzero(ll / phi - ll.max() / phi >= marg - ll.max() / phi - math.log(1 / alpha))[0]
+        first, last = inside[0], inside[-1]
+        lower = -math.inf if first == 0 else grid[first - 1]
+        upper = math.inf if last + 1 >= len(grid) else grid[last + 1]
+        out.append({
+            "logEFail": le_fail,
+            "logEPass": le_pass,
+            "lower": None if not math.isfinite(lower) else math.exp(lower),
+            "upper": None if not math.isfinite(upper) else math.exp(upper),
+            "phi": phi,
+        })
+    return out
+
+
+def ratio_cases():
+    cases = []
+    specs = [
+        # name, windows generator, fail, pass, tau, alpha, dispersion
+        ("aa-steady", [(3, 2, 300, 300), (1, 4, 310, 290), (2, 2, 305, 295), (5, 3, 300, 300), (0, 1, 280, 320)], 1.0, 1.5, 1.0, 0.05, None),
+        ("regression-x3", [(9, 3, 300, 300), (8, 2, 300, 300), (10, 4, 300, 300), (7, 3, 300, 300)], 1.0, 1.5, 1.0, 0.0125, None),
+        ("uneven-split", [(2, 10, 50, 450), (3, 9, 100, 400), (6, 8, 150, 350), (12, 7, 250, 250)], 1.1, 2.0, 0.7, 0.05, None),
+        ("zero-windows", [(0, 0, 30, 30), (1, 0, 30, 30), (0, 0, 30, 30), (0, 2, 30, 30)], 1.0, 1.5, 1.0, 0.05, None),
+        ("bursty-tempered", [(40, 15, 3000, 3000), (12, 35, 3000, 3000), (30, 28, 3000, 3000), (55, 20, 3000, 3000), (18, 33, 3000, 3000)], 1.0, 1.5, 1.0, 0.05, (4.0, 0.05, 1.5)),
+    ]
+    for name, wins, f, p, tau, alpha, disp in specs:
+        cases.append({
+            "name": name, "windows": [list(map(float, w)) for w in wins], "failRatio": f, "passRatio": p,
+            "tau": tau, "alpha": alpha, "dispersion": list(disp) if disp else None,
+            "expected": ratio_stream(wins, f, p, tau, alpha, disp),
+        })
+    # a longer random stream
+    wins = []
+    for _ in range(40):
+        rc, rb = int(rng.poisson(300)), int(rng.poisson(300))
+        wins.append((int(rng.binomial(rc, 0.015)), int(rng.binomial(rb, 0.01)), rc, rb))
+    cases.append({
+        "name": "random-x1.5", "windows": [list(map(float, w)) for w in wins], "failRatio": 1.0, "passRatio": 1.5,
+        "tau": 1.0, "alpha": 0.025, "dispersion": [4.0, 0.05, 1.5],
+        "expected": ratio_stream(wins, 1.0, 1.5, 1.0, 0.025, (4.0, 0.05, 1.5)),
+    })
+    return cases
+
+
+def shift_stream(canary, baseline, fail, pas, tau, alpha):
+    grid = make_grid(-3.0, 3.0, 0.1, [fail, pas])
+    ll = np.zeros(len(grid))
+    ref = None
+    fi = int(np.argmax(grid >= fail - 1e-12))
+    pi = int(np.nonzero(grid <= pas + 1e-12)[0][-1])
+    out = []
+    for c, b in zip(canary, baseline):
+        c = np.array(c, float); b = np.array(b, float)
+        rc, rb = c.sum(), b.sum()
+        if ref is None:
+            ref = np.zeros(len(b))
+        if ref.sum() > 0:
+            rr = ref + 0.5
+            tot = rr.sum()
+            below = np.concatenate([[0.0], np.cumsum(rr)[:-1]])
+            z = 2 * (below + 0.5 * rr) / tot - 1
+            for k, beta in enumerate(grid):
+                p = 1 / (1 + np.exp(-(math.log(rc / rb) + beta * z)))
+                m = (c + b) > 0
+                ll[k] += float(np.sum(stats.binom.logpmf(c[m].astype(int), (c[m] + b[m]).astype(int), p[m])))
+        ref = ref + b
+        idx, lw = half_normal_weights(grid, fi, tau, True)
+        le_fail = float(logsumexp(lw + ll[idx] - ll[fi]))
+        idx, lw = half_normal_weights(grid, pi, tau, False)
+        le_pass = float(logsumexp(lw + ll[idx] - ll[pi]))
+        out.append({"logEFail": le_fail, "logEPass": le_pass, "estimate": float(grid[int(np.argmax(ll))])})
+    return out
+
+
+def shift_cases():
+    probs_b = np.array([0.05, 0.2, 0.35, 0.25, 0.1, 0.05])
+    probs_c = np.array([0.03, 0.15, 0.33, 0.28, 0.13, 0.08])
+    out = []
+    for name, pc in [("aa", probs_b), ("slower", probs_c)]:
+        can, base = [], []
+        for _ in range(8):
+            can.append(rng.multinomial(400, pc).tolist())
+            base.append(rng.multinomial(400, probs_b).tolist())
+        out.append({"name": name, "canary": can, "baseline": base, "fail": 0.0, "pass": 0.3, "tau": 1.0,
+                    "alpha": 0.05, "expected": shift_stream(can, base, 0.0, 0.3, 1.0, 0.05)})
+    return out
+
+
+def main():
+    ref = {
+        "generator": "tests/stats/gen_reference.py",
+        "scipy": stats.__name__ and __import__("scipy").__version__,
+        "numpy": np.__version__,
+        "fixed": fixed_cases(),
+        "mannWhitney": mw_cases(),
+        "orderStatistics": order_stat_cases(),
+        "ratio": ratio_cases(),
+        "shift": shift_cases(),
+    }
+    with open(OUT, "w") as f:
+        json.dump(ref, f, indent=1)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

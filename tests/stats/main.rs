@@ -1,0 +1,194 @@
+//! Statistics checked against stored reference values (`reference.json`, written by
+//! `gen_reference.py` beside this file: scipy for the fixed-horizon tests, an independent
+//! Python implementation for the sequential e-values). No Python is needed to run these.
+
+use serde_json::Value;
+use tollgate::analysis::stats::counts::{RatioTestConfig, RatioTestState};
+use tollgate::analysis::stats::fixed;
+use tollgate::analysis::stats::latency::{Histogram, ShiftTestConfig, ShiftTestState};
+
+mod properties;
+
+fn reference() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stats/reference.json");
+    let text =
+        std::fs::read_to_string(path).expect("reference.json is committed beside the script");
+    serde_json::from_str(&text).expect("reference.json parses")
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().expect("a number")
+}
+
+fn close(a: f64, b: f64, rel: f64, what: &str) {
+    let tol = rel * b.abs().max(1e-12) + 1e-12;
+    assert!((a - b).abs() <= tol, "{what}: got {a}, want {b}");
+}
+
+#[test]
+fn fisher_chi2_and_z_match_scipy() {
+    let r = reference();
+    let cases = r["fixed"].as_array().expect("fixed cases");
+    assert!(cases.len() >= 6);
+    for c in cases {
+        let t: Vec<u64> = c["table"]
+            .as_array()
+            .expect("table")
+            .iter()
+            .map(|v| v.as_u64().expect("count"))
+            .collect();
+        let (a, b, cc, d) = (t[0], t[1], t[2], t[3]);
+        let (odds, p) = fixed::fisher_exact(a, b, cc, d);
+        close(p, f(&c["fisherP"]), 1e-6, &format!("fisher p {t:?}"));
+        if let Some(o) = c["fisherOdds"].as_f64() {
+            close(odds, o, 1e-9, &format!("fisher odds {t:?}"));
+        }
+        match c.get("chi2") {
+            Some(stat) => {
+                let (s, p) = fixed::chi2_2x2_yates(a, b, cc, d).expect("defined");
+                close(s, f(stat), 1e-9, &format!("chi2 {t:?}"));
+                close(p, f(&c["chi2P"]), 1e-6, &format!("chi2 p {t:?}"));
+            }
+            None => assert!(fixed::chi2_2x2_yates(a, b, cc, d).is_none()),
+        }
+        match c.get("z") {
+            Some(z) => {
+                let (zz, p) = fixed::two_proportion_z(a, a + b, cc, cc + d).expect("defined");
+                close(zz, f(z), 1e-9, &format!("z {t:?}"));
+                close(p, f(&c["zP"]), 1e-6, &format!("z p {t:?}"));
+            }
+            None => assert!(fixed::two_proportion_z(a, a + b, cc, cc + d).is_none()),
+        }
+    }
+}
+
+#[test]
+fn mann_whitney_matches_scipy() {
+    let r = reference();
+    for c in r["mannWhitney"].as_array().expect("cases") {
+        let x: Vec<f64> = c["x"].as_array().expect("x").iter().map(f).collect();
+        let y: Vec<f64> = c["y"].as_array().expect("y").iter().map(f).collect();
+        let (u, p) = fixed::mann_whitney_u(&x, &y).expect("defined");
+        close(u, f(&c["u"]), 1e-12, "U");
+        close(p, f(&c["p"]), 1e-6, &format!("p {}", c["name"]));
+    }
+}
+
+#[test]
+fn order_statistic_ranks_match_scipy_binom_ppf() {
+    let r = reference();
+    for c in r["orderStatistics"].as_array().expect("cases") {
+        let n = c["n"].as_u64().expect("n");
+        let (l, u) = fixed::order_statistic_ranks(n, f(&c["q"]), f(&c["alpha"])).expect("defined");
+        assert_eq!(
+            (l, u),
+            (c["l"].as_u64().expect("l"), c["u"].as_u64().expect("u")),
+            "{c}"
+        );
+    }
+}
+
+#[test]
+fn sequential_rate_ratio_matches_independent_python() {
+    let r = reference();
+    let cases = r["ratio"].as_array().expect("cases");
+    assert!(cases.len() >= 5);
+    for c in cases {
+        let name = c["name"].as_str().unwrap_or("?");
+        let cfg = RatioTestConfig {
+            fail_ratio: f(&c["failRatio"]),
+            pass_ratio: f(&c["passRatio"]),
+            mixture_scale: f(&c["tau"]),
+            dispersion: c["dispersion"]
+                .as_array()
+                .map(|d| (f(&d[0]), f(&d[1]), f(&d[2]))),
+        };
+        let alpha = f(&c["alpha"]);
+        let grid = cfg.grid();
+        let mut st = RatioTestState::new(&cfg);
+        let wins = c["windows"].as_array().expect("windows");
+        let exp = c["expected"].as_array().expect("expected");
+        for (i, (w, e)) in wins.iter().zip(exp).enumerate() {
+            let w: Vec<f64> = w.as_array().expect("window").iter().map(f).collect();
+            assert!(st.add_window(&grid, w[0], w[1], w[2], w[3]));
+            let s = st.summary(&cfg, &grid, alpha);
+            let what = format!("{name} window {i}");
+            close(
+                s.e_value_fail.ln(),
+                f(&e["logEFail"]),
+                1e-7,
+                &format!("{what} logEFail"),
+            );
+            close(
+                s.e_value_pass.ln(),
+                f(&e["logEPass"]),
+                1e-7,
+                &format!("{what} logEPass"),
+            );
+            close(s.dispersion, f(&e["phi"]), 1e-9, &format!("{what} phi"));
+            match e["lower"].as_f64() {
+                Some(lo) => close(s.lower, lo, 1e-9, &format!("{what} lower")),
+                None => assert_eq!(s.lower, 0.0, "{what} lower"),
+            }
+            match e["upper"].as_f64() {
+                Some(hi) => close(s.upper, hi, 1e-9, &format!("{what} upper")),
+                None => assert!(s.upper.is_infinite(), "{what} upper"),
+            }
+        }
+    }
+}
+
+#[test]
+fn sequential_shift_test_matches_independent_python() {
+    let r = reference();
+    for c in r["shift"].as_array().expect("cases") {
+        let name = c["name"].as_str().unwrap_or("?");
+        let cfg = ShiftTestConfig {
+            fail_shift: f(&c["fail"]),
+            pass_shift: f(&c["pass"]),
+            mixture_scale: f(&c["tau"]),
+        };
+        let grid = cfg.grid();
+        let mut st = ShiftTestState::new(&cfg);
+        let can = c["canary"].as_array().expect("canary");
+        let base = c["baseline"].as_array().expect("baseline");
+        let exp = c["expected"].as_array().expect("expected");
+        for (i, ((cw, bw), e)) in can.iter().zip(base).zip(exp).enumerate() {
+            let to_hist = |v: &Value| {
+                let counts: Vec<f64> = v.as_array().expect("counts").iter().map(f).collect();
+                let mut cum = 0.0;
+                Histogram {
+                    bounds: (1..=counts.len()).map(|k| k as f64).collect(),
+                    cumulative: counts
+                        .iter()
+                        .map(|x| {
+                            cum += x;
+                            cum
+                        })
+                        .collect(),
+                }
+            };
+            st.add_window(&grid, &to_hist(cw), &to_hist(bw));
+            let s = st.summary(&cfg, &grid, f(&c["alpha"]));
+            let what = format!("{name} window {i}");
+            close(
+                s.e_value_fail.ln(),
+                f(&e["logEFail"]),
+                1e-7,
+                &format!("{what} logEFail"),
+            );
+            close(
+                s.e_value_pass.ln(),
+                f(&e["logEPass"]),
+                1e-7,
+                &format!("{what} logEPass"),
+            );
+            close(
+                s.estimate,
+                f(&e["estimate"]),
+                1e-9,
+                &format!("{what} estimate"),
+            );
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! Test support for tests that need real peers (tier 2 and 3).
+//!
+//! The peers are started by `tests/cluster/start.sh` (or the whole run by
+//! `tests/cluster/run-peer-tests.sh`), which writes an env file; tests find it through
+//! `TOLLGATE_TEST_ENV=/path/to/env`. Such tests are `#[ignore = "needs the local cluster: run
+//! tests/run-all.sh"]`, so plain `cargo test` skips them; under `--include-ignored` without the env
+//! file they FAIL with a message saying how to start the peers — never pass vacuously.
+//!
+//! ```ignore
+//! mod support;
+//! #[tokio::test]
+//! #[ignore = "needs the local cluster: run tests/run-all.sh"]
+//! async fn my_test() {
+//!     let env = support::TestEnv::load();
+//!     let ns = env.namespace("my-test").await;          // fresh namespace, own client
+//!     env.install_crds().await;                          // crds/*.yaml applied, Established
+//!     let prom = env.prometheus_url();                   // real Prometheus scraping the pods
+//! }
+//! ```
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+
+/// Exact `#[ignore]` reason used by every peer-dependent test.
+pub const NEEDS_CLUSTER: &str = "needs the local cluster: run tests/run-all.sh";
+
+/// The peers of one run, as described by start.sh's env file.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    pub file: PathBuf,
+    pub vars: BTreeMap<String, String>,
+}
+
+fn parse_env_file(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+impl TestEnv {
+    /// Reads `$TOLLGATE_TEST_ENV`. Panics (fails the test) with instructions when it is missing.
+    pub fn load() -> TestEnv {
+        let Some(file) = std::env::var_os("TOLLGATE_TEST_ENV") else {
+            panic!(
+                "TOLLGATE_TEST_ENV is not set: this test needs the local cluster (kube-apiserver, \
+                 kwok, pod runner, Prometheus). Run `bash tests/cluster/run-peer-tests.sh` (or \
+                 tests/run-all.sh), or start the peers with tests/cluster/start.sh and export \
+                 TOLLGATE_TEST_ENV=<the env file it prints>."
+            )
+        };
+        let file = PathBuf::from(file);
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+            panic!(
+                "TOLLGATE_TEST_ENV={}: cannot read it ({e}); is the cluster still running? \
+                 Start it with tests/cluster/start.sh",
+                file.display()
+            )
+        });
+        TestEnv {
+            file,
+            vars: parse_env_file(&text),
+        }
+    }
+
+    /// A variable of the env file; panics naming it when absent or empty.
+    pub fn var(&self, name: &str) -> &str {
+        match self.vars.get(name).map(String::as_str) {
+            Some(v) if !v.is_empty() => v,
+            _ => panic!(
+                "{name} is not set in {} — was that peer started? (see tests/cluster/start.sh)",
+                self.file.display()
+            ),
+        }
+    }
+
+    pub fn kubeconfig(&self) -> &Path {
+        Path::new(self.var("KUBECONFIG"))
+    }
+
+    pub fn prometheus_url(&self) -> &str {
+        self.var("PROMETHEUS_URL")
+    }
+
+    /// The Pact Broker stand-in (pact-stub-server), when the run started one.
+    pub fn broker_url(&self) -> &str {
+        self.var("PACT_BROKER_URL")
+    }
+
+    pub fn pod_cidr(&self) -> &str {
+        self.var("TOLLGATE_POD_CIDR")
+    }
+
+    pub fn scrape_interval(&self) -> Duration {
+        let s: f64 = self
+            .var("TOLLGATE_SCRAPE_INTERVAL_SECONDS")
+            .parse()
+            .unwrap_or(2.0);
+        Duration::from_secs_f64(s)
+    }
+
+    /// Path of a binary named in the env file (`KUBECTL`, `HELM`, `LOAD_GEN_BIN`, `DEMO_APP_BIN`).
+    pub fn bin(&self, name: &str) -> PathBuf {
+        PathBuf::from(self.var(name))
+    }
+
+    /// A client with the admin credentials of the test cluster.
+    pub async fn client(&self) -> Client {
+        tollgate::http::install_crypto_provider();
+        let kc = Kubeconfig::read_from(self.kubeconfig())
+            .unwrap_or_else(|e| panic!("reading {}: {e}", self.kubeconfig().display()));
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("kubeconfig {}: {e}", self.kubeconfig().display()));
+        Client::try_from(cfg).unwrap_or_else(|e| panic!("kube client: {e}"))
+    }
+
+    /// A fresh namespace `<prefix>-<unique>` for one test, with its own client.
+    pub async fn namespace(&self, prefix: &str) -> TestNamespace {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let client = self.client().await;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let prefix: String = prefix
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .take(30)
+            .collect();
+        let name = format!(
+            "{}-{}-{}-{:x}",
+            prefix.trim_matches('-'),
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed),
+            nanos
+        );
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"tollgate.dev/test": "true"}}
+        }))
+        .expect("namespace object");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+        TestNamespace { name, client }
+    }
+
+    /// Server-side applies every CRD in crds/ and waits until each is Established.
+    pub async fn install_crds(&self) -> Vec<String> {
+        let client = self.client().await;
+        let api: Api<CustomResourceDefinition> = Api::all(client);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+        let mut names = vec![];
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        entries.sort();
+        for path in entries {
+            let text = std::fs::read_to_string(&path).expect("read crd");
+            let crd: CustomResourceDefinition = serde_saphyr::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: not a CRD: {e}", path.display()));
+            let name = crd.metadata.name.clone().expect("crd name");
+            api.patch(
+                &name,
+                &PatchParams::apply("tollgate-tests").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("applying {}: {e}", path.display()));
+            names.push(name);
+        }
+        for name in &names {
+            wait_until(
+                Duration::from_secs(30),
+                &format!("CRD {name} Established"),
+                || async {
+                    let crd = api.get(name).await.ok()?;
+                    let established = crd
+                        .status?
+                        .conditions?
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True");
+                    established.then_some(())
+                },
+            )
+            .await;
+        }
+        names
+    }
+}
+
+/// A namespace created for one test. Call [`TestNamespace::delete`] at the end; the cluster is
+/// thrown away after the run anyway.
+pub struct TestNamespace {
+    pub name: String,
+    pub client: Client,
+}
+
+impl TestNamespace {
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+
+    /// Pods of this namespace matching a label selector.
+    pub async fn pods(&self, selector: &str) -> Vec<Pod> {
+        self.api::<Pod>()
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+    }
+
+    pub async fn delete(self) {
+        let _ = Api::<Namespace>::all(self.client.clone())
+            .delete(&self.name, &DeleteParams::background())
+            .await;
+    }
+}
+
+/// Polls `f` every 200 ms until it returns Some, or panics after `timeout` naming `what`.
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// An HTTP client for talking to pods and Prometheus (plain HTTP on loopback).
+pub fn http() -> reqwest::Client {
+    tollgate::http::client_builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("http client")
+}
+
+/// Instant query against Prometheus: (labels, value) per series. None when the query failed.
+pub async fn prom_query(prom: &str, query: &str) -> Option<Vec<(BTreeMap<String, String>, f64)>> {
+    let resp = http()
+        .get(format!("{prom}/api/v1/query"))
+        .query(&[("query", query)])
+        .send()
+        .await
+        .ok()?;
+    let body: serde_json::Value = resp.json().await.ok()?;
+    if body["status"] != "success" {
+        return None;
+    }
+    let out = body["data"]["result"]
+        .as_array()?
+        .iter()
+        .filter_map(|r| {
+            let labels = r["metric"]
+                .as_object()?
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect();
+            let v: f64 = r["value"][1].as_str()?.parse().ok()?;
+            Some((labels, v))
+        })
+        .collect();
+    Some(out)
+}
+
+/// Runs the load-gen binary (path from the env file) with these arguments; returns its JSON report.
+pub fn run_load_gen(env: &TestEnv, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env.bin("LOAD_GEN_BIN"))
+        .args(args)
+        .env("KUBECONFIG", env.kubeconfig())
+        .output()
+        .unwrap_or_else(|e| panic!("running load-gen: {e}"));
+    assert!(
+        out.status.success(),
+        "load-gen failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "load-gen output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}

@@ -1,0 +1,353 @@
+//! pod-runner: gives every Running kwok pod a real process. For each pod (matching --selector,
+//! in --namespace or all namespaces) that is Running with an IP inside --pod-cidr (which must be
+//! loopback), it starts `demo-app` bound to `<podIP>:<port>` with the `DEMO_*` env of the pod's
+//! app container, restarts it when that spec changes or it exits, and stops it when the pod goes
+//! away. Polls the apiserver every --interval-ms. Serves /healthz and /pods on --status-listen.
+//! On SIGTERM/SIGINT it kills its children and exits.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::Api;
+use serde::Serialize;
+use tollgate_testbed::cidr::Cidr;
+use tollgate_testbed::pods::{self, ProcSpec};
+
+#[derive(Debug, Parser)]
+#[command(name = "pod-runner")]
+struct Args {
+    /// Path of the demo-app binary.
+    #[arg(long, env = "DEMO_APP_BIN")]
+    demo_app: PathBuf,
+    /// Only pods whose IP is in this CIDR get a process; it must be inside 127.0.0.0/8.
+    #[arg(long, default_value = "127.0.10.0/24")]
+    pod_cidr: Cidr,
+    /// Label selector of the pods to run (empty: all pods).
+    #[arg(long, default_value = "")]
+    selector: String,
+    /// Namespace to watch (default: all).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Port the demo-app listens on at the pod IP.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Poll interval.
+    #[arg(long, default_value_t = 500)]
+    interval_ms: u64,
+    /// Status server (/healthz, /pods).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    status_listen: String,
+    /// Per-pod logs and pid files (`<namespace>_<pod>.log|.pid`).
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+    /// Write Prometheus file_sd targets (one per running process, labelled from the pod) here.
+    #[arg(long)]
+    file_sd: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RunningPod {
+    ip: String,
+    pid: u32,
+    version: String,
+    env: BTreeMap<String, String>,
+}
+
+struct Proc {
+    spec: ProcSpec,
+    child: Child,
+    started: Instant,
+}
+
+struct Runner {
+    args: Args,
+    /// Target labels per pod key (for file_sd), refreshed at every reconcile.
+    labels: BTreeMap<String, BTreeMap<String, String>>,
+    last_file_sd: Option<String>,
+    procs: BTreeMap<String, Proc>,
+    /// Last start per pod key, to back off restarts of a crashing process.
+    last_start: BTreeMap<String, Instant>,
+    status: Arc<Mutex<BTreeMap<String, RunningPod>>>,
+}
+
+impl Runner {
+    fn file(&self, key: &str, ext: &str) -> Option<PathBuf> {
+        self.args
+            .log_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.{ext}", key.replace('/', "_"))))
+    }
+
+    fn start(&mut self, key: &str, spec: ProcSpec) {
+        if self
+            .last_start
+            .get(key)
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_start.insert(key.to_string(), Instant::now());
+        let mut cmd = Command::new(&self.args.demo_app);
+        cmd.env_clear()
+            .envs(std::env::vars().filter(|(k, _)| k == "PATH" || k == "HOME"))
+            .envs(&spec.env)
+            .stdin(Stdio::null());
+        match self.file(key, "log").map(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+        }) {
+            Some(Ok(f)) => {
+                let f2 = f.try_clone();
+                cmd.stdout(Stdio::from(f));
+                match f2 {
+                    Ok(f2) => cmd.stderr(Stdio::from(f2)),
+                    Err(_) => cmd.stderr(Stdio::null()),
+                };
+            }
+            _ => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        match cmd.spawn() {
+            Ok(child) => {
+                let pid = child.id();
+                if let Some(p) = self.file(key, "pid") {
+                    let _ = std::fs::write(p, pid.to_string());
+                }
+                eprintln!(
+                    "pod-runner: started {key} on {} (pid {pid}, version {})",
+                    spec.ip,
+                    spec.env
+                        .get("DEMO_VERSION")
+                        .map(String::as_str)
+                        .unwrap_or("?")
+                );
+                if let Ok(mut s) = self.status.lock() {
+                    s.insert(
+                        key.to_string(),
+                        RunningPod {
+                            ip: spec.ip.to_string(),
+                            pid,
+                            version: spec.env.get("DEMO_VERSION").cloned().unwrap_or_default(),
+                            env: spec.env.clone(),
+                        },
+                    );
+                }
+                self.procs.insert(
+                    key.to_string(),
+                    Proc {
+                        spec,
+                        child,
+                        started: Instant::now(),
+                    },
+                );
+            }
+            Err(e) => eprintln!("pod-runner: cannot start demo-app for {key}: {e}"),
+        }
+    }
+
+    fn stop(&mut self, key: &str, why: &str) {
+        if let Some(mut p) = self.procs.remove(key) {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+            eprintln!(
+                "pod-runner: stopped {key} ({why}, ran {:.1}s)",
+                p.started.elapsed().as_secs_f64()
+            );
+        }
+        if let Some(f) = self.file(key, "pid") {
+            let _ = std::fs::remove_file(f);
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.remove(key);
+        }
+    }
+
+    /// Rewrites the file_sd file (atomically, only when it changes).
+    fn write_file_sd(&mut self) {
+        let Some(path) = self.args.file_sd.clone() else {
+            return;
+        };
+        let groups: Vec<serde_json::Value> = self
+            .procs
+            .iter()
+            .map(|(key, p)| {
+                serde_json::json!({
+                    "targets": [format!("{}:{}", p.spec.ip, self.args.port)],
+                    "labels": self.labels.get(key).cloned().unwrap_or_default(),
+                })
+            })
+            .collect();
+        let text = serde_json::Value::Array(groups).to_string();
+        if self.last_file_sd.as_deref() == Some(text.as_str()) {
+            return;
+        }
+        let tmp = path.with_extension("tmp");
+        match std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &path)) {
+            Ok(()) => self.last_file_sd = Some(text),
+            Err(e) => eprintln!("pod-runner: writing {}: {e}", path.display()),
+        }
+    }
+
+    fn reconcile(&mut self, pods: &[Pod]) {
+        self.labels = pods
+            .iter()
+            .map(|p| (pods::key(p), pods::target_labels(p)))
+            .collect();
+        let desired: BTreeMap<String, ProcSpec> = pods
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    pods::key(p),
+                    pods::desired(p, &self.args.pod_cidr, self.args.port)?,
+                ))
+            })
+            .collect();
+        let keys: Vec<String> = self.procs.keys().cloned().collect();
+        for key in keys {
+            let exited = match self.procs.get_mut(&key).map(|p| p.child.try_wait()) {
+                Some(Ok(Some(status))) => Some(status.to_string()),
+                _ => None,
+            };
+            match (desired.get(&key), exited) {
+                (None, _) => self.stop(&key, "pod gone or not running"),
+                (Some(_), Some(status)) => self.stop(&key, &format!("process exited: {status}")),
+                (Some(d), None) if self.procs.get(&key).is_some_and(|p| &p.spec != d) => {
+                    self.stop(&key, "pod spec changed")
+                }
+                _ => {}
+            }
+        }
+        for (key, spec) in desired {
+            if !self.procs.contains_key(&key) {
+                self.start(&key, spec);
+            }
+        }
+        self.write_file_sd();
+    }
+
+    fn stop_all(&mut self) {
+        let keys: Vec<String> = self.procs.keys().cloned().collect();
+        for k in keys {
+            self.stop(&k, "shutting down");
+        }
+        self.write_file_sd();
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if !args.pod_cidr.is_loopback() {
+        eprintln!(
+            "pod-runner: --pod-cidr {:?} is not inside 127.0.0.0/8; refusing",
+            args.pod_cidr
+        );
+        std::process::exit(2);
+    }
+    if let Some(d) = &args.log_dir {
+        if let Err(e) = std::fs::create_dir_all(d) {
+            eprintln!("pod-runner: cannot create {}: {e}", d.display());
+            std::process::exit(2);
+        }
+    }
+    let client = match tollgate_testbed::kube_client().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pod-runner: no Kubernetes client: {e}");
+            std::process::exit(2);
+        }
+    };
+    let api: Api<Pod> = match &args.namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let status = Arc::new(Mutex::new(BTreeMap::new()));
+    let healthy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listener = match tokio::net::TcpListener::bind(&args.status_listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("pod-runner: cannot listen on {}: {e}", args.status_listen);
+            std::process::exit(2);
+        }
+    };
+    if let Ok(a) = listener.local_addr() {
+        eprintln!("pod-runner: status on http://{a}");
+    }
+    {
+        let status = status.clone();
+        let healthy = healthy.clone();
+        let app = axum::Router::new()
+            .route(
+                "/healthz",
+                axum::routing::get(move || {
+                    let ok = healthy.load(std::sync::atomic::Ordering::Relaxed);
+                    async move {
+                        if ok {
+                            (axum::http::StatusCode::OK, "ok\n")
+                        } else {
+                            (
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                "not listed yet\n",
+                            )
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/pods",
+                axum::routing::get(move || {
+                    let snapshot = status.lock().map(|s| s.clone()).unwrap_or_default();
+                    async move { axum::Json(snapshot) }
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    let mut runner = Runner {
+        args,
+        labels: BTreeMap::new(),
+        last_file_sd: None,
+        procs: BTreeMap::new(),
+        last_start: BTreeMap::new(),
+        status,
+    };
+    let mut lp = ListParams::default();
+    if !runner.args.selector.is_empty() {
+        lp = lp.labels(&runner.args.selector);
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(runner.args.interval_ms.max(50)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pod-runner: cannot handle SIGTERM: {e}");
+            std::process::exit(2);
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                match api.list(&lp).await {
+                    Ok(list) => {
+                        runner.reconcile(&list.items);
+                        healthy.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(e) => eprintln!("pod-runner: listing pods failed: {e}"),
+                }
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    runner.stop_all();
+    eprintln!("pod-runner: stopped");
+}

@@ -1,0 +1,321 @@
+//! A bounded load generator: a fixed request rate, spread round-robin (so uniformly) over the ready
+//! pods of a label selector (re-listed every `refresh`) or over a static list of URLs. The replica
+//! ratio is thus the traffic share. Stops at `duration` or `max_requests`, whichever comes first,
+//! then waits for the requests in flight (each bounded by `timeout`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::Api;
+use serde::Serialize;
+
+/// One place to send requests to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `namespace/pod` or the URL itself.
+    pub key: String,
+    pub url: String,
+    /// Aggregation group, e.g. the pod's `track` label ("" when none).
+    pub group: String,
+}
+
+pub enum Targets {
+    Static(Vec<Target>),
+    Pods {
+        client: kube::Client,
+        namespace: Option<String>,
+        selector: String,
+        port: u16,
+        path: String,
+        /// Pod label whose value is the group ("track" by default).
+        group_label: String,
+        refresh: Duration,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// Requests per second, over all targets.
+    pub rate: f64,
+    pub duration: Duration,
+    pub max_requests: Option<u64>,
+    pub timeout: Duration,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub sent: u64,
+    pub ok: u64,
+    /// Non-2xx answers plus transport errors.
+    pub failed: u64,
+    /// Transport errors (connect, timeout): no status code.
+    pub errors: u64,
+    pub codes: BTreeMap<String, u64>,
+}
+
+impl Counts {
+    fn record(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Status(code) => {
+                *self.codes.entry(code.to_string()).or_default() += 1;
+                if (200..300).contains(code) {
+                    self.ok += 1;
+                } else {
+                    self.failed += 1;
+                }
+            }
+            Outcome::Error => {
+                self.errors += 1;
+                self.failed += 1;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetCounts {
+    pub url: String,
+    pub group: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    #[serde(flatten)]
+    pub total: Counts,
+    /// Ticks at which no target was ready (nothing sent).
+    pub skipped_no_target: u64,
+    pub duration_seconds: f64,
+    /// By target key (`namespace/pod` or URL).
+    pub targets: BTreeMap<String, TargetCounts>,
+    /// By group (e.g. track).
+    pub groups: BTreeMap<String, Counts>,
+}
+
+enum Outcome {
+    Status(u16),
+    Error,
+}
+
+fn pod_target(p: &Pod, port: u16, path: &str, group_label: &str) -> Option<Target> {
+    if !crate::pods::is_ready(p) {
+        return None;
+    }
+    let ip = p.status.as_ref()?.pod_ip.clone()?;
+    let group = p
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(group_label).cloned())
+        .unwrap_or_default();
+    Some(Target {
+        key: crate::pods::key(p),
+        url: format!("http://{ip}:{port}{path}"),
+        group,
+    })
+}
+
+impl Targets {
+    async fn current(&self) -> Result<Vec<Target>, kube::Error> {
+        match self {
+            Targets::Static(t) => Ok(t.clone()),
+            Targets::Pods {
+                client,
+                namespace,
+                selector,
+                port,
+                path,
+                group_label,
+                ..
+            } => {
+                let api: Api<Pod> = match namespace {
+                    Some(ns) => Api::namespaced(client.clone(), ns),
+                    None => Api::all(client.clone()),
+                };
+                let mut lp = ListParams::default();
+                if !selector.is_empty() {
+                    lp = lp.labels(selector);
+                }
+                let pods = api.list(&lp).await?;
+                let mut t: Vec<Target> = pods
+                    .items
+                    .iter()
+                    .filter_map(|p| pod_target(p, *port, path, group_label))
+                    .collect();
+                t.sort_by(|a, b| a.key.cmp(&b.key));
+                Ok(t)
+            }
+        }
+    }
+
+    fn refresh(&self) -> Option<Duration> {
+        match self {
+            Targets::Static(_) => None,
+            Targets::Pods { refresh, .. } => Some(*refresh),
+        }
+    }
+}
+
+/// Runs the load; errors only when the target list cannot be obtained at the start.
+pub async fn run(targets: Targets, cfg: LoadConfig) -> Result<Report, String> {
+    if !(cfg.rate > 0.0 && cfg.rate.is_finite()) {
+        return Err(format!("rate must be > 0, got {}", cfg.rate));
+    }
+    crate::install_crypto_provider();
+    let http = reqwest::Client::builder()
+        .timeout(cfg.timeout)
+        .pool_max_idle_per_host(4)
+        .build()
+        .map_err(|e| format!("http client: {e}"))?;
+    let mut current = targets
+        .current()
+        .await
+        .map_err(|e| format!("listing targets: {e}"))?;
+    let mut listed_at = Instant::now();
+    let report = Arc::new(Mutex::new(Report::default()));
+    let permits = Arc::new(tokio::sync::Semaphore::new(cfg.concurrency.max(1)));
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / cfg.rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut next = 0usize;
+    let mut sent = 0u64;
+    loop {
+        tick.tick().await;
+        if started.elapsed() >= cfg.duration || cfg.max_requests.is_some_and(|m| sent >= m) {
+            break;
+        }
+        if let Some(every) = targets.refresh() {
+            if listed_at.elapsed() >= every {
+                match targets.current().await {
+                    Ok(t) => current = t,
+                    Err(e) => {
+                        eprintln!("load-gen: listing targets failed, keeping the old list: {e}")
+                    }
+                }
+                listed_at = Instant::now();
+            }
+        }
+        if current.is_empty() {
+            if let Ok(mut r) = report.lock() {
+                r.skipped_no_target += 1;
+            }
+            continue;
+        }
+        let target = current[next % current.len()].clone();
+        next = next.wrapping_add(1);
+        sent += 1;
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let http = http.clone();
+        let report = report.clone();
+        tokio::spawn(async move {
+            let outcome = match http.get(&target.url).send().await {
+                Ok(resp) => {
+                    let code = resp.status().as_u16();
+                    let _ = resp.bytes().await;
+                    Outcome::Status(code)
+                }
+                Err(_) => Outcome::Error,
+            };
+            if let Ok(mut r) = report.lock() {
+                r.total.sent += 1;
+                r.total.record(&outcome);
+                let t = r
+                    .targets
+                    .entry(target.key.clone())
+                    .or_insert_with(|| TargetCounts {
+                        url: target.url.clone(),
+                        group: target.group.clone(),
+                        ..Default::default()
+                    });
+                t.counts.sent += 1;
+                t.counts.record(&outcome);
+                let g = r.groups.entry(target.group.clone()).or_default();
+                g.sent += 1;
+                g.record(&outcome);
+            }
+            drop(permit);
+        });
+    }
+    // Wait for everything in flight: all permits back.
+    let _all = permits
+        .acquire_many(cfg.concurrency.max(1) as u32)
+        .await
+        .map_err(|e| format!("semaphore: {e}"))?;
+    let mut out = report
+        .lock()
+        .map_err(|_| "report lock poisoned".to_string())?
+        .clone();
+    out.duration_seconds = started.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn counts_against_a_local_server() {
+        // A tiny server: /ok answers 200, /bad 503.
+        let app = axum::Router::new()
+            .route("/ok", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/bad",
+                axum::routing::get(|| async {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "no")
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let t = |k: &str, p: &str, g: &str| Target {
+            key: k.into(),
+            url: format!("http://{addr}{p}"),
+            group: g.into(),
+        };
+        // A closed port on loopback for transport errors.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let targets = Targets::Static(vec![
+            t("a", "/ok", "stable"),
+            t("b", "/ok", "stable"),
+            t("c", "/bad", "canary"),
+            Target {
+                key: "d".into(),
+                url: format!("http://{closed}/"),
+                group: "canary".into(),
+            },
+        ]);
+        let cfg = LoadConfig {
+            rate: 400.0,
+            duration: Duration::from_secs(10),
+            max_requests: Some(40),
+            timeout: Duration::from_secs(2),
+            concurrency: 8,
+        };
+        let r = run(targets, cfg).await.unwrap();
+        assert_eq!(r.total.sent, 40);
+        assert_eq!(r.total.ok, 20);
+        assert_eq!(r.total.failed, 20);
+        assert_eq!(r.total.errors, 10);
+        for k in ["a", "b", "c", "d"] {
+            assert_eq!(r.targets[k].counts.sent, 10, "{k}");
+        }
+        assert_eq!(r.groups["stable"].ok, 20);
+        assert_eq!(r.groups["canary"].codes.get("503"), Some(&10));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["sent"], 40);
+        assert_eq!(json["targets"]["c"]["codes"]["503"], 10);
+    }
+}
