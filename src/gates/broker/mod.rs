@@ -6,7 +6,6 @@
 //! - [`gate`]: the gate's semantics as pure functions, a one-step driver for the controller and a
 //!   blocking loop for the CLI.
 //! - [`error`]: typed errors, split permanent / transient; none carries a credential.
-//! - [`peer`]: the controller's `ContractPeer` over the client (the only part that reads the CRD).
 //!
 //! See `docs/contract-gate.md` for the endpoint choice, the Secret format and the semantics.
 
@@ -14,7 +13,6 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod gate;
-pub mod peer;
 pub mod types;
 
 pub use client::{BrokerApi, HttpBroker};
@@ -28,7 +26,6 @@ pub use gate::{
     AnswerCounts, AnswerKind, BlockKind, ClassifiedAnswer, GateDecision, GatePolicy, GateProgress,
     GateVerdict, RecordStep,
 };
-pub use peer::BrokerPeer;
 pub use types::{
     CanIDeployRequest, Deployable, DeploymentRecord, Environment, Ignore, LatestBy, MatrixAnswer,
     MatrixQuery, MatrixTarget, RecordedDeployment, Selector, Summary,
