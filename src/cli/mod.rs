@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod analyze;
 mod bench_judge;
 pub mod can_i_deploy;
+pub mod controller;
 mod crd;
 pub mod kube_args;
 pub mod record_deployment;
@@ -25,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the Rollout CustomResourceDefinition as YAML.
     Crd(crd::CrdArgs),
+    /// Run the operator: watch Rollouts and walk each through its gates.
+    Controller(Box<controller::ControllerArgs>),
     /// Ask every ready pod matching a selector which version and configuration it runs.
     /// Exit 0 when all match, 1 on a mismatch or a pod that does not answer, 3 on error.
     Verify(Box<verify::VerifyArgs>),
@@ -59,6 +62,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd(args) => crd::run(args),
+        Command::Controller(args) => controller::run(*args),
         Command::Verify(args) => verify::run(*args),
         Command::List(args) => rollouts::list(args),
         Command::Status(args) => rollouts::status(args),

@@ -513,6 +513,7 @@ pub struct PauseStep {
 #[x_kube(
     validation = Rule::new("has(self.errorRate) || has(self.latency)").message("spec.analysis: configure at least one of errorRate or latency"),
     validation = Rule::new("self.alpha > 0.0 && self.alpha < 0.5").message("spec.analysis.alpha must be greater than 0 and less than 0.5"),
+    validation = Rule::new("self.alphaPass > 0.0 && self.alphaPass < 0.5").message("spec.analysis.alphaPass must be greater than 0 and less than 0.5"),
     validation = Rule::new("duration(self.maxDuration) >= duration(self.interval)").message("spec.analysis.maxDuration must be at least spec.analysis.interval"),
 )]
 pub struct Analysis {
@@ -538,7 +539,12 @@ pub struct Analysis {
     #[serde(default = "default_alpha")]
     pub alpha: f64,
 
-    /// Requests each arm must have served before any verdict (pass or fail) is given.
+    /// Family-wise false-promotion rate: the chance that a canary worse than a metric's
+    /// `passTolerance` is promoted.
+    #[serde(default = "default_alpha_pass")]
+    pub alpha_pass: f64,
+
+    /// Requests the canary must have served before a metric may pass.
     #[serde(default = "default_min_requests")]
     #[schemars(range(min = 1, max = 100000000))]
     pub min_requests: i64,
@@ -565,10 +571,13 @@ fn default_interval() -> Duration {
     std::time::Duration::from_secs(30).into()
 }
 fn default_alpha() -> f64 {
+    0.02
+}
+fn default_alpha_pass() -> f64 {
     0.05
 }
 fn default_min_requests() -> i64 {
-    200
+    300
 }
 fn default_max_duration() -> Duration {
     std::time::Duration::from_secs(3600).into()
@@ -616,6 +625,7 @@ fn default_query_timeout() -> Duration {
 /// Error-rate metric definition.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.passTolerance >= self.tolerance").message("spec.analysis.errorRate.passTolerance must be at least spec.analysis.errorRate.tolerance"))]
 pub struct ErrorRateMetric {
     /// Counter of requests, labelled by status code.
     #[serde(default = "default_requests_metric")]
@@ -632,9 +642,14 @@ pub struct ErrorRateMetric {
     pub error_codes: String,
     /// Tolerated ratio of canary to baseline error rate: the canary fails only when its
     /// error rate is proven above `tolerance` times the baseline's.
-    #[serde(default = "default_error_tolerance")]
+    #[serde(default = "default_tolerance")]
     #[schemars(range(min = 1.0, max = 100.0))]
     pub tolerance: f64,
+    /// Promotion needs proof that the canary's error rate is below `passTolerance` times the
+    /// baseline's; at least `tolerance`.
+    #[serde(default = "default_pass_tolerance")]
+    #[schemars(range(min = 1.0, max = 100.0))]
+    pub pass_tolerance: f64,
     /// A failed critical metric rolls back at once; a failed non-critical metric is reported
     /// and blocks promotion until a person decides.
     #[serde(default = "default_true")]
@@ -650,8 +665,11 @@ fn default_code_label() -> String {
 fn default_error_codes() -> String {
     "5..".to_string()
 }
-fn default_error_tolerance() -> f64 {
-    1.2
+fn default_tolerance() -> f64 {
+    1.0
+}
+fn default_pass_tolerance() -> f64 {
+    1.5
 }
 
 /// Latency metric definition over a Prometheus histogram.
@@ -667,6 +685,10 @@ pub struct LatencyMetric {
     /// Quantiles to compare, each with its tolerance.
     #[schemars(length(min = 1, max = 5))]
     pub quantiles: Vec<QuantileCheck>,
+    /// Also compare the whole latency distribution (a sequential rank test over the buckets),
+    /// which catches shifts that no single quantile shows.
+    #[serde(default = "default_true")]
+    pub whole_distribution: bool,
     /// A failed critical metric rolls back at once.
     #[serde(default = "default_true")]
     pub critical: bool,
@@ -679,18 +701,22 @@ fn default_histogram_metric() -> String {
 /// One latency quantile to compare.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.quantile >= 0.5 && self.quantile <= 0.999").message("spec.analysis.latency.quantiles[].quantile must be between 0.5 and 0.999"))]
+#[x_kube(
+    validation = Rule::new("self.quantile >= 0.5 && self.quantile <= 0.999").message("spec.analysis.latency.quantiles[].quantile must be between 0.5 and 0.999"),
+    validation = Rule::new("self.passTolerance >= self.tolerance").message("spec.analysis.latency.quantiles[].passTolerance must be at least its tolerance"),
+)]
 pub struct QuantileCheck {
     /// The quantile, e.g. 0.99 for p99.
     pub quantile: f64,
     /// Tolerated ratio of canary to baseline: the canary fails only when the share of its
     /// requests slower than the baseline's quantile is proven above `tolerance` times the
     /// baseline's share.
-    #[serde(default = "default_latency_tolerance")]
+    #[serde(default = "default_tolerance")]
     #[schemars(range(min = 1.0, max = 100.0))]
     pub tolerance: f64,
-}
-
-fn default_latency_tolerance() -> f64 {
-    1.2
+    /// Promotion needs proof that that share is below `passTolerance` times the baseline's; at
+    /// least `tolerance`.
+    #[serde(default = "default_pass_tolerance")]
+    #[schemars(range(min = 1.0, max = 100.0))]
+    pub pass_tolerance: f64,
 }

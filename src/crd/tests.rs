@@ -90,8 +90,9 @@ fn checked_in_crd_is_what_tollgate_crd_prints() {
 #[test]
 fn the_chart_ships_the_same_crd() {
     let top = std::fs::read_to_string(repo_path("crds/rollouts.tollgate.dev.yaml")).unwrap();
-    let chart = std::fs::read_to_string(repo_path("charts/tollgate/crds/rollouts.tollgate.dev.yaml"))
-        .expect("charts/tollgate/crds/rollouts.tollgate.dev.yaml exists");
+    let chart =
+        std::fs::read_to_string(repo_path("charts/tollgate/crds/rollouts.tollgate.dev.yaml"))
+            .expect("charts/tollgate/crds/rollouts.tollgate.dev.yaml exists");
     assert!(
         top == chart,
         "charts/tollgate/crds/ differs from crds/: copy crds/rollouts.tollgate.dev.yaml into the chart"
@@ -263,7 +264,10 @@ fn defaults_fill_an_almost_empty_spec() {
     assert_eq!(fleet.config_hash_pointer, "/configHash");
     assert_eq!(fleet.timeout, std::time::Duration::from_secs(2));
     let analysis = spec.analysis.as_ref().expect("analysis");
-    assert_eq!(analysis.alpha, 0.05);
+    assert_eq!(
+        (analysis.alpha, analysis.alpha_pass, analysis.min_requests),
+        (0.02, 0.05, 300)
+    );
     assert_eq!(analysis.interval, std::time::Duration::from_secs(30));
     assert_eq!(analysis.on_inconclusive, InconclusivePolicy::Pause);
     assert!(!analysis.dedicated_baseline);
@@ -271,6 +275,7 @@ fn defaults_fill_an_almost_empty_spec() {
     assert_eq!(errors.requests_metric, "http_requests_total");
     assert_eq!(errors.code_label, "code");
     assert_eq!(errors.error_codes, "5..");
+    assert_eq!((errors.tolerance, errors.pass_tolerance), (1.0, 1.5));
     assert!(errors.critical);
     // The defaults in the schema are the ones serde applies, so the API server and a
     // client that reads an undefaulted object agree.
@@ -502,6 +507,11 @@ fn invalid_cases() -> Vec<Invalid> {
             message: "spec.analysis.latency.quantiles must not repeat a quantile",
         },
         Invalid {
+            name: "pass tolerance below tolerance",
+            mutate: |v| v["spec"]["analysis"]["errorRate"] = json!({"tolerance": 2.0, "passTolerance": 1.5}),
+            message: "spec.analysis.errorRate.passTolerance must be at least spec.analysis.errorRate.tolerance",
+        },
+        Invalid {
             name: "quantile out of range",
             mutate: |v| v["spec"]["analysis"]["latency"] = json!({"quantiles": [{"quantile": 0.3}]}),
             message: "spec.analysis.latency.quantiles[].quantile must be between 0.5 and 0.999",
@@ -531,9 +541,20 @@ fn defaulted(value: Value) -> Value {
     spec.entry("traffic")
         .or_insert(json!({"type": "ReplicaRatio"}));
     if let Some(Value::Object(a)) = spec.get_mut("analysis") {
-        a.entry("alpha").or_insert(json!(0.05));
+        a.entry("alpha").or_insert(json!(0.02));
+        a.entry("alphaPass").or_insert(json!(0.05));
         a.entry("interval").or_insert(json!("30s"));
         a.entry("maxDuration").or_insert(json!("1h"));
+        if let Some(Value::Object(e)) = a.get_mut("errorRate") {
+            e.entry("tolerance").or_insert(json!(1.0));
+            e.entry("passTolerance").or_insert(json!(1.5));
+        }
+        if let Some(Value::Array(qs)) = a.get_mut("latency").and_then(|l| l.get_mut("quantiles")) {
+            for q in qs.iter_mut().filter_map(Value::as_object_mut) {
+                q.entry("tolerance").or_insert(json!(1.0));
+                q.entry("passTolerance").or_insert(json!(1.5));
+            }
+        }
     }
     if let Some(Value::Object(g)) = spec.get_mut("contractGate") {
         g.entry("pollInterval").or_insert(json!("10s"));

@@ -7,4 +7,5 @@ pub mod apply;
 pub mod children;
 pub mod decide;
 pub mod observe;
+pub mod peers;
 pub mod reconcile;

@@ -1,0 +1,107 @@
+//! `tollgate controller`: run the operator.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::kube_args::KubeArgs;
+use crate::runtime::controller::{self, ControllerConfig};
+use crate::runtime::leader::LeaderConfig;
+use crate::runtime::telemetry::{self, LogFormat};
+
+/// Flags of `tollgate controller`.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Watch only this namespace (default: every namespace).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Where the admin server (/metrics, /livez, /readyz) listens.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub admin_addr: SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
+    /// Rollouts reconciled at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: u16,
+    /// Take part in leader election (run several replicas; one writes).
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "tollgate")]
+    pub lease_name: String,
+    /// Namespace of the leader Lease (default: the watched namespace, or `default`).
+    #[arg(long)]
+    pub lease_namespace: Option<String>,
+    /// How long the lease is valid without renewal (Go duration).
+    #[arg(long, default_value = "15s")]
+    pub lease_duration: kube::core::Duration,
+    /// How long before expiry the holder renews (Go duration, less than --lease-duration).
+    #[arg(long, default_value = "5s")]
+    pub lease_renew_grace: kube::core::Duration,
+    /// This replica's identity for leader election and Events (default: $POD_NAME, else the
+    /// host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
+}
+
+/// Run the operator until SIGTERM/SIGINT. Exit 0 on a clean stop, 3 when it cannot start.
+pub fn run(args: ControllerArgs) -> ExitCode {
+    telemetry::init(args.log_format);
+    let lease_duration: std::time::Duration = args.lease_duration.into();
+    let renew_grace: std::time::Duration = args.lease_renew_grace.into();
+    if args.leader_elect && renew_grace >= lease_duration {
+        eprintln!("error: --lease-renew-grace must be shorter than --lease-duration");
+        return ExitCode::from(3);
+    }
+    let runtime = match super::kube_args::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    runtime.block_on(async move {
+        let client = match args.kube.client().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(3);
+            }
+        };
+        let identity = args.identity.clone().unwrap_or_else(default_identity);
+        let config = ControllerConfig {
+            namespace: args.namespace.clone(),
+            leader: args.leader_elect.then(|| LeaderConfig {
+                lease_name: args.lease_name.clone(),
+                namespace: args
+                    .lease_namespace
+                    .clone()
+                    .or_else(|| args.namespace.clone())
+                    .unwrap_or_else(|| "default".into()),
+                identity: identity.clone(),
+                lease_duration,
+                renew_grace,
+            }),
+            admin_addr: args.admin_addr,
+            instance: identity,
+            concurrency: args.concurrency.max(1),
+        };
+        let (contract, analysis) = crate::rollout::peers::production(client.clone());
+        match controller::run(client, config, contract, analysis).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(3)
+            }
+        }
+    })
+}
