@@ -171,8 +171,8 @@ async fn unknown_polls_then_blocks_as_unknown() {
         d.reason
     );
     let asks = server.requests().len();
-    // budget 100 ms at 20 ms intervals: several asks, bounded.
-    assert!((3..=8).contains(&asks), "asked {asks} times");
+    // budget 100 ms at 20 ms intervals: asked again at least once, and a bounded number of times.
+    assert!((2..=8).contains(&asks), "asked {asks} times");
 
     // Unknown, then yes: passes.
     let server = FaultServer::start(vec![Reply::json(200, UNKNOWN), Reply::json(200, YES)]).await;
