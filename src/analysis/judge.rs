@@ -1241,6 +1241,20 @@ mod tests {
     }
 
     #[test]
+    fn evaluate_repeats_the_standing_without_new_data() {
+        let p = Policy::default();
+        let ws: Vec<Window> = (0..6).map(|_| win(30.0, 10.0, SAME, SAME)).collect();
+        let (st, j) = run(&p, &ws);
+        let again = evaluate(&st, &p).expect("valid");
+        assert_eq!(again.verdict, j.verdict);
+        assert_eq!(
+            metric(&again, "errorRate").e_value,
+            metric(&j, "errorRate").e_value
+        );
+        assert!(evaluate(&st, &Policy { alpha: 2.0, ..p }).is_err());
+    }
+
+    #[test]
     fn quantile_names() {
         assert_eq!(quantile_name(0.99), "latencyP99");
         assert_eq!(quantile_name(0.5), "latencyP50");
