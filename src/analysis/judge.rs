@@ -113,15 +113,22 @@ pub struct DispersionPolicy {
     pub prior_icc: f64,
     /// Inflation of the estimated excess dispersion by `1 + upperZ * sqrt(2/df)`.
     pub upper_z: f64,
+    /// When the tempering factor exceeds `overdispersedAbove`, a count metric may not fail
+    /// before `overdispersedMinWindows` windows: a few windows cannot tell a burst in one arm
+    /// from a regression, and the dispersion estimate needs data to be trusted.
+    pub overdispersed_above: f64,
+    pub overdispersed_min_windows: u32,
 }
 
 impl Default for DispersionPolicy {
     fn default() -> Self {
         DispersionPolicy {
             enabled: true,
-            prior_windows: 4.0,
+            prior_windows: 1.0,
             prior_icc: 0.0,
-            upper_z: 4.5,
+            upper_z: 7.0,
+            overdispersed_above: 1.5,
+            overdispersed_min_windows: 8,
         }
     }
 }
@@ -159,7 +166,7 @@ impl Default for Policy {
             min_windows: 3,
             min_events: 5.0,
             min_canary_requests: 300.0,
-            mixture_scale: 0.6,
+            mixture_scale: 0.45,
             dispersion: DispersionPolicy::default(),
         }
     }
@@ -466,6 +473,21 @@ impl CountJudge<'_> {
                 format!(
                     "{} of {} windows needed so far: {ev}",
                     st.windows, p.min_windows
+                ),
+            );
+        }
+        let disp = &p.dispersion;
+        if disp.enabled
+            && sum.dispersion > disp.overdispersed_above
+            && st.windows < disp.overdispersed_min_windows
+        {
+            return (
+                Verdict::Inconclusive,
+                format!(
+                    "overdispersed counts (factor {}): {} of {} windows needed: {ev}",
+                    fmt_num(sum.dispersion),
+                    st.windows,
+                    disp.overdispersed_min_windows
                 ),
             );
         }
@@ -1216,6 +1238,20 @@ mod tests {
         let (st2, j) = update(&st, &p2, &ws[0]).expect("valid");
         assert_eq!(st2.error_rate.as_ref().map(|e| e.windows), Some(1));
         assert!(j.reason.contains("evidence reset"));
+    }
+
+    #[test]
+    fn evaluate_repeats_the_standing_without_new_data() {
+        let p = Policy::default();
+        let ws: Vec<Window> = (0..6).map(|_| win(30.0, 10.0, SAME, SAME)).collect();
+        let (st, j) = run(&p, &ws);
+        let again = evaluate(&st, &p).expect("valid");
+        assert_eq!(again.verdict, j.verdict);
+        assert_eq!(
+            metric(&again, "errorRate").e_value,
+            metric(&j, "errorRate").e_value
+        );
+        assert!(evaluate(&st, &Policy { alpha: 2.0, ..p }).is_err());
     }
 
     #[test]

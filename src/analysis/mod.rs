@@ -52,12 +52,17 @@
 //!   whose windows are then not reused); plus descriptive quantile estimates and a fixed-horizon
 //!   order-statistic interval for the quantile difference.
 //! * Whole distribution: a sequential rank-score tilt test over histogram buckets.
-//! * Overdispersion: a prequential Pearson estimate of between-window dispersion `phi`
-//!   (shrunk toward a prior), dividing the log-likelihood by `max(1, phi)` (quasi-likelihood
-//!   tempering). Limits: with few windows the estimate is noisy; a burst that hits one arm
-//!   during the very first windows can still be mistaken for a regression before `phi` has been
-//!   learned (`minWindows` guards the start); and bursts longer than a window look like a
-//!   sustained effect, which they are, as far as the data can tell.
+//! * Overdispersion: `phi` is estimated online from prequential Pearson residuals, three terms
+//!   per window: the canary's share of the window's events against the share predicted from
+//!   earlier windows (conditional term), and each arm's count against its own earlier rate
+//!   (marginal terms). The estimate's excess over 1 is inflated by `1 + upperZ * sqrt(2/df)`,
+//!   because an estimate that is low by a fraction `f` raises the false-alarm rate from `alpha`
+//!   toward `alpha^(1-f)`. The log-likelihood is divided by the result (quasi-likelihood
+//!   tempering), which never hurts validity on Poisson data. Limits: this is an approximation
+//!   calibrated by simulation (the benchmark's bursty A/A cells), not a proof; with few windows
+//!   the estimate is noisy (`minWindows` guards the start); a shock shared by both arms inflates
+//!   the marginal terms and so slows detection while it lasts; bursts longer than a window look
+//!   like a sustained effect, which, as far as the data can tell, they are.
 //! * Family-wise error: weighted Bonferroni over metrics, separately for rollback and promotion.
 
 pub mod judge;

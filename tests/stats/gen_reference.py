@@ -117,14 +117,15 @@ def ratio_stream(windows, fail_ratio, pass_ratio, tau, alpha, disp):
             p = rc * th / (rc * th + rb)
             if seen > 0:
                 resid2 += (c - n * p) ** 2
-                var += n * p * (1 - p)
+                var += n * p * (1 - p) * (1 + n / (C + B + 1.0))
                 nwin += 1
                 n2 += n * n
                 n1 += n
-        for x, e in ((c, rc * C / RC if RC > 0 and C > 0 else 0.0), (b, rb * B / RB if RB > 0 and B > 0 else 0.0)):
+        for x, e, frac in ((c, rc * C / RC if RC > 0 and C > 0 else 0.0, rc / RC if RC > 0 else 0.0),
+                           (b, rb * B / RB if RB > 0 and B > 0 else 0.0, rb / RB if RB > 0 else 0.0)):
             if e > 0:
                 resid2 += (x - e) ** 2
-                var += e
+                var += e * (1 + frac)
                 nwin += 1
                 n2 += e * e
                 n1 += e

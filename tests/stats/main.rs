@@ -192,3 +192,45 @@ fn sequential_shift_test_matches_independent_python() {
         }
     }
 }
+
+#[test]
+fn analyze_command_exit_codes() {
+    use std::process::Command;
+    let bin = env!("CARGO_BIN_EXE_tollgate");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/analysis");
+    let code = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .output()
+            .expect("the binary runs")
+    };
+    let fail = code(&[
+        "analyze",
+        "--input",
+        &format!("{dir}/error-regression.json"),
+    ]);
+    assert_eq!(fail.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&fail.stdout).contains("errorRate"));
+    let pass = code(&[
+        "analyze",
+        "--input",
+        &format!("{dir}/healthy.json"),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(pass.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&pass.stdout).expect("JSON output");
+    assert_eq!(report["verdict"], "Pass");
+    // NaN-free but empty data: every window has no numbers -> inconclusive, exit 2
+    let tmp = std::env::temp_dir().join(format!("tollgate-analyze-{}.json", std::process::id()));
+    std::fs::write(
+        &tmp,
+        r#"{"windows": [{"baseline": {}, "canary": {}}, {"baseline": {"requests": 10}, "canary": {"requests": 10, "errors": -1}}]}"#,
+    )
+    .expect("temp file");
+    let inc = code(&["analyze", "--input", tmp.to_str().expect("utf-8 path")]);
+    let _ = std::fs::remove_file(&tmp);
+    assert_eq!(inc.status.code(), Some(2));
+    let missing = code(&["analyze", "--input", "/nonexistent/tollgate.json"]);
+    assert_eq!(missing.status.code(), Some(3));
+}

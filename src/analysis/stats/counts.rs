@@ -108,17 +108,24 @@ impl RatioTestState {
                 / ((self.baseline_events + 0.5) / (self.baseline_requests + rb));
             let p = rc * theta_prev / (rc * theta_prev + rb);
             if self.windows > 0 {
-                self.dispersion.add(c, n, p);
+                let n_prev = self.canary_events + self.baseline_events + 1.0;
+                self.dispersion.add(c, n, p, n_prev);
             }
         }
         // marginal terms: each arm against its own earlier rate
         if self.canary_events > 0.0 && self.canary_requests > 0.0 {
-            self.dispersion
-                .add_marginal(c, rc * self.canary_events / self.canary_requests);
+            self.dispersion.add_marginal(
+                c,
+                rc * self.canary_events / self.canary_requests,
+                rc / self.canary_requests,
+            );
         }
         if self.baseline_events > 0.0 && self.baseline_requests > 0.0 {
-            self.dispersion
-                .add_marginal(b, rb * self.baseline_events / self.baseline_requests);
+            self.dispersion.add_marginal(
+                b,
+                rb * self.baseline_events / self.baseline_requests,
+                rb / self.baseline_requests,
+            );
         }
         if n > 0.0 {
             let pts = &grid.points;

@@ -273,27 +273,31 @@ pub struct Dispersion {
 }
 
 impl Dispersion {
-    /// Add a window with `n` events of which `c` in the canary, predicted canary share `p`.
-    pub fn add(&mut self, c: f64, n: f64, p: f64) {
-        if n <= 0.0 || !(p > 0.0 && p < 1.0) {
+    /// Add a window with `n` events of which `c` in the canary, predicted canary share `p`
+    /// estimated from `n_prev` earlier events. The predictive variance counts the estimation
+    /// error of `p` too: `n p (1-p) (1 + n / n_prev)`, so `phi` is unbiased on Poisson data.
+    pub fn add(&mut self, c: f64, n: f64, p: f64, n_prev: f64) {
+        if n <= 0.0 || !(p > 0.0 && p < 1.0) || n_prev.is_nan() || n_prev <= 0.0 {
             return;
         }
         let r = c - n * p;
         self.resid2 += r * r;
-        self.var += n * p * (1.0 - p);
+        self.var += n * p * (1.0 - p) * (1.0 + n / n_prev);
         self.windows += 1;
         self.n2 += n * n;
         self.n1 += n;
     }
 
-    /// Add a marginal term: observed count `x` against expectation `e` (Poisson variance).
-    pub fn add_marginal(&mut self, x: f64, e: f64) {
-        if !(e > 0.0 && e.is_finite() && x.is_finite()) {
+    /// Add a marginal term: observed count `x` against expectation `e = r * rate_prev`, where
+    /// `rate_prev` came from `r_prev` earlier requests; predictive Poisson variance
+    /// `e (1 + r / r_prev)`.
+    pub fn add_marginal(&mut self, x: f64, e: f64, r_over_r_prev: f64) {
+        if !(e > 0.0 && e.is_finite() && x.is_finite() && r_over_r_prev.is_finite()) {
             return;
         }
         let r = x - e;
         self.resid2 += r * r;
-        self.var += e;
+        self.var += e * (1.0 + r_over_r_prev.max(0.0));
         self.windows += 1;
         self.n2 += e * e;
         self.n1 += e;
@@ -359,13 +363,14 @@ mod tests {
         let mut d = Dispersion::default();
         // residuals exactly at their expected variance
         for _ in 0..50 {
-            d.add(5.0 + 5f64.sqrt(), 20.0, 0.25); // var = 20*.25*.75 = 3.75, resid^2 = 5
+            // var = 20*.25*.75*(1 + 20/1e9) ~ 3.75, resid^2 = 5
+            d.add(5.0 + 5f64.sqrt(), 20.0, 0.25, 1e9);
         }
         let phi = d.phi(0.0, 0.0, 0.0);
-        assert!((phi - 5.0 / 3.75).abs() < 1e-9, "{phi}");
+        assert!((phi - 5.0 / 3.75).abs() < 1e-6, "{phi}");
         let up = d.phi(0.0, 0.0, 1.0);
         assert!(
-            (up - (1.0 + (5.0 / 3.75 - 1.0) * (1.0 + 0.2))).abs() < 1e-9,
+            (up - (1.0 + (5.0 / 3.75 - 1.0) * (1.0 + 0.2))).abs() < 1e-6,
             "{up}"
         );
         assert_eq!(Dispersion::default().phi(2.0, 0.1, 1.5), 1.0);
