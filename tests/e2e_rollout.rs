@@ -238,8 +238,9 @@ async fn a_healthy_canary_is_promoted_through_every_step() {
         "{error_rate:?}"
     );
     assert!(
-        error_rate.upper.is_some_and(|u| u < 2.0),
-        "promotion rests on an upper bound: {error_rate:?}"
+        error_rate.upper.is_some_and(|u| u <= 2.0)
+            && error_rate.verdict == tollgate::crd::MetricVerdict::Pass,
+        "promotion rests on an upper bound at or below passTolerance: {error_rate:?}"
     );
     let fleet = status.fleet.expect("fleet evidence");
     assert_eq!(
