@@ -138,6 +138,9 @@ fn step_text(step: &Step) -> String {
 
 fn fmt_num(x: Option<f64>) -> String {
     match x {
+        Some(v) if v.is_finite() && (v.abs() >= 1e6 || (v != 0.0 && v.abs() < 1e-3)) => {
+            format!("{v:.3e}")
+        }
         Some(v) if v.is_finite() => format!("{v:.3}"),
         Some(v) => format!("{v}"),
         None => "-".into(),
@@ -641,6 +644,15 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn numbers_stay_readable() {
+        assert_eq!(fmt_num(Some(1.2345)), "1.234");
+        assert_eq!(fmt_num(Some(1.2665e20)), "1.266e20");
+        assert_eq!(fmt_num(Some(0.0002)), "2.000e-4");
+        assert_eq!(fmt_num(Some(0.0)), "0.000");
+        assert_eq!(fmt_num(None), "-");
     }
 
     #[test]
