@@ -146,10 +146,6 @@ pub fn attest_config(spec: &crd::RolloutSpec) -> Result<AttestConfig, ObserveErr
     Ok(config)
 }
 
-fn track_of(track: Track) -> &'static str {
-    track.as_str()
-}
-
 /// The fleet report in the Rollout's status shape.
 pub fn fleet_status(report: &FleetReport, now: Timestamp) -> FleetStatus {
     let tracks = [&report.canary, &report.baseline, &report.stable];
@@ -173,7 +169,7 @@ pub fn fleet_status(report: &FleetReport, now: Timestamp) -> FleetStatus {
         .collect();
     findings.extend(report.failures.iter().map(|f| PodFinding {
         pod: f.pod.clone(),
-        track: Some(track_of(f.track).to_string()),
+        track: Some(f.track.as_str().to_string()),
         ip: f.ip.map(|ip| ip.to_string()),
         problem: format!("{:?}", f.kind),
         reported: f.reported.clone().or_else(|| Some(f.detail.clone())),

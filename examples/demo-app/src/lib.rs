@@ -260,6 +260,18 @@ impl Metrics {
             "Latency of requests to /, in seconds",
             durations.clone(),
         );
+        // Both outcomes exist from the start at zero: Prometheus' increase() cannot see the
+        // first increment of a series it has never scraped, so a series born at the first error
+        // would lose that error (and bias the comparison toward whichever arm errs first).
+        for code in ["200", "500"] {
+            let labels = RequestLabels {
+                code: code.into(),
+                method: "GET".into(),
+                path: "/".into(),
+            };
+            requests.get_or_create(&labels);
+            durations.get_or_create(&labels);
+        }
         Self {
             registry,
             requests,
@@ -508,6 +520,18 @@ mod tests {
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 0.015, 0.4,
         ] {
             assert!(b.contains(&d), "{d}");
+        }
+    }
+
+    #[test]
+    fn error_series_exist_at_zero_before_any_request() {
+        let metrics = Metrics::new();
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &metrics.registry).unwrap();
+        for code in ["200", "500"] {
+            let line =
+                format!("http_requests_total{{code=\"{code}\",method=\"GET\",path=\"/\"}} 0");
+            assert!(out.contains(&line), "missing {line} in\n{out}");
         }
     }
 }
