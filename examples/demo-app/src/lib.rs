@@ -269,8 +269,8 @@ impl Metrics {
                 method: "GET".into(),
                 path: "/".into(),
             };
-            requests.get_or_create(&labels);
-            durations.get_or_create(&labels);
+            let _ = requests.get_or_create(&labels);
+            let _ = durations.get_or_create(&labels);
         }
         Self {
             registry,
