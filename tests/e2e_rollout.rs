@@ -9,10 +9,11 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::TestEnv;
-use tollgate::crd::{Phase, Rollout};
+use tollgate::crd::{MetricVerdict, Phase, Rollout};
 
 /// The operator, killed when the test ends (also when it fails).
 struct Operator {
@@ -85,17 +86,21 @@ impl Drop for Load {
     }
 }
 
-fn template(version: &str, error_rate: f64) -> serde_json::Value {
+fn template(version: &str, error_rate: f64, config: Option<&str>) -> serde_json::Value {
+    let mut env = vec![
+        json!({"name": "DEMO_VERSION", "value": version}),
+        json!({"name": "DEMO_ERROR_RATE", "value": error_rate.to_string()}),
+    ];
+    if let Some(config) = config {
+        env.push(json!({"name": "DEMO_CONFIG", "value": config}));
+    }
     json!({
         "metadata": {"labels": {"app": "demo"}},
         "spec": {"containers": [{
             "name": "app",
             "image": format!("demo:{version}"),
             "ports": [{"name": "http", "containerPort": 8080}],
-            "env": [
-                {"name": "DEMO_VERSION", "value": version},
-                {"name": "DEMO_ERROR_RATE", "value": error_rate.to_string()}
-            ]
+            "env": env
         }]}
     })
 }
@@ -109,7 +114,7 @@ fn rollout(name: &str, prometheus: &str) -> Rollout {
             "version": "1.0.0",
             "replicas": 4,
             "selector": {"matchLabels": {"app": "demo"}},
-            "template": template("1.0.0", 0.05),
+            "template": template("1.0.0", 0.05, None),
             "steps": [{"setWeight": 50}, {"analyze": {"duration": "4m"}}],
             "progressDeadline": "2m",
             "analysis": {
@@ -153,69 +158,108 @@ async fn wait_for(
     }
 }
 
-/// Deploy 1.0.0, wait until it is stable, then roll out 2.0.0 with `error_rate`, under load.
-/// Returns the final Rollout.
-async fn roll_out_v2(test: &str, error_rate: f64) -> (Rollout, String) {
-    let env = TestEnv::load();
-    env.install_crds().await;
-    let ns = env.namespace(test).await;
-    let namespace = ns.name.clone();
-    let operator = Operator::start(&env, &namespace);
-    let api: Api<Rollout> = ns.api();
-    let name = "demo";
+/// One test's world: a namespace, an operator watching it, and a Rollout `demo` whose 1.0.0 is
+/// stable, with load running over its pods.
+struct Scenario {
+    env: TestEnv,
+    ns: support::TestNamespace,
+    operator: Operator,
+    api: Api<Rollout>,
+    _load: Option<Load>,
+}
 
-    api.create(&PostParams::default(), &rollout(name, env.prometheus_url()))
+const NAME: &str = "demo";
+
+impl Scenario {
+    async fn with_stable_v1(test: &str) -> Scenario {
+        let env = TestEnv::load();
+        env.install_crds().await;
+        let ns = env.namespace(test).await;
+        let operator = Operator::start(&env, &ns.name);
+        let api: Api<Rollout> = ns.api();
+        api.create(&PostParams::default(), &rollout(NAME, env.prometheus_url()))
+            .await
+            .expect("create rollout");
+        let first = wait_for(
+            &api,
+            NAME,
+            Duration::from_secs(90),
+            "1.0.0 to become stable",
+            &operator,
+            |s| s.phase == Phase::Succeeded && s.stable_version.as_deref() == Some("1.0.0"),
+        )
+        .await;
+        let fleet = first.status.and_then(|s| s.fleet);
+        assert_eq!(
+            fleet.map(|f| f.pods_checked),
+            Some(4),
+            "the first deployment was attested"
+        );
+        let load = Load::start(&env, &ns.name, NAME, 200, 300);
+        Scenario {
+            env,
+            ns,
+            operator,
+            api,
+            _load: Some(load),
+        }
+    }
+
+    async fn roll_to(&self, version: &str, error_rate: f64, config: Option<&str>) {
+        let patch = json!({"spec": {"version": version, "template": template(version, error_rate, config)}});
+        self.api
+            .patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("patch the rollout");
+    }
+
+    async fn wait(
+        &self,
+        what: &str,
+        done: impl Fn(&tollgate::crd::RolloutStatus) -> bool,
+    ) -> Rollout {
+        wait_for(
+            &self.api,
+            NAME,
+            Duration::from_secs(240),
+            what,
+            &self.operator,
+            done,
+        )
         .await
-        .expect("create rollout");
-    let first = wait_for(
-        &api,
-        name,
-        Duration::from_secs(90),
-        "1.0.0 to become stable",
-        &operator,
-        |s| s.phase == Phase::Succeeded && s.stable_version.as_deref() == Some("1.0.0"),
-    )
-    .await;
-    let status = first.status.clone().unwrap_or_default();
-    assert_eq!(
-        status.fleet.as_ref().map(|f| f.pods_checked),
-        Some(4),
-        "{status:?}"
-    );
+    }
 
-    let _load = Load::start(&env, &namespace, name, 200, 300);
-    let patch = json!({"spec": {"version": "2.0.0", "template": template("2.0.0", error_rate)}});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patch to 2.0.0");
+    /// Wait until the rollout of `version` has ended (promoted, rolled back or blocked).
+    async fn finished(&self, version: &str) -> tollgate::crd::RolloutStatus {
+        let r = self
+            .wait(&format!("the {version} rollout to finish"), |s| {
+                s.canary_version.is_none()
+                    && matches!(
+                        s.phase,
+                        Phase::Succeeded | Phase::RolledBack | Phase::Blocked
+                    )
+                    && (s.stable_version.as_deref() == Some(version)
+                        || s.rejected_version.as_deref() == Some(version))
+            })
+            .await;
+        r.status.unwrap_or_default()
+    }
 
-    let done = wait_for(
-        &api,
-        name,
-        Duration::from_secs(240),
-        "the 2.0.0 rollout to finish",
-        &operator,
-        |s| {
-            s.canary_version.is_none()
-                && matches!(
-                    s.phase,
-                    Phase::Succeeded | Phase::RolledBack | Phase::Blocked
-                )
-                && s.history.iter().any(|d| d.message.contains("2.0.0"))
-        },
-    )
-    .await;
-    let log = operator.log_tail();
-    drop(operator);
-    ns.delete().await;
-    (done, log)
+    async fn end(self) {
+        let _ = &self.env;
+        drop(self.operator);
+        self.ns.delete().await;
+    }
 }
 
 #[tokio::test]
 #[ignore = "needs the local cluster: run tests/run-all.sh"]
 async fn a_healthy_canary_is_promoted_through_every_step() {
-    let (rollout, log) = roll_out_v2("e2e-promote", 0.05).await;
-    let status = rollout.status.clone().unwrap_or_default();
+    let world = Scenario::with_stable_v1("e2e-promote").await;
+    world.roll_to("2.0.0", 0.05, None).await;
+    let status = world.finished("2.0.0").await;
+    let log = world.operator.log_tail();
+    world.end().await;
     assert_eq!(status.phase, Phase::Succeeded, "{status:#?}\n{log}");
     assert_eq!(status.stable_version.as_deref(), Some("2.0.0"));
     let reasons: Vec<&str> = status.history.iter().map(|d| d.reason.as_str()).collect();
@@ -238,8 +282,7 @@ async fn a_healthy_canary_is_promoted_through_every_step() {
         "{error_rate:?}"
     );
     assert!(
-        error_rate.upper.is_some_and(|u| u <= 2.0)
-            && error_rate.verdict == tollgate::crd::MetricVerdict::Pass,
+        error_rate.upper.is_some_and(|u| u <= 2.0) && error_rate.verdict == MetricVerdict::Pass,
         "promotion rests on an upper bound at or below passTolerance: {error_rate:?}"
     );
     let fleet = status.fleet.expect("fleet evidence");
@@ -257,8 +300,13 @@ async fn a_healthy_canary_is_promoted_through_every_step() {
 #[tokio::test]
 #[ignore = "needs the local cluster: run tests/run-all.sh"]
 async fn an_error_rate_regression_is_rolled_back_and_traffic_returns_to_stable() {
-    let (rollout, log) = roll_out_v2("e2e-rollback", 0.15).await;
-    let status = rollout.status.clone().unwrap_or_default();
+    let world = Scenario::with_stable_v1("e2e-rollback").await;
+    world.roll_to("2.0.0", 0.15, None).await;
+    let status = world.finished("2.0.0").await;
+    let deployments: Api<Deployment> = world.ns.api();
+    let canary = deployments.get_opt("demo-canary").await.ok().flatten();
+    let log = world.operator.log_tail();
+    world.end().await;
     assert_eq!(status.phase, Phase::RolledBack, "{status:#?}\n{log}");
     assert_eq!(
         status.reason.as_deref(),
@@ -268,16 +316,68 @@ async fn an_error_rate_regression_is_rolled_back_and_traffic_returns_to_stable()
     assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
     assert_eq!(status.rejected_version.as_deref(), Some("2.0.0"));
     assert_eq!(status.current_weight, 0);
+    let replicas = canary.and_then(|d| d.spec).and_then(|s| s.replicas);
+    assert_eq!(replicas, Some(0), "the canary is scaled to zero");
     let analysis = status.analysis.expect("analysis evidence kept");
     let error_rate = analysis
         .metrics
         .iter()
         .find(|m| m.name == "errorRate")
         .expect("errorRate evidence");
-    assert_eq!(
-        error_rate.verdict,
-        tollgate::crd::MetricVerdict::Fail,
-        "{error_rate:?}"
-    );
+    assert_eq!(error_rate.verdict, MetricVerdict::Fail, "{error_rate:?}");
     assert!(error_rate.lower.is_some_and(|l| l > 1.0), "{error_rate:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn config_drift_blocks_before_any_traffic_moves() {
+    let world = Scenario::with_stable_v1("e2e-drift").await;
+    // 2.0.0 runs another configuration than stable and no change is declared.
+    world.roll_to("2.0.0", 0.05, Some("feature=on")).await;
+    let status = world.finished("2.0.0").await;
+    let log = world.operator.log_tail();
+    world.end().await;
+    assert_eq!(status.phase, Phase::Blocked, "{status:#?}\n{log}");
+    assert_eq!(status.reason.as_deref(), Some("FleetCheckFailed"));
+    assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
+    assert!(
+        status.analysis.is_none(),
+        "no analysis started: the canary never took traffic"
+    );
+    let fleet = status.fleet.expect("fleet evidence");
+    assert!(fleet.pods_failing >= 1, "{fleet:?}");
+    assert!(
+        fleet
+            .failing_pods
+            .iter()
+            .any(|p| p.problem == "ConfigMismatch" && p.pod.starts_with("demo-canary")),
+        "the drifted canary pods are named: {fleet:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn a_new_version_mid_analysis_supersedes_the_canary_and_starts_over() {
+    let world = Scenario::with_stable_v1("e2e-supersede").await;
+    world.roll_to("2.0.0", 0.05, None).await;
+    world
+        .wait("2.0.0 to take traffic", |s| {
+            s.phase == Phase::Analyzing && s.current_weight > 0
+        })
+        .await;
+    world.roll_to("3.0.0", 0.05, None).await;
+    let status = world.finished("3.0.0").await;
+    let log = world.operator.log_tail();
+    world.end().await;
+    assert_eq!(status.phase, Phase::Succeeded, "{status:#?}\n{log}");
+    assert_eq!(status.stable_version.as_deref(), Some("3.0.0"));
+    let reasons: Vec<&str> = status.history.iter().map(|d| d.reason.as_str()).collect();
+    assert!(reasons.contains(&"Superseded"), "{reasons:?}");
+    assert!(
+        !status
+            .history
+            .iter()
+            .any(|d| d.message.contains("2.0.0 is now the stable")),
+        "2.0.0 was never promoted"
+    );
 }

@@ -641,6 +641,9 @@ impl Pass<'_> {
     fn block(&mut self, reason: &str, message: String) {
         self.status.current_weight = 0;
         self.status.rejected_version = Some(self.spec.version.clone());
+        // Nothing is under test any more; `rejectedVersion` names what was blocked.
+        self.status.canary_version = None;
+        self.status.current_step_index = None;
         self.enter(Phase::Blocked, reason, message);
     }
 

@@ -373,6 +373,7 @@ fn contract_gate_answers() {
         );
         if case.phase == Phase::Blocked {
             assert_eq!(plan.status.rejected_version.as_deref(), Some("2.0.0"));
+            assert_eq!(plan.status.canary_version, None, "{}", case.name);
             assert_eq!(condition(&plan, CONDITION_STALLED).status, "True");
             assert_eq!(condition(&plan, CONDITION_READY).status, "False");
             assert_eq!(plan.children.canary, None, "{}: nothing started", case.name);
