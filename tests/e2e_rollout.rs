@@ -245,6 +245,13 @@ impl Scenario {
         r.status.unwrap_or_default()
     }
 
+    /// Kill the operator with SIGKILL (no shutdown at all) and start a fresh one.
+    fn kill_and_restart_operator(&mut self) {
+        let _ = self.operator.child.kill(); // SIGKILL on Unix
+        let _ = self.operator.child.wait();
+        self.operator = Operator::start(&self.env, &self.ns.name);
+    }
+
     async fn end(self) {
         let _ = &self.env;
         drop(self.operator);
@@ -379,5 +386,49 @@ async fn a_new_version_mid_analysis_supersedes_the_canary_and_starts_over() {
             .iter()
             .any(|d| d.message.contains("2.0.0 is now the stable")),
         "2.0.0 was never promoted"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn an_operator_killed_mid_rollout_resumes_to_the_same_outcome() {
+    let mut world = Scenario::with_stable_v1("e2e-restart").await;
+    world.roll_to("2.0.0", 0.05, None).await;
+    world
+        .wait("2.0.0 to take traffic", |s| {
+            s.phase == Phase::Analyzing && s.current_weight > 0
+        })
+        .await;
+    world.kill_and_restart_operator();
+    world
+        .wait("the promotion to start", |s| {
+            matches!(s.phase, Phase::Promoting | Phase::Succeeded)
+        })
+        .await;
+    world.kill_and_restart_operator();
+    let status = world.finished("2.0.0").await;
+    let log = world.operator.log_tail();
+    world.end().await;
+    assert_eq!(status.phase, Phase::Succeeded, "{status:#?}\n{log}");
+    assert_eq!(status.stable_version.as_deref(), Some("2.0.0"));
+    let count = |reason: &str| status.history.iter().filter(|d| d.reason == reason).count();
+    assert_eq!(
+        count("PromotionCommitted"),
+        1,
+        "promoted exactly once: {:#?}",
+        status.history
+    );
+    assert_eq!(
+        count("CanaryStarting"),
+        1,
+        "the canary was not restarted: {:#?}",
+        status.history
+    );
+    let analysis = status
+        .analysis
+        .expect("analysis evidence kept across restarts");
+    assert!(
+        analysis.looks >= 3,
+        "the judge's state survived the restarts: {analysis:?}"
     );
 }
