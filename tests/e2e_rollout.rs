@@ -87,10 +87,24 @@ impl Drop for Load {
 }
 
 fn template(version: &str, error_rate: f64, config: Option<&str>) -> serde_json::Value {
+    template_with(version, error_rate, config, &[])
+}
+
+fn template_with(
+    version: &str,
+    error_rate: f64,
+    config: Option<&str>,
+    extra_env: &[(&str, &str)],
+) -> serde_json::Value {
     let mut env = vec![
         json!({"name": "DEMO_VERSION", "value": version}),
         json!({"name": "DEMO_ERROR_RATE", "value": error_rate.to_string()}),
+        // A 20 ms median puts p99 among the finer histogram buckets (40-75 ms).
+        json!({"name": "DEMO_LATENCY_MS", "value": "20"}),
     ];
+    for (name, value) in extra_env {
+        env.push(json!({"name": name, "value": value}));
+    }
     if let Some(config) = config {
         env.push(json!({"name": "DEMO_CONFIG", "value": config}));
     }
@@ -105,8 +119,8 @@ fn template(version: &str, error_rate: f64, config: Option<&str>) -> serde_json:
     })
 }
 
-fn rollout(name: &str, prometheus: &str) -> Rollout {
-    serde_json::from_value(json!({
+fn rollout(name: &str, prometheus: &str, latency: bool) -> Rollout {
+    let mut value = json!({
         "apiVersion": "tollgate.dev/v1alpha1",
         "kind": "Rollout",
         "metadata": {"name": name},
@@ -125,8 +139,11 @@ fn rollout(name: &str, prometheus: &str) -> Rollout {
                 "onInconclusive": "Rollback"
             }
         }
-    }))
-    .expect("rollout manifest")
+    });
+    if latency {
+        value["spec"]["analysis"]["latency"] = json!({"quantiles": [{"quantile": 0.99, "passTolerance": 2.0}], "wholeDistribution": true});
+    }
+    serde_json::from_value(value).expect("rollout manifest")
 }
 
 /// Poll the rollout until `done` holds; on timeout fail with its status and the operator's log.
@@ -172,14 +189,21 @@ const NAME: &str = "demo";
 
 impl Scenario {
     async fn with_stable_v1(test: &str) -> Scenario {
+        Scenario::start(test, false).await
+    }
+
+    async fn start(test: &str, latency: bool) -> Scenario {
         let env = TestEnv::load();
         env.install_crds().await;
         let ns = env.namespace(test).await;
         let operator = Operator::start(&env, &ns.name);
         let api: Api<Rollout> = ns.api();
-        api.create(&PostParams::default(), &rollout(NAME, env.prometheus_url()))
-            .await
-            .expect("create rollout");
+        api.create(
+            &PostParams::default(),
+            &rollout(NAME, env.prometheus_url(), latency),
+        )
+        .await
+        .expect("create rollout");
         let first = wait_for(
             &api,
             NAME,
@@ -206,7 +230,12 @@ impl Scenario {
     }
 
     async fn roll_to(&self, version: &str, error_rate: f64, config: Option<&str>) {
-        let patch = json!({"spec": {"version": version, "template": template(version, error_rate, config)}});
+        self.roll_to_template(version, template(version, error_rate, config))
+            .await
+    }
+
+    async fn roll_to_template(&self, version: &str, template: serde_json::Value) {
+        let patch = json!({"spec": {"version": version, "template": template}});
         self.api
             .patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
             .await
@@ -430,5 +459,46 @@ async fn an_operator_killed_mid_rollout_resumes_to_the_same_outcome() {
     assert!(
         analysis.looks >= 3,
         "the judge's state survived the restarts: {analysis:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn a_latency_regression_is_rolled_back() {
+    let world = Scenario::start("e2e-latency", true).await;
+    // Every quantile of 2.0.0's latency is 1.5 times 1.0.0's (p99 +50%); errors are unchanged.
+    let slow = [
+        ("DEMO_LATENCY_MODE", "proportional"),
+        ("DEMO_ADDED_LATENCY_MS", "10"),
+    ];
+    world
+        .roll_to_template("2.0.0", template_with("2.0.0", 0.05, None, &slow))
+        .await;
+    let status = world.finished("2.0.0").await;
+    let log = world.operator.log_tail();
+    world.end().await;
+    assert_eq!(status.phase, Phase::RolledBack, "{status:#?}\n{log}");
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("AnalysisFailed"),
+        "{status:#?}"
+    );
+    assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
+    let analysis = status.analysis.expect("analysis evidence kept");
+    let failed: Vec<&str> = analysis
+        .metrics
+        .iter()
+        .filter(|m| m.verdict == MetricVerdict::Fail)
+        .map(|m| m.name.as_str())
+        .collect();
+    assert!(
+        failed.iter().any(|n| n.starts_with("latency")),
+        "a latency metric failed: {:#?}",
+        analysis.metrics
+    );
+    assert!(
+        !failed.contains(&"errorRate"),
+        "errors did not change: {:#?}",
+        analysis.metrics
     );
 }
