@@ -502,3 +502,158 @@ async fn a_latency_regression_is_rolled_back() {
         analysis.metrics
     );
 }
+
+/// pact-stub-server serving tollgate's own consumer contract (tests/pacts/), on loopback.
+struct Broker {
+    child: Child,
+    url: String,
+}
+
+impl Broker {
+    async fn start() -> Broker {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let root = env!("CARGO_MANIFEST_DIR");
+        let child = Command::new("bash")
+            .arg(format!("{root}/tests/cluster/pact-stub.sh"))
+            .args(["start", &port.to_string()])
+            .arg(format!("{root}/tests/pacts/tollgate-Pact Broker.json"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pact-stub.sh");
+        let url = format!("http://127.0.0.1:{port}");
+        let broker = Broker { child, url };
+        let start = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "pact-stub-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        broker
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        // SIGTERM lets the script stop the stub and its loopback bridge.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn the_contract_gate_passes_records_blocks_and_polls() {
+    let env = TestEnv::load();
+    env.install_crds().await;
+    let broker = Broker::start().await;
+    let ns = env.namespace("e2e-contract").await;
+    let operator = Operator::start(&env, &ns.name);
+    let api: Api<Rollout> = ns.api();
+    // Our own contract: Foo 1.2.3 may go to production, 1.2.4 may not, 1.2.5 is not verified.
+    let mut manifest = serde_json::to_value(rollout(NAME, env.prometheus_url(), false)).unwrap();
+    manifest["spec"]["version"] = json!("1.2.3");
+    manifest["spec"]["template"] = template("1.2.3", 0.05, None);
+    manifest["spec"]["contractGate"] = json!({"brokerUrl": broker.url, "pacticipant": "Foo",
+        "environment": "production", "pollInterval": "3s", "unknownBudget": "12s"});
+    let manifest: Rollout = serde_json::from_value(manifest).unwrap();
+    api.create(&PostParams::default(), &manifest)
+        .await
+        .expect("create rollout");
+
+    // Deployable: the first version becomes stable and is recorded in the broker.
+    let r = wait_for(
+        &api,
+        NAME,
+        Duration::from_secs(90),
+        "1.2.3 recorded",
+        &operator,
+        |s| s.phase == Phase::Succeeded && s.deployment_record.as_ref().is_some_and(|d| d.recorded),
+    )
+    .await;
+    let status = r.status.unwrap_or_default();
+    let gate = status.contract_gate.clone().expect("contract evidence");
+    assert_eq!(
+        (gate.verdict, gate.deployable),
+        (tollgate::crd::GateVerdict::Passed, Some(true))
+    );
+    assert_eq!(
+        status
+            .deployment_record
+            .as_ref()
+            .map(|d| d.version.as_str()),
+        Some("1.2.3")
+    );
+
+    // Not deployable: blocked before any canary pod starts.
+    let patch = json!({"spec": {"version": "1.2.4", "template": template("1.2.4", 0.05, None)}});
+    api.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let r = wait_for(
+        &api,
+        NAME,
+        Duration::from_secs(60),
+        "1.2.4 blocked",
+        &operator,
+        |s| s.phase == Phase::Blocked && s.rejected_version.as_deref() == Some("1.2.4"),
+    )
+    .await;
+    let status = r.status.unwrap_or_default();
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("NotDeployable"),
+        "{status:#?}"
+    );
+    assert_eq!(
+        status.contract_gate.as_ref().and_then(|g| g.deployable),
+        Some(false)
+    );
+    let deployments: Api<Deployment> = ns.api();
+    assert!(
+        deployments.get_opt("demo-canary").await.unwrap().is_none(),
+        "no canary was ever created"
+    );
+
+    // Unknown: asked again every pollInterval, then blocked when the budget is spent.
+    let patch = json!({"spec": {"version": "1.2.5", "template": template("1.2.5", 0.05, None)}});
+    api.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let r = wait_for(
+        &api,
+        NAME,
+        Duration::from_secs(60),
+        "1.2.5 blocked as unknown",
+        &operator,
+        |s| s.phase == Phase::Blocked && s.rejected_version.as_deref() == Some("1.2.5"),
+    )
+    .await;
+    let status = r.status.unwrap_or_default();
+    let log = operator.log_tail();
+    drop(operator);
+    drop(broker);
+    ns.delete().await;
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("ContractUnknown"),
+        "{status:#?}\n{log}"
+    );
+    let gate = status.contract_gate.expect("contract evidence");
+    assert!(gate.attempts >= 3, "polled within the budget: {gate:?}");
+    assert_eq!(
+        status.stable_version.as_deref(),
+        Some("1.2.3"),
+        "stable untouched throughout"
+    );
+}
