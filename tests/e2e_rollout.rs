@@ -19,27 +19,54 @@ use tollgate::crd::{MetricVerdict, Phase, Rollout};
 struct Operator {
     child: Child,
     log: std::path::PathBuf,
+    admin: String,
 }
 
 impl Operator {
     fn start(env: &TestEnv, namespace: &str) -> Operator {
+        Operator::start_with(env, namespace, "operator", &[])
+    }
+
+    fn start_with(env: &TestEnv, namespace: &str, identity: &str, extra: &[&str]) -> Operator {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let log = std::env::temp_dir().join(format!("tollgate-operator-{namespace}.log"));
+        let log = std::env::temp_dir().join(format!("tollgate-{identity}-{namespace}.log"));
         let file = std::fs::File::create(&log).expect("operator log file");
         let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .args(["controller", "--namespace", namespace, "--admin-addr"])
+            .args([
+                "controller",
+                "--namespace",
+                namespace,
+                "--identity",
+                identity,
+                "--admin-addr",
+            ])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--kubeconfig")
             .arg(env.kubeconfig())
+            .args(extra)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
             .expect("start tollgate controller");
-        Operator { child, log }
+        Operator {
+            child,
+            log,
+            admin: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// What `/readyz` says (None while the admin server does not answer).
+    async fn readyz(&self) -> Option<String> {
+        let response = support::http()
+            .get(format!("{}/readyz", self.admin))
+            .send()
+            .await
+            .ok()?;
+        response.text().await.ok()
     }
 
     fn log_tail(&self) -> String {
@@ -655,5 +682,140 @@ async fn the_contract_gate_passes_records_blocks_and_polls() {
         status.stable_version.as_deref(),
         Some("1.2.3"),
         "stable untouched throughout"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn the_standby_takes_over_when_the_leader_dies() {
+    let env = TestEnv::load();
+    env.install_crds().await;
+    let ns = env.namespace("e2e-leader").await;
+    let election = [
+        "--leader-elect",
+        "--lease-namespace",
+        &ns.name,
+        "--lease-duration",
+        "6s",
+        "--lease-renew-grace",
+        "2s",
+    ];
+    let a = Operator::start_with(&env, &ns.name, "replica-a", &election);
+    let b = Operator::start_with(&env, &ns.name, "replica-b", &election);
+    // Exactly one replica leads; the other waits.
+    let start = std::time::Instant::now();
+    let (leader, standby) = loop {
+        let (ra, rb) = (
+            a.readyz().await.unwrap_or_default(),
+            b.readyz().await.unwrap_or_default(),
+        );
+        if ra.contains("leading") && rb.contains("standby") {
+            break (a, b);
+        }
+        if rb.contains("leading") && ra.contains("standby") {
+            break (b, a);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no single leader: a={ra:?} b={rb:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let api: Api<Rollout> = ns.api();
+    api.create(
+        &PostParams::default(),
+        &rollout(NAME, env.prometheus_url(), false),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &api,
+        NAME,
+        Duration::from_secs(90),
+        "1.0.0 stable",
+        &leader,
+        |s| s.phase == Phase::Succeeded && s.stable_version.as_deref() == Some("1.0.0"),
+    )
+    .await;
+
+    // The leader dies without a word (SIGKILL: the lease is not released).
+    let mut leader = leader;
+    let _ = leader.child.kill();
+    let _ = leader.child.wait();
+    let killed_at = std::time::Instant::now();
+    let patch = json!({"spec": {"version": "2.0.0", "template": template("2.0.0", 0.05, None)}});
+    api.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let _load = Load::start(&env, &ns.name, NAME, 200, 300);
+    let start = std::time::Instant::now();
+    while !standby
+        .readyz()
+        .await
+        .unwrap_or_default()
+        .contains("leading")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the standby never took over:\n{}",
+            standby.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let takeover = killed_at.elapsed();
+    let done = wait_for(
+        &api,
+        NAME,
+        Duration::from_secs(240),
+        "2.0.0 promoted by the new leader",
+        &standby,
+        |s| s.phase == Phase::Succeeded && s.stable_version.as_deref() == Some("2.0.0"),
+    )
+    .await;
+    println!("takeover after {takeover:?}");
+    // Events say who wrote: before the kill only the old leader, after it only the new one.
+    let events: Api<k8s_openapi::api::events::v1::Event> = ns.api();
+    let events = events.list(&Default::default()).await.unwrap().items;
+    let reporters = |reason: &str, about: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .filter(|e| e.note.as_deref().is_some_and(|n| n.contains(about)))
+            .filter_map(|e| e.reporting_instance.clone())
+            .collect()
+    };
+    let old = leader
+        .log
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let new_instance = if old.contains("replica-a") {
+        "replica-b"
+    } else {
+        "replica-a"
+    };
+    drop(standby);
+    ns.delete().await;
+    assert!(
+        takeover < Duration::from_secs(6 + 10),
+        "took over within the lease time (+ a renew cycle): {takeover:?}"
+    );
+    assert_eq!(
+        done.status.as_ref().map(|s| s.phase),
+        Some(Phase::Succeeded)
+    );
+    for reason in ["CanaryStarting", "PromotionCommitted", "Promoted"] {
+        let by = reporters(reason, "2.0.0");
+        assert!(!by.is_empty(), "no {reason} event");
+        assert!(
+            by.iter().all(|r| r == new_instance),
+            "{reason} written by {by:?}, not only by {new_instance}"
+        );
+    }
+    let first = reporters("InitialDeployment", "1.0.0");
+    assert!(
+        !first.is_empty() && first.iter().all(|r| r != new_instance),
+        "the standby wrote while standing by: {first:?}"
     );
 }

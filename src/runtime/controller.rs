@@ -169,9 +169,21 @@ pub async fn run(
         let store = controller.store();
         let ready_state = admin_state.clone();
         let ready = tokio::spawn(async move {
-            if store.wait_until_ready().await.is_ok() {
-                ready_state.set(Readiness::Leading);
-                info!("watches synced: ready");
+            // kube-runtime's readiness latch keeps one waker, and the controller itself waits on
+            // it too, so a second waiter may never be woken: ask again until the latch is set
+            // (after which it answers at once).
+            loop {
+                match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready())
+                    .await
+                {
+                    Ok(Ok(())) => {
+                        ready_state.set(Readiness::Leading);
+                        info!("watches synced: ready");
+                        return;
+                    }
+                    Ok(Err(_)) => return,
+                    Err(_) => continue,
+                }
             }
         });
         let mut stop = stop_rx.clone();
