@@ -57,7 +57,8 @@ k wait --for=condition=Established crd/rollouts.tollgate.dev --timeout=60s >/dev
 k create namespace demo >/dev/null
 "$tollgate" controller --kubeconfig "$KUBECONFIG" --namespace demo --admin-addr 127.0.0.1:0 \
   >"$dir/operator.log" 2>&1 &
-pids+=($!)
+operator_pid=$!
+pids+=("$operator_pid")
 
 rollout() { # name version error-rate
   cat <<EOF
@@ -131,6 +132,9 @@ say "the evidence: tollgate status payments"
 say "the Events of payments"
 k get events -n demo --field-selector involvedObject.kind=Rollout,involvedObject.name=payments \
   -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message --sort-by=.metadata.creationTimestamp | tail -12
+
+peak=$(awk '/VmHWM/ {print $2, $3}' "/proc/$operator_pid/status" 2>/dev/null || true)
+[ -n "$peak" ] && echo "operator peak memory (VmHWM): $peak"
 
 if [ "$rc_checkout" -eq 0 ] && [ "$rc_payments" -eq 1 ]; then
   say "demo done: checkout 2.0.0 was promoted, payments 2.0.0 was rolled back"
