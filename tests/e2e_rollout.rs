@@ -15,6 +15,22 @@ use serde_json::json;
 use support::TestEnv;
 use tollgate::crd::{MetricVerdict, Phase, Rollout};
 
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Move the rollout to `version` with `template`, as a pipeline would.
+async fn roll(api: &Api<Rollout>, version: &str, template: serde_json::Value) {
+    let patch = json!({"spec": {"version": version, "template": template}});
+    api.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch the rollout");
+}
+
 /// The operator, killed when the test ends (also when it fails).
 struct Operator {
     child: Child,
@@ -28,10 +44,7 @@ impl Operator {
     }
 
     fn start_with(env: &TestEnv, namespace: &str, identity: &str, extra: &[&str]) -> Operator {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = free_port();
         let log = std::env::temp_dir().join(format!("tollgate-{identity}-{namespace}.log"));
         let file = std::fs::File::create(&log).expect("operator log file");
         let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
@@ -262,11 +275,7 @@ impl Scenario {
     }
 
     async fn roll_to_template(&self, version: &str, template: serde_json::Value) {
-        let patch = json!({"spec": {"version": version, "template": template}});
-        self.api
-            .patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .expect("patch the rollout");
+        roll(&self.api, version, template).await
     }
 
     async fn wait(
@@ -538,10 +547,7 @@ struct Broker {
 
 impl Broker {
     async fn start() -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = free_port();
         let root = env!("CARGO_MANIFEST_DIR");
         let child = Command::new("bash")
             .arg(format!("{root}/tests/cluster/pact-stub.sh"))
@@ -623,10 +629,7 @@ async fn the_contract_gate_passes_records_blocks_and_polls() {
     );
 
     // Not deployable: blocked before any canary pod starts.
-    let patch = json!({"spec": {"version": "1.2.4", "template": template("1.2.4", 0.05, None)}});
-    api.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    roll(&api, "1.2.4", template("1.2.4", 0.05, None)).await;
     let r = wait_for(
         &api,
         NAME,
@@ -653,10 +656,7 @@ async fn the_contract_gate_passes_records_blocks_and_polls() {
     );
 
     // Unknown: asked again every pollInterval, then blocked when the budget is spent.
-    let patch = json!({"spec": {"version": "1.2.5", "template": template("1.2.5", 0.05, None)}});
-    api.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    roll(&api, "1.2.5", template("1.2.5", 0.05, None)).await;
     let r = wait_for(
         &api,
         NAME,
@@ -743,10 +743,7 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     let _ = leader.child.kill();
     let _ = leader.child.wait();
     let killed_at = std::time::Instant::now();
-    let patch = json!({"spec": {"version": "2.0.0", "template": template("2.0.0", 0.05, None)}});
-    api.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    roll(&api, "2.0.0", template("2.0.0", 0.05, None)).await;
     let _load = Load::start(&env, &ns.name, NAME, 200, 300);
     let start = std::time::Instant::now();
     while !standby
