@@ -5,7 +5,6 @@
 //! functions with unit tests; the I/O is in [`Observer`].
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -13,7 +12,7 @@ use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use kube::api::{Api, ListParams};
 use kube::Client;
 
-use super::children::{deployment_name, track_labels, TrackName, LABEL_TRACK};
+use super::children::{deployment_name, track_labels, TrackName};
 use super::decide::{ChildrenState, FleetScope, WorkloadState};
 use crate::crd::{self, FleetStatus, GateVerdict, PodFinding, Rollout, SmokeStatus};
 use crate::gates::fleet::{
@@ -421,22 +420,6 @@ impl Observer {
             baseline: workload_state(deployments.get(&TrackName::Baseline)),
         }
     }
-}
-
-/// Pod IPs of one track's ready pods (for the load generator and the analysis split).
-pub fn ready_pod_ips(pods: &[Pod], track: TrackName) -> Vec<IpAddr> {
-    pods.iter()
-        .filter(|p| {
-            p.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL_TRACK))
-                .map(String::as_str)
-                == Some(track.as_str())
-        })
-        .filter(|p| fleet::cluster::is_ready(p))
-        .filter_map(|p| p.status.as_ref()?.pod_ip.as_ref()?.parse().ok())
-        .collect()
 }
 
 #[cfg(test)]
