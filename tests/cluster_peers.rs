@@ -577,35 +577,8 @@ fn test_env_is_present_when_peer_tests_run() {
     assert!(env.kubeconfig().exists(), "{}", env.kubeconfig().display());
 }
 
-/// Runs a binary from the env file; returns stdout, panics with stderr on failure.
 fn run_bin(env: &TestEnv, bin: &str, args: &[&str], stdin: Option<&str>) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env.bin(bin))
-        .args(args)
-        .env("KUBECONFIG", env.kubeconfig())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("running {bin}: {e}"));
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{bin} {args:?} failed: {}\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    env.run_bin(bin, args, stdin)
 }
 
 #[tokio::test]
@@ -652,5 +625,160 @@ async fn helm_chart_lints_renders_and_passes_server_side_dry_run() {
         Some(&rendered),
     );
     assert!(applied.contains("deployment.apps/"), "{applied}");
+    // Default addresses reach the operator's flags; the schema refuses what is not a URL.
+    let version = env.var("TOLLGATE_KUBERNETES_VERSION");
+    let with_defaults = run_bin(
+        &env,
+        "HELM",
+        &[
+            "template",
+            "tollgate",
+            chart,
+            "--kube-version",
+            version,
+            "--set",
+            "broker.url=http://pact-broker.pact:9292",
+            "--set",
+            "prometheus.url=http://prometheus.monitoring:9090",
+        ],
+        None,
+    );
+    assert!(with_defaults.contains("- --broker-url=http://pact-broker.pact:9292"));
+    assert!(with_defaults.contains("- --prometheus-url=http://prometheus.monitoring:9090"));
+    assert!(!rendered.contains("--broker-url"), "no default unless set");
+    let refused = std::process::Command::new(env.bin("HELM"))
+        .args(["template", "tollgate", chart, "--kube-version", version])
+        .args(["--set", "prometheus.url=prometheus:9090"])
+        .output()
+        .expect("run helm");
+    assert!(!refused.status.success(), "a non-URL default is refused");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("prometheus"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    ns.delete().await;
+}
+
+/// `(resource, verb)` pairs the rendered chart's Roles grant, written as kubectl prints them
+/// (`resource.group`, or `resource` for the core group).
+fn granted_by_chart(rendered: &str) -> std::collections::BTreeSet<(String, String)> {
+    let mut granted = std::collections::BTreeSet::new();
+    for doc in rendered.split("\n---") {
+        let Ok(obj) = serde_saphyr::from_str::<Value>(doc) else {
+            continue;
+        };
+        if !matches!(obj["kind"].as_str(), Some("Role" | "ClusterRole")) {
+            continue;
+        }
+        for rule in obj["rules"].as_array().into_iter().flatten() {
+            let list = |k: &str| -> Vec<String> {
+                rule[k]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            };
+            for group in list("apiGroups") {
+                for resource in list("resources") {
+                    let name = if group.is_empty() {
+                        resource.clone()
+                    } else {
+                        format!("{resource}.{group}")
+                    };
+                    for verb in list("verbs") {
+                        granted.insert((name.clone(), verb));
+                    }
+                }
+            }
+        }
+    }
+    granted
+}
+
+/// The resource rows of `kubectl auth can-i --list` as `(resource, verb)` pairs, and the
+/// non-resource rows as `(url, verb)`.
+fn parse_can_i_list(
+    text: &str,
+) -> (
+    std::collections::BTreeSet<(String, String)>,
+    std::collections::BTreeSet<(String, String)>,
+) {
+    let row = regex::Regex::new(r"^(\S*)\s+\[(.*?)\]\s+\[(.*?)\]\s+\[(.*?)\]\s*$").unwrap();
+    let (mut resources, mut urls) = (Default::default(), Default::default());
+    for line in text.lines().skip(1) {
+        let caps = row
+            .captures(line)
+            .unwrap_or_else(|| panic!("unexpected can-i row: {line:?}"));
+        let verbs: Vec<&str> = caps[4].split_whitespace().collect();
+        assert!(caps[3].is_empty(), "no rule is limited to names: {line:?}");
+        let into: &mut std::collections::BTreeSet<(String, String)> = if caps[1].is_empty() {
+            &mut urls
+        } else {
+            &mut resources
+        };
+        let names: Vec<String> = if caps[1].is_empty() {
+            caps[2].split_whitespace().map(String::from).collect()
+        } else {
+            vec![caps[1].to_string()]
+        };
+        for name in names {
+            for verb in &verbs {
+                into.insert((name.clone(), verb.to_string()));
+            }
+        }
+    }
+    (resources, urls)
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn the_charts_service_account_may_do_what_the_chart_lists_and_nothing_more() {
+    let env = TestEnv::load();
+    let ns = env.namespace("rbac").await;
+    let rendered = env.install_chart_rbac(&ns.name);
+    let granted = granted_by_chart(&rendered);
+    assert!(
+        granted.contains(&("rollouts/status.tollgate.dev".into(), "update".into())),
+        "{granted:?}"
+    );
+    let who = format!("system:serviceaccount:{}:tollgate", ns.name);
+    let listed = env.kubectl(&[
+        "auth",
+        "can-i",
+        "--list",
+        "--namespace",
+        &ns.name,
+        "--as",
+        &who,
+    ]);
+    let (resources, urls) = parse_can_i_list(&listed);
+    // What every authenticated identity may do (the default system:basic-user role).
+    let every_user = [
+        "selfsubjectreviews.authentication.k8s.io",
+        "selfsubjectaccessreviews.authorization.k8s.io",
+        "selfsubjectrulesreviews.authorization.k8s.io",
+    ];
+    let beyond: Vec<_> = resources
+        .iter()
+        .filter(|(r, v)| !(every_user.contains(&r.as_str()) && v == "create"))
+        .filter(|p| !granted.contains(*p))
+        .collect();
+    assert!(
+        beyond.is_empty(),
+        "the ServiceAccount may do more than the chart lists: {beyond:?}\n{listed}"
+    );
+    let missing: Vec<_> = granted.difference(&resources).collect();
+    assert!(
+        missing.is_empty(),
+        "rules of the chart not in effect: {missing:?}\n{listed}"
+    );
+    // Non-resource URLs: only the read-only discovery and health endpoints every user has.
+    assert!(
+        urls.iter().all(|(_, verb)| verb == "get"),
+        "{urls:?}\n{listed}"
+    );
+    println!("kubectl auth can-i --list --as {who}:\n{listed}");
     ns.delete().await;
 }

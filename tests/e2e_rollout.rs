@@ -2,7 +2,12 @@
 //! namespace; kwok runs the pods, the pod runner gives each a real demo-app, Prometheus scrapes
 //! them and the load generator sends traffic over the ready pods (so the replica ratio is the
 //! traffic split). Each test has its own namespace and its own operator, so they run in
-//! parallel.
+//! parallel. Every operator runs under the Helm chart's ServiceAccount with the chart's own
+//! (namespaced) RBAC, and every test fails if the operator was ever refused ("forbidden"): the
+//! real RBAC authorizer proves the chart's permissions are enough.
+//!
+//! With `TOLLGATE_CAPTURE_DIR` set, every Rollout object seen in a new phase is written there as
+//! `<test>--<Phase>.json` (the real objects behind tests/fixtures/rollouts/).
 
 mod support;
 
@@ -58,7 +63,7 @@ impl Operator {
             ])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--kubeconfig")
-            .arg(env.kubeconfig())
+            .arg(env.chart_service_account_kubeconfig(namespace))
             .args(extra)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::null())
@@ -80,6 +85,22 @@ impl Operator {
             .await
             .ok()?;
         response.text().await.ok()
+    }
+
+    /// Fails the test when the API server ever refused the operator: the chart's RBAC must be
+    /// enough for everything it does.
+    fn assert_never_forbidden(&self) {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let refused: Vec<&str> = text
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().contains("forbidden"))
+            .take(5)
+            .collect();
+        assert!(
+            refused.is_empty(),
+            "the operator was refused under the chart's RBAC:\n{}",
+            refused.join("\n")
+        );
     }
 
     fn log_tail(&self) -> String {
@@ -104,6 +125,26 @@ impl Load {
         let child = Command::new(env.bin("LOAD_GEN_BIN"))
             .args(["--namespace", namespace, "--selector"])
             .arg(format!("tollgate.dev/rollout={rollout}"))
+            .args([
+                "--rate",
+                &rate.to_string(),
+                "--duration-secs",
+                &seconds.to_string(),
+            ])
+            .env("KUBECONFIG", env.kubeconfig())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start load-gen");
+        Load(child)
+    }
+}
+
+impl Load {
+    /// Load that follows the HTTPRoute's backend weights, as a gateway would.
+    fn through_route(env: &TestEnv, namespace: &str, route: &str, rate: u32, seconds: u32) -> Load {
+        let child = Command::new(env.bin("LOAD_GEN_BIN"))
+            .args(["--namespace", namespace, "--http-route", route])
             .args([
                 "--rate",
                 &rate.to_string(),
@@ -186,6 +227,28 @@ fn rollout(name: &str, prometheus: &str, latency: bool) -> Rollout {
     serde_json::from_value(value).expect("rollout manifest")
 }
 
+/// With `TOLLGATE_CAPTURE_DIR` set, keep the first object seen in each phase of each test as
+/// `<test>--<Phase>.json` (the namespace without its unique suffix names the test).
+fn capture(rollout: &Rollout) {
+    let Some(dir) = std::env::var_os("TOLLGATE_CAPTURE_DIR") else {
+        return;
+    };
+    let (Some(ns), Some(status)) = (rollout.metadata.namespace.as_deref(), &rollout.status) else {
+        return;
+    };
+    let test = ns.rsplit_once('-').map_or(ns, |(t, _)| t);
+    let path = std::path::Path::new(&dir).join(format!("{test}--{:?}.json", status.phase));
+    if path.exists() {
+        return;
+    }
+    let mut object = rollout.clone();
+    object.metadata.managed_fields = None;
+    if let Ok(text) = serde_json::to_string_pretty(&object) {
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(path, text + "\n");
+    }
+}
+
 /// Poll the rollout until `done` holds; on timeout fail with its status and the operator's log.
 async fn wait_for(
     api: &Api<Rollout>,
@@ -199,6 +262,7 @@ async fn wait_for(
     let mut last = None;
     loop {
         if let Ok(r) = api.get(name).await {
+            capture(&r);
             if r.status.as_ref().is_some_and(&done) {
                 return r;
             }
@@ -227,23 +291,104 @@ struct Scenario {
 
 const NAME: &str = "demo";
 
+/// How a scenario differs from the default (replica-ratio traffic, the run's Prometheus, error
+/// rate only).
+#[derive(Default)]
+struct Options {
+    /// Also judge p99 latency and the whole distribution.
+    latency: bool,
+    /// Another Prometheus than the run's.
+    prometheus: Option<String>,
+    /// Shift traffic through a Gateway API HTTPRoute instead of the replica ratio.
+    http_route: bool,
+}
+
+fn http_route_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+        "httproutes",
+    )
+}
+
+/// The HTTPRoute `demo`, all traffic to stable, as a team would have it before adopting tollgate.
+async fn create_http_route(ns: &support::TestNamespace) {
+    let routes: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(ns.client.clone(), &ns.name, &http_route_resource());
+    let route: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": NAME},
+        "spec": {
+            "parentRefs": [{"name": "shared-gateway"}],
+            "rules": [{"backendRefs": [
+                {"name": "demo-stable", "port": 8080, "weight": 100},
+                {"name": "demo-canary", "port": 8080, "weight": 0}
+            ]}]
+        }
+    }))
+    .expect("route manifest");
+    routes
+        .create(&PostParams::default(), &route)
+        .await
+        .expect("create the HTTPRoute");
+}
+
+/// `(stable, canary)` weights of the route's first rule.
+async fn route_weights(ns: &support::TestNamespace) -> Option<(i64, i64)> {
+    let routes: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(ns.client.clone(), &ns.name, &http_route_resource());
+    let route = routes.get(NAME).await.ok()?;
+    let refs = route
+        .data
+        .pointer("/spec/rules/0/backendRefs")?
+        .as_array()?;
+    let weight = |name: &str| {
+        refs.iter()
+            .find(|b| b["name"] == name)
+            .and_then(|b| b["weight"].as_i64())
+    };
+    Some((weight("demo-stable")?, weight("demo-canary")?))
+}
+
 impl Scenario {
     async fn with_stable_v1(test: &str) -> Scenario {
         Scenario::start(test, false).await
     }
 
     async fn start(test: &str, latency: bool) -> Scenario {
+        Scenario::start_with(
+            test,
+            Options {
+                latency,
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
+    async fn start_with(test: &str, options: Options) -> Scenario {
         let env = TestEnv::load();
         env.install_crds().await;
         let ns = env.namespace(test).await;
         let operator = Operator::start(&env, &ns.name);
         let api: Api<Rollout> = ns.api();
-        api.create(
-            &PostParams::default(),
-            &rollout(NAME, env.prometheus_url(), latency),
-        )
-        .await
-        .expect("create rollout");
+        let prometheus = options
+            .prometheus
+            .clone()
+            .unwrap_or_else(|| env.prometheus_url().to_string());
+        let mut manifest = serde_json::to_value(rollout(NAME, &prometheus, options.latency))
+            .expect("rollout as JSON");
+        if options.http_route {
+            env.install_gateway_api().await;
+            create_http_route(&ns).await;
+            manifest["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {
+                "name": NAME, "stableService": "demo-stable", "canaryService": "demo-canary",
+                "port": 8080}});
+        }
+        let manifest: Rollout = serde_json::from_value(manifest).expect("rollout manifest");
+        api.create(&PostParams::default(), &manifest)
+            .await
+            .expect("create rollout");
         let first = wait_for(
             &api,
             NAME,
@@ -259,7 +404,11 @@ impl Scenario {
             Some(4),
             "the first deployment was attested"
         );
-        let load = Load::start(&env, &ns.name, NAME, 200, 300);
+        let load = if options.http_route {
+            Load::through_route(&env, &ns.name, NAME, 200, 300)
+        } else {
+            Load::start(&env, &ns.name, NAME, 200, 300)
+        };
         Scenario {
             env,
             ns,
@@ -319,6 +468,7 @@ impl Scenario {
 
     async fn end(self) {
         let _ = &self.env;
+        self.operator.assert_never_forbidden();
         drop(self.operator);
         self.ns.delete().await;
     }
@@ -668,6 +818,7 @@ async fn the_contract_gate_passes_records_blocks_and_polls() {
     .await;
     let status = r.status.unwrap_or_default();
     let log = operator.log_tail();
+    operator.assert_never_forbidden();
     drop(operator);
     drop(broker);
     ns.delete().await;
@@ -792,6 +943,8 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     } else {
         "replica-a"
     };
+    leader.assert_never_forbidden();
+    standby.assert_never_forbidden();
     drop(standby);
     ns.delete().await;
     assert!(
@@ -815,4 +968,178 @@ async fn the_standby_takes_over_when_the_leader_dies() {
         !first.is_empty() && first.iter().all(|r| r != new_instance),
         "the standby wrote while standing by: {first:?}"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn one_stale_pod_among_the_canaries_blocks_the_rollout() {
+    let world = Scenario::with_stable_v1("e2e-stale").await;
+    // One instance still runs the old code where the new one should be (the Knight Capital
+    // failure): a pod left behind by an earlier manual deploy, carrying the canary's labels so
+    // the canary's Service and the load would reach it, but running 1.0.0.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = world.ns.api();
+    let mut stale_template = template("1.0.0", 0.05, None);
+    stale_template["metadata"] = json!({
+        "name": "demo-canary-leftover",
+        "labels": {"app": "demo", "tollgate.dev/rollout": NAME, "tollgate.dev/track": "canary"}
+    });
+    let stale: k8s_openapi::api::core::v1::Pod =
+        serde_json::from_value(stale_template).expect("pod manifest");
+    pods.create(&PostParams::default(), &stale)
+        .await
+        .expect("create the stale pod");
+    // It is Ready and answers with its (old) version before the new version is rolled out.
+    let runner = world.env.var("TOLLGATE_POD_RUNNER_URL").to_string();
+    support::wait_until(Duration::from_secs(60), "the stale pod to run", || async {
+        let body = support::http()
+            .get(format!("{runner}/pods"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        body.contains("demo-canary-leftover").then_some(())
+    })
+    .await;
+
+    world.roll_to("2.0.0", 0.05, None).await;
+    let status = world.finished("2.0.0").await;
+    let log = world.operator.log_tail();
+    world.end().await;
+    assert_eq!(status.phase, Phase::Blocked, "{status:#?}\n{log}");
+    assert_eq!(status.reason.as_deref(), Some("FleetCheckFailed"));
+    assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
+    assert_eq!(status.current_weight, 0, "no traffic moved");
+    assert!(status.analysis.is_none(), "the canary never took traffic");
+    let fleet = status.fleet.expect("fleet evidence");
+    let stale = fleet
+        .failing_pods
+        .iter()
+        .find(|p| p.pod == "demo-canary-leftover" && p.problem == "VersionMismatch")
+        .unwrap_or_else(|| panic!("the stale pod is named with its version: {fleet:?}"));
+    assert_eq!(
+        (stale.reported.as_deref(), stale.expected.as_deref()),
+        (Some("1.0.0"), Some("2.0.0")),
+        "{stale:?}"
+    );
+    assert!(
+        fleet
+            .failing_pods
+            .iter()
+            .all(|p| p.pod == "demo-canary-leftover"),
+        "only the stale pod fails; the real canaries run 2.0.0: {fleet:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn a_metrics_outage_holds_the_rollout_until_data_returns() {
+    let env = TestEnv::load();
+    let mut prometheus = env.own_prometheus("outage");
+    prometheus.wait_ready().await;
+    let world = Scenario::start_with(
+        "e2e-outage",
+        Options {
+            prometheus: Some(prometheus.url()),
+            ..Options::default()
+        },
+    )
+    .await;
+    world.roll_to("2.0.0", 0.05, None).await;
+    world
+        .wait("2.0.0 to take traffic", |s| {
+            s.phase == Phase::Analyzing && s.current_weight > 0
+        })
+        .await;
+    // The metrics backend dies in the middle of the analysis.
+    prometheus.kill();
+    let held = world
+        .wait("three looks without data", |s| {
+            s.analysis.as_ref().is_some_and(|a| a.failed_looks >= 3)
+        })
+        .await;
+    let status = held.status.clone().unwrap_or_default();
+    // Held: neither promoted nor rolled back, traffic where it was, evidence kept.
+    assert_eq!(status.phase, Phase::Analyzing, "{status:#?}");
+    assert_eq!(status.current_weight, 50, "{status:#?}");
+    assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
+    assert!(status.rejected_version.is_none(), "{status:#?}");
+    let analysis = status.analysis.clone().expect("analysis evidence");
+    assert_eq!(
+        analysis.verdict,
+        MetricVerdict::Inconclusive,
+        "a look without data is inconclusive: {analysis:?}"
+    );
+    let history: Vec<&str> = status.history.iter().map(|d| d.reason.as_str()).collect();
+    assert!(
+        !history.contains(&"AnalysisFailed") && !history.contains(&"Promoted"),
+        "{history:?}"
+    );
+    // Data returns: the analysis resumes and the healthy canary is promoted.
+    prometheus.start();
+    let status = world.finished("2.0.0").await;
+    let log = world.operator.log_tail();
+    world.end().await;
+    assert_eq!(status.phase, Phase::Succeeded, "{status:#?}\n{log}");
+    assert_eq!(status.stable_version.as_deref(), Some("2.0.0"));
+    let analysis = status.analysis.expect("analysis evidence");
+    assert!(analysis.failed_looks >= 3, "{analysis:?}");
+    assert!(
+        analysis.looks > analysis.failed_looks,
+        "the promotion rests on looks with data: {analysis:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn traffic_shifts_through_a_gateway_api_httproute() {
+    let world = Scenario::start_with(
+        "e2e-route",
+        Options {
+            http_route: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        route_weights(&world.ns).await,
+        Some((100, 0)),
+        "all traffic on stable before the rollout"
+    );
+    world.roll_to("2.0.0", 0.05, None).await;
+    // Watch the route while the rollout runs: the weights follow the steps.
+    let mut seen = std::collections::BTreeSet::new();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(w) = route_weights(&world.ns).await {
+            seen.insert(w);
+        }
+        let r = world.api.get(NAME).await.expect("get rollout");
+        let s = r.status.clone().unwrap_or_default();
+        if s.phase.is_terminal() && s.canary_version.is_none() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "the rollout did not finish: {s:#?}\n{}",
+            world.operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let last = route_weights(&world.ns).await;
+    let log = world.operator.log_tail();
+    world.end().await;
+    assert_eq!(status.phase, Phase::Succeeded, "{status:#?}\n{log}");
+    assert_eq!(status.stable_version.as_deref(), Some("2.0.0"));
+    assert!(seen.contains(&(50, 50)), "the 50% step was set: {seen:?}");
+    assert_eq!(last, Some((100, 0)), "after promotion stable takes it all");
+    // The canary was judged on traffic that reached it through the route's weights.
+    let analysis = status.analysis.expect("analysis evidence");
+    let error_rate = analysis
+        .metrics
+        .iter()
+        .find(|m| m.name == "errorRate")
+        .expect("errorRate evidence");
+    assert!(error_rate.canary_samples > 100, "{error_rate:?}");
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::kube_args::KubeArgs;
+use crate::rollout::peers::PeerDefaults;
 use crate::runtime::controller::{self, ControllerConfig};
 use crate::runtime::leader::LeaderConfig;
 use crate::runtime::telemetry::{self, LogFormat};
@@ -46,6 +47,23 @@ pub struct ControllerArgs {
     /// host name and process id).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// Pact Broker base URL for Rollouts whose contractGate names none.
+    #[arg(long, env = "TOLLGATE_BROKER_URL")]
+    pub broker_url: Option<String>,
+    /// Prometheus base URL for Rollouts whose analysis names none.
+    #[arg(long, env = "TOLLGATE_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+}
+
+/// An http(s) URL, or why it is not one.
+fn check_url(flag: &str, value: &Option<String>) -> Result<(), String> {
+    match value {
+        Some(v) if !(v.starts_with("http://") || v.starts_with("https://")) => Err(format!(
+            "{flag} must be an http:// or https:// URL, got {v:?}"
+        )),
+        Some(v) if reqwest::Url::parse(v).is_err() => Err(format!("{flag}: {v:?} is not a URL")),
+        _ => Ok(()),
+    }
 }
 
 fn default_identity() -> String {
@@ -61,6 +79,15 @@ pub fn run(args: ControllerArgs) -> ExitCode {
     if args.leader_elect && renew_grace >= lease_duration {
         eprintln!("error: --lease-renew-grace must be shorter than --lease-duration");
         return ExitCode::from(3);
+    }
+    for (flag, value) in [
+        ("--broker-url", &args.broker_url),
+        ("--prometheus-url", &args.prometheus_url),
+    ] {
+        if let Err(e) = check_url(flag, value) {
+            eprintln!("error: {e}");
+            return ExitCode::from(3);
+        }
     }
     let runtime = match super::kube_args::runtime() {
         Ok(rt) => rt,
@@ -94,8 +121,13 @@ pub fn run(args: ControllerArgs) -> ExitCode {
             admin_addr: args.admin_addr,
             instance: identity,
             concurrency: args.concurrency.max(1),
+            defaults: PeerDefaults {
+                broker_url: args.broker_url.clone(),
+                prometheus_url: args.prometheus_url.clone(),
+            },
         };
-        let (contract, analysis) = crate::rollout::peers::production(client.clone());
+        let (contract, analysis) =
+            crate::rollout::peers::production(client.clone(), config.defaults.clone());
         match controller::run(client, config, contract, analysis).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -104,4 +136,18 @@ pub fn run(args: ControllerArgs) -> ExitCode {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn default_addresses_must_be_http_urls() {
+        assert!(check_url("--broker-url", &None).is_ok());
+        assert!(check_url("--broker-url", &Some("http://broker:9292".into())).is_ok());
+        let e = check_url("--prometheus-url", &Some("prometheus:9090".into())).unwrap_err();
+        assert!(e.contains("--prometheus-url") && e.contains("http"), "{e}");
+        assert!(check_url("--broker-url", &Some("http://".into())).is_err());
+    }
 }

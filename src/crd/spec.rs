@@ -183,10 +183,12 @@ pub enum WorkloadKind {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("duration(self.unknownBudget) >= duration(self.pollInterval)").message("spec.contractGate.unknownBudget must be at least spec.contractGate.pollInterval"))]
 pub struct ContractGate {
-    /// Base URL of the Pact Broker (http or https).
+    /// Base URL of the Pact Broker (http or https). Defaults to the operator's `--broker-url`
+    /// (chart value `broker.url`); with neither, the rollout stops with `InvalidSpec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new("self.matches('^https?://[^\\\\s]+$')").message("spec.contractGate.brokerUrl must be an http:// or https:// URL"))]
-    pub broker_url: String,
+    pub broker_url: Option<String>,
 
     /// Pacticipant (application) name in the broker.
     #[schemars(length(min = 1, max = 253))]
@@ -517,7 +519,8 @@ pub struct PauseStep {
     validation = Rule::new("duration(self.maxDuration) >= duration(self.interval)").message("spec.analysis.maxDuration must be at least spec.analysis.interval"),
 )]
 pub struct Analysis {
-    /// Where the metrics come from.
+    /// Where the metrics come from (default: the operator's `--prometheus-url`).
+    #[serde(default)]
     pub provider: MetricsProvider,
 
     /// How often the judge looks at new data. The tests stay valid however often it looks;
@@ -594,10 +597,11 @@ pub enum InconclusivePolicy {
 }
 
 /// A metrics backend.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsProvider {
     /// A Prometheus-compatible HTTP API.
+    #[serde(default)]
     pub prometheus: PrometheusProvider,
 }
 
@@ -606,9 +610,12 @@ pub struct MetricsProvider {
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusProvider {
     /// Base URL of the Prometheus HTTP API (e.g. `http://prometheus.monitoring:9090`).
+    /// Defaults to the operator's `--prometheus-url` (chart value `prometheus.url`); with
+    /// neither, the rollout stops with `InvalidSpec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new("self.matches('^https?://[^\\\\s]+$')").message("spec.analysis.provider.prometheus.address must be an http:// or https:// URL"))]
-    pub address: String,
+    pub address: Option<String>,
     /// Secret with key `token` (bearer) or keys `username` and `password` (basic auth).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
@@ -616,6 +623,16 @@ pub struct PrometheusProvider {
     #[serde(default = "default_query_timeout")]
     #[schemars(schema_with = "schema::duration")]
     pub timeout: Duration,
+}
+
+impl Default for PrometheusProvider {
+    fn default() -> Self {
+        PrometheusProvider {
+            address: None,
+            credentials_secret_ref: None,
+            timeout: default_query_timeout(),
+        }
+    }
 }
 
 fn default_query_timeout() -> Duration {

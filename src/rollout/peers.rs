@@ -37,10 +37,60 @@ async fn secret_data(
     }
 }
 
+/// Addresses used when a Rollout names none: the operator's `--broker-url` and
+/// `--prometheus-url` (chart values `broker.url` and `prometheus.url`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerDefaults {
+    pub broker_url: Option<String>,
+    pub prometheus_url: Option<String>,
+}
+
+impl PeerDefaults {
+    /// The broker URL for `gate`: its own, else the default.
+    pub fn broker_url(&self, gate: &crd::ContractGate) -> Option<String> {
+        gate.broker_url.clone().or_else(|| self.broker_url.clone())
+    }
+
+    /// The Prometheus address for `analysis`: its own, else the default.
+    pub fn prometheus_url(&self, analysis: &crd::Analysis) -> Option<String> {
+        analysis
+            .provider
+            .prometheus
+            .address
+            .clone()
+            .or_else(|| self.prometheus_url.clone())
+    }
+
+    /// Why the rollout cannot be run with these defaults (a gate without an address), if so.
+    /// A permanent error: the rollout waits for a change, with `InvalidSpec` in its status.
+    pub fn missing_address(&self, spec: &crd::RolloutSpec) -> Option<String> {
+        if let Some(gate) = &spec.contract_gate {
+            if self.broker_url(gate).is_none() {
+                return Some(
+                    "spec.contractGate.brokerUrl is not set and the operator has no default \
+                     (--broker-url, chart value broker.url)"
+                        .into(),
+                );
+            }
+        }
+        if let Some(analysis) = &spec.analysis {
+            if self.prometheus_url(analysis).is_none() {
+                return Some(
+                    "spec.analysis.provider.prometheus.address is not set and the operator has \
+                     no default (--prometheus-url, chart value prometheus.url)"
+                        .into(),
+                );
+            }
+        }
+        None
+    }
+}
+
 /// The Pact Broker.
 pub struct BrokerPeer {
     client: Client,
     retry: RetryPolicy,
+    defaults: PeerDefaults,
 }
 
 impl BrokerPeer {
@@ -48,6 +98,7 @@ impl BrokerPeer {
     pub fn new(client: Client) -> Self {
         BrokerPeer {
             client,
+            defaults: PeerDefaults::default(),
             retry: RetryPolicy::default(),
         }
     }
@@ -77,10 +128,16 @@ impl BrokerPeer {
                 })?
             }
         };
-        let config = BrokerConfig::new(&gate.broker_url, credentials).map_err(|e| {
-            ContractAnswer::Refused {
-                reason: format!("spec.contractGate: {e}"),
-            }
+        let Some(url) = self.defaults.broker_url(&gate) else {
+            return Err(ContractAnswer::Refused {
+                reason: self
+                    .defaults
+                    .missing_address(&rollout.spec)
+                    .unwrap_or_default(),
+            });
+        };
+        let config = BrokerConfig::new(&url, credentials).map_err(|e| ContractAnswer::Refused {
+            reason: format!("spec.contractGate: {e}"),
         })?;
         let client = HttpBroker::new(config).map_err(|e| ContractAnswer::Refused {
             reason: format!("spec.contractGate: {e}"),
@@ -206,11 +263,11 @@ pub fn judge_policy(analysis: &crd::Analysis) -> Policy {
     }
 }
 
-/// The provider's settings for a Rollout's analysis.
-pub fn prometheus_config(analysis: &crd::Analysis) -> PrometheusConfig {
+/// The provider's settings for a Rollout's analysis, reading Prometheus at `address`.
+pub fn prometheus_config(analysis: &crd::Analysis, address: String) -> PrometheusConfig {
     let prometheus = &analysis.provider.prometheus;
     let mut config = PrometheusConfig {
-        address: prometheus.address.clone(),
+        address,
         timeout_ms: u64::try_from(std::time::Duration::from(prometheus.timeout).as_millis())
             .unwrap_or(u64::MAX),
         ..PrometheusConfig::default()
@@ -253,12 +310,16 @@ fn whole_millis(t: jiff::Timestamp) -> jiff::Timestamp {
 /// Prometheus, read through the provider and judged.
 pub struct PrometheusJudgePeer {
     client: Client,
+    defaults: PeerDefaults,
 }
 
 impl PrometheusJudgePeer {
     /// A peer reading credential Secrets through `client`.
     pub fn new(client: Client) -> Self {
-        PrometheusJudgePeer { client }
+        PrometheusJudgePeer {
+            client,
+            defaults: PeerDefaults::default(),
+        }
     }
 
     async fn counts(
@@ -275,7 +336,12 @@ impl PrometheusJudgePeer {
                 Auth::from_secret_data(&data).map_err(|e| format!("Secret {}: {e}", secret.name))?
             }
         };
-        let provider = PrometheusProvider::new(prometheus_config(analysis), auth)
+        let address = self.defaults.prometheus_url(analysis).ok_or_else(|| {
+            self.defaults
+                .missing_address(&rollout.spec)
+                .unwrap_or_default()
+        })?;
+        let provider = PrometheusProvider::new(prometheus_config(analysis, address), auth)
             .map_err(|e| e.to_string())?;
         let mut target = AnalysisTarget::new(&namespace, rollout.name_any());
         if !analysis.dedicated_baseline {
@@ -372,12 +438,16 @@ impl AnalysisPeer for PrometheusJudgePeer {
     }
 }
 
-/// The production peers.
-pub fn production(client: Client) -> (Arc<dyn ContractPeer>, Arc<dyn AnalysisPeer>) {
-    (
-        Arc::new(BrokerPeer::new(client.clone())),
-        Arc::new(PrometheusJudgePeer::new(client)),
-    )
+/// The production peers, with the operator's default addresses.
+pub fn production(
+    client: Client,
+    defaults: PeerDefaults,
+) -> (Arc<dyn ContractPeer>, Arc<dyn AnalysisPeer>) {
+    let mut broker = BrokerPeer::new(client.clone());
+    broker.defaults = defaults.clone();
+    let mut prometheus = PrometheusJudgePeer::new(client);
+    prometheus.defaults = defaults;
+    (Arc::new(broker), Arc::new(prometheus))
 }
 
 #[cfg(test)]
@@ -394,6 +464,56 @@ mod tests {
             b.extend(e.clone());
         }
         serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn a_rollouts_own_address_wins_over_the_default_and_neither_is_refused() {
+        let mut spec: crd::RolloutSpec = serde_json::from_value(json!({
+            "version": "1.0.0", "selector": {"matchLabels": {"app": "a"}},
+            "template": {"spec": {"containers": [{"name": "a", "image": "a:1"}]}},
+            "contractGate": {"pacticipant": "a", "environment": "production"},
+            "steps": [{"setWeight": 50}],
+            "analysis": {"errorRate": {}}
+        }))
+        .unwrap();
+        let none = PeerDefaults::default();
+        let problem = none.missing_address(&spec).expect("no broker anywhere");
+        assert!(
+            problem.contains("brokerUrl") && problem.contains("--broker-url"),
+            "{problem}"
+        );
+        let defaults = PeerDefaults {
+            broker_url: Some("http://broker.default".into()),
+            prometheus_url: Some("http://prom.default".into()),
+        };
+        assert_eq!(defaults.missing_address(&spec), None);
+        let gate = spec.contract_gate.clone().unwrap();
+        let analysis = spec.analysis.clone().unwrap();
+        assert_eq!(
+            defaults.broker_url(&gate).as_deref(),
+            Some("http://broker.default")
+        );
+        assert_eq!(
+            defaults.prometheus_url(&analysis).as_deref(),
+            Some("http://prom.default")
+        );
+        spec.contract_gate.as_mut().unwrap().broker_url = Some("http://own".into());
+        let only_broker = PeerDefaults {
+            broker_url: None,
+            prometheus_url: None,
+        };
+        let problem = only_broker
+            .missing_address(&spec)
+            .expect("no Prometheus anywhere");
+        assert!(problem.contains("prometheus.address"), "{problem}");
+        spec.analysis.as_mut().unwrap().provider.prometheus.address = Some("http://own-p".into());
+        assert_eq!(only_broker.missing_address(&spec), None);
+        assert_eq!(
+            defaults
+                .prometheus_url(spec.analysis.as_ref().unwrap())
+                .as_deref(),
+            Some("http://own-p")
+        );
     }
 
     #[test]
@@ -424,7 +544,7 @@ mod tests {
         assert!(p.distribution.is_some());
         let no_latency = judge_policy(&analysis(json!({})));
         assert!(no_latency.latency.is_empty() && no_latency.distribution.is_none());
-        let c = prometheus_config(&a);
+        let c = prometheus_config(&a, "http://p:9090".into());
         assert_eq!((c.address.as_str(), c.timeout_ms), ("http://p:9090", 3000));
         assert_eq!(
             (c.requests_metric.as_str(), c.code_label.as_str()),

@@ -64,6 +64,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// `true` while this replica holds the leader lease.
     pub is_leader: watch::Receiver<bool>,
+    /// The operator's default broker and Prometheus addresses (to refuse a rollout that has
+    /// neither its own nor a default).
+    pub defaults: super::peers::PeerDefaults,
     /// Consecutive transient failures per rollout, for exponential backoff.
     pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
@@ -160,6 +163,9 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     let namespace = rollout.namespace().unwrap_or_default();
     let name = rollout.name_any();
     let status = rollout.status.as_ref();
+    if let Some(problem) = ctx.defaults.missing_address(&rollout.spec) {
+        return Err(ObserveError::Settings(problem).into());
+    }
 
     let deployments = ctx.observer.deployments(&namespace, &name).await?;
     let template = ctx.observer.new_template(rollout).await?;

@@ -40,6 +40,8 @@ pub struct ControllerConfig {
     pub instance: String,
     /// How many rollouts are reconciled at once.
     pub concurrency: u16,
+    /// Broker and Prometheus addresses for Rollouts that name none.
+    pub defaults: crate::rollout::peers::PeerDefaults,
 }
 
 /// Errors that stop the controller process.
@@ -145,6 +147,7 @@ pub async fn run(
             analysis: analysis.clone(),
             metrics: metrics.clone(),
             is_leader: is_leader.clone(),
+            defaults: config.defaults.clone(),
             failures: Default::default(),
         });
         let (rollouts, deployments, services) = match &config.namespace {

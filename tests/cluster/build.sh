@@ -104,5 +104,15 @@ if [ ! -s "$stages" ]; then
     echo "---"; cat "$kdir/kustomize/stage/$f"
   done > "$stages.tmp" && mv "$stages.tmp" "$stages"
 fi
+# The Gateway API's standard-channel CRDs (HTTPRoute and friends), from the same Go module
+# proxy, so the e2e can shift traffic through a real HTTPRoute object.
+gwapi=$bin/gateway-api-$GATEWAY_API_VERSION
+if [ ! -s "$gwapi/gateway.networking.k8s.io_httproutes.yaml" ]; then
+  gdir=$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  mkdir -p "$gwapi.tmp"
+  cp "$gdir"/config/crd/standard/*.yaml "$gwapi.tmp/"
+  chmod u+w "$gwapi.tmp"/*.yaml
+  rm -rf "$gwapi"; mv "$gwapi.tmp" "$gwapi"
+fi
 log "binaries ready in $bin ($(( $(date +%s) - start )) s)"
 echo "$bin"

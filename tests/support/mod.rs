@@ -206,6 +206,211 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    /// Renders the chart's ServiceAccount and namespaced RBAC for `namespace` (`helm template`
+    /// with `rbac.scope=namespace`, exactly what an install would create) and applies them.
+    /// Returns the rendered YAML.
+    pub fn install_chart_rbac(&self, namespace: &str) -> String {
+        let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/tollgate");
+        let version = self
+            .var("TOLLGATE_KUBERNETES_VERSION")
+            .trim_start_matches('v');
+        let chart = chart.to_string_lossy();
+        let rendered = self.run_bin(
+            "HELM",
+            &[
+                "template",
+                "tollgate",
+                &chart,
+                "--namespace",
+                namespace,
+                "--kube-version",
+                version,
+                "--set",
+                "rbac.scope=namespace",
+                "--show-only",
+                "templates/serviceaccount.yaml",
+                "--show-only",
+                "templates/rbac.yaml",
+            ],
+            None,
+        );
+        self.run_bin("KUBECTL", &["apply", "-f", "-"], Some(&rendered));
+        rendered
+    }
+
+    /// Runs a binary named in the env file (`KUBECTL`, `HELM`, ...) with the admin kubeconfig
+    /// and `stdin`; returns stdout, panics with its output on failure.
+    pub fn run_bin(&self, bin: &str, args: &[&str], stdin: Option<&str>) -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new(self.bin(bin))
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {bin}: {e}"));
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{bin} {args:?} failed: {}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl with the admin credentials.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        self.run_bin("KUBECTL", args, None)
+    }
+
+    /// A kubeconfig that authenticates as the chart's ServiceAccount `tollgate` in `namespace`
+    /// (installing the chart's RBAC there first), with a bound token from the TokenRequest API.
+    /// The operator run under it has exactly the permissions the chart grants.
+    pub fn chart_service_account_kubeconfig(&self, namespace: &str) -> PathBuf {
+        let dir = Path::new(self.var("TOLLGATE_CLUSTER_DIR"));
+        let path = dir.join(format!("sa-{namespace}.kubeconfig"));
+        if path.exists() {
+            return path;
+        }
+        self.install_chart_rbac(namespace);
+        let token = self.kubectl(&[
+            "create",
+            "token",
+            "tollgate",
+            "--namespace",
+            namespace,
+            "--duration",
+            "3h",
+        ]);
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {server}\n    \
+             certificate-authority: {ca}\nusers:\n- name: tollgate\n  user:\n    token: {token}\n\
+             contexts:\n- name: tollgate\n  context:\n    cluster: local\n    user: tollgate\n    \
+             namespace: {namespace}\ncurrent-context: tollgate\n",
+            server = self.var("TOLLGATE_APISERVER"),
+            ca = self.var("TOLLGATE_CA_FILE"),
+            token = token.trim(),
+        );
+        std::fs::write(&path, config).expect("write the ServiceAccount kubeconfig");
+        path
+    }
+
+    /// Applies the Gateway API's standard CRDs (from build.sh's cache) and waits until the
+    /// HTTPRoute CRD is Established.
+    pub async fn install_gateway_api(&self) {
+        let dir = self.var("GATEWAY_API_CRDS").to_string();
+        let file = format!("{dir}/gateway.networking.k8s.io_httproutes.yaml");
+        self.kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &file]);
+        let api: Api<CustomResourceDefinition> = Api::all(self.client().await);
+        wait_until(
+            Duration::from_secs(30),
+            "the HTTPRoute CRD Established",
+            || async {
+                let crd = api.get("httproutes.gateway.networking.k8s.io").await.ok()?;
+                crd.status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// A Prometheus of its own (same scrape configuration as the run's), for a test that stops
+    /// and restarts it. Stopped when dropped.
+    pub fn own_prometheus(&self, name: &str) -> OwnPrometheus {
+        let dir = Path::new(self.var("TOLLGATE_CLUSTER_DIR"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut p = OwnPrometheus {
+            config: dir.join("prometheus/prometheus.yml"),
+            data: dir.join(format!("prometheus-{name}")),
+            log: dir.join(format!("logs/prometheus-{name}.log")),
+            port,
+            child: None,
+        };
+        p.start();
+        p
+    }
+}
+
+/// A Prometheus process owned by one test.
+pub struct OwnPrometheus {
+    config: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnPrometheus {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again), on the same port and storage.
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("prometheus log");
+        let child = std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", self.config.display()))
+            .arg(format!("--storage.tsdb.path={}", self.data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            .arg("--storage.tsdb.retention.time=2h")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus");
+        self.child = Some(child);
+    }
+
+    /// Stops it the hard way (SIGKILL), as a crashed backend would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits until it reports ready (`/-/ready`).
+    pub async fn wait_ready(&self) {
+        let url = format!("{}/-/ready", self.url());
+        wait_until(Duration::from_secs(60), "own Prometheus ready", || {
+            let url = url.clone();
+            async move {
+                let r = http().get(&url).send().await.ok()?;
+                r.status().is_success().then_some(())
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for OwnPrometheus {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A namespace created for one test. Call [`TestNamespace::delete`] at the end; the cluster is
 /// thrown away after the run anyway.
 pub struct TestNamespace {

@@ -1,25 +1,30 @@
-//! A bounded load generator: a fixed request rate, spread round-robin (so uniformly) over the ready
-//! pods of a label selector (re-listed every `refresh`) or over a static list of URLs. The replica
-//! ratio is thus the traffic share. Stops at `duration` or `max_requests`, whichever comes first,
-//! then waits for the requests in flight (each bounded by `timeout`).
+//! A bounded load generator: a fixed request rate, spread over the ready pods of a label selector
+//! (re-listed every `refresh`; uniform, so the replica ratio is the traffic share), over a static
+//! list of URLs, or over the backends of a Gateway API HTTPRoute by their weights (standing in for
+//! a gateway's data plane, which cannot run here: the route object is real, only the proxy is
+//! not). Picks are smooth weighted round-robin, exact and deterministic. Stops at `duration` or
+//! `max_requests`, whichever comes first, then waits for the requests in flight (each bounded by
+//! `timeout`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::ListParams;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::Api;
 use serde::Serialize;
 
 /// One place to send requests to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     /// `namespace/pod` or the URL itself.
     pub key: String,
     pub url: String,
     /// Aggregation group, e.g. the pod's `track` label ("" when none).
     pub group: String,
+    /// Share of the traffic relative to the other targets (1 for pods and static URLs).
+    pub weight: f64,
 }
 
 pub enum Targets {
@@ -31,6 +36,18 @@ pub enum Targets {
         port: u16,
         path: String,
         /// Pod label whose value is the group ("track" by default).
+        group_label: String,
+        refresh: Duration,
+    },
+    /// The backends of one rule of an HTTPRoute: each backend Service's ready pods share that
+    /// backend's weight.
+    HttpRoute {
+        client: kube::Client,
+        namespace: String,
+        route: String,
+        rule_index: usize,
+        port: u16,
+        path: String,
         group_label: String,
         refresh: Duration,
     },
@@ -120,7 +137,87 @@ fn pod_target(p: &Pod, port: u16, path: &str, group_label: &str) -> Option<Targe
         key: crate::pods::key(p),
         url: format!("http://{ip}:{port}{path}"),
         group,
+        weight: 1.0,
     })
+}
+
+async fn ready_pods(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    selector: &str,
+    port: u16,
+    path: &str,
+    group_label: &str,
+) -> Result<Vec<Target>, kube::Error> {
+    let api: Api<Pod> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let mut lp = ListParams::default();
+    if !selector.is_empty() {
+        lp = lp.labels(selector);
+    }
+    let pods = api.list(&lp).await?;
+    let mut t: Vec<Target> = pods
+        .items
+        .iter()
+        .filter_map(|p| pod_target(p, port, path, group_label))
+        .collect();
+    t.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(t)
+}
+
+/// `(service name, weight)` of the backends of `spec.rules[rule].backendRefs` (weight defaults
+/// to 1, as in the Gateway API).
+pub fn route_backends(route: &serde_json::Value, rule: usize) -> Vec<(String, f64)> {
+    route
+        .pointer(&format!("/spec/rules/{rule}/backendRefs"))
+        .and_then(|b| b.as_array())
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|b| {
+                    let name = b.get("name")?.as_str()?.to_string();
+                    let weight = b.get("weight").and_then(|w| w.as_f64()).unwrap_or(1.0);
+                    Some((name, weight.max(0.0)))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Smooth weighted round-robin (as in nginx): every pick adds each weight to its credit, takes
+/// the largest credit and charges it the total. Equal weights give plain round-robin; a weight of
+/// 0 is never picked.
+#[derive(Debug, Default)]
+pub struct WeightedPicker {
+    credit: Vec<f64>,
+}
+
+impl WeightedPicker {
+    /// Index of the next target, or None when no target has weight.
+    pub fn pick(&mut self, targets: &[Target]) -> Option<usize> {
+        if self.credit.len() != targets.len() {
+            self.credit = vec![0.0; targets.len()];
+        }
+        let total: f64 = targets.iter().map(|t| t.weight.max(0.0)).sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let mut best: Option<usize> = None;
+        for (i, t) in targets.iter().enumerate() {
+            if t.weight <= 0.0 {
+                continue;
+            }
+            self.credit[i] += t.weight;
+            if best.is_none_or(|b| self.credit[i] > self.credit[b]) {
+                best = Some(i);
+            }
+        }
+        if let Some(b) = best {
+            self.credit[b] -= total;
+        }
+        best
+    }
 }
 
 impl Targets {
@@ -136,22 +233,60 @@ impl Targets {
                 group_label,
                 ..
             } => {
-                let api: Api<Pod> = match namespace {
-                    Some(ns) => Api::namespaced(client.clone(), ns),
-                    None => Api::all(client.clone()),
-                };
-                let mut lp = ListParams::default();
-                if !selector.is_empty() {
-                    lp = lp.labels(selector);
+                ready_pods(
+                    client,
+                    namespace.as_deref(),
+                    selector,
+                    *port,
+                    path,
+                    group_label,
+                )
+                .await
+            }
+            Targets::HttpRoute {
+                client,
+                namespace,
+                route,
+                rule_index,
+                port,
+                path,
+                group_label,
+                ..
+            } => {
+                let resource = ApiResource::from_gvk_with_plural(
+                    &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+                    "httproutes",
+                );
+                let routes: Api<DynamicObject> =
+                    Api::namespaced_with(client.clone(), namespace, &resource);
+                let object = routes.get(route).await?;
+                let object = serde_json::to_value(&object).unwrap_or_default();
+                let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+                let mut targets = Vec::new();
+                for (service, weight) in route_backends(&object, *rule_index) {
+                    let selector = services
+                        .get(&service)
+                        .await?
+                        .spec
+                        .and_then(|s| s.selector)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    if selector.is_empty() {
+                        continue; // a Service without selector has no pods of ours
+                    }
+                    let mut pods =
+                        ready_pods(client, Some(namespace), &selector, *port, path, group_label)
+                            .await?;
+                    let share = weight / pods.len().max(1) as f64;
+                    for p in &mut pods {
+                        p.weight = share;
+                    }
+                    targets.extend(pods);
                 }
-                let pods = api.list(&lp).await?;
-                let mut t: Vec<Target> = pods
-                    .items
-                    .iter()
-                    .filter_map(|p| pod_target(p, *port, path, group_label))
-                    .collect();
-                t.sort_by(|a, b| a.key.cmp(&b.key));
-                Ok(t)
+                Ok(targets)
             }
         }
     }
@@ -159,7 +294,7 @@ impl Targets {
     fn refresh(&self) -> Option<Duration> {
         match self {
             Targets::Static(_) => None,
-            Targets::Pods { refresh, .. } => Some(*refresh),
+            Targets::Pods { refresh, .. } | Targets::HttpRoute { refresh, .. } => Some(*refresh),
         }
     }
 }
@@ -185,7 +320,7 @@ pub async fn run(targets: Targets, cfg: LoadConfig) -> Result<Report, String> {
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / cfg.rate));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut next = 0usize;
+    let mut picker = WeightedPicker::default();
     let mut sent = 0u64;
     loop {
         tick.tick().await;
@@ -203,14 +338,13 @@ pub async fn run(targets: Targets, cfg: LoadConfig) -> Result<Report, String> {
                 listed_at = Instant::now();
             }
         }
-        if current.is_empty() {
+        let Some(index) = picker.pick(&current) else {
             if let Ok(mut r) = report.lock() {
                 r.skipped_no_target += 1;
             }
             continue;
-        }
-        let target = current[next % current.len()].clone();
-        next = next.wrapping_add(1);
+        };
+        let target = current[index].clone();
         sent += 1;
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
@@ -281,6 +415,7 @@ mod tests {
             key: k.into(),
             url: format!("http://{addr}{p}"),
             group: g.into(),
+            weight: 1.0,
         };
         // A closed port on loopback for transport errors.
         let closed = {
@@ -295,6 +430,7 @@ mod tests {
                 key: "d".into(),
                 url: format!("http://{closed}/"),
                 group: "canary".into(),
+                weight: 1.0,
             },
         ]);
         let cfg = LoadConfig {
@@ -317,5 +453,44 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["sent"], 40);
         assert_eq!(json["targets"]["c"]["codes"]["503"], 10);
+    }
+
+    fn target(key: &str, weight: f64) -> Target {
+        Target {
+            key: key.into(),
+            url: String::new(),
+            group: String::new(),
+            weight,
+        }
+    }
+
+    #[test]
+    fn weighted_picks_follow_the_weights_exactly() {
+        // 30/70 between two backends, the second with two pods of 35 each.
+        let targets = [target("s", 30.0), target("c1", 35.0), target("c2", 35.0)];
+        let mut picker = WeightedPicker::default();
+        let mut counts = [0u32; 3];
+        for _ in 0..1000 {
+            counts[picker.pick(&targets).unwrap()] += 1;
+        }
+        assert_eq!(counts, [300, 350, 350]);
+        // Weight 0 is never picked; equal weights are round-robin.
+        let targets = [target("a", 0.0), target("b", 1.0), target("c", 1.0)];
+        let picks: Vec<usize> = (0..4).map(|_| picker.pick(&targets).unwrap()).collect();
+        assert_eq!(picks, [1, 2, 1, 2]);
+        assert_eq!(picker.pick(&[target("z", 0.0)]), None);
+        assert_eq!(picker.pick(&[]), None);
+    }
+
+    #[test]
+    fn route_backends_read_names_and_default_weights() {
+        let route = serde_json::json!({"spec": {"rules": [
+            {"backendRefs": [{"name": "demo-stable", "port": 8080, "weight": 80},
+                             {"name": "demo-canary", "port": 8080}]}]}});
+        assert_eq!(
+            route_backends(&route, 0),
+            vec![("demo-stable".into(), 80.0), ("demo-canary".into(), 1.0)]
+        );
+        assert!(route_backends(&route, 1).is_empty());
     }
 }

@@ -22,6 +22,12 @@ struct Args {
     /// Static target URL (repeatable); when given, no pods are listed. `GROUP=URL` sets its group.
     #[arg(long = "url")]
     urls: Vec<String>,
+    /// Follow this HTTPRoute's backend weights (in --namespace), as a gateway would.
+    #[arg(long, conflicts_with_all = ["urls", "selector"])]
+    http_route: Option<String>,
+    /// Rule of the HTTPRoute whose backends are used.
+    #[arg(long, default_value_t = 0)]
+    rule_index: usize,
     /// Label selector of the pods to load (when no --url).
     #[arg(long, default_value = "")]
     selector: String,
@@ -50,7 +56,29 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let a = Args::parse();
-    let targets = if a.urls.is_empty() {
+    let targets = if let Some(route) = &a.http_route {
+        let Some(namespace) = a.namespace.clone() else {
+            eprintln!("load-gen: --http-route needs --namespace");
+            std::process::exit(2);
+        };
+        let client = match tollgate_testbed::kube_client().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("load-gen: no Kubernetes client (set KUBECONFIG): {e}");
+                std::process::exit(2);
+            }
+        };
+        Targets::HttpRoute {
+            client,
+            namespace,
+            route: route.clone(),
+            rule_index: a.rule_index,
+            port: a.port,
+            path: a.path.clone(),
+            group_label: a.group_label.clone(),
+            refresh: Duration::from_millis(a.refresh_ms.max(100)),
+        }
+    } else if a.urls.is_empty() {
         let client = match tollgate_testbed::kube_client().await {
             Ok(c) => c,
             Err(e) => {
@@ -76,11 +104,13 @@ async fn main() {
                         key: url.to_string(),
                         url: url.to_string(),
                         group: g.to_string(),
+                        weight: 1.0,
                     },
                     _ => Target {
                         key: u.clone(),
                         url: u.clone(),
                         group: String::new(),
+                        weight: 1.0,
                     },
                 })
                 .collect(),
