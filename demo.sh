@@ -55,8 +55,9 @@ say "installing the Rollout CRD and starting the operator"
 k apply --server-side -f crds/rollouts.tollgate.dev.yaml >/dev/null
 k wait --for=condition=Established crd/rollouts.tollgate.dev --timeout=60s >/dev/null
 k create namespace demo >/dev/null
+# The Rollouts below name no Prometheus: they use the operator's default (--prometheus-url).
 "$tollgate" controller --kubeconfig "$KUBECONFIG" --namespace demo --admin-addr 127.0.0.1:0 \
-  >"$dir/operator.log" 2>&1 &
+  --prometheus-url "$PROMETHEUS_URL" >"$dir/operator.log" 2>&1 &
 operator_pid=$!
 pids+=("$operator_pid")
 
@@ -89,9 +90,7 @@ spec:
     - setWeight: 50
     - analyze: {duration: 3m}
   progressDeadline: 2m
-  analysis:
-    provider:
-      prometheus: {address: "$PROMETHEUS_URL"}
+  analysis:             # reads the operator's default Prometheus
     interval: 10s
     minRequests: 100
     errorRate: {passTolerance: 2.0}

@@ -112,6 +112,21 @@ impl Operator {
 
 impl Drop for Operator {
     fn drop(&mut self) {
+        // Its peak resident memory, for the run's summary (tests/cluster/run-peer-tests.sh).
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
+        let peak = status.ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(String::from))
+        });
+        if let (Some(kb), Ok(dir)) = (peak, std::env::var("TOLLGATE_TEST_ENV")) {
+            let file = std::path::Path::new(&dir).with_file_name("operator-peaks.txt");
+            let name = self.log.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
+                use std::io::Write;
+                let _ = writeln!(f, "{name} - {kb}");
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

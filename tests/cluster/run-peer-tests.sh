@@ -37,6 +37,16 @@ t_start=$(date +%s)
 
 echo "== tests"
 if [ $# -eq 0 ]; then set -- --workspace -- --include-ignored; fi
+set +e
 cargo test "$@"
+rc=$?
+set -e
 t_end=$(date +%s)
+# The e2e operators append "<identity-namespace> - <VmHWM kB>" here when they stop.
+peaks=$dir/operator-peaks.txt
+if [ -s "$peaks" ]; then
+  sort -k3 -n "$peaks" | tail -1 | awk -v n="$(wc -l < "$peaks")" \
+    '{printf "== operator peak memory (VmHWM): max %.1f MB (over %d operator processes; highest: %s)\n", $3/1024, n, $1}'
+fi
+[ "$rc" -eq 0 ] || exit "$rc"
 echo "== peer tests passed: build/check $(( t_build - t0 ))s, start $(( t_start - t_build ))s (incl. cargo build), tests $(( t_end - t_start ))s"
