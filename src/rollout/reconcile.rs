@@ -277,6 +277,10 @@ async fn record_permanent_error(
         c.reason = "InvalidSpec".into();
         c.message = message.clone();
     }
+    // Every condition now speaks for this generation (kubectl wait and kstatus compare it).
+    for c in status.conditions.iter_mut() {
+        c.observed_generation = rollout.metadata.generation;
+    }
     let plan = decide::Plan {
         status,
         children: decide::desired_children(
