@@ -22,6 +22,7 @@ use tracing::{error, info, warn};
 use super::admin::{self, AdminState, Readiness};
 use super::leader::{LeaderConfig, Leadership};
 use super::metrics::Metrics;
+use super::notify::{Notifier, NotifierConfig};
 use crate::crd::Rollout;
 use crate::rollout::apply::Applier;
 use crate::rollout::observe::Observer;
@@ -40,6 +41,8 @@ pub struct ControllerConfig {
     pub instance: String,
     /// How many rollouts are reconciled at once.
     pub concurrency: u16,
+    /// The webhook notified on promoted, rolled back and blocked (None: no notifications).
+    pub notifications: Option<NotifierConfig>,
 }
 
 /// Errors that stop the controller process.
@@ -51,6 +54,9 @@ pub enum RunError {
     /// Leader election could not start.
     #[error("leader election: {0}")]
     Leader(String),
+    /// The webhook client could not be built.
+    #[error(transparent)]
+    Notifier(#[from] super::notify::NotifierError),
 }
 
 async fn shutdown_signal() {
@@ -84,6 +90,16 @@ pub async fn run(
     analysis: Arc<dyn AnalysisPeer>,
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new());
+    let notifier = match config.notifications.clone() {
+        Some(c) => {
+            info!(webhook = %c.url.redacted(), format = ?c.format, "webhook notifications on");
+            Some(Notifier::new(c, metrics.clone())?)
+        }
+        None => {
+            info!("no webhook configured: notifications off");
+            None
+        }
+    };
     let admin_state = AdminState::new(metrics.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -145,6 +161,7 @@ pub async fn run(
             analysis: analysis.clone(),
             metrics: metrics.clone(),
             is_leader: is_leader.clone(),
+            notifier: notifier.clone(),
             failures: Default::default(),
         });
         let (rollouts, deployments, services) = match &config.namespace {
@@ -231,6 +248,12 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), admin_task).await;
+    // A notification decided just before the signal gets a few seconds to go out.
+    if let Some(notifier) = &notifier {
+        if !notifier.drain(Duration::from_secs(5)).await {
+            warn!("stopping with webhook deliveries still pending: they are lost");
+        }
+    }
     info!("stopped");
     Ok(())
 }
