@@ -645,7 +645,10 @@ async fn helm_chart_lints_renders_and_passes_server_side_dry_run() {
     );
     assert!(with_defaults.contains("- --broker-url=http://pact-broker.pact:9292"));
     assert!(with_defaults.contains("- --prometheus-url=http://prometheus.monitoring:9090"));
-    assert!(!rendered.contains("- --broker-url"), "no default unless set");
+    assert!(
+        !rendered.contains("- --broker-url"),
+        "no default unless set"
+    );
     let refused = std::process::Command::new(env.bin("HELM"))
         .args(["template", "tollgate", chart, "--kube-version", version])
         .args(["--set", "prometheus.url=prometheus:9090"])

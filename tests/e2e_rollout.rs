@@ -122,7 +122,11 @@ impl Drop for Operator {
         if let (Some(kb), Ok(dir)) = (peak, std::env::var("TOLLGATE_TEST_ENV")) {
             let file = std::path::Path::new(&dir).with_file_name("operator-peaks.txt");
             let name = self.log.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+            {
                 use std::io::Write;
                 let _ = writeln!(f, "{name} - {kb}");
             }

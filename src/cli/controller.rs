@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::kube_args::KubeArgs;
+use crate::gates::broker::SecretString;
 use crate::rollout::peers::PeerDefaults;
 use crate::runtime::controller::{self, ControllerConfig};
 use crate::runtime::leader::LeaderConfig;
+use crate::runtime::notify::{NotifierConfig, WebhookFormat, WebhookUrl};
 use crate::runtime::telemetry::{self, LogFormat};
 
 /// Flags of `tollgate controller`.
@@ -53,6 +55,27 @@ pub struct ControllerArgs {
     /// Prometheus base URL for Rollouts whose analysis names none.
     #[arg(long, env = "TOLLGATE_PROMETHEUS_URL")]
     pub prometheus_url: Option<String>,
+
+    /// Webhook POSTed when a rollout is promoted, rolled back or blocked (http or https; unset:
+    /// no notifications). A Slack webhook URL is a credential: prefer the environment variable.
+    #[arg(
+        long,
+        env = "TOLLGATE_WEBHOOK_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        value_parser = secret
+    )]
+    pub webhook_url: Option<SecretString>,
+    /// Body of the notifications: generic JSON, or a Slack incoming-webhook message.
+    #[arg(long, value_enum, default_value_t = WebhookFormat::Json)]
+    pub webhook_format: WebhookFormat,
+    /// Timeout of one webhook request (Go duration).
+    #[arg(long, default_value = "5s")]
+    pub webhook_timeout: kube::core::Duration,
+    /// Requests per notification, the first included; waits of 1s, 2s, 4s, ... between them.
+    #[arg(long, default_value_t = crate::runtime::notify::DEFAULT_ATTEMPTS,
+          value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub webhook_attempts: u32,
 }
 
 /// An http(s) URL, or why it is not one.
@@ -64,6 +87,29 @@ fn check_url(flag: &str, value: &Option<String>) -> Result<(), String> {
         Some(v) if reqwest::Url::parse(v).is_err() => Err(format!("{flag}: {v:?} is not a URL")),
         _ => Ok(()),
     }
+}
+
+fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::new(text))
+}
+
+/// The notifier's configuration from the flags: None without a URL, an error message (that
+/// never repeats the URL) for a bad one.
+pub fn notifications(args: &ControllerArgs) -> Result<Option<NotifierConfig>, String> {
+    let Some(url) = &args.webhook_url else {
+        return Ok(None);
+    };
+    let url = WebhookUrl::parse(url.expose())
+        .map_err(|e| format!("--webhook-url (or TOLLGATE_WEBHOOK_URL): {e}"))?;
+    let timeout: std::time::Duration = args.webhook_timeout.into();
+    if timeout.is_zero() {
+        return Err("--webhook-timeout must be longer than zero".into());
+    }
+    let mut config = NotifierConfig::new(url);
+    config.format = args.webhook_format;
+    config.timeout = timeout;
+    config.retry.max_attempts = args.webhook_attempts.max(1);
+    Ok(Some(config))
 }
 
 fn default_identity() -> String {
@@ -89,6 +135,13 @@ pub fn run(args: ControllerArgs) -> ExitCode {
             return ExitCode::from(3);
         }
     }
+    let notifications = match notifications(&args) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(3);
+        }
+    };
     let runtime = match super::kube_args::runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -125,6 +178,7 @@ pub fn run(args: ControllerArgs) -> ExitCode {
                 broker_url: args.broker_url.clone(),
                 prometheus_url: args.prometheus_url.clone(),
             },
+            notifications,
         };
         let (contract, analysis) =
             crate::rollout::peers::production(client.clone(), config.defaults.clone());

@@ -1,5 +1,6 @@
-//! One reconcile of one Rollout: fetch → needs → observe → decide → write status → converge
-//! children → Events. The middle step is the pure [`decide`]; everything else is I/O.
+//! One reconcile of one Rollout: fetch → needs → observe → decide → write status (→ webhook
+//! notification on promoted, rolled back, blocked) → converge children → Events. The middle
+//! step is the pure [`decide`]; everything else is I/O.
 //!
 //! The broker and the metrics backend are reached through [`ContractPeer`] and
 //! [`AnalysisPeer`], so the reconcile does not care how they are implemented; the fleet and
@@ -21,6 +22,7 @@ use super::decide::{self, AnalysisLook, ContractAnswer, LookWindow, Observations
 use super::observe::{ObserveError, Observer};
 use crate::crd::{Decision, Rollout, RolloutStatus, CONDITION_STALLED};
 use crate::runtime::metrics::{DecisionLabels, ErrorKind, ErrorLabels, GateLabels, Metrics};
+use crate::runtime::notify::{Notification, Notifier};
 
 /// A boxed future (the peer traits are used as trait objects).
 pub type PeerFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -67,6 +69,8 @@ pub struct Context {
     /// The operator's default broker and Prometheus addresses (to refuse a rollout that has
     /// neither its own nor a default).
     pub defaults: super::peers::PeerDefaults,
+    /// The webhook, when one is configured.
+    pub notifier: Option<Notifier>,
     /// Consecutive transient failures per rollout, for exponential backoff.
     pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
@@ -212,7 +216,16 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
         return Err(ApplyError::NotLeader.into());
     }
     let stored = if status != Some(&plan.status) {
-        ctx.applier.write_status(rollout, &plan).await?
+        let stored = ctx.applier.write_status(rollout, &plan).await?;
+        // Only after the write succeeded (a standby or a conflicting write sends nothing), and
+        // before converging, so a failure there cannot lose it. Fire and forget: the delivery
+        // runs in its own task and never delays or fails this reconcile.
+        if let Some(notifier) = &ctx.notifier {
+            if let Some(notification) = Notification::for_transition(&stored, status, now) {
+                notifier.notify(notification);
+            }
+        }
+        stored
     } else {
         rollout.clone()
     };

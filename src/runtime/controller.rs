@@ -22,6 +22,7 @@ use tracing::{error, info, warn};
 use super::admin::{self, AdminState, Readiness};
 use super::leader::{LeaderConfig, Leadership};
 use super::metrics::Metrics;
+use super::notify::{Notifier, NotifierConfig};
 use crate::crd::Rollout;
 use crate::rollout::apply::Applier;
 use crate::rollout::observe::Observer;
@@ -42,6 +43,8 @@ pub struct ControllerConfig {
     pub concurrency: u16,
     /// Broker and Prometheus addresses for Rollouts that name none.
     pub defaults: crate::rollout::peers::PeerDefaults,
+    /// The webhook notified on promoted, rolled back and blocked (None: no notifications).
+    pub notifications: Option<NotifierConfig>,
 }
 
 /// Errors that stop the controller process.
@@ -53,6 +56,9 @@ pub enum RunError {
     /// Leader election could not start.
     #[error("leader election: {0}")]
     Leader(String),
+    /// The webhook client could not be built.
+    #[error(transparent)]
+    Notifier(#[from] super::notify::NotifierError),
 }
 
 async fn shutdown_signal() {
@@ -86,6 +92,16 @@ pub async fn run(
     analysis: Arc<dyn AnalysisPeer>,
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new());
+    let notifier = match config.notifications.clone() {
+        Some(c) => {
+            info!(webhook = %c.url.redacted(), format = ?c.format, "webhook notifications on");
+            Some(Notifier::new(c, metrics.clone())?)
+        }
+        None => {
+            info!("no webhook configured: notifications off");
+            None
+        }
+    };
     let admin_state = AdminState::new(metrics.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -148,6 +164,7 @@ pub async fn run(
             metrics: metrics.clone(),
             is_leader: is_leader.clone(),
             defaults: config.defaults.clone(),
+            notifier: notifier.clone(),
             failures: Default::default(),
         });
         let (rollouts, deployments, services) = match &config.namespace {
@@ -234,6 +251,12 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), admin_task).await;
+    // A notification decided just before the signal gets a few seconds to go out.
+    if let Some(notifier) = &notifier {
+        if !notifier.drain(Duration::from_secs(5)).await {
+            warn!("stopping with webhook deliveries still pending: they are lost");
+        }
+    }
     info!("stopped");
     Ok(())
 }

@@ -49,6 +49,16 @@ pub struct PhaseLabels {
     pub phase: String,
 }
 
+/// Label set: one webhook notification's event and what became of it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// `Promoted`, `RolledBack` or `Blocked`.
+    pub event: String,
+    /// `delivered`, `failed` (retries exhausted or refused with a 4xx) or `dropped` (too many
+    /// deliveries pending).
+    pub outcome: String,
+}
+
 fn gate_histogram() -> Histogram {
     // 5 ms .. ~40 s: a pod answer to a broker poll with retries.
     Histogram::new(exponential_buckets(0.005, 2.0, 14))
@@ -69,6 +79,10 @@ pub struct Metrics {
     pub rollouts: Family<PhaseLabels, Gauge>,
     /// 1 while this replica holds the leader lease.
     pub leader: Gauge,
+    /// Webhook notifications by event and outcome.
+    pub notifications: Family<NotificationLabels, Counter>,
+    /// HTTP requests made to the webhook (every retry counts).
+    pub notification_attempts: Counter,
     phases: Mutex<HashMap<String, Phase>>,
 }
 
@@ -90,6 +104,8 @@ impl Metrics {
         );
         let rollouts = Family::<PhaseLabels, Gauge>::default();
         let leader = Gauge::default();
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        let notification_attempts = Counter::default();
         registry.register("reconciles", "Reconciles run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -112,6 +128,16 @@ impl Metrics {
             "1 while this replica is the leader",
             leader.clone(),
         );
+        registry.register(
+            "notifications",
+            "Webhook notifications by event and outcome (delivered, failed, dropped)",
+            notifications.clone(),
+        );
+        registry.register(
+            "notification_attempts",
+            "HTTP requests made to the notification webhook, retries included",
+            notification_attempts.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -120,6 +146,8 @@ impl Metrics {
             gate_seconds,
             rollouts,
             leader,
+            notifications,
+            notification_attempts,
             phases: Mutex::new(HashMap::new()),
         }
     }

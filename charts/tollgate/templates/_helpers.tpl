@@ -23,6 +23,21 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (include "tollgate.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
 
+{{/* Secret holding the webhook URL: the user's, the chart's, or none (notifications off). */}}
+{{- define "tollgate.webhookSecretName" -}}
+{{- $hook := .Values.notifications.webhook -}}
+{{- if and $hook.url $hook.existingSecret -}}
+{{- fail "notifications.webhook: set url or existingSecret, not both" -}}
+{{- else if and $hook.url (not (regexMatch "^https?://[^/\\s]+" $hook.url)) -}}
+{{- /* Checked here rather than in values.schema.json, whose errors would print the secret. */ -}}
+{{- fail "notifications.webhook.url must start with http:// or https:// and a host (the value is not shown: it is a secret)" -}}
+{{- else if $hook.existingSecret -}}
+{{- $hook.existingSecret -}}
+{{- else if $hook.url -}}
+{{- printf "%s-webhook" (include "tollgate.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "tollgate.watchNamespace" -}}
 {{- default .Release.Namespace .Values.watchNamespace -}}
 {{- end -}}

@@ -1212,6 +1212,8 @@ struct World {
     fleet_ok: bool,
     verdict_after: Option<(i64, MetricVerdict)>,
     record_fails: usize,
+    /// What the webhook was told, pass by pass, as the reconcile does it ("Event version").
+    notified: Vec<String>,
 }
 
 /// Drive decide/needs until the rollout rests or `limit` seconds pass. Children settle to the
@@ -1269,6 +1271,15 @@ fn run(
         }
         let plan = decide(spec, Some(&status), &obs, at(now));
         events.extend(plan.events.iter().map(|e| e.reason.clone()));
+        let mut written = Rollout::new("shop", spec.clone());
+        written.status = Some(plan.status.clone());
+        if let Some(n) =
+            crate::runtime::notify::Notification::for_transition(&written, Some(&status), at(now))
+        {
+            world
+                .notified
+                .push(format!("{} {}", n.event.as_str(), n.version));
+        }
         status = plan.status;
         children = children_matching(spec, &status);
         let resting = status.phase.is_terminal()
@@ -1300,6 +1311,7 @@ fn a_healthy_canary_is_promoted_through_every_step_and_recorded_once() {
         fleet_ok: true,
         verdict_after: Some((0, MetricVerdict::Pass)),
         record_fails: 2,
+        notified: vec![],
     };
     let (status, events) = run(&spec, stable_status(), &mut world, 3600);
     assert_eq!(status.phase, Phase::Succeeded, "{events:?}");
@@ -1336,6 +1348,8 @@ fn a_healthy_canary_is_promoted_through_every_step_and_recorded_once() {
         2,
         "{events:?}"
     );
+    // Once, although the status is written again for each deployment-record retry.
+    assert_eq!(world.notified, ["Promoted 2.0.0"]);
 }
 
 #[test]
@@ -1349,6 +1363,7 @@ fn a_regression_is_rolled_back_before_the_last_step() {
         fleet_ok: true,
         verdict_after: Some((60, MetricVerdict::Fail)),
         record_fails: 0,
+        notified: vec![],
     };
     let (status, events) = run(&spec, stable_status(), &mut world, 3600);
     assert_eq!(status.phase, Phase::RolledBack, "{events:?}");
@@ -1357,6 +1372,7 @@ fn a_regression_is_rolled_back_before_the_last_step() {
     assert_eq!(status.rejected_version.as_deref(), Some("2.0.0"));
     assert!(!events.contains(&"PromotionCommitted".to_string()));
     assert_eq!(status.deployment_record.unwrap().version, "1.0.0");
+    assert_eq!(world.notified, ["RolledBack 2.0.0"]);
 }
 
 #[test]
@@ -1370,12 +1386,14 @@ fn a_stale_pod_blocks_and_an_unknown_broker_blocks_after_its_budget() {
         fleet_ok: false,
         verdict_after: None,
         record_fails: 0,
+        notified: vec![],
     };
     let (status, _) = run(&spec, stable_status(), &mut world, 3600);
     assert_eq!(
         (status.phase, status.reason.as_deref()),
         (Phase::Blocked, Some("FleetCheckFailed"))
     );
+    assert_eq!(world.notified, ["Blocked 2.0.0"]);
     let mut world = World {
         contract: ContractAnswer::Unknown {
             reason: "no results".into(),
@@ -1384,6 +1402,7 @@ fn a_stale_pod_blocks_and_an_unknown_broker_blocks_after_its_budget() {
         fleet_ok: true,
         verdict_after: None,
         record_fails: 0,
+        notified: vec![],
     };
     let (status, events) = run(&spec, stable_status(), &mut world, 3600);
     assert_eq!(
@@ -1394,6 +1413,7 @@ fn a_stale_pod_blocks_and_an_unknown_broker_blocks_after_its_budget() {
         !events.contains(&"CanaryStarting".to_string()),
         "no canary pod ever started"
     );
+    assert_eq!(world.notified, ["Blocked 2.0.0"]);
 }
 
 #[test]
@@ -1407,6 +1427,7 @@ fn metrics_that_never_arrive_hold_the_rollout_without_promoting_or_rolling_back(
         fleet_ok: true,
         verdict_after: None,
         record_fails: 0,
+        notified: vec![],
     };
     let (status, events) = run(&spec, stable_status(), &mut world, 1800);
     assert_eq!(status.phase, Phase::Analyzing);
@@ -1415,4 +1436,5 @@ fn metrics_that_never_arrive_hold_the_rollout_without_promoting_or_rolling_back(
     assert!(!events
         .iter()
         .any(|e| e == "PromotionCommitted" || e == "AnalysisFailed"));
+    assert!(world.notified.is_empty(), "{:?}", world.notified);
 }
