@@ -255,7 +255,14 @@ fn capture(rollout: &Rollout) {
     let (Some(ns), Some(status)) = (rollout.metadata.namespace.as_deref(), &rollout.status) else {
         return;
     };
-    let test = ns.rsplit_once('-').map_or(ns, |(t, _)| t);
+    // `<test>-<pid>-<n>`: drop the numeric suffixes
+    let mut test = ns;
+    while let Some((head, tail)) = test.rsplit_once('-') {
+        if !tail.chars().all(|c| c.is_ascii_digit()) {
+            break;
+        }
+        test = head;
+    }
     let path = std::path::Path::new(&dir).join(format!("{test}--{:?}.json", status.phase));
     if path.exists() {
         return;

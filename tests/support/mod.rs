@@ -19,6 +19,8 @@
 //! ```
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod argocd;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
