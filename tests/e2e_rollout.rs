@@ -48,6 +48,11 @@ impl Operator {
         Operator::start_with(env, namespace, "operator", &[])
     }
 
+    fn start_args(env: &TestEnv, namespace: &str, extra: &[String]) -> Operator {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        Operator::start_with(env, namespace, "operator", &extra)
+    }
+
     fn start_with(env: &TestEnv, namespace: &str, identity: &str, extra: &[&str]) -> Operator {
         let port = free_port();
         let log = std::env::temp_dir().join(format!("tollgate-{identity}-{namespace}.log"));
@@ -308,6 +313,8 @@ async fn wait_for(
 /// One test's world: a namespace, an operator watching it, and a Rollout `demo` whose 1.0.0 is
 /// stable, with load running over its pods.
 struct Scenario {
+    /// Extra flags of every operator this scenario starts.
+    operator_args: Vec<String>,
     env: TestEnv,
     ns: support::TestNamespace,
     operator: Operator,
@@ -327,6 +334,68 @@ struct Options {
     prometheus: Option<String>,
     /// Shift traffic through a Gateway API HTTPRoute instead of the replica ratio.
     http_route: bool,
+    /// Notify this webhook (`--webhook-url`).
+    webhook: Option<String>,
+}
+
+/// A webhook receiver: every JSON body POSTed to it, in order.
+struct Webhook {
+    url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Webhook {
+    async fn start() -> Webhook {
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = received.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: String| {
+                let sink = sink.clone();
+                async move {
+                    let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+                    sink.lock().expect("webhook sink").push(body);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the webhook");
+        let addr = listener.local_addr().expect("webhook address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Webhook {
+            url: format!("http://{addr}/hook"),
+            received,
+        }
+    }
+
+    /// The `(event, version)` of every notification received so far.
+    fn events(&self) -> Vec<(String, String)> {
+        self.received
+            .lock()
+            .expect("webhook sink")
+            .iter()
+            .map(|b| {
+                (
+                    b["event"].as_str().unwrap_or_default().to_string(),
+                    b["version"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Waits (bounded) until `(event, version)` arrived, then returns all events.
+    async fn wait_for(&self, event: &str, version: &str) -> Vec<(String, String)> {
+        let want = (event.to_string(), version.to_string());
+        support::wait_until(
+            Duration::from_secs(30),
+            &format!("a {event} notification for {version}"),
+            || async { self.events().contains(&want).then_some(()) },
+        )
+        .await;
+        self.events()
+    }
 }
 
 fn http_route_resource() -> kube::api::ApiResource {
@@ -396,7 +465,11 @@ impl Scenario {
         let env = TestEnv::load();
         env.install_crds().await;
         let ns = env.namespace(test).await;
-        let operator = Operator::start(&env, &ns.name);
+        let mut operator_args = Vec::new();
+        if let Some(url) = &options.webhook {
+            operator_args.extend(["--webhook-url".to_string(), url.clone()]);
+        }
+        let operator = Operator::start_args(&env, &ns.name, &operator_args);
         let api: Api<Rollout> = ns.api();
         let prometheus = options
             .prometheus
@@ -436,6 +509,7 @@ impl Scenario {
             Load::start(&env, &ns.name, NAME, 200, 300)
         };
         Scenario {
+            operator_args,
             env,
             ns,
             operator,
@@ -482,14 +556,28 @@ impl Scenario {
                         || s.rejected_version.as_deref() == Some(version))
             })
             .await;
-        r.status.unwrap_or_default()
+        // What Argo CD's health check (deploy/argocd/rollout-health.lua) makes of the live
+        // object: the outcome, never "still progressing".
+        let live = serde_json::to_value(&r).expect("rollout as JSON");
+        let (health, message) = support::argocd::argocd_health(&live);
+        let status = r.status.unwrap_or_default();
+        let want = match status.phase {
+            Phase::Succeeded => "Healthy",
+            _ => "Degraded",
+        };
+        assert_eq!(
+            health, want,
+            "Argo CD health of {:?}: {message}",
+            status.phase
+        );
+        status
     }
 
     /// Kill the operator with SIGKILL (no shutdown at all) and start a fresh one.
     fn kill_and_restart_operator(&mut self) {
         let _ = self.operator.child.kill(); // SIGKILL on Unix
         let _ = self.operator.child.wait();
-        self.operator = Operator::start(&self.env, &self.ns.name);
+        self.operator = Operator::start_args(&self.env, &self.ns.name, &self.operator_args);
     }
 
     async fn end(self) {
@@ -503,11 +591,28 @@ impl Scenario {
 #[tokio::test]
 #[ignore = "needs the local cluster: run tests/run-all.sh"]
 async fn a_healthy_canary_is_promoted_through_every_step() {
-    let world = Scenario::with_stable_v1("e2e-promote").await;
+    let webhook = Webhook::start().await;
+    let world = Scenario::start_with(
+        "e2e-promote",
+        Options {
+            webhook: Some(webhook.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
     world.roll_to("2.0.0", 0.05, None).await;
     let status = world.finished("2.0.0").await;
     let log = world.operator.log_tail();
+    let notified = webhook.wait_for("Promoted", "2.0.0").await;
     world.end().await;
+    // One notification per outcome: 1.0.0's first deployment and 2.0.0's promotion.
+    assert_eq!(
+        notified,
+        vec![
+            ("Promoted".to_string(), "1.0.0".to_string()),
+            ("Promoted".to_string(), "2.0.0".to_string())
+        ]
+    );
     assert_eq!(status.phase, Phase::Succeeded, "{status:#?}\n{log}");
     assert_eq!(status.stable_version.as_deref(), Some("2.0.0"));
     let reasons: Vec<&str> = status.history.iter().map(|d| d.reason.as_str()).collect();
@@ -548,9 +653,28 @@ async fn a_healthy_canary_is_promoted_through_every_step() {
 #[tokio::test]
 #[ignore = "needs the local cluster: run tests/run-all.sh"]
 async fn an_error_rate_regression_is_rolled_back_and_traffic_returns_to_stable() {
-    let world = Scenario::with_stable_v1("e2e-rollback").await;
+    let webhook = Webhook::start().await;
+    let world = Scenario::start_with(
+        "e2e-rollback",
+        Options {
+            webhook: Some(webhook.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
     world.roll_to("2.0.0", 0.15, None).await;
     let status = world.finished("2.0.0").await;
+    let notified = webhook.wait_for("RolledBack", "2.0.0").await;
+    assert_eq!(
+        notified.last(),
+        Some(&("RolledBack".to_string(), "2.0.0".to_string())),
+        "{notified:?}"
+    );
+    assert_eq!(
+        notified.iter().filter(|(e, _)| e == "RolledBack").count(),
+        1,
+        "{notified:?}"
+    );
     let deployments: Api<Deployment> = world.ns.api();
     let canary = deployments.get_opt("demo-canary").await.ok().flatten();
     let log = world.operator.log_tail();
@@ -1097,9 +1221,22 @@ async fn a_metrics_outage_holds_the_rollout_until_data_returns() {
         MetricVerdict::Inconclusive,
         "a look without data is inconclusive: {analysis:?}"
     );
+    // Nothing decided since the canary started (1.0.0's own promotion came before it).
     let history: Vec<&str> = status.history.iter().map(|d| d.reason.as_str()).collect();
+    let since_canary = history
+        .iter()
+        .skip_while(|r| **r != "CanaryStarting")
+        .copied()
+        .collect::<Vec<_>>();
+    assert!(!since_canary.is_empty(), "{history:?}");
     assert!(
-        !history.contains(&"AnalysisFailed") && !history.contains(&"Promoted"),
+        !since_canary.iter().any(|r| [
+            "AnalysisFailed",
+            "AnalysisInconclusive",
+            "Promoted",
+            "RolledBack"
+        ]
+        .contains(r)),
         "{history:?}"
     );
     // Data returns: the analysis resumes and the healthy canary is promoted.
@@ -1143,7 +1280,9 @@ async fn traffic_shifts_through_a_gateway_api_httproute() {
         }
         let r = world.api.get(NAME).await.expect("get rollout");
         let s = r.status.clone().unwrap_or_default();
-        if s.phase.is_terminal() && s.canary_version.is_none() {
+        let decided = s.stable_version.as_deref() == Some("2.0.0")
+            || s.rejected_version.as_deref() == Some("2.0.0");
+        if s.phase.is_terminal() && s.canary_version.is_none() && decided {
             break s;
         }
         assert!(
