@@ -18,6 +18,10 @@ pub const MAX_FAILING_PODS: usize = 20;
 pub const CONDITION_READY: &str = "Ready";
 /// Condition type: the rollout is moving through its pipeline.
 pub const CONDITION_PROGRESSING: &str = "Progressing";
+/// Condition type: the same as `Progressing`, under the name kstatus (Flux, `kubectl wait`
+/// tooling, cli-utils) reads as "in progress", so GitOps tools without a custom health check
+/// wait for the decision instead of calling a half-done canary Current.
+pub const CONDITION_RECONCILING: &str = "Reconciling";
 /// Condition type: the rollout cannot move without a change or a person (blocked, rolled back,
 /// paused on an inconclusive verdict, past its deadline).
 pub const CONDITION_STALLED: &str = "Stalled";
@@ -34,7 +38,8 @@ pub struct RolloutStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// `Ready`, `Progressing` and `Stalled`, with machine-readable reasons
+    /// `Ready`, `Progressing` (also as `Reconciling`, for kstatus) and `Stalled`, with
+    /// machine-readable reasons
     /// (see the reason constants in the documentation).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -42,7 +42,7 @@ use crate::crd::{
     AnalysisStatus, ContractGateStatus, ContractSummary, Decision, DeploymentRecordStatus,
     FleetStatus, GateVerdict, InconclusivePolicy, MetricStatus, MetricVerdict, Phase, RolloutSpec,
     RolloutStatus, SmokeStatus, Step, TrafficKind, CONDITION_PROGRESSING, CONDITION_READY,
-    CONDITION_STALLED,
+    CONDITION_RECONCILING, CONDITION_STALLED,
 };
 
 /// How often to look again while waiting for pods to become ready or go away (the watches on
@@ -1629,8 +1629,8 @@ fn rolling_back(pass: &mut Pass<'_>) {
 // ---------------------------------------------------------------------------------------------
 // Conditions.
 
-/// `Ready`, `Progressing` and `Stalled` for a status; transition times only move when a
-/// condition's status changes, so nothing flaps.
+/// `Ready`, `Progressing`, `Reconciling` (= `Progressing`, for kstatus) and `Stalled` for a
+/// status; transition times only move when a condition's status changes, so nothing flaps.
 fn conditions_for(
     status: &RolloutStatus,
     previous: Option<&RolloutStatus>,
@@ -1648,6 +1648,7 @@ fn conditions_for(
     let wanted = [
         (CONDITION_READY, ready),
         (CONDITION_PROGRESSING, progressing),
+        (CONDITION_RECONCILING, progressing),
         (CONDITION_STALLED, stalled),
     ];
     let generation = status.observed_generation;

@@ -1193,7 +1193,12 @@ fn conditions_keep_their_transition_time_while_unchanged() {
     let status = status_in(Phase::CanaryStarting);
     let first = decide(&spec, Some(&status), &Observations::default(), at(1));
     let second = decide(&spec, Some(&first.status), &Observations::default(), at(50));
-    for kind in [CONDITION_READY, CONDITION_PROGRESSING, CONDITION_STALLED] {
+    for kind in [
+        CONDITION_READY,
+        CONDITION_PROGRESSING,
+        CONDITION_RECONCILING,
+        CONDITION_STALLED,
+    ] {
         assert_eq!(
             condition(&first, kind).last_transition_time,
             condition(&second, kind).last_transition_time,
@@ -1201,6 +1206,11 @@ fn conditions_keep_their_transition_time_while_unchanged() {
         );
     }
     assert_eq!(condition(&second, CONDITION_PROGRESSING).status, "True");
+    assert_eq!(
+        condition(&second, CONDITION_RECONCILING).status,
+        "True",
+        "kstatus reads Reconciling"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
