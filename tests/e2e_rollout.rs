@@ -1292,7 +1292,13 @@ async fn traffic_shifts_through_a_gateway_api_httproute() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    let last = route_weights(&world.ns).await;
+    // The pass that commits the promotion writes the status first and the route right after.
+    let settle = std::time::Instant::now();
+    let mut last = route_weights(&world.ns).await;
+    while last != Some((100, 0)) && settle.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        last = route_weights(&world.ns).await;
+    }
     let log = world.operator.log_tail();
     world.end().await;
     assert_eq!(status.phase, Phase::Succeeded, "{status:#?}\n{log}");
