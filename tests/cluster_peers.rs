@@ -665,8 +665,11 @@ async fn helm_chart_lints_renders_and_passes_server_side_dry_run() {
 
 /// `(resource, verb)` pairs the rendered chart's Roles grant, written as kubectl prints them
 /// (`resource.group`, or `resource` for the core group).
-fn granted_by_chart(rendered: &str) -> std::collections::BTreeSet<(String, String)> {
-    let mut granted = std::collections::BTreeSet::new();
+/// `(resource or URL, verb)` pairs.
+type Permissions = std::collections::BTreeSet<(String, String)>;
+
+fn granted_by_chart(rendered: &str) -> Permissions {
+    let mut granted = Permissions::new();
     for doc in rendered.split("\n---") {
         let Ok(obj) = serde_saphyr::from_str::<Value>(doc) else {
             continue;
@@ -707,12 +710,7 @@ fn granted_by_chart(rendered: &str) -> std::collections::BTreeSet<(String, Strin
 
 /// The resource rows of `kubectl auth can-i --list` as `(resource, verb)` pairs, and the
 /// non-resource rows as `(url, verb)`.
-fn parse_can_i_list(
-    text: &str,
-) -> (
-    std::collections::BTreeSet<(String, String)>,
-    std::collections::BTreeSet<(String, String)>,
-) {
+fn parse_can_i_list(text: &str) -> (Permissions, Permissions) {
     let row = regex::Regex::new(r"^(\S*)\s+\[(.*?)\]\s+\[(.*?)\]\s+\[(.*?)\]\s*$").unwrap();
     let (mut resources, mut urls) = (Default::default(), Default::default());
     for line in text.lines().skip(1) {
@@ -721,7 +719,7 @@ fn parse_can_i_list(
             .unwrap_or_else(|| panic!("unexpected can-i row: {line:?}"));
         let verbs: Vec<&str> = caps[4].split_whitespace().collect();
         assert!(caps[3].is_empty(), "no rule is limited to names: {line:?}");
-        let into: &mut std::collections::BTreeSet<(String, String)> = if caps[1].is_empty() {
+        let into: &mut Permissions = if caps[1].is_empty() {
             &mut urls
         } else {
             &mut resources
