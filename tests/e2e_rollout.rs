@@ -573,6 +573,34 @@ impl Scenario {
         status
     }
 
+    /// Until the rollout of `version` has ended, SIGKILL the operator (and start a fresh one)
+    /// the first time the rollout is seen in each phase. Returns those phases in order.
+    async fn kill_in_every_phase(&mut self, version: &str) -> Vec<Phase> {
+        let mut killed_in = Vec::new();
+        let start = std::time::Instant::now();
+        loop {
+            if let Ok(r) = self.api.get(NAME).await {
+                let s = r.status.unwrap_or_default();
+                let about_version = s.canary_version.as_deref() == Some(version)
+                    || s.stable_version.as_deref() == Some(version)
+                    || s.rejected_version.as_deref() == Some(version);
+                if s.phase.is_terminal() && s.canary_version.is_none() && about_version {
+                    return killed_in;
+                }
+                if about_version && !killed_in.contains(&s.phase) {
+                    killed_in.push(s.phase);
+                    self.kill_and_restart_operator();
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(300),
+                "the {version} rollout did not end; killed in {killed_in:?}\n{}",
+                self.operator.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Kill the operator with SIGKILL (no shutdown at all) and start a fresh one.
     fn kill_and_restart_operator(&mut self) {
         let _ = self.operator.child.kill(); // SIGKILL on Unix
@@ -756,26 +784,22 @@ async fn a_new_version_mid_analysis_supersedes_the_canary_and_starts_over() {
 
 #[tokio::test]
 #[ignore = "needs the local cluster: run tests/run-all.sh"]
-async fn an_operator_killed_mid_rollout_resumes_to_the_same_outcome() {
+async fn an_operator_killed_in_every_phase_resumes_to_the_same_promotion() {
     let mut world = Scenario::with_stable_v1("e2e-restart").await;
     world.roll_to("2.0.0", 0.05, None).await;
-    world
-        .wait("2.0.0 to take traffic", |s| {
-            s.phase == Phase::Analyzing && s.current_weight > 0
-        })
-        .await;
-    world.kill_and_restart_operator();
-    world
-        .wait("the promotion to start", |s| {
-            matches!(s.phase, Phase::Promoting | Phase::Succeeded)
-        })
-        .await;
-    world.kill_and_restart_operator();
+    let killed_in = world.kill_in_every_phase("2.0.0").await;
     let status = world.finished("2.0.0").await;
     let log = world.operator.log_tail();
     world.end().await;
+    println!("operator SIGKILLed in {killed_in:?}");
     assert_eq!(status.phase, Phase::Succeeded, "{status:#?}\n{log}");
     assert_eq!(status.stable_version.as_deref(), Some("2.0.0"));
+    for phase in [Phase::Analyzing, Phase::Promoting] {
+        assert!(
+            killed_in.contains(&phase),
+            "never killed in {phase:?}: {killed_in:?}"
+        );
+    }
     let count = |reason: &str| status.history.iter().filter(|d| d.reason == reason).count();
     assert_eq!(
         count("PromotionCommitted"),
@@ -796,6 +820,41 @@ async fn an_operator_killed_mid_rollout_resumes_to_the_same_outcome() {
         analysis.looks >= 3,
         "the judge's state survived the restarts: {analysis:?}"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn an_operator_killed_in_every_phase_resumes_to_the_same_rollback() {
+    let mut world = Scenario::with_stable_v1("e2e-restart-rb").await;
+    world.roll_to("2.0.0", 0.15, None).await;
+    let killed_in = world.kill_in_every_phase("2.0.0").await;
+    let status = world.finished("2.0.0").await;
+    let deployments: Api<Deployment> = world.ns.api();
+    let canary = deployments.get_opt("demo-canary").await.ok().flatten();
+    let log = world.operator.log_tail();
+    world.end().await;
+    println!("operator SIGKILLed in {killed_in:?}");
+    assert_eq!(status.phase, Phase::RolledBack, "{status:#?}\n{log}");
+    assert!(killed_in.contains(&Phase::Analyzing), "{killed_in:?}");
+    assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
+    assert_eq!(status.current_weight, 0);
+    let replicas = canary.and_then(|d| d.spec).and_then(|s| s.replicas);
+    assert_eq!(replicas, Some(0), "the canary is scaled to zero");
+    let count = |reason: &str| status.history.iter().filter(|d| d.reason == reason).count();
+    let entered = |phase: Phase| {
+        status
+            .history
+            .iter()
+            .filter(|d| d.phase == phase && d.reason == "AnalysisFailed")
+            .count()
+    };
+    assert_eq!(
+        (entered(Phase::RollingBack), entered(Phase::RolledBack)),
+        (1, 1),
+        "rolled back exactly once: {:#?}",
+        status.history
+    );
+    assert_eq!(count("PromotionCommitted"), 0, "{:#?}", status.history);
 }
 
 #[tokio::test]
