@@ -1232,13 +1232,15 @@ async fn one_stale_pod_among_the_canaries_blocks_the_rollout() {
         (Some("1.0.0"), Some("2.0.0")),
         "{stale:?}"
     );
-    assert!(
-        fleet
-            .failing_pods
-            .iter()
-            .all(|p| p.pod == "demo-canary-leftover"),
-        "only the stale pod fails; the real canaries run 2.0.0: {fleet:?}"
-    );
+    // The wrong answer blocks at once, so real canaries whose process is not listening yet may
+    // be listed as unanswered; none of them answered wrongly.
+    let wrong: Vec<_> = fleet
+        .failing_pods
+        .iter()
+        .filter(|p| p.pod != "demo-canary-leftover")
+        .filter(|p| !matches!(p.problem.as_str(), "Unreachable" | "Timeout"))
+        .collect();
+    assert!(wrong.is_empty(), "the real canaries run 2.0.0: {wrong:?}");
 }
 
 #[tokio::test]
