@@ -109,13 +109,18 @@ pub struct DispersionPolicy {
     pub enabled: bool,
     /// Pseudo-windows of the prior.
     pub prior_windows: f64,
-    /// Prior intra-window correlation.
-    pub prior_icc: f64,
+    /// Prior coefficient of variation of a per-window, per-arm burst multiplier of the rate:
+    /// the dispersion the estimate is shrunk toward is `1 + priorBurstCv^2 * g`, where `g`
+    /// grows with the events per window (so the prior costs nothing at low counts and guards
+    /// high-count windows, where a single window carries a lot of evidence).
+    pub prior_burst_cv: f64,
     /// Inflation of the estimated excess dispersion by `1 + upperZ * sqrt(2/df)`.
     pub upper_z: f64,
-    /// When the tempering factor exceeds `overdispersedAbove`, a count metric may not fail
-    /// before `overdispersedMinWindows` windows: a few windows cannot tell a burst in one arm
-    /// from a regression, and the dispersion estimate needs data to be trusted.
+    /// When the data show overdispersion (the factor estimated with a Poisson prior exceeds
+    /// `overdispersedAbove`), a count metric may not fail before `overdispersedMinWindows`
+    /// windows: a few windows cannot tell a burst in one arm from a regression, and the
+    /// dispersion estimate needs data to be trusted. The prior alone does not trigger this
+    /// rule: its job is to temper, not to wait.
     pub overdispersed_above: f64,
     pub overdispersed_min_windows: u32,
 }
@@ -124,8 +129,8 @@ impl Default for DispersionPolicy {
     fn default() -> Self {
         DispersionPolicy {
             enabled: true,
-            prior_windows: 1.0,
-            prior_icc: 0.0,
+            prior_windows: 2.0,
+            prior_burst_cv: 0.2,
             upper_z: 7.0,
             overdispersed_above: 1.5,
             overdispersed_min_windows: 8,
@@ -376,8 +381,11 @@ impl Policy {
 
     fn dispersion(&self) -> Option<(f64, f64, f64)> {
         let d = &self.dispersion;
-        d.enabled
-            .then_some((d.prior_windows, d.prior_icc, d.upper_z))
+        d.enabled.then_some((
+            d.prior_windows,
+            d.prior_burst_cv * d.prior_burst_cv,
+            d.upper_z,
+        ))
     }
 
     fn ratio_config(&self, tol: f64, pass: f64) -> RatioTestConfig {
@@ -478,14 +486,14 @@ impl CountJudge<'_> {
         }
         let disp = &p.dispersion;
         if disp.enabled
-            && sum.dispersion > disp.overdispersed_above
+            && sum.data_dispersion > disp.overdispersed_above
             && st.windows < disp.overdispersed_min_windows
         {
             return (
                 Verdict::Inconclusive,
                 format!(
-                    "overdispersed counts (factor {}): {} of {} windows needed: {ev}",
-                    fmt_num(sum.dispersion),
+                    "overdispersed counts (factor {} from the data): {} of {} windows needed: {ev}",
+                    fmt_num(sum.data_dispersion),
                     st.windows,
                     disp.overdispersed_min_windows
                 ),
@@ -1169,6 +1177,71 @@ mod tests {
         let (_, j) = run(&p, &ws);
         assert_eq!(metric(&j, "errorRate").verdict, Verdict::Inconclusive);
         assert!(metric(&j, "errorRate").reason.contains("windows needed"));
+    }
+
+    fn err_win(c: f64, b: f64, requests: f64) -> Window {
+        let arm = |e: f64| ArmWindow {
+            requests: Some(requests),
+            errors: Some(e),
+            latency: None,
+        };
+        Window {
+            baseline: arm(b),
+            canary: arm(c),
+            canary_share: Some(0.5),
+        }
+    }
+
+    #[test]
+    fn prior_burst_variance_tempers_high_count_windows_but_not_a_clear_regression() {
+        // ~100 errors per window, the canary 50% above the baseline three windows running, with
+        // residuals that look Poisson: a burst in one arm (rate multipliers with a CV of 0.5 do
+        // this often enough) or a regression; three windows cannot tell. The prior burst
+        // variance tempers it; a Poisson prior fails it at the first allowed look.
+        let ws = [
+            err_win(70.0, 40.0, 3000.0),
+            err_win(55.0, 47.0, 3000.0),
+            err_win(68.0, 38.0, 3000.0),
+        ];
+        let poisson_prior = Policy {
+            dispersion: DispersionPolicy {
+                prior_burst_cv: 0.0,
+                ..DispersionPolicy::default()
+            },
+            ..Policy::default()
+        };
+        let (_, j0) = run(&poisson_prior, &ws);
+        let m0 = metric(&j0, "errorRate");
+        assert_eq!(m0.verdict, Verdict::Fail, "{m0:?}");
+        assert_eq!(m0.dispersion, Some(1.0));
+        let (_, j) = run(&Policy::default(), &ws);
+        let m = metric(&j, "errorRate");
+        assert_eq!(m.verdict, Verdict::Inconclusive, "{m:?}");
+        let high = m.dispersion.unwrap_or(0.0);
+        assert!(high > 3.0, "{m:?}");
+        // the prior alone does not trigger the overdispersion wait (it tempers), and a clear
+        // regression at these counts still fails at the first allowed look
+        assert!(!m.reason.contains("overdispersed"), "{}", m.reason);
+        let x2 = [
+            err_win(66.0, 28.0, 3000.0),
+            err_win(55.0, 33.0, 3000.0),
+            err_win(64.0, 27.0, 3000.0),
+        ];
+        let (_, j) = run(&Policy::default(), &x2);
+        let m = metric(&j, "errorRate");
+        assert_eq!(m.verdict, Verdict::Fail, "{m:?}");
+        assert!(m.dispersion.unwrap_or(0.0) > 1.5, "{m:?}");
+        // at a few errors per window the same prior hardly matters
+        let low = [
+            err_win(7.0, 2.0, 300.0),
+            err_win(4.0, 5.0, 300.0),
+            err_win(8.0, 2.0, 300.0),
+        ];
+        let (_, j) = run(&Policy::default(), &low);
+        let (_, j0) = run(&poisson_prior, &low);
+        let d = metric(&j, "errorRate").dispersion.unwrap_or(0.0);
+        assert_eq!(metric(&j0, "errorRate").dispersion, Some(1.0));
+        assert!(d < 1.25, "{d}");
     }
 
     #[test]

@@ -106,44 +106,49 @@ def ratio_stream(windows, fail_ratio, pass_ratio, tau, alpha, disp):
     fi = int(np.argmax(grid >= math.log(fail_ratio) - 1e-12))
     pi = int(np.nonzero(grid <= math.log(pass_ratio) + 1e-12)[0][-1])
     C = B = RC = RB = 0.0
-    resid2 = var = n1 = n2 = 0.0
+    resid2 = var = var_g = dof = 0.0
     nwin = 0
     seen = 0
     out = []
     for c, b, rc, rb in windows:
         n = c + b
+        added = 0
         if n > 0:
             th = ((C + 0.5) / (RC + rc)) / ((B + 0.5) / (RB + rb))
             p = rc * th / (rc * th + rb)
             if seen > 0:
+                v = n * p * (1 - p) * (1 + n / (C + B + 1.0))
                 resid2 += (c - n * p) ** 2
-                var += n * p * (1 - p) * (1 + n / (C + B + 1.0))
+                var += v
+                # burst sensitivity of the canary's share: g = 2 p (1-p) (n-1)
+                var_g += v * 2 * p * (1 - p) * max(n - 1, 0)
                 nwin += 1
-                n2 += n * n
-                n1 += n
+                added += 1
         for x, e, frac in ((c, rc * C / RC if RC > 0 and C > 0 else 0.0, rc / RC if RC > 0 else 0.0),
                            (b, rb * B / RB if RB > 0 and B > 0 else 0.0, rb / RB if RB > 0 else 0.0)):
             if e > 0:
+                v = e * (1 + frac)
                 resid2 += (x - e) ** 2
-                var += e * (1 + frac)
+                var += v
+                var_g += v * e  # an arm's count: g = its expectation
                 nwin += 1
-                n2 += e * e
-                n1 += e
+                added += 1
+        # the conditional residual is a combination of the two marginal ones
+        dof += min(added, 2)
         if n > 0:
             ps = rc * np.exp(grid) / (rc * np.exp(grid) + rb)
             ll = ll + stats.binom.logpmf(int(c), int(n), ps)
         C += c; B += b; RC += rc; RB += rb
         seen += 1
-        # dispersion
+        # dispersion: prior burst variance kappa -> phi0 = 1 + kappa * (variance-weighted mean g)
         if disp is None or nwin == 0 or var <= 0:
             phi = 1.0
         else:
-            k, icc, zup = disp
-            nbar = n2 / n1
-            phi0 = 1 + max(nbar - 1, 0) * icc
+            k, kappa, zup = disp
+            phi0 = 1 + kappa * var_g / var
             vbar = var / nwin
             est = (resid2 + k * phi0 * vbar) / (var + k * vbar)
-            phi = 1 + max(est - 1, 0) * (1 + zup * math.sqrt(2 / (nwin + k)))
+            phi = 1 + max(est - 1, 0) * (1 + zup * math.sqrt(2 / (dof + k)))
         idx, lw = half_normal_weights(grid, fi, tau, True)
         le_fail = float(logsumexp(lw + (ll[idx] - ll[fi]) / phi))
         idx, lw = half_normal_weights(grid, pi, tau, False)
@@ -174,6 +179,8 @@ def ratio_cases():
         ("uneven-split", [(2, 10, 50, 450), (3, 9, 100, 400), (6, 8, 150, 350), (12, 7, 250, 250)], 1.1, 2.0, 0.7, 0.05, None),
         ("zero-windows", [(0, 0, 30, 30), (1, 0, 30, 30), (0, 0, 30, 30), (0, 2, 30, 30)], 1.0, 1.5, 1.0, 0.05, None),
         ("bursty-tempered", [(40, 15, 3000, 3000), (12, 35, 3000, 3000), (30, 28, 3000, 3000), (55, 20, 3000, 3000), (18, 33, 3000, 3000)], 1.0, 1.5, 1.0, 0.05, (4.0, 0.05, 1.5)),
+        # steady high counts: the residuals look Poisson, the prior burst variance still tempers
+        ("steady-high-count-prior", [(60, 30, 3000, 3000), (52, 37, 2950, 3050), (67, 26, 3010, 2990), (55, 34, 3000, 3000), (63, 29, 3000, 3000)], 1.0, 1.5, 0.45, 0.012, (2.0, 0.04, 7.0)),
     ]
     for name, wins, f, p, tau, alpha, disp in specs:
         cases.append({

@@ -22,8 +22,9 @@ pub struct RatioTestConfig {
     pub pass_ratio: f64,
     /// Scale of the half-normal mixing distribution on `log theta` (default 1.0).
     pub mixture_scale: f64,
-    /// Pseudo-terms, prior intra-window correlation and upper-bound z of the dispersion
-    /// estimate; `None` turns tempering off.
+    /// Pseudo-terms, prior burst variance `kappa0` (squared coefficient of variation of a
+    /// per-window rate multiplier) and upper-bound z of the dispersion estimate (see
+    /// [`Dispersion`]); `None` turns tempering off.
     pub dispersion: Option<(f64, f64, f64)>,
 }
 
@@ -71,6 +72,9 @@ pub struct RatioSummary {
     pub e_value_pass: f64,
     /// Dispersion (tempering) factor used.
     pub dispersion: f64,
+    /// The factor the residuals alone imply (the same estimate with a Poisson prior,
+    /// `kappa0 = 0`): evidence of overdispersion in the data, as opposed to the prior's caution.
+    pub data_dispersion: f64,
 }
 
 impl RatioTestState {
@@ -102,6 +106,7 @@ impl RatioTestState {
             return false;
         }
         let n = c + b;
+        let terms_before = self.dispersion.windows;
         if n > 0.0 {
             // prequential prediction from earlier windows (smoothed so it exists from the start)
             let theta_prev = ((self.canary_events + 0.5) / (self.canary_requests + rc))
@@ -127,6 +132,10 @@ impl RatioTestState {
                 rb / self.baseline_requests,
             );
         }
+        // the conditional residual is a combination of the two marginal ones: at most two
+        // degrees of freedom per window
+        let added = self.dispersion.windows - terms_before;
+        self.dispersion.dof += f64::from(added.min(2));
         if n > 0.0 {
             let pts = &grid.points;
             self.loglik
@@ -143,7 +152,15 @@ impl RatioTestState {
     /// Current tempering factor.
     pub fn phi(&self, cfg: &RatioTestConfig) -> f64 {
         match cfg.dispersion {
-            Some((k, icc, z)) => self.dispersion.phi(k, icc, z),
+            Some((k, kappa, z)) => self.dispersion.phi(k, kappa, z),
+            None => 1.0,
+        }
+    }
+
+    /// The tempering factor the data alone imply (prior burst variance 0).
+    pub fn data_phi(&self, cfg: &RatioTestConfig) -> f64 {
+        match cfg.dispersion {
+            Some((k, _, z)) => self.dispersion.phi(k, 0.0, z),
             None => 1.0,
         }
     }
@@ -172,6 +189,7 @@ impl RatioTestState {
             e_value_fail: e_fail,
             e_value_pass: e_pass,
             dispersion: phi,
+            data_dispersion: self.data_phi(cfg),
         }
     }
 }
@@ -212,6 +230,28 @@ mod tests {
         assert_eq!(s.windows, 0);
         assert!(s.add_window(&g, 1.0, 1.0, 10.0, 10.0));
         assert_eq!(s.windows, 1);
+    }
+
+    #[test]
+    fn three_residual_terms_per_window_count_as_two_degrees_of_freedom() {
+        let c = RatioTestConfig {
+            dispersion: Some((0.0, 0.0, 1.0)),
+            ..cfg()
+        };
+        let g = c.grid();
+        let mut s = RatioTestState::new(&c);
+        for _ in 0..5 {
+            assert!(s.add_window(&g, 4.0, 6.0, 300.0, 300.0));
+        }
+        // window 1 has no history; windows 2-5 give a conditional and two marginal terms each
+        assert_eq!(s.dispersion.windows, 12);
+        assert_eq!(s.dispersion.dof, 8.0);
+        // the conditional residual is the marginal ones' combination (1-p) r_c - p r_b
+        let (rc, rb, p) = (1.5_f64, -2.0_f64, 0.4_f64);
+        let (ec, eb) = (p * 10.0, (1.0 - p) * 10.0);
+        let (cc, bb) = (ec + rc, eb + rb);
+        let n = cc + bb;
+        assert!(((cc - n * p) - ((1.0 - p) * rc - p * rb)).abs() < 1e-12);
     }
 
     #[test]

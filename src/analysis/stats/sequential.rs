@@ -19,8 +19,15 @@
 //!   `pi` centred on 0, widened outward by one grid step so it stays conservative.
 //!
 //! `phi >= 1` is the dispersion (tempering) factor: dividing the log-likelihood by `phi` is the
-//! quasi-likelihood correction for overdispersed counts (see [`Dispersion`]). Tempering by
-//! `phi >= 1` never breaks validity under the Poisson model (Jensen: `E[L^(1/phi)] <= E[L]^(1/phi)`).
+//! quasi-likelihood correction for overdispersed counts (see [`Dispersion`]). For a fixed
+//! `phi >= 1` the tempered mixture stays a supermartingale under the Poisson model (Jensen:
+//! `E[L^(1/phi)] <= E[L]^(1/phi)`). The judge re-estimates `phi` at every look and applies it to
+//! the whole history, so the e-value it reports is not itself a supermartingale; but every term
+//! obeys `L^(1/phi) <= max(L, 1)`, so the tempered e-value never exceeds the untempered one plus
+//! 1, and under Poisson counts it reaches `1/alpha` with probability at most
+//! `alpha / (1 - alpha)`, whatever the estimates were. Under real overdispersion validity is
+//! approximate: it holds to the extent that `phi` is not below the true dispersion (see the
+//! limits in [`crate::analysis`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -251,25 +258,46 @@ pub fn conditional_poisson_loglik(x: f64, c: f64, b: f64, e_c: f64, e_b: f64) ->
 /// two per window): they triple the degrees of freedom early on, when a burst in one arm must be
 /// recognised quickly. A shock shared by both arms inflates the marginal terms too, which only
 /// makes the test more cautious while it lasts.
-/// `phi = (sum resid^2 + k * phi0 * vbar) / (sum var + k * vbar)` shrinks toward a prior
-/// `phi0 = 1 + (nbar - 1) * icc0` with `k` pseudo-terms, where `nbar` is the
-/// information-weighted mean count per term and `icc0` a prior intra-window correlation.
+///
+/// **The prior.** Bursts are modelled as a per-window, per-arm multiplier of the error rate with
+/// mean 1 and variance `kappa` (squared coefficient of variation), independent between arms and
+/// windows: an arm's count then has variance `mu (1 + kappa mu)` (negative binomial, type 2), and
+/// the canary's share of a window's `n` events has variance `n p (1-p) (1 + kappa g)` with
+/// `g = 2 p (1-p) (n-1)` (delta method on the share). So the dispersion a given `kappa` causes
+/// grows with the count per window: a rate that wobbles by 20% between windows is invisible at 3
+/// errors per window and dominates at 300. Each term records its `g` (`e` for a marginal term),
+/// and `gbar`, the variance-weighted mean of `g`, turns a prior `kappa0` into a prior dispersion
+/// `phi0 = 1 + kappa0 * gbar` for the counts actually seen.
+/// `phi = (sum resid^2 + k * phi0 * vbar) / (sum var + k * vbar)` shrinks toward `phi0` with `k`
+/// pseudo-terms. With few windows the residuals alone cannot tell a burst from Poisson noise
+/// (at 100 errors per window and `kappa = 0.25`, one run in 40 shows a residual ratio at or below
+/// 1 after three windows), and a high-count window carries a lot of evidence: that is where the
+/// prior matters, and where a regression is detected within a few windows anyway.
 ///
 /// An estimate that is too low by a fraction `f` raises the false-alarm probability from
 /// `alpha` toward `alpha^(1-f)`, so the excess over 1 is inflated by its relative standard
 /// error: the factor used is `1 + max(0, phi - 1) * (1 + z * sqrt(2 / df))` with `df` the
-/// number of residual terms (a rough upper confidence bound, `z` about 1.5).
+/// degrees of freedom of the residuals plus `k`. A window's three terms carry two degrees of
+/// freedom, not three: with consistent predictions (`p = e_c / (e_c + e_b)`) the conditional
+/// residual is exactly `(1-p) (c - e_c) - p (b - e_b)`, a combination of the two marginal ones,
+/// so counting it again would understate the estimate's uncertainty by a factor `sqrt(3/2)`. The inflation acts on the excess only, so data that look
+/// Poisson are not tempered (a regression's evidence is not discounted for a dispersion nobody
+/// has seen); the price is that a bursty stream whose residuals happen to look Poisson is
+/// judged as Poisson (see the limits in [`crate::analysis`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct Dispersion {
     /// Sum of squared prequential residuals.
     pub resid2: f64,
-    /// Sum of predicted binomial variances.
+    /// Sum of predicted (Poisson/binomial) variances.
     pub var: f64,
-    /// Residual terms that contributed (the degrees of freedom, roughly).
+    /// Residual terms that contributed.
     pub windows: u32,
-    /// Sum of n_t^2 and of n_t (for the information-weighted mean count).
-    pub n2: f64,
-    pub n1: f64,
+    /// Degrees of freedom of those terms (at most two per window, see above); states written
+    /// before this field existed fall back to the number of terms.
+    pub dof: f64,
+    /// Sum of `var * g`: the variance-weighted burst sensitivity (see above).
+    pub var_g: f64,
 }
 
 impl Dispersion {
@@ -281,11 +309,11 @@ impl Dispersion {
             return;
         }
         let r = c - n * p;
+        let v = n * p * (1.0 - p) * (1.0 + n / n_prev);
         self.resid2 += r * r;
-        self.var += n * p * (1.0 - p) * (1.0 + n / n_prev);
+        self.var += v;
         self.windows += 1;
-        self.n2 += n * n;
-        self.n1 += n;
+        self.var_g += v * 2.0 * p * (1.0 - p) * (n - 1.0).max(0.0);
     }
 
     /// Add a marginal term: observed count `x` against expectation `e = r * rate_prev`, where
@@ -296,28 +324,38 @@ impl Dispersion {
             return;
         }
         let r = x - e;
+        let v = e * (1.0 + r_over_r_prev.max(0.0));
         self.resid2 += r * r;
-        self.var += e * (1.0 + r_over_r_prev.max(0.0));
+        self.var += v;
         self.windows += 1;
-        self.n2 += e * e;
-        self.n1 += e;
+        self.var_g += v * e;
     }
 
-    /// The tempering factor (>= 1).
-    pub fn phi(&self, prior_windows: f64, prior_icc: f64, upper_z: f64) -> f64 {
+    /// Variance-weighted mean burst sensitivity `g` of the terms so far (0 without terms).
+    pub fn mean_g(&self) -> f64 {
+        if self.var > 0.0 && self.var_g.is_finite() {
+            (self.var_g / self.var).max(0.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// The tempering factor (>= 1): `prior_windows` pseudo-terms at the dispersion that a
+    /// burst variance `prior_kappa` would cause at these counts, inflated by `upper_z`.
+    pub fn phi(&self, prior_windows: f64, prior_kappa: f64, upper_z: f64) -> f64 {
         if self.windows == 0 || self.var <= 0.0 {
             return 1.0;
         }
-        let nbar = if self.n1 > 0.0 {
-            self.n2 / self.n1
-        } else {
-            1.0
-        };
-        let phi0 = 1.0 + (nbar - 1.0).max(0.0) * prior_icc;
+        let phi0 = 1.0 + prior_kappa.max(0.0) * self.mean_g();
         let vbar = self.var / f64::from(self.windows);
         let k = prior_windows.max(0.0);
         let phi = (self.resid2 + k * phi0 * vbar) / (self.var + k * vbar);
-        let df = f64::from(self.windows) + k;
+        let dof = if self.dof > 0.0 {
+            self.dof
+        } else {
+            f64::from(self.windows)
+        };
+        let df = dof + k;
         let inflate = 1.0 + upper_z.max(0.0) * (2.0 / df).sqrt();
         let used = 1.0 + (phi - 1.0).max(0.0) * inflate;
         if used.is_finite() {
@@ -374,5 +412,49 @@ mod tests {
             "{up}"
         );
         assert_eq!(Dispersion::default().phi(2.0, 0.1, 1.5), 1.0);
+    }
+
+    /// Marginal terms whose squared residuals equal their expectations `e` exactly.
+    fn poisson_like(e: f64, terms: u32) -> Dispersion {
+        let mut d = Dispersion::default();
+        for _ in 0..terms {
+            d.add_marginal(e + e.sqrt(), e, 0.0);
+        }
+        d.dof = f64::from(terms);
+        d
+    }
+
+    #[test]
+    fn prior_burst_variance_tempers_high_counts_only() {
+        // residuals exactly Poisson: the data alone say phi = 1 at any count
+        let (low, high) = (poisson_like(3.0, 6), poisson_like(30.0, 6));
+        assert!((low.mean_g() - 3.0).abs() < 1e-12 && (high.mean_g() - 30.0).abs() < 1e-12);
+        assert!((low.phi(2.0, 0.0, 0.0) - 1.0).abs() < 1e-12);
+        assert!((high.phi(2.0, 0.0, 0.0) - 1.0).abs() < 1e-12);
+        // a prior burst variance kappa0 = 0.04 (rates wobbling by 20% between windows) is
+        // worth 1 + kappa0 * e at e events per window, shrunk with 2 pseudo-terms against 6:
+        // phi = 1 + 2 * kappa0 * e / 8
+        assert!((low.phi(2.0, 0.04, 0.0) - 1.03).abs() < 1e-12);
+        assert!((high.phi(2.0, 0.04, 0.0) - 1.3).abs() < 1e-12);
+        // and the excess is inflated by 1 + z sqrt(2 / (dof + k))
+        assert!((high.phi(2.0, 0.04, 1.0) - (1.0 + 0.3 * 1.5)).abs() < 1e-12);
+        // more Poisson-looking data wash the prior out
+        let long = poisson_like(30.0, 600);
+        assert!(long.phi(2.0, 0.04, 0.0) < 1.004);
+    }
+
+    #[test]
+    fn conditional_term_burst_sensitivity_is_the_share_variance() {
+        // n = 11 events at p = 1/2: g = 2 * 1/4 * 10 = 5
+        let mut d = Dispersion::default();
+        d.add(5.0, 11.0, 0.5, 1e12);
+        assert!((d.mean_g() - 5.0).abs() < 1e-9, "{}", d.mean_g());
+        // a state serialized before `varG`/`dof` existed still reads (and means kappa0 = 0)
+        let old: Dispersion = serde_json::from_str(
+            r#"{"resid2": 4.0, "var": 2.0, "windows": 4, "n2": 9.0, "n1": 3.0}"#,
+        )
+        .expect("old state reads");
+        assert_eq!(old.mean_g(), 0.0);
+        assert!((old.phi(0.0, 0.04, 0.0) - 2.0).abs() < 1e-12);
     }
 }
