@@ -145,30 +145,30 @@ impl Drop for Operator {
 struct Load(Child);
 
 impl Load {
+    /// Load over every ready pod of the rollout (the replica ratio is the traffic split).
     fn start(env: &TestEnv, namespace: &str, rollout: &str, rate: u32, seconds: u32) -> Load {
-        let child = Command::new(env.bin("LOAD_GEN_BIN"))
-            .args(["--namespace", namespace, "--selector"])
-            .arg(format!("tollgate.dev/rollout={rollout}"))
-            .args([
-                "--rate",
-                &rate.to_string(),
-                "--duration-secs",
-                &seconds.to_string(),
-            ])
-            .env("KUBECONFIG", env.kubeconfig())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start load-gen");
-        Load(child)
+        let selector = format!("tollgate.dev/rollout={rollout}");
+        Load::spawn(
+            env,
+            &["--namespace", namespace, "--selector", &selector],
+            rate,
+            seconds,
+        )
     }
-}
 
-impl Load {
     /// Load that follows the HTTPRoute's backend weights, as a gateway would.
     fn through_route(env: &TestEnv, namespace: &str, route: &str, rate: u32, seconds: u32) -> Load {
+        Load::spawn(
+            env,
+            &["--namespace", namespace, "--http-route", route],
+            rate,
+            seconds,
+        )
+    }
+
+    fn spawn(env: &TestEnv, targets: &[&str], rate: u32, seconds: u32) -> Load {
         let child = Command::new(env.bin("LOAD_GEN_BIN"))
-            .args(["--namespace", namespace, "--http-route", route])
+            .args(targets)
             .args([
                 "--rate",
                 &rate.to_string(),
@@ -450,6 +450,15 @@ impl Scenario {
         Scenario::start(test, false).await
     }
 
+    /// The default scenario with an operator that notifies `webhook`.
+    async fn notifying(test: &str, webhook: &Webhook) -> Scenario {
+        let options = Options {
+            webhook: Some(webhook.url.clone()),
+            ..Options::default()
+        };
+        Scenario::start_with(test, options).await
+    }
+
     async fn start(test: &str, latency: bool) -> Scenario {
         Scenario::start_with(
             test,
@@ -620,14 +629,7 @@ impl Scenario {
 #[ignore = "needs the local cluster: run tests/run-all.sh"]
 async fn a_healthy_canary_is_promoted_through_every_step() {
     let webhook = Webhook::start().await;
-    let world = Scenario::start_with(
-        "e2e-promote",
-        Options {
-            webhook: Some(webhook.url.clone()),
-            ..Options::default()
-        },
-    )
-    .await;
+    let world = Scenario::notifying("e2e-promote", &webhook).await;
     world.roll_to("2.0.0", 0.05, None).await;
     let status = world.finished("2.0.0").await;
     let log = world.operator.log_tail();
@@ -682,14 +684,7 @@ async fn a_healthy_canary_is_promoted_through_every_step() {
 #[ignore = "needs the local cluster: run tests/run-all.sh"]
 async fn an_error_rate_regression_is_rolled_back_and_traffic_returns_to_stable() {
     let webhook = Webhook::start().await;
-    let world = Scenario::start_with(
-        "e2e-rollback",
-        Options {
-            webhook: Some(webhook.url.clone()),
-            ..Options::default()
-        },
-    )
-    .await;
+    let world = Scenario::notifying("e2e-rollback", &webhook).await;
     world.roll_to("2.0.0", 0.15, None).await;
     let status = world.finished("2.0.0").await;
     let notified = webhook.wait_for("RolledBack", "2.0.0").await;
