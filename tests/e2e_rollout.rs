@@ -280,6 +280,19 @@ fn capture(rollout: &Rollout) {
     }
 }
 
+/// The error-rate metric's evidence in a finished rollout's status.
+fn error_rate_evidence(status: &tollgate::crd::RolloutStatus) -> tollgate::crd::MetricStatus {
+    status
+        .analysis
+        .as_ref()
+        .expect("analysis evidence kept")
+        .metrics
+        .iter()
+        .find(|m| m.name == "errorRate")
+        .cloned()
+        .expect("errorRate evidence")
+}
+
 /// Poll the rollout until `done` holds; on timeout fail with its status and the operator's log.
 async fn wait_for(
     api: &Api<Rollout>,
@@ -582,6 +595,13 @@ impl Scenario {
         status
     }
 
+    /// Replicas the canary Deployment is asked for (None when there is none).
+    async fn canary_replicas(&self) -> Option<i32> {
+        let deployments: Api<Deployment> = self.ns.api();
+        let canary = deployments.get_opt("demo-canary").await.ok().flatten();
+        canary.and_then(|d| d.spec).and_then(|s| s.replicas)
+    }
+
     /// Until the rollout of `version` has ended, SIGKILL the operator (and start a fresh one)
     /// the first time the rollout is seen in each phase. Returns those phases in order.
     async fn kill_in_every_phase(&mut self, version: &str) -> Vec<Phase> {
@@ -654,12 +674,7 @@ async fn a_healthy_canary_is_promoted_through_every_step() {
     ] {
         assert!(reasons.contains(&expected), "no {expected} in {reasons:?}");
     }
-    let analysis = status.analysis.expect("analysis evidence kept");
-    let error_rate = analysis
-        .metrics
-        .iter()
-        .find(|m| m.name == "errorRate")
-        .expect("errorRate evidence");
+    let error_rate = error_rate_evidence(&status);
     assert!(
         error_rate.canary_samples > 100 && error_rate.baseline_samples > 100,
         "{error_rate:?}"
@@ -715,8 +730,7 @@ async fn an_error_rate_regression_is_rolled_back_and_traffic_returns_to_stable()
         1,
         "{notified:?}"
     );
-    let deployments: Api<Deployment> = world.ns.api();
-    let canary = deployments.get_opt("demo-canary").await.ok().flatten();
+    let canary_replicas = world.canary_replicas().await;
     let log = world.operator.log_tail();
     world.end().await;
     assert_eq!(status.phase, Phase::RolledBack, "{status:#?}\n{log}");
@@ -728,14 +742,8 @@ async fn an_error_rate_regression_is_rolled_back_and_traffic_returns_to_stable()
     assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
     assert_eq!(status.rejected_version.as_deref(), Some("2.0.0"));
     assert_eq!(status.current_weight, 0);
-    let replicas = canary.and_then(|d| d.spec).and_then(|s| s.replicas);
-    assert_eq!(replicas, Some(0), "the canary is scaled to zero");
-    let analysis = status.analysis.expect("analysis evidence kept");
-    let error_rate = analysis
-        .metrics
-        .iter()
-        .find(|m| m.name == "errorRate")
-        .expect("errorRate evidence");
+    assert_eq!(canary_replicas, Some(0), "the canary is scaled to zero");
+    let error_rate = error_rate_evidence(&status);
     assert_eq!(error_rate.verdict, MetricVerdict::Fail, "{error_rate:?}");
     assert!(error_rate.lower.is_some_and(|l| l > 1.0), "{error_rate:?}");
 }
@@ -841,8 +849,7 @@ async fn an_operator_killed_in_every_phase_resumes_to_the_same_rollback() {
     world.roll_to("2.0.0", 0.15, None).await;
     let killed_in = world.kill_in_every_phase("2.0.0").await;
     let status = world.finished("2.0.0").await;
-    let deployments: Api<Deployment> = world.ns.api();
-    let canary = deployments.get_opt("demo-canary").await.ok().flatten();
+    let canary_replicas = world.canary_replicas().await;
     let log = world.operator.log_tail();
     world.end().await;
     println!("operator SIGKILLed in {killed_in:?}");
@@ -850,8 +857,7 @@ async fn an_operator_killed_in_every_phase_resumes_to_the_same_rollback() {
     assert!(killed_in.contains(&Phase::Analyzing), "{killed_in:?}");
     assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
     assert_eq!(status.current_weight, 0);
-    let replicas = canary.and_then(|d| d.spec).and_then(|s| s.replicas);
-    assert_eq!(replicas, Some(0), "the canary is scaled to zero");
+    assert_eq!(canary_replicas, Some(0), "the canary is scaled to zero");
     let count = |reason: &str| status.history.iter().filter(|d| d.reason == reason).count();
     let entered = |phase: Phase| {
         status
@@ -1379,11 +1385,6 @@ async fn traffic_shifts_through_a_gateway_api_httproute() {
     assert!(seen.contains(&(50, 50)), "the 50% step was set: {seen:?}");
     assert_eq!(last, Some((100, 0)), "after promotion stable takes it all");
     // The canary was judged on traffic that reached it through the route's weights.
-    let analysis = status.analysis.expect("analysis evidence");
-    let error_rate = analysis
-        .metrics
-        .iter()
-        .find(|m| m.name == "errorRate")
-        .expect("errorRate evidence");
+    let error_rate = error_rate_evidence(&status);
     assert!(error_rate.canary_samples > 100, "{error_rate:?}");
 }
