@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use prometheus_support::*;
+use tollgate::analysis::judge::{self, JudgeState, Policy};
 use tollgate::analysis::providers::{
     AnalysisTarget, ArmWindow, MetricsProvider, ProviderError, Window,
 };
+use tollgate::rollout::peers::stable_history;
 
 const IGNORE: &str = "needs prometheus and demo-app: run tests/run-all.sh";
 
@@ -630,4 +632,77 @@ async fn real_prometheus_errors_nan_and_wrong_shapes_are_typed() {
         assert!(is_expected(&e), "{template:?}: {e:?}");
         assert_eq!(e.is_transient(), transient, "{template:?}: {e:?}");
     }
+}
+
+/// What the controller reads once before an analysis's first look: the stable track's past, in
+/// windows of the look's length, oldest first, windows without traffic left out; the judge takes
+/// it as its dispersion history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs prometheus and demo-app: run tests/run-all.sh"]
+async fn the_stable_tracks_past_is_read_as_history_before_the_first_look() {
+    let _ = IGNORE;
+    let prom = Prometheus::start("prom-history");
+    let mut stable = Vec::new();
+    for i in 1..=2 {
+        stable.push(DemoApp::start(&format!("127.0.37.{i}"), "1.0.0", 0.05).await);
+    }
+    prom.set_targets(
+        "shop",
+        &[group(
+            &stable.iter().collect::<Vec<_>>(),
+            "shop",
+            "checkout",
+            "stable",
+        )],
+    );
+    prom.wait_up(r#"namespace="shop",rollout="checkout""#, 2)
+        .await;
+    tokio::time::sleep(2 * SCRAPE).await;
+    let rate = 20.0;
+    let log = load(
+        &[("stable", stable.iter().map(DemoApp::url).collect())],
+        rate,
+        Duration::from_secs(10),
+    )
+    .await;
+    tokio::time::sleep(3 * SCRAPE).await;
+    let now = now_ms();
+    // a first look of 2 s from now; its history is the 120 windows of 2 s before it. The target
+    // compares with a dedicated baseline, which has no past: history still reads `stable`.
+    let look = Window::new(now, at(now, 2.0)).expect("window");
+    let target = AnalysisTarget::new("shop", "checkout");
+    let history = stable_history(&prom.provider(), &target, &look)
+        .await
+        .expect("history");
+    let requests: f64 = history.iter().filter_map(|w| w.requests).sum();
+    let errors: f64 = history.iter().filter_map(|w| w.errors).sum();
+    let want = log.total("stable");
+    eprintln!(
+        "history: {} windows with traffic, requests {requests:.1} errors {errors:.1} | load \
+         generator answered {} errors {}",
+        history.len(),
+        want.answered,
+        want.errors
+    );
+    // 10 s of load in 2 s windows, plus the edges; the quiet windows before are left out
+    assert!((5..=9).contains(&history.len()), "{history:?}");
+    let tol = tolerance(rate, 2);
+    assert!(
+        (requests - want.answered as f64).abs() <= tol,
+        "{requests} vs {}",
+        want.answered
+    );
+    assert!(
+        (errors - want.errors as f64).abs() <= err_tolerance(tol, 0.05, 2),
+        "{errors} vs {}",
+        want.errors
+    );
+    assert!(history
+        .iter()
+        .all(|w| w.requests.is_some_and(|r| r > 0.0) && w.errors.is_some() && w.latency.is_none()));
+    let policy = Policy::default();
+    let (primed, used) =
+        judge::prime_history(&JudgeState::default(), &policy, &history).expect("default policy");
+    assert!(used >= 3, "{used} of {} windows", history.len());
+    assert_eq!(primed.error_rate.map(|e| e.history_windows), Some(used));
 }

@@ -463,6 +463,14 @@ impl CountJudge<'_> {
             tp = fmt_num(1.0 / self.alpha_pass_m),
             phi = fmt_num(sum.dispersion),
         );
+        let ev = if st.history_windows > 0 {
+            format!(
+                "{ev} (estimated with {} windows of baseline history)",
+                st.history_windows
+            )
+        } else {
+            ev
+        };
         if let Err(why) = fresh {
             return (
                 Verdict::Inconclusive,
@@ -541,6 +549,44 @@ fn finite_e(x: f64) -> Option<f64> {
     } else {
         Some(x.min(f64::MAX))
     }
+}
+
+/// Prime a fresh state with the baseline's error counts from before the analysis (oldest
+/// first; windows of the look interval's length; requests and errors needed, latency ignored),
+/// used only to estimate the dispersion of the error counts (see
+/// [`RatioTestState::add_history`]). Pure. A state that has already judged a window, or has
+/// history, is returned unchanged, as is one whose policy has no error rate; so priming may be
+/// repeated, e.g. when a crashed look is replayed. The second value is the number of windows
+/// that went into the estimate.
+pub fn prime_history(
+    state: &JudgeState,
+    policy: &Policy,
+    history: &[ArmWindow],
+) -> Result<(JudgeState, u32), PolicyError> {
+    policy.validate()?;
+    let mut st = state.clone();
+    let Some(ep) = &policy.error_rate else {
+        return Ok((st, 0));
+    };
+    let cfg = policy.ratio_config(ep.tolerance, ep.pass_tolerance);
+    let s = st
+        .error_rate
+        .get_or_insert_with(|| RatioTestState::new(&cfg));
+    if !s.matches(&cfg) {
+        *s = RatioTestState::new(&cfg);
+        st.error_decided = None;
+    }
+    let counts: Vec<(f64, f64)> = history
+        .iter()
+        .filter_map(
+            |w| match (finite_nonneg(w.errors), finite_nonneg(w.requests)) {
+                (Some(e), Some(r)) => Some((e, r)),
+                _ => None,
+            },
+        )
+        .collect();
+    let added = s.add_history(&counts);
+    Ok((st, added))
 }
 
 /// Judge one more window. Pure: the new state and the verdicts are returned; `state` is not
@@ -1242,6 +1288,115 @@ mod tests {
         let d = metric(&j, "errorRate").dispersion.unwrap_or(0.0);
         assert_eq!(metric(&j0, "errorRate").dispersion, Some(1.0));
         assert!(d < 1.25, "{d}");
+    }
+
+    fn history(counts: &[f64], requests: f64) -> Vec<ArmWindow> {
+        counts
+            .iter()
+            .map(|&e| ArmWindow {
+                requests: Some(requests),
+                errors: Some(e),
+                latency: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn baseline_history_informs_the_dispersion_and_nothing_else() {
+        // a few errors per window, the canary ahead eight windows running, residuals that look
+        // Poisson: a regression, or a bursty service's luck; eight windows cannot tell
+        let ws: Vec<Window> = [
+            (5.0, 2.0),
+            (6.0, 1.0),
+            (4.0, 2.0),
+            (6.0, 2.0),
+            (5.0, 1.0),
+            (6.0, 1.0),
+            (5.0, 1.0),
+            (6.0, 2.0),
+        ]
+        .iter()
+        .map(|&(c, b)| err_win(c, b, 300.0))
+        .collect();
+        let policy = Policy::default();
+        // an hour of the stable version's windows (all the traffic: twice an arm's requests)
+        let bursty: Vec<f64> = (0..120)
+            .map(|i| [0.0, 14.0, 3.0, 11.0, 1.0, 9.0, 6.0, 2.0][i % 8])
+            .collect();
+        let steady: Vec<f64> = (0..120)
+            .map(|i| [6.0, 5.0, 7.0, 6.0, 4.0, 6.0, 8.0, 5.0][i % 8])
+            .collect();
+        // every window after the first with an error is a term (a rate needs an event)
+        let prime = |h: &[f64]| {
+            let (st, n) =
+                prime_history(&JudgeState::default(), &policy, &history(h, 600.0)).expect("policy");
+            assert_eq!(n, if h[0] > 0.0 { 119 } else { 118 });
+            st
+        };
+        let judge_from = |st: JudgeState| {
+            let mut st = st;
+            let mut last = None;
+            for w in &ws {
+                let (s, j) = update(&st, &policy, w).expect("policy");
+                st = s;
+                last = Some(j);
+            }
+            (st, last.expect("windows"))
+        };
+        let (plain_state, plain) = judge_from(JudgeState::default());
+        let (bursty_state, with_bursty) = judge_from(prime(&bursty));
+        let (steady_state, with_steady) = judge_from(prime(&steady));
+        let (p, b, s) = (
+            metric(&plain, "errorRate"),
+            metric(&with_bursty, "errorRate"),
+            metric(&with_steady, "errorRate"),
+        );
+        // without history, and with a steady one, this is a regression
+        assert_eq!(p.verdict, Verdict::Fail, "{p:?}");
+        assert_eq!(s.verdict, Verdict::Fail, "{s:?}");
+        assert!(s.dispersion.unwrap_or(9.0) < 1.2, "{s:?}");
+        // a bursty history says eight windows are not enough
+        assert_ne!(b.verdict, Verdict::Fail, "{b:?}");
+        assert!(b.dispersion.unwrap_or(0.0) > 2.0, "{b:?}");
+        assert!(
+            b.reason.contains("118 windows of baseline history"),
+            "{}",
+            b.reason
+        );
+        // the evidence about the ratio itself is the same: history only tempers it
+        let (pe, be) = (
+            plain_state.error_rate.expect("state"),
+            bursty_state.error_rate.expect("state"),
+        );
+        assert_eq!(pe.loglik, be.loglik);
+        assert_eq!(
+            (pe.canary_events, pe.baseline_events, pe.windows),
+            (be.canary_events, be.baseline_events, be.windows)
+        );
+        assert_eq!(b.estimate, p.estimate);
+        assert_eq!(steady_state.error_rate.expect("state").history_windows, 119);
+        // history comes before the analysis, once: after a window, or a second time, it is
+        // ignored, so a replayed first look cannot count it twice
+        let (after, n) = prime_history(
+            &judged_without_history(&ws, &policy),
+            &policy,
+            &history(&bursty, 600.0),
+        )
+        .expect("policy");
+        assert_eq!(n, 0);
+        assert_eq!(after, judged_without_history(&ws, &policy));
+        let once = prime(&bursty);
+        let (twice, n) = prime_history(&once, &policy, &history(&bursty, 600.0)).expect("policy");
+        assert_eq!((n, &twice), (0, &once));
+        // a state that survives a restart keeps it
+        let json = serde_json::to_string(&once).expect("serialize");
+        let back: JudgeState = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, once);
+    }
+
+    /// The state after judging `ws` without history.
+    fn judged_without_history(ws: &[Window], policy: &Policy) -> JudgeState {
+        run(policy, ws).0
     }
 
     #[test]

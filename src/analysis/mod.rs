@@ -68,19 +68,34 @@
 //!   (factor above `overdispersedAbove` with a Poisson prior), a count metric may not fail
 //!   before `overdispersedMinWindows` windows.
 //!
+//!
+//!   **Baseline history.** Before an analysis's first look the controller reads the stable
+//!   track's last hour (120 look windows) from Prometheus, and [`judge::prime_history`] adds
+//!   each of those windows' error counts to the estimate as one more marginal term (one degree
+//!   of freedom), against the history's own earlier rate. History touches nothing but the
+//!   dispersion estimate: the rate-ratio evidence, counts and windows are the analysis's own.
+//!   Why: at a few errors per window, a dozen windows cannot tell a bursty service from a steady
+//!   one (one bursty run in twelve looks Poisson after 12 windows at 3 errors per window and
+//!   arm), and 12 windows is when a doubled error rate must be caught. A hundred more windows
+//!   can: a bursty service is tempered from the first look, and a steady one is no longer
+//!   taxed for the noise of its own estimate (the inflation shrinks with the degrees of
+//!   freedom). History windows usually carry all the traffic, so under the burst model they
+//!   show more dispersion than a split arm will: the error is on the cautious side.
+//!   `tollgate analyze` takes the same history as `baselineHistory`.
+//!
 //!   Limits, measured by the benchmark's bursty A/A cells (Gamma rate multipliers, CV 0.5,
 //!   independent per arm and 30-s window): this is an approximation calibrated by simulation,
-//!   not a proof. The inflation acts on the excess only, so a run whose residuals happen to
-//!   look Poisson is judged as Poisson: with few windows (at about 3 errors per window and
-//!   arm, one bursty run in twelve still shows a residual ratio at or below 1 after 12 windows),
-//!   a burst that favours the baseline several windows running cannot be told from a
-//!   regression, and tempering Poisson-looking runs would slow every real detection. At high
-//!   counts the prior covers this (a regression there is detected within a few windows
-//!   anyway); at about 3 errors per window and arm it does not, and the bursty false-rollback
-//!   rate there is about twice the Poisson one (0.7-0.9% against 0.4% at `alpha = 2%`). A
-//!   constant factor also fits a mixture of window sizes only on average (bursty windows have
-//!   more events and more dispersion). A shock shared by both arms inflates the marginal terms
-//!   and so slows detection while it lasts; bursts longer than a window look like a sustained
+//!   not a proof. Without history (a new service, a Prometheus that keeps less than an hour,
+//!   or a failed read, which the look's reason says) the inflation acts on the excess only, so
+//!   a run whose residuals happen to look Poisson is judged as Poisson: at about 3 errors per
+//!   window and arm the bursty false-rollback rate is then about twice the Poisson one (0.7-0.9%
+//!   against 0.4% at `alpha = 2%`), since tempering Poisson-looking runs would slow every real
+//!   detection. History assumes the past hour is like the analysis: an hour with an incident
+//!   in it makes the judge more cautious (slower) for that analysis, and a service whose
+//!   bursts start with the new version is judged on the analysis's own windows. A constant
+//!   factor also fits a mixture of window sizes only on average (bursty windows have more
+//!   events and more dispersion). A shock shared by both arms inflates the marginal terms and
+//!   so slows detection while it lasts; bursts longer than a window look like a sustained
 //!   effect, which, as far as the data can tell, they are.
 //! * Family-wise error: weighted Bonferroni over metrics, separately for rollback and promotion.
 

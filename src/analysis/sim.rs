@@ -233,6 +233,25 @@ impl Generator {
         }
     }
 
+    /// `n` windows of the stable version's traffic before the canary started, as the operator
+    /// reads them from Prometheus to estimate the dispersion of the error counts: the baseline's
+    /// error rate and bursts (no shock), and all the traffic, i.e. both arms' requests.
+    pub fn history<R: Rng + ?Sized>(&self, rng: &mut R, n: u32) -> Vec<ArmWindow> {
+        let s = &self.scenario;
+        (0..n)
+            .map(|_| {
+                let requests = poisson(rng, 2.0 * s.rps * WINDOW_SECS);
+                let burst = s.burst_cv.map_or(1.0, |cv| gamma_mult(rng, cv));
+                let errors = binomial(rng, requests, s.base_error * burst);
+                ArmWindow {
+                    requests: Some(requests),
+                    errors: Some(errors),
+                    latency: None,
+                }
+            })
+            .collect()
+    }
+
     /// KL divergence rate (nats per second) of the canary's latency buckets from the
     /// baseline's, per canary request rate: the whole-distribution information floor.
     pub fn latency_kl_rate(&self) -> f64 {

@@ -20,7 +20,8 @@
 //!
 //! Each window holds the *increments* over that window (e.g. Prometheus `increase(...[30s])`);
 //! histogram counts are cumulative over buckets (`le`), as Prometheus exports them. `policy`
-//! is optional (defaults apply; see `analysis::judge::Policy`). The windows are fed to the judge
+//! is optional (defaults apply; see `analysis::judge::Policy`), and so is `baselineHistory`,
+//! the baseline's `requests`/`errors` per window before the analysis. The windows are fed to the judge
 //! in order, as the controller would, and the analysis stops at the first Pass or Fail unless
 //! `--all` is given. Exit code: 0 pass, 1 fail, 2 inconclusive, 3 unreadable input or invalid
 //! policy.
@@ -68,6 +69,11 @@ pub struct InputWindow {
 pub struct AnalyzeInput {
     #[serde(default)]
     pub policy: Option<Policy>,
+    /// Optional: the baseline's counts over windows of the same length before the analysis
+    /// (oldest first; `requests` and `errors`), used only to estimate how bursty the errors
+    /// are, as the controller does with the stable track's last hour.
+    #[serde(default)]
+    pub baseline_history: Vec<judge::ArmWindow>,
     pub windows: Vec<InputWindow>,
 }
 
@@ -93,7 +99,9 @@ pub fn analyze(input: &AnalyzeInput, all: bool) -> Result<AnalyzeReport, String>
     if input.windows.is_empty() {
         return Err("the input has no windows".into());
     }
-    let mut state = JudgeState::default();
+    let (mut state, _) =
+        judge::prime_history(&JudgeState::default(), &policy, &input.baseline_history)
+            .map_err(|e| e.to_string())?;
     let mut report = None;
     for (i, w) in input.windows.iter().enumerate() {
         let (s, j) = judge::update(&state, &policy, &w.window).map_err(|e| e.to_string())?;
@@ -236,8 +244,40 @@ mod tests {
     }
 
     #[test]
+    fn baseline_history_in_the_input_is_used_and_said() {
+        let mut input: AnalyzeInput = serde_json::from_value(serde_json::json!({
+            "baselineHistory": [{"requests": 600, "errors": 2}, {"requests": 610, "errors": 9},
+                                {"requests": 590, "errors": 0}, {"requests": 600, "errors": 14}],
+            "windows": []
+        }))
+        .expect("parses");
+        assert_eq!(input.baseline_history.len(), 4);
+        input.windows = example("error-regression.json").windows;
+        let with = analyze(&input, true).expect("judged");
+        input.baseline_history.clear();
+        let without = analyze(&input, true).expect("judged");
+        let reason = |r: &AnalyzeReport| {
+            r.judgement
+                .metrics
+                .iter()
+                .find(|m| m.metric == "errorRate")
+                .map(|m| m.reason.clone())
+                .unwrap_or_default()
+        };
+        assert!(
+            reason(&with).contains("3 windows of baseline history"),
+            "{}",
+            reason(&with)
+        );
+        assert!(!reason(&without).contains("baseline history"));
+        let history = |r: &AnalyzeReport| r.state.error_rate.as_ref().map(|e| e.history_windows);
+        assert_eq!((history(&with), history(&without)), (Some(3), Some(0)));
+    }
+
+    #[test]
     fn empty_or_bad_input_is_an_error() {
         let empty = AnalyzeInput {
+            baseline_history: Vec::new(),
             policy: None,
             windows: vec![],
         };

@@ -322,12 +322,12 @@ impl PrometheusJudgePeer {
         }
     }
 
-    async fn counts(
+    /// The provider for a Rollout's analysis and the arms it compares.
+    async fn provider(
         &self,
         rollout: &Rollout,
         analysis: &crd::Analysis,
-        window: &LookWindow,
-    ) -> Result<crate::analysis::providers::WindowCounts, String> {
+    ) -> Result<(PrometheusProvider, AnalysisTarget), String> {
         let namespace = rollout.namespace().unwrap_or_default();
         let auth = match &analysis.provider.prometheus.credentials_secret_ref {
             None => Auth::None,
@@ -347,13 +347,41 @@ impl PrometheusJudgePeer {
         if !analysis.dedicated_baseline {
             target = target.with_baseline_track("stable");
         }
-        let window = Window::new(whole_millis(window.start), whole_millis(window.end))
-            .map_err(|e| e.to_string())?;
-        provider
-            .window_counts(&target, window)
-            .await
-            .map_err(|e| e.to_string())
+        Ok((provider, target))
     }
+}
+
+/// Look-length windows of the stable track's past read before an analysis's first look, to
+/// estimate how bursty the service's errors are (an hour at the default 30 s interval).
+pub const HISTORY_WINDOWS: usize = 120;
+
+/// The stable track's error and request counts over the [`HISTORY_WINDOWS`] windows of
+/// `window`'s length before `window`, oldest first, windows without data left out. The stable
+/// track, not a dedicated baseline: a fresh baseline has no past, and it runs the stable version.
+pub async fn stable_history<P: MetricsProvider + ?Sized>(
+    provider: &P,
+    target: &AnalysisTarget,
+    window: &Window,
+) -> Result<Vec<judge::ArmWindow>, String> {
+    let step = std::time::Duration::from_millis(window.millis().unsigned_abs());
+    let back = jiff::SignedDuration::from_millis(
+        window.millis().saturating_mul(HISTORY_WINDOWS as i64 - 1),
+    );
+    let first_end = window
+        .start()
+        .checked_sub(back)
+        .map_err(|e| e.to_string())?;
+    let first = Window::ending_at(first_end, step).map_err(|e| e.to_string())?;
+    let stable = target.clone().with_baseline_track("stable");
+    let windows = provider
+        .consecutive_window_counts(&stable, first, HISTORY_WINDOWS)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(windows
+        .iter()
+        .filter_map(|w| w.baseline.as_ref())
+        .map(|b| arm(b, true, false))
+        .collect())
 }
 
 fn arm(arm: &ArmWindow, errors: bool, latency: bool) -> judge::ArmWindow {
@@ -390,7 +418,17 @@ impl AnalysisPeer for PrometheusJudgePeer {
             let Some(analysis) = rollout.spec.analysis.as_ref() else {
                 return missing(window, "spec.analysis is not set".into());
             };
-            let counts = match self.counts(rollout, analysis, window).await {
+            let read = async {
+                let (provider, target) = self.provider(rollout, analysis).await?;
+                let window = Window::new(whole_millis(window.start), whole_millis(window.end))
+                    .map_err(|e| e.to_string())?;
+                let counts = provider
+                    .window_counts(&target, window)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>((provider, target, window, counts))
+            };
+            let (provider, target, provider_window, counts) = match read.await {
                 Ok(c) => c,
                 Err(e) => return missing(window, format!("metrics unavailable: {e}")),
             };
@@ -413,13 +451,32 @@ impl AnalysisPeer for PrometheusJudgePeer {
                 canary: arm(canary, errors, latency),
                 canary_share: (total > 0.0).then(|| canary.requests / total),
             };
-            let state: JudgeState = status
+            let mut state: JudgeState = status
                 .analysis
                 .as_ref()
                 .and_then(|a| a.judge_state.clone())
                 .and_then(|v| serde_json::from_value(v).ok())
                 .unwrap_or_default();
-            match judge::update(&state, &judge_policy(analysis), &judge_window) {
+            let policy = judge_policy(analysis);
+            let mut history_note = None;
+            if state.looks == 0 && errors {
+                // Once per analysis, before its first window: the judge keeps what it learned
+                // in its state. Without history the judge falls back to its prior, so a failed
+                // read only costs caution, and is said.
+                match stable_history(&provider, &target, &provider_window).await {
+                    Ok(history) => {
+                        if let Ok((primed, _)) = judge::prime_history(&state, &policy, &history) {
+                            state = primed;
+                        }
+                    }
+                    Err(e) => {
+                        history_note = Some(format!(
+                        "; baseline history unavailable ({e}), dispersion from this analysis only"
+                    ))
+                    }
+                }
+            }
+            match judge::update(&state, &policy, &judge_window) {
                 Ok((next, judgement)) => AnalysisLook {
                     window_end: window.end,
                     verdict: match judgement.verdict {
@@ -430,7 +487,7 @@ impl AnalysisPeer for PrometheusJudgePeer {
                     metrics: judgement.metrics.iter().map(metric_status).collect(),
                     judge_state: serde_json::to_value(&next).ok(),
                     data_missing: false,
-                    summary: judgement.reason,
+                    summary: judgement.reason + history_note.as_deref().unwrap_or(""),
                 },
                 Err(e) => missing(window, format!("spec.analysis cannot be judged: {e}")),
             }

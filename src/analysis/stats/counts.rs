@@ -56,6 +56,10 @@ pub struct RatioTestState {
     /// Decision points the grid was built with; a different policy resets the state.
     pub fail_ratio: f64,
     pub pass_ratio: f64,
+    /// Baseline windows from before the analysis whose counts went into the dispersion
+    /// estimate (see [`RatioTestState::add_history`]); 0 without history.
+    #[serde(default)]
+    pub history_windows: u32,
 }
 
 /// What a rate-ratio test says now.
@@ -147,6 +151,48 @@ impl RatioTestState {
         self.baseline_requests += rb;
         self.windows += 1;
         true
+    }
+
+    /// Feed the baseline's counts from before the analysis (`(events, requests)` per window, in
+    /// time order, gaps left out) into the dispersion estimate only. Each window's count is
+    /// compared with its expectation from the history's earlier rate (a marginal Pearson term,
+    /// one degree of freedom), exactly as the baseline's windows are during the analysis; the
+    /// rate-ratio evidence, the event totals and the window count are not touched, so history
+    /// can only make the test more cautious about dispersion, never more confident about the
+    /// ratio. Only a state that has seen no analysis window takes history (a second call, or a
+    /// call after the first window, is a no-op), so replaying the first look after a restart
+    /// cannot count it twice. Returns the windows that contributed a term.
+    ///
+    /// Why: at a few errors per window the analysis's own windows cannot tell a bursty error
+    /// rate from a steady one before a regression must be caught (see [`Dispersion`]); the
+    /// baseline's history (an hour is 120 windows of 30 s) can. Its windows usually carry all
+    /// the traffic, so under the burst model their counts show more dispersion than the split
+    /// arms will: the estimate errs on the cautious side, and on steady (Poisson) data it
+    /// stays near 1 at any count.
+    pub fn add_history(&mut self, history: &[(f64, f64)]) -> u32 {
+        if self.windows > 0 || self.history_windows > 0 {
+            return 0;
+        }
+        let (mut events, mut requests) = (0.0, 0.0);
+        let mut added = 0;
+        for &(x, r) in history {
+            if !(x.is_finite() && r.is_finite() && x >= 0.0 && r > 0.0 && x <= r) {
+                continue;
+            }
+            if events > 0.0 {
+                let before = self.dispersion.windows;
+                self.dispersion
+                    .add_marginal(x, r * events / requests, r / requests);
+                if self.dispersion.windows > before {
+                    self.dispersion.dof += 1.0;
+                    added += 1;
+                }
+            }
+            events += x;
+            requests += r;
+        }
+        self.history_windows = added;
+        added
     }
 
     /// Current tempering factor.

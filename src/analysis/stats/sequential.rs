@@ -280,10 +280,14 @@ pub fn conditional_poisson_loglik(x: f64, c: f64, b: f64, e_c: f64, e_b: f64) ->
 /// degrees of freedom of the residuals plus `k`. A window's three terms carry two degrees of
 /// freedom, not three: with consistent predictions (`p = e_c / (e_c + e_b)`) the conditional
 /// residual is exactly `(1-p) (c - e_c) - p (b - e_b)`, a combination of the two marginal ones,
-/// so counting it again would understate the estimate's uncertainty by a factor `sqrt(3/2)`. The inflation acts on the excess only, so data that look
-/// Poisson are not tempered (a regression's evidence is not discounted for a dispersion nobody
-/// has seen); the price is that a bursty stream whose residuals happen to look Poisson is
-/// judged as Poisson (see the limits in [`crate::analysis`]).
+/// so counting it again would understate the estimate's uncertainty by a factor `sqrt(3/2)`.
+/// The inflation acts on the excess only, so data that look Poisson are not tempered (a
+/// regression's evidence is not discounted for a dispersion nobody has seen); the price is
+/// that a bursty stream whose residuals happen to look Poisson is judged as Poisson. The
+/// baseline's history before the analysis (marginal terms added by
+/// [`super::counts::RatioTestState::add_history`]) is what removes most of that price: with a
+/// hundred more degrees of freedom the estimate is rarely far off (see the limits in
+/// [`crate::analysis`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct Dispersion {
