@@ -460,9 +460,10 @@ impl AnalysisPeer for PrometheusJudgePeer {
             let policy = judge_policy(analysis);
             let mut history_note = None;
             if state.looks == 0 && errors {
-                // Once per analysis, before its first window: the judge keeps what it learned
-                // in its state. Without history the judge falls back to its prior, so a failed
-                // read only costs caution, and is said.
+                // Once per analysis step, before its first window; the judge keeps what it
+                // learned in its state, so a restart does not read it again. A failed read
+                // leaves the judge on the analysis's own windows, as it was before history
+                // existed, and the look's summary says so.
                 match stable_history(&provider, &target, &provider_window).await {
                     Ok(history) => {
                         if let Ok((primed, _)) = judge::prime_history(&state, &policy, &history) {
