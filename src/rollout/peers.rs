@@ -460,7 +460,7 @@ impl AnalysisPeer for PrometheusJudgePeer {
             let policy = judge_policy(analysis);
             let mut history_note = None;
             if state.looks == 0 && errors {
-                // Once per analysis step, before its first window; the judge keeps what it
+                // Once per analysis, before its first window; the judge keeps what it
                 // learned in its state, so a restart does not read it again. A failed read
                 // leaves the judge on the analysis's own windows, as it was before history
                 // existed, and the look's summary says so.
