@@ -650,9 +650,6 @@ impl Scenario {
 async fn a_healthy_canary_is_promoted_through_every_step() {
     let webhook = Webhook::start().await;
     let world = Scenario::notifying("e2e-promote", &webhook).await;
-    // The stable version serves traffic for a while first, as it would in production: before
-    // its first look the operator reads the stable track's past (three 10 s windows here).
-    tokio::time::sleep(Duration::from_secs(30)).await;
     world.roll_to("2.0.0", 0.05, None).await;
     let status = world.finished("2.0.0").await;
     let log = world.operator.log_tail();
