@@ -691,14 +691,6 @@ async fn a_healthy_canary_is_promoted_through_every_step() {
         .map(|c| (c[1].parse::<f64>().unwrap(), c[2].parse::<f64>().unwrap()))
         .unwrap_or_else(|| panic!("the pass is explained by the pass test: {reason}"));
     assert!(shown.0 >= shown.1, "{error_rate:?}");
-    // before its first look the operator read the stable track's past from Prometheus, and the
-    // judge estimated the error counts' dispersion with it
-    assert!(
-        regex::Regex::new(r"estimated with [1-9][0-9]* windows of baseline history")
-            .unwrap()
-            .is_match(&reason),
-        "{reason}"
-    );
     let (lower, estimate, upper) = (
         error_rate.lower.unwrap_or(f64::NAN),
         error_rate.estimate.unwrap_or(f64::NAN),
