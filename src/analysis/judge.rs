@@ -551,6 +551,25 @@ fn finite_e(x: f64) -> Option<f64> {
     }
 }
 
+/// The error-rate test's state for `cfg`: the one kept, or a fresh one when there is none or
+/// it was built for another policy (then its decision is dropped too, and `true` says so).
+fn error_rate_state<'a>(
+    st: &'a mut JudgeState,
+    cfg: &RatioTestConfig,
+) -> (&'a mut RatioTestState, bool) {
+    let stale = st.error_rate.as_ref().is_some_and(|s| !s.matches(cfg));
+    if stale {
+        st.error_decided = None;
+    }
+    if stale || st.error_rate.is_none() {
+        st.error_rate = Some(RatioTestState::new(cfg));
+    }
+    let s = st
+        .error_rate
+        .get_or_insert_with(|| RatioTestState::new(cfg));
+    (s, stale)
+}
+
 /// Prime a fresh state with the baseline's error counts from before the analysis (oldest
 /// first; windows of the look interval's length; requests and errors needed, latency ignored),
 /// used only to estimate the dispersion of the error counts (see
@@ -569,13 +588,7 @@ pub fn prime_history(
         return Ok((st, 0));
     };
     let cfg = policy.ratio_config(ep.tolerance, ep.pass_tolerance);
-    let s = st
-        .error_rate
-        .get_or_insert_with(|| RatioTestState::new(&cfg));
-    if !s.matches(&cfg) {
-        *s = RatioTestState::new(&cfg);
-        st.error_decided = None;
-    }
+    let (s, _) = error_rate_state(&mut st, &cfg);
     let counts: Vec<(f64, f64)> = history
         .iter()
         .filter_map(
@@ -606,12 +619,8 @@ pub fn update(
     if let Some(ep) = &policy.error_rate {
         let cfg = policy.ratio_config(ep.tolerance, ep.pass_tolerance);
         let grid = cfg.grid();
-        let s = st
-            .error_rate
-            .get_or_insert_with(|| RatioTestState::new(&cfg));
-        if !s.matches(&cfg) {
-            *s = RatioTestState::new(&cfg);
-            st.error_decided = None;
+        let (s, reset) = error_rate_state(&mut st, &cfg);
+        if reset {
             notes.push("errorRate: policy changed, evidence reset".into());
         }
         let c = finite_nonneg(window.canary.errors);
