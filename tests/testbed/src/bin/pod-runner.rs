@@ -324,6 +324,32 @@ async fn main() {
     if !runner.args.selector.is_empty() {
         lp = lp.labels(&runner.args.selector);
     }
+    // A pod change wakes the runner at once, besides the periodic poll. kwok makes a new pod
+    // Running (and Ready) the moment it is created, sometimes on the IP of a pod deleted a moment
+    // before; until the runner reconciles, that IP still answers with the deleted pod's process,
+    // and an operator asking within the poll interval would read the old version.
+    let (kick_tx, mut kick_rx) = tokio::sync::mpsc::channel::<()>(1);
+    {
+        let mut config = kube::runtime::watcher::Config::default();
+        if !runner.args.selector.is_empty() {
+            config = config.labels(&runner.args.selector);
+        }
+        // backoff: a watch that keeps failing must not spin (the poll still runs)
+        let events = kube::runtime::WatchStreamExt::default_backoff(kube::runtime::watcher(
+            api.clone(),
+            config,
+        ));
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            let mut events = std::pin::pin!(events);
+            while let Some(event) = events.next().await {
+                if event.is_ok() {
+                    // a full channel already holds a wake-up: the next list sees this change too
+                    let _ = kick_tx.try_send(());
+                }
+            }
+        });
+    }
     let mut tick = tokio::time::interval(Duration::from_millis(runner.args.interval_ms.max(50)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -335,7 +361,12 @@ async fn main() {
     };
     loop {
         tokio::select! {
-            _ = tick.tick() => {
+            _ = async {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    Some(()) = kick_rx.recv() => {}
+                }
+            } => {
                 match api.list(&lp).await {
                     Ok(list) => {
                         runner.reconcile(&list.items);
