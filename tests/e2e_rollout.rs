@@ -1149,8 +1149,24 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     .await;
     println!("takeover after {takeover:?}");
     // Events say who wrote: before the kill only the old leader, after it only the new one.
-    let events: Api<k8s_openapi::api::events::v1::Event> = ns.api();
-    let events = events.list(&Default::default()).await.unwrap().items;
+    // An event is posted just after the status write that records it, so the list may be a
+    // moment early: wait (bounded) until the three this test reads have arrived.
+    let wanted = ["CanaryStarting", "PromotionCommitted", "Promoted"];
+    let events_api: Api<k8s_openapi::api::events::v1::Event> = ns.api();
+    let listed_at = std::time::Instant::now();
+    let events = loop {
+        let items = events_api.list(&Default::default()).await.unwrap().items;
+        let arrived = wanted.iter().all(|reason| {
+            items.iter().any(|e| {
+                e.reason.as_deref() == Some(*reason)
+                    && e.note.as_deref().is_some_and(|n| n.contains("2.0.0"))
+            })
+        });
+        if arrived || listed_at.elapsed() > Duration::from_secs(10) {
+            break items;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let reporters = |reason: &str, about: &str| -> Vec<String> {
         events
             .iter()
@@ -1182,7 +1198,7 @@ async fn the_standby_takes_over_when_the_leader_dies() {
         done.status.as_ref().map(|s| s.phase),
         Some(Phase::Succeeded)
     );
-    for reason in ["CanaryStarting", "PromotionCommitted", "Promoted"] {
+    for reason in wanted {
         let by = reporters(reason, "2.0.0");
         assert!(!by.is_empty(), "no {reason} event");
         assert!(
