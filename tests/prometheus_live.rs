@@ -16,7 +16,7 @@ use tollgate::analysis::judge::{self, JudgeState, Policy};
 use tollgate::analysis::providers::{
     AnalysisTarget, ArmWindow, MetricsProvider, ProviderError, Window,
 };
-use tollgate::rollout::peers::stable_history;
+use tollgate::runtime::peers::prometheus::stable_history;
 
 const IGNORE: &str = "needs prometheus and demo-app: run tests/run-all.sh";
 

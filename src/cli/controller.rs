@@ -7,10 +7,10 @@ use clap::Args;
 
 use super::kube_args::KubeArgs;
 use crate::gates::broker::SecretString;
-use crate::rollout::peers::PeerDefaults;
 use crate::runtime::controller::{self, ControllerConfig};
 use crate::runtime::leader::LeaderConfig;
 use crate::runtime::notify::{NotifierConfig, WebhookFormat, WebhookUrl};
+use crate::runtime::peers::PeerDefaults;
 use crate::runtime::telemetry::{self, LogFormat};
 
 /// Flags of `tollgate controller`.
@@ -181,7 +181,7 @@ pub fn run(args: ControllerArgs) -> ExitCode {
             notifications,
         };
         let (contract, analysis) =
-            crate::rollout::peers::production(client.clone(), config.defaults.clone());
+            crate::runtime::controller::production_peers(client.clone(), config.defaults.clone());
         match controller::run(client, config, contract, analysis).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

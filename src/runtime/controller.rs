@@ -20,13 +20,16 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use super::admin::{self, AdminState, Readiness};
+use super::apply::Applier;
 use super::leader::{LeaderConfig, Leadership};
 use super::metrics::Metrics;
 use super::notify::{Notifier, NotifierConfig};
+use super::observe::Observer;
+use super::peers::broker::BrokerPeer;
+use super::peers::prometheus::PrometheusJudgePeer;
+use super::peers::{AnalysisPeer, ContractPeer, PeerDefaults};
+use super::reconcile::{self, Context};
 use crate::crd::Rollout;
-use crate::rollout::apply::Applier;
-use crate::rollout::observe::Observer;
-use crate::rollout::reconcile::{self, AnalysisPeer, Context, ContractPeer};
 
 /// Everything `tollgate controller` is told.
 #[derive(Clone, Debug)]
@@ -42,7 +45,7 @@ pub struct ControllerConfig {
     /// How many rollouts are reconciled at once.
     pub concurrency: u16,
     /// Broker and Prometheus addresses for Rollouts that name none.
-    pub defaults: crate::rollout::peers::PeerDefaults,
+    pub defaults: PeerDefaults,
     /// The webhook notified on promoted, rolled back and blocked (None: no notifications).
     pub notifications: Option<NotifierConfig>,
 }
@@ -59,6 +62,17 @@ pub enum RunError {
     /// The webhook client could not be built.
     #[error(transparent)]
     Notifier(#[from] super::notify::NotifierError),
+}
+
+/// The production peers (the Pact Broker and Prometheus with the judge), with the operator's
+/// default addresses.
+pub fn production_peers(
+    client: Client,
+    defaults: PeerDefaults,
+) -> (Arc<dyn ContractPeer>, Arc<dyn AnalysisPeer>) {
+    let broker = BrokerPeer::new(client.clone(), defaults.clone());
+    let prometheus = PrometheusJudgePeer::new(client, defaults);
+    (Arc::new(broker), Arc::new(prometheus))
 }
 
 async fn shutdown_signal() {

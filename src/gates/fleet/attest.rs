@@ -8,80 +8,8 @@ use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::probe::{self, ProbeError};
-use super::rules::{PodObservation, PodTarget, ProblemKind};
-
-/// What a pod says it runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Attestation {
-    pub version: String,
-    pub config_hash: String,
-}
-
-/// Why a pod's attestation is missing. Every variant fails the check (fail closed); all are
-/// transient from the operator's point of view (the pod may answer on the next look).
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum AttestError {
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    #[error("unreachable: {0}")]
-    Unreachable(String),
-    #[error("answered HTTP {status}: {body}")]
-    HttpStatus { status: u16, body: String },
-    #[error("body is not JSON ({error}): {body}")]
-    InvalidBody { error: String, body: String },
-    #[error("body larger than {0} bytes")]
-    BodyTooLarge(usize),
-    #[error("field {field} missing at JSON pointer {pointer:?}")]
-    MissingField {
-        field: &'static str,
-        pointer: String,
-    },
-    #[error("field {field} at JSON pointer {pointer:?} is not a non-empty string: {found}")]
-    InvalidField {
-        field: &'static str,
-        pointer: String,
-        found: String,
-    },
-}
-
-impl AttestError {
-    /// The machine-readable kind used in reports.
-    pub fn kind(&self) -> ProblemKind {
-        match self {
-            AttestError::Timeout(_) => ProblemKind::Timeout,
-            AttestError::Unreachable(_) => ProblemKind::Unreachable,
-            AttestError::HttpStatus { .. } => ProblemKind::HttpStatus,
-            AttestError::InvalidBody { .. } | AttestError::BodyTooLarge(_) => {
-                ProblemKind::InvalidBody
-            }
-            AttestError::MissingField { .. } | AttestError::InvalidField { .. } => {
-                ProblemKind::MissingField
-            }
-        }
-    }
-
-    /// What the pod reported, where there is something to show.
-    pub fn reported(&self) -> Option<String> {
-        match self {
-            AttestError::HttpStatus { status, .. } => Some(status.to_string()),
-            AttestError::InvalidBody { body, .. } => Some(body.clone()),
-            AttestError::InvalidField { found, .. } => Some(found.clone()),
-            _ => None,
-        }
-    }
-}
-
-impl From<ProbeError> for AttestError {
-    fn from(e: ProbeError) -> Self {
-        match e {
-            ProbeError::Timeout(d) => AttestError::Timeout(d),
-            ProbeError::Connect(s) | ProbeError::Transport(s) => AttestError::Unreachable(s),
-            ProbeError::BodyTooLarge(n) => AttestError::BodyTooLarge(n),
-        }
-    }
-}
+use super::model::{AttestError, Attestation, PodObservation, PodTarget};
+use super::probe;
 
 /// A configuration the operator cannot use (permanent: wait for a change of spec).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -275,6 +203,7 @@ pub async fn attest_all<A: Attestor>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gates::fleet::ProblemKind;
 
     fn cfg() -> AttestConfig {
         AttestConfig::default()

@@ -9,7 +9,8 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 
-use super::rules::{majority, PodProblem, PodRef, PodTarget, Problem, ProblemKind, Track};
+use super::model::{PodProblem, PodRef, PodTarget, Problem, ProblemKind, Track};
+use super::rules::majority;
 
 /// The label the ReplicaSet controller puts on a template's pods and on the ReplicaSet.
 pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";

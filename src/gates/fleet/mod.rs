@@ -2,6 +2,7 @@
 //! asked what version and configuration it runs, and one pod on the wrong version or
 //! configuration, or one that does not answer, blocks the rollout and is named.
 //!
+//! - [`model`]: pods, their answers and the typed problems ([`ProblemKind`]);
 //! - [`rules`]: pure judgement of what the pods reported against a [`FleetExpectation`];
 //! - [`cluster`]: pure cross-check of the `Pod` objects (readiness, `pod-template-hash`, `imageID`);
 //! - [`attest`]: the [`Attestor`] trait, its HTTP implementation and bounded-concurrency fan-out;
@@ -26,17 +27,19 @@
 
 pub mod attest;
 pub mod cluster;
+pub mod model;
 pub mod probe;
 pub mod rules;
 
-pub use attest::{
-    attest_all, AttestConfig, AttestError, Attestation, Attestor, ConfigError, HttpAttestor,
-};
+pub use attest::{attest_all, AttestConfig, Attestor, ConfigError, HttpAttestor};
 pub use cluster::{inventory, ExpectedWorkload, TrackInventory};
+pub use model::{
+    AttestError, Attestation, PodObservation, PodProblem, PodRef, PodTarget, Problem, ProblemKind,
+    Track,
+};
 pub use rules::{
     evaluate, evaluate_pods, ConfigRule, FleetExpectation, FleetInput, FleetProblem, FleetReport,
-    PodFailure, PodObservation, PodRef, PodTarget, PodVerdict, Problem, ProblemKind, Track,
-    TrackCounts, DEFAULT_MAX_LISTED_FAILURES,
+    PodFailure, PodVerdict, TrackCounts, DEFAULT_MAX_LISTED_FAILURES,
 };
 
 /// The full result of a check: every pod's verdict (for tables and logs) and the capped report

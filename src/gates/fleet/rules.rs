@@ -17,127 +17,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::attest::{AttestError, Attestation};
-
-/// Which workload of a rollout a pod belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Track {
-    Canary,
-    Baseline,
-    Stable,
-}
-
-impl Track {
-    pub const ALL: [Track; 3] = [Track::Canary, Track::Baseline, Track::Stable];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Track::Canary => "canary",
-            Track::Baseline => "baseline",
-            Track::Stable => "stable",
-        }
-    }
-}
-
-impl fmt::Display for Track {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A pod as the fleet check names it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PodRef {
-    pub track: Track,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<IpAddr>,
-}
-
-/// A ready pod to attest: its name, track and address.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PodTarget {
-    pub track: Track,
-    pub name: String,
-    pub ip: IpAddr,
-}
-
-impl PodTarget {
-    pub fn pod_ref(&self) -> PodRef {
-        PodRef {
-            track: self.track,
-            name: self.name.clone(),
-            ip: Some(self.ip),
-        }
-    }
-}
-
-/// What one attestation attempt gave: the target and either its answer or why there is none.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PodObservation {
-    pub target: PodTarget,
-    pub result: Result<Attestation, AttestError>,
-}
-
-/// Machine-readable reason a pod (or the fleet) fails the check. Serialized as the variant name
-/// (`"VersionMismatch"`), the Kubernetes convention for reasons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum ProblemKind {
-    /// The pod reports another version than its track should run.
-    VersionMismatch,
-    /// The pod's configuration hash differs from the other pods of its track.
-    ConfigDrift,
-    /// The pod agrees with its track, but the track's hash is not the expected one (stable's,
-    /// the declared one or the pipeline's).
-    ConfigMismatch,
-    /// No answer within the per-pod timeout.
-    Timeout,
-    /// Connection refused, reset, or another transport failure.
-    Unreachable,
-    /// The pod answered with a status outside 2xx.
-    HttpStatus,
-    /// The body is not JSON (or is too large).
-    InvalidBody,
-    /// A configured field is absent, empty or not a string.
-    MissingField,
-    /// Kubernetes says the pod is ready but gives it no usable IP address.
-    NoAddress,
-    /// The pod's `pod-template-hash` is not the expected ReplicaSet's.
-    TemplateHashMismatch,
-    /// The pod runs another image (by `imageID`) than the other pods of its workload.
-    ImageMismatch,
-    /// A stable or baseline pod was found while no stable version is expected.
-    UnexpectedPod,
-}
-
-impl fmt::Display for ProblemKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-/// One reason one pod fails: what it reported, what was expected, and a short human detail.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Problem {
-    pub kind: ProblemKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reported: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected: Option<String>,
-    pub detail: String,
-}
-
-/// A problem found outside the attestation (the Kubernetes cross-check), tied to a pod.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PodProblem {
-    pub pod: PodRef,
-    pub problem: Problem,
-}
+use super::model::{AttestError, PodObservation, PodProblem, PodRef, Problem, ProblemKind, Track};
 
 /// How the canary's configuration hash is judged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -666,6 +546,7 @@ pub fn report_from_verdicts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gates::fleet::{Attestation, PodTarget};
     use std::time::Duration;
 
     fn ip(track: Track, i: usize) -> IpAddr {

@@ -12,14 +12,14 @@ use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use kube::api::{Api, ListParams};
 use kube::Client;
 
-use super::children::{deployment_name, track_labels, TrackName};
-use super::decide::{ChildrenState, FleetScope, WorkloadState};
 use crate::crd::{self, FleetStatus, GateVerdict, PodFinding, Rollout, SmokeStatus};
 use crate::gates::fleet::{
     self, AttestConfig, ConfigRule, ExpectedWorkload, FleetExpectation, FleetReport, HttpAttestor,
     Track, TrackInventory,
 };
 use crate::gates::smoke;
+use crate::rollout::children::{deployment_name, track_labels, TrackName};
+use crate::rollout::decide::{ChildrenState, FleetScope, WorkloadState};
 
 /// Why an observation could not be made. Transient errors are retried with backoff;
 /// permanent ones wait for a change to the Rollout.
@@ -57,7 +57,7 @@ pub fn workload_state(deployment: Option<&Deployment>) -> WorkloadState {
     let updated = status.updated_replicas.unwrap_or(0);
     let ready = status.ready_replicas.unwrap_or(0);
     WorkloadState {
-        version: super::children::deployment_version(d),
+        version: crate::rollout::children::deployment_version(d),
         desired,
         ready: if current { ready.min(updated) } else { 0 },
         // Until the controller catches up, assume the old pods are still there.

@@ -3,11 +3,10 @@
 //! step is the pure [`decide`]; everything else is I/O.
 //!
 //! The broker and the metrics backend are reached through [`ContractPeer`] and
-//! [`AnalysisPeer`], so the reconcile does not care how they are implemented; the fleet and
-//! smoke checks go straight to the pods through [`Observer`].
+//! [`AnalysisPeer`] (see [`super::peers`]), so the reconcile does not care how they are
+//! implemented; the fleet and smoke checks go straight to the pods through [`Observer`].
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,39 +17,12 @@ use tokio::sync::watch;
 use tracing::{info, warn, Instrument};
 
 use super::apply::{Applier, ApplyError};
-use super::decide::{self, AnalysisLook, ContractAnswer, LookWindow, Observations, RecordOutcome};
+use super::metrics::{DecisionLabels, ErrorKind, ErrorLabels, GateLabels, Metrics};
+use super::notify::{Notification, Notifier};
 use super::observe::{ObserveError, Observer};
+use super::peers::{AnalysisPeer, ContractPeer, PeerDefaults};
 use crate::crd::{Decision, Rollout, RolloutStatus, CONDITION_STALLED};
-use crate::runtime::metrics::{DecisionLabels, ErrorKind, ErrorLabels, GateLabels, Metrics};
-use crate::runtime::notify::{Notification, Notifier};
-
-/// A boxed future (the peer traits are used as trait objects).
-pub type PeerFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// The Pact Broker, as the reconcile sees it. Implementations never fail: every problem is an
-/// answer (`Unreachable`, `Refused`, `Failed`) so the gate fails closed by construction.
-pub trait ContractPeer: Send + Sync {
-    /// Ask can-i-deploy once for the rollout's version (the poll cadence is `decide`'s).
-    fn ask<'a>(&'a self, rollout: &'a Rollout) -> PeerFuture<'a, ContractAnswer>;
-    /// Record `version` as deployed to the rollout's environment.
-    fn record<'a>(
-        &'a self,
-        rollout: &'a Rollout,
-        version: &'a str,
-    ) -> PeerFuture<'a, RecordOutcome>;
-}
-
-/// The metrics backend and the judge, as the reconcile sees them. Never fails: missing data is
-/// a look with `data_missing`.
-pub trait AnalysisPeer: Send + Sync {
-    /// Judge the window, continuing from the judge state kept in `status`.
-    fn look<'a>(
-        &'a self,
-        rollout: &'a Rollout,
-        status: &'a RolloutStatus,
-        window: &'a LookWindow,
-    ) -> PeerFuture<'a, AnalysisLook>;
-}
+use crate::rollout::decide::{self, Observations};
 
 /// What a reconcile needs.
 pub struct Context {
@@ -68,7 +40,7 @@ pub struct Context {
     pub is_leader: watch::Receiver<bool>,
     /// The operator's default broker and Prometheus addresses (to refuse a rollout that has
     /// neither its own nor a default).
-    pub defaults: super::peers::PeerDefaults,
+    pub defaults: PeerDefaults,
     /// The webhook, when one is configured.
     pub notifier: Option<Notifier>,
     /// Consecutive transient failures per rollout, for exponential backoff.

@@ -18,9 +18,9 @@ use kube::api::{
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
 
-use super::children::{self, BuildError, Sources, TrackName};
-use super::decide::{EventKind, Plan};
 use crate::crd::{Rollout, TrafficKind};
+use crate::rollout::children::{self, BuildError, Sources, TrackName};
+use crate::rollout::decide::{EventKind, Plan};
 
 /// Field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "tollgate";

@@ -1,226 +1,16 @@
-//! The real peers behind [`ContractPeer`] and [`AnalysisPeer`]: the Pact Broker client and the
-//! Prometheus provider feeding the judge. Each maps the Rollout's spec onto its gate's own
-//! configuration (the gates know nothing of the CRD) and turns every failure into an answer, so
-//! the pipeline fails closed by construction.
+//! Prometheus and the judge behind [`AnalysisPeer`]: the provider of `analysis::providers`,
+//! configured from `spec.analysis` (its address or the operator's default, credentials from a
+//! Secret), feeding each window to the sequential judge and mapping its verdict into status.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::ByteString;
-use kube::api::Api;
 use kube::{Client, ResourceExt};
 
-use super::decide::{AnalysisLook, ContractAnswer, LookWindow, RecordOutcome};
-use super::reconcile::{AnalysisPeer, ContractPeer, PeerFuture};
+use super::{secret_data, AnalysisPeer, PeerDefaults, PeerFuture};
 use crate::analysis::judge::{self, JudgeState, Policy};
 use crate::analysis::providers::prometheus::{Auth, PrometheusConfig, PrometheusProvider};
 use crate::analysis::providers::{AnalysisTarget, ArmWindow, MetricsProvider, Window};
 use crate::analysis::stats::latency::Histogram;
-use crate::crd::{self, ContractSummary, MetricStatus, MetricVerdict, Rollout, RolloutStatus};
-use crate::gates::broker::{
-    self, AnswerKind, BrokerApi, BrokerConfig, CanIDeployRequest, DeploymentRecord, HttpBroker,
-    Ignore, RetryPolicy,
-};
-
-/// Reads a Secret's data in the Rollout's namespace.
-async fn secret_data(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-) -> Result<BTreeMap<String, ByteString>, String> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    match api.get_opt(name).await {
-        Ok(Some(secret)) => Ok(secret.data.unwrap_or_default()),
-        Ok(None) => Err(format!("Secret {namespace}/{name} not found")),
-        Err(e) => Err(format!("cannot read Secret {namespace}/{name}: {e}")),
-    }
-}
-
-/// Addresses used when a Rollout names none: the operator's `--broker-url` and
-/// `--prometheus-url` (chart values `broker.url` and `prometheus.url`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PeerDefaults {
-    pub broker_url: Option<String>,
-    pub prometheus_url: Option<String>,
-}
-
-impl PeerDefaults {
-    /// The broker URL for `gate`: its own, else the default.
-    pub fn broker_url(&self, gate: &crd::ContractGate) -> Option<String> {
-        gate.broker_url.clone().or_else(|| self.broker_url.clone())
-    }
-
-    /// The Prometheus address for `analysis`: its own, else the default.
-    pub fn prometheus_url(&self, analysis: &crd::Analysis) -> Option<String> {
-        analysis
-            .provider
-            .prometheus
-            .address
-            .clone()
-            .or_else(|| self.prometheus_url.clone())
-    }
-
-    /// Why the rollout cannot be run with these defaults (a gate without an address), if so.
-    /// A permanent error: the rollout waits for a change, with `InvalidSpec` in its status.
-    pub fn missing_address(&self, spec: &crd::RolloutSpec) -> Option<String> {
-        if let Some(gate) = &spec.contract_gate {
-            if self.broker_url(gate).is_none() {
-                return Some(
-                    "spec.contractGate.brokerUrl is not set and the operator has no default \
-                     (--broker-url, chart value broker.url)"
-                        .into(),
-                );
-            }
-        }
-        if let Some(analysis) = &spec.analysis {
-            if self.prometheus_url(analysis).is_none() {
-                return Some(
-                    "spec.analysis.provider.prometheus.address is not set and the operator has \
-                     no default (--prometheus-url, chart value prometheus.url)"
-                        .into(),
-                );
-            }
-        }
-        None
-    }
-}
-
-/// The Pact Broker.
-pub struct BrokerPeer {
-    client: Client,
-    retry: RetryPolicy,
-    defaults: PeerDefaults,
-}
-
-impl BrokerPeer {
-    /// A broker peer reading credential Secrets through `client`.
-    pub fn new(client: Client) -> Self {
-        BrokerPeer {
-            client,
-            defaults: PeerDefaults::default(),
-            retry: RetryPolicy::default(),
-        }
-    }
-
-    /// The broker client for a rollout, or the answer that says why there is none.
-    async fn broker(
-        &self,
-        rollout: &Rollout,
-    ) -> Result<(HttpBroker, crd::ContractGate), ContractAnswer> {
-        let Some(gate) = rollout.spec.contract_gate.clone() else {
-            return Err(ContractAnswer::Refused {
-                reason: "spec.contractGate is not set".into(),
-            });
-        };
-        let credentials = match &gate.credentials_secret_ref {
-            None => None,
-            Some(secret) => {
-                let namespace = rollout.namespace().unwrap_or_default();
-                // A Secret that is missing may be created in a moment: wait within the budget.
-                let data = secret_data(&self.client, &namespace, &secret.name)
-                    .await
-                    .map_err(|reason| ContractAnswer::Unreachable { reason })?;
-                broker::credentials_from_secret_data(&data).map_err(|e| {
-                    ContractAnswer::Refused {
-                        reason: format!("Secret {}: {e}", secret.name),
-                    }
-                })?
-            }
-        };
-        let Some(url) = self.defaults.broker_url(&gate) else {
-            return Err(ContractAnswer::Refused {
-                reason: self
-                    .defaults
-                    .missing_address(&rollout.spec)
-                    .unwrap_or_default(),
-            });
-        };
-        let config = BrokerConfig::new(&url, credentials).map_err(|e| ContractAnswer::Refused {
-            reason: format!("spec.contractGate: {e}"),
-        })?;
-        let client = HttpBroker::new(config).map_err(|e| ContractAnswer::Refused {
-            reason: format!("spec.contractGate: {e}"),
-        })?;
-        Ok((client, gate))
-    }
-}
-
-/// The broker's classified answer as `decide` takes it.
-pub fn contract_answer(classified: broker::ClassifiedAnswer) -> ContractAnswer {
-    let summary = classified.counts.map(|c| ContractSummary {
-        success: i64::try_from(c.success).unwrap_or(i64::MAX),
-        failed: i64::try_from(c.failed).unwrap_or(i64::MAX),
-        unknown: i64::try_from(c.unknown).unwrap_or(i64::MAX),
-    });
-    let reason = classified.reason;
-    match classified.kind {
-        AnswerKind::Deployable => ContractAnswer::Deployable { reason, summary },
-        AnswerKind::NotDeployable => ContractAnswer::NotDeployable { reason, summary },
-        AnswerKind::Unknown => ContractAnswer::Unknown { reason, summary },
-        AnswerKind::Unreachable => ContractAnswer::Unreachable { reason },
-        AnswerKind::Refused => ContractAnswer::Refused { reason },
-    }
-}
-
-impl ContractPeer for BrokerPeer {
-    fn ask<'a>(&'a self, rollout: &'a Rollout) -> PeerFuture<'a, ContractAnswer> {
-        Box::pin(async move {
-            let (client, gate) = match self.broker(rollout).await {
-                Ok(x) => x,
-                Err(answer) => return answer,
-            };
-            let request = CanIDeployRequest {
-                pacticipant: gate.pacticipant.clone(),
-                version: rollout.spec.version.clone(),
-                environment: gate.environment.clone(),
-                ignore: gate
-                    .ignore
-                    .iter()
-                    .map(|i| Ignore {
-                        pacticipant: i.pacticipant.clone(),
-                        version: i.version.clone(),
-                    })
-                    .collect(),
-            };
-            let outcome =
-                broker::ask_with_retries(&client, &request, &self.retry, tokio::time::sleep).await;
-            contract_answer(broker::classify(&outcome))
-        })
-    }
-
-    fn record<'a>(
-        &'a self,
-        rollout: &'a Rollout,
-        version: &'a str,
-    ) -> PeerFuture<'a, RecordOutcome> {
-        Box::pin(async move {
-            let (client, gate) = match self.broker(rollout).await {
-                Ok(x) => x,
-                Err(answer) => {
-                    let reason = match answer {
-                        ContractAnswer::Refused { reason }
-                        | ContractAnswer::Unreachable { reason } => reason,
-                        other => format!("{other:?}"),
-                    };
-                    return RecordOutcome::Failed { reason };
-                }
-            };
-            let record = DeploymentRecord {
-                pacticipant: gate.pacticipant.clone(),
-                version: version.to_string(),
-                environment: gate.environment.clone(),
-                application_instance: gate.application_instance.clone(),
-            };
-            match client.record_deployment(&record).await {
-                Ok(_) => RecordOutcome::Recorded,
-                Err(e) => RecordOutcome::Failed {
-                    reason: e.to_string(),
-                },
-            }
-        })
-    }
-}
+use crate::crd::{self, MetricStatus, MetricVerdict, Rollout, RolloutStatus};
+use crate::rollout::decide::{AnalysisLook, LookWindow};
 
 /// The judge's policy for a Rollout's analysis settings.
 pub fn judge_policy(analysis: &crd::Analysis) -> Policy {
@@ -314,12 +104,10 @@ pub struct PrometheusJudgePeer {
 }
 
 impl PrometheusJudgePeer {
-    /// A peer reading credential Secrets through `client`.
-    pub fn new(client: Client) -> Self {
-        PrometheusJudgePeer {
-            client,
-            defaults: PeerDefaults::default(),
-        }
+    /// A peer reading credential Secrets through `client`, with the operator's default
+    /// addresses.
+    pub fn new(client: Client, defaults: PeerDefaults) -> Self {
+        PrometheusJudgePeer { client, defaults }
     }
 
     /// The provider for a Rollout's analysis and the arms it compares.
@@ -496,18 +284,6 @@ impl AnalysisPeer for PrometheusJudgePeer {
     }
 }
 
-/// The production peers, with the operator's default addresses.
-pub fn production(
-    client: Client,
-    defaults: PeerDefaults,
-) -> (Arc<dyn ContractPeer>, Arc<dyn AnalysisPeer>) {
-    let mut broker = BrokerPeer::new(client.clone());
-    broker.defaults = defaults.clone();
-    let mut prometheus = PrometheusJudgePeer::new(client);
-    prometheus.defaults = defaults;
-    (Arc::new(broker), Arc::new(prometheus))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -522,56 +298,6 @@ mod tests {
             b.extend(e.clone());
         }
         serde_json::from_value(base).unwrap()
-    }
-
-    #[test]
-    fn a_rollouts_own_address_wins_over_the_default_and_neither_is_refused() {
-        let mut spec: crd::RolloutSpec = serde_json::from_value(json!({
-            "version": "1.0.0", "selector": {"matchLabels": {"app": "a"}},
-            "template": {"spec": {"containers": [{"name": "a", "image": "a:1"}]}},
-            "contractGate": {"pacticipant": "a", "environment": "production"},
-            "steps": [{"setWeight": 50}],
-            "analysis": {"errorRate": {}}
-        }))
-        .unwrap();
-        let none = PeerDefaults::default();
-        let problem = none.missing_address(&spec).expect("no broker anywhere");
-        assert!(
-            problem.contains("brokerUrl") && problem.contains("--broker-url"),
-            "{problem}"
-        );
-        let defaults = PeerDefaults {
-            broker_url: Some("http://broker.default".into()),
-            prometheus_url: Some("http://prom.default".into()),
-        };
-        assert_eq!(defaults.missing_address(&spec), None);
-        let gate = spec.contract_gate.clone().unwrap();
-        let analysis = spec.analysis.clone().unwrap();
-        assert_eq!(
-            defaults.broker_url(&gate).as_deref(),
-            Some("http://broker.default")
-        );
-        assert_eq!(
-            defaults.prometheus_url(&analysis).as_deref(),
-            Some("http://prom.default")
-        );
-        spec.contract_gate.as_mut().unwrap().broker_url = Some("http://own".into());
-        let only_broker = PeerDefaults {
-            broker_url: None,
-            prometheus_url: None,
-        };
-        let problem = only_broker
-            .missing_address(&spec)
-            .expect("no Prometheus anywhere");
-        assert!(problem.contains("prometheus.address"), "{problem}");
-        spec.analysis.as_mut().unwrap().provider.prometheus.address = Some("http://own-p".into());
-        assert_eq!(only_broker.missing_address(&spec), None);
-        assert_eq!(
-            defaults
-                .prometheus_url(spec.analysis.as_ref().unwrap())
-                .as_deref(),
-            Some("http://own-p")
-        );
     }
 
     #[test]
@@ -608,36 +334,6 @@ mod tests {
             (c.requests_metric.as_str(), c.code_label.as_str()),
             ("reqs", "status")
         );
-    }
-
-    #[test]
-    fn broker_answers_map_one_to_one() {
-        let c = |kind| broker::ClassifiedAnswer {
-            kind,
-            reason: "r".into(),
-            counts: None,
-            error: None,
-        };
-        assert!(matches!(
-            contract_answer(c(AnswerKind::Deployable)),
-            ContractAnswer::Deployable { .. }
-        ));
-        assert!(matches!(
-            contract_answer(c(AnswerKind::NotDeployable)),
-            ContractAnswer::NotDeployable { .. }
-        ));
-        assert!(matches!(
-            contract_answer(c(AnswerKind::Unknown)),
-            ContractAnswer::Unknown { .. }
-        ));
-        assert!(matches!(
-            contract_answer(c(AnswerKind::Unreachable)),
-            ContractAnswer::Unreachable { .. }
-        ));
-        assert!(matches!(
-            contract_answer(c(AnswerKind::Refused)),
-            ContractAnswer::Refused { .. }
-        ));
     }
 
     #[test]

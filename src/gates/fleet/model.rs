@@ -1,0 +1,204 @@
+//! The fleet check's vocabulary, shared by the asking ([`super::attest`], [`super::cluster`]) and
+//! the judging ([`super::rules`]): which pod, what it said it runs, and the typed reasons a pod
+//! or the fleet fails. No logic beyond naming and classifying.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::probe::ProbeError;
+
+/// Which workload of a rollout a pod belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Track {
+    Canary,
+    Baseline,
+    Stable,
+}
+
+impl Track {
+    pub const ALL: [Track; 3] = [Track::Canary, Track::Baseline, Track::Stable];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Track::Canary => "canary",
+            Track::Baseline => "baseline",
+            Track::Stable => "stable",
+        }
+    }
+}
+
+impl fmt::Display for Track {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A pod as the fleet check names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodRef {
+    pub track: Track,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpAddr>,
+}
+
+/// A ready pod to attest: its name, track and address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTarget {
+    pub track: Track,
+    pub name: String,
+    pub ip: IpAddr,
+}
+
+impl PodTarget {
+    pub fn pod_ref(&self) -> PodRef {
+        PodRef {
+            track: self.track,
+            name: self.name.clone(),
+            ip: Some(self.ip),
+        }
+    }
+}
+
+/// What one attestation attempt gave: the target and either its answer or why there is none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodObservation {
+    pub target: PodTarget,
+    pub result: Result<Attestation, AttestError>,
+}
+
+/// Machine-readable reason a pod (or the fleet) fails the check. Serialized as the variant name
+/// (`"VersionMismatch"`), the Kubernetes convention for reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ProblemKind {
+    /// The pod reports another version than its track should run.
+    VersionMismatch,
+    /// The pod's configuration hash differs from the other pods of its track.
+    ConfigDrift,
+    /// The pod agrees with its track, but the track's hash is not the expected one (stable's,
+    /// the declared one or the pipeline's).
+    ConfigMismatch,
+    /// No answer within the per-pod timeout.
+    Timeout,
+    /// Connection refused, reset, or another transport failure.
+    Unreachable,
+    /// The pod answered with a status outside 2xx.
+    HttpStatus,
+    /// The body is not JSON (or is too large).
+    InvalidBody,
+    /// A configured field is absent, empty or not a string.
+    MissingField,
+    /// Kubernetes says the pod is ready but gives it no usable IP address.
+    NoAddress,
+    /// The pod's `pod-template-hash` is not the expected ReplicaSet's.
+    TemplateHashMismatch,
+    /// The pod runs another image (by `imageID`) than the other pods of its workload.
+    ImageMismatch,
+    /// A stable or baseline pod was found while no stable version is expected.
+    UnexpectedPod,
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// One reason one pod fails: what it reported, what was expected, and a short human detail.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    pub kind: ProblemKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    pub detail: String,
+}
+
+/// A problem found outside the attestation (the Kubernetes cross-check), tied to a pod.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodProblem {
+    pub pod: PodRef,
+    pub problem: Problem,
+}
+
+/// What a pod says it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attestation {
+    pub version: String,
+    pub config_hash: String,
+}
+
+/// Why a pod's attestation is missing. Every variant fails the check (fail closed); all are
+/// transient from the operator's point of view (the pod may answer on the next look).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AttestError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("answered HTTP {status}: {body}")]
+    HttpStatus { status: u16, body: String },
+    #[error("body is not JSON ({error}): {body}")]
+    InvalidBody { error: String, body: String },
+    #[error("body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("field {field} missing at JSON pointer {pointer:?}")]
+    MissingField {
+        field: &'static str,
+        pointer: String,
+    },
+    #[error("field {field} at JSON pointer {pointer:?} is not a non-empty string: {found}")]
+    InvalidField {
+        field: &'static str,
+        pointer: String,
+        found: String,
+    },
+}
+
+impl AttestError {
+    /// The machine-readable kind used in reports.
+    pub fn kind(&self) -> ProblemKind {
+        match self {
+            AttestError::Timeout(_) => ProblemKind::Timeout,
+            AttestError::Unreachable(_) => ProblemKind::Unreachable,
+            AttestError::HttpStatus { .. } => ProblemKind::HttpStatus,
+            AttestError::InvalidBody { .. } | AttestError::BodyTooLarge(_) => {
+                ProblemKind::InvalidBody
+            }
+            AttestError::MissingField { .. } | AttestError::InvalidField { .. } => {
+                ProblemKind::MissingField
+            }
+        }
+    }
+
+    /// What the pod reported, where there is something to show.
+    pub fn reported(&self) -> Option<String> {
+        match self {
+            AttestError::HttpStatus { status, .. } => Some(status.to_string()),
+            AttestError::InvalidBody { body, .. } => Some(body.clone()),
+            AttestError::InvalidField { found, .. } => Some(found.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl From<ProbeError> for AttestError {
+    fn from(e: ProbeError) -> Self {
+        match e {
+            ProbeError::Timeout(d) => AttestError::Timeout(d),
+            ProbeError::Connect(s) | ProbeError::Transport(s) => AttestError::Unreachable(s),
+            ProbeError::BodyTooLarge(n) => AttestError::BodyTooLarge(n),
+        }
+    }
+}
