@@ -6,10 +6,12 @@
 mod schema;
 mod spec;
 mod status;
+mod track;
 
 pub use schema::DURATION_PATTERN;
 pub use spec::*;
 pub use status::*;
+pub use track::*;
 
 use kube::CustomResourceExt;
 

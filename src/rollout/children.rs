@@ -22,44 +22,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 
 use super::decide::{ChildSpec, DesiredChildren};
-use crate::crd::{Rollout, TrafficKind};
-
-/// Label: the Rollout a pod belongs to.
-pub const LABEL_ROLLOUT: &str = "tollgate.dev/rollout";
-/// Label: the pod's track (`stable`, `canary`, `baseline`).
-pub const LABEL_TRACK: &str = "tollgate.dev/track";
-/// Label: set to "true" on canary and baseline pods, the two arms the judge compares (the
-/// canary Service behind an HTTPRoute selects it, so a dedicated baseline gets traffic too).
-pub const LABEL_COMPARED: &str = "tollgate.dev/compared";
-/// Label: who manages the object.
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-/// Annotation: the version a workload's pods run.
-pub const ANNOTATION_VERSION: &str = "tollgate.dev/version";
-
-/// A child workload's role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TrackName {
-    /// Serves the stable version.
-    Stable,
-    /// Serves the version under test.
-    Canary,
-    /// A fresh copy of stable, compared with the canary.
-    Baseline,
-}
-
-impl TrackName {
-    /// All tracks.
-    pub const ALL: [TrackName; 3] = [TrackName::Stable, TrackName::Canary, TrackName::Baseline];
-
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrackName::Stable => "stable",
-            TrackName::Canary => "canary",
-            TrackName::Baseline => "baseline",
-        }
-    }
-}
+use crate::crd::{
+    track_labels, Rollout, Track, TrafficKind, ANNOTATION_VERSION, LABEL_COMPARED,
+    LABEL_MANAGED_BY, LABEL_ROLLOUT, MANAGED_BY,
+};
 
 /// Why a child cannot be built: the operator waits for a change and says so in status.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -76,16 +42,8 @@ pub enum BuildError {
 }
 
 /// Name of a track's Deployment.
-pub fn deployment_name(rollout: &str, track: TrackName) -> String {
+pub fn deployment_name(rollout: &str, track: Track) -> String {
     format!("{rollout}-{}", track.as_str())
-}
-
-/// Labels that select a track's pods.
-pub fn track_labels(rollout: &str, track: TrackName) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (LABEL_ROLLOUT.to_string(), rollout.to_string()),
-        (LABEL_TRACK.to_string(), track.as_str().to_string()),
-    ])
 }
 
 fn owner(rollout: &Rollout) -> Result<OwnerReference, BuildError> {
@@ -120,14 +78,14 @@ pub fn deployment_version(deployment: &Deployment) -> Option<String> {
 fn template_for(
     template: &PodTemplateSpec,
     rollout: &str,
-    track: TrackName,
+    track: Track,
     version: &str,
 ) -> PodTemplateSpec {
     let mut template = template.clone();
     let meta = template.metadata.get_or_insert_with(Default::default);
     let labels = meta.labels.get_or_insert_with(Default::default);
     labels.extend(track_labels(rollout, track));
-    if track != TrackName::Stable {
+    if track != Track::Stable {
         labels.insert(LABEL_COMPARED.to_string(), "true".to_string());
     }
     meta.annotations
@@ -137,7 +95,7 @@ fn template_for(
 }
 
 /// The user's selector narrowed to one track.
-fn selector_for(user: Option<&LabelSelector>, rollout: &str, track: TrackName) -> LabelSelector {
+fn selector_for(user: Option<&LabelSelector>, rollout: &str, track: Track) -> LabelSelector {
     let mut selector = user.cloned().unwrap_or_default();
     selector
         .match_labels
@@ -158,7 +116,7 @@ pub struct Sources<'a> {
 /// The Deployment of one track for a wanted child, or `None` for "scale to zero".
 pub fn deployment(
     rollout: &Rollout,
-    track: TrackName,
+    track: Track,
     want: Option<&ChildSpec>,
     sources: &Sources<'_>,
 ) -> Result<Deployment, BuildError> {
@@ -175,7 +133,7 @@ pub fn deployment(
         Some((v, now.spec.as_ref()?.template.clone()))
     };
     let wanted_version = version.clone().or_else(|| match track {
-        TrackName::Canary => Some(spec.version.clone()),
+        Track::Canary => Some(spec.version.clone()),
         _ => stable_template().map(|(v, _)| v),
     });
     let template = match (&wanted_version, track) {
@@ -183,16 +141,16 @@ pub fn deployment(
             .new_template
             .cloned()
             .ok_or(BuildError::NoTemplate)?,
-        (Some(v), TrackName::Stable | TrackName::Baseline) => match stable_template() {
+        (Some(v), Track::Stable | Track::Baseline) => match stable_template() {
             Some((have, template)) if have == *v => template,
             _ => {
                 return Err(BuildError::StableTemplateUnknown(
                     v.clone(),
-                    deployment_name(&name, TrackName::Stable),
+                    deployment_name(&name, Track::Stable),
                 ))
             }
         },
-        (Some(_), TrackName::Canary) | (None, _) => sources
+        (Some(_), Track::Canary) | (None, _) => sources
             .new_template
             .cloned()
             .ok_or(BuildError::NoTemplate)?,
@@ -200,7 +158,7 @@ pub fn deployment(
     let version = wanted_version.unwrap_or_else(|| spec.version.clone());
 
     let mut labels = track_labels(&name, track);
-    labels.insert(LABEL_MANAGED_BY.to_string(), "tollgate".to_string());
+    labels.insert(LABEL_MANAGED_BY.to_string(), MANAGED_BY.to_string());
     Ok(Deployment {
         metadata: ObjectMeta {
             name: Some(deployment_name(&name, track)),
@@ -260,7 +218,7 @@ fn service(
             namespace: Some(namespace),
             labels: Some(BTreeMap::from([(
                 LABEL_MANAGED_BY.to_string(),
-                "tollgate".to_string(),
+                MANAGED_BY.to_string(),
             )])),
             owner_references: Some(vec![owner(rollout)?]),
             ..Default::default()
@@ -284,7 +242,7 @@ pub fn services(
     let rollout_only = BTreeMap::from([(LABEL_ROLLOUT.to_string(), name.clone())]);
     match (&rollout.spec.traffic.kind, &rollout.spec.traffic.http_route) {
         (TrafficKind::HttpRoute, Some(route)) => {
-            let stable = track_labels(&name, TrackName::Stable);
+            let stable = track_labels(&name, Track::Stable);
             // The canary Service selects both compared arms: the canary and, with a dedicated
             // baseline, the baseline, which has as many pods, so each gets half the canary weight.
             let canary = BTreeMap::from([
@@ -312,7 +270,7 @@ pub fn services(
             let selector = if desired.canary_serving {
                 rollout_only
             } else {
-                track_labels(&name, TrackName::Stable)
+                track_labels(&name, Track::Stable)
             };
             Ok(vec![service(rollout, name, selector, template, None)?])
         }
@@ -367,7 +325,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::crd::RolloutStatus;
+    use crate::crd::{RolloutStatus, LABEL_TRACK};
     use crate::rollout::decide::desired_children;
 
     fn rollout(traffic: serde_json::Value) -> Rollout {
@@ -423,7 +381,7 @@ mod tests {
             version: "2.0.0".into(),
             replicas: 2,
         };
-        let d = deployment(&r, TrackName::Canary, Some(&canary), &sources).unwrap();
+        let d = deployment(&r, Track::Canary, Some(&canary), &sources).unwrap();
         assert_eq!(d.metadata.name.as_deref(), Some("shop-canary"));
         assert_eq!(image(&d), "shop:2.0.0");
         assert_eq!(deployment_version(&d).as_deref(), Some("2.0.0"));
@@ -465,7 +423,7 @@ mod tests {
             version: "1.0.0".into(),
             replicas: 2,
         };
-        let d = deployment(&r, TrackName::Stable, Some(&stable), &sources).unwrap();
+        let d = deployment(&r, Track::Stable, Some(&stable), &sources).unwrap();
         assert_eq!(
             image(&d),
             "shop:1.0.0",
@@ -487,7 +445,7 @@ mod tests {
             None,
             "stable pods are not an arm"
         );
-        let d = deployment(&r, TrackName::Baseline, Some(&stable), &sources).unwrap();
+        let d = deployment(&r, Track::Baseline, Some(&stable), &sources).unwrap();
         assert_eq!(image(&d), "shop:1.0.0");
         assert_eq!(d.metadata.name.as_deref(), Some("shop-baseline"));
         // Promotion: stable takes the new template.
@@ -495,10 +453,10 @@ mod tests {
             version: "2.0.0".into(),
             replicas: 4,
         };
-        let d = deployment(&r, TrackName::Stable, Some(&promoted), &sources).unwrap();
+        let d = deployment(&r, Track::Stable, Some(&promoted), &sources).unwrap();
         assert_eq!(image(&d), "shop:2.0.0");
         // Scale to zero keeps the template it has.
-        let d = deployment(&r, TrackName::Canary, None, &sources).unwrap();
+        let d = deployment(&r, Track::Canary, None, &sources).unwrap();
         assert_eq!(d.spec.as_ref().unwrap().replicas, Some(0));
     }
 
@@ -515,7 +473,7 @@ mod tests {
                 version: "1.0.0".into(),
                 replicas: 2,
             };
-            let err = deployment(&r, TrackName::Stable, Some(&stable), &sources).unwrap_err();
+            let err = deployment(&r, Track::Stable, Some(&stable), &sources).unwrap_err();
             assert!(matches!(err, BuildError::StableTemplateUnknown(ref v, _) if v == "1.0.0"));
         }
     }

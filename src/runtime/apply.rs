@@ -18,8 +18,8 @@ use kube::api::{
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
 
-use crate::crd::{Rollout, TrafficKind};
-use crate::rollout::children::{self, BuildError, Sources, TrackName};
+use crate::crd::{Rollout, Track, TrafficKind};
+use crate::rollout::children::{self, BuildError, Sources};
 use crate::rollout::decide::{EventKind, Plan};
 
 /// Field manager of every server-side apply.
@@ -89,7 +89,7 @@ impl Applier {
         &self,
         rollout: &Rollout,
         plan: &Plan,
-        deployments: &BTreeMap<TrackName, Deployment>,
+        deployments: &BTreeMap<Track, Deployment>,
         new_template: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>,
     ) -> Result<(), ApplyError> {
         let namespace = rollout.namespace().unwrap_or_default();
@@ -97,7 +97,7 @@ impl Applier {
         let desired = &plan.children;
         let sources = Sources {
             new_template,
-            stable_now: deployments.get(&TrackName::Stable),
+            stable_now: deployments.get(&Track::Stable),
         };
 
         // Traffic first.
@@ -117,9 +117,9 @@ impl Applier {
         // create an empty workload just to scale it to zero).
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), &namespace);
         for (track, want) in [
-            (TrackName::Stable, desired.stable.as_ref()),
-            (TrackName::Canary, desired.canary.as_ref()),
-            (TrackName::Baseline, desired.baseline.as_ref()),
+            (Track::Stable, desired.stable.as_ref()),
+            (Track::Canary, desired.canary.as_ref()),
+            (Track::Baseline, desired.baseline.as_ref()),
         ] {
             let exists = deployments.contains_key(&track);
             if want.is_none() && !exists {

@@ -12,13 +12,15 @@ use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use kube::api::{Api, ListParams};
 use kube::Client;
 
-use crate::crd::{self, FleetStatus, GateVerdict, PodFinding, Rollout, SmokeStatus};
+use crate::crd::{
+    self, track_labels, FleetStatus, GateVerdict, PodFinding, Rollout, SmokeStatus, Track,
+};
 use crate::gates::fleet::{
     self, AttestConfig, ConfigRule, ExpectedWorkload, FleetExpectation, FleetReport, HttpAttestor,
-    Track, TrackInventory,
+    TrackInventory,
 };
 use crate::gates::smoke;
-use crate::rollout::children::{deployment_name, track_labels, TrackName};
+use crate::rollout::children::{self, deployment_name};
 use crate::rollout::decide::{ChildrenState, FleetScope, WorkloadState};
 
 /// Why an observation could not be made. Transient errors are retried with backoff;
@@ -57,7 +59,7 @@ pub fn workload_state(deployment: Option<&Deployment>) -> WorkloadState {
     let updated = status.updated_replicas.unwrap_or(0);
     let ready = status.ready_replicas.unwrap_or(0);
     WorkloadState {
-        version: crate::rollout::children::deployment_version(d),
+        version: children::deployment_version(d),
         desired,
         ready: if current { ready.min(updated) } else { 0 },
         // Until the controller catches up, assume the old pods are still there.
@@ -273,10 +275,10 @@ impl Observer {
         &self,
         namespace: &str,
         rollout: &str,
-    ) -> Result<BTreeMap<TrackName, Deployment>, ObserveError> {
+    ) -> Result<BTreeMap<Track, Deployment>, ObserveError> {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), namespace);
         let mut found = BTreeMap::new();
-        for track in TrackName::ALL {
+        for track in Track::ALL {
             if let Some(d) = api.get_opt(&deployment_name(rollout, track)).await? {
                 found.insert(track, d);
             }
@@ -309,7 +311,7 @@ impl Observer {
         &self,
         namespace: &str,
         rollout: &str,
-        track: TrackName,
+        track: Track,
         deployment: Option<&Deployment>,
     ) -> Result<TrackInventory, ObserveError> {
         let selector = track_labels(rollout, track)
@@ -326,19 +328,14 @@ impl Observer {
             .and_then(|d| current_replica_set(d, &sets))
             .map(ExpectedWorkload::from_replica_set)
             .unwrap_or_default();
-        let fleet_track = match track {
-            TrackName::Stable => Track::Stable,
-            TrackName::Canary => Track::Canary,
-            TrackName::Baseline => Track::Baseline,
-        };
-        Ok(fleet::inventory(fleet_track, &expected, &pods))
+        Ok(fleet::inventory(track, &expected, &pods))
     }
 
     /// Attest the tracks in `scope`.
     pub async fn fleet(
         &self,
         rollout: &Rollout,
-        deployments: &BTreeMap<TrackName, Deployment>,
+        deployments: &BTreeMap<Track, Deployment>,
         scope: &FleetScope,
         now: Timestamp,
     ) -> Result<FleetStatus, ObserveError> {
@@ -351,15 +348,15 @@ impl Observer {
         let mut parts = Vec::new();
         let mut tracks = Vec::new();
         if scope.canary_version.is_some() {
-            tracks.push(TrackName::Canary);
+            tracks.push(Track::Canary);
         }
         if scope.stable_version.is_some() {
-            tracks.push(TrackName::Stable);
+            tracks.push(Track::Stable);
             if deployments
-                .get(&TrackName::Baseline)
+                .get(&Track::Baseline)
                 .is_some_and(|d| workload_state(Some(d)).total > 0)
             {
-                tracks.push(TrackName::Baseline);
+                tracks.push(Track::Baseline);
             }
         }
         for track in tracks {
@@ -383,7 +380,7 @@ impl Observer {
     pub async fn smoke(
         &self,
         rollout: &Rollout,
-        deployments: &BTreeMap<TrackName, Deployment>,
+        deployments: &BTreeMap<Track, Deployment>,
         now: Timestamp,
     ) -> Result<SmokeStatus, ObserveError> {
         let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
@@ -402,8 +399,8 @@ impl Observer {
             .track_inventory(
                 &namespace,
                 &name,
-                TrackName::Canary,
-                deployments.get(&TrackName::Canary),
+                Track::Canary,
+                deployments.get(&Track::Canary),
             )
             .await?;
         let client = smoke::HttpSmokeClient::new(&config)
@@ -413,11 +410,11 @@ impl Observer {
     }
 
     /// The children's state.
-    pub fn children(deployments: &BTreeMap<TrackName, Deployment>) -> ChildrenState {
+    pub fn children(deployments: &BTreeMap<Track, Deployment>) -> ChildrenState {
         ChildrenState {
-            stable: workload_state(deployments.get(&TrackName::Stable)),
-            canary: workload_state(deployments.get(&TrackName::Canary)),
-            baseline: workload_state(deployments.get(&TrackName::Baseline)),
+            stable: workload_state(deployments.get(&Track::Stable)),
+            canary: workload_state(deployments.get(&Track::Canary)),
+            baseline: workload_state(deployments.get(&Track::Baseline)),
         }
     }
 }

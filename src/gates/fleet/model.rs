@@ -9,34 +9,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use crate::crd::Track;
+
 use super::probe::ProbeError;
-
-/// Which workload of a rollout a pod belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Track {
-    Canary,
-    Baseline,
-    Stable,
-}
-
-impl Track {
-    pub const ALL: [Track; 3] = [Track::Canary, Track::Baseline, Track::Stable];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Track::Canary => "canary",
-            Track::Baseline => "baseline",
-            Track::Stable => "stable",
-        }
-    }
-}
-
-impl fmt::Display for Track {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A pod as the fleet check names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
