@@ -4,6 +4,11 @@
 //! Validation lives here too: bounds and enums through schemars attributes, cross-field rules
 //! through CEL (`x-kubernetes-validations`), each with a message that names the field. The API
 //! server enforces them; `Rollout::validate_cel` runs the same rules client-side in tests.
+//!
+//! Names follow the Kubernetes style: what configures one gate, check, peer or traffic kind is
+//! a `...Spec` (`ContractGateSpec`, `AnalysisSpec`, `PrometheusProviderSpec`), what is observed
+//! of it a `...Status` (in `status`), so these never collide with the gate, judge and provider
+//! types of the same subject (`analysis::providers::PrometheusProvider`, `gates::smoke::SmokeRequest`).
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -82,19 +87,19 @@ pub struct RolloutSpec {
     /// Contract gate: ask the Pact Broker whether `version` may be deployed to an environment
     /// before any canary pod starts. Omit to skip the gate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contract_gate: Option<ContractGate>,
+    pub contract_gate: Option<ContractGateSpec>,
 
     /// Fleet check: every ready pod must report the version and configuration hash it should.
     #[serde(default)]
-    pub fleet_check: FleetCheck,
+    pub fleet_check: FleetCheckSpec,
 
     /// Smoke checks: HTTP requests sent to canary pods before analysis starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub smoke: Option<Smoke>,
+    pub smoke: Option<SmokeSpec>,
 
     /// How traffic is divided between stable and canary.
     #[serde(default)]
-    pub traffic: Traffic,
+    pub traffic: TrafficSpec,
 
     /// The canary's steps, run in order: set a traffic weight, analyze for a while, or pause.
     /// After the last step the canary is promoted.
@@ -103,7 +108,7 @@ pub struct RolloutSpec {
 
     /// Statistical analysis of canary against baseline; required when a step analyzes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub analysis: Option<Analysis>,
+    pub analysis: Option<AnalysisSpec>,
 
     /// How long the rollout may go without progress (pods becoming ready, a gate answering)
     /// before it is marked Stalled and rolled back, as a Go duration (e.g. `10m`).
@@ -182,7 +187,7 @@ pub enum WorkloadKind {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("duration(self.unknownBudget) >= duration(self.pollInterval)").message("spec.contractGate.unknownBudget must be at least spec.contractGate.pollInterval"))]
-pub struct ContractGate {
+pub struct ContractGateSpec {
     /// Base URL of the Pact Broker (http or https). Defaults to the operator's `--broker-url`
     /// (chart value `broker.url`); with neither, the rollout stops with `InvalidSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,7 +278,7 @@ pub struct IgnoreSelector {
 /// What each pod is asked, and what it must answer.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct FleetCheck {
+pub struct FleetCheckSpec {
     /// Run the fleet check. Turning it off removes the only proof that pods run what they
     /// should; the status says so.
     #[serde(default = "default_true")]
@@ -324,9 +329,9 @@ pub struct FleetCheck {
     pub concurrency: i32,
 }
 
-impl Default for FleetCheck {
+impl Default for FleetCheckSpec {
     fn default() -> Self {
-        FleetCheck {
+        FleetCheckSpec {
             enabled: true,
             port: default_fleet_port(),
             path: default_fleet_path(),
@@ -362,10 +367,10 @@ fn default_fleet_concurrency() -> i32 {
 /// Smoke requests sent to canary pods after the fleet check and before analysis.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Smoke {
+pub struct SmokeSpec {
     /// The requests; every one must succeed on every pod asked.
     #[schemars(length(min = 1, max = 16))]
-    pub requests: Vec<SmokeRequest>,
+    pub requests: Vec<SmokeRequestSpec>,
     /// Ask only this many canary pods (chosen deterministically); all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
@@ -375,7 +380,7 @@ pub struct Smoke {
 /// One smoke request and the answer it expects.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct SmokeRequest {
+pub struct SmokeRequestSpec {
     /// Short name used in status and events.
     #[schemars(length(min = 1, max = 63))]
     pub name: String,
@@ -427,7 +432,7 @@ pub enum HttpMethod {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("(self.type == 'HTTPRoute') == has(self.httpRoute)").message("spec.traffic.httpRoute must be set exactly when spec.traffic.type is HTTPRoute"))]
-pub struct Traffic {
+pub struct TrafficSpec {
     /// `ReplicaRatio` shifts traffic by the ratio of canary to stable pods behind one Service
     /// (works on any cluster; weights are rounded to whole pods). `HTTPRoute` sets the weights
     /// of a Gateway API HTTPRoute's backends.
@@ -435,7 +440,7 @@ pub struct Traffic {
     pub kind: TrafficKind,
     /// The HTTPRoute whose backend weights the operator sets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_route: Option<HttpRouteTraffic>,
+    pub http_route: Option<HttpRouteSpec>,
 }
 
 /// Ways to split traffic.
@@ -452,7 +457,7 @@ pub enum TrafficKind {
 /// A Gateway API HTTPRoute and the Services it routes to.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct HttpRouteTraffic {
+pub struct HttpRouteSpec {
     /// Name of the HTTPRoute in the Rollout's namespace.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
@@ -518,10 +523,10 @@ pub struct PauseStep {
     validation = Rule::new("self.alphaPass > 0.0 && self.alphaPass < 0.5").message("spec.analysis.alphaPass must be greater than 0 and less than 0.5"),
     validation = Rule::new("duration(self.maxDuration) >= duration(self.interval)").message("spec.analysis.maxDuration must be at least spec.analysis.interval"),
 )]
-pub struct Analysis {
+pub struct AnalysisSpec {
     /// Where the metrics come from (default: the operator's `--prometheus-url`).
     #[serde(default)]
-    pub provider: MetricsProvider,
+    pub provider: MetricsProviderSpec,
 
     /// How often the judge looks at new data. The tests stay valid however often it looks;
     /// shorter looks stop a regression sooner but cost more queries.
@@ -531,11 +536,11 @@ pub struct Analysis {
 
     /// Error-rate comparison.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_rate: Option<ErrorRateMetric>,
+    pub error_rate: Option<ErrorRateSpec>,
 
     /// Latency comparison at one or more quantiles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency: Option<LatencyMetric>,
+    pub latency: Option<LatencySpec>,
 
     /// Family-wise false-rollback rate: the chance that a healthy canary is rolled back on
     /// noise, across all metrics and however long the analysis looks.
@@ -599,16 +604,16 @@ pub enum InconclusivePolicy {
 /// A metrics backend.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct MetricsProvider {
+pub struct MetricsProviderSpec {
     /// A Prometheus-compatible HTTP API.
     #[serde(default)]
-    pub prometheus: PrometheusProvider,
+    pub prometheus: PrometheusProviderSpec,
 }
 
 /// Prometheus connection settings.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct PrometheusProvider {
+pub struct PrometheusProviderSpec {
     /// Base URL of the Prometheus HTTP API (e.g. `http://prometheus.monitoring:9090`).
     /// Defaults to the operator's `--prometheus-url` (chart value `prometheus.url`); with
     /// neither, the rollout stops with `InvalidSpec`.
@@ -625,9 +630,9 @@ pub struct PrometheusProvider {
     pub timeout: Duration,
 }
 
-impl Default for PrometheusProvider {
+impl Default for PrometheusProviderSpec {
     fn default() -> Self {
-        PrometheusProvider {
+        PrometheusProviderSpec {
             address: None,
             credentials_secret_ref: None,
             timeout: default_query_timeout(),
@@ -643,7 +648,7 @@ fn default_query_timeout() -> Duration {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.passTolerance >= self.tolerance").message("spec.analysis.errorRate.passTolerance must be at least spec.analysis.errorRate.tolerance"))]
-pub struct ErrorRateMetric {
+pub struct ErrorRateSpec {
     /// Counter of requests, labelled by status code.
     #[serde(default = "default_requests_metric")]
     #[schemars(length(min = 1, max = 256))]
@@ -693,7 +698,7 @@ fn default_pass_tolerance() -> f64 {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.quantiles.all(q, self.quantiles.filter(p, p.quantile == q.quantile).size() == 1)").message("spec.analysis.latency.quantiles must not repeat a quantile"))]
-pub struct LatencyMetric {
+pub struct LatencySpec {
     /// Histogram metric name without the `_bucket` suffix.
     #[serde(default = "default_histogram_metric")]
     #[schemars(length(min = 1, max = 256))]
@@ -701,7 +706,7 @@ pub struct LatencyMetric {
     pub histogram_metric: String,
     /// Quantiles to compare, each with its tolerance.
     #[schemars(length(min = 1, max = 5))]
-    pub quantiles: Vec<QuantileCheck>,
+    pub quantiles: Vec<QuantileSpec>,
     /// Also compare the whole latency distribution (a sequential rank test over the buckets),
     /// which catches shifts that no single quantile shows.
     #[serde(default = "default_true")]
@@ -722,7 +727,7 @@ fn default_histogram_metric() -> String {
     validation = Rule::new("self.quantile >= 0.5 && self.quantile <= 0.999").message("spec.analysis.latency.quantiles[].quantile must be between 0.5 and 0.999"),
     validation = Rule::new("self.passTolerance >= self.tolerance").message("spec.analysis.latency.quantiles[].passTolerance must be at least its tolerance"),
 )]
-pub struct QuantileCheck {
+pub struct QuantileSpec {
     /// The quantile, e.g. 0.99 for p99.
     pub quantile: f64,
     /// Tolerated ratio of canary to baseline: the canary fails only when the share of its

@@ -33,7 +33,7 @@ impl BrokerPeer {
     async fn broker(
         &self,
         rollout: &Rollout,
-    ) -> Result<(HttpBroker, crd::ContractGate), ContractAnswer> {
+    ) -> Result<(HttpBroker, crd::ContractGateSpec), ContractAnswer> {
         let Some(gate) = rollout.spec.contract_gate.clone() else {
             return Err(ContractAnswer::Refused {
                 reason: "spec.contractGate is not set".into(),

@@ -74,12 +74,12 @@ pub struct PeerDefaults {
 
 impl PeerDefaults {
     /// The broker URL for `gate`: its own, else the default.
-    pub fn broker_url(&self, gate: &crd::ContractGate) -> Option<String> {
+    pub fn broker_url(&self, gate: &crd::ContractGateSpec) -> Option<String> {
         gate.broker_url.clone().or_else(|| self.broker_url.clone())
     }
 
     /// The Prometheus address for `analysis`: its own, else the default.
-    pub fn prometheus_url(&self, analysis: &crd::Analysis) -> Option<String> {
+    pub fn prometheus_url(&self, analysis: &crd::AnalysisSpec) -> Option<String> {
         analysis
             .provider
             .prometheus

@@ -13,7 +13,7 @@ use crate::crd::{self, MetricStatus, MetricVerdict, Rollout, RolloutStatus};
 use crate::rollout::decide::{AnalysisLook, LookWindow};
 
 /// The judge's policy for a Rollout's analysis settings.
-pub fn judge_policy(analysis: &crd::Analysis) -> Policy {
+pub fn judge_policy(analysis: &crd::AnalysisSpec) -> Policy {
     let defaults = Policy::default();
     Policy {
         alpha: analysis.alpha,
@@ -54,7 +54,7 @@ pub fn judge_policy(analysis: &crd::Analysis) -> Policy {
 }
 
 /// The provider's settings for a Rollout's analysis, reading Prometheus at `address`.
-pub fn prometheus_config(analysis: &crd::Analysis, address: String) -> PrometheusConfig {
+pub fn prometheus_config(analysis: &crd::AnalysisSpec, address: String) -> PrometheusConfig {
     let prometheus = &analysis.provider.prometheus;
     let mut config = PrometheusConfig {
         address,
@@ -114,7 +114,7 @@ impl PrometheusJudgePeer {
     async fn provider(
         &self,
         rollout: &Rollout,
-        analysis: &crd::Analysis,
+        analysis: &crd::AnalysisSpec,
     ) -> Result<(PrometheusProvider, AnalysisTarget), String> {
         let namespace = rollout.namespace().unwrap_or_default();
         let auth = match &analysis.provider.prometheus.credentials_secret_ref {
@@ -290,7 +290,7 @@ mod tests {
 
     use super::*;
 
-    fn analysis(extra: serde_json::Value) -> crd::Analysis {
+    fn analysis(extra: serde_json::Value) -> crd::AnalysisSpec {
         let mut base = json!({"provider": {"prometheus": {"address": "http://p:9090", "timeout": "3s"}},
                               "errorRate": {"tolerance": 1.1, "passTolerance": 2.0, "critical": false,
                                             "requestsMetric": "reqs", "codeLabel": "status"}});
