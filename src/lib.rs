@@ -10,3 +10,4 @@ pub mod gates;
 pub mod http;
 pub mod rollout;
 pub mod runtime;
+pub mod traffic;

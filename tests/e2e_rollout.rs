@@ -19,6 +19,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::TestEnv;
 use tollgate::crd::{MetricVerdict, Phase, Rollout};
+use tollgate::traffic::http_route::{http_route_resource, HttpRoute};
 
 /// A port nothing listens on right now.
 fn free_port() -> u16 {
@@ -411,13 +412,6 @@ impl Webhook {
     }
 }
 
-fn http_route_resource() -> kube::api::ApiResource {
-    kube::api::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
-        "httproutes",
-    )
-}
-
 /// The HTTPRoute `demo`, all traffic to stable, as a team would have it before adopting tollgate.
 async fn create_http_route(ns: &support::TestNamespace) {
     let routes: Api<kube::api::DynamicObject> =
@@ -446,16 +440,11 @@ async fn route_weights(ns: &support::TestNamespace) -> Option<(i64, i64)> {
     let routes: Api<kube::api::DynamicObject> =
         Api::namespaced_with(ns.client.clone(), &ns.name, &http_route_resource());
     let route = routes.get(NAME).await.ok()?;
-    let refs = route
-        .data
-        .pointer("/spec/rules/0/backendRefs")?
-        .as_array()?;
-    let weight = |name: &str| {
-        refs.iter()
-            .find(|b| b["name"] == name)
-            .and_then(|b| b["weight"].as_i64())
-    };
-    Some((weight("demo-stable")?, weight("demo-canary")?))
+    let route = HttpRoute::from_json(NAME, &serde_json::to_value(&route).ok()?);
+    Some((
+        route.weight(0, "demo-stable")?,
+        route.weight(0, "demo-canary")?,
+    ))
 }
 
 impl Scenario {

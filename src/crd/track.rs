@@ -18,6 +18,8 @@ pub const LABEL_COMPARED: &str = "tollgate.dev/compared";
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Value of [`LABEL_MANAGED_BY`] on every object the operator owns.
 pub const MANAGED_BY: &str = "tollgate";
+/// Field manager of every server-side apply the operator makes.
+pub const FIELD_MANAGER: &str = "tollgate";
 /// Annotation: the version a workload's pods run.
 pub const ANNOTATION_VERSION: &str = "tollgate.dev/version";
 

@@ -1,30 +1,20 @@
-//! The objects a Rollout owns, built from the spec and the plan. Pure: `apply` sends them with
-//! server-side apply; `observe` reads them back by the same names and labels.
-//!
-//! - one Deployment per track: `<rollout>-stable`, `<rollout>-canary`, `<rollout>-baseline`;
-//! - with replica-ratio traffic, one Service `<rollout>` that clients use: it selects only stable
-//!   pods until the canary is verified (fleet and smoke checks), then every serving pod, so the
-//!   replica ratio is the traffic split;
-//! - with HTTPRoute traffic, the route's stable and canary Services (the route's weights split
-//!   traffic; with a dedicated baseline the canary Service also selects the baseline pods, which
-//!   have as many pods as the canary, so both arms get equal traffic).
+//! The Deployments a Rollout owns, built from the spec and the plan: one per track,
+//! `<rollout>-stable`, `<rollout>-canary`, `<rollout>-baseline`. Pure: `runtime::apply` sends
+//! them with server-side apply; `runtime::observe` reads them back by the same names and labels.
+//! The Services in front of them belong to the traffic kind (`traffic`).
 //!
 //! Pods carry `tollgate.dev/rollout` and `tollgate.dev/track` labels (what Prometheus relabels
 //! into `rollout` and `track`, and what the fleet check selects on) and the
 //! `tollgate.dev/version` annotation.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{PodTemplateSpec, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 
-use super::decide::{ChildSpec, DesiredChildren};
+use super::decide::ChildSpec;
 use crate::crd::{
-    track_labels, Rollout, Track, TrafficKind, ANNOTATION_VERSION, LABEL_COMPARED,
-    LABEL_MANAGED_BY, LABEL_ROLLOUT, MANAGED_BY,
+    track_labels, Rollout, Track, ANNOTATION_VERSION, LABEL_COMPARED, LABEL_MANAGED_BY, MANAGED_BY,
 };
 
 /// Why a child cannot be built: the operator waits for a change and says so in status.
@@ -177,156 +167,12 @@ pub fn deployment(
     })
 }
 
-/// A Service selecting `tracks` of the rollout on the template's first container ports.
-fn service(
-    rollout: &Rollout,
-    name: String,
-    selector: BTreeMap<String, String>,
-    template: Option<&PodTemplateSpec>,
-    port: Option<i32>,
-) -> Result<Service, BuildError> {
-    let (_, namespace) = names(rollout)?;
-    let container_ports: Vec<ServicePort> = template
-        .and_then(|t| t.spec.as_ref())
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.ports.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| ServicePort {
-            name: p.name.clone(),
-            port: port.unwrap_or(p.container_port),
-            target_port: Some(IntOrString::Int(p.container_port)),
-            protocol: p.protocol.clone(),
-            ..Default::default()
-        })
-        .collect();
-    let ports = if container_ports.is_empty() {
-        // No declared port: route the fleet-check port, which every pod serves.
-        let target = rollout.spec.fleet_check.port;
-        vec![ServicePort {
-            name: Some("http".into()),
-            port: port.unwrap_or(target),
-            target_port: Some(IntOrString::Int(target)),
-            ..Default::default()
-        }]
-    } else {
-        container_ports
-    };
-    Ok(Service {
-        metadata: ObjectMeta {
-            name: Some(name),
-            namespace: Some(namespace),
-            labels: Some(BTreeMap::from([(
-                LABEL_MANAGED_BY.to_string(),
-                MANAGED_BY.to_string(),
-            )])),
-            owner_references: Some(vec![owner(rollout)?]),
-            ..Default::default()
-        },
-        spec: Some(ServiceSpec {
-            selector: Some(selector),
-            ports: Some(ports),
-            ..Default::default()
-        }),
-        status: None,
-    })
-}
-
-/// The Services the traffic method needs.
-pub fn services(
-    rollout: &Rollout,
-    desired: &DesiredChildren,
-    template: Option<&PodTemplateSpec>,
-) -> Result<Vec<Service>, BuildError> {
-    let (name, _) = names(rollout)?;
-    let rollout_only = BTreeMap::from([(LABEL_ROLLOUT.to_string(), name.clone())]);
-    match (&rollout.spec.traffic.kind, &rollout.spec.traffic.http_route) {
-        (TrafficKind::HttpRoute, Some(route)) => {
-            let stable = track_labels(&name, Track::Stable);
-            // The canary Service selects both compared arms: the canary and, with a dedicated
-            // baseline, the baseline, which has as many pods, so each gets half the canary weight.
-            let canary = BTreeMap::from([
-                (LABEL_ROLLOUT.to_string(), name.clone()),
-                (LABEL_COMPARED.to_string(), "true".to_string()),
-            ]);
-            Ok(vec![
-                service(
-                    rollout,
-                    route.stable_service.clone(),
-                    stable,
-                    template,
-                    Some(route.port),
-                )?,
-                service(
-                    rollout,
-                    route.canary_service.clone(),
-                    canary,
-                    template,
-                    Some(route.port),
-                )?,
-            ])
-        }
-        _ => {
-            let selector = if desired.canary_serving {
-                rollout_only
-            } else {
-                track_labels(&name, Track::Stable)
-            };
-            Ok(vec![service(rollout, name, selector, template, None)?])
-        }
-    }
-}
-
-/// The JSON patch that sets the HTTPRoute rule's backend weights, or `None` without a route.
-/// Backends are found by Service name; the patch tests each name first so a route edited in
-/// between is not patched blindly.
-pub fn http_route_patch(
-    rollout: &Rollout,
-    route: &serde_json::Value,
-    canary_weight: i32,
-) -> Option<Result<serde_json::Value, String>> {
-    let traffic = rollout.spec.traffic.http_route.as_ref()?;
-    let rule = traffic.rule_index;
-    let backends = route
-        .pointer(&format!("/spec/rules/{rule}/backendRefs"))
-        .and_then(|b| b.as_array());
-    let Some(backends) = backends else {
-        return Some(Err(format!(
-            "HTTPRoute {} has no spec.rules[{rule}].backendRefs",
-            traffic.name
-        )));
-    };
-    let mut ops = Vec::new();
-    let weight = canary_weight.clamp(0, 100);
-    for (service, w) in [
-        (&traffic.stable_service, 100 - weight),
-        (&traffic.canary_service, weight),
-    ] {
-        let index = backends
-            .iter()
-            .position(|b| b.get("name").and_then(|n| n.as_str()) == Some(service.as_str()));
-        let Some(index) = index else {
-            return Some(Err(format!(
-                "HTTPRoute {} rule {rule} has no backendRef named {service}",
-                traffic.name
-            )));
-        };
-        let path = format!("/spec/rules/{rule}/backendRefs/{index}");
-        ops.push(
-            serde_json::json!({"op": "test", "path": format!("{path}/name"), "value": service}),
-        );
-        ops.push(serde_json::json!({"op": "add", "path": format!("{path}/weight"), "value": w}));
-    }
-    Some(Ok(serde_json::Value::Array(ops)))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::crd::{RolloutStatus, LABEL_TRACK};
-    use crate::rollout::decide::desired_children;
+    use crate::crd::LABEL_TRACK;
 
     fn rollout(traffic: serde_json::Value) -> Rollout {
         serde_json::from_value(json!({
@@ -476,83 +322,5 @@ mod tests {
             let err = deployment(&r, Track::Stable, Some(&stable), &sources).unwrap_err();
             assert!(matches!(err, BuildError::StableTemplateUnknown(ref v, _) if v == "1.0.0"));
         }
-    }
-
-    #[test]
-    fn the_service_admits_the_canary_only_once_it_serves() {
-        let r = rollout(json!({"type": "ReplicaRatio"}));
-        let mut status = RolloutStatus {
-            stable_version: Some("1.0.0".into()),
-            ..Default::default()
-        };
-        status.phase = crate::crd::Phase::FleetCheck;
-        let desired = desired_children(&r.spec, &status);
-        let svc = &services(&r, &desired, r.spec.template.as_ref()).unwrap()[0];
-        let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
-        assert_eq!(
-            selector.get(LABEL_TRACK).map(String::as_str),
-            Some("stable")
-        );
-        assert_eq!(
-            svc.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port,
-            8080
-        );
-        status.phase = crate::crd::Phase::Analyzing;
-        status.current_weight = 50;
-        let desired = desired_children(&r.spec, &status);
-        let svc = &services(&r, &desired, r.spec.template.as_ref()).unwrap()[0];
-        let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
-        assert_eq!(selector.get(LABEL_TRACK), None);
-        assert_eq!(
-            selector.get(LABEL_ROLLOUT).map(String::as_str),
-            Some("shop")
-        );
-    }
-
-    #[test]
-    fn http_route_weights_are_patched_by_backend_name() {
-        let r = rollout(json!({"type": "HTTPRoute", "httpRoute": {"name": "shop",
-            "stableService": "shop-stable", "canaryService": "shop-canary", "port": 80}}));
-        let route = json!({"spec": {"rules": [{"backendRefs": [
-            {"name": "shop-canary", "port": 80, "weight": 0},
-            {"name": "shop-stable", "port": 80, "weight": 100}]}]}});
-        let patch = http_route_patch(&r, &route, 30).unwrap().unwrap();
-        assert_eq!(
-            patch,
-            json!([
-                {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": "shop-stable"},
-                {"op": "add", "path": "/spec/rules/0/backendRefs/1/weight", "value": 70},
-                {"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": "shop-canary"},
-                {"op": "add", "path": "/spec/rules/0/backendRefs/0/weight", "value": 30},
-            ])
-        );
-        let missing = json!({"spec": {"rules": [{"backendRefs": [{"name": "other"}]}]}});
-        assert!(http_route_patch(&r, &missing, 30)
-            .unwrap()
-            .unwrap_err()
-            .contains("shop-stable"));
-        let services = services(
-            &r,
-            &desired_children(&r.spec, &RolloutStatus::default()),
-            r.spec.template.as_ref(),
-        )
-        .unwrap();
-        let names: Vec<_> = services
-            .iter()
-            .map(|s| s.metadata.name.clone().unwrap())
-            .collect();
-        assert_eq!(names, vec!["shop-stable", "shop-canary"]);
-        let canary_selector = services[1].spec.as_ref().unwrap().selector.clone().unwrap();
-        assert_eq!(
-            canary_selector.get(LABEL_COMPARED).map(String::as_str),
-            Some("true")
-        );
-        assert_eq!(canary_selector.get(LABEL_TRACK), None);
-        assert_eq!(
-            services[0].spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port,
-            80
-        );
-        // Without a route in the spec there is nothing to patch.
-        assert!(http_route_patch(&rollout(json!({"type": "ReplicaRatio"})), &route, 30).is_none());
     }
 }

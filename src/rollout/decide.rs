@@ -41,9 +41,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use crate::crd::{
     AnalysisStatus, ContractGateStatus, ContractSummary, Decision, DeploymentRecordStatus,
     FleetStatus, GateVerdict, InconclusivePolicy, MetricStatus, MetricVerdict, Phase, RolloutSpec,
-    RolloutStatus, SmokeStatus, Step, TrafficKind, CONDITION_PROGRESSING, CONDITION_READY,
+    RolloutStatus, SmokeStatus, Step, CONDITION_PROGRESSING, CONDITION_READY,
     CONDITION_RECONCILING, CONDITION_STALLED,
 };
+use crate::traffic::{self, TrafficRequest};
 
 /// How often to look again while waiting for pods to become ready or go away (the watches on
 /// the children usually wake the controller sooner).
@@ -288,13 +289,6 @@ fn fresh(token: &Option<String>, handled: &Option<String>) -> bool {
     token.is_some() && token != handled
 }
 
-/// Canary pods for a traffic weight: the share of `replicas`, rounded up, at least one.
-pub fn canary_replicas(replicas: i32, weight: i32) -> i32 {
-    let weight = weight.clamp(0, 100);
-    let share = (i64::from(replicas) * i64::from(weight) + 99) / 100;
-    (share as i32).clamp(1, replicas.max(1))
-}
-
 /// Weight of the first `setWeight` step (the canary is started sized for it).
 fn first_weight(steps: &[Step]) -> i32 {
     steps.iter().find_map(|s| s.set_weight).unwrap_or(0)
@@ -319,7 +313,6 @@ pub fn desired_children(spec: &RolloutSpec, status: &RolloutStatus) -> DesiredCh
         .clone()
         .unwrap_or_else(|| spec.version.clone());
     let dedicated = spec.analysis.as_ref().is_some_and(|a| a.dedicated_baseline);
-    let by_route = spec.traffic.kind == TrafficKind::HttpRoute;
 
     let only_stable = |stable: Option<String>| DesiredChildren {
         stable: stable.map(|version| ChildSpec { version, replicas }),
@@ -330,40 +323,31 @@ pub fn desired_children(spec: &RolloutSpec, status: &RolloutStatus) -> DesiredCh
     };
 
     let with_canary = |weight: i32, serving: bool| {
-        let sizing_weight = if serving {
-            weight
-        } else {
-            first_weight(&spec.steps)
-        };
-        let canary = canary_replicas(replicas, sizing_weight);
-        let baseline = if dedicated && stable_version.is_some() {
-            canary
-        } else {
-            0
-        };
-        // With replica-ratio traffic the Service spreads requests over all serving pods, so the
-        // canary's pods replace stable ones; behind an HTTPRoute the weights split traffic and
-        // stable keeps its full size.
-        let stable_replicas = if by_route || !serving {
-            replicas
-        } else {
-            (replicas - canary - baseline).max(0)
-        };
+        let split = traffic::plan(
+            &spec.traffic,
+            &TrafficRequest {
+                replicas,
+                canary_weight: weight,
+                canary_serving: serving,
+                first_weight: first_weight(&spec.steps),
+                baseline: dedicated && stable_version.is_some(),
+            },
+        );
         DesiredChildren {
             stable: stable_version.clone().map(|version| ChildSpec {
                 version,
-                replicas: stable_replicas,
+                replicas: split.stable_replicas,
             }),
             canary: Some(ChildSpec {
                 version: canary_version.clone(),
-                replicas: canary,
+                replicas: split.canary_replicas,
             }),
-            baseline: (baseline > 0).then(|| ChildSpec {
+            baseline: (split.baseline_replicas > 0).then(|| ChildSpec {
                 version: stable_version.clone().unwrap_or_default(),
-                replicas: baseline,
+                replicas: split.baseline_replicas,
             }),
-            canary_weight: if serving { weight } else { 0 },
-            canary_serving: serving,
+            canary_weight: split.canary_weight,
+            canary_serving: split.canary_serving,
         }
     };
 

@@ -11,19 +11,14 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
 
-use crate::crd::{Rollout, Track, TrafficKind};
+use crate::crd::{Rollout, Track, FIELD_MANAGER};
 use crate::rollout::children::{self, BuildError, Sources};
 use crate::rollout::decide::{EventKind, Plan};
-
-/// Field manager of every server-side apply.
-pub const FIELD_MANAGER: &str = "tollgate";
+use crate::traffic::{self, TrafficError, TrafficState};
 
 /// Why applying a plan failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +29,9 @@ pub enum ApplyError {
     /// A child cannot be built from the spec.
     #[error("{0}")]
     Build(#[from] BuildError),
-    /// The HTTPRoute does not have the backends the spec names.
-    #[error("spec.traffic.httpRoute: {0}")]
-    Route(String),
+    /// Traffic could not be set (Services, the HTTPRoute's weights).
+    #[error(transparent)]
+    Traffic(#[from] TrafficError),
     /// This replica no longer holds the leader lease.
     #[error("not the leader any more: nothing written")]
     NotLeader,
@@ -45,16 +40,12 @@ pub enum ApplyError {
 impl ApplyError {
     /// Whether waiting and retrying can help.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ApplyError::Kube(_) | ApplyError::NotLeader)
+        match self {
+            ApplyError::Kube(_) | ApplyError::NotLeader => true,
+            ApplyError::Traffic(e) => e.is_transient(),
+            ApplyError::Build(_) => false,
+        }
     }
-}
-
-/// The Gateway API HTTPRoute resource.
-fn http_route_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
-        "httproutes",
-    )
 }
 
 /// Writes plans to the cluster.
@@ -101,17 +92,11 @@ impl Applier {
         };
 
         // Traffic first.
-        let services: Api<Service> = Api::namespaced(self.client.clone(), &namespace);
-        for service in children::services(rollout, desired, new_template)? {
-            let name = service.metadata.name.clone().unwrap_or_default();
-            services
-                .patch(&name, &params, &Patch::Apply(&service))
-                .await?;
-        }
-        if rollout.spec.traffic.kind == TrafficKind::HttpRoute {
-            self.set_route_weights(rollout, desired.canary_weight)
-                .await?;
-        }
+        let state = TrafficState {
+            canary_weight: desired.canary_weight,
+            canary_serving: desired.canary_serving,
+        };
+        traffic::apply(&self.client, rollout, &state, new_template).await?;
 
         // Then the workloads: create what is wanted, scale to zero what is not (but never
         // create an empty workload just to scale it to zero).
@@ -141,34 +126,6 @@ impl Applier {
             api.patch(&name, &params, &Patch::Apply(&deployment))
                 .await?;
         }
-        Ok(())
-    }
-
-    async fn set_route_weights(
-        &self,
-        rollout: &Rollout,
-        canary_weight: i32,
-    ) -> Result<(), ApplyError> {
-        let Some(traffic) = &rollout.spec.traffic.http_route else {
-            return Ok(());
-        };
-        let namespace = rollout.namespace().unwrap_or_default();
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &namespace, &http_route_resource());
-        let route = api.get(&traffic.name).await?;
-        let route = serde_json::to_value(&route).map_err(|e| ApplyError::Route(e.to_string()))?;
-        let Some(patch) = children::http_route_patch(rollout, &route, canary_weight) else {
-            return Ok(());
-        };
-        let patch = patch.map_err(ApplyError::Route)?;
-        let patch: json_patch::Patch =
-            serde_json::from_value(patch).map_err(|e| ApplyError::Route(e.to_string()))?;
-        api.patch(
-            &traffic.name,
-            &PatchParams::default(),
-            &Patch::<()>::Json(patch),
-        )
-        .await?;
         Ok(())
     }
 

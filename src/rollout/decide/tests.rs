@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::crd::{PodFinding, Rollout};
+use crate::crd::{PodFinding, Rollout, TrafficKind};
 
 const T0: i64 = 1_800_000_000;
 
@@ -158,29 +158,6 @@ fn reasons(plan: &Plan) -> Vec<&str> {
 
 // ---------------------------------------------------------------------------------------------
 // Pure helpers.
-
-#[test]
-fn canary_replicas_rounds_up_and_stays_within_bounds() {
-    let table = [
-        (4, 0, 1),
-        (4, 10, 1),
-        (4, 25, 1),
-        (4, 26, 2),
-        (4, 50, 2),
-        (4, 100, 4),
-        (10, 33, 4),
-        (1, 50, 1),
-        (3, 150, 3),
-        (5, -10, 1),
-    ];
-    for (replicas, weight, want) in table {
-        assert_eq!(
-            canary_replicas(replicas, weight),
-            want,
-            "replicas {replicas} weight {weight}"
-        );
-    }
-}
 
 #[test]
 fn desired_children_per_phase() {

@@ -1,0 +1,56 @@
+//! Traffic by replica ratio (`spec.traffic.type: ReplicaRatio`, any cluster): one Service named
+//! after the Rollout selects the stable pods until the canary is verified, then every serving
+//! pod of the Rollout, so the ratio of canary to stable pods is the traffic split. The canary's
+//! pods replace stable ones, so the service keeps its size; weights round to whole pods.
+
+use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
+
+use super::services::{rollout_name, service};
+use super::{canary_replicas, TrafficError, TrafficPlan, TrafficRequest, TrafficState};
+use crate::crd::{track_labels, Rollout, Track, LABEL_ROLLOUT};
+use std::collections::BTreeMap;
+
+/// Pods per track: the canary's share of the service, the rest stable (all stable until the
+/// canary serves).
+pub fn plan(request: &TrafficRequest) -> TrafficPlan {
+    let replicas = request.replicas;
+    let sizing_weight = if request.canary_serving {
+        request.canary_weight
+    } else {
+        request.first_weight
+    };
+    let canary = canary_replicas(replicas, sizing_weight);
+    let baseline = if request.baseline { canary } else { 0 };
+    let stable = if request.canary_serving {
+        (replicas - canary - baseline).max(0)
+    } else {
+        replicas
+    };
+    TrafficPlan {
+        stable_replicas: stable,
+        canary_replicas: canary,
+        baseline_replicas: baseline,
+        canary_weight: if request.canary_serving {
+            request.canary_weight
+        } else {
+            0
+        },
+        canary_serving: request.canary_serving,
+    }
+}
+
+/// The one Service clients use: stable pods only until the canary serves, then every pod of
+/// the Rollout.
+pub fn services(
+    rollout: &Rollout,
+    state: &TrafficState,
+    template: Option<&PodTemplateSpec>,
+) -> Result<Vec<Service>, TrafficError> {
+    let name = rollout_name(rollout)?;
+    let selector = if state.canary_serving {
+        BTreeMap::from([(LABEL_ROLLOUT.to_string(), name.clone())])
+    } else {
+        track_labels(&name, Track::Stable)
+    };
+    Ok(vec![service(rollout, name, selector, template, None)?])
+}

@@ -1,0 +1,218 @@
+//! The split per traffic kind, the Services each kind needs and the HTTPRoute weight patch.
+
+use serde_json::json;
+
+use super::http_route::{weight_patch, HttpRoute};
+use super::*;
+use crate::crd::{LABEL_COMPARED, LABEL_ROLLOUT, LABEL_TRACK};
+
+fn rollout(traffic: serde_json::Value) -> Rollout {
+    serde_json::from_value(json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "shop", "namespace": "prod", "uid": "u-1"},
+        "spec": {
+            "version": "2.0.0", "replicas": 4,
+            "selector": {"matchLabels": {"app": "shop"}},
+            "template": {"metadata": {"labels": {"app": "shop"}},
+                         "spec": {"containers": [{"name": "shop", "image": "shop:2.0.0",
+                                   "ports": [{"name": "http", "containerPort": 8080}]}]}},
+            "traffic": traffic,
+            "steps": [{"setWeight": 50}]
+        }
+    }))
+    .unwrap()
+}
+
+#[test]
+fn canary_replicas_rounds_up_and_stays_within_bounds() {
+    let table = [
+        (4, 0, 1),
+        (4, 10, 1),
+        (4, 25, 1),
+        (4, 26, 2),
+        (4, 50, 2),
+        (4, 100, 4),
+        (10, 33, 4),
+        (1, 50, 1),
+        (3, 150, 3),
+        (5, -10, 1),
+    ];
+    for (replicas, weight, want) in table {
+        assert_eq!(
+            canary_replicas(replicas, weight),
+            want,
+            "replicas {replicas} weight {weight}"
+        );
+    }
+}
+
+#[test]
+fn the_split_per_kind() {
+    let request = TrafficRequest {
+        replicas: 4,
+        canary_weight: 50,
+        canary_serving: true,
+        first_weight: 25,
+        baseline: false,
+    };
+    let ratio = rollout(json!({"type": "ReplicaRatio"}));
+    let route = rollout(json!({"type": "HTTPRoute", "httpRoute": {"name": "shop",
+        "stableService": "shop-stable", "canaryService": "shop-canary", "port": 80}}));
+    // Replica ratio: the canary's pods replace stable ones.
+    let p = plan(&ratio.spec.traffic, &request);
+    assert_eq!(
+        (p.stable_replicas, p.canary_replicas, p.baseline_replicas),
+        (2, 2, 0)
+    );
+    assert_eq!((p.canary_weight, p.canary_serving), (50, true));
+    // Behind an HTTPRoute stable keeps its size and the weight does the split.
+    let p = plan(&route.spec.traffic, &request);
+    assert_eq!((p.stable_replicas, p.canary_replicas), (4, 2));
+    // Before it serves, the canary is sized for the first weight and gets no traffic.
+    for spec in [&ratio.spec.traffic, &route.spec.traffic] {
+        let p = plan(
+            spec,
+            &TrafficRequest {
+                canary_serving: false,
+                ..request
+            },
+        );
+        assert_eq!((p.stable_replicas, p.canary_replicas), (4, 1), "{spec:?}");
+        assert_eq!((p.canary_weight, p.canary_serving), (0, false));
+    }
+    // A dedicated baseline is as large as the canary, taken from stable under replica ratio.
+    let with_baseline = TrafficRequest {
+        canary_weight: 25,
+        baseline: true,
+        ..request
+    };
+    let p = plan(&ratio.spec.traffic, &with_baseline);
+    assert_eq!(
+        (p.stable_replicas, p.canary_replicas, p.baseline_replicas),
+        (2, 1, 1)
+    );
+    let p = plan(&route.spec.traffic, &with_baseline);
+    assert_eq!(
+        (p.stable_replicas, p.canary_replicas, p.baseline_replicas),
+        (4, 1, 1)
+    );
+}
+
+#[test]
+fn the_service_admits_the_canary_only_once_it_serves() {
+    let r = rollout(json!({"type": "ReplicaRatio"}));
+    let not_yet = TrafficState {
+        canary_weight: 0,
+        canary_serving: false,
+    };
+    let svc = &services(&r, &not_yet, r.spec.template.as_ref()).unwrap()[0];
+    let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
+    assert_eq!(
+        selector.get(LABEL_TRACK).map(String::as_str),
+        Some("stable")
+    );
+    assert_eq!(
+        svc.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port,
+        8080
+    );
+    let serving = TrafficState {
+        canary_weight: 50,
+        canary_serving: true,
+    };
+    let svc = &services(&r, &serving, r.spec.template.as_ref()).unwrap()[0];
+    let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
+    assert_eq!(selector.get(LABEL_TRACK), None);
+    assert_eq!(
+        selector.get(LABEL_ROLLOUT).map(String::as_str),
+        Some("shop")
+    );
+    let owner = &svc.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("Rollout", Some(true))
+    );
+}
+
+#[test]
+fn http_route_weights_are_patched_by_backend_name() {
+    let r = rollout(json!({"type": "HTTPRoute", "httpRoute": {"name": "shop",
+        "stableService": "shop-stable", "canaryService": "shop-canary", "port": 80}}));
+    let spec = r.spec.traffic.http_route.clone().unwrap();
+    let route = json!({"spec": {"rules": [{"backendRefs": [
+        {"name": "shop-canary", "port": 80, "weight": 0},
+        {"name": "shop-stable", "port": 80, "weight": 100}]}]}});
+    let model = HttpRoute::from_json("shop", &route);
+    assert_eq!(model.weight(0, "shop-stable"), Some(100));
+    assert_eq!(model.weight(0, "shop-canary"), Some(0));
+    let patch = weight_patch(&model, &spec, 30).unwrap();
+    assert_eq!(
+        serde_json::to_value(&patch).unwrap(),
+        json!([
+            {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": "shop-stable"},
+            {"op": "add", "path": "/spec/rules/0/backendRefs/1/weight", "value": 70},
+            {"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": "shop-canary"},
+            {"op": "add", "path": "/spec/rules/0/backendRefs/0/weight", "value": 30},
+        ])
+    );
+    // Applied to the route it sets exactly the two weights.
+    let mut patched = route.clone();
+    json_patch::patch(&mut patched, &patch).unwrap();
+    let after = HttpRoute::from_json("shop", &patched);
+    assert_eq!(
+        (
+            after.weight(0, "shop-stable"),
+            after.weight(0, "shop-canary")
+        ),
+        (Some(70), Some(30))
+    );
+    let missing = json!({"spec": {"rules": [{"backendRefs": [{"name": "other"}]}]}});
+    let err = weight_patch(&HttpRoute::from_json("shop", &missing), &spec, 30).unwrap_err();
+    assert!(err.to_string().contains("shop-stable"), "{err}");
+    assert_eq!(
+        err,
+        RouteError::NoBackend {
+            route: "shop".into(),
+            rule: 0,
+            service: "shop-stable".into()
+        }
+    );
+    let no_rule = weight_patch(
+        &HttpRoute::from_json("shop", &json!({"spec": {"rules": []}})),
+        &spec,
+        30,
+    )
+    .unwrap_err();
+    assert_eq!(
+        no_rule,
+        RouteError::NoRule {
+            route: "shop".into(),
+            rule: 0
+        }
+    );
+    // Only a route of an HTTPRoute traffic kind is weighted.
+    assert_eq!(http_route::weighted_route(&r.spec.traffic), Some(&spec));
+    assert_eq!(
+        http_route::weighted_route(&rollout(json!({"type": "ReplicaRatio"})).spec.traffic),
+        None
+    );
+    let state = TrafficState {
+        canary_weight: 0,
+        canary_serving: false,
+    };
+    let services = services(&r, &state, r.spec.template.as_ref()).unwrap();
+    let names: Vec<_> = services
+        .iter()
+        .map(|s| s.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, vec!["shop-stable", "shop-canary"]);
+    let canary_selector = services[1].spec.as_ref().unwrap().selector.clone().unwrap();
+    assert_eq!(
+        canary_selector.get(LABEL_COMPARED).map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(canary_selector.get(LABEL_TRACK), None);
+    assert_eq!(
+        services[0].spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port,
+        80
+    );
+}
