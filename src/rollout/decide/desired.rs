@@ -1,0 +1,92 @@
+//! The children and traffic a status calls for: which versions run on which track, how many
+//! pods each gets (through the traffic kind's [`traffic::plan`]) and whether the canary serves.
+//! Derived from spec and status alone, so it can be applied again on every pass.
+
+use crate::crd::{Phase, RolloutSpec, RolloutStatus, Step};
+use crate::traffic::{self, TrafficRequest};
+
+use super::model::{ChildSpec, DesiredChildren};
+
+/// The children and traffic the spec and status call for.
+pub fn desired_children(spec: &RolloutSpec, status: &RolloutStatus) -> DesiredChildren {
+    let replicas = spec.replicas.max(1);
+    let stable_version = status.stable_version.clone();
+    let canary_version = status
+        .canary_version
+        .clone()
+        .unwrap_or_else(|| spec.version.clone());
+    let dedicated = spec.analysis.as_ref().is_some_and(|a| a.dedicated_baseline);
+
+    let only_stable = |stable: Option<String>| DesiredChildren {
+        stable: stable.map(|version| ChildSpec { version, replicas }),
+        canary: None,
+        baseline: None,
+        canary_weight: 0,
+        canary_serving: false,
+    };
+
+    let with_canary = |weight: i32, serving: bool| {
+        let split = traffic::plan(
+            &spec.traffic,
+            &TrafficRequest {
+                replicas,
+                canary_weight: weight,
+                canary_serving: serving,
+                first_weight: first_weight(&spec.steps),
+                baseline: dedicated && stable_version.is_some(),
+            },
+        );
+        DesiredChildren {
+            stable: stable_version.clone().map(|version| ChildSpec {
+                version,
+                replicas: split.stable_replicas,
+            }),
+            canary: Some(ChildSpec {
+                version: canary_version.clone(),
+                replicas: split.canary_replicas,
+            }),
+            baseline: (split.baseline_replicas > 0).then(|| ChildSpec {
+                version: stable_version.clone().unwrap_or_default(),
+                replicas: split.baseline_replicas,
+            }),
+            canary_weight: split.canary_weight,
+            canary_serving: split.canary_serving,
+        }
+    };
+
+    match status.phase {
+        Phase::Pending
+        | Phase::ContractGate
+        | Phase::Succeeded
+        | Phase::RollingBack
+        | Phase::RolledBack
+        | Phase::Blocked => only_stable(stable_version.clone()),
+        Phase::CanaryStarting | Phase::FleetCheck | Phase::SmokeCheck => with_canary(0, false),
+        Phase::Analyzing => with_canary(status.current_weight, true),
+        Phase::Promoting => {
+            if stable_version.as_deref() == Some(spec.version.as_str()) {
+                // Committed: the stable workload rolls to the new version at full size while
+                // the canary keeps serving until stable is ready.
+                let canary_serving = status.current_weight > 0;
+                let mut plan = with_canary(status.current_weight, canary_serving);
+                plan.stable = Some(ChildSpec {
+                    version: spec.version.clone(),
+                    replicas,
+                });
+                plan.baseline = None;
+                if !canary_serving {
+                    // First deployment: there never was a canary.
+                    plan.canary = None;
+                }
+                plan
+            } else {
+                with_canary(status.current_weight, status.current_weight > 0)
+            }
+        }
+    }
+}
+
+/// Weight of the first `setWeight` step (the canary is started sized for it).
+pub(super) fn first_weight(steps: &[Step]) -> i32 {
+    steps.iter().find_map(|s| s.set_weight).unwrap_or(0)
+}

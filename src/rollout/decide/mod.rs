@@ -1,0 +1,114 @@
+//! Where every decision about a Rollout is made.
+//!
+//! [`decide`] is pure: it takes the spec, the status as last written, what the operator observed
+//! in this pass, and the time, and returns a [`Plan`]: the next status, the child workloads and
+//! traffic wanted, the Events to emit and when to look again. It reads no clock and does no I/O,
+//! so a restarted operator that reads the same status makes the same decision, and the tables in
+//! the tests cover it exhaustively.
+//!
+//! [`needs`] is its companion: from the same inputs it says which observations this pass must
+//! gather (ask the broker, attest the fleet, take an analysis look, record a deployment), so a
+//! gate is only consulted when its answer can change something.
+//!
+//! The pipeline:
+//!
+//! ```text
+//! Pending → ContractGate → CanaryStarting → FleetCheck → SmokeCheck → Analyzing(step i)
+//!         → Promoting → Succeeded            (any gate "no" before traffic → Blocked)
+//!                     ↘ RollingBack → RolledBack   (regression, deadline, abort)
+//! ```
+//!
+//! Rules worth knowing:
+//! - Canary pods are verified (fleet, smoke) before they serve any traffic: until then the
+//!   plan keeps them out of the Service (`canary_serving = false`) and the weight at 0.
+//! - The commit point of a promotion is `status.stableVersion = spec.version`. Before it,
+//!   anything can still roll back; after it, the operator only converges to the new stable and
+//!   verifies it, so a crash never repeats or half-does a promotion.
+//! - A new `spec.version` while a rollout is in flight supersedes it: the old canary is removed
+//!   (traffic back to stable), its evidence is dropped, and the pipeline starts over for the new
+//!   version from the contract gate. Other spec edits apply from the next decision on.
+//! - A version that was blocked or rolled back is not tried again until `spec.retryRequest`
+//!   changes or `spec.version` moves on.
+//! - Analysis that cannot see data (metrics backend down, no traffic) is inconclusive: it never
+//!   rolls back and never promotes; at a step's end or `maxDuration` the `onInconclusive`
+//!   policy applies (hold for a person by default).
+//!
+//! One file per concern: [`model`] (the types), [`needs`], `desired` (children and traffic
+//! wanted), `pass` (a decision in progress and the transitions every step shares), `controls`
+//! (version changes and manual tokens), `gates` (contract, canary start, fleet, smoke), `steps`
+//! (analysis and one function per step kind), `promote` (promotion, rollback, deployment
+//! records) and `conditions`.
+
+mod conditions;
+mod controls;
+mod desired;
+mod gates;
+pub mod model;
+mod needs;
+mod pass;
+mod promote;
+mod steps;
+
+use jiff::Timestamp;
+
+use crate::crd::{Phase, RolloutSpec, RolloutStatus};
+
+pub use desired::desired_children;
+pub use model::*;
+pub use needs::needs;
+
+use pass::Pass;
+
+/// Decide what happens next. Pure: see the module documentation.
+pub fn decide(
+    spec: &RolloutSpec,
+    current: Option<&RolloutStatus>,
+    obs: &Observations,
+    now: Timestamp,
+) -> Plan {
+    let mut pass = Pass {
+        spec,
+        obs,
+        now,
+        status: current.cloned().unwrap_or_default(),
+        events: Vec::new(),
+        wake: None,
+    };
+    if obs.generation.is_some() {
+        pass.status.observed_generation = obs.generation;
+    }
+
+    promote::apply_record_outcome(&mut pass);
+    if !controls::handle_version_and_tokens(&mut pass) {
+        step_phase(&mut pass);
+    }
+    promote::schedule_record_retry(&mut pass);
+
+    let conditions = conditions::conditions_for(&pass.status, current, now);
+    pass.status.conditions = conditions;
+    let children = desired_children(spec, &pass.status);
+    let requeue_after = pass.requeue_after();
+    Plan {
+        status: pass.status,
+        children,
+        events: pass.events,
+        requeue_after,
+    }
+}
+
+fn step_phase(pass: &mut Pass<'_>) {
+    match pass.status.phase {
+        Phase::Pending => {}
+        Phase::ContractGate => gates::contract_gate(pass),
+        Phase::CanaryStarting => gates::canary_starting(pass),
+        Phase::FleetCheck => gates::fleet_check(pass),
+        Phase::SmokeCheck => gates::smoke_check(pass),
+        Phase::Analyzing => steps::analyzing(pass),
+        Phase::Promoting => promote::promoting(pass),
+        Phase::RollingBack => promote::rolling_back(pass),
+        Phase::Succeeded | Phase::RolledBack | Phase::Blocked => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+//! The vocabulary of `decide`: what the operator observed ([`Observations`]), what it must
+//! observe next ([`Needs`]), and what it decided ([`Plan`]: status, children, Events, requeue).
+//! Types and constants only; the decisions are in the sibling modules.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::crd::{
+    ContractSummary, FleetStatus, MetricStatus, MetricVerdict, RolloutStatus, SmokeStatus,
+};
+
+/// How often to look again while waiting for pods to become ready or go away (the watches on
+/// the children usually wake the controller sooner).
+pub const POD_WAIT_REQUEUE: Duration = Duration::from_secs(5);
+/// First retry delay of a failed deployment record; doubles per attempt up to the maximum.
+pub const RECORD_RETRY_BASE: Duration = Duration::from_secs(10);
+/// Longest delay between deployment-record retries.
+pub const RECORD_RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// What the operator saw of one child workload.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkloadState {
+    /// Version the workload's pod template carries (None when the workload does not exist).
+    pub version: Option<String>,
+    /// Replicas the workload asks for, as last applied.
+    pub desired: i32,
+    /// Ready pods running the current template.
+    pub ready: i32,
+    /// All pods of the workload, ready or not, current template or not.
+    pub total: i32,
+}
+
+impl WorkloadState {
+    /// The workload runs `version` with exactly `replicas` ready pods and nothing else.
+    pub fn settled_at(&self, version: &str, replicas: i32) -> bool {
+        if replicas == 0 {
+            return self.total == 0 && self.desired == 0;
+        }
+        self.version.as_deref() == Some(version)
+            && self.desired == replicas
+            && self.ready == replicas
+            && self.total == replicas
+    }
+
+    /// The workload has no pods left.
+    pub fn is_gone(&self) -> bool {
+        self.total == 0
+    }
+}
+
+/// The children as observed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChildrenState {
+    /// The stable workload.
+    pub stable: WorkloadState,
+    /// The canary workload.
+    pub canary: WorkloadState,
+    /// The dedicated baseline workload (absent: all zero).
+    pub baseline: WorkloadState,
+}
+
+/// The contract gate's answer in this pass, already classified by the broker client.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ContractAnswer {
+    /// `deployable: true`.
+    Deployable {
+        reason: String,
+        summary: Option<ContractSummary>,
+    },
+    /// `deployable: false`.
+    NotDeployable {
+        reason: String,
+        summary: Option<ContractSummary>,
+    },
+    /// `deployable: null`: verification results are missing.
+    Unknown {
+        reason: String,
+        summary: Option<ContractSummary>,
+    },
+    /// The broker could not be asked (connection, timeout, 5xx, unparseable) after the
+    /// client's own retries. Treated like "unknown": the rollout waits within the budget, then
+    /// blocks. Never a pass.
+    Unreachable { reason: String },
+    /// The broker refused the question in a way that will not fix itself (401, 403, 404, 400:
+    /// wrong credentials, pacticipant or environment). Blocks at once.
+    Refused { reason: String },
+}
+
+/// One look of the judge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalysisLook {
+    /// End of the window looked at (becomes `status.analysis.lastLookAt`).
+    pub window_end: Timestamp,
+    /// Overall verdict after this look: `Fail` only when a critical metric is proven worse
+    /// than tolerated; `Pass` only when every metric has evidence of health.
+    pub verdict: MetricVerdict,
+    /// Per-metric evidence.
+    pub metrics: Vec<MetricStatus>,
+    /// The judge's state after this look.
+    pub judge_state: Option<serde_json::Value>,
+    /// The metrics backend failed or had no data for this window (the look adds no evidence).
+    pub data_missing: bool,
+    /// One sentence for the status message.
+    pub summary: String,
+}
+
+/// The outcome of a deployment record attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RecordOutcome {
+    /// The broker now lists the version as deployed.
+    Recorded,
+    /// The attempt failed; it will be retried with backoff.
+    Failed { reason: String },
+}
+
+/// Everything observed in one pass. Fields left `None` were not gathered (see [`needs`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observations {
+    /// `metadata.generation` of the Rollout.
+    pub generation: Option<i64>,
+    /// The child workloads.
+    pub children: ChildrenState,
+    /// The broker's answer, when asked.
+    pub contract: Option<ContractAnswer>,
+    /// The fleet check's result, when run (verdict `Passed` or `Blocked`).
+    pub fleet: Option<FleetStatus>,
+    /// The smoke checks' result, when run.
+    pub smoke: Option<SmokeStatus>,
+    /// The judge's look, when taken.
+    pub look: Option<AnalysisLook>,
+    /// The deployment record attempt, when made.
+    pub record: Option<RecordOutcome>,
+}
+
+/// Which tracks the fleet check must attest, at which versions (mapped onto
+/// `gates::fleet::FleetExpectation` by observe).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FleetScope {
+    /// Version every canary (and no other) pod must report; None: do not attest canary pods.
+    pub canary_version: Option<String>,
+    /// Version every stable and baseline pod must report; None: do not attest them.
+    pub stable_version: Option<String>,
+}
+
+/// A look window for the judge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LookWindow {
+    /// Start of the window (end of the previous look).
+    pub start: Timestamp,
+    /// End of the window.
+    pub end: Timestamp,
+}
+
+/// The observations this pass must gather.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Needs {
+    /// Ask the broker's can-i-deploy.
+    pub ask_broker: bool,
+    /// Attest these pods.
+    pub fleet: Option<FleetScope>,
+    /// Send the smoke requests to canary pods.
+    pub smoke: bool,
+    /// Take an analysis look over this window.
+    pub look: Option<LookWindow>,
+    /// Record this version as deployed in the broker.
+    pub record: Option<String>,
+}
+
+/// One child workload wanted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildSpec {
+    /// Version its pods run.
+    pub version: String,
+    /// Replicas.
+    pub replicas: i32,
+}
+
+/// The children and traffic wanted; derived from spec and status alone, applied every pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredChildren {
+    /// The stable workload (None before any version was ever made stable).
+    pub stable: Option<ChildSpec>,
+    /// The canary workload (None: scaled to zero).
+    pub canary: Option<ChildSpec>,
+    /// The dedicated baseline (None: scaled to zero).
+    pub baseline: Option<ChildSpec>,
+    /// Percent of traffic for the canary (HTTPRoute weights; informational for replica ratio).
+    pub canary_weight: i32,
+    /// Whether canary (and baseline) pods may receive traffic at all.
+    pub canary_serving: bool,
+}
+
+/// Kind of Event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// Normal progress.
+    Normal,
+    /// Something went wrong or needs attention.
+    Warning,
+}
+
+/// An Event to emit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedEvent {
+    /// Normal or Warning.
+    pub kind: EventKind,
+    /// Machine-readable reason (CamelCase).
+    pub reason: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// The result of one decision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// The status to write.
+    pub status: RolloutStatus,
+    /// The children and traffic to converge to.
+    pub children: DesiredChildren,
+    /// Events to emit, in order.
+    pub events: Vec<PlannedEvent>,
+    /// When to decide again if nothing wakes the controller sooner (None: only on change).
+    pub requeue_after: Option<Duration>,
+}

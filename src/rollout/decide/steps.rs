@@ -1,0 +1,311 @@
+//! Analysis and its steps: entering and advancing steps, folding each analysis look into status,
+//! and one function per step kind (`setWeight`, `pause`, `analyze`). A proven regression rolls
+//! back in any step; inconclusive evidence never does.
+
+use std::time::Duration;
+
+use super::desired::desired_children;
+use super::model::*;
+use super::needs::children_settled;
+use super::pass::{add, elapsed, fresh, std_duration, Pass};
+use crate::crd::{
+    AnalysisStatus, AnalyzeStep, Decision, InconclusivePolicy, MetricVerdict, PauseStep, Phase,
+    Step,
+};
+
+/// The current step is a pause without duration.
+pub(super) fn at_open_pause(pass: &Pass<'_>) -> bool {
+    pass.status.phase == Phase::Analyzing
+        && current_step(pass)
+            .is_some_and(|s| s.pause.as_ref().is_some_and(|p| p.duration.is_none()))
+}
+
+pub(super) fn current_step<'a>(pass: &Pass<'a>) -> Option<&'a Step> {
+    let index = usize::try_from(pass.status.current_step_index?).ok()?;
+    pass.spec.steps.get(index)
+}
+
+pub(super) fn start_analysis(pass: &mut Pass<'_>) {
+    pass.status.current_step_index = Some(0);
+    pass.status.step_started_at = Some(pass.now);
+    pass.status.current_weight = 0;
+    if pass.spec.analysis.is_some() {
+        pass.status.analysis = Some(AnalysisStatus {
+            verdict: MetricVerdict::Running,
+            started_at: Some(pass.now),
+            ..Default::default()
+        });
+    }
+    pass.enter(
+        Phase::Analyzing,
+        "StepStarted",
+        format!(
+            "canary verified; starting step 1 of {}",
+            pass.spec.steps.len()
+        ),
+    );
+    enter_step(pass);
+}
+
+/// Act on entering the current step (weights take effect at once).
+pub(super) fn enter_step(pass: &mut Pass<'_>) {
+    let Some(step) = current_step(pass).cloned() else {
+        return;
+    };
+    if let Some(weight) = step.set_weight {
+        pass.status.current_weight = weight;
+    }
+    if let Some(pause) = &step.pause {
+        if let Some(d) = &pause.duration {
+            pass.wake_in(std_duration(d));
+        }
+    }
+    pass.wake_in(Duration::ZERO);
+}
+
+pub(super) fn advance_step(pass: &mut Pass<'_>, reason: &str, why: String) {
+    let next = pass
+        .status
+        .current_step_index
+        .unwrap_or(0)
+        .saturating_add(1);
+    let total = pass.spec.steps.len();
+    if usize::try_from(next).map_or(true, |n| n >= total) {
+        pass.promote("StepsCompleted", format!("{why}; all {total} steps done"));
+        return;
+    }
+    pass.status.current_step_index = Some(next);
+    pass.status.step_started_at = Some(pass.now);
+    pass.status.hold_reason = None;
+    let message = format!("{why}; step {} of {total}", next + 1);
+    pass.say(reason, message.clone());
+    pass.status.record(Decision {
+        at: pass.now,
+        phase: Phase::Analyzing,
+        reason: reason.to_string(),
+        message: message.clone(),
+    });
+    pass.event(EventKind::Normal, reason, message);
+    enter_step(pass);
+}
+/// Fold this pass's look into the status. Returns the look when one was taken.
+pub(super) fn absorb_look(pass: &mut Pass<'_>) -> Option<AnalysisLook> {
+    let look = pass.obs.look.clone()?;
+    let analysis = pass.status.analysis.get_or_insert_with(|| AnalysisStatus {
+        started_at: Some(pass.now),
+        ..Default::default()
+    });
+    analysis.looks = analysis.looks.saturating_add(1);
+    analysis.last_look_at = Some(look.window_end);
+    if look.data_missing {
+        // No evidence either way: keep the running state, mark the look as failed.
+        analysis.failed_looks = analysis.failed_looks.saturating_add(1);
+        analysis.verdict = MetricVerdict::Inconclusive;
+    } else {
+        analysis.verdict = look.verdict;
+        analysis.metrics = look.metrics.clone();
+        if look.judge_state.is_some() {
+            analysis.judge_state = look.judge_state.clone();
+        }
+    }
+    Some(look)
+}
+
+/// The `Analyzing` phase: fold in the look, roll back on a proven regression, honour a promote
+/// request and `spec.paused`, then run the current step.
+pub(super) fn analyzing(pass: &mut Pass<'_>) {
+    let spec = pass.spec;
+    let look = absorb_look(pass);
+    if let Some(interval) = spec.analysis.as_ref().map(|a| std_duration(&a.interval)) {
+        let last = pass
+            .status
+            .analysis
+            .as_ref()
+            .and_then(|a| a.last_look_at.or(a.started_at));
+        pass.wake_at(last.map_or(pass.now, |t| add(t, interval)));
+    }
+
+    // A proven regression rolls back in any step, paused or not.
+    if let Some(look) = look.as_ref().filter(|l| !l.data_missing) {
+        if look.verdict == MetricVerdict::Fail {
+            let failed: Vec<String> = look
+                .metrics
+                .iter()
+                .filter(|m| m.verdict == MetricVerdict::Fail)
+                .map(|m| match &m.reason {
+                    Some(r) => format!("{}: {r}", m.name),
+                    None => m.name.clone(),
+                })
+                .collect();
+            pass.roll_back(
+                "AnalysisFailed",
+                format!("canary {} regressed: {}", spec.version, failed.join("; ")),
+            );
+            return;
+        }
+    }
+
+    if fresh(&spec.promote_request, &pass.status.handled_requests.promote) {
+        pass.status.handled_requests.promote = spec.promote_request.clone();
+        pass.promote(
+            "PromoteRequested",
+            "promoted on request, skipping the remaining steps".into(),
+        );
+        return;
+    }
+
+    if spec.paused {
+        pass.say(
+            "Paused",
+            "paused by spec.paused: analysis continues, no step advances".into(),
+        );
+        return;
+    }
+
+    let Some(step) = current_step(pass).cloned() else {
+        pass.promote("StepsCompleted", "no steps left".into());
+        return;
+    };
+    if let Some(weight) = step.set_weight {
+        set_weight_step(pass, weight);
+    } else if let Some(pause) = &step.pause {
+        pause_step(pass, pause);
+    } else if let Some(analyze) = &step.analyze {
+        analyze_step(pass, analyze, look);
+    }
+}
+
+fn step_number(pass: &Pass<'_>) -> i32 {
+    pass.status.current_step_index.unwrap_or(0) + 1
+}
+
+/// `setWeight`: done once the pods for the weight are ready; rolls back past the deadline.
+fn set_weight_step(pass: &mut Pass<'_>, weight: i32) {
+    let desired = desired_children(pass.spec, &pass.status);
+    if children_settled(&desired, &pass.obs.children) {
+        advance_step(
+            pass,
+            "WeightSet",
+            format!("canary takes {weight}% of traffic"),
+        );
+    } else if elapsed(pass.status.step_started_at, pass.now)
+        > std_duration(&pass.spec.progress_deadline)
+    {
+        pass.roll_back(
+            "ProgressDeadlineExceeded",
+            format!("canary pods for {weight}% not ready within progressDeadline"),
+        );
+    } else {
+        pass.wake_in(POD_WAIT_REQUEUE);
+    }
+}
+
+/// `pause`: for its duration, or until resumed when it has none.
+fn pause_step(pass: &mut Pass<'_>, pause: &PauseStep) {
+    let step_number = step_number(pass);
+    let step_elapsed = elapsed(pass.status.step_started_at, pass.now);
+    match &pause.duration {
+        Some(d) if step_elapsed >= std_duration(d) => {
+            advance_step(
+                pass,
+                "PauseEnded",
+                format!("paused {}s", std_duration(d).as_secs()),
+            );
+        }
+        Some(d) => {
+            let end = add(
+                pass.status.step_started_at.unwrap_or(pass.now),
+                std_duration(d),
+            );
+            pass.wake_at(end);
+            pass.say(
+                "Pausing",
+                format!("step {step_number}: pausing until {end}"),
+            );
+        }
+        None => {
+            pass.status.hold_reason = Some(format!(
+                "step {step_number} pauses until resumed (kubectl tollgate resume)"
+            ));
+            pass.say(
+                "PausedAtStep",
+                format!("step {step_number}: waiting for a resume"),
+            );
+        }
+    }
+}
+
+/// `analyze`: done on a pass that covered this step's weight; at the step's end (or the
+/// analysis's `maxDuration`) still inconclusive, `onInconclusive` applies.
+fn analyze_step(pass: &mut Pass<'_>, analyze: &AnalyzeStep, look: Option<AnalysisLook>) {
+    let Some(analysis) = pass.spec.analysis.clone() else {
+        return;
+    };
+    let step_number = step_number(pass);
+    let step_elapsed = elapsed(pass.status.step_started_at, pass.now);
+    let duration = std_duration(&analyze.duration);
+    let step_start = pass.status.step_started_at.unwrap_or(pass.now);
+    // A pass counts for this step only when the look covered time at this step's weight.
+    let fresh_pass = look.as_ref().is_some_and(|l| {
+        !l.data_missing && l.verdict == MetricVerdict::Pass && l.window_end > step_start
+    });
+    if fresh_pass {
+        advance_step(
+            pass,
+            "AnalysisPassed",
+            format!("step {step_number}: canary within tolerance on every metric"),
+        );
+        return;
+    }
+    let total_elapsed = elapsed(
+        pass.status.analysis.as_ref().and_then(|a| a.started_at),
+        pass.now,
+    );
+    if step_elapsed >= duration || total_elapsed >= std_duration(&analysis.max_duration) {
+        inconclusive_at_deadline(pass, analysis.on_inconclusive);
+    } else {
+        let end = add(step_start, duration);
+        pass.wake_at(end);
+        let summary = look
+            .map(|l| l.summary)
+            .unwrap_or_else(|| "gathering evidence".into());
+        pass.say("Analyzing", format!("step {step_number}: {summary}"));
+    }
+}
+
+/// No verdict by the deadline: roll back or hold for a person, as the policy says.
+fn inconclusive_at_deadline(pass: &mut Pass<'_>, policy: InconclusivePolicy) {
+    let step_number = step_number(pass);
+    let blind = pass
+        .status
+        .analysis
+        .as_ref()
+        .is_some_and(|a| a.failed_looks > 0 && a.failed_looks == a.looks);
+    let why = if blind {
+        "no metrics could be read"
+    } else {
+        "evidence is still inconclusive"
+    };
+    match policy {
+        InconclusivePolicy::Rollback => pass.roll_back(
+            "AnalysisInconclusive",
+            format!("step {step_number}: {why} at the deadline; onInconclusive is Rollback"),
+        ),
+        InconclusivePolicy::Pause => {
+            if pass.status.hold_reason.is_none() {
+                pass.event(
+                    EventKind::Warning,
+                    "AnalysisInconclusive",
+                    format!("step {step_number}: {why} at the deadline; holding for a person"),
+                );
+            }
+            pass.status.hold_reason = Some(format!(
+                "step {step_number}: {why} at the deadline; promote, abort or resume"
+            ));
+            pass.say(
+                "AnalysisInconclusive",
+                format!("step {step_number}: {why}; holding"),
+            );
+        }
+    }
+}

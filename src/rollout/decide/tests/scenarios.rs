@@ -1,0 +1,236 @@
+//! Whole rollouts against a simulated cluster: children settle to what the plan asks for.
+
+use super::*;
+
+/// What the simulated world answers.
+struct World {
+    contract: ContractAnswer,
+    fleet_ok: bool,
+    verdict_after: Option<(i64, MetricVerdict)>,
+    record_fails: usize,
+    /// What the webhook was told, pass by pass, as the reconcile does it ("Event version").
+    notified: Vec<String>,
+}
+
+/// Drive decide/needs until the rollout rests or `limit` seconds pass. Children settle to the
+/// plan at once; each pass is 5 s apart. Optionally "restart" (drop everything but the status)
+/// at every pass, which is what an operator killed and restarted sees.
+fn run(
+    spec: &RolloutSpec,
+    start: RolloutStatus,
+    world: &mut World,
+    limit: i64,
+) -> (RolloutStatus, Vec<String>) {
+    let mut status = start;
+    let mut now = 0;
+    let mut events = Vec::new();
+    let mut children = ChildrenState::default();
+    while now <= limit {
+        let n = needs(spec, Some(&status), &children, at(now));
+        let mut obs = Observations {
+            generation: Some(1),
+            children: children.clone(),
+            ..Default::default()
+        };
+        if n.ask_broker {
+            obs.contract = Some(world.contract.clone());
+        }
+        if n.fleet.is_some() {
+            obs.fleet = Some(if world.fleet_ok {
+                fleet(GateVerdict::Passed, &[])
+            } else {
+                fleet(GateVerdict::Blocked, &[("p", "x", "y")])
+            });
+        }
+        if n.smoke {
+            obs.smoke = Some(SmokeStatus {
+                verdict: GateVerdict::Passed,
+                ..Default::default()
+            });
+        }
+        if let Some(w) = &n.look {
+            let verdict = match world.verdict_after {
+                Some((t, v)) if now >= t => v,
+                _ => MetricVerdict::Running,
+            };
+            obs.look = Some(look(verdict, (w.end.as_second()) - T0));
+        }
+        if n.record.is_some() {
+            obs.record = Some(if world.record_fails > 0 {
+                world.record_fails -= 1;
+                RecordOutcome::Failed {
+                    reason: "503".into(),
+                }
+            } else {
+                RecordOutcome::Recorded
+            });
+        }
+        let plan = decide(spec, Some(&status), &obs, at(now));
+        events.extend(plan.events.iter().map(|e| e.reason.clone()));
+        let mut written = Rollout::new("shop", spec.clone());
+        written.status = Some(plan.status.clone());
+        if let Some(n) =
+            crate::runtime::notify::Notification::for_transition(&written, Some(&status), at(now))
+        {
+            world
+                .notified
+                .push(format!("{} {}", n.event.as_str(), n.version));
+        }
+        status = plan.status;
+        children = children_matching(spec, &status);
+        let resting = status.phase.is_terminal()
+            && status.deployment_record.as_ref().is_none_or(|r| r.recorded);
+        if resting {
+            break;
+        }
+        now += 5;
+    }
+    (status, events)
+}
+
+fn stable_status() -> RolloutStatus {
+    RolloutStatus {
+        phase: Phase::Succeeded,
+        stable_version: Some("1.0.0".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_healthy_canary_is_promoted_through_every_step_and_recorded_once() {
+    let spec = spec();
+    let mut world = World {
+        contract: ContractAnswer::Deployable {
+            reason: "ok".into(),
+            summary: None,
+        },
+        fleet_ok: true,
+        verdict_after: Some((0, MetricVerdict::Pass)),
+        record_fails: 2,
+        notified: vec![],
+    };
+    let (status, events) = run(&spec, stable_status(), &mut world, 3600);
+    assert_eq!(status.phase, Phase::Succeeded, "{events:?}");
+    assert_eq!(status.stable_version.as_deref(), Some("2.0.0"));
+    assert!(status.deployment_record.as_ref().unwrap().recorded);
+    assert_eq!(
+        events.iter().filter(|e| *e == "DeploymentRecorded").count(),
+        1
+    );
+    assert_eq!(
+        events.iter().filter(|e| *e == "PromotionCommitted").count(),
+        1
+    );
+    // The first analysis step passes on its own; the last one's pass completes the steps.
+    assert_eq!(
+        events.iter().filter(|e| *e == "AnalysisPassed").count(),
+        1,
+        "{events:?}"
+    );
+    let completed = status
+        .history
+        .iter()
+        .find(|d| d.reason == "StepsCompleted")
+        .unwrap();
+    assert!(
+        completed
+            .message
+            .contains("step 4: canary within tolerance"),
+        "{}",
+        completed.message
+    );
+    assert_eq!(
+        events.iter().filter(|e| *e == "WeightSet").count(),
+        2,
+        "{events:?}"
+    );
+    // Once, although the status is written again for each deployment-record retry.
+    assert_eq!(world.notified, ["Promoted 2.0.0"]);
+}
+
+#[test]
+fn a_regression_is_rolled_back_before_the_last_step() {
+    let spec = spec();
+    let mut world = World {
+        contract: ContractAnswer::Deployable {
+            reason: "ok".into(),
+            summary: None,
+        },
+        fleet_ok: true,
+        verdict_after: Some((60, MetricVerdict::Fail)),
+        record_fails: 0,
+        notified: vec![],
+    };
+    let (status, events) = run(&spec, stable_status(), &mut world, 3600);
+    assert_eq!(status.phase, Phase::RolledBack, "{events:?}");
+    assert_eq!(status.reason.as_deref(), Some("AnalysisFailed"));
+    assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
+    assert_eq!(status.rejected_version.as_deref(), Some("2.0.0"));
+    assert!(!events.contains(&"PromotionCommitted".to_string()));
+    assert_eq!(status.deployment_record.unwrap().version, "1.0.0");
+    assert_eq!(world.notified, ["RolledBack 2.0.0"]);
+}
+
+#[test]
+fn a_stale_pod_blocks_and_an_unknown_broker_blocks_after_its_budget() {
+    let spec = spec();
+    let mut world = World {
+        contract: ContractAnswer::Deployable {
+            reason: "ok".into(),
+            summary: None,
+        },
+        fleet_ok: false,
+        verdict_after: None,
+        record_fails: 0,
+        notified: vec![],
+    };
+    let (status, _) = run(&spec, stable_status(), &mut world, 3600);
+    assert_eq!(
+        (status.phase, status.reason.as_deref()),
+        (Phase::Blocked, Some("FleetCheckFailed"))
+    );
+    assert_eq!(world.notified, ["Blocked 2.0.0"]);
+    let mut world = World {
+        contract: ContractAnswer::Unknown {
+            reason: "no results".into(),
+            summary: None,
+        },
+        fleet_ok: true,
+        verdict_after: None,
+        record_fails: 0,
+        notified: vec![],
+    };
+    let (status, events) = run(&spec, stable_status(), &mut world, 3600);
+    assert_eq!(
+        (status.phase, status.reason.as_deref()),
+        (Phase::Blocked, Some("ContractUnknown"))
+    );
+    assert!(
+        !events.contains(&"CanaryStarting".to_string()),
+        "no canary pod ever started"
+    );
+    assert_eq!(world.notified, ["Blocked 2.0.0"]);
+}
+
+#[test]
+fn metrics_that_never_arrive_hold_the_rollout_without_promoting_or_rolling_back() {
+    let spec = spec();
+    let mut world = World {
+        contract: ContractAnswer::Deployable {
+            reason: "ok".into(),
+            summary: None,
+        },
+        fleet_ok: true,
+        verdict_after: None,
+        record_fails: 0,
+        notified: vec![],
+    };
+    let (status, events) = run(&spec, stable_status(), &mut world, 1800);
+    assert_eq!(status.phase, Phase::Analyzing);
+    assert!(status.hold_reason.is_some());
+    assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
+    assert!(!events
+        .iter()
+        .any(|e| e == "PromotionCommitted" || e == "AnalysisFailed"));
+    assert!(world.notified.is_empty(), "{:?}", world.notified);
+}
