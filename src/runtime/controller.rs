@@ -29,7 +29,7 @@ use super::peers::broker::BrokerPeer;
 use super::peers::prometheus::PrometheusJudgePeer;
 use super::peers::{AnalysisPeer, ContractPeer, PeerDefaults};
 use super::reconcile::{self, Context};
-use crate::crd::Rollout;
+use crate::crd::{Rollout, LABEL_MANAGED_BY, MANAGED_BY};
 
 /// Everything `tollgate controller` is told.
 #[derive(Clone, Debug)]
@@ -106,33 +106,10 @@ pub async fn run(
     analysis: Arc<dyn AnalysisPeer>,
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new());
-    let notifier = match config.notifications.clone() {
-        Some(c) => {
-            info!(webhook = %c.url.redacted(), format = ?c.format, "webhook notifications on");
-            Some(Notifier::new(c, metrics.clone())?)
-        }
-        None => {
-            info!("no webhook configured: notifications off");
-            None
-        }
-    };
+    let notifier = notifier(&config, &metrics)?;
     let admin_state = AdminState::new(metrics.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
-
-    let admin_listener = tokio::net::TcpListener::bind(config.admin_addr)
-        .await
-        .map_err(|e| RunError::Admin(config.admin_addr, e))?;
-    info!(addr = %config.admin_addr, "admin server listening");
-    let admin_router = admin::router(admin_state.clone());
-    let mut admin_stop = stop_rx.clone();
-    let admin_task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = admin_stop.wait_for(|s| *s).await;
-        };
-        axum::serve(admin_listener, admin_router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let admin_task = serve_admin(&config, admin_state.clone(), stop_rx.clone()).await?;
 
     let leadership = match &config.leader {
         Some(leader) => Leadership::elect(client.clone(), leader)
@@ -163,16 +140,7 @@ pub async fn run(
         admin_state.set(Readiness::Starting);
         let ctx = Arc::new(Context {
             observer: Observer::new(client.clone()),
-            applier: Applier::new(
-                client.clone(),
-                Recorder::new(
-                    client.clone(),
-                    Reporter {
-                        controller: "tollgate".into(),
-                        instance: Some(config.instance.clone()),
-                    },
-                ),
-            ),
+            applier: Applier::new(client.clone(), recorder(&client, &config)),
             contract: contract.clone(),
             analysis: analysis.clone(),
             metrics: metrics.clone(),
@@ -181,45 +149,8 @@ pub async fn run(
             notifier: notifier.clone(),
             failures: Default::default(),
         });
-        let (rollouts, deployments, services) = match &config.namespace {
-            Some(ns) => (
-                Api::<Rollout>::namespaced(client.clone(), ns),
-                Api::<Deployment>::namespaced(client.clone(), ns),
-                Api::<Service>::namespaced(client.clone(), ns),
-            ),
-            None => (
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-            ),
-        };
-        let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=tollgate");
-        let controller = Controller::new(rollouts, watcher::Config::default())
-            .owns(deployments, owned.clone())
-            .owns(services, owned)
-            .with_config(
-                kube::runtime::controller::Config::default().concurrency(config.concurrency),
-            );
-        let store = controller.store();
-        let ready_state = admin_state.clone();
-        let ready = tokio::spawn(async move {
-            // kube-runtime's readiness latch keeps one waker, and the controller itself waits on
-            // it too, so a second waiter may never be woken: ask again until the latch is set
-            // (after which it answers at once).
-            loop {
-                match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready())
-                    .await
-                {
-                    Ok(Ok(())) => {
-                        ready_state.set(Readiness::Leading);
-                        info!("watches synced: ready");
-                        return;
-                    }
-                    Ok(Err(_)) => return,
-                    Err(_) => continue,
-                }
-            }
-        });
+        let controller = controller(&client, &config);
+        let ready = report_ready(controller.store(), admin_state.clone());
         let mut stop = stop_rx.clone();
         let run = controller
             .graceful_shutdown_on(async move {
@@ -273,4 +204,97 @@ pub async fn run(
     }
     info!("stopped");
     Ok(())
+}
+
+/// The webhook notifier, when one is configured.
+fn notifier(
+    config: &ControllerConfig,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<Notifier>, RunError> {
+    match config.notifications.clone() {
+        Some(c) => {
+            info!(webhook = %c.url.redacted(), format = ?c.format, "webhook notifications on");
+            Ok(Some(Notifier::new(c, metrics.clone())?))
+        }
+        None => {
+            info!("no webhook configured: notifications off");
+            Ok(None)
+        }
+    }
+}
+
+/// Bind the admin server and serve it until `stop` turns true.
+async fn serve_admin(
+    config: &ControllerConfig,
+    state: AdminState,
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, RunError> {
+    let listener = tokio::net::TcpListener::bind(config.admin_addr)
+        .await
+        .map_err(|e| RunError::Admin(config.admin_addr, e))?;
+    info!(addr = %config.admin_addr, "admin server listening");
+    let router = admin::router(state);
+    Ok(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }))
+}
+
+/// The Event recorder, reporting as this replica.
+fn recorder(client: &Client, config: &ControllerConfig) -> Recorder {
+    Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "tollgate".into(),
+            instance: Some(config.instance.clone()),
+        },
+    )
+}
+
+/// The controller over Rollouts and the Deployments and Services they own.
+fn controller(client: &Client, config: &ControllerConfig) -> Controller<Rollout> {
+    let (rollouts, deployments, services) = match &config.namespace {
+        Some(ns) => (
+            Api::<Rollout>::namespaced(client.clone(), ns),
+            Api::<Deployment>::namespaced(client.clone(), ns),
+            Api::<Service>::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    };
+    let owned = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
+    Controller::new(rollouts, watcher::Config::default())
+        .owns(deployments, owned.clone())
+        .owns(services, owned)
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+}
+
+/// Mark the admin state `Leading` once the watches have synced.
+fn report_ready(
+    store: kube::runtime::reflector::Store<Rollout>,
+    state: AdminState,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        // kube-runtime's readiness latch keeps one waker, and the controller itself waits on
+        // it too, so a second waiter may never be woken: ask again until the latch is set
+        // (after which it answers at once).
+        loop {
+            match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+                Ok(Ok(())) => {
+                    state.set(Readiness::Leading);
+                    info!("watches synced: ready");
+                    return;
+                }
+                Ok(Err(_)) => return,
+                Err(_) => continue,
+            }
+        }
+    })
 }

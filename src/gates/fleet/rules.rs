@@ -256,18 +256,46 @@ fn attest_problem(err: &AttestError) -> Problem {
     }
 }
 
+type Verdicts = BTreeMap<(Track, String), PodVerdict>;
+
 /// Judge every pod: the full, sorted list (the CLI prints it; the report caps it).
 pub fn evaluate_pods(expect: &FleetExpectation, input: &FleetInput) -> Vec<PodVerdict> {
-    let mut verdicts: BTreeMap<(Track, String), PodVerdict> = BTreeMap::new();
+    let mut verdicts = answers(input);
+    check_versions(expect, &mut verdicts);
+    let majorities: BTreeMap<Track, Option<String>> = Track::ALL
+        .iter()
+        .map(|t| (*t, track_majority(&verdicts, *t)))
+        .collect();
+    let references = config_references(expect, &majorities);
+    check_config_hashes(&mut verdicts, &majorities, &references);
+    add_cluster_problems(input, &mut verdicts);
+    verdicts
+        .into_values()
+        .map(|mut v| {
+            v.problems.sort();
+            v.problems.dedup();
+            v
+        })
+        .collect()
+}
 
+fn empty_verdict(pod: PodRef) -> PodVerdict {
+    PodVerdict {
+        pod,
+        reported_version: None,
+        reported_config_hash: None,
+        problems: Vec::new(),
+    }
+}
+
+/// One verdict per attested pod, with what it reported or why it did not.
+fn answers(input: &FleetInput) -> Verdicts {
+    let mut verdicts = Verdicts::new();
     for obs in &input.observations {
         let key = (obs.target.track, obs.target.name.clone());
-        let verdict = verdicts.entry(key).or_insert_with(|| PodVerdict {
-            pod: obs.target.pod_ref(),
-            reported_version: None,
-            reported_config_hash: None,
-            problems: Vec::new(),
-        });
+        let verdict = verdicts
+            .entry(key)
+            .or_insert_with(|| empty_verdict(obs.target.pod_ref()));
         match &obs.result {
             Ok(a) => {
                 verdict.reported_version = Some(a.version.clone());
@@ -276,8 +304,11 @@ pub fn evaluate_pods(expect: &FleetExpectation, input: &FleetInput) -> Vec<PodVe
             Err(e) => verdict.problems.push(attest_problem(e)),
         }
     }
+    verdicts
+}
 
-    // Versions.
+/// Every canary pod reports the canary version, every stable and baseline pod the stable one.
+fn check_versions(expect: &FleetExpectation, verdicts: &mut Verdicts) {
     for v in verdicts.values_mut() {
         let Some(reported) = v.reported_version.clone() else {
             continue;
@@ -305,85 +336,105 @@ pub fn evaluate_pods(expect: &FleetExpectation, input: &FleetInput) -> Vec<PodVe
             }),
         }
     }
+}
 
-    // Configuration hashes.
-    let hashes = |track: Track| -> Vec<(String, String)> {
+/// The configuration hash most pods of `track` report, if exactly one is most common.
+fn track_majority(verdicts: &Verdicts, track: Track) -> Option<String> {
+    majority(
         verdicts
             .values()
             .filter(|v| v.pod.track == track)
-            .filter_map(|v| {
-                v.reported_config_hash
-                    .clone()
-                    .map(|h| (v.pod.name.clone(), h))
-            })
-            .collect()
-    };
-    let per_track: BTreeMap<Track, Vec<(String, String)>> =
-        Track::ALL.iter().map(|t| (*t, hashes(*t))).collect();
-    let track_majority = |track: Track| -> Option<String> {
-        per_track
-            .get(&track)
-            .and_then(|hs| majority(hs.iter().map(|(_, h)| h.as_str())))
-            .map(str::to_string)
-    };
-    let stable_majority = track_majority(Track::Stable);
+            .filter_map(|v| v.reported_config_hash.as_deref()),
+    )
+    .map(str::to_string)
+}
 
-    // The hashes each track is held to (all must hold), and where each comes from. `None`
-    // means the reference is unknown: stable pods disagree with no majority, or none answered.
-    let canary_majority = track_majority(Track::Canary);
-    let stable_source = "the stable pods (no configuration change declared)";
-    let mut references: BTreeMap<Track, Vec<(Option<String>, &'static str)>> = BTreeMap::new();
-    references.insert(
-        Track::Stable,
-        vec![(stable_majority.clone(), "the other stable pods")],
-    );
-    references.insert(
-        Track::Baseline,
-        vec![match &stable_majority {
-            Some(h) => (Some(h.clone()), "the stable pods"),
-            None => (track_majority(Track::Baseline), "the other baseline pods"),
-        }],
-    );
-    let canary_refs = match &expect.config {
-        ConfigRule::Declared { expected_hash } => vec![(
+/// A hash a track is held to, and where it comes from.
+#[derive(Clone)]
+struct Reference {
+    /// `None`: the reference is unknown (its pods disagree with no majority, or none answered).
+    hash: Option<String>,
+    source: &'static str,
+    /// The reference is the stable pods' hash for a canary without a declared change: an
+    /// unknown one is a fleet problem (see the report), not each canary pod's.
+    stable_for_canary: bool,
+}
+
+fn reference(hash: Option<String>, source: &'static str) -> Reference {
+    Reference {
+        hash,
+        source,
+        stable_for_canary: false,
+    }
+}
+
+/// The hashes each track is held to (all must hold).
+fn config_references(
+    expect: &FleetExpectation,
+    majorities: &BTreeMap<Track, Option<String>>,
+) -> BTreeMap<Track, Vec<Reference>> {
+    let of = |t: Track| majorities.get(&t).cloned().flatten();
+    let stable_majority = of(Track::Stable);
+    let canary = match &expect.config {
+        ConfigRule::Declared { expected_hash } => vec![reference(
             Some(expected_hash.clone()),
             "the declared configuration change",
         )],
         ConfigRule::MatchStable { pipeline_hash } => {
-            let mut refs = vec![(stable_majority.clone(), stable_source)];
+            let mut refs = vec![Reference {
+                hash: stable_majority.clone(),
+                source: "the stable pods (no configuration change declared)",
+                stable_for_canary: true,
+            }];
             if let Some(h) = pipeline_hash {
-                refs.push((Some(h.clone()), "the hash given by the pipeline"));
+                refs.push(reference(Some(h.clone()), "the hash given by the pipeline"));
             }
             refs
         }
         ConfigRule::Standalone {
             expected_hash: Some(h),
-        } => vec![(Some(h.clone()), "the hash given by the pipeline")],
+        } => vec![reference(Some(h.clone()), "the hash given by the pipeline")],
         ConfigRule::Standalone {
             expected_hash: None,
-        } => vec![(canary_majority.clone(), "the other pods")],
+        } => vec![reference(of(Track::Canary), "the other pods")],
     };
-    references.insert(Track::Canary, canary_refs);
+    let baseline = match &stable_majority {
+        Some(h) => reference(Some(h.clone()), "the stable pods"),
+        None => reference(of(Track::Baseline), "the other baseline pods"),
+    };
+    BTreeMap::from([
+        (
+            Track::Stable,
+            vec![reference(stable_majority, "the other stable pods")],
+        ),
+        (Track::Baseline, vec![baseline]),
+        (Track::Canary, canary),
+    ])
+}
 
+/// Hold each pod's hash to its track's references: a pod that is the odd one out of its track
+/// drifts; a track that agrees on the wrong hash mismatches.
+fn check_config_hashes(
+    verdicts: &mut Verdicts,
+    majorities: &BTreeMap<Track, Option<String>>,
+    references: &BTreeMap<Track, Vec<Reference>>,
+) {
     for v in verdicts.values_mut() {
         let Some(reported) = v.reported_config_hash.clone() else {
             continue;
         };
         let track = v.pod.track;
-        let peers_majority = track_majority(track);
+        let peers_majority = majorities.get(&track).cloned().flatten();
         let odd_one_out = peers_majority.as_deref() != Some(reported.as_str());
-        let refs = references.get(&track).cloned().unwrap_or_default();
         let mut flagged: Vec<String> = Vec::new();
-        for (reference, source) in refs {
-            match reference {
-                Some(r) if r == reported => {}
-                Some(r) => {
-                    if flagged.contains(&r) {
+        for r in references.get(&track).into_iter().flatten() {
+            match &r.hash {
+                Some(h) if *h == reported => {}
+                Some(h) => {
+                    if flagged.contains(h) {
                         continue;
                     }
-                    flagged.push(r.clone());
-                    // Odd one out of its track: drift. Agreeing with its peers on the wrong
-                    // hash: the whole track mismatches.
+                    flagged.push(h.clone());
                     let kind = if odd_one_out {
                         ProblemKind::ConfigDrift
                     } else {
@@ -392,11 +443,11 @@ pub fn evaluate_pods(expect: &FleetExpectation, input: &FleetInput) -> Vec<PodVe
                     v.problems.push(Problem {
                         kind,
                         reported: Some(reported.clone()),
-                        expected: Some(r),
-                        detail: format!("configuration hash differs from {source}"),
+                        expected: Some(h.clone()),
+                        detail: format!("configuration hash differs from {}", r.source),
                     });
                 }
-                None if source == stable_source => {
+                None if r.stable_for_canary => {
                     // Stable has no agreed hash: a fleet problem (see the report). A canary pod
                     // that also disagrees with the other canary pods is still named.
                     if odd_one_out {
@@ -422,30 +473,20 @@ pub fn evaluate_pods(expect: &FleetExpectation, input: &FleetInput) -> Vec<PodVe
             }
         }
     }
+}
 
-    // Problems found by the Kubernetes cross-check.
+/// Problems found by the Kubernetes cross-check, added to the pods they concern.
+fn add_cluster_problems(input: &FleetInput, verdicts: &mut Verdicts) {
     for pp in &input.cluster_problems {
         let key = (pp.pod.track, pp.pod.name.clone());
-        let verdict = verdicts.entry(key).or_insert_with(|| PodVerdict {
-            pod: pp.pod.clone(),
-            reported_version: None,
-            reported_config_hash: None,
-            problems: Vec::new(),
-        });
+        let verdict = verdicts
+            .entry(key)
+            .or_insert_with(|| empty_verdict(pp.pod.clone()));
         if verdict.pod.ip.is_none() {
             verdict.pod.ip = pp.pod.ip;
         }
         verdict.problems.push(pp.problem.clone());
     }
-
-    verdicts
-        .into_values()
-        .map(|mut v| {
-            v.problems.sort();
-            v.problems.dedup();
-            v
-        })
-        .collect()
 }
 
 /// Judge the fleet: every pod, then the fleet-wide rules, then the capped report.
