@@ -23,7 +23,8 @@ use tollgate::crd::{
     RolloutStatus, SmokeStatus,
 };
 use tollgate::rollout::decide::{
-    self, AnalysisLook, ChildrenState, ContractAnswer, Observations, RecordOutcome, WorkloadState,
+    self, AnalysisLook, ChildrenState, ContractAnswer, FleetObservation, FleetVerdict,
+    Observations, RecordOutcome, WorkloadState,
 };
 
 use support::argocd::{argocd_health, argocd_health_with, SCRIPT, VALID_STATUSES};
@@ -327,16 +328,23 @@ fn drive(name: &str, spec_v: &Value, world: &World, limit: i64) -> Vec<Value> {
             });
         }
         if n.fleet.is_some() {
-            obs.fleet = Some(FleetStatus {
-                verdict: if world.fleet_ok {
-                    GateVerdict::Passed
-                } else {
-                    GateVerdict::Blocked
+            obs.fleet = Some(FleetObservation {
+                status: FleetStatus {
+                    verdict: if world.fleet_ok {
+                        GateVerdict::Passed
+                    } else {
+                        GateVerdict::Blocked
+                    },
+                    pods_checked: 5,
+                    pods_matching: if world.fleet_ok { 5 } else { 4 },
+                    pods_failing: i32::from(!world.fleet_ok),
+                    ..Default::default()
                 },
-                pods_checked: 5,
-                pods_matching: if world.fleet_ok { 5 } else { 4 },
-                pods_failing: i32::from(!world.fleet_ok),
-                ..Default::default()
+                verdict: if world.fleet_ok {
+                    FleetVerdict::Passed
+                } else {
+                    FleetVerdict::Failed
+                },
             });
         }
         if n.smoke {

@@ -3,11 +3,13 @@
 //! This module is the only place schemas are defined: `crds/rollouts.tollgate.dev.yaml` is
 //! what [`crd_yaml`] prints (`tollgate crd`), and a test fails when the two differ.
 
+mod reason;
 mod schema;
 mod spec;
 mod status;
 mod track;
 
+pub use reason::{Reason, UnknownReason};
 pub use schema::DURATION_PATTERN;
 pub use spec::*;
 pub use status::*;

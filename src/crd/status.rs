@@ -7,6 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::reason::Reason;
 use super::schema;
 
 /// Most entries kept in `status.history`; older decisions are dropped first.
@@ -38,9 +39,8 @@ pub struct RolloutStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// `Ready`, `Progressing` (also as `Reconciling`, for kstatus) and `Stalled`, with
-    /// machine-readable reasons
-    /// (see the reason constants in the documentation).
+    /// `Ready`, `Progressing` (also as `Reconciling`, for kstatus) and `Stalled`, each with the
+    /// machine-readable reason of `reason` (the phase's name before any decision).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 
@@ -68,7 +68,19 @@ pub struct RolloutStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_started_at: Option<Timestamp>,
 
-    /// Machine-readable reason of the last decision (also the `Reason` column).
+    /// Machine-readable reason of the last decision (also the `Reason` column). One of
+    /// these (some are only ever Event reasons):
+    /// `Started`, `NewVersion`, `Superseded`, `RetryRequested`, `RetryIgnored`, `Aborted`,
+    /// `AbortIgnored`, `Resumed`, `ResumeIgnored`, `PromoteRequested`, `PromoteIgnored`,
+    /// `ContractGatePassed`, `ContractGateDryRun`, `NotDeployable`, `ContractUnknown`,
+    /// `BrokerUnreachable`, `BrokerRefused`, `InitialDeployment`, `CanaryStarting`, `CanaryReady`,
+    /// `ProgressDeadlineExceeded`, `FleetCheckPassed`, `FleetCheckFailed`, `FleetUnanswered`,
+    /// `SmokeChecking`, `SmokeChecksPassed`, `SmokeCheckFailed`, `StepStarted`, `WeightSet`,
+    /// `PauseEnded`, `Pausing`, `PausedAtStep`, `Paused`, `Analyzing`, `AnalysisPassed`,
+    /// `AnalysisFailed`, `AnalysisInconclusive`, `JudgeStateReset`, `StepsCompleted`,
+    /// `PromotionCommitted`, `PromotionStalled`, `PromotionNotVerified`, `Promoted`, `RolledBack`,
+    /// `DeploymentRecorded`, `DeploymentRecordFailed`, `InvalidSpec`.
+    /// A newer operator may write others; they are kept as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 
@@ -403,13 +415,41 @@ pub struct Decision {
     pub at: Timestamp,
     /// Phase entered.
     pub phase: Phase,
-    /// Machine-readable reason.
+    /// Machine-readable reason (as in `status.reason`).
     pub reason: String,
     /// What happened and why.
     pub message: String,
 }
 
+impl Decision {
+    /// A decision with a known reason.
+    pub fn new(at: Timestamp, phase: Phase, reason: Reason, message: String) -> Decision {
+        Decision {
+            at,
+            phase,
+            reason: reason.as_str().to_string(),
+            message,
+        }
+    }
+
+    /// The reason, when this operator knows it.
+    pub fn reason(&self) -> Option<Reason> {
+        self.reason.parse().ok()
+    }
+}
+
 impl RolloutStatus {
+    /// The reason of the last decision, when this operator knows it.
+    pub fn reason(&self) -> Option<Reason> {
+        self.reason.as_deref()?.parse().ok()
+    }
+
+    /// Set the reason and message of the last decision.
+    pub fn set_reason(&mut self, reason: Reason, message: String) {
+        self.reason = Some(reason.as_str().to_string());
+        self.message = Some(message);
+    }
+
     /// Append a decision, dropping the oldest beyond [`MAX_HISTORY`].
     pub fn record(&mut self, decision: Decision) {
         self.history.push(decision);

@@ -661,3 +661,30 @@ fn history_is_bounded_and_keeps_the_newest() {
         format!("R{}", MAX_HISTORY + 4)
     );
 }
+
+#[test]
+fn the_reason_field_lists_every_reason() {
+    let schema = crd_schema();
+    let description = schema
+        .pointer("/properties/status/properties/reason/description")
+        .and_then(Value::as_str)
+        .expect("status.reason has a description");
+    for reason in Reason::ALL {
+        assert!(
+            description.contains(&format!("`{reason}`")),
+            "status.reason's description does not list {reason}: {description}"
+        );
+    }
+    let status = RolloutStatus {
+        reason: Some("FromANewerOperator".into()),
+        ..Default::default()
+    };
+    let back: RolloutStatus =
+        serde_json::from_value(serde_json::to_value(&status).unwrap()).unwrap();
+    assert_eq!(back.reason.as_deref(), Some("FromANewerOperator"));
+    assert_eq!(
+        back.reason(),
+        None,
+        "an unknown reason reads as none, and is kept"
+    );
+}

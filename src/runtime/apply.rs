@@ -139,7 +139,7 @@ impl Applier {
                     EventKind::Normal => EventType::Normal,
                     EventKind::Warning => EventType::Warning,
                 },
-                reason: planned.reason.clone(),
+                reason: planned.reason.to_string(),
                 note: Some(truncate(&planned.message, 1000)),
                 action: "Reconcile".into(),
                 secondary: None,

@@ -21,7 +21,7 @@ use crate::gates::fleet::{
 };
 use crate::gates::smoke;
 use crate::rollout::children::{self, deployment_name};
-use crate::rollout::decide::{ChildrenState, FleetScope, WorkloadState};
+use crate::rollout::decide::{ChildrenState, FleetObservation, FleetScope, WorkloadState};
 
 /// Why an observation could not be made. Transient errors are retried with backoff;
 /// permanent ones wait for a change to the Rollout.
@@ -158,12 +158,7 @@ pub fn fleet_status(report: &FleetReport, now: Timestamp) -> FleetStatus {
         .iter()
         .map(|p| PodFinding {
             pod: "(fleet)".into(),
-            problem: match p {
-                fleet::FleetProblem::NoReadyPods { .. } => "NoReadyPods".into(),
-                fleet::FleetProblem::StableReferenceUnavailable => {
-                    "StableReferenceUnavailable".into()
-                }
-            },
+            problem: p.as_str().to_string(),
             reported: Some(p.to_string()),
             ..Default::default()
         })
@@ -172,7 +167,7 @@ pub fn fleet_status(report: &FleetReport, now: Timestamp) -> FleetStatus {
         pod: f.pod.clone(),
         track: Some(f.track.as_str().to_string()),
         ip: f.ip.map(|ip| ip.to_string()),
-        problem: format!("{:?}", f.kind),
+        problem: f.kind.as_str().to_string(),
         reported: f.reported.clone().or_else(|| Some(f.detail.clone())),
         expected: f.expected.clone(),
     }));
@@ -338,7 +333,7 @@ impl Observer {
         deployments: &BTreeMap<Track, Deployment>,
         scope: &FleetScope,
         now: Timestamp,
-    ) -> Result<FleetStatus, ObserveError> {
+    ) -> Result<FleetObservation, ObserveError> {
         let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
         let name = rollout.metadata.name.clone().unwrap_or_default();
         let config = attest_config(&rollout.spec)?;
@@ -373,7 +368,10 @@ impl Observer {
             TrackInventory::merge(parts),
         )
         .await;
-        Ok(fleet_status(&outcome.report, now))
+        Ok(FleetObservation {
+            status: fleet_status(&outcome.report, now),
+            verdict: outcome.verdict(),
+        })
     }
 
     /// Send the smoke requests to the ready canary pods.

@@ -21,7 +21,7 @@ use super::metrics::{DecisionLabels, ErrorKind, ErrorLabels, GateLabels, Metrics
 use super::notify::{Notification, Notifier};
 use super::observe::{ObserveError, Observer};
 use super::peers::{AnalysisPeer, ContractPeer, PeerDefaults};
-use crate::crd::{Decision, Rollout, RolloutStatus, CONDITION_STALLED};
+use crate::crd::{Decision, Reason, Rollout, RolloutStatus, CONDITION_STALLED};
 use crate::rollout::decide::{self, Observations};
 
 /// What a reconcile needs.
@@ -210,7 +210,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
         ctx.metrics
             .decisions
             .get_or_create(&DecisionLabels {
-                outcome: event.reason.clone(),
+                outcome: event.reason.to_string(),
             })
             .inc();
         info!(rollout = %key(rollout), reason = %event.reason, "{}", event.message);
@@ -235,21 +235,18 @@ async fn record_permanent_error(
     }
     let mut status = rollout.status.clone().unwrap_or_default();
     let message = format!("cannot proceed until the Rollout changes: {message}");
-    if status.reason.as_deref() == Some("InvalidSpec")
-        && status.message.as_deref() == Some(&message)
-    {
+    if status.reason() == Some(Reason::InvalidSpec) && status.message.as_deref() == Some(&message) {
         return Ok(());
     }
     let now = Timestamp::now();
-    status.reason = Some("InvalidSpec".into());
-    status.message = Some(message.clone());
+    status.set_reason(Reason::InvalidSpec, message.clone());
     status.observed_generation = rollout.metadata.generation;
-    status.record(Decision {
-        at: now,
-        phase: status.phase,
-        reason: "InvalidSpec".into(),
-        message: message.clone(),
-    });
+    status.record(Decision::new(
+        now,
+        status.phase,
+        Reason::InvalidSpec,
+        message.clone(),
+    ));
     for c in status
         .conditions
         .iter_mut()
@@ -259,7 +256,7 @@ async fn record_permanent_error(
             c.last_transition_time = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now);
         }
         c.status = "True".into();
-        c.reason = "InvalidSpec".into();
+        c.reason = Reason::InvalidSpec.to_string();
         c.message = message.clone();
     }
     // Every condition now speaks for this generation (kubectl wait and kstatus compare it).
@@ -274,7 +271,7 @@ async fn record_permanent_error(
         ),
         events: vec![decide::PlannedEvent {
             kind: decide::EventKind::Warning,
-            reason: "InvalidSpec".into(),
+            reason: Reason::InvalidSpec,
             message,
         }],
         requeue_after: None,

@@ -50,6 +50,37 @@ pub struct FleetOutcome {
     pub report: FleetReport,
 }
 
+/// What a fleet check comes to for the rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetVerdict {
+    /// Every pod runs what it should.
+    Passed,
+    /// Every failure is a pod that did not answer (yet): ask again, until the deadline.
+    Unanswered,
+    /// A pod answered wrong, or the fleet cannot be verified: block.
+    Failed,
+}
+
+impl FleetOutcome {
+    /// The verdict, from every pod's problems (not only the ones the report lists).
+    pub fn verdict(&self) -> FleetVerdict {
+        if self.report.passed {
+            return FleetVerdict::Passed;
+        }
+        let pods_unanswered = self
+            .verdicts
+            .iter()
+            .flat_map(|v| &v.problems)
+            .all(|p| p.kind.is_unanswered());
+        let fleet_unanswered = self.report.fleet_problems.iter().all(|p| p.is_unanswered());
+        if pods_unanswered && fleet_unanswered {
+            FleetVerdict::Unanswered
+        } else {
+            FleetVerdict::Failed
+        }
+    }
+}
+
 /// Attest the ready pods of an inventory (at most `concurrency` at once) and judge the fleet.
 pub async fn check<A: Attestor>(
     attestor: &A,

@@ -80,9 +80,47 @@ pub enum ProblemKind {
     UnexpectedPod,
 }
 
+impl ProblemKind {
+    /// The name written into status and reports (the serialized form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::VersionMismatch => "VersionMismatch",
+            ProblemKind::ConfigDrift => "ConfigDrift",
+            ProblemKind::ConfigMismatch => "ConfigMismatch",
+            ProblemKind::Timeout => "Timeout",
+            ProblemKind::Unreachable => "Unreachable",
+            ProblemKind::HttpStatus => "HttpStatus",
+            ProblemKind::InvalidBody => "InvalidBody",
+            ProblemKind::MissingField => "MissingField",
+            ProblemKind::NoAddress => "NoAddress",
+            ProblemKind::TemplateHashMismatch => "TemplateHashMismatch",
+            ProblemKind::ImageMismatch => "ImageMismatch",
+            ProblemKind::UnexpectedPod => "UnexpectedPod",
+        }
+    }
+
+    /// The pod did not answer, rather than answered wrong. A pod that just turned ready may
+    /// not listen yet, so this holds the rollout (no evidence, no progress) and the pod is asked
+    /// again until the progress deadline; a wrong answer blocks at once.
+    pub fn is_unanswered(self) -> bool {
+        match self {
+            ProblemKind::Timeout | ProblemKind::Unreachable | ProblemKind::NoAddress => true,
+            ProblemKind::VersionMismatch
+            | ProblemKind::ConfigDrift
+            | ProblemKind::ConfigMismatch
+            | ProblemKind::HttpStatus
+            | ProblemKind::InvalidBody
+            | ProblemKind::MissingField
+            | ProblemKind::TemplateHashMismatch
+            | ProblemKind::ImageMismatch
+            | ProblemKind::UnexpectedPod => false,
+        }
+    }
+}
+
 impl fmt::Display for ProblemKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        f.write_str(self.as_str())
     }
 }
 

@@ -121,6 +121,25 @@ pub enum FleetProblem {
     StableReferenceUnavailable,
 }
 
+impl FleetProblem {
+    /// The name written into status.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FleetProblem::NoReadyPods { .. } => "NoReadyPods",
+            FleetProblem::StableReferenceUnavailable => "StableReferenceUnavailable",
+        }
+    }
+
+    /// No pod answered for this (none is ready yet), rather than a wrong answer: see
+    /// [`ProblemKind::is_unanswered`].
+    pub fn is_unanswered(&self) -> bool {
+        match self {
+            FleetProblem::NoReadyPods { .. } => true,
+            FleetProblem::StableReferenceUnavailable => false,
+        }
+    }
+}
+
 impl fmt::Display for FleetProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -1152,5 +1171,60 @@ mod tests {
         obs.push(ok(Track::Canary, 1, "2.0.0", "h1"));
         let r = evaluate(&match_stable(), &input(obs));
         assert_eq!(r.canary.checked, 2);
+    }
+
+    fn outcome(expect: &FleetExpectation, input: &FleetInput) -> crate::gates::fleet::FleetOutcome {
+        let verdicts = evaluate_pods(expect, input);
+        let report = report_from_verdicts(expect, input, &verdicts);
+        crate::gates::fleet::FleetOutcome { verdicts, report }
+    }
+
+    #[test]
+    fn pods_that_did_not_answer_hold_and_a_wrong_answer_fails() {
+        use crate::gates::fleet::FleetVerdict;
+        let e = match_stable();
+        let timeout = || AttestError::Timeout(Duration::from_secs(2));
+        assert_eq!(
+            outcome(&e, &input(healthy(3))).verdict(),
+            FleetVerdict::Passed
+        );
+
+        let mut silent = healthy(3);
+        silent[0] = err(Track::Canary, 1, timeout());
+        silent[1] = err(Track::Canary, 2, AttestError::Unreachable("refused".into()));
+        assert_eq!(
+            outcome(&e, &input(silent.clone())).verdict(),
+            FleetVerdict::Unanswered
+        );
+
+        // No ready canary pod at all is no answer either.
+        let stable_only: Vec<_> = (1..=3)
+            .map(|i| ok(Track::Stable, i, "1.0.0", "h1"))
+            .collect();
+        assert_eq!(
+            outcome(&e, &input(stable_only)).verdict(),
+            FleetVerdict::Unanswered
+        );
+
+        // One wrong answer among silent pods fails at once.
+        let mut mixed = silent;
+        mixed[2] = ok(Track::Canary, 3, "1.9.9", "h1");
+        assert_eq!(outcome(&e, &input(mixed)).verdict(), FleetVerdict::Failed);
+
+        // Every pod counts, also past the report's list of failures.
+        let mut many: Vec<_> = (1..=30).map(|i| err(Track::Canary, i, timeout())).collect();
+        many.push(ok(Track::Canary, 31, "1.9.9", "h1"));
+        many.extend((1..=3).map(|i| ok(Track::Stable, i, "1.0.0", "h1")));
+        let o = outcome(&e, &input(many));
+        assert!(o.report.failures_truncated);
+        assert_eq!(o.verdict(), FleetVerdict::Failed);
+
+        // Stable pods that answer without an agreed hash are an answer, not silence.
+        let split = vec![
+            ok(Track::Canary, 1, "2.0.0", "h1"),
+            ok(Track::Stable, 1, "1.0.0", "h1"),
+            ok(Track::Stable, 2, "1.0.0", "h2"),
+        ];
+        assert_eq!(outcome(&e, &input(split)).verdict(), FleetVerdict::Failed);
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::model::*;
 use super::pass::{fresh, Pass};
 use super::steps::{advance_step, at_open_pause};
-use crate::crd::Phase;
+use crate::crd::{Phase, Reason};
 
 /// Version changes and manual tokens, in that order. Returns true when this pass is finished.
 pub(super) fn handle_version_and_tokens(pass: &mut Pass<'_>) -> bool {
@@ -30,7 +30,7 @@ fn supersede(pass: &mut Pass<'_>) -> bool {
     pass.status.current_weight = 0;
     pass.enter(
         Phase::RollingBack,
-        "Superseded",
+        Reason::Superseded,
         format!(
             "spec.version changed from {old} to {} mid-rollout: removing the {old} canary, then starting over",
             spec.version
@@ -57,14 +57,14 @@ fn retry(pass: &mut Pass<'_>) -> bool {
     pass.status.handled_requests.retry = spec.retry_request.clone();
     if matches!(phase, Phase::Blocked | Phase::RolledBack) {
         pass.start(
-            "RetryRequested",
+            Reason::RetryRequested,
             format!("retrying {} on request", spec.version),
         );
         return true;
     }
     pass.event(
         EventKind::Normal,
-        "RetryIgnored",
+        Reason::RetryIgnored,
         format!("retryRequest ignored: the rollout is {phase:?}, not blocked or rolled back"),
     );
     false
@@ -82,21 +82,21 @@ fn abort(pass: &mut Pass<'_>) -> bool {
     match phase {
         Phase::Pending | Phase::ContractGate => {
             pass.block(
-                "Aborted",
+                Reason::Aborted,
                 "aborted on request before any canary pod started".into(),
             );
             true
         }
         Phase::CanaryStarting | Phase::FleetCheck | Phase::SmokeCheck | Phase::Analyzing => {
             pass.roll_back(
-                "Aborted",
+                Reason::Aborted,
                 "aborted on request: traffic returns to stable".into(),
             );
             true
         }
         Phase::Promoting if !committed => {
             pass.roll_back(
-                "Aborted",
+                Reason::Aborted,
                 "aborted on request: traffic returns to stable".into(),
             );
             true
@@ -104,7 +104,7 @@ fn abort(pass: &mut Pass<'_>) -> bool {
         _ => {
             pass.event(
                 EventKind::Normal,
-                "AbortIgnored",
+                Reason::AbortIgnored,
                 format!("abortRequest ignored: the rollout is {phase:?} and has nothing to abort"),
             );
             false
@@ -122,22 +122,26 @@ fn resume(pass: &mut Pass<'_>) -> bool {
     if pass.status.hold_reason.is_none() && !at_open_pause(pass) {
         pass.event(
             EventKind::Normal,
-            "ResumeIgnored",
+            Reason::ResumeIgnored,
             "resumeRequest ignored: the rollout is not waiting for a resume".into(),
         );
         return false;
     }
     pass.status.hold_reason = None;
     if at_open_pause(pass) {
-        advance_step(pass, "Resumed", "resumed on request".into());
+        advance_step(pass, Reason::Resumed, "resumed on request".into());
     } else {
         // Start the step's clock again so the analysis gets a fresh window.
         pass.status.step_started_at = Some(pass.now);
         pass.say(
-            "Resumed",
+            Reason::Resumed,
             "resumed on request: the analysis step starts over".into(),
         );
-        pass.event(EventKind::Normal, "Resumed", "resumed on request".into());
+        pass.event(
+            EventKind::Normal,
+            Reason::Resumed,
+            "resumed on request".into(),
+        );
     }
     true
 }
@@ -153,7 +157,7 @@ fn restart_when_resting(pass: &mut Pass<'_>) -> bool {
             if pass.status.stable_version.as_deref() != Some(spec.version.as_str()) =>
         {
             pass.start(
-                "NewVersion",
+                Reason::NewVersion,
                 format!(
                     "rolling out {} (stable is {})",
                     spec.version,
@@ -165,11 +169,11 @@ fn restart_when_resting(pass: &mut Pass<'_>) -> bool {
         Phase::Blocked | Phase::RolledBack
             if pass.status.rejected_version.as_deref() != Some(spec.version.as_str()) =>
         {
-            pass.start("NewVersion", format!("rolling out {}", spec.version));
+            pass.start(Reason::NewVersion, format!("rolling out {}", spec.version));
             true
         }
         Phase::Pending => {
-            pass.start("Started", format!("rolling out {}", spec.version));
+            pass.start(Reason::Started, format!("rolling out {}", spec.version));
             true
         }
         _ => false,
@@ -179,7 +183,7 @@ fn restart_when_resting(pass: &mut Pass<'_>) -> bool {
         pass.status.handled_requests.promote = spec.promote_request.clone();
         pass.event(
             EventKind::Normal,
-            "PromoteIgnored",
+            Reason::PromoteIgnored,
             format!("promoteRequest ignored: the rollout is {phase:?}, nothing to promote"),
         );
     }

@@ -9,7 +9,7 @@ use super::model::*;
 use super::needs::children_settled;
 use super::pass::{add, elapsed, std_duration, Pass};
 use super::steps::start_analysis;
-use crate::crd::{ContractGateStatus, FleetStatus, GateVerdict, Phase};
+use crate::crd::{ContractGateStatus, FleetStatus, GateVerdict, Phase, Reason};
 
 pub(super) fn contract_gate(pass: &mut Pass<'_>) {
     let Some(gate) = pass.spec.contract_gate.clone() else {
@@ -47,7 +47,7 @@ pub(super) fn contract_gate(pass: &mut Pass<'_>) {
             pass.status.contract_gate = Some(evidence);
             pass.event(
                 EventKind::Normal,
-                "ContractGatePassed",
+                Reason::ContractGatePassed,
                 format!("can-i-deploy {target}: yes ({reason})"),
             );
             pass.after_contract_gate();
@@ -63,7 +63,7 @@ pub(super) fn contract_gate(pass: &mut Pass<'_>) {
             if gate.dry_run {
                 pass.event(
                     EventKind::Warning,
-                    "ContractGateDryRun",
+                    Reason::ContractGateDryRun,
                     format!(
                         "can-i-deploy {target}: NO ({reason}); continuing because dryRun is set"
                     ),
@@ -71,7 +71,7 @@ pub(super) fn contract_gate(pass: &mut Pass<'_>) {
                 pass.after_contract_gate();
             } else {
                 pass.block(
-                    "NotDeployable",
+                    Reason::NotDeployable,
                     format!("can-i-deploy {target}: no: {reason}"),
                 );
             }
@@ -82,7 +82,7 @@ pub(super) fn contract_gate(pass: &mut Pass<'_>) {
             evidence.reason = Some(reason.clone());
             pass.status.contract_gate = Some(evidence);
             pass.block(
-                "BrokerRefused",
+                Reason::BrokerRefused,
                 format!("the Pact Broker refused can-i-deploy {target}: {reason}"),
             );
         }
@@ -91,7 +91,7 @@ pub(super) fn contract_gate(pass: &mut Pass<'_>) {
             wait_or_block(
                 pass,
                 evidence,
-                "ContractUnknown",
+                Reason::ContractUnknown,
                 format!("can-i-deploy {target}: unknown: {reason}"),
                 poll,
                 budget,
@@ -102,7 +102,7 @@ pub(super) fn contract_gate(pass: &mut Pass<'_>) {
             wait_or_block(
                 pass,
                 evidence,
-                "BrokerUnreachable",
+                Reason::BrokerUnreachable,
                 format!("the Pact Broker could not be asked about {target}: {reason}"),
                 poll,
                 budget,
@@ -115,7 +115,7 @@ pub(super) fn contract_gate(pass: &mut Pass<'_>) {
 pub(super) fn wait_or_block(
     pass: &mut Pass<'_>,
     mut evidence: ContractGateStatus,
-    reason: &str,
+    reason: Reason,
     message: String,
     poll: Duration,
     budget: Duration,
@@ -157,7 +157,7 @@ pub(super) fn canary_starting(pass: &mut Pass<'_>) {
     if children_settled(&desired, &pass.obs.children) {
         pass.enter(
             Phase::FleetCheck,
-            "CanaryReady",
+            Reason::CanaryReady,
             "canary pods are ready; checking what every pod runs".into(),
         );
         if !pass.spec.fleet_check.enabled {
@@ -166,7 +166,7 @@ pub(super) fn canary_starting(pass: &mut Pass<'_>) {
         pass.wake_in(Duration::ZERO);
     } else if pass.deadline_passed() {
         pass.roll_back(
-            "ProgressDeadlineExceeded",
+            Reason::ProgressDeadlineExceeded,
             format!(
                 "canary pods not ready within progressDeadline ({}s)",
                 std_duration(&pass.spec.progress_deadline).as_secs()
@@ -202,31 +202,20 @@ pub(super) fn fleet_failure_message(fleet: &FleetStatus) -> String {
     )
 }
 
-/// Problems that mean "this pod did not answer" rather than "it answered wrong". A pod that
-/// just turned ready may not listen yet, so these hold the rollout (fail closed: no evidence, no
-/// progress) and are asked again until the progress deadline; a wrong answer blocks at once.
-pub(super) const UNANSWERED: [&str; 4] = ["Timeout", "Unreachable", "NoAddress", "NoReadyPods"];
-
-pub(super) fn only_unanswered(fleet: &FleetStatus) -> bool {
-    !fleet.failing_pods.is_empty()
-        && fleet
-            .failing_pods
-            .iter()
-            .all(|p| UNANSWERED.contains(&p.problem.as_str()))
-}
-
-/// Hold on pods that did not answer, until the progress deadline. Returns true when holding.
-pub(super) fn hold_on_unanswered(pass: &mut Pass<'_>, fleet: &FleetStatus) -> bool {
-    if !only_unanswered(fleet) || pass.deadline_passed() {
+/// Hold on pods that did not answer (the fleet gate's [`FleetVerdict::Unanswered`]) until the
+/// progress deadline. Returns true when holding.
+pub(super) fn hold_on_unanswered(pass: &mut Pass<'_>, observed: &FleetObservation) -> bool {
+    if observed.verdict != FleetVerdict::Unanswered || pass.deadline_passed() {
         return false;
     }
+    let fleet = &observed.status;
     let message = format!(
         "{}; asking again (blocks after progressDeadline {}s)",
         fleet_failure_message(fleet),
         std_duration(&pass.spec.progress_deadline).as_secs()
     );
     pass.status.fleet = Some(fleet.clone());
-    pass.say("FleetUnanswered", message);
+    pass.say(Reason::FleetUnanswered, message);
     pass.wake_in(POD_WAIT_REQUEUE);
     true
 }
@@ -237,24 +226,25 @@ pub(super) fn fleet_check(pass: &mut Pass<'_>) {
         return;
     }
     match pass.obs.fleet.clone() {
-        Some(fleet) if fleet.verdict == GateVerdict::Passed => {
+        Some(observed) if observed.verdict == FleetVerdict::Passed => {
+            let fleet = observed.status;
             let message = format!("all {} pods run what they should", fleet.pods_checked);
             pass.status.fleet = Some(fleet);
-            pass.event(EventKind::Normal, "FleetCheckPassed", message);
+            pass.event(EventKind::Normal, Reason::FleetCheckPassed, message);
             after_fleet_check(pass);
         }
-        Some(fleet) if hold_on_unanswered(pass, &fleet) => {}
-        Some(fleet) => {
-            let message = fleet_failure_message(&fleet);
-            pass.status.fleet = Some(fleet);
+        Some(observed) if hold_on_unanswered(pass, &observed) => {}
+        Some(observed) => {
+            let message = fleet_failure_message(&observed.status);
+            pass.status.fleet = Some(observed.status);
             // No traffic reached the canary yet: this is a block, not a rollback.
-            pass.block("FleetCheckFailed", message);
+            pass.block(Reason::FleetCheckFailed, message);
         }
         None => {
             let desired = desired_children(pass.spec, &pass.status);
             if !children_settled(&desired, &pass.obs.children) && pass.deadline_passed() {
                 pass.block(
-                    "ProgressDeadlineExceeded",
+                    Reason::ProgressDeadlineExceeded,
                     "pods did not settle for the fleet check within progressDeadline".into(),
                 );
             } else {
@@ -268,7 +258,7 @@ pub(super) fn after_fleet_check(pass: &mut Pass<'_>) {
     if pass.spec.smoke.is_some() {
         pass.enter(
             Phase::SmokeCheck,
-            "SmokeChecking",
+            Reason::SmokeChecking,
             "sending smoke requests to canary pods".into(),
         );
         pass.wake_in(Duration::ZERO);
@@ -282,7 +272,7 @@ pub(super) fn smoke_check(pass: &mut Pass<'_>) {
         Some(smoke) if smoke.verdict == GateVerdict::Passed => {
             let message = format!("{} smoke requests succeeded", smoke.requests_sent);
             pass.status.smoke = Some(smoke);
-            pass.event(EventKind::Normal, "SmokeChecksPassed", message);
+            pass.event(EventKind::Normal, Reason::SmokeChecksPassed, message);
             start_analysis(pass);
         }
         Some(smoke) => {
@@ -296,7 +286,7 @@ pub(super) fn smoke_check(pass: &mut Pass<'_>) {
                 smoke.requests_failed, smoke.requests_sent
             );
             pass.status.smoke = Some(smoke);
-            pass.block("SmokeCheckFailed", message);
+            pass.block(Reason::SmokeCheckFailed, message);
         }
         None => pass.wake_in(POD_WAIT_REQUEUE),
     }

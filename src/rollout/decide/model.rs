@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+pub use crate::gates::fleet::FleetVerdict;
+
 use crate::crd::{
-    ContractSummary, FleetStatus, MetricStatus, MetricVerdict, RolloutStatus, SmokeStatus,
+    ContractSummary, FleetStatus, MetricStatus, MetricVerdict, Reason, RolloutStatus, SmokeStatus,
 };
 
 /// How often to look again while waiting for pods to become ready or go away (the watches on
@@ -123,14 +125,23 @@ pub struct Observations {
     pub children: ChildrenState,
     /// The broker's answer, when asked.
     pub contract: Option<ContractAnswer>,
-    /// The fleet check's result, when run (verdict `Passed` or `Blocked`).
-    pub fleet: Option<FleetStatus>,
+    /// The fleet check's result, when run.
+    pub fleet: Option<FleetObservation>,
     /// The smoke checks' result, when run.
     pub smoke: Option<SmokeStatus>,
     /// The judge's look, when taken.
     pub look: Option<AnalysisLook>,
     /// The deployment record attempt, when made.
     pub record: Option<RecordOutcome>,
+}
+
+/// One fleet check: the result in status shape and the fleet gate's verdict on it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FleetObservation {
+    /// What goes into `status.fleet` (verdict `Passed` or `Blocked`).
+    pub status: FleetStatus,
+    /// Passed, failed, or held on pods that did not answer (`gates::fleet` decides which).
+    pub verdict: FleetVerdict,
 }
 
 /// Which tracks the fleet check must attest, at which versions (mapped onto
@@ -205,8 +216,8 @@ pub enum EventKind {
 pub struct PlannedEvent {
     /// Normal or Warning.
     pub kind: EventKind,
-    /// Machine-readable reason (CamelCase).
-    pub reason: String,
+    /// Machine-readable reason.
+    pub reason: Reason,
     /// What happened.
     pub message: String,
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use super::model::*;
-use crate::crd::{Decision, Phase, RolloutSpec, RolloutStatus};
+use crate::crd::{Decision, Phase, Reason, RolloutSpec, RolloutStatus};
 
 pub(super) fn std_duration(d: &kube::core::Duration) -> Duration {
     (*d).into()
@@ -61,16 +61,16 @@ impl Pass<'_> {
         self.wake_at(add(self.now, d));
     }
 
-    pub(super) fn event(&mut self, kind: EventKind, reason: &str, message: String) {
+    pub(super) fn event(&mut self, kind: EventKind, reason: Reason, message: String) {
         self.events.push(PlannedEvent {
             kind,
-            reason: reason.to_string(),
+            reason,
             message,
         });
     }
 
     /// Move to `phase`, record why, and emit one Event.
-    pub(super) fn enter(&mut self, phase: Phase, reason: &str, message: String) {
+    pub(super) fn enter(&mut self, phase: Phase, reason: Reason, message: String) {
         let kind = match phase {
             Phase::Blocked | Phase::RollingBack | Phase::RolledBack => EventKind::Warning,
             _ => EventKind::Normal,
@@ -79,19 +79,14 @@ impl Pass<'_> {
         self.status.phase_started_at = Some(self.now);
         self.status.hold_reason = None;
         self.say(reason, message.clone());
-        self.status.record(Decision {
-            at: self.now,
-            phase,
-            reason: reason.to_string(),
-            message: message.clone(),
-        });
+        self.status
+            .record(Decision::new(self.now, phase, reason, message.clone()));
         self.event(kind, reason, message);
     }
 
     /// Update the reason and message without a transition.
-    pub(super) fn say(&mut self, reason: &str, message: String) {
-        self.status.reason = Some(reason.to_string());
-        self.status.message = Some(message);
+    pub(super) fn say(&mut self, reason: Reason, message: String) {
+        self.status.set_reason(reason, message);
     }
 
     pub(super) fn phase_elapsed(&self) -> Duration {
@@ -103,7 +98,7 @@ impl Pass<'_> {
     }
 
     /// Start the pipeline for `spec.version` from scratch.
-    pub(super) fn start(&mut self, reason: &str, message: String) {
+    pub(super) fn start(&mut self, reason: Reason, message: String) {
         let s = &mut self.status;
         s.canary_version = Some(self.spec.version.clone());
         s.current_step_index = None;
@@ -131,7 +126,7 @@ impl Pass<'_> {
             self.status.stable_version = Some(self.spec.version.clone());
             self.enter(
                 Phase::Promoting,
-                "InitialDeployment",
+                Reason::InitialDeployment,
                 format!(
                     "no stable version yet: deploying {} as the first stable version",
                     self.spec.version
@@ -140,7 +135,7 @@ impl Pass<'_> {
         } else {
             self.enter(
                 Phase::CanaryStarting,
-                "CanaryStarting",
+                Reason::CanaryStarting,
                 format!(
                     "starting canary pods of {} beside stable {}",
                     self.spec.version,
@@ -152,7 +147,7 @@ impl Pass<'_> {
     }
 
     /// Take the canary out of traffic and scale it down.
-    pub(super) fn roll_back(&mut self, reason: &str, message: String) {
+    pub(super) fn roll_back(&mut self, reason: Reason, message: String) {
         self.status.current_weight = 0;
         self.status.rejected_version = Some(self.spec.version.clone());
         self.enter(Phase::RollingBack, reason, message);
@@ -160,7 +155,7 @@ impl Pass<'_> {
     }
 
     /// A gate said no before any traffic moved.
-    pub(super) fn block(&mut self, reason: &str, message: String) {
+    pub(super) fn block(&mut self, reason: Reason, message: String) {
         self.status.current_weight = 0;
         self.status.rejected_version = Some(self.spec.version.clone());
         // Nothing is under test any more; `rejectedVersion` names what was blocked.
@@ -170,7 +165,7 @@ impl Pass<'_> {
     }
 
     /// Enter `Promoting`: the steps are done (or a person asked).
-    pub(super) fn promote(&mut self, reason: &str, message: String) {
+    pub(super) fn promote(&mut self, reason: Reason, message: String) {
         let message = format!("{message}; promoting {}", self.spec.version);
         self.enter(Phase::Promoting, reason, message);
         self.wake_in(Duration::ZERO);

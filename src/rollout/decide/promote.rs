@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::gates::{fleet_failure_message, hold_on_unanswered};
 use super::model::*;
 use super::pass::{add, retry_delay, Pass};
-use crate::crd::{Decision, DeploymentRecordStatus, GateVerdict, Phase};
+use crate::crd::{Decision, DeploymentRecordStatus, Phase, Reason};
 
 pub(super) fn apply_record_outcome(pass: &mut Pass<'_>) {
     let Some(outcome) = pass.obs.record.clone() else {
@@ -30,7 +30,7 @@ pub(super) fn apply_record_outcome(pass: &mut Pass<'_>) {
             record.last_error = None;
             pass.event(
                 EventKind::Normal,
-                "DeploymentRecorded",
+                Reason::DeploymentRecorded,
                 format!("recorded {version} as deployed to {environment} in the broker"),
             );
         }
@@ -39,7 +39,7 @@ pub(super) fn apply_record_outcome(pass: &mut Pass<'_>) {
             let attempts = record.attempts;
             pass.event(
                 EventKind::Warning,
-                "DeploymentRecordFailed",
+                Reason::DeploymentRecordFailed,
                 format!("could not record {version} in the broker (attempt {attempts}, will retry): {reason}"),
             );
         }
@@ -73,54 +73,72 @@ pub(super) fn request_record(pass: &mut Pass<'_>, version: String) {
     pass.wake_in(Duration::ZERO);
 }
 
+/// The `Promoting` phase: before the commit point the fleet is checked once more; after it
+/// the stable pods roll to the new version and the fleet is verified again.
 pub(super) fn promoting(pass: &mut Pass<'_>) {
-    let spec = pass.spec;
-    let committed = pass.status.stable_version.as_deref() == Some(spec.version.as_str());
-    let fleet_enabled = spec.fleet_check.enabled;
-    if !committed {
-        // The fleet is checked once more before the canary version becomes stable.
-        let verdict = if fleet_enabled {
-            pass.obs.fleet.clone()
-        } else {
-            None
-        };
-        match verdict {
-            Some(f) if f.verdict != GateVerdict::Passed && hold_on_unanswered(pass, &f) => {}
-            Some(f) if f.verdict != GateVerdict::Passed => {
-                let message = fleet_failure_message(&f);
-                pass.status.fleet = Some(f);
-                pass.roll_back("FleetCheckFailed", format!("before promotion: {message}"));
-            }
-            None if fleet_enabled => pass.wake_in(POD_WAIT_REQUEUE),
-            fleet => {
-                if let Some(f) = fleet {
-                    pass.status.fleet = Some(f);
-                }
-                pass.status.stable_version = Some(spec.version.clone());
-                pass.status.rejected_version = None;
-                let message = format!(
-                    "{} is now the stable version; rolling stable pods",
-                    spec.version
-                );
-                pass.say("PromotionCommitted", message.clone());
-                pass.status.record(Decision {
-                    at: pass.now,
-                    phase: Phase::Promoting,
-                    reason: "PromotionCommitted".into(),
-                    message: message.clone(),
-                });
-                pass.event(EventKind::Normal, "PromotionCommitted", message);
-                pass.wake_in(Duration::ZERO);
-            }
-        }
-        return;
+    let committed = pass.status.stable_version.as_deref() == Some(pass.spec.version.as_str());
+    if committed {
+        verify_promotion(pass);
+    } else {
+        commit_promotion(pass);
     }
+}
 
+/// This pass's fleet check, when the fleet check is on.
+fn fleet_result(pass: &Pass<'_>) -> Option<FleetObservation> {
+    pass.obs
+        .fleet
+        .clone()
+        .filter(|_| pass.spec.fleet_check.enabled)
+}
+
+/// Before the commit point: a failing fleet rolls back; a passing one (or none configured)
+/// makes `spec.version` the stable version.
+fn commit_promotion(pass: &mut Pass<'_>) {
+    let spec = pass.spec;
+    match fleet_result(pass) {
+        Some(f) if f.verdict != FleetVerdict::Passed && hold_on_unanswered(pass, &f) => {}
+        Some(f) if f.verdict != FleetVerdict::Passed => {
+            let message = fleet_failure_message(&f.status);
+            pass.status.fleet = Some(f.status);
+            pass.roll_back(
+                Reason::FleetCheckFailed,
+                format!("before promotion: {message}"),
+            );
+        }
+        None if spec.fleet_check.enabled => pass.wake_in(POD_WAIT_REQUEUE),
+        fleet => {
+            if let Some(f) = fleet {
+                pass.status.fleet = Some(f.status);
+            }
+            pass.status.stable_version = Some(spec.version.clone());
+            pass.status.rejected_version = None;
+            let message = format!(
+                "{} is now the stable version; rolling stable pods",
+                spec.version
+            );
+            pass.say(Reason::PromotionCommitted, message.clone());
+            pass.status.record(Decision::new(
+                pass.now,
+                Phase::Promoting,
+                Reason::PromotionCommitted,
+                message.clone(),
+            ));
+            pass.event(EventKind::Normal, Reason::PromotionCommitted, message);
+            pass.wake_in(Duration::ZERO);
+        }
+    }
+}
+
+/// After the commit point: wait for the stable pods of the new version, check the fleet, and
+/// rest in `Succeeded`. Nothing here can roll back any more.
+fn verify_promotion(pass: &mut Pass<'_>) {
+    let spec = pass.spec;
     let replicas = spec.replicas.max(1);
     if !pass.obs.children.stable.settled_at(&spec.version, replicas) {
         if pass.deadline_passed() {
             pass.say(
-                "PromotionStalled",
+                Reason::PromotionStalled,
                 format!(
                     "stable pods of {} not ready within progressDeadline",
                     spec.version
@@ -130,25 +148,20 @@ pub(super) fn promoting(pass: &mut Pass<'_>) {
         pass.wake_in(POD_WAIT_REQUEUE);
         return;
     }
-    let fleet = if fleet_enabled {
-        pass.obs.fleet.clone()
-    } else {
-        None
-    };
-    match fleet {
-        Some(f) if f.verdict != GateVerdict::Passed => {
-            let message = fleet_failure_message(&f);
-            pass.status.fleet = Some(f);
+    match fleet_result(pass) {
+        Some(f) if f.verdict != FleetVerdict::Passed => {
+            let message = fleet_failure_message(&f.status);
+            pass.status.fleet = Some(f.status);
             pass.say(
-                "PromotionNotVerified",
+                Reason::PromotionNotVerified,
                 format!("after promotion: {message}; checking again"),
             );
             pass.wake_in(POD_WAIT_REQUEUE);
         }
-        None if fleet_enabled => pass.wake_in(POD_WAIT_REQUEUE),
+        None if spec.fleet_check.enabled => pass.wake_in(POD_WAIT_REQUEUE),
         fleet => {
             if let Some(f) = fleet {
-                pass.status.fleet = Some(f);
+                pass.status.fleet = Some(f.status);
             }
             pass.status.canary_version = None;
             pass.status.current_weight = 0;
@@ -156,7 +169,7 @@ pub(super) fn promoting(pass: &mut Pass<'_>) {
             pass.status.step_started_at = None;
             pass.enter(
                 Phase::Succeeded,
-                "Promoted",
+                Reason::Promoted,
                 format!("{} is stable and every pod runs it", spec.version),
             );
             request_record(pass, spec.version.clone());
@@ -169,8 +182,8 @@ pub(super) fn rolling_back(pass: &mut Pass<'_>) {
     if canary_gone {
         let spec = pass.spec;
         // A superseded rollout starts over for the new version instead of resting.
-        if pass.status.reason.as_deref() == Some("Superseded") {
-            pass.start("Started", format!("rolling out {}", spec.version));
+        if pass.status.reason() == Some(Reason::Superseded) {
+            pass.start(Reason::Started, format!("rolling out {}", spec.version));
             return;
         }
         let stable = pass.status.stable_version.clone().unwrap_or_default();
@@ -178,14 +191,11 @@ pub(super) fn rolling_back(pass: &mut Pass<'_>) {
         pass.status.current_step_index = None;
         pass.status.step_started_at = None;
         let why = pass.status.message.clone().unwrap_or_default();
-        let reason = pass
-            .status
-            .reason
-            .clone()
-            .unwrap_or_else(|| "RolledBack".into());
+        // The rollback's own reason (AnalysisFailed, Aborted, ...) stays the reason at rest.
+        let reason = pass.status.reason().unwrap_or(Reason::RolledBack);
         pass.enter(
             Phase::RolledBack,
-            &reason,
+            reason,
             format!("rolled back to {stable}: {why}"),
         );
         if !stable.is_empty() {

@@ -10,7 +10,7 @@ use super::needs::children_settled;
 use super::pass::{add, elapsed, fresh, std_duration, Pass};
 use crate::crd::{
     AnalysisStatus, AnalyzeStep, Decision, InconclusivePolicy, MetricVerdict, PauseStep, Phase,
-    Step,
+    Reason, Step,
 };
 
 /// The current step is a pause without duration.
@@ -38,7 +38,7 @@ pub(super) fn start_analysis(pass: &mut Pass<'_>) {
     }
     pass.enter(
         Phase::Analyzing,
-        "StepStarted",
+        Reason::StepStarted,
         format!(
             "canary verified; starting step 1 of {}",
             pass.spec.steps.len()
@@ -63,7 +63,7 @@ pub(super) fn enter_step(pass: &mut Pass<'_>) {
     pass.wake_in(Duration::ZERO);
 }
 
-pub(super) fn advance_step(pass: &mut Pass<'_>, reason: &str, why: String) {
+pub(super) fn advance_step(pass: &mut Pass<'_>, reason: Reason, why: String) {
     let next = pass
         .status
         .current_step_index
@@ -71,7 +71,10 @@ pub(super) fn advance_step(pass: &mut Pass<'_>, reason: &str, why: String) {
         .saturating_add(1);
     let total = pass.spec.steps.len();
     if usize::try_from(next).map_or(true, |n| n >= total) {
-        pass.promote("StepsCompleted", format!("{why}; all {total} steps done"));
+        pass.promote(
+            Reason::StepsCompleted,
+            format!("{why}; all {total} steps done"),
+        );
         return;
     }
     pass.status.current_step_index = Some(next);
@@ -79,12 +82,12 @@ pub(super) fn advance_step(pass: &mut Pass<'_>, reason: &str, why: String) {
     pass.status.hold_reason = None;
     let message = format!("{why}; step {} of {total}", next + 1);
     pass.say(reason, message.clone());
-    pass.status.record(Decision {
-        at: pass.now,
-        phase: Phase::Analyzing,
-        reason: reason.to_string(),
-        message: message.clone(),
-    });
+    pass.status.record(Decision::new(
+        pass.now,
+        Phase::Analyzing,
+        reason,
+        message.clone(),
+    ));
     pass.event(EventKind::Normal, reason, message);
     enter_step(pass);
 }
@@ -138,7 +141,7 @@ pub(super) fn analyzing(pass: &mut Pass<'_>) {
                 })
                 .collect();
             pass.roll_back(
-                "AnalysisFailed",
+                Reason::AnalysisFailed,
                 format!("canary {} regressed: {}", spec.version, failed.join("; ")),
             );
             return;
@@ -148,7 +151,7 @@ pub(super) fn analyzing(pass: &mut Pass<'_>) {
     if fresh(&spec.promote_request, &pass.status.handled_requests.promote) {
         pass.status.handled_requests.promote = spec.promote_request.clone();
         pass.promote(
-            "PromoteRequested",
+            Reason::PromoteRequested,
             "promoted on request, skipping the remaining steps".into(),
         );
         return;
@@ -156,14 +159,14 @@ pub(super) fn analyzing(pass: &mut Pass<'_>) {
 
     if spec.paused {
         pass.say(
-            "Paused",
+            Reason::Paused,
             "paused by spec.paused: analysis continues, no step advances".into(),
         );
         return;
     }
 
     let Some(step) = current_step(pass).cloned() else {
-        pass.promote("StepsCompleted", "no steps left".into());
+        pass.promote(Reason::StepsCompleted, "no steps left".into());
         return;
     };
     if let Some(weight) = step.set_weight {
@@ -185,14 +188,14 @@ fn set_weight_step(pass: &mut Pass<'_>, weight: i32) {
     if children_settled(&desired, &pass.obs.children) {
         advance_step(
             pass,
-            "WeightSet",
+            Reason::WeightSet,
             format!("canary takes {weight}% of traffic"),
         );
     } else if elapsed(pass.status.step_started_at, pass.now)
         > std_duration(&pass.spec.progress_deadline)
     {
         pass.roll_back(
-            "ProgressDeadlineExceeded",
+            Reason::ProgressDeadlineExceeded,
             format!("canary pods for {weight}% not ready within progressDeadline"),
         );
     } else {
@@ -208,7 +211,7 @@ fn pause_step(pass: &mut Pass<'_>, pause: &PauseStep) {
         Some(d) if step_elapsed >= std_duration(d) => {
             advance_step(
                 pass,
-                "PauseEnded",
+                Reason::PauseEnded,
                 format!("paused {}s", std_duration(d).as_secs()),
             );
         }
@@ -219,7 +222,7 @@ fn pause_step(pass: &mut Pass<'_>, pause: &PauseStep) {
             );
             pass.wake_at(end);
             pass.say(
-                "Pausing",
+                Reason::Pausing,
                 format!("step {step_number}: pausing until {end}"),
             );
         }
@@ -228,7 +231,7 @@ fn pause_step(pass: &mut Pass<'_>, pause: &PauseStep) {
                 "step {step_number} pauses until resumed (kubectl tollgate resume)"
             ));
             pass.say(
-                "PausedAtStep",
+                Reason::PausedAtStep,
                 format!("step {step_number}: waiting for a resume"),
             );
         }
@@ -252,7 +255,7 @@ fn analyze_step(pass: &mut Pass<'_>, analyze: &AnalyzeStep, look: Option<Analysi
     if fresh_pass {
         advance_step(
             pass,
-            "AnalysisPassed",
+            Reason::AnalysisPassed,
             format!("step {step_number}: canary within tolerance on every metric"),
         );
         return;
@@ -269,7 +272,7 @@ fn analyze_step(pass: &mut Pass<'_>, analyze: &AnalyzeStep, look: Option<Analysi
         let summary = look
             .map(|l| l.summary)
             .unwrap_or_else(|| "gathering evidence".into());
-        pass.say("Analyzing", format!("step {step_number}: {summary}"));
+        pass.say(Reason::Analyzing, format!("step {step_number}: {summary}"));
     }
 }
 
@@ -288,14 +291,14 @@ fn inconclusive_at_deadline(pass: &mut Pass<'_>, policy: InconclusivePolicy) {
     };
     match policy {
         InconclusivePolicy::Rollback => pass.roll_back(
-            "AnalysisInconclusive",
+            Reason::AnalysisInconclusive,
             format!("step {step_number}: {why} at the deadline; onInconclusive is Rollback"),
         ),
         InconclusivePolicy::Pause => {
             if pass.status.hold_reason.is_none() {
                 pass.event(
                     EventKind::Warning,
-                    "AnalysisInconclusive",
+                    Reason::AnalysisInconclusive,
                     format!("step {step_number}: {why} at the deadline; holding for a person"),
                 );
             }
@@ -303,7 +306,7 @@ fn inconclusive_at_deadline(pass: &mut Pass<'_>, policy: InconclusivePolicy) {
                 "step {step_number}: {why} at the deadline; promote, abort or resume"
             ));
             pass.say(
-                "AnalysisInconclusive",
+                Reason::AnalysisInconclusive,
                 format!("step {step_number}: {why}; holding"),
             );
         }

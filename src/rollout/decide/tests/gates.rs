@@ -289,7 +289,8 @@ fn fleet_check_results() {
 
     // A pod that does not answer (yet) holds the rollout until the progress deadline.
     let mut silent = fleet(GateVerdict::Blocked, &[("shop-canary-1", "-", "2.0.0")]);
-    silent.failing_pods[0].problem = "Unreachable".into();
+    silent.status.failing_pods[0].problem = "Unreachable".into();
+    silent.verdict = FleetVerdict::Unanswered;
     obs.fleet = Some(silent.clone());
     let plan = decide(&spec, Some(&status), &obs, at(30));
     assert_eq!(plan.status.phase, Phase::FleetCheck);
@@ -304,11 +305,12 @@ fn fleet_check_results() {
     );
     // One wrong answer among silent pods blocks at once.
     let mut mixed = silent;
-    mixed.failing_pods.push(PodFinding {
+    mixed.status.failing_pods.push(PodFinding {
         pod: "shop-canary-2".into(),
         problem: "VersionMismatch".into(),
         ..Default::default()
     });
+    mixed.verdict = FleetVerdict::Failed;
     obs.fleet = Some(mixed);
     assert_eq!(
         decide(&spec, Some(&status), &obs, at(30)).status.phase,
@@ -325,7 +327,7 @@ fn fleet_check_results() {
     promoting.phase_started_at = Some(at(0));
     promoting.fleet = Some(FleetStatus {
         checked_at: Some(at(10)),
-        ..fleet(GateVerdict::Blocked, &[])
+        ..fleet_status(GateVerdict::Blocked, &[])
     });
     let children = children_matching(&spec, &promoting);
     assert_eq!(

@@ -106,7 +106,7 @@ fn obs_with_children(spec: &RolloutSpec, status: &RolloutStatus) -> Observations
     }
 }
 
-fn fleet(verdict: GateVerdict, failing: &[(&str, &str, &str)]) -> FleetStatus {
+fn fleet_status(verdict: GateVerdict, failing: &[(&str, &str, &str)]) -> FleetStatus {
     FleetStatus {
         verdict,
         pods_checked: 8,
@@ -123,6 +123,18 @@ fn fleet(verdict: GateVerdict, failing: &[(&str, &str, &str)]) -> FleetStatus {
             })
             .collect(),
         ..Default::default()
+    }
+}
+
+/// A fleet check's observation: passed, or failed with these pods' wrong answers.
+fn fleet(verdict: GateVerdict, failing: &[(&str, &str, &str)]) -> FleetObservation {
+    FleetObservation {
+        status: fleet_status(verdict, failing),
+        verdict: if verdict == GateVerdict::Passed {
+            FleetVerdict::Passed
+        } else {
+            FleetVerdict::Failed
+        },
     }
 }
 

@@ -66,7 +66,7 @@ fn run(
             });
         }
         let plan = decide(spec, Some(&status), &obs, at(now));
-        events.extend(plan.events.iter().map(|e| e.reason.clone()));
+        events.extend(plan.events.iter().map(|e| e.reason.to_string()));
         let mut written = Rollout::new("shop", spec.clone());
         written.status = Some(plan.status.clone());
         if let Some(n) =
