@@ -118,18 +118,48 @@ async fn exit_codes() {
 
 #[tokio::test]
 async fn dry_run_reports_but_never_passes_a_no() {
+    // Like `pact-broker can-i-deploy --dry-run`: the real verdict, marked, and exit 0.
     let no = FaultServer::start(vec![Reply::json(200, NO)]).await;
     let o = tollgate(
         &cid(&["--dry-run"]),
         &[("PACT_BROKER_BASE_URL", &no.base_url())],
     )
     .await;
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(0));
     assert!(
         stdout(&o).starts_with("[dry-run] NOT DEPLOYABLE"),
         "{}",
         stdout(&o)
     );
+    let o = tollgate(
+        &cid(&["--dry-run", "--output", "json"]),
+        &[("PACT_BROKER_BASE_URL", &no.base_url())],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["verdict"], "notDeployable", "the real verdict: {v}");
+    assert_eq!(v["deployable"], false);
+    assert_eq!(
+        (v["dryRun"].as_bool(), v["exitCode"].as_u64()),
+        (Some(true), Some(0))
+    );
+
+    // An unreachable broker is reported as such, and exits 0 too; a configuration error does not.
+    let addr = closed_port().await;
+    let o = tollgate(
+        &cid(&["--dry-run"]),
+        &[("PACT_BROKER_BASE_URL", &format!("http://{addr}/"))],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stdout(&o).starts_with("[dry-run] BROKER ERROR"),
+        "{}",
+        stdout(&o)
+    );
+    let o = tollgate(&cid(&["--dry-run"]), &[]).await;
+    assert_eq!(o.status.code(), Some(3));
 }
 
 #[tokio::test]

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use broker_support::*;
 use tollgate::gates::broker::{
-    run_gate, BlockKind, BrokerApi, CanIDeployRequest, DeploymentRecord, GateDecision, GateVerdict,
+    run_gate, BlockKind, BrokerApi, CanIDeployRequest, ContractVerdict, DeploymentRecord,
+    GateDecision, GatePolicy,
 };
 
 const NO: &str = r#"{"summary":{"deployable":false,"reason":"The verification for the pact between Web and Api failed","success":0,"failed":1,"unknown":0},"matrix":[],"notices":[]}"#;
@@ -35,10 +36,21 @@ async fn gate(base: &str, attempts: u32) -> GateDecision {
     .await
 }
 
+/// The gate with no unknown budget: an unreachable broker blocks after one ask's retries (with a
+/// budget it is asked again within it, as for an unknown answer).
+async fn gate_without_budget(base: &str, attempts: u32) -> GateDecision {
+    let broker = fast_broker(base, None);
+    let policy = GatePolicy {
+        unknown_budget: Duration::ZERO,
+        ..fast_policy(attempts)
+    };
+    run_gate(&broker, &request(), &policy, tokio::time::sleep).await
+}
+
 fn blocked_by_error(d: &GateDecision) {
     assert_eq!(
         d.verdict,
-        GateVerdict::Block {
+        ContractVerdict::Block {
             kind: BlockKind::BrokerError
         },
         "{}",
@@ -69,7 +81,7 @@ async fn slower_than_the_timeout_blocks() {
     let server =
         FaultServer::start(vec![Reply::json(200, YES).delayed(Duration::from_secs(5))]).await;
     let started = Instant::now();
-    let d = gate(&server.base_url(), 2).await;
+    let d = gate_without_budget(&server.base_url(), 2).await;
     blocked_by_error(&d);
     assert_eq!(d.error.as_deref(), Some("Timeout"));
     assert!(
@@ -94,7 +106,7 @@ async fn error_500_then_200_is_retried_and_the_answer_counts() {
     let d = gate(&server.base_url(), 3).await;
     assert_eq!(
         d.verdict,
-        GateVerdict::Block {
+        ContractVerdict::Block {
             kind: BlockKind::NotDeployable
         }
     );
@@ -108,14 +120,17 @@ async fn error_500_then_200_is_retried_and_the_answer_counts() {
 
     // The same recovery with a yes passes: retries are real, not a disguised block.
     let server = FaultServer::start(vec![Reply::json(503, ""), Reply::json(200, YES)]).await;
-    assert_eq!(gate(&server.base_url(), 3).await.verdict, GateVerdict::Pass);
+    assert_eq!(
+        gate(&server.base_url(), 3).await.verdict,
+        ContractVerdict::Pass
+    );
 }
 
 #[tokio::test]
 async fn error_500_every_time_blocks() {
     let server =
         FaultServer::start(vec![Reply::json(500, r#"{"error":"database is down"}"#)]).await;
-    let d = gate(&server.base_url(), 3).await;
+    let d = gate_without_budget(&server.base_url(), 3).await;
     blocked_by_error(&d);
     assert!(d.reason.contains("HTTP 500"), "{}", d.reason);
     assert!(d.reason.contains("database is down"), "{}", d.reason);
@@ -137,7 +152,7 @@ async fn rate_limit_honours_retry_after() {
     );
     assert_eq!(
         d.verdict,
-        GateVerdict::Block {
+        ContractVerdict::Block {
             kind: BlockKind::NotDeployable
         }
     );
@@ -160,7 +175,7 @@ async fn unknown_polls_then_blocks_as_unknown() {
     let d = gate(&server.base_url(), 3).await;
     assert_eq!(
         d.verdict,
-        GateVerdict::Block {
+        ContractVerdict::Block {
             kind: BlockKind::Unknown
         }
     );
@@ -176,7 +191,10 @@ async fn unknown_polls_then_blocks_as_unknown() {
 
     // Unknown, then yes: passes.
     let server = FaultServer::start(vec![Reply::json(200, UNKNOWN), Reply::json(200, YES)]).await;
-    assert_eq!(gate(&server.base_url(), 3).await.verdict, GateVerdict::Pass);
+    assert_eq!(
+        gate(&server.base_url(), 3).await.verdict,
+        ContractVerdict::Pass
+    );
 }
 
 #[tokio::test]

@@ -4,7 +4,10 @@
 //! PACT_BROKER_USERNAME + PACT_BROKER_PASSWORD (never from flags, which `ps` would show).
 //!
 //! Exit codes: 0 deployable, 1 not deployable, 2 still unknown after retries, 3 broker or
-//! configuration error.
+//! configuration error. With `--dry-run` the gate asks and waits exactly as without it and
+//! reports the real verdict marked `[dry-run]`, but exits 0 whatever the broker said (as
+//! `pact-broker can-i-deploy --dry-run` does); a configuration error (no URL, bad credentials
+//! settings) still exits 3. The gate's semantics are `gates::broker::gate`'s.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,8 +16,8 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use crate::gates::broker::{
-    run_gate, BlockKind, BrokerConfig, CanIDeployRequest, ConfigError, GateDecision, GatePolicy,
-    GateVerdict, HttpBroker, Ignore, RetryPolicy,
+    run_gate, BlockKind, BrokerConfig, CanIDeployRequest, ConfigError, ContractVerdict, GateAction,
+    GateDecision, GatePolicy, HttpBroker, Ignore, RetryPolicy,
 };
 
 pub const EXIT_DEPLOYABLE: u8 = 0;
@@ -57,7 +60,8 @@ pub struct CanIDeployArgs {
     /// Timeout of one whole request in seconds.
     #[arg(long, default_value_t = 30.0)]
     pub request_timeout: f64,
-    /// Ask once and report; never waits, and never turns a "no" into a pass (exit codes unchanged).
+    /// Report the real verdict, marked [dry-run], and exit 0 whatever it is (a "no" is still
+    /// shown as a "no"). Waits for an unknown answer as without it.
     #[arg(long)]
     pub dry_run: bool,
     #[arg(long, value_enum, default_value = "text")]
@@ -127,20 +131,15 @@ pub fn prepare(
     Ok((request, policy, config))
 }
 
+/// The exit code of a decision: the verdict's, or 0 in dry run (a configuration error, which
+/// never reaches a decision, exits 3 either way).
 pub fn exit_code(d: &GateDecision) -> u8 {
-    match d.verdict {
-        GateVerdict::Pass => EXIT_DEPLOYABLE,
-        GateVerdict::Block {
-            kind: BlockKind::NotDeployable,
-        } => EXIT_NOT_DEPLOYABLE,
-        GateVerdict::Block {
-            kind: BlockKind::Unknown,
-        } => EXIT_UNKNOWN,
+    match d.action() {
+        GateAction::Proceed | GateAction::ProceedDespite(_) => EXIT_DEPLOYABLE,
+        GateAction::Block(BlockKind::NotDeployable) => EXIT_NOT_DEPLOYABLE,
+        GateAction::Block(BlockKind::Unknown) => EXIT_UNKNOWN,
         // A Wait never leaves run_gate; treat it as an error should it ever.
-        GateVerdict::Block {
-            kind: BlockKind::BrokerError,
-        }
-        | GateVerdict::Wait { .. } => EXIT_ERROR,
+        GateAction::Block(BlockKind::BrokerError) | GateAction::Wait(_) => EXIT_ERROR,
     }
 }
 
@@ -155,13 +154,14 @@ fn config_failure(output: &OutputFormat, e: &ConfigError) -> ExitCode {
     ExitCode::from(EXIT_ERROR)
 }
 
+/// The real verdict, in dry run too.
 fn verdict_word(d: &GateDecision) -> &'static str {
     match d.verdict {
-        GateVerdict::Pass => "deployable",
-        GateVerdict::Block {
+        ContractVerdict::Pass => "deployable",
+        ContractVerdict::Block {
             kind: BlockKind::NotDeployable,
         } => "notDeployable",
-        GateVerdict::Block {
+        ContractVerdict::Block {
             kind: BlockKind::Unknown,
         } => "unknown",
         _ => "error",
@@ -240,5 +240,163 @@ pub fn render_text(request: &CanIDeployRequest, d: &GateDecision) -> String {
         }
     }
     out.push_str(&format!("{prefix}reason: {}\n", d.reason));
+    if matches!(d.action(), GateAction::ProceedDespite(_)) {
+        out.push_str("[dry-run] dry run enabled: the block is ignored (exit code 0)\n");
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::gates::broker::{decide, BrokerError, GateProgress, MatrixAnswer, Summary};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CanIDeployArgs,
+    }
+
+    fn args(extra: &[&str]) -> CanIDeployArgs {
+        let mut argv = vec![
+            "can-i-deploy",
+            "--pacticipant",
+            "Web",
+            "--version",
+            "1.0.0",
+            "--environment",
+            "production",
+        ];
+        argv.extend_from_slice(extra);
+        Cli::parse_from(argv).args
+    }
+
+    fn env(key: &str) -> Option<String> {
+        (key == "PACT_BROKER_BASE_URL").then(|| "http://127.0.0.1:9/".to_string())
+    }
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).unwrap()
+    }
+
+    fn matrix(deployable: Option<bool>) -> Result<MatrixAnswer, BrokerError> {
+        Ok(MatrixAnswer {
+            summary: Some(Summary {
+                deployable: Some(deployable),
+                reason: Some("the broker's reason".into()),
+                success: Some(1),
+                failed: Some(0),
+                unknown: Some(1),
+                ignored: None,
+            }),
+            matrix: vec![],
+            notices: vec![],
+        })
+    }
+
+    #[test]
+    fn the_unknown_budget_is_retries_times_interval() {
+        let (_, policy, _) = prepare(&args(&[]), env).unwrap();
+        assert_eq!(policy.unknown_budget, std::time::Duration::ZERO);
+        assert!(!policy.dry_run);
+        let (_, policy, _) = prepare(
+            &args(&[
+                "--retry-while-unknown",
+                "3",
+                "--retry-interval",
+                "10",
+                "--dry-run",
+            ]),
+            env,
+        )
+        .unwrap();
+        assert_eq!(policy.unknown_budget, std::time::Duration::from_secs(30));
+        assert!(policy.dry_run);
+        assert!(
+            prepare(&args(&[]), |_| None).is_err(),
+            "no URL: a configuration error"
+        );
+    }
+
+    /// Every (answer, dry run, budget) cell as the CLI ends it: exit code, JSON and text.
+    /// `None`: the gate waits and asks again (the loop goes on).
+    #[test]
+    fn every_answer_with_and_without_dry_run_within_and_past_the_budget() {
+        let unreachable = || {
+            Err(BrokerError::Timeout {
+                url: "u".into(),
+                timeout: std::time::Duration::from_secs(1),
+            })
+        };
+        let refused = || {
+            Err(BrokerError::Unauthorized {
+                url: "u".into(),
+                body: String::new(),
+            })
+        };
+        // (name, outcome, word, exit within the budget, exit past it), without dry run.
+        type Cell = (
+            &'static str,
+            Result<MatrixAnswer, BrokerError>,
+            &'static str,
+            Option<u8>,
+            Option<u8>,
+        );
+        let cells: Vec<Cell> = vec![
+            ("yes", matrix(Some(true)), "deployable", Some(0), Some(0)),
+            ("no", matrix(Some(false)), "notDeployable", Some(1), Some(1)),
+            ("unknown", matrix(None), "unknown", None, Some(2)),
+            ("unreachable", unreachable(), "error", None, Some(3)),
+            ("refused", refused(), "error", Some(3), Some(3)),
+        ];
+        let since = GateProgress {
+            unknown_since: Some(t(0)),
+            asks: 1,
+        };
+        for (name, outcome, word, within, past) in cells {
+            for dry_run in [false, true] {
+                let mut flags = vec!["--retry-while-unknown", "3", "--retry-interval", "10"];
+                if dry_run {
+                    flags.push("--dry-run");
+                }
+                let (request, policy, _) = prepare(&args(&flags), env).unwrap();
+                for (now, want) in [(5, within), (30, past)] {
+                    let cell = format!("{name}, dry run {dry_run}, at {now}s");
+                    let d = decide(&outcome, &since, t(now), &policy);
+                    let Some(want) = want else {
+                        assert!(
+                            matches!(d.verdict, ContractVerdict::Wait { .. }),
+                            "{cell}: {:?}",
+                            d.verdict
+                        );
+                        continue;
+                    };
+                    let code = exit_code(&d);
+                    assert_eq!(code, if dry_run { 0 } else { want }, "{cell}: {}", d.reason);
+                    let v = render_json(&request, &d, code);
+                    assert_eq!(v["verdict"], word, "{cell}: the real verdict");
+                    assert_eq!(v["dryRun"], dry_run, "{cell}");
+                    assert_eq!(v["exitCode"], code, "{cell}");
+                    let text = render_text(&request, &d);
+                    assert_eq!(text.starts_with("[dry-run] "), dry_run, "{cell}: {text}");
+                    assert_eq!(
+                        text.contains("the block is ignored"),
+                        dry_run && word != "deployable",
+                        "{cell}: {text}"
+                    );
+                }
+            }
+        }
+        // Without a budget (the default) unknown and unreachable end at the first answer.
+        let (request, policy, _) = prepare(&args(&[]), env).unwrap();
+        let fresh = GateProgress::default();
+        let d = decide(&matrix(None), &fresh, t(0), &policy);
+        assert_eq!(exit_code(&d), EXIT_UNKNOWN, "{}", d.reason);
+        let d = decide(&unreachable(), &fresh, t(0), &policy);
+        assert_eq!(exit_code(&d), EXIT_ERROR, "{}", d.reason);
+        assert_eq!(render_json(&request, &d, EXIT_ERROR)["error"], "Timeout");
+    }
 }

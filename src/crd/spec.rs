@@ -208,12 +208,14 @@ pub struct ContractGateSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
 
-    /// How often to ask again while the broker answers "unknown" (deployable: null).
+    /// How often to ask again while the broker answers "unknown" (deployable: null) or cannot
+    /// be reached.
     #[serde(default = "default_poll_interval")]
     #[schemars(schema_with = "schema::duration")]
     pub poll_interval: Duration,
 
-    /// How long to keep asking while the answer is "unknown"; then the rollout is blocked.
+    /// How long to keep asking while the answer is "unknown" or the broker cannot be reached
+    /// (counted from the first such answer); then the rollout is blocked.
     #[serde(default = "default_unknown_budget")]
     #[schemars(schema_with = "schema::duration")]
     pub unknown_budget: Duration,
@@ -236,7 +238,10 @@ pub struct ContractGateSpec {
     pub application_instance: Option<String>,
 
     /// Report the broker's answer without acting on it. A "no" is still shown as a "no" and
-    /// never becomes a pass; only the block is skipped.
+    /// never becomes a pass; only the block is skipped: the gate waits within `unknownBudget`
+    /// as without dry run, `status.contractGate` records the real verdict, and where the gate
+    /// would block (not deployable, unknown or unreachable past the budget, refused) the
+    /// rollout continues with a Warning Event `ContractGateDryRun`.
     #[serde(default)]
     pub dry_run: bool,
 }

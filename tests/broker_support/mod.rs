@@ -401,8 +401,8 @@ fn pick_port() -> u16 {
 // ---------- tollgate's own consumer contract: the calls, shared by the pact test and the stub test ----------
 
 use tollgate::gates::broker::{
-    decide, BlockKind as Kind, BrokerApi, BrokerError, CanIDeployRequest, DeploymentRecord,
-    GateProgress, GateVerdict, Ignore, SecretString,
+    decide, BlockKind as Kind, BrokerApi, BrokerError, CanIDeployRequest, ContractVerdict,
+    DeploymentRecord, GateProgress, Ignore, SecretString,
 };
 
 pub fn cid(version: &str, environment: &str, ignore: &[&str]) -> CanIDeployRequest {
@@ -432,7 +432,7 @@ pub async fn exercise_own_contract(base: &str) {
     // deployable: true, environment-scoped
     let a = ask(cid("1.2.3", "production", &[])).await;
     let d = decide(&a, &GateProgress::default(), now, &policy);
-    assert_eq!(d.verdict, GateVerdict::Pass, "{}", d.reason);
+    assert_eq!(d.verdict, ContractVerdict::Pass, "{}", d.reason);
     let answer = a.expect("answer");
     assert_eq!(answer.matrix.len(), 1);
     assert_eq!(answer.matrix[0].consumer.name, "Bar");
@@ -442,7 +442,7 @@ pub async fn exercise_own_contract(base: &str) {
     let d = decide(&a, &GateProgress::default(), now, &policy);
     assert_eq!(
         d.verdict,
-        GateVerdict::Block {
+        ContractVerdict::Block {
             kind: Kind::NotDeployable
         },
         "{}",
@@ -455,7 +455,7 @@ pub async fn exercise_own_contract(base: &str) {
     let d = decide(&a, &GateProgress::default(), now, &policy);
     assert_eq!(
         d.verdict,
-        GateVerdict::Block {
+        ContractVerdict::Block {
             kind: Kind::Unknown
         },
         "{}",
@@ -472,7 +472,7 @@ pub async fn exercise_own_contract(base: &str) {
     // environment-scoped with an ignored integration
     let a = ask(cid("1.2.5", "production", &["Bar"])).await;
     let d = decide(&a, &GateProgress::default(), now, &policy);
-    assert_eq!(d.verdict, GateVerdict::Pass, "{}", d.reason);
+    assert_eq!(d.verdict, ContractVerdict::Pass, "{}", d.reason);
     assert_eq!(
         a.as_ref()
             .ok()

@@ -1,15 +1,26 @@
-//! The contract gate's semantics, as pure functions over (answer, progress, now, policy), plus two
-//! drivers: [`ask_once`] (one non-blocking step for the controller, whose progress lives in the
-//! Rollout status) and [`run_gate`] (a blocking poll loop for the CLI).
+//! The contract gate's semantics, owned here and used by both the controller (`decide`, which
+//! keeps the progress in the Rollout's status) and `tollgate can-i-deploy` (which keeps it in
+//! memory and polls).
 //!
-//! - `deployable: true` passes.
-//! - `deployable: false` (or no `deployable` in the summary) blocks with the broker's reason.
-//! - `deployable: null` waits `poll_interval` and asks again, until `unknown_budget` has passed since
-//!   the first unknown answer; then it blocks as unknown.
-//! - transient failures (connect errors, timeouts, 5xx, 408, 429) are retried with backoff that
-//!   honours `Retry-After`, up to `retry.max_attempts`; then they block.
-//! - any other failure (other 4xx, a body that does not parse, bad configuration) blocks at once.
-//! - dry-run asks once and reports; it never waits, and never turns a "no" into a pass.
+//! Both get an answer the same way: [`ask`] asks the broker, retrying transient failures with
+//! backoff (`Retry-After` honoured) up to `retry.max_attempts`, and [`classify`] reads the
+//! outcome as one of five [`AnswerKind`]s. Then the pure [`step`] over (answer, progress, now,
+//! policy) gives a [`ContractVerdict`]:
+//!
+//! | answer | verdict |
+//! |---|---|
+//! | `deployable: true` | pass |
+//! | `deployable: false` (or a summary without `deployable`) | block, with the broker's reason |
+//! | `deployable: null` (unknown) | wait `poll_interval` (at most the budget left) and ask again, until `unknown_budget` has passed since the first unknown answer; then block |
+//! | unreachable after the retries (connect errors, timeouts, 5xx, 408, 429) | as unknown: wait within the budget, then block |
+//! | refused (other 4xx, a body that does not parse, no summary) | block at once |
+//!
+//! Dry run means what the CRD says: a "no" is still shown as a "no" and never becomes a pass;
+//! only the block is skipped. The gate waits within the budget exactly as without dry run and
+//! the verdict is the real one; [`GateStep::action`] says that a block is to be skipped
+//! ([`GateAction::ProceedDespite`]): the controller continues with a Warning Event, the CLI
+//! prints the real verdict marked `[dry-run]` and exits 0, as `pact-broker can-i-deploy
+//! --dry-run` does.
 
 use std::future::Future;
 use std::time::Duration;
@@ -29,13 +40,17 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
 /// Default time the gate keeps asking while the answer is unknown.
 pub const DEFAULT_UNKNOWN_BUDGET: Duration = Duration::from_secs(300);
 
+/// How the gate waits and retries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatePolicy {
+    /// Wait between two asks while the answer is unknown (or the broker unreachable).
     pub poll_interval: Duration,
-    /// How long after the first unknown answer the gate keeps polling. Zero: block at the first.
+    /// How long after the first unknown (or unreachable) answer the gate keeps asking. Zero:
+    /// block at the first.
     pub unknown_budget: Duration,
+    /// Retries of one ask on transient failures.
     pub retry: RetryPolicy,
-    /// Report the answer without waiting; the verdict is still the real one.
+    /// Skip the block (never turn a "no" into a pass): see the module documentation.
     pub dry_run: bool,
 }
 
@@ -50,18 +65,17 @@ impl Default for GatePolicy {
     }
 }
 
-/// What the gate remembers between asks. The controller keeps it in the Rollout status (so a
-/// restarted operator resumes the same budget); the CLI keeps it in memory.
+/// What the gate remembers between asks. The controller keeps it in the Rollout status
+/// (`status.contractGate.unknownSince` and `attempts`), so a restarted operator resumes the same
+/// budget; the CLI keeps it in memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GateProgress {
-    /// When the broker first said "unknown" in the current run of unknown answers.
+    /// When the broker first answered "unknown" (or could not be asked) in the current run of
+    /// such answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_since: Option<Timestamp>,
-    /// Transient failures in a row.
-    #[serde(default)]
-    pub failed_attempts: u32,
-    /// Asks so far (for reports).
+    /// Asks so far.
     #[serde(default)]
     pub asks: u32,
 }
@@ -74,30 +88,70 @@ pub enum BlockKind {
     NotDeployable,
     /// The broker still could not tell after the budget.
     Unknown,
-    /// The broker could not be asked, or its answer could not be read.
+    /// The broker could not be asked (after the budget), or refused, or its answer could not
+    /// be read.
     BrokerError,
 }
 
+/// The gate's verdict after one answer: the real one, dry run or not.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "verdict")]
-pub enum GateVerdict {
+pub enum ContractVerdict {
+    /// The version may be deployed.
     Pass,
     /// Ask again after this long.
     Wait {
         #[serde(with = "secs")]
         after: Duration,
     },
-    Block {
-        kind: BlockKind,
-    },
+    /// The version may not be deployed (or nobody can tell).
+    Block { kind: BlockKind },
 }
 
-/// The outcome of one step: verdict, a reason a person can act on, the progress to keep, and what
-/// the broker said (when it said something).
+/// What the caller does with a verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateAction {
+    /// Go on: the broker said yes.
+    Proceed,
+    /// Ask again after this long.
+    Wait(Duration),
+    /// Stop: the version is blocked.
+    Block(BlockKind),
+    /// Dry run: the verdict is a block, which is skipped; say so loudly.
+    ProceedDespite(BlockKind),
+}
+
+/// One step of the gate: the verdict, a reason a person can act on, and the progress to keep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateStep {
+    pub verdict: ContractVerdict,
+    pub reason: String,
+    pub progress: GateProgress,
+    pub dry_run: bool,
+}
+
+impl GateStep {
+    /// What to do: the verdict, with a block skipped in dry run.
+    pub fn action(&self) -> GateAction {
+        action(&self.verdict, self.dry_run)
+    }
+}
+
+fn action(verdict: &ContractVerdict, dry_run: bool) -> GateAction {
+    match verdict {
+        ContractVerdict::Pass => GateAction::Proceed,
+        ContractVerdict::Wait { after } => GateAction::Wait(*after),
+        ContractVerdict::Block { kind } if dry_run => GateAction::ProceedDespite(*kind),
+        ContractVerdict::Block { kind } => GateAction::Block(*kind),
+    }
+}
+
+/// The gate's answer for the CLI and logs: the step, with what the broker said (when it said
+/// something) and the error code of a failure.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GateDecision {
-    pub verdict: GateVerdict,
+    pub verdict: ContractVerdict,
     pub reason: String,
     pub progress: GateProgress,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,211 +163,33 @@ pub struct GateDecision {
 }
 
 impl GateDecision {
+    /// The broker said yes.
     pub fn passed(&self) -> bool {
-        self.verdict == GateVerdict::Pass
+        self.verdict == ContractVerdict::Pass
     }
-}
 
-/// Decide what one answer means. Pure: no I/O, no clock (time is `now`).
-pub fn decide(
-    outcome: &Result<MatrixAnswer, BrokerError>,
-    progress: &GateProgress,
-    now: Timestamp,
-    policy: &GatePolicy,
-) -> GateDecision {
-    let asks = progress.asks.saturating_add(1);
-    let decision =
-        |verdict, reason: String, progress: GateProgress, answer: Option<&MatrixAnswer>, error| {
-            GateDecision {
-                verdict,
-                reason,
-                progress,
-                answer: answer.cloned(),
-                error,
-                dry_run: policy.dry_run,
-            }
-        };
-    let answer = match outcome {
-        Ok(a) => a,
-        Err(e) => {
-            let attempts = progress.failed_attempts.saturating_add(1);
-            let next = GateProgress {
-                unknown_since: progress.unknown_since,
-                failed_attempts: attempts,
-                asks,
-            };
-            let code = Some(e.code().to_string());
-            if e.is_transient() && attempts < policy.retry.max_attempts.max(1) {
-                let after = policy.retry.wait_before_retry(attempts, e.retry_after());
-                return decision(
-                    GateVerdict::Wait { after },
-                    format!(
-                        "{e} (attempt {attempts} of {}; retrying)",
-                        policy.retry.max_attempts
-                    ),
-                    next,
-                    None,
-                    code,
-                );
-            }
-            let reason = if e.is_transient() {
-                format!("{e} (gave up after {attempts} attempts)")
-            } else {
-                e.to_string()
-            };
-            return decision(
-                GateVerdict::Block {
-                    kind: BlockKind::BrokerError,
-                },
-                reason,
-                next,
-                None,
-                code,
-            );
-        }
-    };
-    let broker_reason = answer
-        .summary
-        .as_ref()
-        .and_then(|s| s.reason.clone())
-        .filter(|r| !r.trim().is_empty());
-    let settled = GateProgress {
-        unknown_since: None,
-        failed_attempts: 0,
-        asks,
-    };
-    match answer.deployable() {
-        None => decision(
-            GateVerdict::Block {
-                kind: BlockKind::BrokerError,
-            },
-            "the Pact Broker's matrix answer has no summary, so it carries no verdict; is the broker recent enough?"
-                .to_string(),
-            settled,
-            Some(answer),
-            Some("NoSummary".to_string()),
-        ),
-        Some(Deployable::Yes) => decision(
-            GateVerdict::Pass,
-            broker_reason.unwrap_or_else(|| "the Pact Broker says deployable".to_string()),
-            settled,
-            Some(answer),
-            None,
-        ),
-        Some(Deployable::No) | Some(Deployable::Absent) => decision(
-            GateVerdict::Block {
-                kind: BlockKind::NotDeployable,
-            },
-            format!(
-                "the Pact Broker says not deployable: {}{}",
-                broker_reason.unwrap_or_else(|| "no reason given".to_string()),
-                counts(answer)
-            ),
-            settled,
-            Some(answer),
-            None,
-        ),
-        Some(Deployable::Unknown) => {
-            let since = progress.unknown_since.unwrap_or(now);
-            let elapsed = Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO);
-            let next = GateProgress {
-                unknown_since: Some(since),
-                failed_attempts: 0,
-                asks,
-            };
-            let why = broker_reason.unwrap_or_else(|| "a verification result is missing".to_string());
-            if policy.dry_run || elapsed >= policy.unknown_budget {
-                let how_long = if policy.dry_run {
-                    "dry run, not waiting".to_string()
-                } else {
-                    format!("still unknown after {}s of {}s budget", elapsed.as_secs(), policy.unknown_budget.as_secs())
-                };
-                return decision(
-                    GateVerdict::Block { kind: BlockKind::Unknown },
-                    format!(
-                        "the Pact Broker cannot tell yet ({how_long}): {why}{}; publish the missing verification \
-                         results or ignore the integration",
-                        counts(answer)
-                    ),
-                    next,
-                    Some(answer),
-                    None,
-                );
-            }
-            let after = policy.poll_interval.min(policy.unknown_budget - elapsed);
-            decision(
-                GateVerdict::Wait { after },
-                format!("the Pact Broker cannot tell yet: {why}; asking again in {}s", after.as_secs_f64()),
-                next,
-                Some(answer),
-                None,
-            )
+    /// What to do: the verdict, with a block skipped in dry run.
+    pub fn action(&self) -> GateAction {
+        action(&self.verdict, self.dry_run)
+    }
+
+    fn from_step(
+        step: GateStep,
+        answer: Option<MatrixAnswer>,
+        error: Option<String>,
+    ) -> GateDecision {
+        GateDecision {
+            verdict: step.verdict,
+            reason: step.reason,
+            progress: step.progress,
+            answer,
+            error,
+            dry_run: step.dry_run,
         }
     }
 }
 
-fn counts(a: &MatrixAnswer) -> String {
-    match &a.summary {
-        Some(s) if s.success.is_some() || s.failed.is_some() || s.unknown.is_some() => format!(
-            " (success {}, failed {}, unknown {})",
-            s.success.unwrap_or(0),
-            s.failed.unwrap_or(0),
-            s.unknown.unwrap_or(0)
-        ),
-        _ => String::new(),
-    }
-}
-
-/// One non-blocking step for the controller: ask the broker once and classify the answer. The
-/// caller stores `decision.progress` and, on `Wait`, requeues after `after`.
-pub async fn ask_once<B: BrokerApi>(
-    broker: &B,
-    request: &CanIDeployRequest,
-    progress: &GateProgress,
-    now: impl FnOnce() -> Timestamp,
-    policy: &GatePolicy,
-) -> GateDecision {
-    let outcome = broker.matrix(&request.to_matrix_query()).await;
-    let decision = decide(&outcome, progress, now(), policy);
-    tracing::info!(
-        pacticipant = %request.pacticipant,
-        version = %request.version,
-        environment = %request.environment,
-        verdict = ?decision.verdict,
-        reason = %decision.reason,
-        "contract gate"
-    );
-    decision
-}
-
-/// The blocking loop: ask, and while the verdict is `Wait`, sleep and ask again. Ends with `Pass`
-/// or `Block`. `sleep` is injected so tests and the CLI can choose (pass `tokio::time::sleep`).
-pub async fn run_gate<B, S, F>(
-    broker: &B,
-    request: &CanIDeployRequest,
-    policy: &GatePolicy,
-    sleep: S,
-) -> GateDecision
-where
-    B: BrokerApi,
-    S: Fn(Duration) -> F,
-    F: Future<Output = ()>,
-{
-    let mut progress = GateProgress::default();
-    loop {
-        let d = ask_once(broker, request, &progress, Timestamp::now, policy).await;
-        match d.verdict {
-            GateVerdict::Wait { after } => {
-                progress = d.progress.clone();
-                sleep(after).await;
-            }
-            _ => return d,
-        }
-    }
-}
-
-/// How one answer (after the client's retries) reads, in the five cases a state machine that keeps
-/// its own budget needs: the controller maps this onto its status and phase.
+/// How one answer (after the client's retries) reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum AnswerKind {
@@ -323,7 +199,8 @@ pub enum AnswerKind {
     NotDeployable,
     /// `deployable: null`: ask again within the budget, then block.
     Unknown,
-    /// Connect error, timeout, 5xx, 408, 429 (after retries): may fix itself; never a pass.
+    /// Connect error, timeout, 5xx, 408, 429 (after retries): may fix itself; like unknown,
+    /// asked again within the budget, then blocks. Never a pass.
     Unreachable,
     /// 400/401/403/404, a body that does not parse, no summary, bad configuration: will not fix
     /// itself; blocks at once.
@@ -353,7 +230,130 @@ pub struct ClassifiedAnswer {
     pub error: Option<String>,
 }
 
-/// Classify one outcome without budget or retry state (see [`decide`] for the stateful version).
+/// The gate's step over one classified answer. Pure: no I/O, no clock (time is `now`).
+pub fn step(
+    answer: &ClassifiedAnswer,
+    progress: &GateProgress,
+    now: Timestamp,
+    policy: &GatePolicy,
+) -> GateStep {
+    let asks = progress.asks.saturating_add(1);
+    let settled = GateProgress {
+        unknown_since: None,
+        asks,
+    };
+    let done = |verdict, reason, progress| GateStep {
+        verdict,
+        reason,
+        progress,
+        dry_run: policy.dry_run,
+    };
+    let block = |kind| ContractVerdict::Block { kind };
+    match answer.kind {
+        AnswerKind::Deployable => done(ContractVerdict::Pass, answer.reason.clone(), settled),
+        AnswerKind::NotDeployable => done(
+            block(BlockKind::NotDeployable),
+            format!("{}{}", answer.reason, counts(answer)),
+            settled,
+        ),
+        AnswerKind::Refused => done(
+            block(BlockKind::BrokerError),
+            answer.reason.clone(),
+            GateProgress {
+                unknown_since: progress.unknown_since,
+                asks,
+            },
+        ),
+        AnswerKind::Unknown | AnswerKind::Unreachable => {
+            wait_within_budget(answer, progress.unknown_since, asks, now, policy)
+        }
+    }
+}
+
+/// Unknown or unreachable: ask again within the budget, then block (fail closed).
+fn wait_within_budget(
+    answer: &ClassifiedAnswer,
+    unknown_since: Option<Timestamp>,
+    asks: u32,
+    now: Timestamp,
+    policy: &GatePolicy,
+) -> GateStep {
+    let since = unknown_since.unwrap_or(now);
+    let elapsed = Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO);
+    let progress = GateProgress {
+        unknown_since: Some(since),
+        asks,
+    };
+    let budget = policy.unknown_budget;
+    let unknown = answer.kind == AnswerKind::Unknown;
+    let exhausted = elapsed >= budget;
+    let (verdict, reason) = match (unknown, exhausted) {
+        (true, true) => (
+            ContractVerdict::Block {
+                kind: BlockKind::Unknown,
+            },
+            format!(
+                "the Pact Broker cannot tell yet (still unknown after {}s of {}s budget): {}{}; \
+                 publish the missing verification results or ignore the integration",
+                elapsed.as_secs(),
+                budget.as_secs(),
+                answer.reason,
+                counts(answer)
+            ),
+        ),
+        (false, true) if budget.is_zero() => (
+            ContractVerdict::Block {
+                kind: BlockKind::BrokerError,
+            },
+            answer.reason.clone(),
+        ),
+        (false, true) => (
+            ContractVerdict::Block {
+                kind: BlockKind::BrokerError,
+            },
+            format!(
+                "{}; the Pact Broker could not be asked for {}s ({}s budget)",
+                answer.reason,
+                elapsed.as_secs(),
+                budget.as_secs()
+            ),
+        ),
+        (_, false) => {
+            let after = policy.poll_interval.min(budget - elapsed);
+            let what = if unknown {
+                "the Pact Broker cannot tell yet"
+            } else {
+                "the Pact Broker could not be asked"
+            };
+            (
+                ContractVerdict::Wait { after },
+                format!(
+                    "{what}: {}; asking again in {}s",
+                    answer.reason,
+                    after.as_secs_f64()
+                ),
+            )
+        }
+    };
+    GateStep {
+        verdict,
+        reason,
+        progress,
+        dry_run: policy.dry_run,
+    }
+}
+
+fn counts(a: &ClassifiedAnswer) -> String {
+    match &a.counts {
+        Some(c) => format!(
+            " (success {}, failed {}, unknown {})",
+            c.success, c.failed, c.unknown
+        ),
+        None => String::new(),
+    }
+}
+
+/// Classify one outcome (see [`step`] for what each kind leads to).
 pub fn classify(outcome: &Result<MatrixAnswer, BrokerError>) -> ClassifiedAnswer {
     let answer = match outcome {
         Ok(a) => a,
@@ -381,36 +381,97 @@ pub fn classify(outcome: &Result<MatrixAnswer, BrokerError>) -> ClassifiedAnswer
         .as_ref()
         .and_then(|s| s.reason.clone())
         .filter(|r| !r.trim().is_empty());
-    let (kind, reason) = match answer.deployable() {
+    let (kind, reason, error) = match answer.deployable() {
         None => (
             AnswerKind::Refused,
             "the Pact Broker's matrix answer has no summary, so it carries no verdict".to_string(),
+            Some("NoSummary".to_string()),
         ),
         Some(Deployable::Yes) => (
             AnswerKind::Deployable,
             reason.unwrap_or_else(|| "the Pact Broker says deployable".into()),
+            None,
         ),
         Some(Deployable::No) | Some(Deployable::Absent) => (
             AnswerKind::NotDeployable,
             reason.unwrap_or_else(|| {
                 "the Pact Broker says not deployable and gives no reason".into()
             }),
+            None,
         ),
         Some(Deployable::Unknown) => (
             AnswerKind::Unknown,
             reason.unwrap_or_else(|| "a verification result is missing".into()),
+            None,
         ),
     };
     ClassifiedAnswer {
         kind,
         reason,
         counts,
-        error: None,
+        error,
+    }
+}
+
+/// Classify a raw outcome and take the gate's step: [`classify`] then [`step`], with the
+/// broker's answer kept for reports.
+pub fn decide(
+    outcome: &Result<MatrixAnswer, BrokerError>,
+    progress: &GateProgress,
+    now: Timestamp,
+    policy: &GatePolicy,
+) -> GateDecision {
+    let classified = classify(outcome);
+    let step = step(&classified, progress, now, policy);
+    GateDecision::from_step(step, outcome.as_ref().ok().cloned(), classified.error)
+}
+
+/// Whether to try again after `failed` failed attempts ending in `error`, and after how long:
+/// transient failures only, at most `retry.max_attempts` attempts in all, honouring a
+/// `Retry-After` (capped).
+pub fn retry_after_failure(
+    error: &BrokerError,
+    failed: u32,
+    retry: &RetryPolicy,
+) -> Option<Duration> {
+    (error.is_transient() && failed < retry.max_attempts.max(1))
+        .then(|| retry.wait_before_retry(failed, error.retry_after()))
+}
+
+/// Ask once, retrying transient failures per `retry`, and return the last outcome with the
+/// number of attempts made.
+async fn ask_counting<B, S, F>(
+    broker: &B,
+    request: &CanIDeployRequest,
+    retry: &RetryPolicy,
+    sleep: S,
+) -> (Result<MatrixAnswer, BrokerError>, u32)
+where
+    B: BrokerApi,
+    S: Fn(Duration) -> F,
+    F: Future<Output = ()>,
+{
+    let query = request.to_matrix_query();
+    let mut failed = 0u32;
+    loop {
+        let outcome = broker.matrix(&query).await;
+        let attempts = failed.saturating_add(1);
+        match &outcome {
+            Err(e) => match retry_after_failure(e, attempts, retry) {
+                Some(wait) => {
+                    failed = attempts;
+                    tracing::warn!(attempt = failed, error = %e, "pact broker unavailable; retrying");
+                    sleep(wait).await;
+                }
+                None => return (outcome, attempts),
+            },
+            Ok(_) => return (outcome, attempts),
+        }
     }
 }
 
 /// Ask once, retrying only transient failures per `retry` (backoff, `Retry-After` honoured), and
-/// return the last outcome. For a caller that keeps its own unknown-budget (the controller).
+/// return the last outcome.
 pub async fn ask_with_retries<B, S, F>(
     broker: &B,
     request: &CanIDeployRequest,
@@ -422,16 +483,81 @@ where
     S: Fn(Duration) -> F,
     F: Future<Output = ()>,
 {
-    let query = request.to_matrix_query();
-    let mut failed = 0u32;
+    ask_counting(broker, request, retry, sleep).await.0
+}
+
+/// Ask with the client's retries and classify the answer; a transient failure says how many
+/// attempts it gave up after. Returns the broker's answer too, when there is one.
+pub async fn ask<B, S, F>(
+    broker: &B,
+    request: &CanIDeployRequest,
+    retry: &RetryPolicy,
+    sleep: S,
+) -> (ClassifiedAnswer, Option<MatrixAnswer>)
+where
+    B: BrokerApi,
+    S: Fn(Duration) -> F,
+    F: Future<Output = ()>,
+{
+    let (outcome, attempts) = ask_counting(broker, request, retry, sleep).await;
+    let mut classified = classify(&outcome);
+    if classified.kind == AnswerKind::Unreachable {
+        classified.reason = format!("{} (gave up after {attempts} attempts)", classified.reason);
+    }
+    (classified, outcome.ok())
+}
+
+/// One step of the gate as the CLI takes it: ask (with retries), classify, step.
+pub async fn ask_once<B, S, F>(
+    broker: &B,
+    request: &CanIDeployRequest,
+    progress: &GateProgress,
+    now: impl FnOnce() -> Timestamp,
+    policy: &GatePolicy,
+    sleep: S,
+) -> GateDecision
+where
+    B: BrokerApi,
+    S: Fn(Duration) -> F,
+    F: Future<Output = ()>,
+{
+    let (classified, answer) = ask(broker, request, &policy.retry, sleep).await;
+    let step = step(&classified, progress, now(), policy);
+    tracing::info!(
+        pacticipant = %request.pacticipant,
+        version = %request.version,
+        environment = %request.environment,
+        verdict = ?step.verdict,
+        dry_run = policy.dry_run,
+        reason = %step.reason,
+        "contract gate"
+    );
+    GateDecision::from_step(step, answer, classified.error)
+}
+
+/// The blocking loop: ask, and while the verdict is `Wait`, sleep and ask again. Ends with `Pass`
+/// or `Block` (in dry run the block is the real verdict; [`GateDecision::action`] says it is
+/// skipped). `sleep` is injected so tests and the CLI can choose (pass `tokio::time::sleep`).
+pub async fn run_gate<B, S, F>(
+    broker: &B,
+    request: &CanIDeployRequest,
+    policy: &GatePolicy,
+    sleep: S,
+) -> GateDecision
+where
+    B: BrokerApi,
+    S: Fn(Duration) -> F,
+    F: Future<Output = ()>,
+{
+    let mut progress = GateProgress::default();
     loop {
-        match broker.matrix(&query).await {
-            Err(e) if e.is_transient() && failed.saturating_add(1) < retry.max_attempts.max(1) => {
-                failed += 1;
-                tracing::warn!(attempt = failed, error = %e, "pact broker unavailable; retrying");
-                sleep(retry.wait_before_retry(failed, e.retry_after())).await;
+        let d = ask_once(broker, request, &progress, Timestamp::now, policy, &sleep).await;
+        match d.verdict {
+            ContractVerdict::Wait { after } => {
+                progress = d.progress.clone();
+                sleep(after).await;
             }
-            other => return other,
+            _ => return d,
         }
     }
 }
@@ -534,359 +660,4 @@ mod secs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::gates::broker::types::Summary;
-
-    fn answer(deployable: Option<Option<bool>>, reason: &str) -> Result<MatrixAnswer, BrokerError> {
-        Ok(MatrixAnswer {
-            summary: Some(Summary {
-                deployable,
-                reason: Some(reason.to_string()),
-                success: Some(1),
-                failed: Some(0),
-                unknown: Some(1),
-                ignored: None,
-            }),
-            matrix: vec![],
-            notices: vec![],
-        })
-    }
-
-    fn t(secs: i64) -> Timestamp {
-        Timestamp::from_second(1_800_000_000 + secs).unwrap()
-    }
-
-    fn policy() -> GatePolicy {
-        GatePolicy {
-            poll_interval: Duration::from_secs(10),
-            unknown_budget: Duration::from_secs(30),
-            retry: RetryPolicy {
-                max_attempts: 3,
-                initial_backoff: Duration::from_secs(1),
-                max_backoff: Duration::from_secs(8),
-                max_retry_after: Duration::from_secs(20),
-            },
-            dry_run: false,
-        }
-    }
-
-    fn transient(retry_after: Option<u64>) -> Result<MatrixAnswer, BrokerError> {
-        Err(BrokerError::RateLimited {
-            url: "u".into(),
-            retry_after: retry_after.map(Duration::from_secs),
-        })
-    }
-
-    type Case = (
-        &'static str,
-        Result<MatrixAnswer, BrokerError>,
-        GateProgress,
-        i64,
-        GateVerdict,
-    );
-
-    #[test]
-    fn table() {
-        let p = policy();
-        let fresh = GateProgress::default();
-        let unknown_at_0 = GateProgress {
-            unknown_since: Some(t(0)),
-            failed_attempts: 0,
-            asks: 1,
-        };
-        let failed = |n| GateProgress {
-            unknown_since: None,
-            failed_attempts: n,
-            asks: n,
-        };
-        let not_found = Err(BrokerError::NotFound {
-            url: "u".into(),
-            body: String::new(),
-        });
-        let wait = |s| GateVerdict::Wait {
-            after: Duration::from_secs(s),
-        };
-        let block = |kind| GateVerdict::Block { kind };
-        let cases: Vec<Case> = vec![
-            (
-                "true passes",
-                answer(Some(Some(true)), "ok"),
-                fresh.clone(),
-                0,
-                GateVerdict::Pass,
-            ),
-            (
-                "true passes after unknowns",
-                answer(Some(Some(true)), "ok"),
-                unknown_at_0.clone(),
-                25,
-                GateVerdict::Pass,
-            ),
-            (
-                "false blocks",
-                answer(Some(Some(false)), "no"),
-                fresh.clone(),
-                0,
-                block(BlockKind::NotDeployable),
-            ),
-            (
-                "absent blocks",
-                answer(None, "no such version"),
-                fresh.clone(),
-                0,
-                block(BlockKind::NotDeployable),
-            ),
-            (
-                "first null waits",
-                answer(Some(None), "?"),
-                fresh.clone(),
-                0,
-                wait(10),
-            ),
-            (
-                "null within budget waits",
-                answer(Some(None), "?"),
-                unknown_at_0.clone(),
-                10,
-                wait(10),
-            ),
-            (
-                "null near the end waits the rest",
-                answer(Some(None), "?"),
-                unknown_at_0.clone(),
-                25,
-                wait(5),
-            ),
-            (
-                "null at the budget blocks",
-                answer(Some(None), "?"),
-                unknown_at_0.clone(),
-                30,
-                block(BlockKind::Unknown),
-            ),
-            (
-                "transient 1 backs off",
-                transient(None),
-                fresh.clone(),
-                0,
-                wait(1),
-            ),
-            (
-                "transient 2 backs off more",
-                transient(None),
-                failed(1),
-                0,
-                wait(2),
-            ),
-            (
-                "retry-after honoured",
-                transient(Some(7)),
-                fresh.clone(),
-                0,
-                wait(7),
-            ),
-            (
-                "retry-after capped",
-                transient(Some(700)),
-                fresh.clone(),
-                0,
-                wait(20),
-            ),
-            (
-                "transient gives up",
-                transient(None),
-                failed(2),
-                0,
-                block(BlockKind::BrokerError),
-            ),
-            (
-                "permanent blocks at once",
-                not_found,
-                fresh.clone(),
-                0,
-                block(BlockKind::BrokerError),
-            ),
-        ];
-        for (name, outcome, progress, now, want) in cases {
-            let d = decide(&outcome, &progress, t(now), &p);
-            assert_eq!(d.verdict, want, "{name}: {}", d.reason);
-            assert!(!d.reason.is_empty(), "{name}");
-        }
-    }
-
-    #[test]
-    fn no_summary_blocks() {
-        let d = decide(
-            &Ok(MatrixAnswer {
-                summary: None,
-                matrix: vec![],
-                notices: vec![],
-            }),
-            &GateProgress::default(),
-            t(0),
-            &policy(),
-        );
-        assert_eq!(
-            d.verdict,
-            GateVerdict::Block {
-                kind: BlockKind::BrokerError
-            }
-        );
-    }
-
-    #[test]
-    fn reasons_carry_the_brokers_words() {
-        let d = decide(
-            &answer(Some(Some(false)), "The verification for Bar failed"),
-            &GateProgress::default(),
-            t(0),
-            &policy(),
-        );
-        assert!(
-            d.reason.contains("The verification for Bar failed"),
-            "{}",
-            d.reason
-        );
-        let d = decide(
-            &answer(Some(None), "no verified pact with Baz in production"),
-            &GateProgress {
-                unknown_since: Some(t(0)),
-                ..Default::default()
-            },
-            t(31),
-            &policy(),
-        );
-        assert!(
-            d.reason.contains("no verified pact with Baz in production"),
-            "{}",
-            d.reason
-        );
-        assert!(d.reason.contains("31s"), "{}", d.reason);
-    }
-
-    #[test]
-    fn unknown_progress_is_kept_and_reset() {
-        let p = policy();
-        let d1 = decide(&answer(Some(None), "?"), &GateProgress::default(), t(5), &p);
-        assert_eq!(d1.progress.unknown_since, Some(t(5)));
-        let d2 = decide(&answer(Some(None), "?"), &d1.progress, t(15), &p);
-        assert_eq!(d2.progress.unknown_since, Some(t(5)));
-        assert_eq!(d2.progress.asks, 2);
-        let d3 = decide(&answer(Some(Some(true)), "ok"), &d2.progress, t(20), &p);
-        assert_eq!(d3.progress.unknown_since, None);
-    }
-
-    #[test]
-    fn dry_run_never_turns_no_into_pass_and_does_not_wait() {
-        let p = GatePolicy {
-            dry_run: true,
-            ..policy()
-        };
-        let d = decide(
-            &answer(Some(Some(false)), "no"),
-            &GateProgress::default(),
-            t(0),
-            &p,
-        );
-        assert_eq!(
-            d.verdict,
-            GateVerdict::Block {
-                kind: BlockKind::NotDeployable
-            }
-        );
-        assert!(d.dry_run);
-        let d = decide(&answer(Some(None), "?"), &GateProgress::default(), t(0), &p);
-        assert_eq!(
-            d.verdict,
-            GateVerdict::Block {
-                kind: BlockKind::Unknown
-            }
-        );
-        let d = decide(
-            &answer(Some(Some(true)), "ok"),
-            &GateProgress::default(),
-            t(0),
-            &p,
-        );
-        assert_eq!(d.verdict, GateVerdict::Pass);
-    }
-
-    #[test]
-    fn classify_five_ways() {
-        let k = |o: &Result<MatrixAnswer, BrokerError>| classify(o).kind;
-        assert_eq!(k(&answer(Some(Some(true)), "ok")), AnswerKind::Deployable);
-        assert_eq!(
-            k(&answer(Some(Some(false)), "no")),
-            AnswerKind::NotDeployable
-        );
-        assert_eq!(
-            k(&answer(None, "no such version")),
-            AnswerKind::NotDeployable
-        );
-        assert_eq!(k(&answer(Some(None), "?")), AnswerKind::Unknown);
-        assert_eq!(k(&transient(None)), AnswerKind::Unreachable);
-        let refused = Err(BrokerError::Unauthorized {
-            url: "u".into(),
-            body: String::new(),
-        });
-        assert_eq!(k(&refused), AnswerKind::Refused);
-        let c = classify(&answer(Some(None), "missing verification"));
-        assert_eq!(c.reason, "missing verification");
-        assert_eq!(c.counts.map(|c| c.unknown), Some(1));
-    }
-
-    #[test]
-    fn record_steps() {
-        let r = RetryPolicy {
-            max_attempts: 2,
-            ..RetryPolicy::default()
-        };
-        let ok = RecordedDeployment {
-            url: "u".into(),
-            status: 201,
-            uuid: None,
-            application_instance: None,
-        };
-        assert!(matches!(
-            decide_record(Ok(ok), 0, &r),
-            RecordStep::Recorded { .. }
-        ));
-        let t = || {
-            Err(BrokerError::Timeout {
-                url: "u".into(),
-                timeout: Duration::from_secs(1),
-            })
-        };
-        assert!(matches!(
-            decide_record(t(), 0, &r),
-            RecordStep::Retry { attempts: 1, .. }
-        ));
-        assert!(matches!(
-            decide_record(t(), 1, &r),
-            RecordStep::Failed { attempts: 2, .. }
-        ));
-        let forbidden = Err(BrokerError::Forbidden {
-            url: "u".into(),
-            body: String::new(),
-        });
-        assert!(matches!(
-            decide_record(forbidden, 0, &r),
-            RecordStep::Failed { attempts: 1, .. }
-        ));
-    }
-
-    #[test]
-    fn decision_serializes_for_status() {
-        let d = decide(
-            &answer(Some(None), "?"),
-            &GateProgress::default(),
-            t(0),
-            &policy(),
-        );
-        let v = serde_json::to_value(&d).unwrap();
-        assert_eq!(v["verdict"]["verdict"], "wait");
-        assert_eq!(v["verdict"]["after"], 10.0);
-        assert!(v["progress"]["unknownSince"].is_string());
-    }
-}
+mod tests;

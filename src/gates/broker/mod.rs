@@ -3,8 +3,8 @@
 //! - [`config`]: broker URL, credentials (Secret data or environment), timeouts, retry policy.
 //! - [`client`]: the [`BrokerApi`] trait and its reqwest implementation [`HttpBroker`].
 //! - [`types`]: matrix queries and answers, deployment records.
-//! - [`gate`]: the gate's semantics as pure functions, a one-step driver for the controller and a
-//!   blocking loop for the CLI.
+//! - [`gate`]: the gate's semantics (one pure step over a classified answer, used by the
+//!   controller's `decide` and the CLI alike), the ask with retries, and the CLI's poll loop.
 //! - [`error`]: typed errors, split permanent / transient; none carries a credential.
 //!
 //! See `docs/contract-gate.md` for the endpoint choice, the Secret format and the semantics.
@@ -22,9 +22,9 @@ pub use config::{
 };
 pub use error::{BrokerError, ConfigError, ErrorClass};
 pub use gate::{
-    ask_once, ask_with_retries, classify, decide, decide_record, record_with_retries, run_gate,
-    AnswerCounts, AnswerKind, BlockKind, ClassifiedAnswer, GateDecision, GatePolicy, GateProgress,
-    GateVerdict, RecordStep,
+    ask, ask_once, ask_with_retries, classify, decide, decide_record, record_with_retries,
+    retry_after_failure, run_gate, step, AnswerCounts, AnswerKind, BlockKind, ClassifiedAnswer,
+    ContractVerdict, GateAction, GateDecision, GatePolicy, GateProgress, GateStep, RecordStep,
 };
 pub use types::{
     CanIDeployRequest, Deployable, DeploymentRecord, Environment, Ignore, LatestBy, MatrixAnswer,

@@ -9,146 +9,184 @@ use super::model::*;
 use super::needs::children_settled;
 use super::pass::{add, elapsed, std_duration, Pass};
 use super::steps::start_analysis;
-use crate::crd::{ContractGateStatus, FleetStatus, GateVerdict, Phase, Reason};
+use jiff::Timestamp;
 
+use crate::crd::{ContractGateStatus, FleetStatus, GateVerdict, Phase, Reason};
+use crate::gates::broker::{self, ContractVerdict, GateAction, GatePolicy, GateProgress};
+
+/// The contract gate: the broker's answer goes through the gate's own step
+/// (`gates::broker::step`), with the progress kept in `status.contractGate`; this maps the
+/// verdict onto the pipeline and says what happened.
 pub(super) fn contract_gate(pass: &mut Pass<'_>) {
     let Some(gate) = pass.spec.contract_gate.clone() else {
         pass.after_contract_gate();
         return;
     };
-    let poll = std_duration(&gate.poll_interval);
-    let budget = std_duration(&gate.unknown_budget);
+    let policy = GatePolicy {
+        poll_interval: std_duration(&gate.poll_interval),
+        unknown_budget: std_duration(&gate.unknown_budget),
+        dry_run: gate.dry_run,
+        ..GatePolicy::default()
+    };
     let Some(answer) = pass.obs.contract.clone() else {
-        // Not asked in this pass: wait for the next poll.
-        let last = pass
-            .status
-            .contract_gate
-            .as_ref()
-            .and_then(|g| g.checked_at);
-        pass.wake_at(last.map_or(pass.now, |t| add(t, poll)));
+        // Not asked in this pass: wait for the next ask.
+        if let Some(due) = next_ask(pass.status.contract_gate.as_ref(), &policy) {
+            pass.wake_at(due);
+        } else {
+            pass.wake_in(Duration::ZERO);
+        }
         return;
     };
     let now = pass.now;
     let mut evidence = pass.status.contract_gate.clone().unwrap_or_default();
+    let progress = GateProgress {
+        unknown_since: evidence.unknown_since,
+        asks: u32::try_from(evidence.attempts).unwrap_or(0),
+    };
+    let step = broker::step(&answer.classified(), &progress, now, &policy);
     evidence.checked_at = Some(now);
-    evidence.attempts = evidence.attempts.saturating_add(1);
+    evidence.attempts = i32::try_from(step.progress.asks).unwrap_or(i32::MAX);
+    evidence.unknown_since = step.progress.unknown_since;
     evidence.dry_run = gate.dry_run;
     let target = format!(
         "{} {} to {}",
         gate.pacticipant, pass.spec.version, gate.environment
     );
-    match answer {
-        ContractAnswer::Deployable { reason, summary } => {
-            evidence.verdict = GateVerdict::Passed;
-            evidence.deployable = Some(true);
-            evidence.reason = Some(reason.clone());
-            evidence.summary = summary;
-            evidence.unknown_since = None;
-            pass.status.contract_gate = Some(evidence);
+    let words = Words::of(&answer, &target);
+    record_answer(&mut evidence, &answer, &words, &step.verdict);
+    pass.status.contract_gate = Some(evidence);
+    let budget = policy.unknown_budget.as_secs();
+    let blocked = match &answer {
+        ContractAnswer::Unknown { .. } | ContractAnswer::Unreachable { .. } => {
+            format!("{}; no answer within the {budget}s budget", words.message)
+        }
+        _ => words.message.clone(),
+    };
+    match step.action() {
+        GateAction::Proceed => {
             pass.event(
                 EventKind::Normal,
                 Reason::ContractGatePassed,
-                format!("can-i-deploy {target}: yes ({reason})"),
+                format!("can-i-deploy {target}: yes ({})", answer.reason()),
             );
             pass.after_contract_gate();
         }
-        ContractAnswer::NotDeployable { reason, summary } => {
-            evidence.deployable = Some(false);
-            evidence.reason = Some(reason.clone());
-            evidence.summary = summary;
-            evidence.unknown_since = None;
-            // A "no" stays a "no" in the record even in dry run; dry run only skips the block.
-            evidence.verdict = GateVerdict::Blocked;
-            pass.status.contract_gate = Some(evidence);
-            if gate.dry_run {
-                pass.event(
-                    EventKind::Warning,
-                    Reason::ContractGateDryRun,
+        GateAction::Wait(after) => {
+            let waited = elapsed(step.progress.unknown_since, now);
+            pass.say(
+                words.reason,
+                format!(
+                    "{}; asking again in {}s ({}s of {budget}s budget used)",
+                    words.message,
+                    after.as_secs(),
+                    waited.as_secs(),
+                ),
+            );
+            pass.wake_in(after);
+        }
+        GateAction::Block(_) => pass.block(words.reason, blocked),
+        GateAction::ProceedDespite(_) => {
+            // The record keeps the real verdict; only the block is skipped.
+            let message = match &answer {
+                ContractAnswer::NotDeployable { reason, .. } => {
                     format!(
                         "can-i-deploy {target}: NO ({reason}); continuing because dryRun is set"
-                    ),
-                );
-                pass.after_contract_gate();
-            } else {
-                pass.block(
-                    Reason::NotDeployable,
-                    format!("can-i-deploy {target}: no: {reason}"),
-                );
-            }
-        }
-        ContractAnswer::Refused { reason } => {
-            evidence.verdict = GateVerdict::Blocked;
-            evidence.deployable = None;
-            evidence.reason = Some(reason.clone());
-            pass.status.contract_gate = Some(evidence);
-            pass.block(
-                Reason::BrokerRefused,
-                format!("the Pact Broker refused can-i-deploy {target}: {reason}"),
-            );
-        }
-        ContractAnswer::Unknown { reason, summary } => {
-            evidence.summary = summary;
-            wait_or_block(
-                pass,
-                evidence,
-                Reason::ContractUnknown,
-                format!("can-i-deploy {target}: unknown: {reason}"),
-                poll,
-                budget,
-            );
-        }
-        ContractAnswer::Unreachable { reason } => {
-            evidence.summary = None;
-            wait_or_block(
-                pass,
-                evidence,
-                Reason::BrokerUnreachable,
-                format!("the Pact Broker could not be asked about {target}: {reason}"),
-                poll,
-                budget,
-            );
+                    )
+                }
+                _ => format!("{blocked}; continuing because dryRun is set"),
+            };
+            pass.event(EventKind::Warning, Reason::ContractGateDryRun, message);
+            pass.after_contract_gate();
         }
     }
 }
 
-/// An unknown or missing answer: keep asking within the budget, then block (fail closed).
-pub(super) fn wait_or_block(
-    pass: &mut Pass<'_>,
-    mut evidence: ContractGateStatus,
+/// When the broker is to be asked next: a poll interval after the last ask, or at the end of
+/// the unknown budget if that comes first. `None`: never asked.
+pub(super) fn next_ask(
+    evidence: Option<&ContractGateStatus>,
+    policy: &GatePolicy,
+) -> Option<Timestamp> {
+    let evidence = evidence?;
+    let last = evidence.checked_at?;
+    let poll = add(last, policy.poll_interval);
+    let budget_end = evidence
+        .unknown_since
+        .map(|since| add(since, policy.unknown_budget));
+    Some(budget_end.map_or(poll, |end| end.max(last).min(poll)))
+}
+
+/// The reason a non-passing answer is given in status, and the sentence that says so.
+struct Words {
     reason: Reason,
     message: String,
-    poll: Duration,
-    budget: Duration,
+}
+
+impl Words {
+    fn of(answer: &ContractAnswer, target: &str) -> Words {
+        let (reason, message) = match answer {
+            ContractAnswer::Deployable { reason, .. } => (
+                Reason::ContractGatePassed,
+                format!("can-i-deploy {target}: yes ({reason})"),
+            ),
+            ContractAnswer::NotDeployable { reason, .. } => (
+                Reason::NotDeployable,
+                format!("can-i-deploy {target}: no: {reason}"),
+            ),
+            ContractAnswer::Refused { reason } => (
+                Reason::BrokerRefused,
+                format!("the Pact Broker refused can-i-deploy {target}: {reason}"),
+            ),
+            ContractAnswer::Unknown { reason, .. } => (
+                Reason::ContractUnknown,
+                format!("can-i-deploy {target}: unknown: {reason}"),
+            ),
+            ContractAnswer::Unreachable { reason } => (
+                Reason::BrokerUnreachable,
+                format!("the Pact Broker could not be asked about {target}: {reason}"),
+            ),
+        };
+        Words { reason, message }
+    }
+}
+
+/// What the broker said, as `status.contractGate` keeps it: the real verdict (in dry run too).
+fn record_answer(
+    evidence: &mut ContractGateStatus,
+    answer: &ContractAnswer,
+    words: &Words,
+    verdict: &ContractVerdict,
 ) {
-    let now = pass.now;
-    let since = *evidence.unknown_since.get_or_insert(now);
-    evidence.verdict = GateVerdict::Pending;
-    evidence.deployable = None;
-    evidence.reason = Some(message.clone());
-    pass.status.contract_gate = Some(evidence);
-    let waited = elapsed(Some(since), now);
-    if waited >= budget {
-        if let Some(e) = pass.status.contract_gate.as_mut() {
-            e.verdict = GateVerdict::Blocked;
+    evidence.verdict = match verdict {
+        ContractVerdict::Pass => GateVerdict::Passed,
+        ContractVerdict::Wait { .. } => GateVerdict::Pending,
+        ContractVerdict::Block { .. } => GateVerdict::Blocked,
+    };
+    match answer {
+        ContractAnswer::Deployable { reason, summary } => {
+            evidence.deployable = Some(true);
+            evidence.reason = Some(reason.clone());
+            evidence.summary = summary.clone();
         }
-        pass.block(
-            reason,
-            format!(
-                "{message}; no answer within the {}s budget",
-                budget.as_secs()
-            ),
-        );
-    } else {
-        pass.say(
-            reason,
-            format!(
-                "{message}; asking again in {}s ({}s of {}s budget used)",
-                poll.as_secs(),
-                waited.as_secs(),
-                budget.as_secs()
-            ),
-        );
-        pass.wake_in(poll);
+        ContractAnswer::NotDeployable { reason, summary } => {
+            evidence.deployable = Some(false);
+            evidence.reason = Some(reason.clone());
+            evidence.summary = summary.clone();
+        }
+        ContractAnswer::Refused { reason } => {
+            evidence.deployable = None;
+            evidence.reason = Some(reason.clone());
+        }
+        ContractAnswer::Unknown { summary, .. } => {
+            evidence.deployable = None;
+            evidence.reason = Some(words.message.clone());
+            evidence.summary = summary.clone();
+        }
+        ContractAnswer::Unreachable { .. } => {
+            evidence.deployable = None;
+            evidence.reason = Some(words.message.clone());
+            evidence.summary = None;
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::gates::broker::{AnswerCounts, AnswerKind, ClassifiedAnswer};
 pub use crate::gates::fleet::FleetVerdict;
 
 use crate::crd::{
@@ -87,6 +88,41 @@ pub enum ContractAnswer {
     /// The broker refused the question in a way that will not fix itself (401, 403, 404, 400:
     /// wrong credentials, pacticipant or environment). Blocks at once.
     Refused { reason: String },
+}
+
+impl ContractAnswer {
+    /// The broker's (or the peer's) reason.
+    pub fn reason(&self) -> &str {
+        match self {
+            ContractAnswer::Deployable { reason, .. }
+            | ContractAnswer::NotDeployable { reason, .. }
+            | ContractAnswer::Unknown { reason, .. }
+            | ContractAnswer::Unreachable { reason }
+            | ContractAnswer::Refused { reason } => reason,
+        }
+    }
+
+    /// The answer as the contract gate's step takes it.
+    pub fn classified(&self) -> ClassifiedAnswer {
+        let (kind, summary) = match self {
+            ContractAnswer::Deployable { summary, .. } => (AnswerKind::Deployable, summary),
+            ContractAnswer::NotDeployable { summary, .. } => (AnswerKind::NotDeployable, summary),
+            ContractAnswer::Unknown { summary, .. } => (AnswerKind::Unknown, summary),
+            ContractAnswer::Unreachable { .. } => (AnswerKind::Unreachable, &None),
+            ContractAnswer::Refused { .. } => (AnswerKind::Refused, &None),
+        };
+        ClassifiedAnswer {
+            kind,
+            reason: self.reason().to_string(),
+            counts: summary.as_ref().map(|s| AnswerCounts {
+                success: u64::try_from(s.success).unwrap_or(0),
+                failed: u64::try_from(s.failed).unwrap_or(0),
+                unknown: u64::try_from(s.unknown).unwrap_or(0),
+                ignored: 0,
+            }),
+            error: None,
+        }
+    }
 }
 
 /// One look of the judge.

@@ -6,9 +6,11 @@
 use jiff::Timestamp;
 
 use super::desired::desired_children;
+use super::gates::next_ask;
 use super::model::*;
 use super::pass::{add, retry_delay, std_duration};
 use crate::crd::{Phase, RolloutSpec, RolloutStatus};
+use crate::gates::broker::GatePolicy;
 
 /// Which observations this pass must gather.
 pub fn needs(
@@ -44,9 +46,13 @@ pub fn needs(
     match status.phase {
         Phase::ContractGate => {
             if let Some(gate) = &spec.contract_gate {
-                let last = status.contract_gate.as_ref().and_then(|g| g.checked_at);
+                let policy = GatePolicy {
+                    poll_interval: std_duration(&gate.poll_interval),
+                    unknown_budget: std_duration(&gate.unknown_budget),
+                    ..GatePolicy::default()
+                };
                 needs.ask_broker =
-                    last.is_none_or(|at| add(at, std_duration(&gate.poll_interval)) <= now);
+                    next_ask(status.contract_gate.as_ref(), &policy).is_none_or(|due| due <= now);
             }
         }
         Phase::FleetCheck if children_settled(&desired, children) => {

@@ -109,9 +109,11 @@ impl ContractPeer for BrokerPeer {
                     })
                     .collect(),
             };
-            let outcome =
-                broker::ask_with_retries(&client, &request, &self.retry, tokio::time::sleep).await;
-            contract_answer(broker::classify(&outcome))
+            // The same ask as `tollgate can-i-deploy`: the client's retries, then classified;
+            // the gate's step is decide's, over the progress kept in status.
+            let (classified, _) =
+                broker::ask(&client, &request, &self.retry, tokio::time::sleep).await;
+            contract_answer(classified)
         })
     }
 

@@ -382,3 +382,140 @@ fn smoke_checks_gate_analysis() {
     assert_eq!(plan.status.phase, Phase::Blocked);
     assert!(plan.status.message.unwrap().contains("shop-canary-0"));
 }
+
+/// Every (answer, dry run, budget) cell of the contract gate. Dry run means what the CRD says:
+/// the gate waits within the budget exactly as without it and records the real verdict; where
+/// it would block, it continues with a Warning Event instead.
+#[test]
+fn every_contract_answer_with_and_without_dry_run_within_and_past_the_budget() {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Outcome {
+        /// Passed: the canary starts, the record says Passed.
+        Passes,
+        /// Still asking: reason as given, the record says Pending.
+        Waits(&'static str),
+        /// Blocked: reason as given, the record says Blocked.
+        Blocks(&'static str),
+    }
+    use Outcome::*;
+    let summary = Some(ContractSummary {
+        success: 1,
+        failed: 1,
+        unknown: 0,
+    });
+    let answers = [
+        (
+            "yes",
+            ContractAnswer::Deployable {
+                reason: "all verified".into(),
+                summary: summary.clone(),
+            },
+            Passes,
+            Passes,
+        ),
+        (
+            "no",
+            ContractAnswer::NotDeployable {
+                reason: "web 3.1 failed".into(),
+                summary: summary.clone(),
+            },
+            Blocks("NotDeployable"),
+            Blocks("NotDeployable"),
+        ),
+        (
+            "unknown",
+            ContractAnswer::Unknown {
+                reason: "no verification".into(),
+                summary: None,
+            },
+            Waits("ContractUnknown"),
+            Blocks("ContractUnknown"),
+        ),
+        (
+            "unreachable",
+            ContractAnswer::Unreachable {
+                reason: "connection refused".into(),
+            },
+            Waits("BrokerUnreachable"),
+            Blocks("BrokerUnreachable"),
+        ),
+        (
+            "refused",
+            ContractAnswer::Refused {
+                reason: "401 Unauthorized".into(),
+            },
+            Blocks("BrokerRefused"),
+            Blocks("BrokerRefused"),
+        ),
+    ];
+    // Asked first at 0 (unknown since then); the budget is 60s.
+    let mut status = status_in(Phase::ContractGate);
+    status.contract_gate = Some(ContractGateStatus {
+        verdict: GateVerdict::Pending,
+        checked_at: Some(at(0)),
+        unknown_since: Some(at(0)),
+        attempts: 1,
+        ..Default::default()
+    });
+    for (name, answer, within, past) in answers {
+        for dry_run in [false, true] {
+            for (now, want) in [(10, within), (60, past)] {
+                let cell = format!("{name}, dryRun {dry_run}, at {now}s");
+                let spec = spec_with(|s| s.contract_gate.as_mut().unwrap().dry_run = dry_run);
+                let obs = Observations {
+                    contract: Some(answer.clone()),
+                    ..Default::default()
+                };
+                let plan = decide(&spec, Some(&status), &obs, at(now));
+                let gate = plan.status.contract_gate.clone().expect("evidence kept");
+                assert_eq!(gate.checked_at, Some(at(now)), "{cell}");
+                assert_eq!(gate.attempts, 2, "{cell}");
+                assert_eq!(gate.dry_run, dry_run, "{cell}");
+                assert!(gate.reason.is_some(), "{cell}: the reason is kept");
+                match want {
+                    Passes => {
+                        assert_eq!(plan.status.phase, Phase::CanaryStarting, "{cell}");
+                        assert_eq!(gate.verdict, GateVerdict::Passed, "{cell}");
+                        assert_eq!(gate.unknown_since, None, "{cell}");
+                        assert!(reasons(&plan).contains(&"ContractGatePassed"), "{cell}");
+                    }
+                    Waits(reason) => {
+                        assert_eq!(plan.status.phase, Phase::ContractGate, "{cell}");
+                        assert_eq!(plan.status.reason.as_deref(), Some(reason), "{cell}");
+                        assert_eq!(gate.verdict, GateVerdict::Pending, "{cell}");
+                        assert_eq!(gate.unknown_since, Some(at(0)), "{cell}");
+                        assert!(plan.requeue_after.is_some(), "{cell}");
+                        assert!(plan.events.is_empty(), "{cell}: {:?}", plan.events);
+                        assert_eq!(plan.children.canary, None, "{cell}");
+                    }
+                    Blocks(reason) if !dry_run => {
+                        assert_eq!(plan.status.phase, Phase::Blocked, "{cell}");
+                        assert_eq!(plan.status.reason.as_deref(), Some(reason), "{cell}");
+                        assert_eq!(gate.verdict, GateVerdict::Blocked, "{cell}");
+                        assert_eq!(plan.status.rejected_version.as_deref(), Some("2.0.0"));
+                        assert_eq!(plan.children.canary, None, "{cell}: nothing started");
+                        assert_eq!(condition(&plan, CONDITION_STALLED).status, "True");
+                        assert!(!reasons(&plan).contains(&"ContractGateDryRun"), "{cell}");
+                    }
+                    Blocks(_) => {
+                        // Dry run: the record says Blocked, the rollout goes on, loudly.
+                        assert_eq!(plan.status.phase, Phase::CanaryStarting, "{cell}");
+                        assert_eq!(gate.verdict, GateVerdict::Blocked, "{cell}");
+                        assert_eq!(plan.status.rejected_version, None, "{cell}");
+                        let warning = plan
+                            .events
+                            .iter()
+                            .find(|e| e.reason.as_str() == "ContractGateDryRun")
+                            .unwrap_or_else(|| panic!("{cell}: no dry-run Event"));
+                        assert_eq!(warning.kind, EventKind::Warning, "{cell}");
+                        assert!(warning.message.contains("dryRun"), "{cell}");
+                        assert!(plan.children.canary.is_some(), "{cell}");
+                    }
+                }
+                if matches!(answer, ContractAnswer::NotDeployable { .. }) {
+                    assert_eq!(gate.deployable, Some(false), "{cell}: a no stays a no");
+                }
+            }
+        }
+    }
+}

@@ -9,9 +9,9 @@ use serde_json::json;
 
 use super::*;
 use crate::crd::{
-    AnalysisStatus, ContractSummary, DeploymentRecordStatus, FleetStatus, GateVerdict,
-    InconclusivePolicy, MetricStatus, MetricVerdict, Phase, PodFinding, Rollout, RolloutSpec,
-    RolloutStatus, SmokeStatus, TrafficKind, CONDITION_PROGRESSING, CONDITION_READY,
+    AnalysisStatus, ContractGateStatus, ContractSummary, DeploymentRecordStatus, FleetStatus,
+    GateVerdict, InconclusivePolicy, MetricStatus, MetricVerdict, Phase, PodFinding, Rollout,
+    RolloutSpec, RolloutStatus, SmokeStatus, TrafficKind, CONDITION_PROGRESSING, CONDITION_READY,
     CONDITION_RECONCILING, CONDITION_STALLED,
 };
 
