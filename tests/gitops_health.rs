@@ -371,6 +371,7 @@ fn drive(name: &str, spec_v: &Value, world: &World, limit: i64) -> Vec<Value> {
                 judge_state: None,
                 data_missing: false,
                 summary: format!("errorRate {verdict:?}"),
+                judge_state_reset: None,
             });
         }
         if n.record.is_some() {

@@ -27,7 +27,7 @@ use tollgate::crd::{
 use tollgate::rollout::decide::{decide, ContractAnswer, Observations};
 use tollgate::runtime::metrics::Metrics;
 use tollgate::runtime::notify::{
-    Delivery, Notification, Notifier, NotifierConfig, WebhookFormat, WebhookUrl,
+    Delivery, Notification, NotificationEvent, Notifier, NotifierConfig, WebhookFormat, WebhookUrl,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -175,11 +175,6 @@ fn rolled_back() -> Notification {
                   574.667/3738.950 vs baseline 606.000/12043.745 errors; rate ratio 3.055 \
                   (bounds 2.117..4.482); e-value 5.015e31 (reject at 50.000), pass e-value 0.008 \
                   (at 20.000); dispersion 2.256";
-    let before = RolloutStatus {
-        phase: Phase::RollingBack,
-        stable_version: Some("1.0.0".into()),
-        ..Default::default()
-    };
     let mut rollout = rollout("demo", "payments", "2.0.0");
     rollout.status = Some(RolloutStatus {
         phase: Phase::RolledBack,
@@ -224,16 +219,12 @@ fn rolled_back() -> Notification {
         }],
         ..Default::default()
     });
-    Notification::for_transition(&rollout, Some(&before), when).expect("a transition")
+    Notification::for_event(&rollout, NotificationEvent::RolledBack, when).expect("a status")
 }
 
 /// The demo's `checkout` 2.0.0, promoted.
 fn promoted() -> Notification {
     let when = at("2026-11-24T10:15:30Z");
-    let before = RolloutStatus {
-        phase: Phase::Promoting,
-        ..Default::default()
-    };
     let mut rollout = rollout("demo", "checkout", "2.0.0");
     rollout.status = Some(RolloutStatus {
         phase: Phase::Succeeded,
@@ -262,7 +253,7 @@ fn promoted() -> Notification {
         }),
         ..Default::default()
     });
-    Notification::for_transition(&rollout, Some(&before), when).expect("a transition")
+    Notification::for_event(&rollout, NotificationEvent::Promoted, when).expect("a status")
 }
 
 /// checkout 2.4.0 (the example, with a contract gate) blocked by the broker: two passes of the
@@ -299,8 +290,9 @@ fn blocked() -> Notification {
     let when = at("2026-11-24T09:00:00Z");
     let plan = decide(&rollout.spec, Some(&gate), &answer, when);
     assert_eq!(plan.status.phase, Phase::Blocked, "{:?}", plan.status);
+    let event = plan.notify.expect("decide notifies the block");
     rollout.status = Some(plan.status);
-    Notification::for_transition(&rollout, Some(&gate), when).expect("a transition")
+    Notification::for_event(&rollout, event, when).expect("a status")
 }
 
 fn json(body: &[u8]) -> Value {

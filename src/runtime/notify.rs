@@ -1,7 +1,7 @@
 //! Webhook notifications: one POST when a rollout is promoted, rolled back or blocked.
 //!
-//! The reconcile calls [`Notification::for_transition`] right after its status write succeeded
-//! and hands the result to [`Notifier::notify`], which returns at once: the delivery runs in a
+//! Whether a decision is notified is `decide`'s (`Plan::notify`); the reconcile calls
+//! [`Notification::for_event`] right after its status write succeeded and hands the result to [`Notifier::notify`], which returns at once: the delivery runs in a
 //! spawned task, so a slow, failing or unreachable webhook never delays or fails a rollout.
 //!
 //! - Payloads: [`WebhookFormat::Json`] posts the [`Notification`] itself (a stable, documented
@@ -68,37 +68,7 @@ pub enum WebhookFormat {
     Slack,
 }
 
-/// What happened to the rollout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum NotificationEvent {
-    /// Entered `Succeeded`: the version is stable.
-    Promoted,
-    /// Entered `RolledBack`: the canary is gone, stable serves everything.
-    RolledBack,
-    /// Entered `Blocked`: a gate said no before any traffic moved.
-    Blocked,
-}
-
-impl NotificationEvent {
-    /// The event a phase is notified as, if any.
-    pub fn for_phase(phase: Phase) -> Option<Self> {
-        match phase {
-            Phase::Succeeded => Some(NotificationEvent::Promoted),
-            Phase::RolledBack => Some(NotificationEvent::RolledBack),
-            Phase::Blocked => Some(NotificationEvent::Blocked),
-            _ => None,
-        }
-    }
-
-    /// The name used in payloads and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotificationEvent::Promoted => "Promoted",
-            NotificationEvent::RolledBack => "RolledBack",
-            NotificationEvent::Blocked => "Blocked",
-        }
-    }
-}
+pub use crate::rollout::decide::NotificationEvent;
 
 /// The generic JSON payload (`--webhook-format json`), field for field. Optional fields are
 /// left out when there is nothing to say.
@@ -244,19 +214,6 @@ pub struct MetricEvidence {
 
 /// Whether `new` entered its phase in this pass: the phase differs from `previous`, or it is the
 /// same but a decision entering it was added (e.g. blocked again for a new version in one pass).
-fn entered(previous: Option<&RolloutStatus>, new: &RolloutStatus) -> bool {
-    let Some(previous) = previous else {
-        return true;
-    };
-    if previous.phase != new.phase {
-        return true;
-    }
-    match new.history.iter().rev().find(|d| d.phase == new.phase) {
-        Some(latest) => !previous.history.contains(latest),
-        None => false,
-    }
-}
-
 fn shorten(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
@@ -265,19 +222,15 @@ fn shorten(text: &str, max_chars: usize) -> String {
 }
 
 impl Notification {
-    /// The notification for a rollout whose status (`rollout.status`, as stored) was just
-    /// written over `previous`, or None when the write entered none of `Succeeded`,
-    /// `RolledBack` and `Blocked`. `at` is the time of the decision.
-    pub fn for_transition(
+    /// The notification of `event` (which `decide` put in its plan) for a rollout whose status
+    /// (`rollout.status`, as stored) was just written; None without a status. `at` is the time
+    /// of the decision.
+    pub fn for_event(
         rollout: &Rollout,
-        previous: Option<&RolloutStatus>,
+        event: NotificationEvent,
         at: Timestamp,
     ) -> Option<Notification> {
         let status = rollout.status.as_ref()?;
-        let event = NotificationEvent::for_phase(status.phase)?;
-        if !entered(previous, status) {
-            return None;
-        }
         let spec_version = rollout.spec.version.clone();
         let version = match event {
             NotificationEvent::Promoted => status.stable_version.clone(),

@@ -1,6 +1,9 @@
 //! One reconcile of one Rollout: fetch → needs → observe → decide → write status (→ webhook
-//! notification on promoted, rolled back, blocked) → converge children → Events. The middle
-//! step is the pure [`decide`]; everything else is I/O.
+//! notification when the plan says so) → converge children → Events. The middle step is the
+//! pure [`decide`]; everything else is I/O. A problem with the spec found on the way (a missing
+//! address, an invalid setting, an unbuildable template, an invalid judge policy) is handed to
+//! `decide` as an observation, which holds the rollout as `InvalidSpec`; then the reconcile
+//! waits for a change of the Rollout.
 //!
 //! The broker and the metrics backend are reached through [`ContractPeer`] and
 //! [`AnalysisPeer`] (see [`super::peers`]), so the reconcile does not care how they are
@@ -21,8 +24,10 @@ use super::metrics::{DecisionLabels, ErrorKind, ErrorLabels, GateLabels, Metrics
 use super::notify::{Notification, Notifier};
 use super::observe::{ObserveError, Observer};
 use super::peers::{AnalysisPeer, ContractPeer, PeerDefaults};
-use crate::crd::{Decision, Reason, Rollout, RolloutStatus, CONDITION_STALLED};
-use crate::rollout::decide::{self, Observations};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+
+use crate::crd::{Rollout, RolloutStatus};
+use crate::rollout::decide::{self, Observations, Plan, SpecProblem};
 
 /// What a reconcile needs.
 pub struct Context {
@@ -105,118 +110,86 @@ pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
     let span = tracing::info_span!("reconcile", rollout = %key(&rollout));
     let result = reconcile_inner(&rollout, &ctx).instrument(span).await;
     ctx.metrics.reconciles.inc();
-    let k = key(&rollout);
-    match &result {
-        Ok(_) => {
-            if let Ok(mut f) = ctx.failures.lock() {
-                f.remove(&k);
-            }
+    if result.is_ok() {
+        if let Ok(mut f) = ctx.failures.lock() {
+            f.remove(&key(&rollout));
         }
-        Err(e) if !e.is_transient() => {
-            ctx.metrics
-                .errors
-                .get_or_create(&ErrorLabels {
-                    kind: ErrorKind::Permanent,
-                })
-                .inc();
-            warn!(rollout = %k, error = %e, "invalid rollout: waiting for a change");
-            // Say so in status; a failure to write it is retried by the next change.
-            if let Err(write) = record_permanent_error(&rollout, &ctx, &e.to_string()).await {
-                warn!(rollout = %k, error = %write, "could not record the error in status");
-            }
-            return Ok(Action::await_change());
-        }
-        Err(_) => {}
     }
     result
 }
 
+fn ensure_leader(ctx: &Context) -> Result<(), ReconcileError> {
+    if *ctx.is_leader.borrow() {
+        Ok(())
+    } else {
+        Err(ApplyError::NotLeader.into())
+    }
+}
+
+/// A permanent observation error is a problem with the spec (decide holds on it); a transient
+/// one fails the reconcile (it backs off and retries).
+fn spec_problem(e: ObserveError) -> Result<SpecProblem, ReconcileError> {
+    if e.is_transient() {
+        Err(e.into())
+    } else {
+        Ok(SpecProblem::new(e.to_string()))
+    }
+}
+
 async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, ReconcileError> {
-    if !*ctx.is_leader.borrow() {
-        return Err(ApplyError::NotLeader.into());
-    }
+    ensure_leader(ctx)?;
     let now = Timestamp::now();
-    let namespace = rollout.namespace().unwrap_or_default();
-    let name = rollout.name_any();
     let status = rollout.status.as_ref();
-    if let Some(problem) = ctx.defaults.missing_address(&rollout.spec) {
-        return Err(ObserveError::Settings(problem).into());
-    }
-
-    let deployments = ctx.observer.deployments(&namespace, &name).await?;
-    let template = ctx.observer.new_template(rollout).await?;
-    let children = Observer::children(&deployments);
-    let needs = decide::needs(&rollout.spec, status, &children, now);
-
+    let deployments = ctx
+        .observer
+        .deployments(
+            &rollout.namespace().unwrap_or_default(),
+            &rollout.name_any(),
+        )
+        .await?;
     let mut obs = Observations {
         generation: rollout.metadata.generation,
-        children,
+        children: Observer::children(&deployments),
         ..Default::default()
     };
-    if needs.ask_broker {
-        obs.contract = Some(timed(&ctx.metrics, "broker", ctx.contract.ask(rollout)).await);
-    }
-    if let Some(scope) = &needs.fleet {
-        let fleet = ctx.observer.fleet(rollout, &deployments, scope, now);
-        obs.fleet = Some(timed(&ctx.metrics, "fleet", fleet).await?);
-    }
-    if needs.smoke {
-        let smoke = ctx.observer.smoke(rollout, &deployments, now);
-        obs.smoke = Some(timed(&ctx.metrics, "smoke", smoke).await?);
-    }
-    if let Some(window) = &needs.look {
-        let default = RolloutStatus::default();
-        let current = status.unwrap_or(&default);
-        let look = ctx.analysis.look(rollout, current, window);
-        obs.look = Some(timed(&ctx.metrics, "analysis", look).await);
-    }
-    if let Some(version) = &needs.record {
-        obs.record = Some(
-            timed(
-                &ctx.metrics,
-                "record",
-                ctx.contract.record(rollout, version),
-            )
-            .await,
-        );
-    }
-
+    let template = observe(rollout, ctx, &deployments, now, &mut obs).await?;
     let plan = decide::decide(&rollout.spec, status, &obs, now);
 
     // Leadership may have been lost while the gates were asked.
-    if !*ctx.is_leader.borrow() {
-        return Err(ApplyError::NotLeader.into());
-    }
-    let stored = if status != Some(&plan.status) {
-        let stored = ctx.applier.write_status(rollout, &plan).await?;
-        // Only after the write succeeded (a standby or a conflicting write sends nothing), and
-        // before converging, so a failure there cannot lose it. Fire and forget: the delivery
-        // runs in its own task and never delays or fails this reconcile.
-        if let Some(notifier) = &ctx.notifier {
-            if let Some(notification) = Notification::for_transition(&stored, status, now) {
-                notifier.notify(notification);
+    ensure_leader(ctx)?;
+    let mut stored = write(rollout, status, &plan, ctx, now).await?;
+    let mut plan = plan;
+    if obs.spec_problem.is_none() {
+        if let Err(e) = ctx
+            .applier
+            .converge(&stored, &plan, &deployments, template.as_ref())
+            .await
+        {
+            if e.is_transient() {
+                return Err(e.into());
             }
+            // The children cannot be built as the spec says: what was decided stands (it is
+            // written), and the rollout holds on the problem, decided from that status.
+            publish(ctx, &stored, &plan).await;
+            obs.spec_problem = Some(SpecProblem::new(e.to_string()));
+            let held = decide::decide(&rollout.spec, stored.status.as_ref(), &obs, now);
+            stored = write(&stored, stored.status.as_ref(), &held, ctx, now).await?;
+            plan = held;
         }
-        stored
-    } else {
-        rollout.clone()
-    };
-    ctx.applier
-        .converge(&stored, &plan, &deployments, template.as_ref())
-        .await?;
-    ctx.applier.publish_events(&stored, &plan).await;
-
-    for event in &plan.events {
-        ctx.metrics
-            .decisions
-            .get_or_create(&DecisionLabels {
-                outcome: event.reason.to_string(),
-            })
-            .inc();
-        info!(rollout = %key(rollout), reason = %event.reason, "{}", event.message);
     }
+    publish(ctx, &stored, &plan).await;
     ctx.metrics
         .set_phase(&key(rollout), Some(plan.status.phase));
+    if let Some(problem) = &obs.spec_problem {
+        ctx.metrics
+            .errors
+            .get_or_create(&ErrorLabels {
+                kind: ErrorKind::Permanent,
+            })
+            .inc();
+        warn!(rollout = %key(rollout), problem = %problem.message, "invalid rollout: waiting for a change");
+        return Ok(Action::await_change());
+    }
     Ok(Action::requeue(
         plan.requeue_after
             .unwrap_or(IDLE_REQUEUE)
@@ -224,61 +197,110 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     ))
 }
 
-/// A permanent error: keep the phase, say why in status (`Stalled`, reason `InvalidSpec`).
-async fn record_permanent_error(
+/// Gather what this pass needs. A problem with the spec ends the gathering and is recorded in
+/// `obs.spec_problem`; only transient failures are errors. Returns the pod template of
+/// `spec.version`, when there is one.
+async fn observe(
     rollout: &Rollout,
     ctx: &Context,
-    message: &str,
-) -> Result<(), ApplyError> {
-    if !*ctx.is_leader.borrow() {
-        return Err(ApplyError::NotLeader);
+    deployments: &std::collections::BTreeMap<
+        crate::crd::Track,
+        k8s_openapi::api::apps::v1::Deployment,
+    >,
+    now: Timestamp,
+    obs: &mut Observations,
+) -> Result<Option<PodTemplateSpec>, ReconcileError> {
+    if let Some(missing) = ctx.defaults.missing_address(&rollout.spec) {
+        obs.spec_problem = Some(spec_problem(ObserveError::Settings(missing))?);
+        return Ok(None);
     }
-    let mut status = rollout.status.clone().unwrap_or_default();
-    let message = format!("cannot proceed until the Rollout changes: {message}");
-    if status.reason() == Some(Reason::InvalidSpec) && status.message.as_deref() == Some(&message) {
-        return Ok(());
-    }
-    let now = Timestamp::now();
-    status.set_reason(Reason::InvalidSpec, message.clone());
-    status.observed_generation = rollout.metadata.generation;
-    status.record(Decision::new(
-        now,
-        status.phase,
-        Reason::InvalidSpec,
-        message.clone(),
-    ));
-    for c in status
-        .conditions
-        .iter_mut()
-        .filter(|c| c.type_ == CONDITION_STALLED)
-    {
-        if c.status != "True" {
-            c.last_transition_time = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now);
+    let template = match ctx.observer.new_template(rollout).await {
+        Ok(t) => t,
+        Err(e) => {
+            obs.spec_problem = Some(spec_problem(e)?);
+            return Ok(None);
         }
-        c.status = "True".into();
-        c.reason = Reason::InvalidSpec.to_string();
-        c.message = message.clone();
-    }
-    // Every condition now speaks for this generation (kubectl wait and kstatus compare it).
-    for c in status.conditions.iter_mut() {
-        c.observed_generation = rollout.metadata.generation;
-    }
-    let plan = decide::Plan {
-        status,
-        children: decide::desired_children(
-            &rollout.spec,
-            rollout.status.as_ref().unwrap_or(&RolloutStatus::default()),
-        ),
-        events: vec![decide::PlannedEvent {
-            kind: decide::EventKind::Warning,
-            reason: Reason::InvalidSpec,
-            message,
-        }],
-        requeue_after: None,
     };
-    let stored = ctx.applier.write_status(rollout, &plan).await?;
-    ctx.applier.publish_events(&stored, &plan).await;
-    Ok(())
+    let status = rollout.status.as_ref();
+    let needs = decide::needs(&rollout.spec, status, &obs.children, now);
+    if needs.ask_broker {
+        obs.contract = Some(timed(&ctx.metrics, "broker", ctx.contract.ask(rollout)).await);
+    }
+    if let Some(scope) = &needs.fleet {
+        let fleet = ctx.observer.fleet(rollout, deployments, scope, now);
+        match timed(&ctx.metrics, "fleet", fleet).await {
+            Ok(f) => obs.fleet = Some(f),
+            Err(e) => {
+                obs.spec_problem = Some(spec_problem(e)?);
+                return Ok(template);
+            }
+        }
+    }
+    if needs.smoke {
+        let smoke = ctx.observer.smoke(rollout, deployments, now);
+        match timed(&ctx.metrics, "smoke", smoke).await {
+            Ok(s) => obs.smoke = Some(s),
+            Err(e) => {
+                obs.spec_problem = Some(spec_problem(e)?);
+                return Ok(template);
+            }
+        }
+    }
+    if let Some(window) = &needs.look {
+        let default = RolloutStatus::default();
+        let current = status.unwrap_or(&default);
+        let look = ctx.analysis.look(rollout, current, window);
+        match timed(&ctx.metrics, "analysis", look).await {
+            Ok(look) => obs.look = Some(look),
+            Err(problem) => {
+                obs.spec_problem = Some(problem);
+                return Ok(template);
+            }
+        }
+    }
+    if let Some(version) = &needs.record {
+        let record = ctx.contract.record(rollout, version);
+        obs.record = Some(timed(&ctx.metrics, "record", record).await);
+    }
+    Ok(template)
+}
+
+/// Write the plan's status when it changed, then send the notification the plan makes. Returns
+/// the stored object.
+async fn write(
+    rollout: &Rollout,
+    previous: Option<&RolloutStatus>,
+    plan: &Plan,
+    ctx: &Context,
+    now: Timestamp,
+) -> Result<Rollout, ReconcileError> {
+    if previous == Some(&plan.status) {
+        return Ok(rollout.clone());
+    }
+    let stored = ctx.applier.write_status(rollout, plan).await?;
+    // Only after the write succeeded (a standby or a conflicting write sends nothing), and
+    // before converging, so a failure there cannot lose it. Fire and forget: the delivery runs
+    // in its own task and never delays or fails this reconcile.
+    if let (Some(notifier), Some(event)) = (&ctx.notifier, plan.notify) {
+        if let Some(notification) = Notification::for_event(&stored, event, now) {
+            notifier.notify(notification);
+        }
+    }
+    Ok(stored)
+}
+
+/// Publish the plan's Events and count its decisions.
+async fn publish(ctx: &Context, stored: &Rollout, plan: &Plan) {
+    ctx.applier.publish_events(stored, plan).await;
+    for event in &plan.events {
+        ctx.metrics
+            .decisions
+            .get_or_create(&DecisionLabels {
+                outcome: event.reason.to_string(),
+            })
+            .inc();
+        info!(rollout = %key(stored), reason = %event.reason, "{}", event.message);
+    }
 }
 
 /// What the controller does after a failed reconcile: back off per rollout.

@@ -12,10 +12,13 @@ use crate::crd::{
 
 /// `Ready`, `Progressing`, `Reconciling` (= `Progressing`, for kstatus) and `Stalled` for a
 /// status; transition times only move when a condition's status changes, so nothing flaps.
+/// `stalled_by_spec`: this decision holds on a problem with the Rollout as written, which only a
+/// change can fix: `Stalled`, and not `Progressing`, whatever the phase.
 pub(super) fn conditions_for(
     status: &RolloutStatus,
     previous: Option<&RolloutStatus>,
     now: Timestamp,
+    stalled_by_spec: bool,
 ) -> Vec<Condition> {
     let reason = status
         .reason
@@ -23,9 +26,9 @@ pub(super) fn conditions_for(
         .unwrap_or_else(|| format!("{:?}", status.phase));
     let message = status.message.clone().unwrap_or_default();
     let ready = status.phase == Phase::Succeeded;
-    let stalled =
-        matches!(status.phase, Phase::Blocked | Phase::RolledBack) || status.hold_reason.is_some();
-    let progressing = !status.phase.is_terminal() && status.hold_reason.is_none();
+    let held = status.hold_reason.is_some() || stalled_by_spec;
+    let stalled = matches!(status.phase, Phase::Blocked | Phase::RolledBack) || held;
+    let progressing = !status.phase.is_terminal() && !held;
     let wanted = [
         (CONDITION_READY, ready),
         (CONDITION_PROGRESSING, progressing),

@@ -37,12 +37,16 @@
 //! wanted), `pass` (a decision in progress and the transitions every step shares), `controls`
 //! (version changes and manual tokens), `gates` (contract, canary start, fleet, smoke), `steps`
 //! (analysis and one function per step kind), `promote` (promotion, rollback, deployment
-//! records) and `conditions`.
+//! records), `invalid` (a Rollout that cannot be carried out as written) and `conditions`.
+//!
+//! Whether a decision is told to people (the webhook) is decided here too: [`Plan::notify`]
+//! is set when the pass entered `Succeeded`, `RolledBack` or `Blocked`.
 
 mod conditions;
 mod controls;
 mod desired;
 mod gates;
+mod invalid;
 pub mod model;
 mod needs;
 mod pass;
@@ -73,18 +77,25 @@ pub fn decide(
         status: current.cloned().unwrap_or_default(),
         events: Vec::new(),
         wake: None,
+        notify: None,
     };
     if obs.generation.is_some() {
         pass.status.observed_generation = obs.generation;
     }
 
-    promote::apply_record_outcome(&mut pass);
-    if !controls::handle_version_and_tokens(&mut pass) {
-        step_phase(&mut pass);
+    let stalled_by_spec = obs.spec_problem.is_some();
+    match &obs.spec_problem {
+        Some(problem) => invalid::hold(&mut pass, problem),
+        None => {
+            promote::apply_record_outcome(&mut pass);
+            if !controls::handle_version_and_tokens(&mut pass) {
+                step_phase(&mut pass);
+            }
+            promote::schedule_record_retry(&mut pass);
+        }
     }
-    promote::schedule_record_retry(&mut pass);
 
-    let conditions = conditions::conditions_for(&pass.status, current, now);
+    let conditions = conditions::conditions_for(&pass.status, current, now, stalled_by_spec);
     pass.status.conditions = conditions;
     let children = desired_children(spec, &pass.status);
     let requeue_after = pass.requeue_after();
@@ -93,6 +104,7 @@ pub fn decide(
         children,
         events: pass.events,
         requeue_after,
+        notify: pass.notify,
     }
 }
 

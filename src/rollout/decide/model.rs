@@ -10,7 +10,8 @@ use crate::gates::broker::{AnswerCounts, AnswerKind, ClassifiedAnswer};
 pub use crate::gates::fleet::FleetVerdict;
 
 use crate::crd::{
-    ContractSummary, FleetStatus, MetricStatus, MetricVerdict, Reason, RolloutStatus, SmokeStatus,
+    ContractSummary, FleetStatus, MetricStatus, MetricVerdict, Phase, Reason, RolloutStatus,
+    SmokeStatus,
 };
 
 /// How often to look again while waiting for pods to become ready or go away (the watches on
@@ -141,6 +142,10 @@ pub struct AnalysisLook {
     pub data_missing: bool,
     /// One sentence for the status message.
     pub summary: String,
+    /// Why the judge's saved state (`status.analysis.judgeState`) could not be read, when it
+    /// could not: the sequential test then started over from this look, and the status and a
+    /// Warning Event say so.
+    pub judge_state_reset: Option<String>,
 }
 
 /// The outcome of a deployment record attempt.
@@ -169,6 +174,26 @@ pub struct Observations {
     pub look: Option<AnalysisLook>,
     /// The deployment record attempt, when made.
     pub record: Option<RecordOutcome>,
+    /// A problem with the Rollout as written that waiting cannot fix, found while observing
+    /// (no broker or Prometheus address, an invalid setting, an unbuildable template, an invalid
+    /// judge policy): the rollout holds where it is, `Stalled`, until the Rollout changes.
+    pub spec_problem: Option<SpecProblem>,
+}
+
+/// A problem with the Rollout as written (see [`Observations::spec_problem`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecProblem {
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+impl SpecProblem {
+    /// A problem saying `message`.
+    pub fn new(message: impl Into<String>) -> SpecProblem {
+        SpecProblem {
+            message: message.into(),
+        }
+    }
 }
 
 /// One fleet check: the result in status shape and the fleet gate's verdict on it.
@@ -269,4 +294,39 @@ pub struct Plan {
     pub events: Vec<PlannedEvent>,
     /// When to decide again if nothing wakes the controller sooner (None: only on change).
     pub requeue_after: Option<Duration>,
+    /// The webhook notification this decision makes: set when it entered `Succeeded`,
+    /// `RolledBack` or `Blocked`, once per entry (a status written again does not notify).
+    pub notify: Option<NotificationEvent>,
+}
+
+/// A transition people are told about through the webhook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum NotificationEvent {
+    /// Entered `Succeeded`: the version is stable.
+    Promoted,
+    /// Entered `RolledBack`: the canary is gone, stable serves everything.
+    RolledBack,
+    /// Entered `Blocked`: a gate said no before any traffic moved.
+    Blocked,
+}
+
+impl NotificationEvent {
+    /// The event entering `phase` is notified as, if any.
+    pub fn for_phase(phase: Phase) -> Option<Self> {
+        match phase {
+            Phase::Succeeded => Some(NotificationEvent::Promoted),
+            Phase::RolledBack => Some(NotificationEvent::RolledBack),
+            Phase::Blocked => Some(NotificationEvent::Blocked),
+            _ => None,
+        }
+    }
+
+    /// The name used in payloads and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationEvent::Promoted => "Promoted",
+            NotificationEvent::RolledBack => "RolledBack",
+            NotificationEvent::Blocked => "Blocked",
+        }
+    }
 }

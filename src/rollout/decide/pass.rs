@@ -50,6 +50,8 @@ pub(super) struct Pass<'a> {
     pub(super) events: Vec<PlannedEvent>,
     /// Earliest time something is due (becomes `requeue_after`).
     pub(super) wake: Option<Timestamp>,
+    /// The notification this pass makes (entering a resting phase).
+    pub(super) notify: Option<NotificationEvent>,
 }
 
 impl Pass<'_> {
@@ -77,6 +79,9 @@ impl Pass<'_> {
         };
         self.status.phase = phase;
         self.status.phase_started_at = Some(self.now);
+        if let Some(event) = NotificationEvent::for_phase(phase) {
+            self.notify = Some(event);
+        }
         self.status.hold_reason = None;
         self.say(reason, message.clone());
         self.status

@@ -117,8 +117,33 @@ pub(super) fn absorb_look(pass: &mut Pass<'_>) -> Option<AnalysisLook> {
 /// The `Analyzing` phase: fold in the look, roll back on a proven regression, honour a promote
 /// request and `spec.paused`, then run the current step.
 pub(super) fn analyzing(pass: &mut Pass<'_>) {
-    let spec = pass.spec;
     let look = absorb_look(pass);
+    let reset = look
+        .as_ref()
+        .filter(|l| !l.data_missing)
+        .and_then(|l| l.judge_state_reset.clone());
+    analyze_look(pass, look);
+    if let Some(why) = reset {
+        judge_restarted(pass, &why);
+    }
+}
+
+/// The judge's saved state could not be read, so its sequential test started over from this
+/// look: say so in status and in a Warning Event (nothing is reset silently).
+fn judge_restarted(pass: &mut Pass<'_>, why: &str) {
+    let note = format!(
+        "the judge's saved state could not be read ({why}), so its sequential test restarted from this look"
+    );
+    let message = match pass.status.message.take() {
+        Some(m) if !m.is_empty() => format!("{m}; {note}"),
+        _ => note.clone(),
+    };
+    pass.status.message = Some(message);
+    pass.event(EventKind::Warning, Reason::JudgeStateReset, note);
+}
+
+fn analyze_look(pass: &mut Pass<'_>, look: Option<AnalysisLook>) {
+    let spec = pass.spec;
     if let Some(interval) = spec.analysis.as_ref().map(|a| std_duration(&a.interval)) {
         let last = pass
             .status

@@ -1,4 +1,4 @@
-//! Payloads, transition rules and URL checks. Deliveries against real HTTP servers are in
+//! Payloads and URL checks (which transitions notify is `decide`'s). Deliveries against real HTTP servers are in
 //! `tests/notifications.rs`.
 
 use std::collections::BTreeSet;
@@ -112,111 +112,35 @@ fn promoted() -> RolloutStatus {
     }
 }
 
-fn event_for(previous: Option<&RolloutStatus>, new: RolloutStatus) -> Option<NotificationEvent> {
-    Notification::for_transition(&rollout(new), previous, at(100)).map(|n| n.event)
+/// The notification `decide` asks for when it enters `status.phase` (whether it does is
+/// `decide`'s: see `rollout::decide`'s notification table).
+fn notification(status: RolloutStatus, at: Timestamp) -> Option<Notification> {
+    let event = NotificationEvent::for_phase(status.phase)?;
+    Notification::for_event(&rollout(status), event, at)
 }
 
 #[test]
-fn only_entering_promoted_rolled_back_or_blocked_notifies() {
-    let rolling_back = {
-        let mut s = rolled_back();
-        s.phase = Phase::RollingBack;
-        s.history.pop();
-        s
-    };
-    let promoting = RolloutStatus {
-        phase: Phase::Promoting,
-        ..promoted()
-    };
-    let cases: Vec<(
-        &str,
-        Option<RolloutStatus>,
-        RolloutStatus,
-        Option<NotificationEvent>,
-    )> = vec![
-        (
-            "analyzing → rolling back",
-            Some(analyzing()),
-            rolling_back.clone(),
-            None,
-        ),
-        (
-            "rolling back → rolled back",
-            Some(rolling_back),
-            rolled_back(),
-            Some(NotificationEvent::RolledBack),
-        ),
-        (
-            "rolled back, written again",
-            Some(rolled_back()),
-            rolled_back(),
-            None,
-        ),
-        (
-            "promoting → succeeded",
-            Some(promoting),
-            promoted(),
-            Some(NotificationEvent::Promoted),
-        ),
-        (
-            "succeeded, record retried",
-            Some(promoted()),
-            promoted(),
-            None,
-        ),
-        (
-            "contract gate → blocked",
-            Some(RolloutStatus {
-                phase: Phase::ContractGate,
-                ..Default::default()
-            }),
-            blocked(),
-            Some(NotificationEvent::Blocked),
-        ),
-        (
-            "no status → blocked in the first pass",
-            None,
-            blocked(),
-            Some(NotificationEvent::Blocked),
-        ),
-        ("no status → analyzing", None, analyzing(), None),
-    ];
-    for (name, previous, new, want) in cases {
-        assert_eq!(event_for(previous.as_ref(), new), want, "{name}");
-    }
-}
-
-#[test]
-fn blocked_again_in_one_pass_notifies_but_a_rewrite_does_not() {
-    // Blocked for 2.4.0, then spec.version moved to 2.5.0 and the broker said no at once: the
-    // phase is the same, but a new decision entered it.
-    let previous = blocked();
+fn the_version_is_the_one_blocked_rolled_back_or_promoted() {
+    // Blocked for 2.4.0, then spec.version moved to 2.5.0 and it was blocked again: the
+    // notification names 2.5.0.
     let mut again = blocked();
     again.rejected_version = Some("2.5.0".into());
-    again
-        .history
-        .push(decision(Phase::ContractGate, "Started", 200));
-    again
-        .history
-        .push(decision(Phase::Blocked, "NotDeployable", 200));
-    let n = Notification::for_transition(&rollout(again), Some(&previous), at(200)).unwrap();
+    let n = notification(again, at(200)).unwrap();
     assert_eq!(
         (n.event, n.version.as_str()),
         (NotificationEvent::Blocked, "2.5.0")
     );
-
-    // Same phase, only a non-entering decision added (e.g. an InvalidSpec note): nothing.
-    let mut noted = blocked();
-    noted
-        .history
-        .push(decision(Phase::ContractGate, "Something", 300));
-    assert_eq!(event_for(Some(&blocked()), noted), None);
+    let n = notification(promoted(), at(90)).unwrap();
+    assert_eq!(
+        (n.event, n.version.as_str()),
+        (NotificationEvent::Promoted, "2.4.0")
+    );
+    assert!(notification(analyzing(), at(10)).is_none());
 }
 
 #[test]
 fn json_payload_has_the_documented_fields() {
-    let n =
-        Notification::for_transition(&rollout(rolled_back()), Some(&analyzing()), at(70)).unwrap();
+    let n = notification(rolled_back(), at(70)).unwrap();
     let v = n.payload(WebhookFormat::Json);
     let keys: BTreeSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
@@ -281,7 +205,7 @@ fn json_payload_has_the_documented_fields() {
 
 #[test]
 fn blocked_and_promoted_payloads_name_the_right_versions_and_evidence() {
-    let n = Notification::for_transition(&rollout(blocked()), None, at(10)).unwrap();
+    let n = notification(blocked(), at(10)).unwrap();
     let v = n.payload(WebhookFormat::Json);
     assert_eq!(v["event"], "Blocked");
     assert_eq!(v["version"], "2.4.0");
@@ -293,7 +217,7 @@ fn blocked_and_promoted_payloads_name_the_right_versions_and_evidence() {
         "payments 1.2 fails"
     );
 
-    let n = Notification::for_transition(&rollout(promoted()), None, at(90)).unwrap();
+    let n = notification(promoted(), at(90)).unwrap();
     let v = n.payload(WebhookFormat::Json);
     assert_eq!(
         (v["event"].as_str(), v["version"].as_str()),
@@ -323,7 +247,7 @@ fn fleet_evidence_is_capped_but_counted() {
             .collect(),
         ..Default::default()
     });
-    let n = Notification::for_transition(&rollout(s), None, at(10)).unwrap();
+    let n = notification(s, at(10)).unwrap();
     let v = n.payload(WebhookFormat::Json);
     assert_eq!(v["evidence"]["fleet"]["podsFailing"], 12);
     assert_eq!(
@@ -341,7 +265,7 @@ fn fleet_evidence_is_capped_but_counted() {
 
 #[test]
 fn slack_payload_has_a_short_sentence_and_blocks() {
-    let n = Notification::for_transition(&rollout(promoted()), None, at(90)).unwrap();
+    let n = notification(promoted(), at(90)).unwrap();
     let v = n.payload(WebhookFormat::Slack);
     assert_eq!(
         v["text"],
@@ -353,8 +277,7 @@ fn slack_payload_has_a_short_sentence_and_blocks() {
     assert_eq!(blocks.last().unwrap()["type"], "context");
     assert!(v.get("kind").is_none(), "Slack gets its own shape: {v}");
 
-    let n =
-        Notification::for_transition(&rollout(rolled_back()), Some(&analyzing()), at(70)).unwrap();
+    let n = notification(rolled_back(), at(70)).unwrap();
     let v = n.payload(WebhookFormat::Slack);
     let text = v["text"].as_str().unwrap();
     assert!(
@@ -371,7 +294,7 @@ fn slack_payload_has_a_short_sentence_and_blocks() {
     // A passing metric is not news in a rollback message.
     assert!(!all.contains("latency-p99"), "{all}");
 
-    let n = Notification::for_transition(&rollout(blocked()), None, at(10)).unwrap();
+    let n = notification(blocked(), at(10)).unwrap();
     let v = n.payload(WebhookFormat::Slack);
     assert!(v["text"]
         .as_str()
@@ -381,7 +304,7 @@ fn slack_payload_has_a_short_sentence_and_blocks() {
     assert_eq!(n.evidence_lines(), Vec::<String>::new());
     let mut s = blocked();
     s.message = Some("blocked".into());
-    let n = Notification::for_transition(&rollout(s), None, at(10)).unwrap();
+    let n = notification(s, at(10)).unwrap();
     let v = n.payload(WebhookFormat::Slack);
     assert!(
         v.to_string().contains("contract gate: payments 1.2 fails"),
@@ -393,7 +316,7 @@ fn slack_payload_has_a_short_sentence_and_blocks() {
 fn slack_text_escapes_its_control_characters_and_long_messages_are_cut() {
     let mut s = blocked();
     s.message = Some(format!("<!channel> a & b > c {}", "x".repeat(5000)));
-    let n = Notification::for_transition(&rollout(s), None, at(10)).unwrap();
+    let n = notification(s, at(10)).unwrap();
     assert_eq!(n.message.chars().count(), MAX_MESSAGE_CHARS + 1);
     assert!(n.message.ends_with('…'));
     let v = n.payload(WebhookFormat::Slack);
@@ -479,7 +402,7 @@ async fn a_notification_to_an_unreachable_port_fails_and_is_counted() {
     config.retry.max_attempts = 2;
     config.retry.initial_backoff = Duration::from_millis(10);
     let notifier = Notifier::new(config, metrics.clone()).unwrap();
-    let n = Notification::for_transition(&rollout(blocked()), None, at(10)).unwrap();
+    let n = notification(blocked(), at(10)).unwrap();
     let delivery = notifier.notify(n).unwrap().await.unwrap();
     match &delivery {
         Delivery::Failed { attempts: 2, error } => {

@@ -20,7 +20,9 @@ use kube::api::Api;
 use kube::Client;
 
 use crate::crd::{self, Rollout, RolloutStatus};
-use crate::rollout::decide::{AnalysisLook, ContractAnswer, LookWindow, RecordOutcome};
+use crate::rollout::decide::{
+    AnalysisLook, ContractAnswer, LookWindow, RecordOutcome, SpecProblem,
+};
 
 /// A boxed future (the peer traits are used as trait objects).
 pub type PeerFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -38,8 +40,9 @@ pub trait ContractPeer: Send + Sync {
     ) -> PeerFuture<'a, RecordOutcome>;
 }
 
-/// The metrics backend and the judge, as the reconcile sees them. Never fails: missing data is
-/// a look with `data_missing`.
+/// The metrics backend and the judge, as the reconcile sees them. Missing data is a look with
+/// `data_missing` (never a rollback, never a promotion); only a spec the judge cannot work with
+/// (an invalid policy) is an error, and it stops the rollout as `InvalidSpec`.
 pub trait AnalysisPeer: Send + Sync {
     /// Judge the window, continuing from the judge state kept in `status`.
     fn look<'a>(
@@ -47,7 +50,7 @@ pub trait AnalysisPeer: Send + Sync {
         rollout: &'a Rollout,
         status: &'a RolloutStatus,
         window: &'a LookWindow,
-    ) -> PeerFuture<'a, AnalysisLook>;
+    ) -> PeerFuture<'a, Result<AnalysisLook, SpecProblem>>;
 }
 
 /// Reads a Secret's data in the Rollout's namespace.

@@ -10,7 +10,7 @@ use crate::analysis::providers::prometheus::{Auth, PrometheusConfig, PrometheusP
 use crate::analysis::providers::{AnalysisTarget, ArmWindow, MetricsProvider, Window};
 use crate::analysis::stats::latency::Histogram;
 use crate::crd::{self, MetricStatus, MetricVerdict, Rollout, RolloutStatus};
-use crate::rollout::decide::{AnalysisLook, LookWindow};
+use crate::rollout::decide::{AnalysisLook, LookWindow, SpecProblem};
 
 /// The judge's policy for a Rollout's analysis settings.
 pub fn judge_policy(analysis: &crd::AnalysisSpec) -> Policy {
@@ -192,6 +192,72 @@ fn missing(window: &LookWindow, summary: String) -> AnalysisLook {
         judge_state: None,
         data_missing: true,
         summary,
+        judge_state_reset: None,
+    }
+}
+
+/// The judge cannot work with the policy the spec makes: a problem with the spec, not a look
+/// without evidence.
+fn invalid_policy(e: judge::PolicyError) -> SpecProblem {
+    SpecProblem::new(format!("spec.analysis cannot be judged: {e}"))
+}
+
+/// The judge's state saved in `status`, and why it could not be read when it could not (the
+/// sequential test then starts over, and decide says so).
+pub fn saved_state(status: &RolloutStatus) -> (JudgeState, Option<String>) {
+    let saved = status.analysis.as_ref().and_then(|a| a.judge_state.clone());
+    match saved.map(serde_json::from_value::<JudgeState>) {
+        None => (JudgeState::default(), None),
+        Some(Ok(state)) => (state, None),
+        Some(Err(e)) => (JudgeState::default(), Some(e.to_string())),
+    }
+}
+
+/// The judge's window from the counts of both arms, or which arm had no data.
+fn judge_window(
+    analysis: &crd::AnalysisSpec,
+    counts: &crate::analysis::providers::WindowCounts,
+) -> Result<judge::Window, &'static str> {
+    let (canary, baseline) = match (&counts.canary, &counts.baseline) {
+        (Some(c), Some(b)) => (c, b),
+        (None, None) => return Err("either arm"),
+        (None, _) => return Err("the canary"),
+        _ => return Err("the baseline"),
+    };
+    let errors = analysis.error_rate.is_some();
+    let latency = analysis.latency.is_some();
+    let total = canary.requests + baseline.requests;
+    Ok(judge::Window {
+        baseline: arm(baseline, errors, latency),
+        canary: arm(canary, errors, latency),
+        canary_share: (total > 0.0).then(|| canary.requests / total),
+    })
+}
+
+impl PrometheusJudgePeer {
+    /// Once per analysis, before its first window, the stable track's past primes the judge's
+    /// dispersion estimate; the judge keeps what it learned in its state, so a restart does not
+    /// read it again. A failed read leaves the judge on the analysis's own windows, as it was
+    /// before history existed, and the returned note says so.
+    async fn primed(
+        provider: &PrometheusProvider,
+        target: &AnalysisTarget,
+        window: &Window,
+        state: JudgeState,
+        policy: &Policy,
+    ) -> (JudgeState, Option<String>) {
+        match stable_history(provider, target, window).await {
+            Ok(history) => match judge::prime_history(&state, policy, &history) {
+                Ok((primed, _)) => (primed, None),
+                Err(_) => (state, None),
+            },
+            Err(e) => (
+                state,
+                Some(format!(
+                    "; baseline history unavailable ({e}), dispersion from this analysis only"
+                )),
+            ),
+        }
     }
 }
 
@@ -201,11 +267,13 @@ impl AnalysisPeer for PrometheusJudgePeer {
         rollout: &'a Rollout,
         status: &'a RolloutStatus,
         window: &'a LookWindow,
-    ) -> PeerFuture<'a, AnalysisLook> {
+    ) -> PeerFuture<'a, Result<AnalysisLook, SpecProblem>> {
         Box::pin(async move {
             let Some(analysis) = rollout.spec.analysis.as_ref() else {
-                return missing(window, "spec.analysis is not set".into());
+                return Ok(missing(window, "spec.analysis is not set".into()));
             };
+            let policy = judge_policy(analysis);
+            policy.validate().map_err(invalid_policy)?;
             let read = async {
                 let (provider, target) = self.provider(rollout, analysis).await?;
                 let window = Window::new(whole_millis(window.start), whole_millis(window.end))
@@ -218,68 +286,36 @@ impl AnalysisPeer for PrometheusJudgePeer {
             };
             let (provider, target, provider_window, counts) = match read.await {
                 Ok(c) => c,
-                Err(e) => return missing(window, format!("metrics unavailable: {e}")),
+                Err(e) => return Ok(missing(window, format!("metrics unavailable: {e}"))),
             };
-            let (Some(canary), Some(baseline)) = (&counts.canary, &counts.baseline) else {
-                let which = match (&counts.canary, &counts.baseline) {
-                    (None, None) => "either arm",
-                    (None, _) => "the canary",
-                    _ => "the baseline",
-                };
-                return missing(
-                    window,
-                    format!("no traffic data for {which} in this window"),
-                );
-            };
-            let errors = analysis.error_rate.is_some();
-            let latency = analysis.latency.is_some();
-            let total = canary.requests + baseline.requests;
-            let judge_window = judge::Window {
-                baseline: arm(baseline, errors, latency),
-                canary: arm(canary, errors, latency),
-                canary_share: (total > 0.0).then(|| canary.requests / total),
-            };
-            let mut state: JudgeState = status
-                .analysis
-                .as_ref()
-                .and_then(|a| a.judge_state.clone())
-                .and_then(|v| serde_json::from_value(v).ok())
-                .unwrap_or_default();
-            let policy = judge_policy(analysis);
-            let mut history_note = None;
-            if state.looks == 0 && errors {
-                // Once per analysis, before its first window; the judge keeps what it
-                // learned in its state, so a restart does not read it again. A failed read
-                // leaves the judge on the analysis's own windows, as it was before history
-                // existed, and the look's summary says so.
-                match stable_history(&provider, &target, &provider_window).await {
-                    Ok(history) => {
-                        if let Ok((primed, _)) = judge::prime_history(&state, &policy, &history) {
-                            state = primed;
-                        }
-                    }
-                    Err(e) => {
-                        history_note = Some(format!(
-                        "; baseline history unavailable ({e}), dispersion from this analysis only"
-                    ))
-                    }
+            let judge_window = match judge_window(analysis, &counts) {
+                Ok(w) => w,
+                Err(which) => {
+                    let summary = format!("no traffic data for {which} in this window");
+                    return Ok(missing(window, summary));
                 }
+            };
+            let (mut state, reset) = saved_state(status);
+            let mut history_note = None;
+            if state.looks == 0 && analysis.error_rate.is_some() {
+                (state, history_note) =
+                    Self::primed(&provider, &target, &provider_window, state, &policy).await;
             }
-            match judge::update(&state, &policy, &judge_window) {
-                Ok((next, judgement)) => AnalysisLook {
-                    window_end: window.end,
-                    verdict: match judgement.verdict {
-                        judge::Verdict::Pass => MetricVerdict::Pass,
-                        judge::Verdict::Fail => MetricVerdict::Fail,
-                        judge::Verdict::Inconclusive => MetricVerdict::Running,
-                    },
-                    metrics: judgement.metrics.iter().map(metric_status).collect(),
-                    judge_state: serde_json::to_value(&next).ok(),
-                    data_missing: false,
-                    summary: judgement.reason + history_note.as_deref().unwrap_or(""),
+            let (next, judgement) =
+                judge::update(&state, &policy, &judge_window).map_err(invalid_policy)?;
+            Ok(AnalysisLook {
+                window_end: window.end,
+                verdict: match judgement.verdict {
+                    judge::Verdict::Pass => MetricVerdict::Pass,
+                    judge::Verdict::Fail => MetricVerdict::Fail,
+                    judge::Verdict::Inconclusive => MetricVerdict::Running,
                 },
-                Err(e) => missing(window, format!("spec.analysis cannot be judged: {e}")),
-            }
+                metrics: judgement.metrics.iter().map(metric_status).collect(),
+                judge_state: serde_json::to_value(&next).ok(),
+                data_missing: false,
+                summary: judgement.reason + history_note.as_deref().unwrap_or(""),
+                judge_state_reset: reset,
+            })
         })
     }
 }
@@ -379,5 +415,60 @@ mod tests {
             verdict = Some(judgement.verdict);
         }
         assert_eq!(verdict, Some(judge::Verdict::Inconclusive));
+    }
+
+    #[test]
+    fn a_saved_judge_state_that_does_not_read_back_says_why() {
+        let status = |state: serde_json::Value| RolloutStatus {
+            analysis: Some(crd::AnalysisStatus {
+                judge_state: Some(state),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            saved_state(&RolloutStatus::default()),
+            (JudgeState::default(), None)
+        );
+        let good = serde_json::to_value(JudgeState::default()).unwrap();
+        assert_eq!(saved_state(&status(good)).1, None);
+        let (state, why) = saved_state(&status(json!({"looks": "many"})));
+        assert_eq!(state, JudgeState::default());
+        assert!(why.is_some_and(|w| w.contains("invalid type")));
+    }
+
+    #[tokio::test]
+    async fn a_policy_the_judge_rejects_is_a_spec_problem_not_an_inconclusive_look() {
+        // Nothing listens here: an invalid policy is refused before any metric is read.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = Client::try_from(config).unwrap();
+        let peer = PrometheusJudgePeer::new(client, PeerDefaults::default());
+        let mut rollout: Rollout = serde_json::from_value(json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "shop", "namespace": "prod"},
+            "spec": {"version": "2.0.0", "workloadRef": {"name": "shop"},
+                     "steps": [{"analyze": {"duration": "1m"}}]}
+        }))
+        .unwrap();
+        rollout.spec.analysis = Some(analysis(
+            json!({"errorRate": {"tolerance": 3.0, "passTolerance": 2.0}}),
+        ));
+        let now = jiff::Timestamp::now();
+        let window = LookWindow {
+            start: now - jiff::SignedDuration::from_secs(30),
+            end: now,
+        };
+        let result = peer
+            .look(&rollout, &RolloutStatus::default(), &window)
+            .await;
+        let problem = result.expect_err("an invalid policy is not a look");
+        assert!(
+            problem
+                .message
+                .starts_with("spec.analysis cannot be judged")
+                && problem.message.contains("passTolerance"),
+            "{}",
+            problem.message
+        );
     }
 }

@@ -496,6 +496,7 @@ fn every_contract_answer_with_and_without_dry_run_within_and_past_the_budget() {
                         assert_eq!(plan.children.canary, None, "{cell}: nothing started");
                         assert_eq!(condition(&plan, CONDITION_STALLED).status, "True");
                         assert!(!reasons(&plan).contains(&"ContractGateDryRun"), "{cell}");
+                        assert_eq!(plan.notify, Some(NotificationEvent::Blocked), "{cell}");
                     }
                     Blocks(_) => {
                         // Dry run: the record says Blocked, the rollout goes on, loudly.
@@ -510,6 +511,7 @@ fn every_contract_answer_with_and_without_dry_run_within_and_past_the_budget() {
                         assert_eq!(warning.kind, EventKind::Warning, "{cell}");
                         assert!(warning.message.contains("dryRun"), "{cell}");
                         assert!(plan.children.canary.is_some(), "{cell}");
+                        assert_eq!(plan.notify, None, "{cell}");
                     }
                 }
                 if matches!(answer, ContractAnswer::NotDeployable { .. }) {

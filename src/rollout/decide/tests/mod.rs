@@ -10,9 +10,9 @@ use serde_json::json;
 use super::*;
 use crate::crd::{
     AnalysisStatus, ContractGateStatus, ContractSummary, DeploymentRecordStatus, FleetStatus,
-    GateVerdict, InconclusivePolicy, MetricStatus, MetricVerdict, Phase, PodFinding, Rollout,
-    RolloutSpec, RolloutStatus, SmokeStatus, TrafficKind, CONDITION_PROGRESSING, CONDITION_READY,
-    CONDITION_RECONCILING, CONDITION_STALLED,
+    GateVerdict, InconclusivePolicy, MetricStatus, MetricVerdict, Phase, PodFinding, Reason,
+    Rollout, RolloutSpec, RolloutStatus, SmokeStatus, TrafficKind, CONDITION_PROGRESSING,
+    CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED,
 };
 
 const T0: i64 = 1_800_000_000;
@@ -151,6 +151,7 @@ fn look(verdict: MetricVerdict, end: i64) -> AnalysisLook {
         judge_state: Some(json!({"looks": end})),
         data_missing: false,
         summary: "error-rate ratio 1.0 [0.8, 1.3]".into(),
+        judge_state_reset: None,
     }
 }
 
@@ -162,6 +163,7 @@ fn missing_look(end: i64) -> AnalysisLook {
         judge_state: None,
         data_missing: true,
         summary: "prometheus unreachable".into(),
+        judge_state_reset: None,
     }
 }
 
@@ -181,6 +183,7 @@ mod conditions;
 mod controls;
 mod desired;
 mod gates;
+mod invalid;
 mod promote;
 mod scenarios;
 mod steps;

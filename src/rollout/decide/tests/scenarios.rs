@@ -67,14 +67,17 @@ fn run(
         }
         let plan = decide(spec, Some(&status), &obs, at(now));
         events.extend(plan.events.iter().map(|e| e.reason.to_string()));
-        let mut written = Rollout::new("shop", spec.clone());
-        written.status = Some(plan.status.clone());
-        if let Some(n) =
-            crate::runtime::notify::Notification::for_transition(&written, Some(&status), at(now))
-        {
-            world
-                .notified
-                .push(format!("{} {}", n.event.as_str(), n.version));
+        if let Some(event) = plan.notify {
+            // The version the webhook names: the one promoted, or the one rejected.
+            let version = match event {
+                NotificationEvent::Promoted => plan.status.stable_version.clone(),
+                _ => plan.status.rejected_version.clone(),
+            };
+            world.notified.push(format!(
+                "{} {}",
+                event.as_str(),
+                version.unwrap_or_default()
+            ));
         }
         status = plan.status;
         children = children_matching(spec, &status);
