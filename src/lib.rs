@@ -2,6 +2,7 @@
 //! production traffic (contract gate, fleet attestation, sequential canary analysis).
 //!
 //! The binary in `main.rs` only parses the command line and calls [`cli::run`].
+#![forbid(unsafe_code)]
 
 pub mod analysis;
 pub mod cli;
