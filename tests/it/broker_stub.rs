@@ -42,7 +42,7 @@ fn q(
 async fn every_matrix_interaction_of_the_official_contract() {
     // Each matrix request of the contract is unique, so one stub serves them all.
     let stub = Stub::start(&[REFERENCE_CONTRACT], None);
-    let broker = fast_broker(&stub.base_url(), None);
+    let broker = peer_broker(&stub.base_url(), None);
     let policy = fast_policy(1);
     let now = jiff::Timestamp::now();
 
@@ -263,7 +263,7 @@ async fn record_deployment_hal_flow_of_the_official_contract() {
         &[REFERENCE_CONTRACT],
         Some(&only_states(&[INDEX_WITH_VERSION, VERSION_WITH_TEST])),
     );
-    let broker = fast_broker(&stub.base_url(), None);
+    let broker = peer_broker(&stub.base_url(), None);
     let rec = broker
         .record_deployment(&foo_record(Some("blue")))
         .await
@@ -292,7 +292,7 @@ async fn record_deployment_to_an_environment_the_version_does_not_offer() {
         &[REFERENCE_CONTRACT],
         Some(&only_states(&[INDEX_WITH_VERSION, VERSION_WITHOUT_TEST])),
     );
-    let broker = fast_broker(&stub.base_url(), None);
+    let broker = peer_broker(&stub.base_url(), None);
     let e = broker
         .record_deployment(&foo_record(Some("blue")))
         .await
@@ -317,7 +317,7 @@ async fn environments_of_the_official_contract() {
         &[REFERENCE_CONTRACT],
         Some(&only_states(&[INDEX_WITH_VERSION, "an environment exists"])),
     );
-    let envs = fast_broker(&stub.base_url(), None)
+    let envs = peer_broker(&stub.base_url(), None)
         .environments()
         .await
         .expect("embedded list");
@@ -336,7 +336,7 @@ async fn environments_of_the_official_contract() {
             "an environment with name test exists",
         ])),
     );
-    let envs = fast_broker(&stub.base_url(), None)
+    let envs = peer_broker(&stub.base_url(), None)
         .environments()
         .await
         .expect("link list");

@@ -10,7 +10,7 @@ use tollgate::gates::broker::{
     DeploymentRecord, GatePolicy, GateProgress, GateVerdict, Ignore, SecretString,
 };
 
-use super::broker::{fast_broker, fast_policy};
+use super::broker::{fast_policy, peer_broker};
 
 pub fn cid(version: &str, environment: &str, ignore: &[&str]) -> CanIDeployRequest {
     CanIDeployRequest {
@@ -25,7 +25,7 @@ pub fn cid(version: &str, environment: &str, ignore: &[&str]) -> CanIDeployReque
 /// pact_consumer mock server, or pact-stub-server serving the committed file) and check what the
 /// gate makes of each answer.
 pub async fn exercise_own_contract(base: &str) {
-    let broker = fast_broker(base, None);
+    let broker = peer_broker(base, None);
     let policy = GatePolicy {
         unknown_budget: Duration::ZERO,
         ..fast_policy(1)
@@ -101,7 +101,7 @@ pub async fn exercise_own_contract(base: &str) {
     }
 
     // 401 with an empty body
-    let bad = fast_broker(
+    let bad = peer_broker(
         base,
         Some(Credentials::Bearer(SecretString::new("expired-token"))),
     );

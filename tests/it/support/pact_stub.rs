@@ -76,10 +76,12 @@ pub fn isolate_network() {
     PRIVATE_NETNS.with(|c| c.set(true));
 }
 
-/// A running pact-stub-server, killed on drop.
+/// A running pact-stub-server, killed on drop. Its output goes to `log`, which a failing test
+/// prints (set TOLLGATE_STUB_LOGLEVEL=debug for every request it matched or refused).
 pub struct Stub {
     pub port: u16,
     child: Child,
+    log: PathBuf,
 }
 
 impl Stub {
@@ -93,10 +95,11 @@ impl Stub {
         for attempt in 0..5 {
             let port = pick_port();
             let mut cmd = Command::new(&bin);
+            let level = std::env::var("TOLLGATE_STUB_LOGLEVEL").unwrap_or_else(|_| "info".into());
             cmd.arg("--port")
                 .arg(port.to_string())
                 .arg("--loglevel")
-                .arg("warn");
+                .arg(level);
             for f in files {
                 let path = manifest_path(f);
                 assert!(path.is_file(), "pact file {} is missing", path.display());
@@ -105,7 +108,10 @@ impl Stub {
             if let Some(r) = state_regex {
                 cmd.arg("--provider-state").arg(r);
             }
-            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            let log = stub_log_path(port);
+            let out = std::fs::File::create(&log).expect("pact-stub-server log file");
+            let err = out.try_clone().expect("pact-stub-server log file");
+            cmd.stdout(out).stderr(err);
             let mut child = cmd.spawn().expect("spawn pact-stub-server");
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
@@ -113,7 +119,7 @@ impl Stub {
                     break;
                 }
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Stub { port, child };
+                    return Stub { port, child, log };
                 }
                 std::thread::sleep(Duration::from_millis(25));
             }
@@ -133,7 +139,25 @@ impl Drop for Stub {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!(
+                "pact-stub-server on port {} ({}):\n{text}",
+                self.port,
+                self.log.display()
+            );
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
+}
+
+/// A log file of this test process's own for the stub on `port`.
+fn stub_log_path(port: u16) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "pact-stub-server-{}-{port}.log",
+        std::process::id()
+    ))
 }
 
 fn pick_port() -> u16 {
