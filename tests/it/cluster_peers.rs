@@ -1,4 +1,4 @@
-//! Acceptance of the local control plane and its real peers (issue 3):
+//! Acceptance of the local control plane and its real peers:
 //! * a Deployment gets kwok pods, Running with loopback IPs, on which real demo-app processes
 //!   answer /version with the pod spec's version;
 //! * Prometheus discovers them (kubernetes_sd_configs) with `up == 1`, and the request counter
@@ -6,7 +6,7 @@
 //! * the CRD applies, every example passes a server-side dry-run, and invalid Rollouts are
 //!   rejected with a message naming the field.
 //!
-//! All need the cluster: `bash tests/cluster/run-peer-tests.sh` (see tests/support/mod.rs).
+//! All need the cluster: `bash tests/cluster/run-peer-tests.sh` (see tests/it/support/cluster.rs).
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! The fleet check against real demo-app processes (issue 5), one per pod, each on its own
+//! The fleet check against real demo-app processes, one per pod, each on its own
 //! 127.0.x.y address. Needs `cargo build -p demo-app` (or TOLLGATE_DEMO_APP); fails without it.
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! Smoke checks against real demo-app processes (issue 5). Needs `cargo build -p demo-app`.
+//! Smoke checks against real demo-app processes. Needs `cargo build -p demo-app`.
 
 use std::time::Duration;
 
