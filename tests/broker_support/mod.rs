@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use tollgate::gates::broker::{BrokerConfig, Credentials, GatePolicy, HttpBroker, RetryPolicy};
+use tollgate::util::retry::Jitter;
 
 /// What the fault server body is.
 #[derive(Clone, Debug)]
@@ -241,6 +242,8 @@ pub fn fast_policy(max_attempts: u32) -> GatePolicy {
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(40),
             max_retry_after: Duration::from_secs(2),
+            // Exact waits keep the fault tests' timing assertions tight.
+            jitter: Jitter::None,
         },
         dry_run: false,
     }
@@ -402,8 +405,9 @@ fn pick_port() -> u16 {
 
 use tollgate::gates::broker::{
     decide, BlockKind as Kind, BrokerApi, BrokerError, CanIDeployRequest, DeploymentRecord,
-    GateProgress, GateVerdict, Ignore, SecretString,
+    GateProgress, GateVerdict, Ignore,
 };
+use tollgate::util::secret::Secret;
 
 pub fn cid(version: &str, environment: &str, ignore: &[&str]) -> CanIDeployRequest {
     CanIDeployRequest {
@@ -496,7 +500,7 @@ pub async fn exercise_own_contract(base: &str) {
     // 401 with an empty body
     let bad = fast_broker(
         base,
-        Some(Credentials::Bearer(SecretString::new("expired-token"))),
+        Some(Credentials::Bearer(Secret::new("expired-token"))),
     );
     let e = bad
         .matrix(&cid("1.2.6", "production", &[]).to_matrix_query())

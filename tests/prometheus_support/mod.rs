@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use tollgate::analysis::providers::prometheus::{Auth, PrometheusConfig, PrometheusProvider};
+use tollgate::analysis::providers::prometheus::{PrometheusConfig, PrometheusProvider};
 
 /// Scrape interval of the test Prometheus.
 pub const SCRAPE: Duration = Duration::from_secs(1);
@@ -143,7 +143,7 @@ impl Prometheus {
                 timeout_ms: 5_000,
                 ..Default::default()
             },
-            Auth::None,
+            None,
         )
         .expect("provider")
     }
@@ -313,7 +313,7 @@ impl Drop for DemoApp {
 }
 
 pub fn reqwest_client() -> reqwest::Client {
-    tollgate::http::client_builder()
+    tollgate::util::http::client_builder()
         .timeout(Duration::from_secs(2))
         .build()
         .expect("client")
