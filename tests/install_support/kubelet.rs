@@ -161,8 +161,8 @@ async fn service_account_volume(client: &Client, pod: &Pod, dir: &std::path::Pat
     let spec = pod.spec.as_ref().expect("spec");
     let account = spec.service_account_name.as_deref().unwrap_or("default");
     let request = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: vec![],
+        spec: Some(TokenRequestSpec {
+            audiences: None,
             expiration_seconds: Some(3607),
             bound_object_ref: Some(BoundObjectReference {
                 api_version: Some("v1".into()),
@@ -170,7 +170,7 @@ async fn service_account_volume(client: &Client, pod: &Pod, dir: &std::path::Pat
                 name: pod.metadata.name.clone(),
                 uid: pod.metadata.uid.clone(),
             }),
-        },
+        }),
         ..Default::default()
     };
     let token = Api::<ServiceAccount>::namespaced(client.clone(), namespace)
@@ -178,8 +178,8 @@ async fn service_account_volume(client: &Client, pod: &Pod, dir: &std::path::Pat
         .await
         .unwrap_or_else(|e| panic!("TokenRequest for ServiceAccount {account}: {e}"))
         .status
-        .expect("token status")
-        .token;
+        .and_then(|status| status.token)
+        .expect("a token in the TokenRequest's status");
     let maps = Api::<ConfigMap>::namespaced(client.clone(), namespace);
     let started = Instant::now();
     let ca = loop {
