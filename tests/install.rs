@@ -118,8 +118,14 @@ fn the_image_builds_offline_from_a_clean_clone_names_its_commit_and_holds_no_she
     assert_eq!(config["Entrypoint"], json!(["/tollgate"]), "{config}");
     assert_eq!(config["Cmd"], json!(["controller"]), "{config}");
     let labels = &inspect["Labels"];
-    assert_eq!(labels["org.opencontainers.image.version"], built.version.as_str());
-    assert_eq!(labels["org.opencontainers.image.revision"], built.commit.as_str());
+    assert_eq!(
+        labels["org.opencontainers.image.version"],
+        built.version.as_str()
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.revision"],
+        built.commit.as_str()
+    );
     assert_eq!(labels["org.opencontainers.image.licenses"], "Apache-2.0");
     assert!(
         labels["org.opencontainers.image.source"]
@@ -157,7 +163,14 @@ fn the_image_builds_offline_from_a_clean_clone_names_its_commit_and_holds_no_she
     assert!(unexpected.is_empty(), "unexpected files: {unexpected:?}");
     assert!(files.iter().any(|f| f.ends_with("/libc.so.6")), "{files:?}");
     let shell = podman()
-        .args(["run", "--rm", "--entrypoint=/bin/sh", &built.reference, "-c", "true"])
+        .args([
+            "run",
+            "--rm",
+            "--entrypoint=/bin/sh",
+            &built.reference,
+            "-c",
+            "true",
+        ])
         .output()
         .expect("podman run");
     assert!(!shell.status.success(), "the image has a shell");
@@ -195,23 +208,27 @@ fn template(version: &str) -> Value {
 
 /// Waits until `n` pods of the release are Running with an IP (kwok); returns them.
 async fn release_pods(api: &Api<Pod>, n: usize) -> Vec<Pod> {
-    wait_until(Duration::from_secs(60), "the chart's pods Running", || async {
-        let pods = api
-            .list(&ListParams::default().labels("app.kubernetes.io/instance=tollgate"))
-            .await
-            .ok()?
-            .items;
-        let running: Vec<Pod> = pods
-            .into_iter()
-            .filter(|p| {
-                p.status.as_ref().is_some_and(|s| {
-                    s.phase.as_deref() == Some("Running")
-                        && s.pod_ip.as_deref().is_some_and(|ip| !ip.is_empty())
+    wait_until(
+        Duration::from_secs(60),
+        "the chart's pods Running",
+        || async {
+            let pods = api
+                .list(&ListParams::default().labels("app.kubernetes.io/instance=tollgate"))
+                .await
+                .ok()?
+                .items;
+            let running: Vec<Pod> = pods
+                .into_iter()
+                .filter(|p| {
+                    p.status.as_ref().is_some_and(|s| {
+                        s.phase.as_deref() == Some("Running")
+                            && s.pod_ip.as_deref().is_some_and(|ip| !ip.is_empty())
+                    })
                 })
-            })
-            .collect();
-        (running.len() == n).then_some(running)
-    })
+                .collect();
+            (running.len() == n).then_some(running)
+        },
+    )
     .await
 }
 
@@ -252,12 +269,21 @@ async fn the_image_runs_in_cluster_as_the_charts_pod_and_promotes_a_rollout() {
     env.run_bin(
         "HELM",
         &[
-            "install", "tollgate", CHART, "--namespace", &ns.name,
-            "--set", &format!("image.repository={repository}"),
-            "--set", &format!("image.digest={digest}"),
-            "--set", "crds.install=false",
-            "--set", "rbac.scope=namespace",
-            "--set", "logLevel=info",
+            "install",
+            "tollgate",
+            CHART,
+            "--namespace",
+            &ns.name,
+            "--set",
+            &format!("image.repository={repository}"),
+            "--set",
+            &format!("image.digest={digest}"),
+            "--set",
+            "crds.install=false",
+            "--set",
+            "rbac.scope=namespace",
+            "--set",
+            "logLevel=info",
         ],
         None,
     );
@@ -270,7 +296,9 @@ async fn the_image_runs_in_cluster_as_the_charts_pod_and_promotes_a_rollout() {
         let container =
             PodContainer::start(&ns.client, pod, env.var("TOLLGATE_APISERVER"), &work).await;
         assert_eq!(
-            container.inspect()["Config"]["Image"].as_str().map(|i| i.contains(digest)),
+            container.inspect()["Config"]["Image"]
+                .as_str()
+                .map(|i| i.contains(digest)),
             Some(true),
             "the container runs the image the pod names"
         );
@@ -279,7 +307,11 @@ async fn the_image_runs_in_cluster_as_the_charts_pod_and_promotes_a_rollout() {
     let mut ready = Vec::new();
     for container in &mut containers {
         let took = container.wait_ready(Duration::from_secs(60)).await;
-        println!("{}: /readyz 200 {:.2}s after podman run", container.pod, took.as_secs_f64());
+        println!(
+            "{}: /readyz 200 {:.2}s after podman run",
+            container.pod,
+            took.as_secs_f64()
+        );
         ready.push(took);
     }
 
@@ -308,7 +340,10 @@ async fn the_image_runs_in_cluster_as_the_charts_pod_and_promotes_a_rollout() {
     for c in &containers {
         let status = std::fs::read_to_string(format!("/proc/{}/status", c.host_pid()))
             .expect("the container's process");
-        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or_default();
+        let uid = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .unwrap_or_default();
         assert_eq!(
             uid.split_whitespace().skip(1).collect::<Vec<_>>(),
             ["65532"; 4],
@@ -319,7 +354,9 @@ async fn the_image_runs_in_cluster_as_the_charts_pod_and_promotes_a_rollout() {
 
     let api: Api<Rollout> = ns.api();
     let first: Rollout = serde_json::from_value(rollout("1.0.0")).expect("rollout");
-    api.create(&PostParams::default(), &first).await.expect("create the rollout");
+    api.create(&PostParams::default(), &first)
+        .await
+        .expect("create the rollout");
     wait_phase(&api, "1.0.0", &containers).await;
     let patch = json!({"spec": {"version": "2.0.0", "template": template("2.0.0")}});
     api.patch("demo", &PatchParams::default(), &Patch::Merge(&patch))
@@ -329,7 +366,10 @@ async fn the_image_runs_in_cluster_as_the_charts_pod_and_promotes_a_rollout() {
     let status = done.status.unwrap_or_default();
     let reasons: Vec<&str> = status.history.iter().map(|d| d.reason.as_str()).collect();
     assert!(reasons.contains(&"Promoted"), "{reasons:?}");
-    assert_eq!(status.fleet.map(|f| (f.pods_checked, f.pods_failing)), Some((2, 0)));
+    assert_eq!(
+        status.fleet.map(|f| (f.pods_checked, f.pods_failing)),
+        Some((2, 0))
+    );
 
     // The leader wrote the promotion (its Events carry its pod name).
     let events = wait_until(Duration::from_secs(15), "the Promoted event", || async {
@@ -382,7 +422,13 @@ fn chart_with_a_new_crd_field(dir: &Path, next: &str) -> PathBuf {
     let meta = std::fs::read_to_string(chart.join("Chart.yaml")).expect("Chart.yaml");
     let meta: String = meta
         .lines()
-        .map(|l| if l.starts_with("version:") { format!("version: {next}") } else { l.into() })
+        .map(|l| {
+            if l.starts_with("version:") {
+                format!("version: {next}")
+            } else {
+                l.into()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(chart.join("Chart.yaml"), meta + "\n").expect("Chart.yaml");
@@ -407,7 +453,9 @@ async fn round_trip_upgrade_note(api: &Api<DynamicObject>, name: &str) -> Option
         .create(&PostParams::default(), &object)
         .await
         .expect("create the Rollout");
-    created.data["spec"]["upgradeNote"].as_str().map(String::from)
+    created.data["spec"]["upgradeNote"]
+        .as_str()
+        .map(String::from)
 }
 
 /// examples/rollout-replica-ratio.yaml named `name` (valid under the CRD, no namespace).
@@ -420,7 +468,9 @@ fn example_rollout(name: &str) -> Value {
 }
 
 async fn crd(api: &Api<CustomResourceDefinition>) -> Option<CustomResourceDefinition> {
-    api.get_opt("rollouts.tollgate.dev").await.expect("get the CRD")
+    api.get_opt("rollouts.tollgate.dev")
+        .await
+        .expect("get the CRD")
 }
 
 fn schema_of(crd: &CustomResourceDefinition) -> Value {
@@ -449,7 +499,14 @@ async fn helm_installs_from_the_registry_upgrades_the_crd_and_uninstall_keeps_ro
         all.extend(image_values.iter().map(String::as_str));
         env.run_bin("HELM", &all, None)
     };
-    helm(&["install", "tollgate", CHART, "--namespace", ns, "--create-namespace"]);
+    helm(&[
+        "install",
+        "tollgate",
+        CHART,
+        "--namespace",
+        ns,
+        "--create-namespace",
+    ]);
 
     // The release installed the CRD: what `tollgate crd` prints, labelled, kept on uninstall.
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -464,18 +521,37 @@ async fn helm_installs_from_the_registry_upgrades_the_crd_and_uninstall_keeps_ro
             .then_some(crd)
     })
     .await;
-    assert_eq!(schema_of(&installed), schema_of(&parse_crd(&tollgate_crd())));
+    assert_eq!(
+        schema_of(&installed),
+        schema_of(&parse_crd(&tollgate_crd()))
+    );
     let annotations = installed.metadata.annotations.clone().unwrap_or_default();
-    assert_eq!(annotations.get("helm.sh/resource-policy").map(String::as_str), Some("keep"));
-    assert_eq!(annotations.get("meta.helm.sh/release-name").map(String::as_str), Some("tollgate"));
+    assert_eq!(
+        annotations
+            .get("helm.sh/resource-policy")
+            .map(String::as_str),
+        Some("keep")
+    );
+    assert_eq!(
+        annotations
+            .get("meta.helm.sh/release-name")
+            .map(String::as_str),
+        Some("tollgate")
+    );
 
     // The Deployment names the registry's image by digest, and the registry serves it.
     let deployment = Api::<Deployment>::namespaced(client.clone(), ns)
         .get("tollgate")
         .await
         .expect("the Deployment");
-    let pod_spec = deployment.spec.and_then(|s| s.template.spec).expect("pod spec");
-    assert_eq!(pod_spec.containers[0].image.as_deref(), Some(pushed.as_str()));
+    let pod_spec = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod spec");
+    assert_eq!(
+        pod_spec.containers[0].image.as_deref(),
+        Some(pushed.as_str())
+    );
     let served = stdout(
         "skopeo inspect",
         Command::new("skopeo")
@@ -484,7 +560,10 @@ async fn helm_installs_from_the_registry_upgrades_the_crd_and_uninstall_keeps_ro
     );
     let served: Value = serde_json::from_str(&served).expect("skopeo JSON");
     assert_eq!(served["Digest"], digest);
-    assert_eq!(served["Labels"]["org.opencontainers.image.revision"], built.commit.as_str());
+    assert_eq!(
+        served["Labels"]["org.opencontainers.image.revision"],
+        built.commit.as_str()
+    );
     let pdb = Api::<PodDisruptionBudget>::namespaced(client.clone(), ns)
         .get("tollgate")
         .await
@@ -495,9 +574,13 @@ async fn helm_installs_from_the_registry_upgrades_the_crd_and_uninstall_keeps_ro
     );
 
     // A Rollout that must outlive the chart, and a field the CRD does not know yet (pruned).
-    let rollouts: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &rollout_resource());
+    let rollouts: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &rollout_resource());
     let kept: DynamicObject = serde_json::from_value(example_rollout("kept")).expect("object");
-    rollouts.create(&PostParams::default(), &kept).await.expect("create a Rollout");
+    rollouts
+        .create(&PostParams::default(), &kept)
+        .await
+        .expect("create a Rollout");
     assert_eq!(round_trip_upgrade_note(&rollouts, "probe").await, None);
 
     // The next chart's CRD has spec.upgradeNote: after `helm upgrade` the API server keeps it.
@@ -507,14 +590,18 @@ async fn helm_installs_from_the_registry_upgrades_the_crd_and_uninstall_keeps_ro
     let next = chart_with_a_new_crd_field(&scratch, "0.1.1-next");
     let next = next.to_string_lossy();
     helm(&["upgrade", "tollgate", &next, "--namespace", ns]);
-    let note = wait_until(Duration::from_secs(30), "spec.upgradeNote served", || async {
-        round_trip_upgrade_note(&rollouts, "probe").await
-    })
+    let note = wait_until(
+        Duration::from_secs(30),
+        "spec.upgradeNote served",
+        || async { round_trip_upgrade_note(&rollouts, "probe").await },
+    )
     .await;
     assert_eq!(note, "served");
     let upgraded = crd(&crds).await.expect("the CRD");
     assert!(
-        schema_of(&upgraded).to_string().contains("Added by the next chart."),
+        schema_of(&upgraded)
+            .to_string()
+            .contains("Added by the next chart."),
         "the upgrade changed the CRD's schema"
     );
 
@@ -522,9 +609,18 @@ async fn helm_installs_from_the_registry_upgrades_the_crd_and_uninstall_keeps_ro
     let said = env.run_bin("HELM", &["uninstall", "tollgate", "--namespace", ns], None);
     assert!(said.contains("kept due to the resource policy"), "{said}");
     let deployments = Api::<Deployment>::namespaced(client.clone(), ns);
-    wait_until(Duration::from_secs(30), "the Deployment deleted", || async {
-        deployments.get_opt("tollgate").await.ok()?.is_none().then_some(())
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "the Deployment deleted",
+        || async {
+            deployments
+                .get_opt("tollgate")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+    )
     .await;
     assert!(crd(&crds).await.is_some(), "helm uninstall deleted the CRD");
     let still = rollouts.get_opt("kept").await.expect("get the Rollout");
@@ -626,17 +722,39 @@ async fn helm_template_with_every_value_set_passes_a_server_side_dry_run() {
     std::fs::write(&values, EVERY_VALUE).expect("values file");
     let values = values.to_string_lossy().into_owned();
     let version = env.var("TOLLGATE_KUBERNETES_VERSION");
-    env.run_bin("HELM", &["lint", "--strict", CHART, "--values", &values], None);
+    env.run_bin(
+        "HELM",
+        &["lint", "--strict", CHART, "--values", &values],
+        None,
+    );
     let rendered = env.run_bin(
         "HELM",
-        &["template", "tollgate", CHART, "--namespace", &ns.name, "--values", &values,
-          "--kube-version", version],
+        &[
+            "template",
+            "tollgate",
+            CHART,
+            "--namespace",
+            &ns.name,
+            "--values",
+            &values,
+            "--kube-version",
+            version,
+        ],
         None,
     );
     let applied = env.run_bin(
         "KUBECTL",
-        &["apply", "--server-side", "--dry-run=server", "--force-conflicts",
-          "--field-manager=tollgate-chart-dry-run", "--namespace", &ns.name, "-f", "-"],
+        &[
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--force-conflicts",
+            "--field-manager=tollgate-chart-dry-run",
+            "--namespace",
+            &ns.name,
+            "-f",
+            "-",
+        ],
         Some(&rendered),
     );
     for kind in [
@@ -654,8 +772,11 @@ async fn helm_template_with_every_value_set_passes_a_server_side_dry_run() {
     let container = &pod["containers"][0];
     assert_eq!(
         container["image"],
-        format!("{}@{}", want["image"]["repository"].as_str().unwrap(),
-                want["image"]["digest"].as_str().unwrap())
+        format!(
+            "{}@{}",
+            want["image"]["repository"].as_str().unwrap(),
+            want["image"]["digest"].as_str().unwrap()
+        )
     );
     assert_eq!(container["imagePullPolicy"], "Always");
     assert_eq!(deployment["spec"]["replicas"], 3);
@@ -674,13 +795,20 @@ async fn helm_template_with_every_value_set_passes_a_server_side_dry_run() {
     assert_eq!(container["resources"], want["resources"]);
     let labels = &deployment["spec"]["template"]["metadata"]["labels"];
     assert_eq!(labels["team"], "delivery");
-    assert_eq!(labels["app.kubernetes.io/name"], "tollgate", "selector labels kept");
+    assert_eq!(
+        labels["app.kubernetes.io/name"], "tollgate",
+        "selector labels kept"
+    );
     assert_eq!(
         deployment["spec"]["template"]["metadata"]["annotations"]["example.com/owner"],
         "delivery"
     );
     let args = container["args"].as_array().expect("args");
-    assert_eq!(args.last(), Some(&json!("--webhook-attempts=6")), "{args:?}");
+    assert_eq!(
+        args.last(),
+        Some(&json!("--webhook-attempts=6")),
+        "{args:?}"
+    );
     let env_vars = container["env"].as_array().expect("env");
     for extra in want["extraEnv"].as_array().unwrap() {
         assert!(env_vars.contains(extra), "{extra} not in {env_vars:?}");
@@ -689,29 +817,64 @@ async fn helm_template_with_every_value_set_passes_a_server_side_dry_run() {
     assert_eq!(pdb["spec"]["minAvailable"], 2);
     assert!(pdb["spec"].get("maxUnavailable").is_none(), "{pdb}");
     let crd = &documents(&rendered, "CustomResourceDefinition")[0];
-    assert_eq!(crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
     let mut rendered_crd: CustomResourceDefinition =
         serde_json::from_value(crd.clone()).expect("a CRD");
     rendered_crd.metadata = Default::default();
     let mut generated = parse_crd(&tollgate_crd());
     generated.metadata = Default::default();
-    assert_eq!(rendered_crd, generated, "the template's CRD is `tollgate crd`");
+    assert_eq!(
+        rendered_crd, generated,
+        "the template's CRD is `tollgate crd`"
+    );
 
     // The defaults: a budget with two replicas, none with one; crds.keep=false drops the policy.
-    let defaults = env.run_bin("HELM", &["template", "tollgate", CHART, "--kube-version", version], None);
-    assert_eq!(documents(&defaults, "PodDisruptionBudget")[0]["spec"]["maxUnavailable"], 1);
+    let defaults = env.run_bin(
+        "HELM",
+        &["template", "tollgate", CHART, "--kube-version", version],
+        None,
+    );
+    assert_eq!(
+        documents(&defaults, "PodDisruptionBudget")[0]["spec"]["maxUnavailable"],
+        1
+    );
     let single = env.run_bin(
         "HELM",
-        &["template", "tollgate", CHART, "--kube-version", version, "--set", "replicaCount=1",
-          "--set", "crds.keep=false"],
+        &[
+            "template",
+            "tollgate",
+            CHART,
+            "--kube-version",
+            version,
+            "--set",
+            "replicaCount=1",
+            "--set",
+            "crds.keep=false",
+        ],
         None,
     );
     assert!(documents(&single, "PodDisruptionBudget").is_empty());
     let crd = &documents(&single, "CustomResourceDefinition")[0];
-    assert!(crd["metadata"]["annotations"].get("helm.sh/resource-policy").is_none(), "{crd}");
+    assert!(
+        crd["metadata"]["annotations"]
+            .get("helm.sh/resource-policy")
+            .is_none(),
+        "{crd}"
+    );
     let without = env.run_bin(
         "HELM",
-        &["template", "tollgate", CHART, "--kube-version", version, "--set", "crds.install=false"],
+        &[
+            "template",
+            "tollgate",
+            CHART,
+            "--kube-version",
+            version,
+            "--set",
+            "crds.install=false",
+        ],
         None,
     );
     assert!(documents(&without, "CustomResourceDefinition").is_empty());
@@ -727,24 +890,43 @@ fn a_values_file_with_a_wrong_type_is_refused_naming_the_field() {
     let version = env.var("TOLLGATE_KUBERNETES_VERSION");
     let cases = [
         ("replicaCount: two\n", "replicaCount"),
-        ("podDisruptionBudget:\n  enabled: \"yes\"\n", "podDisruptionBudget/enabled"),
+        (
+            "podDisruptionBudget:\n  enabled: \"yes\"\n",
+            "podDisruptionBudget/enabled",
+        ),
         ("crds:\n  keep: no-thanks\n", "crds/keep"),
         ("extraArgs: --verbose\n", "extraArgs"),
         ("extraEnv:\n  - value: \"1\"\n", "extraEnv/0"),
         ("tolerations:\n  key: dedicated\n", "tolerations"),
         ("image:\n  digest: latest\n", "image/digest"),
         ("imagePullSecrets: regcred\n", "imagePullSecrets"),
-        ("resources:\n  limits:\n    memory: [256]\n", "resources/limits/memory"),
+        (
+            "resources:\n  limits:\n    memory: [256]\n",
+            "resources/limits/memory",
+        ),
         ("priorityClassName: 7\n", "priorityClassName"),
-        ("topologySpreadConstraints:\n  - maxSkew: 1\n", "topologySpreadConstraints/0"),
-        ("securityContext:\n  readOnlyRootFilesystem: sometimes\n", "securityContext/readOnlyRootFilesystem"),
+        (
+            "topologySpreadConstraints:\n  - maxSkew: 1\n",
+            "topologySpreadConstraints/0",
+        ),
+        (
+            "securityContext:\n  readOnlyRootFilesystem: sometimes\n",
+            "securityContext/readOnlyRootFilesystem",
+        ),
     ];
     let mut wrong = Vec::new();
     for (i, (values, field)) in cases.iter().enumerate() {
         let file = dir.join(format!("case-{i}.yaml"));
         std::fs::write(&file, values).expect("values file");
         let output = Command::new(env.bin("HELM"))
-            .args(["template", "tollgate", CHART, "--kube-version", version, "--values"])
+            .args([
+                "template",
+                "tollgate",
+                CHART,
+                "--kube-version",
+                version,
+                "--values",
+            ])
             .arg(&file)
             .output()
             .expect("run helm");
@@ -752,7 +934,9 @@ fn a_values_file_with_a_wrong_type_is_refused_naming_the_field() {
         if output.status.success() {
             wrong.push(format!("{values:?} was accepted"));
         } else if !stderr.contains(&format!("at '/{field}'")) {
-            wrong.push(format!("{values:?}: the error does not name {field}: {stderr}"));
+            wrong.push(format!(
+                "{values:?}: the error does not name {field}: {stderr}"
+            ));
         } else {
             println!("{values:?} refused: {}", stderr.trim());
         }

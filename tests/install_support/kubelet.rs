@@ -197,7 +197,11 @@ async fn service_account_volume(client: &Client, pod: &Pod, dir: &std::path::Pat
     };
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).expect("token dir");
-    for (file, text) in [("token", token.as_str()), ("ca.crt", &ca), ("namespace", namespace)] {
+    for (file, text) in [
+        ("token", token.as_str()),
+        ("ca.crt", &ca),
+        ("namespace", namespace),
+    ] {
         let path = dir.join(file);
         std::fs::write(&path, text).expect("write the ServiceAccount volume");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -242,7 +246,11 @@ fn security_flags(pod: &Pod, container: &Container, image_user: &str) -> Vec<Str
     if sc.allow_privilege_escalation == Some(false) {
         flags.push("--security-opt=no-new-privileges".into());
     }
-    assert_ne!(sc.privileged, Some(true), "this kubelet runs no privileged pod");
+    assert_ne!(
+        sc.privileged,
+        Some(true),
+        "this kubelet runs no privileged pod"
+    );
     if let Some(caps) = &sc.capabilities {
         for cap in caps.drop.iter().flatten() {
             flags.push(format!("--cap-drop={cap}"));
@@ -264,7 +272,12 @@ fn security_flags(pod: &Pod, container: &Container, image_user: &str) -> Vec<Str
 impl PodContainer {
     /// Starts the pod's only container as the kubelet would (see the module doc). `apiserver`
     /// is `https://host:port`; `registry_insecure` pulls over plain HTTP (a loopback registry).
-    pub async fn start(client: &Client, pod: &Pod, apiserver: &str, work: &std::path::Path) -> Self {
+    pub async fn start(
+        client: &Client,
+        pod: &Pod,
+        apiserver: &str,
+        work: &std::path::Path,
+    ) -> Self {
         let spec = pod.spec.as_ref().expect("pod spec");
         assert_eq!(spec.containers.len(), 1, "one container per operator pod");
         assert!(spec.init_containers.is_none(), "no init containers");
@@ -476,8 +489,14 @@ mod tests {
     fn expands_like_the_kubelet() {
         let vars: BTreeMap<String, String> =
             [("POD_IP".to_string(), "127.0.60.4".to_string())].into();
-        assert_eq!(expand("--admin-addr=$(POD_IP):8081", &vars), "--admin-addr=127.0.60.4:8081");
-        assert_eq!(expand("$(UNSET) $$(POD_IP) $", &vars), "$(UNSET) $(POD_IP) $");
+        assert_eq!(
+            expand("--admin-addr=$(POD_IP):8081", &vars),
+            "--admin-addr=127.0.60.4:8081"
+        );
+        assert_eq!(
+            expand("$(UNSET) $$(POD_IP) $", &vars),
+            "$(UNSET) $(POD_IP) $"
+        );
         assert_eq!(memory_bytes("256Mi"), 268_435_456);
         assert_eq!(cpus("500m"), 0.5);
     }

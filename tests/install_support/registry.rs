@@ -94,7 +94,10 @@ impl Registry {
     /// Pushes a local image (skopeo, from podman's storage) as `<addr>/tollgate:<its tag>`;
     /// returns the reference by digest, `<addr>/tollgate@sha256:...`.
     pub fn push(&self, local: &str) -> String {
-        let tag = local.rsplit_once(':').map(|(_, t)| t).expect("a tagged image");
+        let tag = local
+            .rsplit_once(':')
+            .map(|(_, t)| t)
+            .expect("a tagged image");
         let digest_file = self.dir.join(format!("digest-{tag}"));
         run(
             "skopeo copy",
