@@ -20,9 +20,25 @@ pub mod record_deployment;
 pub mod rollouts;
 pub mod verify;
 
+/// This build's version: the crate version with the git commit as build metadata
+/// (`0.1.0+9014dbb6b9c1`), so it identifies exactly one build (see build.rs).
+pub const VERSION: &str = env!("TOLLGATE_VERSION");
+
+/// The git commit this binary was built from (`unknown` when neither git nor
+/// `TOLLGATE_GIT_COMMIT` said; `-dirty` when the tree had uncommitted changes).
+pub const GIT_COMMIT: &str = env!("TOLLGATE_GIT_COMMIT");
+
+/// What `tollgate --version` prints after the name.
+const VERSION_LINE: &str = concat!(
+    env!("TOLLGATE_VERSION"),
+    " (commit ",
+    env!("TOLLGATE_GIT_COMMIT"),
+    ")"
+);
+
 /// tollgate: contract gate, fleet attestation and sequential canary analysis for Kubernetes.
 #[derive(Debug, Parser)]
-#[command(name = "tollgate", version, about, long_about = None)]
+#[command(name = "tollgate", version = VERSION_LINE, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
