@@ -8,6 +8,6 @@ pub mod analysis;
 pub mod cli;
 pub mod crd;
 pub mod gates;
-pub mod http;
 pub mod rollout;
 pub mod runtime;
+pub mod util;

@@ -21,6 +21,7 @@ use kube::{Client, Resource, ResourceExt};
 use super::children::{self, BuildError, Sources, TrackName};
 use super::decide::{EventKind, Plan};
 use crate::crd::{Rollout, TrafficKind};
+use crate::util::text::shorten_bytes;
 
 /// Field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "tollgate";
@@ -183,7 +184,8 @@ impl Applier {
                     EventKind::Warning => EventType::Warning,
                 },
                 reason: planned.reason.clone(),
-                note: Some(truncate(&planned.message, 1000)),
+                // An Event note is limited in bytes.
+                note: Some(shorten_bytes(&planned.message, 1000)),
                 action: "Reconcile".into(),
                 secondary: None,
             };
@@ -191,29 +193,5 @@ impl Applier {
                 tracing::warn!(error = %e, reason = %planned.reason, "could not publish event");
             }
         }
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate("short", 10), "short");
-        let long = "é".repeat(600);
-        let cut = truncate(&long, 1000);
-        assert!(cut.len() <= 1003 && cut.ends_with('…'));
     }
 }

@@ -14,7 +14,7 @@ use kube::{Client, ResourceExt};
 use super::decide::{AnalysisLook, ContractAnswer, LookWindow, RecordOutcome};
 use super::reconcile::{AnalysisPeer, ContractPeer, PeerFuture};
 use crate::analysis::judge::{self, JudgeState, Policy};
-use crate::analysis::providers::prometheus::{Auth, PrometheusConfig, PrometheusProvider};
+use crate::analysis::providers::prometheus::{PrometheusConfig, PrometheusProvider};
 use crate::analysis::providers::{AnalysisTarget, ArmWindow, MetricsProvider, Window};
 use crate::analysis::stats::latency::Histogram;
 use crate::crd::{self, ContractSummary, MetricStatus, MetricVerdict, Rollout, RolloutStatus};
@@ -22,6 +22,7 @@ use crate::gates::broker::{
     self, AnswerKind, BrokerApi, BrokerConfig, CanIDeployRequest, DeploymentRecord, HttpBroker,
     Ignore, RetryPolicy,
 };
+use crate::util::credentials;
 
 /// Reads a Secret's data in the Rollout's namespace.
 async fn secret_data(
@@ -121,11 +122,11 @@ impl BrokerPeer {
                 let data = secret_data(&self.client, &namespace, &secret.name)
                     .await
                     .map_err(|reason| ContractAnswer::Unreachable { reason })?;
-                broker::credentials_from_secret_data(&data).map_err(|e| {
-                    ContractAnswer::Refused {
+                Some(
+                    credentials::from_secret_data(&data).map_err(|e| ContractAnswer::Refused {
                         reason: format!("Secret {}: {e}", secret.name),
-                    }
-                })?
+                    })?,
+                )
             }
         };
         let Some(url) = self.defaults.broker_url(&gate) else {
@@ -330,10 +331,13 @@ impl PrometheusJudgePeer {
     ) -> Result<(PrometheusProvider, AnalysisTarget), String> {
         let namespace = rollout.namespace().unwrap_or_default();
         let auth = match &analysis.provider.prometheus.credentials_secret_ref {
-            None => Auth::None,
+            None => None,
             Some(secret) => {
                 let data = secret_data(&self.client, &namespace, &secret.name).await?;
-                Auth::from_secret_data(&data).map_err(|e| format!("Secret {}: {e}", secret.name))?
+                Some(
+                    credentials::from_secret_data(&data)
+                        .map_err(|e| format!("Secret {}: {e}", secret.name))?,
+                )
             }
         };
         let address = self.defaults.prometheus_url(analysis).ok_or_else(|| {

@@ -8,9 +8,11 @@ use std::time::Duration;
 use crate::support::broker::*;
 use crate::support::capture::Captured;
 use tollgate::gates::broker::{
-    credentials_from_secret_data, run_gate, BrokerApi, BrokerConfig, BrokerError,
-    CanIDeployRequest, ConfigError, Credentials, DeploymentRecord, HttpBroker, SecretString,
+    run_gate, BrokerApi, BrokerConfig, BrokerError, CanIDeployRequest, ConfigError, Credentials,
+    DeploymentRecord, HttpBroker,
 };
+use tollgate::util::credentials::{self, CredentialsError};
+use tollgate::util::secret::Secret;
 
 const TOKEN: &str = "tok-5f1e9c2a-very-secret";
 const USER: &str = "svc-tollgate-user";
@@ -35,10 +37,10 @@ fn request() -> CanIDeployRequest {
 
 fn credential_sets() -> Vec<Credentials> {
     vec![
-        Credentials::Bearer(SecretString::new(TOKEN)),
+        Credentials::Bearer(Secret::new(TOKEN)),
         Credentials::Basic {
             username: USER.into(),
-            password: SecretString::new(PASSWORD),
+            password: Secret::new(PASSWORD),
         },
     ]
 }
@@ -120,8 +122,8 @@ fn configuration_errors_and_debug_never_show_secrets() {
     data.insert("token".into(), TOKEN.as_bytes().to_vec());
     data.insert("username".into(), USER.as_bytes().to_vec());
     data.insert("password".into(), PASSWORD.as_bytes().to_vec());
-    let e = credentials_from_secret_data(&data).unwrap_err();
-    assert!(matches!(e, ConfigError::ConflictingCredentials { .. }));
+    let e = credentials::from_secret_data(&data).unwrap_err();
+    assert!(matches!(e, CredentialsError::Conflicting { .. }));
     assert_clean("conflict error", &format!("{e} {e:?}"));
 
     let env = |k: &str| match k {

@@ -21,6 +21,7 @@ use tollgate::runtime::metrics::Metrics;
 use tollgate::runtime::notify::{
     Delivery, Notification, Notifier, NotifierConfig, WebhookFormat, WebhookUrl,
 };
+use tollgate::util::retry::Jitter;
 
 use crate::support::capture::Captured;
 use crate::support::scripted_webhook::{Answer, Received, Server};
@@ -35,6 +36,8 @@ fn make_notifier(
     let mut config = NotifierConfig::new(WebhookUrl::parse(&server.url).unwrap());
     config.retry.max_attempts = attempts;
     config.retry.initial_backoff = backoff;
+    // Exact waits, so the gaps below can be checked (the jitter's bounds are util::retry's).
+    config.retry.jitter = Jitter::None;
     config.timeout = timeout;
     let metrics = Arc::new(Metrics::new());
     let n = Notifier::new(config.clone(), metrics.clone()).unwrap();

@@ -9,10 +9,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tollgate::analysis::providers::prometheus::{
-    Auth, PrometheusConfig, PrometheusProvider, Secret,
-};
+use tollgate::analysis::providers::prometheus::{PrometheusConfig, PrometheusProvider};
 use tollgate::analysis::providers::{AnalysisTarget, MetricsProvider, ProviderError, Window};
+use tollgate::util::credentials::Credentials;
+use tollgate::util::secret::Secret;
 
 /// What the fake server sends back.
 #[derive(Clone)]
@@ -139,7 +139,7 @@ async fn serve(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Fake
 fn provider_for(
     server: &FakeServer,
     tweak: impl FnOnce(&mut PrometheusConfig),
-    auth: Auth,
+    auth: Option<Credentials>,
 ) -> PrometheusProvider {
     let mut c = PrometheusConfig {
         address: format!("http://{}", server.addr),
@@ -161,7 +161,7 @@ fn target() -> AnalysisTarget {
 
 async fn fails_with(reply: Reply) -> ProviderError {
     let s = serve(move |_| reply.clone()).await;
-    let p = provider_for(&s, |_| {}, Auth::None);
+    let p = provider_for(&s, |_| {}, None);
     p.window_counts(&target(), window())
         .await
         .expect_err("must fail")
@@ -212,7 +212,7 @@ fn fake_prometheus(seen: &Seen) -> Reply {
 #[tokio::test]
 async fn reads_counts_from_a_well_behaved_server() {
     let s = serve(fake_prometheus).await;
-    let p = provider_for(&s, |_| {}, Auth::None);
+    let p = provider_for(&s, |_| {}, None);
     let c = p.window_counts(&target(), window()).await.expect("counts");
     let can = c.canary.expect("canary data");
     assert_eq!(can.requests, 100.5);
@@ -254,7 +254,7 @@ async fn range_queries_split_points_into_windows() {
         )
     })
     .await;
-    let p = provider_for(&s, |_| {}, Auth::None);
+    let p = provider_for(&s, |_| {}, None);
     let ws = p
         .consecutive_window_counts(&target(), window(), 3)
         .await
@@ -282,7 +282,7 @@ async fn a_closed_port_is_unreachable() {
             address: format!("http://127.0.0.1:{port}"),
             ..Default::default()
         },
-        Auth::None,
+        None,
     )
     .expect("provider");
     let e = p
@@ -428,7 +428,7 @@ async fn warnings_fail_the_look_unless_accepted() {
         other => other,
     })
     .await;
-    let p = provider_for(&s, |c| c.accept_warnings = true, Auth::None);
+    let p = provider_for(&s, |c| c.accept_warnings = true, None);
     let c = p
         .window_counts(&target(), window())
         .await
@@ -453,7 +453,7 @@ async fn large_answers_are_bounded() {
             }
         })
         .await;
-        let p = provider_for(&s, |c| c.max_body_bytes = 1 << 20, Auth::None);
+        let p = provider_for(&s, |c| c.max_body_bytes = 1 << 20, None);
         let e = p
             .window_counts(&target(), window())
             .await
@@ -476,7 +476,7 @@ async fn large_answers_are_bounded() {
         items.join(",")
     );
     let s = serve(move |_| json(200, &body)).await;
-    let p = provider_for(&s, |c| c.max_series = 20, Auth::None);
+    let p = provider_for(&s, |c| c.max_series = 20, None);
     let e = p
         .window_counts(&target(), window())
         .await
@@ -493,7 +493,11 @@ async fn bearer_and_basic_auth_are_sent_and_never_shown() {
         },
     )
     .await;
-    let bearer = provider_for(&s, |_| {}, Auth::Bearer(Secret::new("t0ps3cret")));
+    let bearer = provider_for(
+        &s,
+        |_| {},
+        Some(Credentials::Bearer(Secret::new("t0ps3cret"))),
+    );
     assert!(bearer
         .window_counts(&target(), window())
         .await
@@ -503,10 +507,10 @@ async fn bearer_and_basic_auth_are_sent_and_never_shown() {
     let basic = provider_for(
         &s,
         |_| {},
-        Auth::Basic {
+        Some(Credentials::Basic {
             username: "alice".into(),
             password: Secret::new("hunter2"),
-        },
+        }),
     );
     assert!(basic
         .window_counts(&target(), window())
@@ -517,7 +521,11 @@ async fn bearer_and_basic_auth_are_sent_and_never_shown() {
     assert!(!format!("{bearer:?}{basic:?}").contains("t0ps3cret"));
     assert!(!format!("{basic:?}").contains("hunter2"));
 
-    let wrong = provider_for(&s, |_| {}, Auth::Bearer(Secret::new("wr0ng-t0ken")));
+    let wrong = provider_for(
+        &s,
+        |_| {},
+        Some(Credentials::Bearer(Secret::new("wr0ng-t0ken"))),
+    );
     let e = wrong
         .window_counts(&target(), window())
         .await
@@ -533,7 +541,7 @@ async fn bearer_and_basic_auth_are_sent_and_never_shown() {
 #[tokio::test]
 async fn hostile_names_reach_the_server_escaped() {
     let s = serve(fake_prometheus).await;
-    let p = provider_for(&s, |_| {}, Auth::None);
+    let p = provider_for(&s, |_| {}, None);
     let hostile = "x\"} or vector(1) or m{a=\"\\";
     let t = AnalysisTarget::new("shop", hostile);
     let _ = p.window_counts(&t, window()).await;

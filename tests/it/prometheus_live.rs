@@ -574,7 +574,7 @@ async fn pods_appearing_and_leaving_mid_window_are_counted() {
 #[ignore = "needs prometheus and demo-app: run tests/run-all.sh"]
 async fn real_prometheus_errors_nan_and_wrong_shapes_are_typed() {
     use tollgate::analysis::providers::prometheus::{
-        Auth, PrometheusConfig, PrometheusProvider, QueryTemplates,
+        PrometheusConfig, PrometheusProvider, QueryTemplates,
     };
     let prom = Prometheus::start("prom-errors");
     let target = AnalysisTarget::new("shop", "checkout");
@@ -589,7 +589,7 @@ async fn real_prometheus_errors_nan_and_wrong_shapes_are_typed() {
                 },
                 ..Default::default()
             },
-            Auth::None,
+            None,
         )
         .expect("provider")
     };

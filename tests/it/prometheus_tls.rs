@@ -7,10 +7,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::prometheus::*;
-use tollgate::analysis::providers::prometheus::{
-    Auth, PrometheusConfig, PrometheusProvider, Secret,
-};
+use tollgate::analysis::providers::prometheus::{PrometheusConfig, PrometheusProvider};
 use tollgate::analysis::providers::{AnalysisTarget, MetricsProvider, ProviderError, Window};
+use tollgate::util::credentials::Credentials;
+use tollgate::util::secret::Secret;
 
 /// bcrypt (cost 4) of the test-only password `hunter2`, as Prometheus' web config wants it.
 const HUNTER2_BCRYPT: &str = "$2b$04$edNI8uvNTxO27wLdGHsMCOQlwryuRQdDQr62cosJnnWmQdQPZvT6i";
@@ -140,10 +140,10 @@ async fn https_and_basic_auth_against_a_real_prometheus() {
 
     let good = PrometheusProvider::new(
         config.clone(),
-        Auth::Basic {
+        Some(Credentials::Basic {
             username: "alice".into(),
             password: Secret::new("hunter2"),
-        },
+        }),
     )
     .expect("provider");
     let a = good
@@ -159,10 +159,10 @@ async fn https_and_basic_auth_against_a_real_prometheus() {
 
     let wrong = PrometheusProvider::new(
         config.clone(),
-        Auth::Basic {
+        Some(Credentials::Basic {
             username: "alice".into(),
             password: Secret::new("not-hunter2"),
-        },
+        }),
     )
     .expect("provider");
     let e = wrong
@@ -181,10 +181,10 @@ async fn https_and_basic_auth_against_a_real_prometheus() {
             ca_pem: None,
             ..config
         },
-        Auth::Basic {
+        Some(Credentials::Basic {
             username: "alice".into(),
             password: Secret::new("hunter2"),
-        },
+        }),
     )
     .expect("provider");
     let e = untrusted

@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use tollgate::gates::broker::{BrokerConfig, Credentials, GatePolicy, HttpBroker, RetryPolicy};
+use tollgate::util::retry::Jitter;
 
 /// What the fault server body is.
 #[derive(Clone, Debug)]
@@ -249,6 +250,8 @@ pub fn fast_policy(max_attempts: u32) -> GatePolicy {
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(40),
             max_retry_after: Duration::from_secs(2),
+            // Exact waits keep the fault tests' timing assertions tight.
+            jitter: Jitter::None,
         },
         dry_run: false,
     }

@@ -111,7 +111,7 @@ impl TestEnv {
 
     /// A client with the admin credentials of the test cluster.
     pub async fn client(&self) -> Client {
-        tollgate::http::install_crypto_provider();
+        tollgate::util::http::install_crypto_provider();
         let kc = Kubeconfig::read_from(self.kubeconfig())
             .unwrap_or_else(|e| panic!("reading {}: {e}", self.kubeconfig().display()));
         let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())

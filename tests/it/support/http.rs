@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// An HTTP client for talking to pods and Prometheus (plain HTTP on loopback).
 pub fn http() -> reqwest::Client {
-    tollgate::http::client_builder()
+    tollgate::util::http::client_builder()
         .timeout(Duration::from_secs(5))
         .build()
         .expect("http client")

@@ -21,6 +21,7 @@ pub mod cluster_prometheus;
 pub mod fleet;
 pub mod http;
 pub mod http_route;
+pub mod install;
 pub mod load;
 pub mod operator;
 pub mod own_contract;

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use tollgate::gates::broker::{
     decide, BlockKind as Kind, BrokerApi, BrokerError, CanIDeployRequest, Credentials,
-    DeploymentRecord, GatePolicy, GateProgress, GateVerdict, Ignore, SecretString,
+    DeploymentRecord, GatePolicy, GateProgress, GateVerdict, Ignore,
 };
+
+use tollgate::util::secret::Secret;
 
 use super::broker::{fast_policy, peer_broker};
 
@@ -103,7 +105,7 @@ pub async fn exercise_own_contract(base: &str) {
     // 401 with an empty body
     let bad = peer_broker(
         base,
-        Some(Credentials::Bearer(SecretString::new("expired-token"))),
+        Some(Credentials::Bearer(Secret::new("expired-token"))),
     );
     let e = bad
         .matrix(&cid("1.2.6", "production", &[]).to_matrix_query())

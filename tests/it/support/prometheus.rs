@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use tollgate::analysis::providers::prometheus::{Auth, PrometheusConfig, PrometheusProvider};
+use tollgate::analysis::providers::prometheus::{PrometheusConfig, PrometheusProvider};
 
 use super::ports::{free_port, free_port_on};
 
@@ -135,7 +135,7 @@ impl Prometheus {
                 timeout_ms: 5_000,
                 ..Default::default()
             },
-            Auth::None,
+            None,
         )
         .expect("provider")
     }
@@ -305,7 +305,7 @@ impl Drop for DemoApp {
 }
 
 pub fn reqwest_client() -> reqwest::Client {
-    tollgate::http::client_builder()
+    tollgate::util::http::client_builder()
         .timeout(Duration::from_secs(2))
         .build()
         .expect("client")

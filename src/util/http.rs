@@ -1,4 +1,4 @@
-//! One place that builds HTTP clients, so every peer (broker, pods, Prometheus, webhooks) gets the
+//! The one place that builds HTTP clients, so every peer (broker, pods, Prometheus, webhooks) gets the
 //! same TLS setup. reqwest is built with `rustls-no-provider`, sharing kube's `ring` provider
 //! instead of compiling a second crypto library; the provider must be installed once per process.
 
