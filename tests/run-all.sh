@@ -23,7 +23,14 @@ echo "== peer: pact-stub-server (cached after the first install)"
 TOLLGATE_PACT_STUB_SERVER="$(bash tests/cluster/pact-stub.sh install | tail -n1)"
 export TOLLGATE_PACT_STUB_SERVER
 
-echo "== peers: Kubernetes, kwok, helm, Prometheus; then every test tier"
-bash tests/cluster/run-peer-tests.sh --workspace -- --include-ignored
+# TOLLGATE_SKIP_UNIT_TIER=1 (set by .ci/run, which has just run `cargo test --workspace`) runs the
+# peer tests only (`--ignored`) instead of every tier (`--include-ignored`).
+if [ "${TOLLGATE_SKIP_UNIT_TIER:-0}" = 1 ]; then
+  echo "== peers: Kubernetes, kwok, helm, Prometheus; then the peer tiers (tier 1 already ran)"
+  bash tests/cluster/run-peer-tests.sh --workspace -- --ignored
+else
+  echo "== peers: Kubernetes, kwok, helm, Prometheus; then every test tier"
+  bash tests/cluster/run-peer-tests.sh --workspace -- --include-ignored
+fi
 
 echo "== all tiers passed in $(( $(date +%s) - start ))s"

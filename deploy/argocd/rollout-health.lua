@@ -12,7 +12,7 @@
 -- s:sub(), no goto, no integer division; numbers are turned into text with tostring or `..` only.
 -- Every field may be missing: nothing below indexes a value that was not checked to be a table.
 --
--- Mapping (tests/gitops_health.rs checks it against Rollouts captured from the e2e run):
+-- Mapping (tests/it/gitops_health.rs checks it against Rollouts captured from the e2e run):
 --   no status, or status.observedGeneration < metadata.generation      -> Progressing
 --   condition Stalled=True with a holdReason (waiting for a person)     -> Suspended
 --   condition Stalled=True otherwise (Blocked, RolledBack, InvalidSpec) -> Degraded

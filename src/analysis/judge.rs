@@ -415,14 +415,7 @@ fn valid_hist(h: &Option<Histogram>) -> Option<&Histogram> {
 }
 
 fn fmt_num(x: f64) -> String {
-    if !x.is_finite() {
-        return if x > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if x != 0.0 && (x.abs() >= 1e5 || x.abs() < 1e-3) {
-        format!("{x:.3e}")
-    } else {
-        format!("{x:.3}")
-    }
+    crate::util::number::format_number(x)
 }
 
 /// Everything needed to judge one count metric from its summary.

@@ -29,23 +29,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::judge::{self, JudgeState, Judgement, Policy, Verdict, Window};
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
+use crate::util::number::format_optional;
+use crate::util::output::OutputFormat;
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Exported data (JSON), `-` for standard input.
     #[arg(long)]
     pub input: PathBuf,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     /// Keep judging after the first Pass or Fail (report the last look).
     #[arg(long)]
@@ -123,11 +119,7 @@ pub fn analyze(input: &AnalyzeInput, all: bool) -> Result<AnalyzeReport, String>
 }
 
 fn fmt(x: Option<f64>) -> String {
-    match x {
-        Some(v) if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) => format!("{v:.3e}"),
-        Some(v) => format!("{v:.3}"),
-        None => "-".into(),
-    }
+    format_optional(x)
 }
 
 fn render_text(r: &AnalyzeReport) -> String {
@@ -201,15 +193,13 @@ pub fn run(args: AnalyzeArgs) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    match args.output {
-        OutputFormat::Text => print!("{}", render_text(&report)),
-        OutputFormat::Json => match serde_json::to_string_pretty(&report) {
-            Ok(j) => println!("{j}"),
-            Err(e) => {
-                eprintln!("error: cannot render JSON: {e}");
-                return ExitCode::from(3);
-            }
-        },
+    match args.output.document(&report) {
+        None => print!("{}", render_text(&report)),
+        Some(Ok(document)) => print!("{document}"),
+        Some(Err(e)) => {
+            eprintln!("error: cannot render the result: {e}");
+            return ExitCode::from(3);
+        }
     }
     match report.verdict {
         Verdict::Pass => ExitCode::SUCCESS,

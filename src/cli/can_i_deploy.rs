@@ -10,26 +10,21 @@
 //! settings) still exits 3. The gate's semantics are `gates::broker::gate`'s.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::json;
 
 use crate::gates::broker::{
     run_gate, BlockKind, BrokerConfig, CanIDeployRequest, ConfigError, ContractVerdict, GateAction,
     GateDecision, GatePolicy, HttpBroker, Ignore, RetryPolicy,
 };
+use crate::util::duration::{self, Duration};
+use crate::util::output::OutputFormat;
 
 pub const EXIT_DEPLOYABLE: u8 = 0;
 pub const EXIT_NOT_DEPLOYABLE: u8 = 1;
 pub const EXIT_UNKNOWN: u8 = 2;
 pub const EXIT_ERROR: u8 = 3;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
 
 #[derive(Debug, Args)]
 pub struct CanIDeployArgs {
@@ -48,23 +43,23 @@ pub struct CanIDeployArgs {
     /// How many more times to ask while the answer is unknown (deployable: null).
     #[arg(long, default_value_t = 0)]
     pub retry_while_unknown: u32,
-    /// Seconds between two asks while the answer is unknown.
-    #[arg(long, default_value_t = 10.0)]
-    pub retry_interval: f64,
+    /// Wait between two asks while the answer is unknown (e.g. 10s, 1m; a bare number is seconds).
+    #[arg(long, default_value = "10s")]
+    pub retry_interval: Duration,
     /// Attempts in all for connect errors, timeouts, 5xx, 408 and 429.
     #[arg(long, default_value_t = 4)]
     pub attempts: u32,
-    /// Connect timeout in seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub connect_timeout: f64,
-    /// Timeout of one whole request in seconds.
-    #[arg(long, default_value_t = 30.0)]
-    pub request_timeout: f64,
+    /// Connect timeout (e.g. 10s; a bare number is seconds).
+    #[arg(long, default_value = "10s", value_parser = duration::positive)]
+    pub connect_timeout: Duration,
+    /// Timeout of one whole request (e.g. 30s; a bare number is seconds).
+    #[arg(long, default_value = "30s", value_parser = duration::positive)]
+    pub request_timeout: Duration,
     /// Report the real verdict, marked [dry-run], and exit 0 whatever it is (a "no" is still
     /// shown as a "no"). Waits for an unknown answer as without it.
     #[arg(long)]
     pub dry_run: bool,
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
@@ -90,17 +85,18 @@ pub fn run(args: CanIDeployArgs) -> ExitCode {
     };
     let decision = runtime.block_on(run_gate(&broker, &request, &policy, tokio::time::sleep));
     let code = exit_code(&decision);
-    match args.output {
-        OutputFormat::Json => println!("{}", render_json(&request, &decision, code)),
-        OutputFormat::Text => print!("{}", render_text(&request, &decision)),
+    match args
+        .output
+        .document(&render_json(&request, &decision, code))
+    {
+        None => print!("{}", render_text(&request, &decision)),
+        Some(Ok(document)) => print!("{document}"),
+        Some(Err(e)) => {
+            eprintln!("error: cannot render the result: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
     }
     ExitCode::from(code)
-}
-
-fn seconds(name: &str, v: f64) -> Result<Duration, ConfigError> {
-    Duration::try_from_secs_f64(v).map_err(|_| ConfigError::InvalidSetting {
-        reason: format!("--{name} must be a non-negative number of seconds, got {v}"),
-    })
 }
 
 /// Turn the arguments and environment into the gate's inputs. Pure apart from `env`.
@@ -109,9 +105,9 @@ pub fn prepare(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<(CanIDeployRequest, GatePolicy, BrokerConfig), ConfigError> {
     let mut config = BrokerConfig::from_env(env)?;
-    config.connect_timeout = seconds("connect-timeout", args.connect_timeout)?;
-    config.request_timeout = seconds("request-timeout", args.request_timeout)?;
-    let interval = seconds("retry-interval", args.retry_interval)?;
+    config.connect_timeout = args.connect_timeout.as_std();
+    config.request_timeout = args.request_timeout.as_std();
+    let interval = args.retry_interval.as_std();
     let request = CanIDeployRequest {
         pacticipant: args.pacticipant.clone(),
         version: args.version.clone(),
@@ -144,12 +140,10 @@ pub fn exit_code(d: &GateDecision) -> u8 {
 }
 
 fn config_failure(output: &OutputFormat, e: &ConfigError) -> ExitCode {
-    match output {
-        OutputFormat::Json => println!(
-            "{}",
-            json!({ "verdict": "error", "exitCode": EXIT_ERROR, "error": "ConfigError", "reason": e.to_string() })
-        ),
-        OutputFormat::Text => eprintln!("error: {e}"),
+    let failure = json!({ "verdict": "error", "exitCode": EXIT_ERROR, "error": "ConfigError", "reason": e.to_string() });
+    match output.document(&failure) {
+        Some(Ok(document)) => print!("{document}"),
+        None | Some(Err(_)) => eprintln!("error: {e}"),
     }
     ExitCode::from(EXIT_ERROR)
 }

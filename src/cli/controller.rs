@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::kube_args::KubeArgs;
-use crate::gates::broker::SecretString;
 use crate::runtime::controller::{self, ControllerConfig};
 use crate::runtime::leader::LeaderConfig;
 use crate::runtime::notify::{NotifierConfig, WebhookFormat, WebhookUrl};
 use crate::runtime::peers::PeerDefaults;
 use crate::runtime::telemetry::{self, LogFormat};
+use crate::util::duration::{self, Duration};
+use crate::util::secret::Secret;
 
 /// Flags of `tollgate controller`.
 #[derive(Debug, Args)]
@@ -39,12 +40,12 @@ pub struct ControllerArgs {
     /// Namespace of the leader Lease (default: the watched namespace, or `default`).
     #[arg(long)]
     pub lease_namespace: Option<String>,
-    /// How long the lease is valid without renewal (Go duration).
-    #[arg(long, default_value = "15s")]
-    pub lease_duration: kube::core::Duration,
-    /// How long before expiry the holder renews (Go duration, less than --lease-duration).
+    /// How long the lease is valid without renewal (e.g. 15s).
+    #[arg(long, default_value = "15s", value_parser = duration::positive)]
+    pub lease_duration: Duration,
+    /// How long before expiry the holder renews (less than --lease-duration).
     #[arg(long, default_value = "5s")]
-    pub lease_renew_grace: kube::core::Duration,
+    pub lease_renew_grace: Duration,
     /// This replica's identity for leader election and Events (default: $POD_NAME, else the
     /// host name and process id).
     #[arg(long, env = "POD_NAME")]
@@ -62,17 +63,16 @@ pub struct ControllerArgs {
         long,
         env = "TOLLGATE_WEBHOOK_URL",
         hide_env_values = true,
-        value_name = "URL",
-        value_parser = secret
+        value_name = "URL"
     )]
-    pub webhook_url: Option<SecretString>,
+    pub webhook_url: Option<Secret>,
     /// Body of the notifications: generic JSON, or a Slack incoming-webhook message.
     #[arg(long, value_enum, default_value_t = WebhookFormat::Json)]
     pub webhook_format: WebhookFormat,
-    /// Timeout of one webhook request (Go duration).
-    #[arg(long, default_value = "5s")]
-    pub webhook_timeout: kube::core::Duration,
-    /// Requests per notification, the first included; waits of 1s, 2s, 4s, ... between them.
+    /// Timeout of one webhook request (e.g. 5s).
+    #[arg(long, default_value = "5s", value_parser = duration::positive)]
+    pub webhook_timeout: Duration,
+    /// Requests per notification, the first included; waits of about 1s, 2s, 4s, ... between them.
     #[arg(long, default_value_t = crate::runtime::notify::DEFAULT_ATTEMPTS,
           value_parser = clap::value_parser!(u32).range(1..=10))]
     pub webhook_attempts: u32,
@@ -89,10 +89,6 @@ fn check_url(flag: &str, value: &Option<String>) -> Result<(), String> {
     }
 }
 
-fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
-    Ok(SecretString::new(text))
-}
-
 /// The notifier's configuration from the flags: None without a URL, an error message (that
 /// never repeats the URL) for a bad one.
 pub fn notifications(args: &ControllerArgs) -> Result<Option<NotifierConfig>, String> {
@@ -101,13 +97,9 @@ pub fn notifications(args: &ControllerArgs) -> Result<Option<NotifierConfig>, St
     };
     let url = WebhookUrl::parse(url.expose())
         .map_err(|e| format!("--webhook-url (or TOLLGATE_WEBHOOK_URL): {e}"))?;
-    let timeout: std::time::Duration = args.webhook_timeout.into();
-    if timeout.is_zero() {
-        return Err("--webhook-timeout must be longer than zero".into());
-    }
     let mut config = NotifierConfig::new(url);
     config.format = args.webhook_format;
-    config.timeout = timeout;
+    config.timeout = args.webhook_timeout.as_std();
     config.retry.max_attempts = args.webhook_attempts.max(1);
     Ok(Some(config))
 }
@@ -120,8 +112,8 @@ fn default_identity() -> String {
 /// Run the operator until SIGTERM/SIGINT. Exit 0 on a clean stop, 3 when it cannot start.
 pub fn run(args: ControllerArgs) -> ExitCode {
     telemetry::init(args.log_format);
-    let lease_duration: std::time::Duration = args.lease_duration.into();
-    let renew_grace: std::time::Duration = args.lease_renew_grace.into();
+    let lease_duration = args.lease_duration.as_std();
+    let renew_grace = args.lease_renew_grace.as_std();
     if args.leader_elect && renew_grace >= lease_duration {
         eprintln!("error: --lease-renew-grace must be shorter than --lease-duration");
         return ExitCode::from(3);

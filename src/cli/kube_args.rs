@@ -41,7 +41,7 @@ pub async fn client_from(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
 ) -> Result<kube::Client, ClientError> {
-    crate::http::install_crypto_provider();
+    crate::util::http::install_crypto_provider();
     let options = kube::config::KubeConfigOptions {
         context: context.map(str::to_string),
         ..Default::default()

@@ -1,4 +1,10 @@
 //! Command-line entry points. Each subcommand lives in its own module and returns an exit code.
+//!
+//! Shared by every subcommand: durations are Go-style (`1m30s`, `500ms`, `2h`; a bare number is
+//! seconds; [`crate::util::duration`]), `-o/--output` is `text`, `json` or `yaml`
+//! ([`crate::util::output::OutputFormat`]), and a command line that does not parse exits 3, the
+//! code every command uses for "could not run" (clap's own 2 would read as "timed out", "still
+//! unknown" or "inconclusive").
 
 use std::process::ExitCode;
 
@@ -14,9 +20,25 @@ pub mod record_deployment;
 pub mod rollouts;
 pub mod verify;
 
+/// This build's version: the crate version with the git commit as build metadata
+/// (`0.1.0+9014dbb6b9c1`), so it identifies exactly one build (see build.rs).
+pub const VERSION: &str = env!("TOLLGATE_VERSION");
+
+/// The git commit this binary was built from (`unknown` when neither git nor
+/// `TOLLGATE_GIT_COMMIT` said; `-dirty` when the tree had uncommitted changes).
+pub const GIT_COMMIT: &str = env!("TOLLGATE_GIT_COMMIT");
+
+/// What `tollgate --version` prints after the name.
+const VERSION_LINE: &str = concat!(
+    env!("TOLLGATE_VERSION"),
+    " (commit ",
+    env!("TOLLGATE_GIT_COMMIT"),
+    ")"
+);
+
 /// tollgate: contract gate, fleet attestation and sequential canary analysis for Kubernetes.
 #[derive(Debug, Parser)]
-#[command(name = "tollgate", version, about, long_about = None)]
+#[command(name = "tollgate", version = VERSION_LINE, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -57,9 +79,20 @@ pub enum Command {
     RecordDeployment(record_deployment::RecordDeploymentArgs),
 }
 
+/// Exit code of a command line that does not parse.
+pub const EXIT_USAGE: u8 = 3;
+
 /// Parse the process arguments and run the chosen subcommand.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print to stdout and succeed; anything else is a usage error.
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     match cli.command {
         Command::Crd(args) => crd::run(args),
         Command::Controller(args) => controller::run(*args),
@@ -86,4 +119,164 @@ fn init_cli_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        let mut argv = vec!["tollgate"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+            .map(|c| c.command)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Every duration flag of every command, with the rest of a valid command line.
+    fn duration_flags() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
+        let cid = vec![
+            "can-i-deploy",
+            "--pacticipant",
+            "p",
+            "--version",
+            "1",
+            "--environment",
+            "e",
+        ];
+        let record = vec![
+            "record-deployment",
+            "--pacticipant",
+            "p",
+            "--version",
+            "1",
+            "--environment",
+            "e",
+        ];
+        let verify = vec![
+            "verify",
+            "-n",
+            "shop",
+            "-l",
+            "app=a",
+            "--expect-version",
+            "1",
+        ];
+        vec![
+            ("status", vec!["status", "shop"], "--timeout"),
+            ("verify", verify, "--timeout"),
+            ("can-i-deploy", cid.clone(), "--retry-interval"),
+            ("can-i-deploy", cid.clone(), "--connect-timeout"),
+            ("can-i-deploy", cid, "--request-timeout"),
+            ("record-deployment", record.clone(), "--connect-timeout"),
+            ("record-deployment", record, "--request-timeout"),
+            ("controller", vec!["controller"], "--lease-duration"),
+            ("controller", vec!["controller"], "--lease-renew-grace"),
+            ("controller", vec!["controller"], "--webhook-timeout"),
+        ]
+    }
+
+    fn duration_of(command: &Command, flag: &str) -> Duration {
+        let d = match (command, flag) {
+            (Command::Status(a), _) => a.timeout,
+            (Command::Verify(a), _) => a.timeout,
+            (Command::CanIDeploy(a), "--retry-interval") => a.retry_interval,
+            (Command::CanIDeploy(a), "--connect-timeout") => a.connect_timeout,
+            (Command::CanIDeploy(a), _) => a.request_timeout,
+            (Command::RecordDeployment(a), "--connect-timeout") => a.connect_timeout,
+            (Command::RecordDeployment(a), _) => a.request_timeout,
+            (Command::Controller(a), "--lease-duration") => a.lease_duration,
+            (Command::Controller(a), "--lease-renew-grace") => a.lease_renew_grace,
+            (Command::Controller(a), _) => a.webhook_timeout,
+            (other, _) => panic!("no duration flag in {other:?}"),
+        };
+        d.as_std()
+    }
+
+    #[test]
+    fn every_duration_flag_parses_the_same_way() {
+        for (command, base, flag) in duration_flags() {
+            for (text, want) in [
+                ("1m30s", Duration::from_secs(90)),
+                ("500ms", Duration::from_millis(500)),
+                ("2h", Duration::from_secs(7200)),
+                ("1.5", Duration::from_millis(1500)),
+                ("10", Duration::from_secs(10)),
+            ] {
+                let mut args = base.clone();
+                args.extend([flag, text]);
+                let parsed =
+                    parse(&args).unwrap_or_else(|e| panic!("{command} {flag} {text}: {e}"));
+                assert_eq!(duration_of(&parsed, flag), want, "{command} {flag} {text}");
+            }
+            for bad in ["fast", "-5s", "5d", "99999999999h"] {
+                let mut args = base.clone();
+                args.extend([flag, bad]);
+                assert!(parse(&args).is_err(), "{command} {flag} {bad}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_command_takes_the_same_output_flag() {
+        use crate::util::output::OutputFormat;
+        let commands: Vec<Vec<&str>> = vec![
+            vec!["list"],
+            vec!["status", "shop"],
+            vec![
+                "verify",
+                "-n",
+                "shop",
+                "-l",
+                "app=a",
+                "--expect-version",
+                "1",
+            ],
+            vec!["analyze", "--input", "-"],
+            vec![
+                "can-i-deploy",
+                "--pacticipant",
+                "p",
+                "--version",
+                "1",
+                "--environment",
+                "e",
+            ],
+            vec![
+                "record-deployment",
+                "--pacticipant",
+                "p",
+                "--version",
+                "1",
+                "--environment",
+                "e",
+            ],
+        ];
+        for base in commands {
+            for (flag, value, want) in [
+                ("-o", "json", OutputFormat::Json),
+                ("--output", "yaml", OutputFormat::Yaml),
+                ("-o", "text", OutputFormat::Text),
+            ] {
+                let mut args = base.clone();
+                args.extend([flag, value]);
+                let output = match parse(&args).unwrap_or_else(|e| panic!("{args:?}: {e}")) {
+                    Command::List(a) => a.output,
+                    Command::Status(a) => a.output,
+                    Command::Verify(a) => a.output,
+                    Command::Analyze(a) => a.output,
+                    Command::CanIDeploy(a) => a.output,
+                    Command::RecordDeployment(a) => a.output,
+                    other => panic!("{other:?}"),
+                };
+                assert_eq!(output, want, "{args:?}");
+            }
+        }
+        assert!(matches!(
+            parse(&["status", "shop", "-o", "tree"]),
+            Ok(Command::Status(a)) if a.output == OutputFormat::Text
+        ));
+    }
 }

@@ -6,15 +6,16 @@
 //! Exit codes: 0 recorded, 3 broker or configuration error.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Args;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::can_i_deploy::{OutputFormat, EXIT_ERROR};
+use super::can_i_deploy::EXIT_ERROR;
 use crate::gates::broker::{
     record_with_retries, BrokerConfig, DeploymentRecord, HttpBroker, RecordStep, RetryPolicy,
 };
+use crate::util::duration::{self, Duration};
+use crate::util::output::OutputFormat;
 
 #[derive(Debug, Args)]
 pub struct RecordDeploymentArgs {
@@ -30,27 +31,24 @@ pub struct RecordDeploymentArgs {
     /// Attempts in all for connect errors, timeouts, 5xx, 408 and 429.
     #[arg(long, default_value_t = 4)]
     pub attempts: u32,
-    /// Connect timeout in seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub connect_timeout: f64,
-    /// Timeout of one whole request in seconds.
-    #[arg(long, default_value_t = 30.0)]
-    pub request_timeout: f64,
-    #[arg(long, value_enum, default_value = "text")]
+    /// Connect timeout (e.g. 10s; a bare number is seconds).
+    #[arg(long, default_value = "10s", value_parser = duration::positive)]
+    pub connect_timeout: Duration,
+    /// Timeout of one whole request (e.g. 30s; a bare number is seconds).
+    #[arg(long, default_value = "30s", value_parser = duration::positive)]
+    pub request_timeout: Duration,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
 pub fn run(args: RecordDeploymentArgs) -> ExitCode {
     super::init_cli_tracing();
     let fail = |output: OutputFormat, code: &str, reason: String| {
-        match output {
-            OutputFormat::Json => {
-                println!(
-                    "{}",
-                    json!({ "recorded": false, "exitCode": EXIT_ERROR, "error": code, "reason": reason })
-                )
-            }
-            OutputFormat::Text => eprintln!("error: {reason}"),
+        let failure =
+            json!({ "recorded": false, "exitCode": EXIT_ERROR, "error": code, "reason": reason });
+        match output.document(&failure) {
+            Some(Ok(document)) => print!("{document}"),
+            None | Some(Err(_)) => eprintln!("error: {reason}"),
         }
         ExitCode::from(EXIT_ERROR)
     };
@@ -58,22 +56,8 @@ pub fn run(args: RecordDeploymentArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(args.output, "ConfigError", e.to_string()),
     };
-    match (
-        Duration::try_from_secs_f64(args.connect_timeout),
-        Duration::try_from_secs_f64(args.request_timeout),
-    ) {
-        (Ok(c), Ok(r)) => {
-            config.connect_timeout = c;
-            config.request_timeout = r;
-        }
-        _ => {
-            return fail(
-                args.output,
-                "ConfigError",
-                "timeouts must be non-negative seconds".into(),
-            )
-        }
-    }
+    config.connect_timeout = args.connect_timeout.as_std();
+    config.request_timeout = args.request_timeout.as_std();
     let broker = match HttpBroker::new(config) {
         Ok(b) => b,
         Err(e) => return fail(args.output, "ConfigError", e.to_string()),
@@ -108,12 +92,9 @@ pub fn run(args: RecordDeploymentArgs) -> ExitCode {
         tokio::time::sleep,
     )) {
         RecordStep::Recorded { deployment } => {
-            match args.output {
-                OutputFormat::Json => println!(
-                    "{}",
-                    json!({ "recorded": true, "exitCode": 0, "record": record, "deployment": deployment })
-                ),
-                OutputFormat::Text => println!(
+            let recorded: Value = json!({ "recorded": true, "exitCode": 0, "record": record, "deployment": deployment });
+            match args.output.document(&recorded) {
+                None => println!(
                     "recorded: {} {} is deployed to {}{}",
                     record.pacticipant,
                     record.version,
@@ -124,6 +105,14 @@ pub fn run(args: RecordDeploymentArgs) -> ExitCode {
                         .map(|i| format!(" (instance {i})"))
                         .unwrap_or_default()
                 ),
+                Some(Ok(document)) => print!("{document}"),
+                Some(Err(e)) => {
+                    return fail(
+                        OutputFormat::Text,
+                        "RenderError",
+                        format!("cannot render the result: {e}"),
+                    )
+                }
             }
             ExitCode::SUCCESS
         }

@@ -2,20 +2,31 @@
 //! plugin `kubectl-tollgate`): `list`, `status` (a tree of the evidence; `--watch`; `--wait`
 //! with exit codes), and the manual controls `promote`, `abort`, `retry`, `pause`, `resume`,
 //! which set the declarative fields of the Rollout so GitOps and people use one mechanism.
+//!
+//! `status --watch` and `--wait` follow the Rollout through a watch on the API server
+//! (`kube::runtime::watcher`), so a change shows as soon as the operator writes it; a dropped
+//! watch resumes with backoff.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
+use comfy_table::{presets, CellAlignment, Table};
+use futures::StreamExt;
 use jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::{watcher, WatchStreamExt};
 use kube::ResourceExt;
+use serde::Serialize;
 
 use super::kube_args::KubeArgs;
 use crate::crd::{
-    MetricVerdict, Phase, Rollout, Step, CONDITION_PROGRESSING, CONDITION_READY, CONDITION_STALLED,
+    MetricStatus, MetricVerdict, Phase, Rollout, RolloutSpec, RolloutStatus, Step,
+    CONDITION_PROGRESSING, CONDITION_READY, CONDITION_STALLED,
 };
+use crate::util::duration::Duration;
+use crate::util::number::format_optional;
+use crate::util::output::OutputFormat;
 
 /// Exit code: the rollout succeeded (or the control was applied).
 pub const EXIT_OK: u8 = 0;
@@ -44,15 +55,9 @@ pub struct ListArgs {
     /// List rollouts in every namespace.
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
-}
-
-/// Output format of `status`.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum StatusFormat {
-    /// A tree for people.
-    Tree,
-    /// The Rollout's status as JSON.
-    Json,
+    /// `text` (a table), `json` or `yaml` (one object per rollout).
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// `status`.
@@ -68,11 +73,12 @@ pub struct StatusArgs {
     /// Wait until the rollout ends: exit 0 promoted, 1 rolled back or blocked, 2 timed out.
     #[arg(long)]
     pub wait: bool,
-    /// How long --wait waits (Go duration, e.g. 30m).
+    /// How long --wait waits (e.g. 30m, 1h30m; a bare number is seconds).
     #[arg(long, default_value = "30m")]
-    pub timeout: kube::core::Duration,
-    #[arg(short = 'o', long, value_enum, default_value_t = StatusFormat::Tree)]
-    pub output: StatusFormat,
+    pub timeout: Duration,
+    /// `text` (a tree), `json` or `yaml` (the Rollout's status).
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// A manual control.
@@ -136,21 +142,27 @@ fn step_text(step: &Step) -> String {
     }
 }
 
-fn fmt_num(x: Option<f64>) -> String {
-    match x {
-        Some(v) if v.is_finite() && (v.abs() >= 1e6 || (v != 0.0 && v.abs() < 1e-3)) => {
-            format!("{v:.3e}")
-        }
-        Some(v) if v.is_finite() => format!("{v:.3}"),
-        Some(v) => format!("{v}"),
-        None => "-".into(),
-    }
-}
-
 /// The status of one rollout as a tree (pure: the time is passed in).
 pub fn render_status(rollout: &Rollout, now: Timestamp) -> String {
     let mut out = String::new();
     let status = rollout.status.clone().unwrap_or_default();
+    let spec = &rollout.spec;
+    write_header(&mut out, rollout, &status);
+    let _ = writeln!(out, "Gates");
+    write_contract_gate(&mut out, spec, &status, now);
+    write_fleet(&mut out, &status, now);
+    if spec.smoke.is_some() {
+        write_smoke(&mut out, &status);
+    }
+    write_analysis(&mut out, &status, now);
+    write_steps(&mut out, spec, &status, now);
+    write_deployment_record(&mut out, &status, now);
+    write_history(&mut out, &status);
+    out
+}
+
+/// Name, phase, versions, the reason and the three conditions.
+fn write_header(out: &mut String, rollout: &Rollout, status: &RolloutStatus) {
     let spec = &rollout.spec;
     let _ = writeln!(
         out,
@@ -183,7 +195,7 @@ pub fn render_status(rollout: &Rollout, now: Timestamp) -> String {
     if let Some(hold) = &status.hold_reason {
         let _ = writeln!(out, "  Holding:   {hold}");
     }
-    let cond = |kind: &str| {
+    let condition = |kind: &str| {
         status
             .conditions
             .iter()
@@ -193,15 +205,23 @@ pub fn render_status(rollout: &Rollout, now: Timestamp) -> String {
     let _ = writeln!(
         out,
         "  Conditions: Ready={} Progressing={} Stalled={}",
-        cond(CONDITION_READY),
-        cond(CONDITION_PROGRESSING),
-        cond(CONDITION_STALLED)
+        condition(CONDITION_READY),
+        condition(CONDITION_PROGRESSING),
+        condition(CONDITION_STALLED)
     );
+}
 
-    let _ = writeln!(out, "Gates");
-    match (&spec.contract_gate, &status.contract_gate) {
+/// The broker's answer, or why there is none.
+fn write_contract_gate(
+    out: &mut String,
+    spec: &RolloutSpec,
+    status: &RolloutStatus,
+    now: Timestamp,
+) {
+    let (gate, c) = match (&spec.contract_gate, &status.contract_gate) {
         (None, _) => {
             let _ = writeln!(out, "├─ Contract  not configured");
+            return;
         }
         (Some(gate), None) => {
             let _ = writeln!(
@@ -209,151 +229,155 @@ pub fn render_status(rollout: &Rollout, now: Timestamp) -> String {
                 "├─ Contract  not asked yet ({} → {})",
                 gate.pacticipant, gate.environment
             );
+            return;
         }
-        (Some(gate), Some(c)) => {
-            let deployable = match c.deployable {
-                Some(true) => "deployable",
-                Some(false) => "NOT deployable",
-                None => "unknown",
-            };
-            let dry = if c.dry_run { " (dry run)" } else { "" };
-            let _ = writeln!(
-                out,
-                "├─ Contract  {:?}{dry}: {} {} → {}: {deployable}, asked {} ({} attempts)",
-                c.verdict,
-                gate.pacticipant,
-                spec.version,
-                gate.environment,
-                ago(c.checked_at, now),
-                c.attempts
-            );
-            if let Some(s) = &c.summary {
-                let _ = writeln!(
-                    out,
-                    "│    verifications: {} ok, {} failed, {} unknown",
-                    s.success, s.failed, s.unknown
-                );
-            }
-            if let Some(reason) = &c.reason {
-                let _ = writeln!(out, "│    {reason}");
-            }
-        }
+        (Some(gate), Some(c)) => (gate, c),
+    };
+    let deployable = match c.deployable {
+        Some(true) => "deployable",
+        Some(false) => "NOT deployable",
+        None => "unknown",
+    };
+    let dry = if c.dry_run { " (dry run)" } else { "" };
+    let _ = writeln!(
+        out,
+        "├─ Contract  {:?}{dry}: {} {} → {}: {deployable}, asked {} ({} attempts)",
+        c.verdict,
+        gate.pacticipant,
+        spec.version,
+        gate.environment,
+        ago(c.checked_at, now),
+        c.attempts
+    );
+    if let Some(s) = &c.summary {
+        let _ = writeln!(
+            out,
+            "│    verifications: {} ok, {} failed, {} unknown",
+            s.success, s.failed, s.unknown
+        );
     }
-    match &status.fleet {
-        None => {
-            let _ = writeln!(out, "├─ Fleet     not checked yet");
-        }
-        Some(f) => {
-            let _ = writeln!(
-                out,
-                "├─ Fleet     {:?}: {} of {} pods match, {} failing, {} not ready, checked {}",
-                f.verdict,
-                f.pods_matching,
-                f.pods_checked,
-                f.pods_failing,
-                f.pods_not_ready,
-                ago(f.checked_at, now)
-            );
-            for p in &f.failing_pods {
-                let _ = writeln!(
-                    out,
-                    "│    ✗ {} [{}] {} {}: reported {}, expected {}",
-                    p.pod,
-                    p.track.as_deref().unwrap_or("-"),
-                    p.ip.as_deref().unwrap_or("-"),
-                    p.problem,
-                    p.reported.as_deref().unwrap_or("-"),
-                    p.expected.as_deref().unwrap_or("-")
-                );
-            }
-            if f.pods_failing as usize > f.failing_pods.len() {
-                let _ = writeln!(
-                    out,
-                    "│    … {} more",
-                    f.pods_failing as usize - f.failing_pods.len()
-                );
-            }
-        }
+    if let Some(reason) = &c.reason {
+        let _ = writeln!(out, "│    {reason}");
     }
-    if spec.smoke.is_some() {
-        match &status.smoke {
-            None => {
-                let _ = writeln!(out, "├─ Smoke     not run yet");
-            }
-            Some(s) => {
-                let _ = writeln!(
-                    out,
-                    "├─ Smoke     {:?}: {} sent, {} failed",
-                    s.verdict, s.requests_sent, s.requests_failed
-                );
-                for f in &s.failures {
-                    let _ = writeln!(
-                        out,
-                        "│    ✗ {} {}: {}",
-                        f.pod,
-                        f.problem,
-                        f.reported.as_deref().unwrap_or("-")
-                    );
-                }
-            }
-        }
-    }
-    match &status.analysis {
-        None => {
-            let _ = writeln!(out, "└─ Analysis  not started");
-        }
-        Some(a) => {
-            let _ = writeln!(
-                out,
-                "└─ Analysis  {:?}: {} looks ({} without data), last {}",
-                a.verdict,
-                a.looks,
-                a.failed_looks,
-                ago(a.last_look_at, now)
-            );
-            let n = a.metrics.len();
-            for (i, m) in a.metrics.iter().enumerate() {
-                let branch = if i + 1 == n { "└─" } else { "├─" };
-                let mark = match m.verdict {
-                    MetricVerdict::Pass => "✓",
-                    MetricVerdict::Fail => "✗",
-                    _ => "·",
-                };
-                let _ = writeln!(
-                    out,
-                    "     {branch} {mark} {} {:?}: estimate {} [{}, {}], e-value {}, samples canary {} / baseline {}",
-                    m.name,
-                    m.verdict,
-                    fmt_num(m.estimate),
-                    fmt_num(m.lower),
-                    fmt_num(m.upper),
-                    fmt_num(m.e_value),
-                    m.canary_samples,
-                    m.baseline_samples
-                );
-                if let Some(test) = &m.test {
-                    let _ = writeln!(
-                        out,
-                        "     {}     test: {test}",
-                        if i + 1 == n { " " } else { "│" }
-                    );
-                }
-                if let Some(reason) = &m.reason {
-                    let _ = writeln!(
-                        out,
-                        "     {}     {reason}",
-                        if i + 1 == n { " " } else { "│" }
-                    );
-                }
-            }
-        }
-    }
+}
 
+/// The fleet check's counts and its failing pods.
+fn write_fleet(out: &mut String, status: &RolloutStatus, now: Timestamp) {
+    let Some(f) = &status.fleet else {
+        let _ = writeln!(out, "├─ Fleet     not checked yet");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "├─ Fleet     {:?}: {} of {} pods match, {} failing, {} not ready, checked {}",
+        f.verdict,
+        f.pods_matching,
+        f.pods_checked,
+        f.pods_failing,
+        f.pods_not_ready,
+        ago(f.checked_at, now)
+    );
+    for p in &f.failing_pods {
+        let _ = writeln!(
+            out,
+            "│    ✗ {} [{}] {} {}: reported {}, expected {}",
+            p.pod,
+            p.track.as_deref().unwrap_or("-"),
+            p.ip.as_deref().unwrap_or("-"),
+            p.problem,
+            p.reported.as_deref().unwrap_or("-"),
+            p.expected.as_deref().unwrap_or("-")
+        );
+    }
+    if f.pods_failing as usize > f.failing_pods.len() {
+        let _ = writeln!(
+            out,
+            "│    … {} more",
+            f.pods_failing as usize - f.failing_pods.len()
+        );
+    }
+}
+
+/// The smoke checks (shown only when the spec asks for them).
+fn write_smoke(out: &mut String, status: &RolloutStatus) {
+    let Some(s) = &status.smoke else {
+        let _ = writeln!(out, "├─ Smoke     not run yet");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "├─ Smoke     {:?}: {} sent, {} failed",
+        s.verdict, s.requests_sent, s.requests_failed
+    );
+    for f in &s.failures {
+        let _ = writeln!(
+            out,
+            "│    ✗ {} {}: {}",
+            f.pod,
+            f.problem,
+            f.reported.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+/// The analysis' looks and one branch per metric.
+fn write_analysis(out: &mut String, status: &RolloutStatus, now: Timestamp) {
+    let Some(a) = &status.analysis else {
+        let _ = writeln!(out, "└─ Analysis  not started");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "└─ Analysis  {:?}: {} looks ({} without data), last {}",
+        a.verdict,
+        a.looks,
+        a.failed_looks,
+        ago(a.last_look_at, now)
+    );
+    let n = a.metrics.len();
+    for (i, m) in a.metrics.iter().enumerate() {
+        write_metric(out, m, i + 1 == n);
+    }
+}
+
+/// One metric's verdict, estimate and samples, then its test and reason beneath.
+fn write_metric(out: &mut String, m: &MetricStatus, last: bool) {
+    let branch = if last { "└─" } else { "├─" };
+    let mark = match m.verdict {
+        MetricVerdict::Pass => "✓",
+        MetricVerdict::Fail => "✗",
+        _ => "·",
+    };
+    let _ = writeln!(
+        out,
+        "     {branch} {mark} {} {:?}: estimate {} [{}, {}], e-value {}, samples canary {} / baseline {}",
+        m.name,
+        m.verdict,
+        format_optional(m.estimate),
+        format_optional(m.lower),
+        format_optional(m.upper),
+        format_optional(m.e_value),
+        m.canary_samples,
+        m.baseline_samples
+    );
+    let trunk = if last { " " } else { "│" };
+    if let Some(test) = &m.test {
+        let _ = writeln!(out, "     {trunk}     test: {test}");
+    }
+    if let Some(reason) = &m.reason {
+        let _ = writeln!(out, "     {trunk}     {reason}");
+    }
+}
+
+/// The steps, with the current one marked and the finished ones done.
+fn write_steps(out: &mut String, spec: &RolloutSpec, status: &RolloutStatus, now: Timestamp) {
     let _ = writeln!(out, "Steps");
     let current = status
         .current_step_index
         .and_then(|i| usize::try_from(i).ok());
     let analyzing = status.phase == Phase::Analyzing;
+    let all_done = status.phase == Phase::Succeeded
+        || (status.phase == Phase::Promoting && status.canary_version.is_some());
     for (i, step) in spec.steps.iter().enumerate() {
         let branch = if i + 1 == spec.steps.len() {
             "└─"
@@ -365,56 +389,54 @@ pub fn render_status(rollout: &Rollout, now: Timestamp) -> String {
             Some(c) if analyzing && i == c => {
                 format!("← current, started {}", ago(status.step_started_at, now))
             }
-            _ if status.phase == Phase::Succeeded
-                || (status.phase == Phase::Promoting && status.canary_version.is_some()) =>
-            {
-                "done".into()
-            }
+            _ if all_done => "done".into(),
             _ => String::new(),
         };
         let _ = writeln!(out, "{branch} {} {:<22} {state}", i + 1, step_text(step));
     }
-    if let Some(r) = &status.deployment_record {
-        let state = if r.recorded {
-            format!("recorded {}", ago(r.recorded_at, now))
-        } else {
-            format!(
-                "pending after {} attempts{}",
-                r.attempts,
-                r.last_error
-                    .as_ref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
-            )
-        };
+}
+
+/// Whether the broker was told of the deployment.
+fn write_deployment_record(out: &mut String, status: &RolloutStatus, now: Timestamp) {
+    let Some(r) = &status.deployment_record else {
+        return;
+    };
+    let state = if r.recorded {
+        format!("recorded {}", ago(r.recorded_at, now))
+    } else {
+        format!(
+            "pending after {} attempts{}",
+            r.attempts,
+            r.last_error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        )
+    };
+    let _ = writeln!(
+        out,
+        "Broker record: {} deployed to {}: {state}",
+        r.version, r.environment
+    );
+}
+
+/// The last eight decisions, oldest first.
+fn write_history(out: &mut String, status: &RolloutStatus) {
+    if status.history.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "History");
+    let skip = status.history.len().saturating_sub(8);
+    for d in status.history.iter().skip(skip) {
         let _ = writeln!(
             out,
-            "Broker record: {} deployed to {}: {state}",
-            r.version, r.environment
+            "  {}  {:<14} {:<26} {}",
+            d.at.strftime("%H:%M:%SZ"),
+            format!("{:?}", d.phase),
+            d.reason,
+            d.message
         );
     }
-    if !status.history.is_empty() {
-        let _ = writeln!(out, "History");
-        for d in status
-            .history
-            .iter()
-            .rev()
-            .take(8)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-        {
-            let _ = writeln!(
-                out,
-                "  {}  {:<14} {:<26} {}",
-                d.at.strftime("%H:%M:%SZ"),
-                format!("{:?}", d.phase),
-                d.reason,
-                d.message
-            );
-        }
-    }
-    out
 }
 
 /// A finished rollout's exit code for `--wait`, or None while it runs.
@@ -431,6 +453,80 @@ pub fn wait_outcome(rollout: &Rollout) -> Option<u8> {
         Phase::RolledBack | Phase::Blocked if current => Some(EXIT_FAILED),
         _ => None,
     }
+}
+
+/// One rollout in `list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListRow {
+    pub namespace: String,
+    pub name: String,
+    pub phase: Phase,
+    /// 1-based, as people count steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<i32>,
+    pub weight: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ListRow {
+    /// The row of `rollout`.
+    pub fn of(rollout: &Rollout) -> ListRow {
+        let s = rollout.status.clone().unwrap_or_default();
+        ListRow {
+            namespace: rollout.namespace().unwrap_or_default(),
+            name: rollout.name_any(),
+            phase: s.phase,
+            step: s.current_step_index.map(|i| i + 1),
+            weight: s.current_weight,
+            stable: s.stable_version,
+            canary: s.canary_version,
+            reason: s.reason,
+        }
+    }
+}
+
+/// The `list` table: every column as wide as its longest cell, three spaces apart, the counts
+/// right-aligned (pure).
+pub fn render_list(rows: &[ListRow]) -> String {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING).set_header(vec![
+        "NAMESPACE",
+        "NAME",
+        "PHASE",
+        "STEP",
+        "WEIGHT",
+        "STABLE",
+        "CANARY",
+        "REASON",
+    ]);
+    let dash = || "-".to_string();
+    for r in rows {
+        table.add_row(vec![
+            r.namespace.clone(),
+            r.name.clone(),
+            format!("{:?}", r.phase),
+            r.step.map_or_else(dash, |s| s.to_string()),
+            r.weight.to_string(),
+            r.stable.clone().unwrap_or_else(dash),
+            r.canary.clone().unwrap_or_else(dash),
+            r.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    for (i, column) in table.column_iter_mut().enumerate() {
+        column.set_padding((0, 3));
+        if matches!(i, 3 | 4) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let mut text = table.trim_fmt();
+    text.push('\n');
+    text
 }
 
 async fn api_for(target: &Target) -> Result<(Api<Rollout>, kube::Client), String> {
@@ -467,44 +563,43 @@ pub fn list(args: ListArgs) -> ExitCode {
         } else {
             api
         };
-        match api.list(&ListParams::default()).await {
-            Ok(list) => {
-                println!(
-                    "{:<20} {:<24} {:<13} {:>4} {:>6} {:<14} {:<14} REASON",
-                    "NAMESPACE", "NAME", "PHASE", "STEP", "WEIGHT", "STABLE", "CANARY"
-                );
-                for r in list.items {
-                    let s = r.status.clone().unwrap_or_default();
-                    println!(
-                        "{:<20} {:<24} {:<13} {:>4} {:>6} {:<14} {:<14} {}",
-                        r.namespace().unwrap_or_default(),
-                        r.name_any(),
-                        format!("{:?}", s.phase),
-                        s.current_step_index
-                            .map_or("-".into(), |i| (i + 1).to_string()),
-                        s.current_weight,
-                        s.stable_version.unwrap_or_else(|| "-".into()),
-                        s.canary_version.unwrap_or_else(|| "-".into()),
-                        s.reason.unwrap_or_default()
-                    );
-                }
-                EXIT_OK
-            }
+        let list = match api.list(&ListParams::default()).await {
+            Ok(list) => list,
             Err(e) => {
                 eprintln!("error: cannot list rollouts: {e}");
-                EXIT_ERROR
+                return EXIT_ERROR;
+            }
+        };
+        let rows: Vec<ListRow> = list.items.iter().map(ListRow::of).collect();
+        match args.output.document(&rows) {
+            None => print!("{}", render_list(&rows)),
+            Some(Ok(document)) => print!("{document}"),
+            Some(Err(e)) => {
+                eprintln!("error: cannot render the list: {e}");
+                return EXIT_ERROR;
             }
         }
+        EXIT_OK
     })
 }
 
-fn print_status(rollout: &Rollout, format: StatusFormat) {
-    match format {
-        StatusFormat::Tree => print!("{}", render_status(rollout, Timestamp::now())),
-        StatusFormat::Json => match serde_json::to_string_pretty(&rollout.status) {
-            Ok(s) => println!("{s}"),
-            Err(e) => eprintln!("error: cannot render JSON: {e}"),
-        },
+/// Print one state of the rollout; `again` when an earlier one was printed above it.
+fn print_status(rollout: &Rollout, format: OutputFormat, again: bool) {
+    if again {
+        // A blank line between trees and JSON documents; YAML has its own separator.
+        println!(
+            "{}",
+            if format == OutputFormat::Yaml {
+                "---"
+            } else {
+                ""
+            }
+        );
+    }
+    match format.document(&rollout.status) {
+        None => print!("{}", render_status(rollout, Timestamp::now())),
+        Some(Ok(document)) => print!("{document}"),
+        Some(Err(e)) => eprintln!("error: cannot render the status: {e}"),
     }
 }
 
@@ -518,32 +613,46 @@ pub fn status(args: StatusArgs) -> ExitCode {
                 return EXIT_ERROR;
             }
         };
-        let deadline = tokio::time::Instant::now() + Duration::from(args.timeout);
-        let mut last: Option<Option<crate::crd::RolloutStatus>> = None;
-        loop {
-            let rollout = match api.get(&args.name).await {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: cannot read rollout {}: {e}", args.name);
-                    return EXIT_ERROR;
-                }
-            };
-            let changed = last.as_ref() != Some(&rollout.status);
-            if changed || !(args.watch || args.wait) {
-                if last.is_some() {
-                    println!();
-                }
-                print_status(&rollout, args.output);
-                last = Some(rollout.status.clone());
+        let deadline = tokio::time::Instant::now() + args.timeout.as_std();
+        let rollout = match api.get(&args.name).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: cannot read rollout {}: {e}", args.name);
+                return EXIT_ERROR;
             }
-            if !(args.watch || args.wait) {
-                return EXIT_OK;
+        };
+        print_status(&rollout, args.output, false);
+        if !(args.watch || args.wait) {
+            return EXIT_OK;
+        }
+        follow(&api, &args, rollout, deadline).await
+    })
+}
+
+/// `--watch` / `--wait` after the first print: every change the watch reports is printed, until
+/// the rollout ends (`--wait`), the deadline passes (`--wait`: exit 2), or the rollout is
+/// deleted (exit 3). Without `--wait` it follows until interrupted.
+async fn follow(
+    api: &Api<Rollout>,
+    args: &StatusArgs,
+    first: Rollout,
+    deadline: tokio::time::Instant,
+) -> u8 {
+    let mut last = first.status.clone();
+    let mut rollout = first;
+    let mut changes = watcher::watch_object(api.clone(), &args.name)
+        .default_backoff()
+        .boxed();
+    loop {
+        if args.wait {
+            if let Some(code) = wait_outcome(&rollout) {
+                return code;
             }
-            if args.wait {
-                if let Some(code) = wait_outcome(&rollout) {
-                    return code;
-                }
-                if tokio::time::Instant::now() >= deadline {
+        }
+        let next = if args.wait {
+            match tokio::time::timeout_at(deadline, changes.next()).await {
+                Ok(next) => next,
+                Err(_) => {
                     eprintln!(
                         "timed out after {} waiting for rollout {}",
                         args.timeout, args.name
@@ -551,9 +660,29 @@ pub fn status(args: StatusArgs) -> ExitCode {
                     return EXIT_TIMEOUT;
                 }
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+        } else {
+            changes.next().await
+        };
+        match next {
+            Some(Ok(Some(changed))) => {
+                if changed.status != last {
+                    print_status(&changed, args.output, true);
+                    last = changed.status.clone();
+                }
+                rollout = changed;
+            }
+            Some(Ok(None)) => {
+                eprintln!("error: rollout {} was deleted", args.name);
+                return EXIT_ERROR;
+            }
+            // The watcher resumes by itself (after a backoff); say so once per interruption.
+            Some(Err(e)) => eprintln!("warning: watch of rollout {} interrupted: {e}", args.name),
+            None => {
+                eprintln!("error: the watch of rollout {} ended", args.name);
+                return EXIT_ERROR;
+            }
         }
-    })
+    }
 }
 
 /// A manual control.
@@ -621,6 +750,143 @@ mod tests {
         .unwrap()
     }
 
+    /// Every section's other branches: no contract gate, fleet not checked, smoke failures,
+    /// two metrics, all steps done, a pending record, a hold, more history than is shown.
+    fn sample_succeeded() -> Rollout {
+        let history: Vec<serde_json::Value> = (0..10)
+            .map(|i| {
+                json!({"at": format!("2026-11-22T09:{:02}:00Z", 10 + i), "phase": "Analyzing",
+                            "reason": format!("Reason{i}"), "message": format!("message {i}")})
+            })
+            .collect();
+        serde_json::from_value(json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "checkout-with-a-rather-long-name", "namespace": "shop", "generation": 3},
+            "spec": {"version": "2.4.0", "workloadRef": {"name": "checkout"},
+                     "smoke": {"requests": [{"name": "health", "path": "/healthz"}]},
+                     "steps": [{"setWeight": 10}, {"pause": {"duration": "1m"}}, {"analyze": {"duration": "90s"}}, {"setWeight": 50}],
+                     "analysis": {"provider": {"prometheus": {"address": "http://p"}}, "errorRate": {}}},
+            "status": {
+                "phase": "Succeeded", "observedGeneration": 3, "currentWeight": 0,
+                "stableVersion": "2.4.0", "reason": "Promoted", "holdReason": "waiting for a person",
+                "smoke": {"verdict": "Blocked", "requestsSent": 6, "requestsFailed": 2,
+                          "failures": [{"pod": "checkout-canary-1", "problem": "health", "reported": "HTTP 503"},
+                                       {"pod": "checkout-canary-2", "problem": "health"}]},
+                "analysis": {"verdict": "Fail", "looks": 12, "failedLooks": 0,
+                             "metrics": [{"name": "error-rate", "verdict": "Fail", "test": "mSPRT",
+                                          "estimate": 1922000.0, "lower": 0.0002, "upper": f64::MAX, "eValue": 50.0,
+                                          "canarySamples": 12000, "baselineSamples": 48000,
+                                          "reason": "canary worse than baseline"},
+                                         {"name": "latency-p99", "verdict": "Pass",
+                                          "canarySamples": 10, "baselineSamples": 20, "reason": "fast enough"},
+                                         {"name": "latency-p50", "verdict": "Inconclusive",
+                                          "estimate": 0.0, "canarySamples": 0, "baselineSamples": 0}]},
+                "deploymentRecord": {"version": "2.4.0", "environment": "production", "recorded": false,
+                                     "attempts": 3, "lastError": "HTTP 503"},
+                "history": history,
+                "conditions": [
+                    {"type": "Ready", "status": "True", "reason": "Promoted", "message": "", "lastTransitionTime": "2026-11-22T09:58:00Z"},
+                    {"type": "Progressing", "status": "False", "reason": "Promoted", "message": "", "lastTransitionTime": "2026-11-22T09:58:00Z"},
+                    {"type": "Stalled", "status": "False", "reason": "Promoted", "message": "", "lastTransitionTime": "2026-11-22T09:58:00Z"}]
+            }
+        }))
+        .unwrap()
+    }
+
+    /// A contract gate not asked yet, smoke not run, no analysis yet, promoting, a record made,
+    /// more failing pods than listed.
+    fn sample_promoting() -> Rollout {
+        serde_json::from_value(json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "pay", "namespace": "prod", "generation": 1},
+            "spec": {"version": "3.0.0", "workloadRef": {"name": "pay"},
+                     "contractGate": {"brokerUrl": "http://b", "pacticipant": "pay", "environment": "prod", "dryRun": true},
+                     "smoke": {"requests": [{"name": "health", "path": "/healthz"}]},
+                     "steps": [{"setWeight": 100}]},
+            "status": {
+                "phase": "Promoting", "observedGeneration": 1, "currentWeight": 100,
+                "stableVersion": "2.0.0", "canaryVersion": "3.0.0",
+                "fleet": {"verdict": "Passed", "podsChecked": 40, "podsMatching": 35, "podsFailing": 3, "podsNotReady": 2,
+                          "checkedAt": "2026-11-22T07:03:00Z",
+                          "failingPods": [{"pod": "pay-7", "problem": "Timeout"}]},
+                "deploymentRecord": {"version": "3.0.0", "environment": "prod", "recorded": true,
+                                     "recordedAt": "2026-11-22T09:59:30Z", "attempts": 1}
+            }
+        }))
+        .unwrap()
+    }
+
+    /// A contract answer in dry run without summary or reason, and a new rollout without status.
+    fn sample_dry_run() -> Rollout {
+        serde_json::from_value(json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "cart", "namespace": "prod", "generation": 1},
+            "spec": {"version": "1.1.0", "workloadRef": {"name": "cart"},
+                     "contractGate": {"brokerUrl": "http://b", "pacticipant": "cart", "environment": "prod", "dryRun": true},
+                     "steps": [{"setWeight": 20}, {"analyze": {"duration": "2m"}}],
+                     "analysis": {"provider": {"prometheus": {"address": "http://p"}}, "errorRate": {}}},
+            "status": {
+                "phase": "ContractGate", "observedGeneration": 1, "currentWeight": 0,
+                "contractGate": {"verdict": "Pending", "dryRun": true, "attempts": 3,
+                                  "checkedAt": "2026-11-22T06:00:00Z"}
+            }
+        }))
+        .unwrap()
+    }
+
+    /// Byte for byte, every section in each of its shapes (`testdata/status-trees.txt`, rendered
+    /// before `render_status` was split into one function per section).
+    #[test]
+    fn the_tree_is_unchanged_byte_for_byte() {
+        let now: Timestamp = "2026-11-22T10:03:00Z".parse().unwrap();
+        let mut fresh = sample_dry_run();
+        fresh.status = None;
+        let mut out = String::new();
+        for (name, r) in [
+            ("sample", sample()),
+            ("succeeded", sample_succeeded()),
+            ("promoting", sample_promoting()),
+            ("dry_run", sample_dry_run()),
+            ("fresh", fresh),
+        ] {
+            out.push_str(&format!("=====@{name}\n"));
+            out.push_str(&render_status(&r, now));
+        }
+        let want = include_str!("testdata/status-trees.txt");
+        if out != want {
+            for (i, (got, want)) in out.lines().zip(want.lines()).enumerate() {
+                assert_eq!(got, want, "line {}", i + 1);
+            }
+            assert_eq!(out.len(), want.len(), "{out}");
+        }
+    }
+
+    #[test]
+    fn the_list_fits_long_names() {
+        let mut short = sample();
+        short.metadata.name = Some("a".into());
+        let rows: Vec<ListRow> = [sample_succeeded(), short, sample_promoting()]
+            .iter()
+            .map(ListRow::of)
+            .collect();
+        let text = render_list(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "NAMESPACE   NAME                               PHASE       STEP   WEIGHT   STABLE   CANARY   REASON",
+                "shop        checkout-with-a-rather-long-name   Succeeded      -        0   2.4.0    -        Promoted",
+                "prod        a                                  Analyzing      2       25   1.0.0    2.0.0    Analyzing",
+                "prod        pay                                Promoting      -      100   2.0.0    3.0.0",
+            ],
+            "\n{text}"
+        );
+        let json = serde_json::to_value(&rows).unwrap();
+        assert_eq!(json[1]["step"], 2);
+        assert_eq!(json[0]["phase"], "Succeeded");
+        assert!(json[0].get("canary").is_none());
+    }
+
     #[test]
     fn the_tree_shows_every_gate_step_and_metric() {
         let now: Timestamp = "2026-11-22T10:03:00Z".parse().unwrap();
@@ -644,15 +910,6 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
-    }
-
-    #[test]
-    fn numbers_stay_readable() {
-        assert_eq!(fmt_num(Some(1.2345)), "1.234");
-        assert_eq!(fmt_num(Some(1.2665e20)), "1.266e20");
-        assert_eq!(fmt_num(Some(0.0002)), "2.000e-4");
-        assert_eq!(fmt_num(Some(0.0)), "0.000");
-        assert_eq!(fmt_num(None), "-");
     }
 
     #[test]

@@ -2,27 +2,21 @@
 //! incident responders. Exit 0 when every pod reports the expected version (and configuration
 //! hash), 1 on any mismatch or silent pod (or no ready pod at all), 3 when the check cannot run.
 
-use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::process::ExitCode;
-use std::time::Duration;
-
-use clap::{Args, ValueEnum};
+use clap::Args;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use thiserror::Error;
 
 use crate::gates::fleet::{
     self, AttestConfig, ConfigRule, ExpectedWorkload, FleetExpectation, FleetReport, HttpAttestor,
     PodRef, PodVerdict, Track, DEFAULT_MAX_LISTED_FAILURES,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
+use crate::util::duration::{self, Duration};
+use crate::util::output::OutputFormat;
 
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
@@ -58,34 +52,12 @@ pub struct VerifyArgs {
     /// JSON pointer to the configuration hash in the answer.
     #[arg(long, default_value = "/configHash")]
     pub config_hash_pointer: String,
-    /// Per-pod deadline (e.g. 500ms, 5s, 1m).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    /// Per-pod deadline (e.g. 500ms, 5s, 1m30s; a bare number is seconds).
+    #[arg(long, default_value = "5s", value_parser = duration::positive)]
     pub timeout: Duration,
     /// Pods asked at once.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
-}
-
-/// `500ms`, `5s`, `2m`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (number, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("not a duration: {s:?} (use e.g. 500ms, 5s, 1m)"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("unknown unit in {s:?} (use ms, s or m)")),
-    };
-    if !seconds.is_finite() || seconds <= 0.0 {
-        return Err(format!("duration must be positive: {s:?}"));
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// Why the check could not run (exit 3).
@@ -159,7 +131,7 @@ fn attest_config(args: &VerifyArgs) -> AttestConfig {
         path: args.path.clone(),
         version_pointer: args.version_pointer.clone(),
         config_hash_pointer: args.config_hash_pointer.clone(),
-        timeout: args.timeout,
+        timeout: args.timeout.as_std(),
         concurrency: args.concurrency,
         ..AttestConfig::default()
     }
@@ -343,15 +315,13 @@ pub fn run(args: VerifyArgs) -> ExitCode {
     };
     match runtime.block_on(verify(&args)) {
         Ok(outcome) => {
-            match args.output {
-                OutputFormat::Text => print!("{}", render_text(&outcome)),
-                OutputFormat::Json => match serde_json::to_string_pretty(&outcome) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("error: cannot render JSON: {e}");
-                        return ExitCode::from(3);
-                    }
-                },
+            match args.output.document(&outcome) {
+                None => print!("{}", render_text(&outcome)),
+                Some(Ok(document)) => print!("{document}"),
+                Some(Err(e)) => {
+                    eprintln!("error: cannot render the result: {e}");
+                    return ExitCode::from(3);
+                }
             }
             ExitCode::from(outcome.exit_code())
         }
@@ -388,14 +358,16 @@ mod tests {
     }
 
     #[test]
-    fn parses_durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        for bad in ["", "0s", "fast", "5h", "-1s", "1e400s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+    fn the_timeout_takes_go_durations_and_bare_seconds() {
+        let timeout = |t: &str| args(&["--timeout", t]).timeout.as_std();
+        assert_eq!(timeout("500ms"), std::time::Duration::from_millis(500));
+        assert_eq!(timeout("1m30s"), std::time::Duration::from_secs(90));
+        assert_eq!(timeout("2"), std::time::Duration::from_secs(2));
+        assert_eq!(timeout("1.5s"), std::time::Duration::from_millis(1500));
+        for bad in ["", "0s", "0", "fast", "-1s", "1e400s"] {
+            let mut argv = vec!["verify", "-n", "shop", "-l", "a=b", "--expect-version", "1"];
+            argv.extend(["--timeout", bad]);
+            assert!(Wrapper::try_parse_from(argv).is_err(), "{bad}");
         }
     }
 
@@ -405,7 +377,7 @@ mod tests {
         assert_eq!(a.port, 8080);
         assert_eq!(a.path, "/version");
         assert_eq!(a.output, OutputFormat::Text);
-        assert_eq!(a.timeout, Duration::from_secs(5));
+        assert_eq!(a.timeout, std::time::Duration::from_secs(5));
         let a = args(&[
             "-o",
             "json",
@@ -416,7 +388,7 @@ mod tests {
         ]);
         assert_eq!(a.output, OutputFormat::Json);
         assert_eq!(a.expect_config_hash.as_deref(), Some("abc"));
-        assert_eq!(a.timeout, Duration::from_millis(250));
+        assert_eq!(a.timeout, std::time::Duration::from_millis(250));
         let e = expectation(&a);
         assert_eq!(
             e.config,

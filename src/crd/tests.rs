@@ -90,12 +90,13 @@ fn checked_in_crd_is_what_tollgate_crd_prints() {
 #[test]
 fn the_chart_ships_the_same_crd() {
     let top = std::fs::read_to_string(repo_path("crds/rollouts.tollgate.dev.yaml")).unwrap();
-    let chart =
-        std::fs::read_to_string(repo_path("charts/tollgate/crds/rollouts.tollgate.dev.yaml"))
-            .expect("charts/tollgate/crds/rollouts.tollgate.dev.yaml exists");
+    let chart = std::fs::read_to_string(repo_path(
+        "charts/tollgate/files/crds/rollouts.tollgate.dev.yaml",
+    ))
+    .expect("charts/tollgate/files/crds/rollouts.tollgate.dev.yaml exists");
     assert!(
         top == chart,
-        "charts/tollgate/crds/ differs from crds/: copy crds/rollouts.tollgate.dev.yaml into the chart"
+        "charts/tollgate/files/crds/ differs from crds/: copy crds/rollouts.tollgate.dev.yaml into the chart"
     );
 }
 

@@ -119,7 +119,7 @@ mod tests {
     use super::*;
 
     async fn get_status(addr: SocketAddr, path: &str) -> (u16, String) {
-        let response = crate::http::client_builder()
+        let response = crate::util::http::client_builder()
             .build()
             .unwrap()
             .get(format!("http://{addr}{path}"))

@@ -19,6 +19,7 @@ use crate::crd::{Rollout, Track, FIELD_MANAGER};
 use crate::rollout::children::{self, BuildError, Sources};
 use crate::rollout::decide::{EventKind, Plan};
 use crate::traffic::{self, TrafficError, TrafficState};
+use crate::util::text::shorten_bytes;
 
 /// Why applying a plan failed.
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +141,8 @@ impl Applier {
                     EventKind::Warning => EventType::Warning,
                 },
                 reason: planned.reason.to_string(),
-                note: Some(truncate(&planned.message, 1000)),
+                // An Event note is limited in bytes.
+                note: Some(shorten_bytes(&planned.message, 1000)),
                 action: "Reconcile".into(),
                 secondary: None,
             };
@@ -148,29 +150,5 @@ impl Applier {
                 tracing::warn!(error = %e, reason = %planned.reason, "could not publish event");
             }
         }
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate("short", 10), "short");
-        let long = "é".repeat(600);
-        let cut = truncate(&long, 1000);
-        assert!(cut.len() <= 1003 && cut.ends_with('…'));
     }
 }

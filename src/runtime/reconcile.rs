@@ -28,6 +28,7 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use crate::crd::{Rollout, RolloutStatus};
 use crate::rollout::decide::{self, Observations, Plan, SpecProblem};
+use crate::util::retry::RetryPolicy;
 
 /// What a reconcile needs.
 pub struct Context {
@@ -75,16 +76,6 @@ impl ReconcileError {
 
 /// Longest requeue when nothing is due (a safety net; watches wake the controller sooner).
 const IDLE_REQUEUE: Duration = Duration::from_secs(300);
-/// First backoff after a transient error; doubles up to [`MAX_BACKOFF`].
-const BASE_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(120);
-
-/// Backoff after `failures` consecutive transient errors.
-pub fn backoff(failures: u32) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
-    BASE_BACKOFF.saturating_mul(1 << exp).min(MAX_BACKOFF)
-}
-
 fn key(rollout: &Rollout) -> String {
     format!(
         "{}/{}",
@@ -320,21 +311,7 @@ pub fn error_policy(rollout: Arc<Rollout>, error: &ReconcileError, ctx: Arc<Cont
         }
         Err(_) => 1,
     };
-    let delay = backoff(failures);
+    let delay = RetryPolicy::RECONCILE.backoff(failures);
     warn!(rollout = %k, error = %error, attempt = failures, retry_in_ms = delay.as_millis() as u64, "reconcile failed");
     Action::requeue(delay)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        assert_eq!(backoff(1), Duration::from_secs(1));
-        assert_eq!(backoff(2), Duration::from_secs(2));
-        assert_eq!(backoff(5), Duration::from_secs(16));
-        assert_eq!(backoff(30), MAX_BACKOFF);
-        assert_eq!(backoff(0), Duration::from_secs(1));
-    }
 }

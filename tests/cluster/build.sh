@@ -3,7 +3,8 @@
 #   ${TOLLGATE_CACHE:-$HOME/.cache/tollgate}/bin/<KUBERNETES_VERSION>/
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (one wrapper Go module that repeats
 # k8s.io/kubernetes's `replace` lines for its staging modules), kwok and helm (`go install`).
-# Also installs Debian's prometheus and openssl if missing. Reuses whatever is already there.
+# Also installs Debian's prometheus and openssl if missing, and the container tools
+# (container-tools.sh). Reuses whatever is already there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -31,6 +32,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     systemctl stop prometheus || true; systemctl disable prometheus || true
   fi
 fi
+# podman, buildah, skopeo, docker-registry for the image tests (tests/install.rs)
+bash "$here/container-tools.sh"
 command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
 command -v go >/dev/null || { echo "go toolchain not found (need go >= 1.26)" >&2; exit 1; }
 

@@ -5,6 +5,7 @@
 #
 # Usage: tests/cluster/run-peer-tests.sh [cargo test args...]
 #   default args: --workspace -- --include-ignored   (every test, the peer tests included)
+#   e.g.          --test it e2e_rollout:: -- --include-ignored   (one module of the tests/it crate)
 # Set PACT_BROKER_URL before calling to hand a running broker to the tests (recorded in the env file).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,11 +38,14 @@ t_start=$(date +%s)
 
 echo "== tests"
 if [ $# -eq 0 ]; then set -- --workspace -- --include-ignored; fi
+# The cargo test output is also kept (TOLLGATE_TEST_LOG, default a temp file) for the totals.
+log=${TOLLGATE_TEST_LOG:-$(mktemp /tmp/tollgate-test-log.XXXXXX)}
 set +e
-cargo test "$@"
-rc=$?
+cargo test "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
 set -e
 t_end=$(date +%s)
+echo "== peer run totals: $(bash tests/cluster/test-totals.sh "$log")"
 # The e2e operators append "<identity-namespace> - <VmHWM kB>" here when they stop.
 peaks=$dir/operator-peaks.txt
 if [ -s "$peaks" ]; then

@@ -3,8 +3,8 @@
 #
 #   tests/peers/prometheus.sh start DIR PORT [SCRAPE_INTERVAL [WEB_CONFIG]]  # prints the pid when ready
 #   tests/peers/prometheus.sh stop DIR                    # stops it and removes DIR's data
-#   tests/peers/prometheus.sh test [CARGO TEST ARGS...]   # installs prometheus if missing, builds demo-app,
-#                                                         # runs every tests/prometheus_*.rs incl. ignored
+#   tests/peers/prometheus.sh test [TEST ARGS...]         # installs prometheus if missing, builds demo-app,
+#                                                         # runs the prometheus_* modules of tests/it incl. ignored
 #
 # WEB_CONFIG is a Prometheus web configuration file (TLS, basic auth); readiness is then probed over
 # https without checking the certificate or the credentials (any HTTP answer means it is up).
@@ -32,9 +32,9 @@ if [ "$cmd" = test ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
     fi
     cargo build -p demo-app
-    tests=()
-    for f in tests/prometheus_*.rs; do tests+=(--test "$(basename "$f" .rs)"); done
-    exec cargo test -p tollgate "${tests[@]}" -- --include-ignored "$@"
+    modules=()
+    for f in tests/it/prometheus_*.rs; do modules+=("$(basename "$f" .rs)::"); done
+    exec cargo test -p tollgate --test it -- --include-ignored "${modules[@]}" "$@"
 fi
 [ -n "$cmd" ] && [ -n "$dir" ] || usage
 

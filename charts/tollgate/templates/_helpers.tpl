@@ -19,6 +19,15 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* The image reference: repository@digest when a digest pins one build, else repository:tag. */}}
+{{- define "tollgate.image" -}}
+{{- with .Values.image.digest -}}
+{{- printf "%s@%s" $.Values.image.repository . -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "tollgate.serviceAccountName" -}}
 {{- default (include "tollgate.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}

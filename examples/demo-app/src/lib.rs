@@ -12,6 +12,7 @@
 //! pairs with keys sorted (byte order), each written as `k=v\n`, concatenated. A repeated key keeps
 //! its last value. The empty configuration hashes the empty string
 //! (`e3b0c442...b855`).
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,7 @@
 //! demo-app binary: see the library docs and README.md for the interface.
+
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 
 #[tokio::main]

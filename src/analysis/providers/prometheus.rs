@@ -103,8 +103,9 @@
 //! bodies that are not Prometheus answers (`Malformed`), NaN or infinite counts (`NonFinite`), answers
 //! over the series / samples / body-size bounds (`TooLarge`), and, unless `acceptWarnings` is set, any
 //! answer carrying `warnings` (`Warnings`: Prometheus and Thanos use them for partial responses).
-//! Credentials come from a Secret (keys `token`, or `username` + `password`) and never appear in
-//! errors or `Debug` output; a URL with credentials in it is refused.
+//! Credentials come from a Secret (keys `token`, or `username` + `password`; read by
+//! [`crate::util::credentials`], the same rules as the broker's) and never appear in errors or
+//! `Debug` output; a URL with credentials in it is refused.
 
 pub mod promql;
 pub mod response;
@@ -123,6 +124,9 @@ use promql::{
     escape_label_value, is_valid_label_name, is_valid_metric_name, quote, Template, Values,
 };
 use response::{Answer, Limits, Series};
+
+use crate::util::credentials::Credentials;
+use crate::util::text::shorten_bytes;
 
 /// Target label names that tell the arms apart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,84 +209,6 @@ impl Default for PrometheusConfig {
     }
 }
 
-/// A secret string that never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// How to authenticate to Prometheus.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Auth {
-    #[default]
-    None,
-    Bearer(Secret),
-    Basic {
-        username: String,
-        password: Secret,
-    },
-}
-
-impl Auth {
-    /// From a Kubernetes Secret's `data`: key `token` (bearer), or `username` + `password` (basic).
-    /// Surrounding whitespace (a trailing newline from `kubectl create secret --from-file`) is trimmed.
-    pub fn from_secret_data(
-        data: &BTreeMap<String, k8s_openapi::ByteString>,
-    ) -> Result<Self, ProviderError> {
-        Self::from_lookup(|k| data.get(k).map(|v| v.0.as_slice()))
-    }
-
-    /// Same as [`Auth::from_secret_data`] over any key → bytes lookup.
-    pub fn from_lookup<'a>(get: impl Fn(&str) -> Option<&'a [u8]>) -> Result<Self, ProviderError> {
-        let text = |key: &str| -> Result<Option<String>, ProviderError> {
-            match get(key) {
-                None => Ok(None),
-                Some(bytes) => {
-                    let s = std::str::from_utf8(bytes).map_err(|_| {
-                        ProviderError::Config(format!("secret key {key:?} is not UTF-8"))
-                    })?;
-                    let s = s.trim();
-                    if s.is_empty() || s.chars().any(|c| c.is_control()) {
-                        return Err(ProviderError::Config(format!(
-                            "secret key {key:?} is empty or contains control characters"
-                        )));
-                    }
-                    Ok(Some(s.to_string()))
-                }
-            }
-        };
-        match (text("token")?, text("username")?, text("password")?) {
-            (Some(token), None, None) => Ok(Auth::Bearer(Secret(token))),
-            (None, Some(username), Some(password)) => Ok(Auth::Basic {
-                username,
-                password: Secret(password),
-            }),
-            (None, None, None) => Err(ProviderError::Config(
-                "secret has neither `token` nor `username` and `password`".into(),
-            )),
-            (Some(_), _, _) => Err(ProviderError::Config(
-                "secret has both `token` and `username`/`password`; keep one".into(),
-            )),
-            _ => Err(ProviderError::Config(
-                "secret needs both `username` and `password`".into(),
-            )),
-        }
-    }
-}
-
 /// How one quantity is queried.
 #[derive(Debug, Clone)]
 enum Query {
@@ -336,7 +262,7 @@ enum Eval {
 pub struct PrometheusProvider {
     config: PrometheusConfig,
     base: reqwest::Url,
-    auth: Auth,
+    auth: Option<Credentials>,
     client: reqwest::Client,
     timeout: Duration,
     queries: [Query; 5],
@@ -351,7 +277,9 @@ fn unix_seconds(t: Timestamp) -> String {
 
 impl PrometheusProvider {
     /// Validate the configuration, parse templates and build the HTTP client.
-    pub fn new(config: PrometheusConfig, auth: Auth) -> Result<Self, ProviderError> {
+    /// `auth`: the credentials sent with every query (read from a Secret by
+    /// [`crate::util::credentials::from_secret_data`]), or None for an open Prometheus.
+    pub fn new(config: PrometheusConfig, auth: Option<Credentials>) -> Result<Self, ProviderError> {
         let mut base = reqwest::Url::parse(&config.address)
             .map_err(|e| ProviderError::Config(format!("address {:?}: {e}", config.address)))?;
         if base.scheme() != "http" && base.scheme() != "https" {
@@ -420,7 +348,7 @@ impl PrometheusProvider {
             parse(&q.samples)?,
         ];
         let timeout = Duration::from_millis(config.timeout_ms);
-        let mut builder = crate::http::client_builder()
+        let mut builder = crate::util::http::client_builder()
             .timeout(timeout)
             .connect_timeout(timeout);
         if let Some(pem) = &config.ca_pem {
@@ -579,11 +507,9 @@ impl PrometheusProvider {
             .join(path)
             .map_err(|e| ProviderError::Config(format!("address {}: {e}", self.base)))?;
         let mut req = self.client.get(url).query(&params);
-        req = match &self.auth {
-            Auth::None => req,
-            Auth::Bearer(token) => req.bearer_auth(token.expose()),
-            Auth::Basic { username, password } => req.basic_auth(username, Some(password.expose())),
-        };
+        if let Some(credentials) = &self.auth {
+            req = credentials.authorize(req);
+        }
         let mut resp = req.send().await.map_err(|e| self.transport_error(&e))?;
         let status = resp.status();
         if let Some(len) = resp.content_length() {
@@ -620,7 +546,7 @@ impl PrometheusProvider {
             }
             return Err(ProviderError::Http {
                 status: status.as_u16(),
-                excerpt: response::truncate(&String::from_utf8_lossy(&body), 200),
+                excerpt: shorten_bytes(&String::from_utf8_lossy(&body), 200),
             });
         }
         let answer = response::parse(

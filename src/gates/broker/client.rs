@@ -5,15 +5,20 @@
 //! spread retries over reconciles and the CLI can sleep between them.
 
 use std::future::Future;
-use std::time::Duration;
 
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
-use super::config::{BrokerConfig, Credentials, SecretString};
+use base64::Engine as _;
+
+use super::config::BrokerConfig;
 use super::error::{BrokerError, ConfigError};
 use super::types::{DeploymentRecord, Environment, MatrixAnswer, MatrixQuery, RecordedDeployment};
+use crate::util::credentials::Credentials;
+use crate::util::retry::parse_retry_after;
+use crate::util::secret::Secret;
+use crate::util::text;
 
 const HAL_JSON: &str = "application/hal+json";
 /// Error bodies are only read this far; they are shown in messages, not parsed whole.
@@ -48,12 +53,12 @@ pub struct HttpBroker {
     config: BrokerConfig,
     http: reqwest::Client,
     /// Strings that must never appear in an error message (secrets and their encodings).
-    scrub: Vec<SecretString>,
+    scrub: Vec<Secret>,
 }
 
 impl HttpBroker {
     pub fn new(config: BrokerConfig) -> Result<Self, ConfigError> {
-        let http = crate::http::client_builder()
+        let http = crate::util::http::client_builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             // Redirects would carry the Authorization header to wherever the broker points; follow none.
@@ -68,12 +73,14 @@ impl HttpBroker {
                 c.secret_values()
                     .into_iter()
                     .filter(|s| s.len() >= 3)
-                    .map(SecretString::new),
+                    .map(Secret::new),
             );
             if let Credentials::Basic { username, password } = c {
-                scrub.push(SecretString::new(base64(
-                    format!("{username}:{}", password.expose()).as_bytes(),
-                )));
+                // The Authorization header's form, should a proxy echo it back.
+                scrub.push(Secret::new(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{username}:{}", password.expose())),
+                ));
             }
         }
         Ok(Self {
@@ -145,13 +152,9 @@ impl HttpBroker {
         if let Some(b) = body {
             req = req.json(b);
         }
-        req = match &self.config.credentials {
-            Some(Credentials::Bearer(t)) => req.bearer_auth(t.expose()),
-            Some(Credentials::Basic { username, password }) => {
-                req.basic_auth(username, Some(password.expose()))
-            }
-            None => req,
-        };
+        if let Some(credentials) = &self.config.credentials {
+            req = credentials.authorize(req);
+        }
         tracing::debug!(method = %method, url = %shown, "pact broker request");
         let mut resp = req
             .send()
@@ -495,17 +498,6 @@ pub(crate) fn interpret(
     })
 }
 
-/// `Retry-After`: delay-seconds or an HTTP date.
-pub fn parse_retry_after(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
-    let delta = when.duration_since(jiff::Timestamp::now());
-    Some(Duration::try_from(delta).unwrap_or(Duration::ZERO))
-}
-
 /// The broker's `errors`: a list of strings, or an object of field -> message(s).
 fn flatten_errors(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
@@ -535,16 +527,7 @@ fn value_text(v: &Value) -> String {
 }
 
 fn excerpt(text: &str) -> String {
-    let t = text.trim();
-    let mut s: String = t
-        .chars()
-        .take(EXCERPT_CHARS)
-        .filter(|c| !c.is_control() || *c == ' ')
-        .collect();
-    if t.chars().count() > EXCERPT_CHARS {
-        s.push('…');
-    }
-    s
+    text::excerpt(text, EXCERPT_CHARS)
 }
 
 fn html_title(text: &str) -> Option<String> {
@@ -556,7 +539,7 @@ fn html_title(text: &str) -> Option<String> {
     if t.is_empty() {
         None
     } else {
-        Some(t.chars().take(EXCERPT_CHARS).collect())
+        Some(text::shorten(t, EXCERPT_CHARS))
     }
 }
 
@@ -651,29 +634,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-fn base64(input: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use reqwest::header::HeaderValue;
 
@@ -684,12 +648,19 @@ mod tests {
     }
 
     #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+    fn scrubs_every_form_of_the_credentials() {
+        let basic = Credentials::Basic {
+            username: "ci-user".into(),
+            password: Secret::new("pa55word"),
+        };
+        let config = BrokerConfig::new("http://127.0.0.1:1/", Some(basic)).unwrap();
+        let broker = HttpBroker::new(config).unwrap();
+        // base64("ci-user:pa55word"), as an Authorization: Basic header carries it.
+        let echoed = "auth Y2ktdXNlcjpwYTU1d29yZA== for ci-user with pa55word";
+        assert_eq!(
+            broker.scrub(echoed),
+            "auth [redacted] for [redacted] with [redacted]"
+        );
     }
 
     #[test]
@@ -797,16 +768,6 @@ mod tests {
         .unwrap_err();
         assert!(e.is_transient());
         assert!(e.to_string().contains("HTML page"), "{e}");
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::config::CredentialSource;
+use crate::util::credentials::CredentialsError;
 
 /// A broker configuration that cannot work; waiting will not fix it (permanent).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,22 +19,8 @@ pub enum ConfigError {
          instead, so they stay out of logs"
     )]
     CredentialsInUrl,
-    #[error(
-        "both a bearer token and basic auth (username/password) are set in {origin}; set only one"
-    )]
-    ConflictingCredentials { origin: CredentialSource },
-    #[error("basic auth is incomplete in {origin}: {missing} is missing")]
-    IncompleteBasicAuth {
-        missing: &'static str,
-        origin: CredentialSource,
-    },
-    #[error("the credential {key} in {origin} is empty")]
-    EmptyCredential {
-        key: &'static str,
-        origin: CredentialSource,
-    },
-    #[error("the credential {key} in the broker credentials Secret is not UTF-8 text")]
-    NotUtf8 { key: &'static str },
+    #[error("{0}")]
+    Credentials(#[from] CredentialsError),
     #[error("a broker setting is not usable: {reason}")]
     InvalidSetting { reason: String },
     #[error("the HTTP client cannot be built: {reason}")]

@@ -1,6 +1,7 @@
 //! Pact Broker client and the contract gate.
 //!
-//! - [`config`]: broker URL, credentials (Secret data or environment), timeouts, retry policy.
+//! - [`config`]: broker URL, credentials (from the environment for the CLI; Secrets are read by
+//!   [`crate::util::credentials`]), timeouts; retries follow [`RetryPolicy::BROKER`].
 //! - [`client`]: the [`BrokerApi`] trait and its reqwest implementation [`HttpBroker`].
 //! - [`types`]: matrix queries and answers, deployment records.
 //! - [`gate`]: the gate's semantics (one pure step over a classified answer, used by the
@@ -15,11 +16,10 @@ pub mod error;
 pub mod gate;
 pub mod types;
 
+pub use crate::util::credentials::Credentials;
+pub use crate::util::retry::RetryPolicy;
 pub use client::{BrokerApi, HttpBroker};
-pub use config::{
-    credentials_from_secret_data, BrokerConfig, CredentialSource, Credentials, RetryPolicy,
-    SecretString,
-};
+pub use config::BrokerConfig;
 pub use error::{BrokerError, ConfigError, ErrorClass};
 pub use gate::{
     ask, ask_once, ask_with_retries, classify, decide, decide_record, record_with_retries,

@@ -32,7 +32,7 @@ pub struct ProbeResponse {
 /// The HTTP client for pods: no proxy (pod IPs are reached directly), no redirects (an answer
 /// elsewhere is not this pod's answer), a connect timeout as a first line of defence.
 pub fn pod_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    crate::http::client_builder()
+    crate::util::http::client_builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout)
@@ -98,16 +98,7 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// A short, printable excerpt of a body for error messages.
 pub fn excerpt(body: &[u8], max_chars: usize) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .chars()
-        .take(max_chars)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().count() > max_chars {
-        out.push('…');
-    }
-    out
+    crate::util::text::excerpt(&String::from_utf8_lossy(body), max_chars)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::gates::broker::{
     Ignore, RetryPolicy,
 };
 use crate::rollout::decide::{ContractAnswer, RecordOutcome};
+use crate::util::credentials;
 
 /// The Pact Broker.
 pub struct BrokerPeer {
@@ -47,11 +48,11 @@ impl BrokerPeer {
                 let data = secret_data(&self.client, &namespace, &secret.name)
                     .await
                     .map_err(|reason| ContractAnswer::Unreachable { reason })?;
-                broker::credentials_from_secret_data(&data).map_err(|e| {
-                    ContractAnswer::Refused {
+                Some(
+                    credentials::from_secret_data(&data).map_err(|e| ContractAnswer::Refused {
                         reason: format!("Secret {}: {e}", secret.name),
-                    }
-                })?
+                    })?,
+                )
             }
         };
         let Some(url) = self.defaults.broker_url(&gate) else {

@@ -6,11 +6,12 @@ use kube::{Client, ResourceExt};
 
 use super::{secret_data, AnalysisPeer, PeerDefaults, PeerFuture};
 use crate::analysis::judge::{self, JudgeState, Policy};
-use crate::analysis::providers::prometheus::{Auth, PrometheusConfig, PrometheusProvider};
+use crate::analysis::providers::prometheus::{PrometheusConfig, PrometheusProvider};
 use crate::analysis::providers::{AnalysisTarget, ArmWindow, MetricsProvider, Window};
 use crate::analysis::stats::latency::Histogram;
 use crate::crd::{self, MetricStatus, MetricVerdict, Rollout, RolloutStatus};
 use crate::rollout::decide::{AnalysisLook, LookWindow, SpecProblem};
+use crate::util::credentials;
 
 /// The judge's policy for a Rollout's analysis settings.
 pub fn judge_policy(analysis: &crd::AnalysisSpec) -> Policy {
@@ -118,10 +119,13 @@ impl PrometheusJudgePeer {
     ) -> Result<(PrometheusProvider, AnalysisTarget), String> {
         let namespace = rollout.namespace().unwrap_or_default();
         let auth = match &analysis.provider.prometheus.credentials_secret_ref {
-            None => Auth::None,
+            None => None,
             Some(secret) => {
                 let data = secret_data(&self.client, &namespace, &secret.name).await?;
-                Auth::from_secret_data(&data).map_err(|e| format!("Secret {}: {e}", secret.name))?
+                Some(
+                    credentials::from_secret_data(&data)
+                        .map_err(|e| format!("Secret {}: {e}", secret.name))?,
+                )
             }
         };
         let address = self.defaults.prometheus_url(analysis).ok_or_else(|| {

@@ -2,6 +2,7 @@
 //! * [`pods`]: which demo-app process a kwok pod should have (pure; used by the `pod-runner` bin);
 //! * [`loadgen`]: a bounded, rate-limited load generator spread uniformly over ready pods or URLs
 //!   (used by the `load-gen` bin).
+#![forbid(unsafe_code)]
 
 pub mod cidr;
 pub mod loadgen;

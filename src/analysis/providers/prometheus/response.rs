@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::analysis::providers::ProviderError;
+use crate::util::text::shorten_bytes;
 
 /// One series of an answer: its labels and its points `(unix seconds, value)`. An instant vector has
 /// one point per series; a matrix has many.
@@ -73,20 +74,7 @@ fn point(v: &Value) -> Result<(f64, f64), ProviderError> {
 }
 
 fn excerpt(v: &Value) -> String {
-    let s = v.to_string();
-    truncate(&s, 200)
-}
-
-/// At most `max` bytes of `s`, cut on a character boundary, with a marker when cut.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    shorten_bytes(&v.to_string(), 200)
 }
 
 /// If `body` is a Prometheus error answer, its `(errorType, error)`.
@@ -105,7 +93,7 @@ pub fn error_of(body: &[u8]) -> Option<(String, String)> {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    Some((ty, truncate(&msg, 500)))
+    Some((ty, shorten_bytes(&msg, 500)))
 }
 
 /// Parse a 2xx answer body.
@@ -113,7 +101,7 @@ pub fn parse(body: &[u8], limits: Limits) -> Result<Answer, ProviderError> {
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         ProviderError::Malformed(format!(
             "not JSON ({e}): {}",
-            truncate(&String::from_utf8_lossy(&body[..body.len().min(200)]), 200)
+            shorten_bytes(&String::from_utf8_lossy(&body[..body.len().min(200)]), 200)
         ))
     })?;
     let status = v
@@ -138,7 +126,7 @@ pub fn parse(body: &[u8], limits: Limits) -> Result<Answer, ProviderError> {
         Some(Value::Array(ws)) => ws
             .iter()
             .map(|w| {
-                truncate(
+                shorten_bytes(
                     w.as_str()
                         .map(str::to_string)
                         .unwrap_or_else(|| w.to_string())
@@ -387,11 +375,5 @@ mod tests {
             Err(ProviderError::TooLarge(_))
         ));
         assert_eq!(parse(body.as_bytes(), L).unwrap().series.len(), 5);
-    }
-
-    #[test]
-    fn truncates_on_char_boundaries() {
-        assert_eq!(truncate("abc", 5), "abc");
-        assert_eq!(truncate("ééé", 3), "é…");
     }
 }

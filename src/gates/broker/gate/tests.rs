@@ -32,6 +32,7 @@ fn policy() -> GatePolicy {
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(8),
             max_retry_after: Duration::from_secs(20),
+            jitter: crate::util::retry::Jitter::None,
         },
         dry_run: false,
     }

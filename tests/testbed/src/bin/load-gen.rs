@@ -1,6 +1,7 @@
 //! load-gen: a bounded request rate spread uniformly over ready pods (label selector, via the
 //! apiserver of KUBECONFIG) or static URLs; prints JSON totals (sent/ok/failed per pod and group)
 //! on stdout and optionally to --output.
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 

@@ -4,6 +4,7 @@
 //! app container, restarts it when that spec changes or it exits, and stops it when the pod goes
 //! away. Polls the apiserver every --interval-ms. Serves /healthz and /pods on --status-listen.
 //! On SIGTERM/SIGINT it kills its children and exits.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

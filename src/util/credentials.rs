@@ -1,0 +1,416 @@
+//! Credentials for an HTTP peer (the Pact Broker, Prometheus): a bearer token or basic auth, read
+//! from a Kubernetes Secret's data or from environment variables, with one set of rules for both
+//! peers.
+//!
+//! Keys: `token` for a bearer token, or `username` and `password` for basic auth. Values are UTF-8;
+//! surrounding whitespace (the newline `echo` or `--from-file` leaves) is trimmed, and a value that
+//! is then empty or still holds a control character is an error. Other keys are ignored, so one
+//! Secret can also hold e.g. the URL for other tools. A token together with basic auth is an
+//! error: tollgate will not guess which one the peer expects.
+//!
+//! Fail closed: a Secret the Rollout names must hold credentials. One without any of the keys is
+//! an error naming the keys expected ([`CredentialsError::NoCredentials`]), never a silent "no
+//! auth", since a misspelt key would otherwise send unauthenticated requests. Only the CLI's
+//! environment may hold nothing, which means an open peer.
+//!
+//! The user name is treated as half of the secret: `Debug` hides it as well as the password.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::secret::Secret;
+
+/// Key of a bearer token in a credentials Secret.
+pub const KEY_TOKEN: &str = "token";
+/// Key of the basic-auth user name in a credentials Secret.
+pub const KEY_USERNAME: &str = "username";
+/// Key of the basic-auth password in a credentials Secret.
+pub const KEY_PASSWORD: &str = "password";
+
+/// How tollgate authenticates to a peer.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// `Authorization: Bearer <token>` (PactFlow, Prometheus behind an auth proxy).
+    Bearer(Secret),
+    /// HTTP basic auth (the open-source Pact Broker, Prometheus' own `basic_auth_users`).
+    Basic {
+        /// The user name (not printed either).
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+}
+
+impl Credentials {
+    /// A short description that is safe to show: the kind, never a value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Credentials::Bearer(_) => "bearer token",
+            Credentials::Basic { .. } => "basic auth",
+        }
+    }
+
+    /// Every secret value (the user name included), so that text from outside can be scrubbed
+    /// of them before it is shown.
+    pub fn secret_values(&self) -> Vec<&str> {
+        match self {
+            Credentials::Bearer(t) => vec![t.expose()],
+            Credentials::Basic { username, password } => vec![username.as_str(), password.expose()],
+        }
+    }
+
+    /// `request` with the `Authorization` header these credentials call for.
+    pub fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Credentials::Bearer(token) => request.bearer_auth(token.expose()),
+            Credentials::Basic { username, password } => {
+                request.basic_auth(username, Some(password.expose()))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Bearer(_) => f.write_str("Bearer([redacted])"),
+            Credentials::Basic { .. } => {
+                f.write_str("Basic { username: [redacted], password: [redacted] }")
+            }
+        }
+    }
+}
+
+/// Where credentials were read from, for error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A Kubernetes Secret's data (keys `token`, `username`, `password`).
+    Secret,
+    /// Environment variables (the CLI): the names of the three.
+    Environment {
+        /// The variable holding a bearer token.
+        token: &'static str,
+        /// The variable holding the basic-auth user name.
+        username: &'static str,
+        /// The variable holding the basic-auth password.
+        password: &'static str,
+    },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Secret => f.write_str("the Secret"),
+            Source::Environment {
+                token,
+                username,
+                password,
+            } => write!(f, "the environment ({token}, {username}, {password})"),
+        }
+    }
+}
+
+/// Why no credentials could be made. No message repeats a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    /// A Secret that is named for credentials holds none of the keys.
+    #[error(
+        "{origin} holds no credentials: expected the key `token`, or the keys `username` and \
+         `password`"
+    )]
+    NoCredentials {
+        /// Where.
+        origin: Source,
+    },
+    /// A token and basic auth at once.
+    #[error(
+        "both a bearer token and basic auth (username/password) are set in {origin}; set only one"
+    )]
+    Conflicting {
+        /// Where.
+        origin: Source,
+    },
+    /// Half of basic auth.
+    #[error("basic auth is incomplete in {origin}: {missing} is missing")]
+    IncompleteBasicAuth {
+        /// The half that is missing.
+        missing: &'static str,
+        /// Where.
+        origin: Source,
+    },
+    /// A key present with nothing (but whitespace) in it.
+    #[error("the credential {key} in {origin} is empty")]
+    Empty {
+        /// The key.
+        key: &'static str,
+        /// Where.
+        origin: Source,
+    },
+    /// A value that is not text.
+    #[error("the credential {key} in {origin} is not UTF-8 text")]
+    NotUtf8 {
+        /// The key.
+        key: &'static str,
+        /// Where.
+        origin: Source,
+    },
+    /// A value with a line break or another control character inside (no HTTP header can carry
+    /// it; most often two values pasted into one).
+    #[error("the credential {key} in {origin} contains a control character (a line break?)")]
+    ControlCharacter {
+        /// The key.
+        key: &'static str,
+        /// Where.
+        origin: Source,
+    },
+}
+
+/// Bytes of a Secret's data value: implemented for `k8s_openapi::ByteString` (what kube gives)
+/// and `Vec<u8>`.
+pub trait SecretBytes {
+    /// The bytes.
+    fn secret_bytes(&self) -> &[u8];
+}
+
+impl SecretBytes for Vec<u8> {
+    fn secret_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl SecretBytes for k8s_openapi::ByteString {
+    fn secret_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Credentials from a Kubernetes Secret's `data` map (already base64-decoded, as kube gives it).
+/// A Secret without any of the keys is an error: see the module doc.
+pub fn from_secret_data<V: SecretBytes>(
+    data: &BTreeMap<String, V>,
+) -> Result<Credentials, CredentialsError> {
+    let origin = Source::Secret;
+    let text = |key: &'static str| -> Result<Option<&str>, CredentialsError> {
+        data.get(key)
+            .map(|v| std::str::from_utf8(v.secret_bytes()))
+            .transpose()
+            .map_err(|_| CredentialsError::NotUtf8 { key, origin })
+    };
+    let (token, username, password) = (text(KEY_TOKEN)?, text(KEY_USERNAME)?, text(KEY_PASSWORD)?);
+    from_parts(origin, token, username, password)?.ok_or(CredentialsError::NoCredentials { origin })
+}
+
+/// Credentials from environment variables already read (`None` for an unset one): `Ok(None)`
+/// when none is set, an open peer.
+pub fn from_environment(
+    origin: Source,
+    token: Option<&str>,
+    username: Option<&str>,
+    password: Option<&str>,
+) -> Result<Option<Credentials>, CredentialsError> {
+    from_parts(origin, token, username, password)
+}
+
+/// The rules both sources share.
+fn from_parts(
+    origin: Source,
+    token: Option<&str>,
+    username: Option<&str>,
+    password: Option<&str>,
+) -> Result<Option<Credentials>, CredentialsError> {
+    let clean =
+        |value: Option<&str>, key: &'static str| -> Result<Option<String>, CredentialsError> {
+            let Some(value) = value.map(str::trim) else {
+                return Ok(None);
+            };
+            if value.is_empty() {
+                return Err(CredentialsError::Empty { key, origin });
+            }
+            if value.chars().any(char::is_control) {
+                return Err(CredentialsError::ControlCharacter { key, origin });
+            }
+            Ok(Some(value.to_string()))
+        };
+    let token = clean(token, KEY_TOKEN)?;
+    let username = clean(username, KEY_USERNAME)?;
+    let password = clean(password, KEY_PASSWORD)?;
+    match (token, username, password) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            Err(CredentialsError::Conflicting { origin })
+        }
+        (Some(token), None, None) => Ok(Some(Credentials::Bearer(Secret::new(token)))),
+        (None, Some(username), Some(password)) => Ok(Some(Credentials::Basic {
+            username,
+            password: Secret::new(password),
+        })),
+        (None, Some(_), None) => Err(CredentialsError::IncompleteBasicAuth {
+            missing: KEY_PASSWORD,
+            origin,
+        }),
+        (None, None, Some(_)) => Err(CredentialsError::IncompleteBasicAuth {
+            missing: KEY_USERNAME,
+            origin,
+        }),
+        (None, None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENV: Source = Source::Environment {
+        token: "X_TOKEN",
+        username: "X_USERNAME",
+        password: "X_PASSWORD",
+    };
+
+    fn data(pairs: &[(&str, &[u8])]) -> BTreeMap<String, k8s_openapi::ByteString> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), k8s_openapi::ByteString(v.to_vec())))
+            .collect()
+    }
+
+    /// Every Secret the broker and Prometheus may be given, and what each becomes.
+    #[test]
+    fn secret_rules() {
+        use CredentialsError as E;
+        let origin = Source::Secret;
+        let bearer = |t: &str| Ok(Credentials::Bearer(Secret::new(t)));
+        let basic = |u: &str, p: &str| {
+            Ok(Credentials::Basic {
+                username: u.into(),
+                password: Secret::new(p),
+            })
+        };
+        type Data = BTreeMap<String, k8s_openapi::ByteString>;
+        let cases: Vec<(&str, Data, Result<Credentials, E>)> = vec![
+            ("token", data(&[("token", b"s3cr3t")]), bearer("s3cr3t")),
+            (
+                "token with echo's newline",
+                data(&[("token", b"s3cr3t\n")]),
+                bearer("s3cr3t"),
+            ),
+            (
+                "basic",
+                data(&[("username", b"ci"), ("password", b"pw")]),
+                basic("ci", "pw"),
+            ),
+            (
+                "other keys ignored",
+                data(&[("token", b"t"), ("url", b"http://x")]),
+                bearer("t"),
+            ),
+            ("empty Secret", data(&[]), Err(E::NoCredentials { origin })),
+            (
+                "only other keys",
+                data(&[("url", b"x"), ("Token", b"t")]),
+                Err(E::NoCredentials { origin }),
+            ),
+            (
+                "token and basic",
+                data(&[("token", b"t"), ("username", b"u"), ("password", b"p")]),
+                Err(E::Conflicting { origin }),
+            ),
+            (
+                "token and password",
+                data(&[("token", b"t"), ("password", b"p")]),
+                Err(E::Conflicting { origin }),
+            ),
+            (
+                "username alone",
+                data(&[("username", b"u")]),
+                Err(E::IncompleteBasicAuth {
+                    missing: "password",
+                    origin,
+                }),
+            ),
+            (
+                "password alone",
+                data(&[("password", b"p")]),
+                Err(E::IncompleteBasicAuth {
+                    missing: "username",
+                    origin,
+                }),
+            ),
+            (
+                "blank token",
+                data(&[("token", b" \n")]),
+                Err(E::Empty {
+                    key: "token",
+                    origin,
+                }),
+            ),
+            (
+                "binary token",
+                data(&[("token", &[0xff, 0xfe])]),
+                Err(E::NotUtf8 {
+                    key: "token",
+                    origin,
+                }),
+            ),
+            (
+                "two lines in one",
+                data(&[("token", b"a\nb")]),
+                Err(E::ControlCharacter {
+                    key: "token",
+                    origin,
+                }),
+            ),
+        ];
+        for (name, secret, want) in cases {
+            assert_eq!(from_secret_data(&secret), want, "{name}");
+        }
+        let mut raw = BTreeMap::new();
+        raw.insert("token".to_string(), b"abc".to_vec());
+        assert_eq!(from_secret_data(&raw), bearer("abc"), "Vec<u8> values");
+    }
+
+    #[test]
+    fn an_empty_secret_names_the_keys_expected() {
+        let e = from_secret_data(&data(&[])).unwrap_err().to_string();
+        assert!(
+            e.contains("`token`") && e.contains("`username`") && e.contains("`password`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_empty_environment_is_an_open_peer() {
+        assert_eq!(from_environment(ENV, None, None, None), Ok(None));
+        assert_eq!(
+            from_environment(ENV, Some("t"), None, None),
+            Ok(Some(Credentials::Bearer(Secret::new("t"))))
+        );
+        let e = from_environment(ENV, Some("t"), Some("u"), Some("p")).unwrap_err();
+        assert_eq!(e, CredentialsError::Conflicting { origin: ENV });
+        assert!(
+            e.to_string().contains("X_TOKEN, X_USERNAME, X_PASSWORD"),
+            "{e}"
+        );
+        assert!(matches!(
+            from_environment(ENV, Some(""), None, None),
+            Err(CredentialsError::Empty { key: "token", .. })
+        ));
+    }
+
+    #[test]
+    fn no_value_is_ever_shown() {
+        let basic = Credentials::Basic {
+            username: "alice-user".into(),
+            password: Secret::new("hunter2-pass"),
+        };
+        let shown = format!(
+            "{basic:?} {:?}",
+            Credentials::Bearer(Secret::new("tok-123"))
+        );
+        for s in ["alice-user", "hunter2-pass", "tok-123"] {
+            assert!(!shown.contains(s), "{shown}");
+        }
+        assert_eq!(basic.kind(), "basic auth");
+        assert_eq!(basic.secret_values(), vec!["alice-user", "hunter2-pass"]);
+        let e = from_secret_data(&data(&[("token", b"a\nsecret-b")])).unwrap_err();
+        assert!(!e.to_string().contains("secret-b"), "{e}");
+    }
+}

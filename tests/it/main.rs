@@ -1,0 +1,36 @@
+//! tollgate's integration tests, as one test binary (one link of the crate instead of one per
+//! file). Each module is one former test file and keeps its name, so
+//! `cargo test --test it broker_stub::` runs what `--test broker_stub` ran.
+//!
+//! Tiers (see README's Tests section):
+//! - plain `cargo test`: every test that needs no peer;
+//! - `#[ignore = "needs pact-stub-server..."]`, `#[ignore = "needs prometheus and demo-app..."]`
+//!   and `#[ignore = "needs the local cluster..."]`: the peer tiers, run by `tests/run-all.sh`
+//!   (`-- --include-ignored`), which starts what they need. Without their peer they fail with a
+//!   message saying how to get it; they never pass vacuously.
+//!
+//! Shared harness lives in [`support`], one facility per file.
+
+mod support;
+
+mod broker_cli;
+mod broker_consumer_contract;
+mod broker_credentials;
+mod broker_faults;
+mod broker_stub;
+mod cli_status;
+mod cluster_peers;
+mod e2e_rollout;
+mod fleet_check;
+mod fleet_smoke;
+mod fleet_verify;
+mod gitops_example;
+mod gitops_health;
+mod install;
+mod module_direction;
+mod notifications;
+mod prometheus_faults;
+mod prometheus_live;
+mod prometheus_tls;
+#[path = "../stats/main.rs"]
+mod stats;
