@@ -7,7 +7,7 @@ use schemars::{json_schema, Schema, SchemaGenerator};
 
 /// Go-style durations (`time.ParseDuration`): one or more `<number><unit>` groups, units
 /// `ms`, `s`, `m`, `h`. Negative durations and `ns`/`us` are refused: no tollgate setting means
-/// anything below a millisecond. The same pattern is used by [`duration`] and CEL's
+/// anything below a millisecond. The schema `duration` below uses this pattern, and CEL's
 /// `duration()` accepts every string it matches, so rules that compare durations never fail
 /// to parse.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";

@@ -1,4 +1,4 @@
-//! Gathers what `decide` needs: the child workloads' state, and, only when [`Needs`] asks, the
+//! Gathers what `decide` needs: the child workloads' state, and, only when [`Needs`](crate::rollout::decide::Needs) asks, the
 //! gates' answers (fleet, smoke, broker, analysis look, deployment record).
 //!
 //! The pure parts (turning Kubernetes objects and gate reports into observations) are free

@@ -157,7 +157,7 @@ pub enum RecordOutcome {
     Failed { reason: String },
 }
 
-/// Everything observed in one pass. Fields left `None` were not gathered (see [`needs`]).
+/// Everything observed in one pass. Fields left `None` were not gathered (see [`needs`](super::needs)).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observations {
     /// `metadata.generation` of the Rollout.
