@@ -163,13 +163,19 @@ pub fn fleet_status(report: &FleetReport, now: Timestamp) -> FleetStatus {
             ..Default::default()
         })
         .collect();
-    findings.extend(report.failures.iter().map(|f| PodFinding {
-        pod: f.pod.clone(),
-        track: Some(f.track.as_str().to_string()),
-        ip: f.ip.map(|ip| ip.to_string()),
-        problem: f.kind.as_str().to_string(),
-        reported: f.reported.clone().or_else(|| Some(f.detail.clone())),
-        expected: f.expected.clone(),
+    findings.extend(report.failures.iter().map(|f| {
+        PodFinding {
+            pod: f.pod.clone(),
+            track: Some(f.track.as_str().to_string()),
+            ip: f.ip.map(|ip| ip.to_string()),
+            problem: f.problem.kind.as_str().to_string(),
+            reported: f
+                .problem
+                .reported
+                .clone()
+                .or_else(|| Some(f.problem.detail.clone())),
+            expected: f.problem.expected.clone(),
+        }
     }));
     findings.truncate(crd::MAX_FAILING_PODS);
     FleetStatus {
