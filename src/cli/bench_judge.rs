@@ -22,7 +22,7 @@ use clap::Args;
 use rand::SeedableRng;
 use serde::Serialize;
 
-use crate::analysis::judge::{self, JudgeState, Policy, Verdict};
+use crate::analysis::judge::{self, JudgePolicy, JudgeState, JudgeVerdict};
 use crate::analysis::sim::{
     Generator, KayentaJudge, LatencyChange, Minute, Scenario, ThresholdJudge, WINDOW_SECS,
 };
@@ -162,7 +162,7 @@ struct RunOutcome {
 
 fn run_once(
     gen: &Generator,
-    policy: &Policy,
+    policy: &JudgePolicy,
     seed: u64,
     horizon_windows: u32,
     history_windows: u32,
@@ -204,21 +204,21 @@ fn run_once(
                 Ok((s, j)) => {
                     state = s;
                     match j.verdict {
-                        Verdict::Fail => {
+                        JudgeVerdict::Fail => {
                             out.failed_metrics = j
                                 .metrics
                                 .iter()
-                                .filter(|m| m.verdict == Verdict::Fail)
+                                .filter(|m| m.verdict == JudgeVerdict::Fail)
                                 .map(|m| m.metric.clone())
                                 .collect();
                             out.ours_fail = Some((minutes, canary_requests));
                             ours_done = true;
                         }
-                        Verdict::Pass => {
+                        JudgeVerdict::Pass => {
                             out.ours_pass = Some(minutes);
                             ours_done = true;
                         }
-                        Verdict::Inconclusive => {}
+                        JudgeVerdict::Undecided => {}
                     }
                 }
                 Err(_) => ours_done = true,
@@ -284,7 +284,7 @@ fn summarize(
 }
 
 /// Information floor (minutes) for the sequential judge on this scenario.
-fn floor_minutes(gen: &Generator, policy: &Policy) -> Option<f64> {
+fn floor_minutes(gen: &Generator, policy: &JudgePolicy) -> Option<f64> {
     let s = &gen.scenario;
     let total_w = policy.error_rate.as_ref().map_or(0.0, |e| e.weight)
         + policy.latency.iter().map(|l| l.weight).sum::<f64>()
@@ -316,7 +316,7 @@ fn run_cell(
     s: &Scenario,
     rps: f64,
     args: &BenchJudgeArgs,
-    policy: &Policy,
+    policy: &JudgePolicy,
     idx: u64,
 ) -> CellResult {
     let mut sc = s.clone();
@@ -429,10 +429,10 @@ fn print_table(cells: &[CellResult]) {
 
 pub fn run(args: BenchJudgeArgs) -> ExitCode {
     let policy = match &args.policy {
-        None => Policy::default(),
+        None => JudgePolicy::default(),
         Some(p) => match std::fs::read_to_string(p)
             .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<Policy>(&t).map_err(|e| e.to_string()))
+            .and_then(|t| serde_json::from_str::<JudgePolicy>(&t).map_err(|e| e.to_string()))
         {
             Ok(p) => p,
             Err(e) => {
@@ -533,7 +533,7 @@ mod tests {
             policy: None,
             history_windows: 120,
         };
-        let policy = Policy::default();
+        let policy = JudgePolicy::default();
         let s = scenarios();
         let aa = s.iter().find(|x| x.name == "aa-err1%").expect("scenario");
         let r = run_cell(aa, 10.0, &args, &policy, 0);

@@ -1,0 +1,209 @@
+//! Count metrics: the error-rate test (its windows in, its verdict out) and the judgement of
+//! any rate-ratio test on counts, which the latency quantiles share (see [`super::quantile`]).
+//!
+//! The test is the sequential conditional-Poisson mixture SPRT of
+//! [`crate::analysis::stats::counts`]: the canary's share of each window's events, tempered for
+//! overdispersion; it fails at `1/alpha_m` against "canary rate <= tolerance x baseline" and
+//! passes at `1/alpha_pass_m` against "canary rate >= passTolerance x baseline".
+
+use super::ladder::{self, Rungs, Wording};
+use super::policy::{ErrorRatePolicy, JudgePolicy};
+use super::state::{error_rate_state, JudgeState};
+use super::verdict::{finite_e, fmt_num, opt_finite, JudgeVerdict, MetricJudgement, Samples};
+use super::window::{finite_nonneg, JudgeWindow};
+use crate::analysis::stats::counts::{RatioSummary, RatioTestState};
+
+/// Add the window's error counts to the error-rate test. `Err(why)` when the window had no
+/// usable counts (it then adds no evidence); a policy change resets the test and says so in
+/// `notes`.
+pub(super) fn add_error_window(
+    st: &mut JudgeState,
+    policy: &JudgePolicy,
+    ep: &ErrorRatePolicy,
+    window: &JudgeWindow,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let cfg = policy.ratio_config(ep.tolerance, ep.pass_tolerance);
+    let grid = cfg.grid();
+    let (s, reset) = error_rate_state(st, &cfg);
+    if reset {
+        notes.push("errorRate: policy changed, evidence reset".into());
+    }
+    let c = finite_nonneg(window.canary.errors);
+    let b = finite_nonneg(window.baseline.errors);
+    let rc = finite_nonneg(window.canary.requests);
+    let rb = finite_nonneg(window.baseline.requests);
+    match (c, b, rc, rb) {
+        (Some(c), Some(b), Some(rc), Some(rb)) => {
+            if s.add_window(&grid, c, b, rc, rb) {
+                Ok(())
+            } else {
+                Err("counts inconsistent or an arm had no requests".into())
+            }
+        }
+        _ => Err("request or error counts missing or not finite".into()),
+    }
+}
+
+/// The error-rate metric's verdict, when the policy has one and its test has a state.
+pub(super) fn judge_error_rate(
+    st: &mut JudgeState,
+    policy: &JudgePolicy,
+    fresh: Result<(), String>,
+) -> Option<MetricJudgement> {
+    let ep = policy.error_rate.as_ref()?;
+    let s = st.error_rate.as_ref()?;
+    let metric = CountMetric {
+        metric: "errorRate".into(),
+        test: "sequential conditional-Poisson mixture SPRT on error counts (rate ratio)",
+        critical: ep.critical,
+        tolerance: ep.tolerance,
+        pass_tolerance: ep.pass_tolerance,
+        weight: ep.weight,
+        what: "errors".into(),
+    };
+    Some(metric.judge(policy, s, &mut st.error_decided, fresh))
+}
+
+/// One count metric to judge: its name, test, tolerances and share of alpha.
+pub(super) struct CountMetric {
+    pub metric: String,
+    pub test: &'static str,
+    pub critical: bool,
+    pub tolerance: f64,
+    pub pass_tolerance: f64,
+    pub weight: f64,
+    /// What the events are, for the reason (e.g. "errors").
+    pub what: String,
+}
+
+impl CountMetric {
+    /// The metric's verdict from its test's state; `decided` keeps the first decision.
+    pub(super) fn judge(
+        &self,
+        policy: &JudgePolicy,
+        s: &RatioTestState,
+        decided: &mut Option<JudgeVerdict>,
+        fresh: Result<(), String>,
+    ) -> MetricJudgement {
+        let cfg = policy.ratio_config(self.tolerance, self.pass_tolerance);
+        let grid = cfg.grid();
+        let total_w = policy.total_weight();
+        let alpha_m = policy.alpha * self.weight / total_w;
+        let alpha_pass_m = policy.alpha_pass * self.weight / total_w;
+        let sum = s.summary(&cfg, &grid, alpha_m);
+        let (verdict, reason) =
+            self.decide(policy, s, &sum, *decided, fresh, (alpha_m, alpha_pass_m));
+        ladder::record(decided, verdict);
+        MetricJudgement {
+            metric: self.metric.clone(),
+            verdict,
+            critical: self.critical,
+            test: self.test.into(),
+            reason,
+            estimate: sum.estimate,
+            lower: opt_finite(sum.lower),
+            upper: opt_finite(sum.upper),
+            e_value: finite_e(sum.e_value_fail),
+            threshold: 1.0 / alpha_m,
+            e_value_pass: finite_e(sum.e_value_pass),
+            pass_threshold: 1.0 / alpha_pass_m,
+            dispersion: Some(sum.dispersion),
+            samples: Samples {
+                windows: s.windows,
+                canary_requests: s.canary_requests,
+                baseline_requests: s.baseline_requests,
+                canary_events: Some(s.canary_events),
+                baseline_events: Some(s.baseline_events),
+            },
+            detail: None,
+        }
+    }
+
+    fn decide(
+        &self,
+        policy: &JudgePolicy,
+        st: &RatioTestState,
+        sum: &RatioSummary,
+        decided: Option<JudgeVerdict>,
+        fresh: Result<(), String>,
+        (alpha_m, alpha_pass_m): (f64, f64),
+    ) -> (JudgeVerdict, String) {
+        let evidence = self.evidence(st, sum, alpha_m, alpha_pass_m);
+        let disp = &policy.dispersion;
+        // a few windows cannot tell a burst in one arm from a regression: wait while the
+        // residuals themselves show overdispersion
+        let hold = (disp.enabled
+            && sum.data_dispersion > disp.overdispersed_above
+            && st.windows < disp.overdispersed_min_windows)
+            .then(|| {
+                format!(
+                    "overdispersed counts (factor {} from the data): {} of {} windows needed",
+                    fmt_num(sum.data_dispersion),
+                    st.windows,
+                    disp.overdispersed_min_windows
+                )
+            });
+        let n_events = st.canary_events + st.baseline_events;
+        let rungs = Rungs {
+            fresh,
+            decided,
+            windows: st.windows,
+            hold,
+            fail: sum.e_value_fail >= 1.0 / alpha_m && n_events >= policy.min_events,
+            pass: sum.e_value_pass >= 1.0 / alpha_pass_m,
+            canary_requests: st.canary_requests,
+        };
+        let words = Wording {
+            kept: "decided earlier and kept (sequential test stopped)",
+            fail: format!(
+                "canary worse than {} x baseline with e-value {} >= {}",
+                fmt_num(self.tolerance),
+                fmt_num(sum.e_value_fail),
+                fmt_num(1.0 / alpha_m)
+            ),
+            pass: format!(
+                "canary shown below {} x baseline with e-value {} >= {}",
+                fmt_num(self.pass_tolerance),
+                fmt_num(sum.e_value_pass),
+                fmt_num(1.0 / alpha_pass_m)
+            ),
+        };
+        ladder::climb(policy, rungs, &words, &evidence)
+    }
+
+    /// The counts and figures behind the verdict, in words.
+    fn evidence(
+        &self,
+        st: &RatioTestState,
+        sum: &RatioSummary,
+        alpha_m: f64,
+        alpha_pass_m: f64,
+    ) -> String {
+        let ev = format!(
+            "canary {c}/{rc} vs baseline {b}/{rb} {w}; rate ratio {est} (bounds {lo}..{hi}); \
+             e-value {e} (reject at {t}), pass e-value {ep} (at {tp}); dispersion {phi}",
+            c = fmt_num(st.canary_events),
+            rc = fmt_num(st.canary_requests),
+            b = fmt_num(st.baseline_events),
+            rb = fmt_num(st.baseline_requests),
+            w = self.what,
+            est = sum.estimate.map_or("n/a".into(), fmt_num),
+            lo = fmt_num(sum.lower),
+            hi = fmt_num(sum.upper),
+            e = fmt_num(sum.e_value_fail),
+            t = fmt_num(1.0 / alpha_m),
+            ep = fmt_num(sum.e_value_pass),
+            tp = fmt_num(1.0 / alpha_pass_m),
+            phi = fmt_num(sum.dispersion),
+        );
+        if st.history_windows > 0 {
+            format!(
+                "{ev} (estimated with {} windows of baseline history)",
+                st.history_windows
+            )
+        } else {
+            ev
+        }
+    }
+}
