@@ -10,7 +10,7 @@ use super::ladder::{self, Rungs, Wording};
 use super::policy::{ErrorRatePolicy, JudgePolicy};
 use super::state::{error_rate_state, JudgeState};
 use super::verdict::{finite_e, fmt_num, opt_finite, JudgeVerdict, MetricJudgement, Samples};
-use super::window::{finite_nonneg, JudgeWindow};
+use super::window::{beyond_ceiling, finite_nonneg, JudgeWindow};
 use crate::analysis::stats::counts::{RatioSummary, RatioTestState};
 
 /// Add the window's error counts to the error-rate test. `Err(why)` when the window had no
@@ -35,6 +35,7 @@ pub(super) fn add_error_window(
     let rb = finite_nonneg(window.baseline.requests);
     match (c, b, rc, rb) {
         (Some(c), Some(b), Some(rc), Some(rb)) => {
+            beyond_ceiling(&[c, b, rc, rb])?;
             if s.add_window(&grid, c, b, rc, rb) {
                 Ok(())
             } else {
@@ -147,6 +148,7 @@ impl CountMetric {
         let n_events = st.canary_events + st.baseline_events;
         let rungs = Rungs {
             fresh,
+            sound: sound_counts(sum),
             decided,
             windows: st.windows,
             hold,
@@ -205,5 +207,29 @@ impl CountMetric {
         } else {
             ev
         }
+    }
+}
+
+/// Whether a count test's figures can carry a verdict: e-values that are numbers, bounds in
+/// order, a finite dispersion, and a point estimate that is finite and not far outside its
+/// own bounds. Without that the arithmetic has broken down (or the data are absurd), and no
+/// decision may rest on it. The factor 2 leaves room for the pooled estimate, which weights
+/// windows by their requests, to differ from the conditional test's when the split changes.
+fn sound_counts(sum: &RatioSummary) -> Result<(), String> {
+    let e_ok = !sum.e_value_fail.is_nan() && !sum.e_value_pass.is_nan();
+    let bounds_ok = sum.lower <= sum.upper;
+    let phi_ok = sum.dispersion.is_finite() && sum.dispersion >= 1.0;
+    let est_ok = sum
+        .estimate
+        .is_none_or(|e| e.is_finite() && e >= sum.lower / 2.0 && e <= sum.upper * 2.0);
+    if e_ok && bounds_ok && phi_ok && est_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "estimate {} outside its bounds {}..{}, or e-values or dispersion not numbers",
+            sum.estimate.map_or("n/a".into(), fmt_num),
+            fmt_num(sum.lower),
+            fmt_num(sum.upper)
+        ))
     }
 }

@@ -7,6 +7,7 @@ use super::ladder::{self, Rungs, Wording};
 use super::policy::{DistributionPolicy, JudgePolicy};
 use super::state::JudgeState;
 use super::verdict::{finite_e, fmt_num, opt_finite, MetricJudgement, Samples};
+use super::window::beyond_ceiling;
 use crate::analysis::stats::latency::{Histogram, ShiftTestState};
 
 /// Add one window's histograms to the distribution test. `Err(why)` when the window added no
@@ -31,6 +32,7 @@ pub(super) fn add_distribution_window(
     match hists {
         Err(e) => Err(e.to_string()),
         Ok((c, b)) => {
+            beyond_ceiling(&[c.total(), b.total()])?;
             if s.add_window(&grid, c, b) {
                 Ok(())
             } else if s.windows == 0 && c.total() > 0.0 && b.total() > 0.0 {
@@ -69,8 +71,18 @@ pub(super) fn judge_distribution(
         rc = fmt_num(s.canary_requests),
         rb = fmt_num(s.baseline_requests),
     );
+    let sound = if sum.estimate.is_finite()
+        && !sum.e_value_fail.is_nan()
+        && !sum.e_value_pass.is_nan()
+        && sum.lower <= sum.upper
+    {
+        Ok(())
+    } else {
+        Err("tilt, bounds or e-values not numbers".to_string())
+    };
     let rungs = Rungs {
         fresh,
+        sound,
         decided: st.distribution_decided,
         windows: s.windows,
         hold: None,

@@ -1,5 +1,5 @@
 //! The one decision ladder every metric climbs at every look, whatever its test: no usable
-//! data, a decision kept from an earlier look, too few windows, a metric-specific hold, then
+//! data, figures that cannot be trusted, a decision kept from an earlier look, too few windows, a metric-specific hold, then
 //! fail, then pass, else undecided. The tests (count or distribution) differ only in the
 //! evidence they bring and the words they use.
 
@@ -10,6 +10,9 @@ use super::verdict::JudgeVerdict;
 pub(super) struct Rungs {
     /// `Err(why)` when this look added no usable data to the metric.
     pub fresh: Result<(), String>,
+    /// `Err(why)` when the test's figures are not finite or contradict each other: then the
+    /// arithmetic or the data cannot be trusted, and no verdict may rest on them.
+    pub sound: Result<(), String>,
     /// The metric's decision from an earlier look (an anytime-valid test may stop there).
     pub decided: Option<JudgeVerdict>,
     /// Windows with data so far.
@@ -43,6 +46,12 @@ pub(super) fn climb(
         return (
             JudgeVerdict::Undecided,
             format!("no usable data in this window ({why}); evidence so far: {evidence}"),
+        );
+    }
+    if let Err(why) = rungs.sound {
+        return (
+            JudgeVerdict::Undecided,
+            format!("evidence not usable ({why}); no verdict on it: {evidence}"),
         );
     }
     if let Some(v @ (JudgeVerdict::Fail | JudgeVerdict::Pass)) = rungs.decided {

@@ -37,7 +37,7 @@ pub use policy::{
 };
 pub use state::{JudgeState, QuantileState};
 pub use verdict::{combine, JudgeVerdict, Judgement, MetricJudgement, QuantileDetail, Samples};
-pub use window::{ArmCounts, JudgeWindow};
+pub use window::{ArmCounts, JudgeWindow, MAX_WINDOW_COUNT};
 
 use state::error_rate_state;
 use window::{finite_nonneg, valid_hist};

@@ -9,6 +9,7 @@ use super::count::CountMetric;
 use super::policy::{quantile_name, JudgePolicy, LatencyPolicy};
 use super::state::QuantileState;
 use super::verdict::{fmt_num, opt_finite, MetricJudgement, QuantileDetail};
+use super::window::beyond_ceiling;
 use crate::analysis::stats::counts::RatioTestState;
 use crate::analysis::stats::latency::{choose_boundary, Histogram};
 use crate::analysis::stats::sequential::Grid;
@@ -36,7 +37,8 @@ pub(super) fn add_latency_window(
             });
         fresh.push(match hists {
             Err(e) => Err(e.to_string()),
-            Ok((c, b)) => quantile_window(&mut qs, &grid, c, b),
+            Ok((c, b)) => beyond_ceiling(&[c.total(), b.total()])
+                .and_then(|()| quantile_window(&mut qs, &grid, c, b)),
         });
         states.push(qs);
     }

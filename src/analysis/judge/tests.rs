@@ -450,3 +450,79 @@ fn quantile_names() {
     assert_eq!(quantile_name(0.5), "latencyP50");
     assert_eq!(quantile_name(0.999), "latencyP99.9");
 }
+
+#[test]
+fn absurd_counts_are_no_evidence_and_never_pass() {
+    let p = JudgePolicy::default();
+    // every canary request fails against a 1% baseline, at counts no service serves; and the
+    // largest finite counts in both arms
+    let all_failing = |n: f64| err_win(n, n / 100.0, n);
+    for ws in [
+        vec![all_failing(1e155); 6],
+        vec![err_win(1e308, 1e308, 1e308); 6],
+        vec![all_failing(2e12); 6],
+    ] {
+        let (st, j) = run(&p, &ws);
+        assert_eq!(j.verdict, JudgeVerdict::Undecided, "{j:#?}");
+        let m = metric(&j, "errorRate");
+        assert_eq!(m.verdict, JudgeVerdict::Undecided, "{m:?}");
+        assert!(m.reason.contains("not believable"), "{}", m.reason);
+        assert_eq!(st.error_rate.as_ref().map(|e| e.windows), Some(0));
+    }
+    // just below the ceiling the same canary fails, with figures that agree with each other
+    let (_, j) = run(&p, &vec![all_failing(1e11); 6]);
+    let m = metric(&j, "errorRate");
+    assert_eq!(m.verdict, JudgeVerdict::Fail, "{m:?}");
+    assert!(m.estimate.is_some_and(f64::is_finite), "{m:?}");
+    assert!(m.lower.is_some_and(|l| l > 1.0), "{m:?}");
+    // and a histogram above the ceiling is no evidence for the latency metrics either
+    let mut w = win(5.0, 5.0, SAME, SAME);
+    w.canary.latency = Some(hist([3e12, 0.0, 0.0, 0.0, 0.0]));
+    let (_, j) = update(&JudgeState::default(), &p, &w).expect("valid");
+    for name in ["latencyP99", "latencyDistribution"] {
+        assert!(
+            metric(&j, name).reason.contains("not believable"),
+            "{name}: {}",
+            metric(&j, name).reason
+        );
+    }
+}
+
+#[test]
+fn figures_that_contradict_each_other_carry_no_verdict() {
+    let p = JudgePolicy::default();
+    let good = super::ladder::Rungs {
+        fresh: Ok(()),
+        sound: Ok(()),
+        decided: None,
+        windows: 10,
+        hold: None,
+        fail: false,
+        pass: true,
+        canary_requests: 1e4,
+    };
+    let words = super::ladder::Wording {
+        kept: "kept",
+        fail: "fail".into(),
+        pass: "pass".into(),
+    };
+    assert_eq!(
+        super::ladder::climb(&p, good, &words, "ev").0,
+        JudgeVerdict::Pass
+    );
+    for decided in [None, Some(JudgeVerdict::Pass), Some(JudgeVerdict::Fail)] {
+        let bad = super::ladder::Rungs {
+            fresh: Ok(()),
+            sound: Err("estimate NaN".into()),
+            decided,
+            windows: 10,
+            hold: None,
+            fail: true,
+            pass: true,
+            canary_requests: 1e4,
+        };
+        let (v, why) = super::ladder::climb(&p, bad, &words, "ev");
+        assert_eq!(v, JudgeVerdict::Undecided);
+        assert!(why.contains("estimate NaN"), "{why}");
+    }
+}

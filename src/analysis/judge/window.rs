@@ -26,9 +26,28 @@ pub struct JudgeWindow {
     pub canary_share: Option<f64>,
 }
 
+/// The most requests (or events) one arm may report for one window: a trillion. No service
+/// serves that many requests in a look interval, and far above it the judge's arithmetic
+/// loses its precision (at about 1e155 per window an all-failing canary once looked healthy).
+/// A count above it is not evidence: the window adds nothing and says why.
+pub const MAX_WINDOW_COUNT: f64 = 1e12;
+
 /// A count the judge may use: finite and not negative.
 pub(super) fn finite_nonneg(v: Option<f64>) -> Option<f64> {
     v.filter(|x| x.is_finite() && *x >= 0.0)
+}
+
+/// Why counts that are all finite and not negative are still no evidence: above
+/// [`MAX_WINDOW_COUNT`].
+pub(super) fn beyond_ceiling(counts: &[f64]) -> Result<(), String> {
+    if counts.iter().any(|c| *c > MAX_WINDOW_COUNT) {
+        Err(format!(
+            "counts above {} in one window are not believable",
+            crate::util::number::format_number(MAX_WINDOW_COUNT)
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// A histogram the judge may use.
