@@ -84,6 +84,9 @@ pub struct JudgeResult {
     /// Promotions (this judge only) and their median time.
     pub promotions: Option<usize>,
     pub median_promotion_minutes: Option<f64>,
+    /// 90th percentile of the time to promotion over all runs (`None` when fewer than 90%
+    /// were promoted).
+    pub p90_promotion_minutes: Option<f64>,
     pub micros_per_look: Option<f64>,
     /// Which metrics failed at the rollbacks (this judge only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -135,6 +138,13 @@ fn scenarios() -> Vec<Scenario> {
         mk("lat-s1.0-tail", &|s| {
             s.sigma = 1.0;
             s.latency = LatencyChange::Tail(1.2)
+        }),
+        // appended, so the cells above keep their seeds: a service without errors, and a
+        // regression from 0.1% to 1% (above the default pass margin of half a point)
+        mk("aa-err0%", &|s| s.base_error = 0.0),
+        mk("err0.1%-x10", &|s| {
+            s.base_error = 0.001;
+            s.error_mult = 10.0
         }),
     ]
 }
@@ -278,6 +288,7 @@ fn summarize(
         median_canary_requests_at_rollback: quantile(&reqs, 0.5),
         promotions: None,
         median_promotion_minutes: None,
+        p90_promotion_minutes: None,
         micros_per_look: None,
         failed_metrics: Vec::new(),
     }
@@ -346,6 +357,13 @@ fn run_cell(
     passes.sort_by(f64::total_cmp);
     ours.promotions = Some(passes.len());
     ours.median_promotion_minutes = quantile(&passes, 0.5);
+    // over all runs: a run never promoted counts as never
+    let mut all_passes: Vec<f64> = outs
+        .iter()
+        .map(|o| o.ours_pass.unwrap_or(f64::INFINITY))
+        .collect();
+    all_passes.sort_by(f64::total_cmp);
+    ours.p90_promotion_minutes = quantile(&all_passes, 0.9);
     let looks: u64 = outs.iter().map(|o| o.looks).sum();
     let nanos: u128 = outs.iter().map(|o| o.nanos).sum();
     ours.micros_per_look = (looks > 0).then(|| nanos as f64 / looks as f64 / 1000.0);
@@ -390,7 +408,7 @@ fn print_failed_metrics(cells: &[CellResult]) {
 
 fn print_table(cells: &[CellResult]) {
     println!(
-        "{:<26} {:<14} {:>6} {:>8} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8}",
+        "{:<26} {:<14} {:>6} {:>8} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8}",
         "cell",
         "judge",
         "runs",
@@ -401,6 +419,8 @@ fn print_table(cells: &[CellResult]) {
         "med/flr",
         "canaryReq",
         "promote%",
+        "prom_med",
+        "prom_p90",
         "us/look"
     );
     for c in cells {
@@ -410,7 +430,7 @@ fn print_table(cells: &[CellResult]) {
                 .map(|p| format!("{:.1}", 100.0 * p as f64 / j.runs.max(1) as f64))
                 .unwrap_or_else(|| "-".into());
             println!(
-                "{:<26} {:<14} {:>6} {:>8.2} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8}",
+                "{:<26} {:<14} {:>6} {:>8.2} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8}",
                 c.cell,
                 j.judge,
                 j.runs,
@@ -421,6 +441,8 @@ fn print_table(cells: &[CellResult]) {
                 fmt_opt(j.median_over_floor, 2),
                 fmt_opt(j.median_canary_requests_at_rollback, 0),
                 promote,
+                fmt_opt(j.median_promotion_minutes, 1),
+                fmt_opt(j.p90_promotion_minutes, 1),
                 fmt_opt(j.micros_per_look, 1),
             );
         }

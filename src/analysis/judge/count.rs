@@ -12,6 +12,7 @@ use super::state::{error_rate_state, JudgeState};
 use super::verdict::{finite_e, fmt_num, opt_finite, JudgeVerdict, MetricJudgement, Samples};
 use super::window::{beyond_ceiling, finite_nonneg, JudgeWindow};
 use crate::analysis::stats::counts::{RatioSummary, RatioTestState};
+use crate::analysis::stats::rate::rate_bounds;
 
 /// Add the window's error counts to the error-rate test. `Err(why)` when the window had no
 /// usable counts (it then adds no evidence); a policy change resets the test and says so in
@@ -60,10 +61,19 @@ pub(super) fn judge_error_rate(
         critical: ep.critical,
         tolerance: ep.tolerance,
         pass_tolerance: ep.pass_tolerance,
+        pass_margin: ep.pass_margin,
         weight: ep.weight,
         what: "errors".into(),
     };
     Some(metric.judge(policy, s, &mut st.error_decided, fresh))
+}
+
+/// The non-inferiority rule at this look.
+#[derive(Debug, Clone, Copy)]
+struct Margin {
+    /// Anytime-valid upper bound on canary minus baseline rate per request.
+    upper: f64,
+    margin: f64,
 }
 
 /// One count metric to judge: its name, test, tolerances and share of alpha.
@@ -73,6 +83,9 @@ pub(super) struct CountMetric {
     pub critical: bool,
     pub tolerance: f64,
     pub pass_tolerance: f64,
+    /// Absolute non-inferiority margin on the rate per request (see
+    /// [`ErrorRatePolicy::pass_margin`]).
+    pub pass_margin: Option<f64>,
     pub weight: f64,
     /// What the events are, for the reason (e.g. "errors").
     pub what: String,
@@ -91,10 +104,19 @@ impl CountMetric {
         let grid = cfg.grid();
         let total_w = policy.total_weight();
         let alpha_m = policy.alpha * self.weight / total_w;
-        let alpha_pass_m = policy.alpha_pass * self.weight / total_w;
+        // with a margin, half of the metric's promotion alpha goes to each pass rule
+        let rules = if self.pass_margin.is_some() { 2.0 } else { 1.0 };
+        let alpha_pass_m = policy.alpha_pass * self.weight / total_w / rules;
         let sum = s.summary(&cfg, &grid, alpha_m);
-        let (verdict, reason) =
-            self.decide(policy, s, &sum, *decided, fresh, (alpha_m, alpha_pass_m));
+        let margin = self.margin(s, &sum, alpha_pass_m);
+        let (verdict, reason) = self.decide(
+            policy,
+            s,
+            &sum,
+            (*decided, fresh),
+            (alpha_m, alpha_pass_m),
+            margin,
+        );
         ladder::record(decided, verdict);
         MetricJudgement {
             metric: self.metric.clone(),
@@ -109,6 +131,8 @@ impl CountMetric {
             threshold: 1.0 / alpha_m,
             e_value_pass: finite_e(sum.e_value_pass),
             pass_threshold: 1.0 / alpha_pass_m,
+            difference_upper: margin.and_then(|m| opt_finite(m.upper)),
+            pass_margin: self.pass_margin,
             dispersion: Some(sum.dispersion),
             samples: Samples {
                 windows: s.windows,
@@ -126,11 +150,20 @@ impl CountMetric {
         policy: &JudgePolicy,
         st: &RatioTestState,
         sum: &RatioSummary,
-        decided: Option<JudgeVerdict>,
-        fresh: Result<(), String>,
+        (decided, fresh): (Option<JudgeVerdict>, Result<(), String>),
         (alpha_m, alpha_pass_m): (f64, f64),
+        margin: Option<Margin>,
     ) -> (JudgeVerdict, String) {
-        let evidence = self.evidence(st, sum, alpha_m, alpha_pass_m);
+        let mut evidence = self.evidence(st, sum, alpha_m, alpha_pass_m);
+        if let Some(m) = margin {
+            evidence = format!(
+                "{evidence}; rate difference at most {} per request (pass below {})",
+                fmt_num(m.upper),
+                fmt_num(m.margin)
+            );
+        }
+        let ratio_pass = sum.e_value_pass >= 1.0 / alpha_pass_m;
+        let margin_pass = margin.is_some_and(|m| m.upper < m.margin);
         let disp = &policy.dispersion;
         // a few windows cannot tell a burst in one arm from a regression: wait while the
         // residuals themselves show overdispersion
@@ -153,7 +186,7 @@ impl CountMetric {
             windows: st.windows,
             hold,
             fail: sum.e_value_fail >= 1.0 / alpha_m && n_events >= policy.min_events,
-            pass: sum.e_value_pass >= 1.0 / alpha_pass_m,
+            pass: ratio_pass || margin_pass,
             canary_requests: st.canary_requests,
         };
         let words = Wording {
@@ -164,14 +197,36 @@ impl CountMetric {
                 fmt_num(sum.e_value_fail),
                 fmt_num(1.0 / alpha_m)
             ),
-            pass: format!(
-                "canary shown below {} x baseline with e-value {} >= {}",
-                fmt_num(self.pass_tolerance),
-                fmt_num(sum.e_value_pass),
-                fmt_num(1.0 / alpha_pass_m)
-            ),
+            pass: match margin {
+                Some(m) if !ratio_pass => format!(
+                    "canary's rate shown at most {} per request above the baseline's \
+                     (upper bound on the difference {})",
+                    fmt_num(m.margin),
+                    fmt_num(m.upper)
+                ),
+                _ => format!(
+                    "canary shown below {} x baseline with e-value {} >= {}",
+                    fmt_num(self.pass_tolerance),
+                    fmt_num(sum.e_value_pass),
+                    fmt_num(1.0 / alpha_pass_m)
+                ),
+            },
         };
         ladder::climb(policy, rungs, &words, &evidence)
+    }
+
+    /// The non-inferiority rule's bound: canary rate's upper bound minus the baseline rate's
+    /// lower bound, each at a quarter of the metric's promotion alpha before the split (so
+    /// half of it for the rule: a union bound), tempered by the same dispersion as the ratio.
+    fn margin(&self, st: &RatioTestState, sum: &RatioSummary, alpha_rule: f64) -> Option<Margin> {
+        let margin = self.pass_margin?;
+        let a = alpha_rule / 2.0;
+        let (_, cu) = rate_bounds(st.canary_events, st.canary_requests, sum.dispersion, a)?;
+        let (bl, _) = rate_bounds(st.baseline_events, st.baseline_requests, sum.dispersion, a)?;
+        Some(Margin {
+            upper: cu - bl,
+            margin,
+        })
     }
 
     /// The counts and figures behind the verdict, in words.

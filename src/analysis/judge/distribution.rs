@@ -109,6 +109,8 @@ pub(super) fn judge_distribution(
         threshold: 1.0 / alpha_m,
         e_value_pass: finite_e(sum.e_value_pass),
         pass_threshold: 1.0 / alpha_pass_m,
+        difference_upper: None,
+        pass_margin: None,
         dispersion: None,
         samples: Samples {
             windows: s.windows,

@@ -17,6 +17,12 @@ pub struct ErrorRatePolicy {
     pub tolerance: f64,
     /// Pass when it is shown to be below `pass_tolerance` x the baseline's.
     pub pass_tolerance: f64,
+    /// Pass also when the canary's error rate is shown at most `pass_margin` (errors per
+    /// request, 0.005 = half a percentage point) above the baseline's: the non-inferiority
+    /// rule, which a service with few or no errors can satisfy where a ratio cannot be shown.
+    /// `None` (JSON `null`) leaves only the ratio rule. With a margin, the metric's share of
+    /// `alphaPass` is split in halves between the two rules.
+    pub pass_margin: Option<f64>,
     pub critical: bool,
     /// Share of alpha (weighted Bonferroni).
     pub weight: f64,
@@ -27,6 +33,7 @@ impl Default for ErrorRatePolicy {
         ErrorRatePolicy {
             tolerance: 1.0,
             pass_tolerance: 1.5,
+            pass_margin: Some(0.005),
             critical: true,
             weight: 3.0,
         }
@@ -167,6 +174,8 @@ pub enum PolicyError {
     Quantile(f64),
     #[error("{metric}: weight must be positive and finite")]
     Weight { metric: String },
+    #[error("errorRate: passMargin must be in (0, 1), got {0}")]
+    PassMargin(f64),
     #[error("mixtureScale must be positive and finite")]
     MixtureScale,
     #[error("the policy enables no metric")]
@@ -218,6 +227,11 @@ impl JudgePolicy {
         if let Some(e) = &self.error_rate {
             check_tol("errorRate", e.tolerance, e.pass_tolerance, true)?;
             check_weight("errorRate", e.weight)?;
+            if let Some(m) = e.pass_margin {
+                if !(m > 0.0 && m < 1.0) {
+                    return Err(PolicyError::PassMargin(m));
+                }
+            }
         }
         for l in &self.latency {
             if !(l.quantile > 0.0 && l.quantile < 1.0) {

@@ -124,6 +124,7 @@ pub(super) fn judge_quantile(
         critical: lp.critical,
         tolerance: lp.tolerance,
         pass_tolerance: lp.pass_tolerance,
+        pass_margin: None,
         weight: lp.weight,
         what,
     };

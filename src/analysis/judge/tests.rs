@@ -526,3 +526,62 @@ fn figures_that_contradict_each_other_carry_no_verdict() {
         assert!(why.contains("estimate NaN"), "{why}");
     }
 }
+
+#[test]
+fn a_canary_without_errors_passes_on_the_margin() {
+    // no errors in either arm: the rate ratio can never be shown below 1.5, the margin can
+    let p = JudgePolicy {
+        latency: vec![],
+        distribution: None,
+        ..JudgePolicy::default()
+    };
+    let ws: Vec<JudgeWindow> = (0..12).map(|_| err_win(0.0, 0.0, 300.0)).collect();
+    let mut st = JudgeState::default();
+    let mut passed_at = None;
+    for (i, w) in ws.iter().enumerate() {
+        let (s, j) = update(&st, &p, w).expect("valid");
+        st = s;
+        if j.verdict == JudgeVerdict::Pass {
+            passed_at = Some(i + 1);
+            let m = metric(&j, "errorRate");
+            assert!(
+                m.reason.contains("at most 0.005 per request"),
+                "{}",
+                m.reason
+            );
+            // the deciding bound is reported, below the margin
+            assert!(m.difference_upper.is_some_and(|d| d < 0.005), "{m:?}");
+            assert_eq!(m.e_value_pass, Some(1.0));
+            break;
+        }
+    }
+    // the closed form: with no errors the canary's bound after N requests is
+    // (ln(1/a) + ln(1 + N/100)) / N at a = alphaPass / 4 (half the rule's half), i.e. 0.0125
+    let needed = (1..)
+        .map(|w| f64::from(w) * 300.0)
+        .find(|n| ((80.0f64).ln() + (1.0 + n / 100.0).ln()) / n < 0.005)
+        .expect("some window");
+    assert_eq!(passed_at, Some((needed / 300.0) as usize), "needs {needed}");
+    // without the margin the same canary never passes
+    let ratio_only = JudgePolicy {
+        error_rate: Some(ErrorRatePolicy {
+            pass_margin: None,
+            ..ErrorRatePolicy::default()
+        }),
+        ..p.clone()
+    };
+    let (_, j) = run(&ratio_only, &ws);
+    assert_eq!(j.verdict, JudgeVerdict::Undecided);
+    // and a canary whose error rate is 1 point above the baseline's does not pass on it
+    let worse: Vec<JudgeWindow> = (0..40).map(|_| err_win(4.0, 1.0, 300.0)).collect();
+    let (_, j) = run(&p, &worse);
+    assert_ne!(j.verdict, JudgeVerdict::Pass, "{j:#?}");
+    let bad = JudgePolicy {
+        error_rate: Some(ErrorRatePolicy {
+            pass_margin: Some(0.0),
+            ..ErrorRatePolicy::default()
+        }),
+        ..p
+    };
+    assert!(update(&JudgeState::default(), &bad, &ws[0]).is_err());
+}

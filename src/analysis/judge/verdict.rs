@@ -75,6 +75,12 @@ pub struct MetricJudgement {
     /// E-value against "worse than pass tolerance", and its threshold.
     pub e_value_pass: Option<f64>,
     pub pass_threshold: f64,
+    /// Non-inferiority rule (error rate): the anytime-valid upper bound on canary minus
+    /// baseline error rate per request, and the margin it must be below to pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub difference_upper: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass_margin: Option<f64>,
     /// Overdispersion factor used to temper the evidence (count tests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dispersion: Option<f64>,

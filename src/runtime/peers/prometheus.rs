@@ -25,6 +25,7 @@ pub fn judge_policy(analysis: &crd::AnalysisSpec) -> JudgePolicy {
             .map(|e| judge::ErrorRatePolicy {
                 tolerance: e.tolerance,
                 pass_tolerance: e.pass_tolerance,
+                pass_margin: (e.pass_margin > 0.0).then_some(e.pass_margin),
                 critical: e.critical,
                 ..judge::ErrorRatePolicy::default()
             }),
