@@ -114,6 +114,34 @@ mod tests {
         let (l3, u3) = rate_bounds(100.0, 10000.0, 2.0, 0.05).expect("bounds");
         assert!(l3 < l2 && u3 > u2);
         assert!(rate_bounds(2.0, 1.0, 1.0, 0.05).is_none());
+    }
+
+    #[test]
+    fn the_sequence_covers_the_true_rate_at_all_looks_in_seeded_runs() {
+        // anytime validity: the chance that the bounds ever exclude the true rate, over 60
+        // looks, is at most alpha; 500 seeded runs at 0.1% and 1% per request
+        use crate::analysis::sim::binomial;
+        use rand::SeedableRng;
+        let alpha = 0.05;
+        for rate in [0.001, 0.01] {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(20261203);
+            let mut missed = 0;
+            for _ in 0..500 {
+                let (mut x, mut n) = (0.0, 0.0);
+                for _ in 0..60 {
+                    x += binomial(&mut rng, 300.0, rate);
+                    n += 300.0;
+                    let (lo, hi) = rate_bounds(x, n, 1.0, alpha).expect("bounds");
+                    if rate < lo || rate > hi {
+                        missed += 1;
+                        break;
+                    }
+                }
+            }
+            // Wilson upper bound of the miss rate below alpha
+            let (_, hi) = crate::analysis::stats::fixed::wilson_interval(missed, 500, 1.959964);
+            assert!(hi < alpha, "rate {rate}: missed in {missed} of 500 runs");
+        }
         assert!(rate_bounds(f64::NAN, 1.0, 1.0, 0.05).is_none());
     }
 }
