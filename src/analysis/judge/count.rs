@@ -12,7 +12,7 @@ use super::state::{error_rate_state, JudgeState};
 use super::verdict::{finite_e, fmt_num, opt_finite, JudgeVerdict, MetricJudgement, Samples};
 use super::window::{beyond_ceiling, finite_nonneg, JudgeWindow};
 use crate::analysis::stats::counts::{RatioSummary, RatioTestState};
-use crate::analysis::stats::rate::rate_bounds;
+use crate::analysis::stats::rate::{rate_bounds, rate_bounds_with};
 
 /// Add the window's error counts to the error-rate test. `Err(why)` when the window had no
 /// usable counts (it then adds no evidence); a policy change resets the test and says so in
@@ -62,6 +62,7 @@ pub(super) fn judge_error_rate(
         tolerance: ep.tolerance,
         pass_tolerance: ep.pass_tolerance,
         pass_margin: ep.pass_margin,
+        fail_fast: true,
         weight: ep.weight,
         what: "errors".into(),
     };
@@ -86,6 +87,8 @@ pub(super) struct CountMetric {
     /// Absolute non-inferiority margin on the rate per request (see
     /// [`ErrorRatePolicy::pass_margin`]).
     pub pass_margin: Option<f64>,
+    /// Whether the fail-fast rule for a broken canary applies (error rate).
+    pub fail_fast: bool,
     pub weight: f64,
     /// What the events are, for the reason (e.g. "errors").
     pub what: String,
@@ -103,7 +106,13 @@ impl CountMetric {
         let cfg = policy.ratio_config(self.tolerance, self.pass_tolerance);
         let grid = cfg.grid();
         let total_w = policy.total_weight();
-        let alpha_m = policy.alpha * self.weight / total_w;
+        // the fail-fast rule (error rate only) takes a tenth of the metric's rollback alpha
+        let share = policy.alpha * self.weight / total_w;
+        let alpha_m = if self.fail_fast { 0.9 * share } else { share };
+        let fail_now = self
+            .fail_fast
+            .then(|| broken(s, self.tolerance, sum_phi(s, policy, self), 0.1 * share))
+            .flatten();
         // with a margin, half of the metric's promotion alpha goes to each pass rule
         let rules = if self.pass_margin.is_some() { 2.0 } else { 1.0 };
         let alpha_pass_m = policy.alpha_pass * self.weight / total_w / rules;
@@ -115,7 +124,7 @@ impl CountMetric {
             &sum,
             (*decided, fresh),
             (alpha_m, alpha_pass_m),
-            margin,
+            (margin, fail_now),
         );
         ladder::record(decided, verdict);
         MetricJudgement {
@@ -152,7 +161,7 @@ impl CountMetric {
         sum: &RatioSummary,
         (decided, fresh): (Option<JudgeVerdict>, Result<(), String>),
         (alpha_m, alpha_pass_m): (f64, f64),
-        margin: Option<Margin>,
+        (margin, fail_now): (Option<Margin>, Option<String>),
     ) -> (JudgeVerdict, String) {
         let mut evidence = self.evidence(st, sum, alpha_m, alpha_pass_m);
         if let Some(m) = margin {
@@ -183,6 +192,7 @@ impl CountMetric {
             fresh,
             sound: sound_counts(sum),
             decided,
+            fail_now,
             windows: st.windows,
             hold,
             fail: sum.e_value_fail >= 1.0 / alpha_m && n_events >= policy.min_events,
@@ -287,4 +297,40 @@ fn sound_counts(sum: &RatioSummary) -> Result<(), String> {
             fmt_num(sum.upper)
         ))
     }
+}
+
+/// The dispersion factor of a count test's state under the metric's policy.
+fn sum_phi(s: &RatioTestState, policy: &JudgePolicy, m: &CountMetric) -> f64 {
+    s.phi(&policy.ratio_config(m.tolerance, m.pass_tolerance))
+}
+
+/// The error rate at or above which a canary counts as broken: a fifth of its requests fail.
+pub const BROKEN_RATE: f64 = 0.2;
+
+/// The fail-fast rule: the canary's error rate is shown above [`BROKEN_RATE`] and above
+/// `tolerance` times the baseline's (the canary's lower bound above both the floor and
+/// `tolerance` x the baseline's upper bound, each bound at half of `alpha`: a union bound, so a
+/// canary no worse than tolerated is failed this way with probability at most `alpha`, at any
+/// look). It needs neither the minimum windows nor the minimum events: a canary whose every
+/// request fails is rolled back at the first look with enough requests to show it.
+fn broken(s: &RatioTestState, tolerance: f64, phi: f64, alpha: f64) -> Option<String> {
+    // a prior of one request's pseudo-exposure: tight at high rates, where this rule acts
+    let (cl, _) = rate_bounds_with(s.canary_events, s.canary_requests, phi, alpha / 2.0, 1.0)?;
+    let (_, bu) = rate_bounds_with(
+        s.baseline_events,
+        s.baseline_requests,
+        phi,
+        alpha / 2.0,
+        1.0,
+    )?;
+    (cl > BROKEN_RATE && cl > tolerance * bu).then(|| {
+        format!(
+            "broken canary: its error rate is shown above {} (lower bound {}), and above {} x \
+             the baseline's (upper bound {})",
+            fmt_num(BROKEN_RATE),
+            fmt_num(cl),
+            fmt_num(tolerance),
+            fmt_num(bu)
+        )
+    })
 }

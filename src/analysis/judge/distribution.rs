@@ -84,6 +84,7 @@ pub(super) fn judge_distribution(
         fresh,
         sound,
         decided: st.distribution_decided,
+        fail_now: None,
         windows: s.windows,
         hold: None,
         fail: sum.e_value_fail >= 1.0 / alpha_m,

@@ -15,6 +15,9 @@ pub(super) struct Rungs {
     pub sound: Result<(), String>,
     /// The metric's decision from an earlier look (an anytime-valid test may stop there).
     pub decided: Option<JudgeVerdict>,
+    /// A broken canary shown at once (count tests: the fail-fast rule, with its own share of
+    /// alpha), which needs neither the minimum windows nor the minimum events; its reason.
+    pub fail_now: Option<String>,
     /// Windows with data so far.
     pub windows: u32,
     /// A reason to wait that the metric's test adds after the minimum windows (count tests:
@@ -56,6 +59,9 @@ pub(super) fn climb(
     }
     if let Some(v @ (JudgeVerdict::Fail | JudgeVerdict::Pass)) = rungs.decided {
         return (v, format!("{}: {evidence}", words.kept));
+    }
+    if let Some(why) = rungs.fail_now {
+        return (JudgeVerdict::Fail, format!("{why}: {evidence}"));
     }
     if rungs.windows < policy.min_windows {
         return (

@@ -125,6 +125,7 @@ pub(super) fn judge_quantile(
         tolerance: lp.tolerance,
         pass_tolerance: lp.pass_tolerance,
         pass_margin: None,
+        fail_fast: false,
         weight: lp.weight,
         what,
     };

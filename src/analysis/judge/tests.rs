@@ -495,6 +495,7 @@ fn figures_that_contradict_each_other_carry_no_verdict() {
         fresh: Ok(()),
         sound: Ok(()),
         decided: None,
+        fail_now: None,
         windows: 10,
         hold: None,
         fail: false,
@@ -515,6 +516,7 @@ fn figures_that_contradict_each_other_carry_no_verdict() {
             fresh: Ok(()),
             sound: Err("estimate NaN".into()),
             decided,
+            fail_now: None,
             windows: 10,
             hold: None,
             fail: true,
@@ -584,4 +586,22 @@ fn a_canary_without_errors_passes_on_the_margin() {
         ..p
     };
     assert!(update(&JudgeState::default(), &bad, &ws[0]).is_err());
+}
+
+#[test]
+fn a_broken_canary_fails_at_the_first_look() {
+    // every canary request fails at 1 req/s against a 1% baseline: one 30-s window is enough
+    let p = JudgePolicy::default();
+    let w = err_win(30.0, 0.0, 30.0);
+    let (_, j) = update(&JudgeState::default(), &p, &w).expect("valid");
+    let m = metric(&j, "errorRate");
+    assert_eq!(m.verdict, JudgeVerdict::Fail, "{m:?}");
+    assert!(m.reason.contains("broken canary"), "{}", m.reason);
+    assert_eq!(j.verdict, JudgeVerdict::Fail);
+    // a doubled error rate is no broken canary: it waits for the minimum windows
+    let (_, j) = update(&JudgeState::default(), &p, &err_win(6.0, 3.0, 300.0)).expect("valid");
+    assert_eq!(metric(&j, "errorRate").verdict, JudgeVerdict::Undecided);
+    // nor is a shared outage: both arms failing
+    let (_, j) = update(&JudgeState::default(), &p, &err_win(30.0, 30.0, 30.0)).expect("valid");
+    assert_ne!(metric(&j, "errorRate").verdict, JudgeVerdict::Fail);
 }

@@ -28,7 +28,14 @@ pub const PRIOR_RATE: f64 = 100.0;
 
 /// `log M(lambda0)` of the Gamma-Poisson mixture for `events` in `exposure` requests.
 pub fn log_mixture(events: f64, exposure: f64, lambda0: f64) -> f64 {
-    let (a, b) = (PRIOR_SHAPE, PRIOR_RATE);
+    log_mixture_with(events, exposure, lambda0, PRIOR_RATE)
+}
+
+/// [`log_mixture`] with a Gamma(1, `b`) prior: `b` requests of pseudo-exposure, prior mean rate
+/// `1/b`. A small `b` makes the sequence tight at high rates (a broken canary), a large one at
+/// low rates.
+pub fn log_mixture_with(events: f64, exposure: f64, lambda0: f64, b: f64) -> f64 {
+    let a = PRIOR_SHAPE;
     let x_log = if events > 0.0 {
         events * lambda0.ln()
     } else {
@@ -42,7 +49,20 @@ pub fn log_mixture(events: f64, exposure: f64, lambda0: f64) -> f64 {
 /// the evidence tempered by `phi`. `None` for unusable input (no requests, more events than
 /// requests, numbers that are not finite, `alpha` outside (0, 1)).
 pub fn rate_bounds(events: f64, exposure: f64, phi: f64, alpha: f64) -> Option<(f64, f64)> {
-    let ok = events.is_finite()
+    rate_bounds_with(events, exposure, phi, alpha, PRIOR_RATE)
+}
+
+/// [`rate_bounds`] with the prior of [`log_mixture_with`]; valid for any `b > 0`.
+pub fn rate_bounds_with(
+    events: f64,
+    exposure: f64,
+    phi: f64,
+    alpha: f64,
+    b: f64,
+) -> Option<(f64, f64)> {
+    let ok = b > 0.0
+        && b.is_finite()
+        && events.is_finite()
         && exposure.is_finite()
         && events >= 0.0
         && exposure > 0.0
@@ -55,7 +75,7 @@ pub fn rate_bounds(events: f64, exposure: f64, phi: f64, alpha: f64) -> Option<(
         return None;
     }
     let cut = phi * (1.0 / alpha).ln();
-    let f = |l: f64| log_mixture(events, exposure, l) - cut;
+    let f = |l: f64| log_mixture_with(events, exposure, l, b) - cut;
     let mle = events / exposure;
     // the rate per request is at most 1 (an event per request); the martingale's set may
     // extend past it, which is no information
