@@ -6,38 +6,39 @@
 //! # API for the controller
 //!
 //! ```no_run
-//! use tollgate::analysis::judge::{self, ArmWindow, JudgeState, Policy, Verdict, Window};
+//! use tollgate::analysis::judge::{self, ArmCounts, JudgePolicy, JudgeState, JudgeVerdict, JudgeWindow};
 //!
-//! let policy = Policy::default(); // map the Rollout's analysis fields onto this
+//! let policy = JudgePolicy::default(); // map the Rollout's analysis fields onto this
 //! // status.analysis.judgeState (JSON) -> JudgeState; a fresh step starts from default()
 //! let state: JudgeState = serde_json::from_str("{}").unwrap_or_default();
-//! let window = Window {
-//!     baseline: ArmWindow { requests: Some(300.0), errors: Some(3.0), latency: None },
-//!     canary: ArmWindow { requests: Some(298.0), errors: Some(2.0), latency: None },
+//! let window = JudgeWindow {
+//!     baseline: ArmCounts { requests: Some(300.0), errors: Some(3.0), latency: None },
+//!     canary: ArmCounts { requests: Some(298.0), errors: Some(2.0), latency: None },
 //!     canary_share: Some(0.5),
 //! };
 //! match judge::update(&state, &policy, &window) {
 //!     Ok((next_state, judgement)) => {
 //!         // store serde_json::to_value(&next_state) in status; act on judgement.verdict:
-//!         // Fail -> roll back, Pass -> next step / promote, Inconclusive -> look again later.
+//!         // Fail -> roll back, Pass -> next step / promote, Undecided -> look again later.
 //!         // judgement.metrics carries per-metric verdict, test, estimate, bounds, e-value,
 //!         // sample counts and a human reason for Events and status.
-//!         let _ = (next_state, judgement.verdict == Verdict::Fail);
+//!         let _ = (next_state, judgement.verdict == JudgeVerdict::Fail);
 //!     }
 //!     Err(policy_error) => { /* permanent: invalid policy, wait for a spec change */ let _ = policy_error; }
 //! }
 //! ```
 //!
-//! * [`judge::Policy`]: alpha (family-wise, rollback), alpha_pass (family-wise, promotion),
+//! * [`judge::JudgePolicy`]: alpha (family-wise, rollback), alpha_pass (family-wise, promotion),
 //!   per-metric tolerances/pass tolerances/critical flags/weights, latency quantiles, minimum
 //!   data, dispersion settings. Deserializes from camelCase JSON with defaults for every field.
-//! * [`judge::Window`]: per arm `requests`, `errors`, `latency` (histogram bounds + cumulative
+//! * [`judge::JudgeWindow`]: per arm ([`judge::ArmCounts`]) `requests`, `errors`, `latency` (histogram bounds + cumulative
 //!   counts), all increments over one look interval, plus the nominal `canary_share`.
 //! * [`judge::JudgeState`]: small (a few KB as JSON), `Serialize`/`Deserialize`; resuming from
 //!   a deserialized state gives exactly the same verdicts as never having stopped.
 //! * [`judge::update`]`(state, policy, window) -> Result<(JudgeState, Judgement), PolicyError>`
 //!   and [`judge::evaluate`] (verdicts of a state without new data).
-//! * [`judge::Verdict`]: `Pass`, `Fail`, `Inconclusive`.
+//! * [`judge::JudgeVerdict`]: `Pass`, `Fail`, `Undecided` (look again; the Rollout's
+//!   `Running`, not the CRD's `Inconclusive`, which is an analysis that ended undecided).
 //!
 //! # Methods (see each module for details)
 //!

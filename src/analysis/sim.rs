@@ -9,7 +9,7 @@
 use rand::{Rng, RngExt};
 use statrs::distribution::{ContinuousCDF, Gamma, Normal, Poisson};
 
-use super::judge::{ArmWindow, Window};
+use super::judge::{ArmCounts, JudgeWindow};
 use super::stats::fixed::hodges_lehmann;
 use super::stats::latency::Histogram;
 
@@ -192,11 +192,11 @@ impl Generator {
     }
 
     /// Simulate window `t` for both arms.
-    pub fn window<R: Rng + ?Sized>(&self, rng: &mut R, t: u32) -> Window {
+    pub fn window<R: Rng + ?Sized>(&self, rng: &mut R, t: u32) -> JudgeWindow {
         let s = &self.scenario;
         let shock = s.shared_shock.is_some_and(|(a, b)| t >= a && t < b);
         let shock_mult = if shock { 10.0 } else { 1.0 };
-        let mut arm = |canary: bool| -> ArmWindow {
+        let mut arm = |canary: bool| -> ArmCounts {
             let probs = match (canary, shock) {
                 (false, false) => &self.base_probs,
                 (true, false) => &self.canary_probs,
@@ -215,7 +215,7 @@ impl Generator {
             let burst = s.burst_cv.map_or(1.0, |cv| gamma_mult(rng, cv));
             let rate = s.base_error * if canary { s.error_mult } else { 1.0 } * burst * shock_mult;
             let errors = binomial(rng, cum, rate);
-            ArmWindow {
+            ArmCounts {
                 requests: Some(cum),
                 errors: Some(errors),
                 latency: Some(Histogram {
@@ -226,7 +226,7 @@ impl Generator {
         };
         let baseline = arm(false);
         let canary = arm(true);
-        Window {
+        JudgeWindow {
             baseline,
             canary,
             canary_share: Some(0.5),
@@ -236,14 +236,14 @@ impl Generator {
     /// `n` windows of the stable version's traffic before the canary started, as the operator
     /// reads them from Prometheus to estimate the dispersion of the error counts: the baseline's
     /// error rate and bursts (no shock), and all the traffic, i.e. both arms' requests.
-    pub fn history<R: Rng + ?Sized>(&self, rng: &mut R, n: u32) -> Vec<ArmWindow> {
+    pub fn history<R: Rng + ?Sized>(&self, rng: &mut R, n: u32) -> Vec<ArmCounts> {
         let s = &self.scenario;
         (0..n)
             .map(|_| {
                 let requests = poisson(rng, 2.0 * s.rps * WINDOW_SECS);
                 let burst = s.burst_cv.map_or(1.0, |cv| gamma_mult(rng, cv));
                 let errors = binomial(rng, requests, s.base_error * burst);
-                ArmWindow {
+                ArmCounts {
                     requests: Some(requests),
                     errors: Some(errors),
                     latency: None,
@@ -277,7 +277,7 @@ pub struct Minute {
 }
 
 impl Minute {
-    pub fn add(&mut self, w: &Window) {
+    pub fn add(&mut self, w: &JudgeWindow) {
         self.canary_requests += w.canary.requests.unwrap_or(0.0);
         self.canary_errors += w.canary.errors.unwrap_or(0.0);
         self.baseline_requests += w.baseline.requests.unwrap_or(0.0);

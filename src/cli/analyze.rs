@@ -20,7 +20,7 @@
 //!
 //! Each window holds the *increments* over that window (e.g. Prometheus `increase(...[30s])`);
 //! histogram counts are cumulative over buckets (`le`), as Prometheus exports them. `policy`
-//! is optional (defaults apply; see `analysis::judge::Policy`), and so is `baselineHistory`,
+//! is optional (defaults apply; see `analysis::judge::JudgePolicy`), and so is `baselineHistory`,
 //! the baseline's `requests`/`errors` per window before the analysis. The windows are fed to the judge
 //! in order, as the controller would, and the analysis stops at the first Pass or Fail unless
 //! `--all` is given. Exit code: 0 pass, 1 fail, 2 inconclusive, 3 unreadable input or invalid
@@ -32,7 +32,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::judge::{self, JudgeState, Judgement, Policy, Verdict, Window};
+use crate::analysis::judge::{self, JudgePolicy, JudgeState, JudgeVerdict, JudgeWindow, Judgement};
 use crate::util::number::format_optional;
 use crate::util::output::OutputFormat;
 
@@ -56,7 +56,7 @@ pub struct InputWindow {
     #[serde(default)]
     pub start: Option<String>,
     #[serde(flatten)]
-    pub window: Window,
+    pub window: JudgeWindow,
 }
 
 /// The input file.
@@ -64,12 +64,12 @@ pub struct InputWindow {
 #[serde(rename_all = "camelCase")]
 pub struct AnalyzeInput {
     #[serde(default)]
-    pub policy: Option<Policy>,
+    pub policy: Option<JudgePolicy>,
     /// Optional: the baseline's counts over windows of the same length before the analysis
     /// (oldest first; `requests` and `errors`), used only to estimate how bursty the errors
     /// are, as the controller does with the stable track's last hour.
     #[serde(default)]
-    pub baseline_history: Vec<judge::ArmWindow>,
+    pub baseline_history: Vec<judge::ArmCounts>,
     pub windows: Vec<InputWindow>,
 }
 
@@ -77,7 +77,7 @@ pub struct AnalyzeInput {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalyzeReport {
-    pub verdict: Verdict,
+    pub verdict: JudgeVerdict,
     /// 1-based index of the window at which the reported judgement was made.
     pub window: usize,
     pub window_start: Option<String>,
@@ -102,7 +102,7 @@ pub fn analyze(input: &AnalyzeInput, all: bool) -> Result<AnalyzeReport, String>
     for (i, w) in input.windows.iter().enumerate() {
         let (s, j) = judge::update(&state, &policy, &w.window).map_err(|e| e.to_string())?;
         state = s;
-        let decided = j.verdict != Verdict::Inconclusive;
+        let decided = j.verdict != JudgeVerdict::Undecided;
         report = Some(AnalyzeReport {
             verdict: j.verdict,
             window: i + 1,
@@ -202,9 +202,9 @@ pub fn run(args: AnalyzeArgs) -> ExitCode {
         }
     }
     match report.verdict {
-        Verdict::Pass => ExitCode::SUCCESS,
-        Verdict::Fail => ExitCode::from(1),
-        Verdict::Inconclusive => ExitCode::from(2),
+        JudgeVerdict::Pass => ExitCode::SUCCESS,
+        JudgeVerdict::Fail => ExitCode::from(1),
+        JudgeVerdict::Undecided => ExitCode::from(2),
     }
 }
 
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn example_regression_fails() {
         let r = analyze(&example("error-regression.json"), false).expect("judged");
-        assert_eq!(r.verdict, Verdict::Fail, "{}", render_text(&r));
+        assert_eq!(r.verdict, JudgeVerdict::Fail, "{}", render_text(&r));
         assert!(r.window < r.windows_in_file);
         let text = render_text(&r);
         assert!(text.contains("errorRate") && text.contains("Fail"));
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn example_healthy_passes() {
         let r = analyze(&example("healthy.json"), false).expect("judged");
-        assert_eq!(r.verdict, Verdict::Pass, "{}", render_text(&r));
+        assert_eq!(r.verdict, JudgeVerdict::Pass, "{}", render_text(&r));
     }
 
     #[test]

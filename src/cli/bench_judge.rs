@@ -22,7 +22,7 @@ use clap::Args;
 use rand::SeedableRng;
 use serde::Serialize;
 
-use crate::analysis::judge::{self, JudgeState, Policy, Verdict};
+use crate::analysis::judge::{self, JudgePolicy, JudgeState, JudgeVerdict};
 use crate::analysis::sim::{
     Generator, KayentaJudge, LatencyChange, Minute, Scenario, ThresholdJudge, WINDOW_SECS,
 };
@@ -84,6 +84,9 @@ pub struct JudgeResult {
     /// Promotions (this judge only) and their median time.
     pub promotions: Option<usize>,
     pub median_promotion_minutes: Option<f64>,
+    /// 90th percentile of the time to promotion over all runs (`None` when fewer than 90%
+    /// were promoted).
+    pub p90_promotion_minutes: Option<f64>,
     pub micros_per_look: Option<f64>,
     /// Which metrics failed at the rollbacks (this judge only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -136,6 +139,13 @@ fn scenarios() -> Vec<Scenario> {
             s.sigma = 1.0;
             s.latency = LatencyChange::Tail(1.2)
         }),
+        // appended, so the cells above keep their seeds: a service without errors, and a
+        // regression from 0.1% to 1% (above the default pass margin of half a point)
+        mk("aa-err0%", &|s| s.base_error = 0.0),
+        mk("err0.1%-x10", &|s| {
+            s.base_error = 0.001;
+            s.error_mult = 10.0
+        }),
     ]
 }
 
@@ -162,7 +172,7 @@ struct RunOutcome {
 
 fn run_once(
     gen: &Generator,
-    policy: &Policy,
+    policy: &JudgePolicy,
     seed: u64,
     horizon_windows: u32,
     history_windows: u32,
@@ -204,21 +214,21 @@ fn run_once(
                 Ok((s, j)) => {
                     state = s;
                     match j.verdict {
-                        Verdict::Fail => {
+                        JudgeVerdict::Fail => {
                             out.failed_metrics = j
                                 .metrics
                                 .iter()
-                                .filter(|m| m.verdict == Verdict::Fail)
+                                .filter(|m| m.verdict == JudgeVerdict::Fail)
                                 .map(|m| m.metric.clone())
                                 .collect();
                             out.ours_fail = Some((minutes, canary_requests));
                             ours_done = true;
                         }
-                        Verdict::Pass => {
+                        JudgeVerdict::Pass => {
                             out.ours_pass = Some(minutes);
                             ours_done = true;
                         }
-                        Verdict::Inconclusive => {}
+                        JudgeVerdict::Undecided => {}
                     }
                 }
                 Err(_) => ours_done = true,
@@ -278,13 +288,14 @@ fn summarize(
         median_canary_requests_at_rollback: quantile(&reqs, 0.5),
         promotions: None,
         median_promotion_minutes: None,
+        p90_promotion_minutes: None,
         micros_per_look: None,
         failed_metrics: Vec::new(),
     }
 }
 
 /// Information floor (minutes) for the sequential judge on this scenario.
-fn floor_minutes(gen: &Generator, policy: &Policy) -> Option<f64> {
+fn floor_minutes(gen: &Generator, policy: &JudgePolicy) -> Option<f64> {
     let s = &gen.scenario;
     let total_w = policy.error_rate.as_ref().map_or(0.0, |e| e.weight)
         + policy.latency.iter().map(|l| l.weight).sum::<f64>()
@@ -316,7 +327,7 @@ fn run_cell(
     s: &Scenario,
     rps: f64,
     args: &BenchJudgeArgs,
-    policy: &Policy,
+    policy: &JudgePolicy,
     idx: u64,
 ) -> CellResult {
     let mut sc = s.clone();
@@ -346,6 +357,13 @@ fn run_cell(
     passes.sort_by(f64::total_cmp);
     ours.promotions = Some(passes.len());
     ours.median_promotion_minutes = quantile(&passes, 0.5);
+    // over all runs: a run never promoted counts as never
+    let mut all_passes: Vec<f64> = outs
+        .iter()
+        .map(|o| o.ours_pass.unwrap_or(f64::INFINITY))
+        .collect();
+    all_passes.sort_by(f64::total_cmp);
+    ours.p90_promotion_minutes = quantile(&all_passes, 0.9);
     let looks: u64 = outs.iter().map(|o| o.looks).sum();
     let nanos: u128 = outs.iter().map(|o| o.nanos).sum();
     ours.micros_per_look = (looks > 0).then(|| nanos as f64 / looks as f64 / 1000.0);
@@ -390,7 +408,7 @@ fn print_failed_metrics(cells: &[CellResult]) {
 
 fn print_table(cells: &[CellResult]) {
     println!(
-        "{:<26} {:<14} {:>6} {:>8} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8}",
+        "{:<26} {:<14} {:>6} {:>8} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8}",
         "cell",
         "judge",
         "runs",
@@ -401,6 +419,8 @@ fn print_table(cells: &[CellResult]) {
         "med/flr",
         "canaryReq",
         "promote%",
+        "prom_med",
+        "prom_p90",
         "us/look"
     );
     for c in cells {
@@ -410,7 +430,7 @@ fn print_table(cells: &[CellResult]) {
                 .map(|p| format!("{:.1}", 100.0 * p as f64 / j.runs.max(1) as f64))
                 .unwrap_or_else(|| "-".into());
             println!(
-                "{:<26} {:<14} {:>6} {:>8.2} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8}",
+                "{:<26} {:<14} {:>6} {:>8.2} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8}",
                 c.cell,
                 j.judge,
                 j.runs,
@@ -421,6 +441,8 @@ fn print_table(cells: &[CellResult]) {
                 fmt_opt(j.median_over_floor, 2),
                 fmt_opt(j.median_canary_requests_at_rollback, 0),
                 promote,
+                fmt_opt(j.median_promotion_minutes, 1),
+                fmt_opt(j.p90_promotion_minutes, 1),
                 fmt_opt(j.micros_per_look, 1),
             );
         }
@@ -429,10 +451,10 @@ fn print_table(cells: &[CellResult]) {
 
 pub fn run(args: BenchJudgeArgs) -> ExitCode {
     let policy = match &args.policy {
-        None => Policy::default(),
+        None => JudgePolicy::default(),
         Some(p) => match std::fs::read_to_string(p)
             .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<Policy>(&t).map_err(|e| e.to_string()))
+            .and_then(|t| serde_json::from_str::<JudgePolicy>(&t).map_err(|e| e.to_string()))
         {
             Ok(p) => p,
             Err(e) => {
@@ -533,7 +555,7 @@ mod tests {
             policy: None,
             history_windows: 120,
         };
-        let policy = Policy::default();
+        let policy = JudgePolicy::default();
         let s = scenarios();
         let aa = s.iter().find(|x| x.name == "aa-err1%").expect("scenario");
         let r = run_cell(aa, 10.0, &args, &policy, 0);

@@ -653,6 +653,7 @@ fn default_query_timeout() -> Duration {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.passTolerance >= self.tolerance").message("spec.analysis.errorRate.passTolerance must be at least spec.analysis.errorRate.tolerance"))]
+#[x_kube(validation = Rule::new("self.passMargin >= 0.0 && self.passMargin <= 0.5").message("spec.analysis.errorRate.passMargin must be between 0 and 0.5 (errors per request; 0 turns the rule off)"))]
 pub struct ErrorRateSpec {
     /// Counter of requests, labelled by status code.
     #[serde(default = "default_requests_metric")]
@@ -677,10 +678,22 @@ pub struct ErrorRateSpec {
     #[serde(default = "default_pass_tolerance")]
     #[schemars(range(min = 1.0, max = 100.0))]
     pub pass_tolerance: f64,
+    /// Promotion also when the canary's error rate is proven at most `passMargin` errors per
+    /// request above the baseline's (0.005 = half a percentage point): the rule a service with
+    /// few or no errors can meet, where a ratio below `passTolerance` needs hundreds of errors
+    /// to be shown. Half of the metric's `alphaPass` share goes to each rule. 0 turns the rule
+    /// off (promotion then needs the ratio).
+    #[serde(default = "default_pass_margin")]
+    #[schemars(range(min = 0.0, max = 0.5))]
+    pub pass_margin: f64,
     /// A failed critical metric rolls back at once; a failed non-critical metric is reported
     /// and blocks promotion until a person decides.
     #[serde(default = "default_true")]
     pub critical: bool,
+}
+
+fn default_pass_margin() -> f64 {
+    0.005
 }
 
 fn default_requests_metric() -> String {

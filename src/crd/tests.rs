@@ -513,6 +513,11 @@ fn invalid_cases() -> Vec<Invalid> {
             message: "spec.analysis.errorRate.passTolerance must be at least spec.analysis.errorRate.tolerance",
         },
         Invalid {
+            name: "pass margin above half",
+            mutate: |v| v["spec"]["analysis"]["errorRate"] = json!({"passMargin": 0.6}),
+            message: "spec.analysis.errorRate.passMargin must be between 0 and 0.5 (errors per request; 0 turns the rule off)",
+        },
+        Invalid {
             name: "quantile out of range",
             mutate: |v| v["spec"]["analysis"]["latency"] = json!({"quantiles": [{"quantile": 0.3}]}),
             message: "spec.analysis.latency.quantiles[].quantile must be between 0.5 and 0.999",
@@ -549,6 +554,7 @@ fn defaulted(value: Value) -> Value {
         if let Some(Value::Object(e)) = a.get_mut("errorRate") {
             e.entry("tolerance").or_insert(json!(1.0));
             e.entry("passTolerance").or_insert(json!(1.5));
+            e.entry("passMargin").or_insert(json!(0.005));
         }
         if let Some(Value::Array(qs)) = a.get_mut("latency").and_then(|l| l.get_mut("quantiles")) {
             for q in qs.iter_mut().filter_map(Value::as_object_mut) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::support::prometheus::*;
 use jiff::{SignedDuration, Timestamp};
-use tollgate::analysis::judge::{self, JudgeState, Policy};
+use tollgate::analysis::judge::{self, JudgePolicy, JudgeState};
 use tollgate::analysis::providers::{
     AnalysisTarget, ArmWindow, MetricsProvider, ProviderError, Window,
 };
@@ -702,7 +702,7 @@ async fn the_stable_tracks_past_is_read_as_history_before_the_first_look() {
     assert!(history
         .iter()
         .all(|w| w.requests.is_some_and(|r| r > 0.0) && w.errors.is_some() && w.latency.is_none()));
-    let policy = Policy::default();
+    let policy = JudgePolicy::default();
     let (primed, used) =
         judge::prime_history(&JudgeState::default(), &policy, &history).expect("default policy");
     assert!(used >= 3, "{used} of {} windows", history.len());

@@ -245,6 +245,38 @@ def shift_cases():
     return out
 
 
+# ---------------------------------------------------------------- Poisson rate bounds
+def rate_bounds(events, exposure, phi, alpha, a=1.0, b=100.0):
+    """Robbins' Gamma(a, b)-Poisson mixture confidence sequence for a rate per request, from
+    the formula in src/analysis/stats/rate.rs' documentation: {l : log M(l) / phi < log(1/alpha)}
+    with log M(l) = a ln b - lnG(a) + lnG(a+X) - (a+X) ln(b+N) - X ln l + l N; upper bound
+    capped at 1, lower bound 0 without events."""
+    from scipy.optimize import brentq
+    from scipy.special import gammaln
+
+    cut = phi * math.log(1.0 / alpha)
+
+    def f(lam):
+        xl = events * math.log(lam) if events > 0 else 0.0
+        return (a * math.log(b) - gammaln(a) + gammaln(a + events) - (a + events) * math.log(b + exposure)
+                - xl + lam * exposure - cut)
+
+    mle = events / exposure
+    upper = 1.0 if f(1.0) < 0 else brentq(f, max(mle, 1e-300), 1.0, xtol=1e-15, rtol=1e-13)
+    lower = 0.0 if events == 0 else brentq(f, 1e-300, mle, xtol=1e-300, rtol=1e-13)
+    return lower, upper
+
+
+def rate_cases():
+    out = []
+    for events, exposure, phi, alpha in [(0, 1500, 1.0, 0.0075), (0, 300, 1.0, 0.05), (3, 3000, 1.0, 0.0075),
+                                         (30, 3000, 1.0, 0.0075), (90, 9000, 1.7, 0.0075),
+                                         (1000, 100000, 1.0, 0.01), (5, 10, 1.0, 0.05)]:
+        lo, hi = rate_bounds(events, exposure, phi, alpha)
+        out.append({"events": events, "exposure": exposure, "phi": phi, "alpha": alpha, "lower": lo, "upper": hi})
+    return out
+
+
 def main():
     ref = {
         "generator": "tests/stats/gen_reference.py",
@@ -255,6 +287,7 @@ def main():
         "orderStatistics": order_stat_cases(),
         "ratio": ratio_cases(),
         "shift": shift_cases(),
+        "rate": rate_cases(),
     }
     with open(OUT, "w") as f:
         json.dump(ref, f, indent=1)

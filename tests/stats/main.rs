@@ -234,3 +234,21 @@ fn analyze_command_exit_codes() {
     let missing = code(&["analyze", "--input", "/nonexistent/tollgate.json"]);
     assert_eq!(missing.status.code(), Some(3));
 }
+
+#[test]
+fn poisson_rate_bounds_match_the_python_reference() {
+    let r = reference();
+    let cases = r["rate"].as_array().expect("rate cases");
+    assert!(cases.len() >= 5);
+    for c in cases {
+        let (lo, hi) = tollgate::analysis::stats::rate::rate_bounds(
+            f(&c["events"]),
+            f(&c["exposure"]),
+            f(&c["phi"]),
+            f(&c["alpha"]),
+        )
+        .expect("bounds");
+        close(lo, f(&c["lower"]), 1e-6, &format!("lower {c}"));
+        close(hi, f(&c["upper"]), 1e-6, &format!("upper {c}"));
+    }
+}

@@ -5,7 +5,7 @@
 use kube::{Client, ResourceExt};
 
 use super::{secret_data, AnalysisPeer, PeerDefaults, PeerFuture};
-use crate::analysis::judge::{self, JudgeState, Policy};
+use crate::analysis::judge::{self, JudgePolicy, JudgeState};
 use crate::analysis::providers::prometheus::{PrometheusConfig, PrometheusProvider};
 use crate::analysis::providers::{AnalysisTarget, ArmWindow, MetricsProvider, Window};
 use crate::analysis::stats::latency::Histogram;
@@ -14,9 +14,9 @@ use crate::rollout::decide::{AnalysisLook, LookWindow, SpecProblem};
 use crate::util::credentials;
 
 /// The judge's policy for a Rollout's analysis settings.
-pub fn judge_policy(analysis: &crd::AnalysisSpec) -> Policy {
-    let defaults = Policy::default();
-    Policy {
+pub fn judge_policy(analysis: &crd::AnalysisSpec) -> JudgePolicy {
+    let defaults = JudgePolicy::default();
+    JudgePolicy {
         alpha: analysis.alpha,
         alpha_pass: analysis.alpha_pass,
         error_rate: analysis
@@ -25,6 +25,7 @@ pub fn judge_policy(analysis: &crd::AnalysisSpec) -> Policy {
             .map(|e| judge::ErrorRatePolicy {
                 tolerance: e.tolerance,
                 pass_tolerance: e.pass_tolerance,
+                pass_margin: (e.pass_margin > 0.0).then_some(e.pass_margin),
                 critical: e.critical,
                 ..judge::ErrorRatePolicy::default()
             }),
@@ -75,13 +76,13 @@ pub fn prometheus_config(analysis: &crd::AnalysisSpec, address: String) -> Prome
 }
 
 /// Per-metric evidence in the status's shape.
-pub fn metric_status(m: &judge::MetricVerdict) -> MetricStatus {
+pub fn metric_status(m: &judge::MetricJudgement) -> MetricStatus {
     MetricStatus {
         name: m.metric.clone(),
         verdict: match m.verdict {
-            judge::Verdict::Pass => MetricVerdict::Pass,
-            judge::Verdict::Fail => MetricVerdict::Fail,
-            judge::Verdict::Inconclusive => MetricVerdict::Running,
+            judge::JudgeVerdict::Pass => MetricVerdict::Pass,
+            judge::JudgeVerdict::Fail => MetricVerdict::Fail,
+            judge::JudgeVerdict::Undecided => MetricVerdict::Running,
         },
         test: Some(m.test.clone()),
         estimate: m.estimate.filter(|x| x.is_finite()),
@@ -154,7 +155,7 @@ pub async fn stable_history<P: MetricsProvider + ?Sized>(
     provider: &P,
     target: &AnalysisTarget,
     window: &Window,
-) -> Result<Vec<judge::ArmWindow>, String> {
+) -> Result<Vec<judge::ArmCounts>, String> {
     let step = std::time::Duration::from_millis(window.millis().unsigned_abs());
     let back = jiff::SignedDuration::from_millis(
         window.millis().saturating_mul(HISTORY_WINDOWS as i64 - 1),
@@ -176,8 +177,8 @@ pub async fn stable_history<P: MetricsProvider + ?Sized>(
         .collect())
 }
 
-fn arm(arm: &ArmWindow, errors: bool, latency: bool) -> judge::ArmWindow {
-    judge::ArmWindow {
+fn arm(arm: &ArmWindow, errors: bool, latency: bool) -> judge::ArmCounts {
+    judge::ArmCounts {
         requests: Some(arm.requests),
         errors: errors.then_some(arm.errors),
         latency: (latency && !arm.buckets.is_empty()).then(|| Histogram {
@@ -221,7 +222,7 @@ pub fn saved_state(status: &RolloutStatus) -> (JudgeState, Option<String>) {
 fn judge_window(
     analysis: &crd::AnalysisSpec,
     counts: &crate::analysis::providers::WindowCounts,
-) -> Result<judge::Window, &'static str> {
+) -> Result<judge::JudgeWindow, &'static str> {
     let (canary, baseline) = match (&counts.canary, &counts.baseline) {
         (Some(c), Some(b)) => (c, b),
         (None, None) => return Err("either arm"),
@@ -231,7 +232,7 @@ fn judge_window(
     let errors = analysis.error_rate.is_some();
     let latency = analysis.latency.is_some();
     let total = canary.requests + baseline.requests;
-    Ok(judge::Window {
+    Ok(judge::JudgeWindow {
         baseline: arm(baseline, errors, latency),
         canary: arm(canary, errors, latency),
         canary_share: (total > 0.0).then(|| canary.requests / total),
@@ -248,7 +249,7 @@ impl PrometheusJudgePeer {
         target: &AnalysisTarget,
         window: &Window,
         state: JudgeState,
-        policy: &Policy,
+        policy: &JudgePolicy,
     ) -> (JudgeState, Option<String>) {
         match stable_history(provider, target, window).await {
             Ok(history) => match judge::prime_history(&state, policy, &history) {
@@ -310,9 +311,9 @@ impl AnalysisPeer for PrometheusJudgePeer {
             Ok(AnalysisLook {
                 window_end: window.end,
                 verdict: match judgement.verdict {
-                    judge::Verdict::Pass => MetricVerdict::Pass,
-                    judge::Verdict::Fail => MetricVerdict::Fail,
-                    judge::Verdict::Inconclusive => MetricVerdict::Running,
+                    judge::JudgeVerdict::Pass => MetricVerdict::Pass,
+                    judge::JudgeVerdict::Fail => MetricVerdict::Fail,
+                    judge::JudgeVerdict::Undecided => MetricVerdict::Running,
                 },
                 metrics: judgement.metrics.iter().map(metric_status).collect(),
                 judge_state: serde_json::to_value(&next).ok(),
@@ -380,13 +381,13 @@ mod tests {
     fn a_judged_look_keeps_its_evidence() {
         let a = analysis(json!({"errorRate": {"critical": true}}));
         let policy = judge_policy(&a);
-        let window = judge::Window {
-            baseline: judge::ArmWindow {
+        let window = judge::JudgeWindow {
+            baseline: judge::ArmCounts {
                 requests: Some(1000.0),
                 errors: Some(10.0),
                 latency: None,
             },
-            canary: judge::ArmWindow {
+            canary: judge::ArmCounts {
                 requests: Some(1000.0),
                 errors: Some(80.0),
                 latency: None,
@@ -401,7 +402,11 @@ mod tests {
             last = Some(judgement);
         }
         let judgement = last.unwrap();
-        assert_eq!(judgement.verdict, judge::Verdict::Fail, "{judgement:?}");
+        assert_eq!(
+            judgement.verdict,
+            judge::JudgeVerdict::Fail,
+            "{judgement:?}"
+        );
         let m = metric_status(&judgement.metrics[0]);
         assert_eq!(m.verdict, MetricVerdict::Fail);
         assert!(
@@ -418,7 +423,7 @@ mod tests {
             state = next;
             verdict = Some(judgement.verdict);
         }
-        assert_eq!(verdict, Some(judge::Verdict::Inconclusive));
+        assert_eq!(verdict, Some(judge::JudgeVerdict::Undecided));
     }
 
     #[test]

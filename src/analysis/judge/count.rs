@@ -1,0 +1,336 @@
+//! Count metrics: the error-rate test (its windows in, its verdict out) and the judgement of
+//! any rate-ratio test on counts, which the latency quantiles share (see [`super::quantile`]).
+//!
+//! The test is the sequential conditional-Poisson mixture SPRT of
+//! [`crate::analysis::stats::counts`]: the canary's share of each window's events, tempered for
+//! overdispersion; it fails at `1/alpha_m` against "canary rate <= tolerance x baseline" and
+//! passes at `1/alpha_pass_m` against "canary rate >= passTolerance x baseline".
+
+use super::ladder::{self, Rungs, Wording};
+use super::policy::{ErrorRatePolicy, JudgePolicy};
+use super::state::{error_rate_state, JudgeState};
+use super::verdict::{finite_e, fmt_num, opt_finite, JudgeVerdict, MetricJudgement, Samples};
+use super::window::{beyond_ceiling, finite_nonneg, JudgeWindow};
+use crate::analysis::stats::counts::{RatioSummary, RatioTestState};
+use crate::analysis::stats::rate::{rate_bounds, rate_bounds_with};
+
+/// Add the window's error counts to the error-rate test. `Err(why)` when the window had no
+/// usable counts (it then adds no evidence); a policy change resets the test and says so in
+/// `notes`.
+pub(super) fn add_error_window(
+    st: &mut JudgeState,
+    policy: &JudgePolicy,
+    ep: &ErrorRatePolicy,
+    window: &JudgeWindow,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let cfg = policy.ratio_config(ep.tolerance, ep.pass_tolerance);
+    let grid = cfg.grid();
+    let (s, reset) = error_rate_state(st, &cfg);
+    if reset {
+        notes.push("errorRate: policy changed, evidence reset".into());
+    }
+    let c = finite_nonneg(window.canary.errors);
+    let b = finite_nonneg(window.baseline.errors);
+    let rc = finite_nonneg(window.canary.requests);
+    let rb = finite_nonneg(window.baseline.requests);
+    match (c, b, rc, rb) {
+        (Some(c), Some(b), Some(rc), Some(rb)) => {
+            beyond_ceiling(&[c, b, rc, rb])?;
+            if s.add_window(&grid, c, b, rc, rb) {
+                Ok(())
+            } else {
+                Err("counts inconsistent or an arm had no requests".into())
+            }
+        }
+        _ => Err("request or error counts missing or not finite".into()),
+    }
+}
+
+/// The error-rate metric's verdict, when the policy has one and its test has a state.
+pub(super) fn judge_error_rate(
+    st: &mut JudgeState,
+    policy: &JudgePolicy,
+    fresh: Result<(), String>,
+) -> Option<MetricJudgement> {
+    let ep = policy.error_rate.as_ref()?;
+    let s = st.error_rate.as_ref()?;
+    let metric = CountMetric {
+        metric: "errorRate".into(),
+        test: "sequential conditional-Poisson mixture SPRT on error counts (rate ratio)",
+        critical: ep.critical,
+        tolerance: ep.tolerance,
+        pass_tolerance: ep.pass_tolerance,
+        pass_margin: ep.pass_margin,
+        fail_fast: true,
+        weight: ep.weight,
+        what: "errors".into(),
+    };
+    Some(metric.judge(policy, s, &mut st.error_decided, fresh))
+}
+
+/// The non-inferiority rule at this look.
+#[derive(Debug, Clone, Copy)]
+struct Margin {
+    /// Anytime-valid upper bound on canary minus baseline rate per request.
+    upper: f64,
+    margin: f64,
+}
+
+/// One count metric to judge: its name, test, tolerances and share of alpha.
+pub(super) struct CountMetric {
+    pub metric: String,
+    pub test: &'static str,
+    pub critical: bool,
+    pub tolerance: f64,
+    pub pass_tolerance: f64,
+    /// Absolute non-inferiority margin on the rate per request (see
+    /// [`ErrorRatePolicy::pass_margin`]).
+    pub pass_margin: Option<f64>,
+    /// Whether the fail-fast rule for a broken canary applies (error rate).
+    pub fail_fast: bool,
+    pub weight: f64,
+    /// What the events are, for the reason (e.g. "errors").
+    pub what: String,
+}
+
+impl CountMetric {
+    /// The metric's verdict from its test's state; `decided` keeps the first decision.
+    pub(super) fn judge(
+        &self,
+        policy: &JudgePolicy,
+        s: &RatioTestState,
+        decided: &mut Option<JudgeVerdict>,
+        fresh: Result<(), String>,
+    ) -> MetricJudgement {
+        let cfg = policy.ratio_config(self.tolerance, self.pass_tolerance);
+        let grid = cfg.grid();
+        let total_w = policy.total_weight();
+        // the fail-fast rule (error rate only) takes a tenth of the metric's rollback alpha
+        let share = policy.alpha * self.weight / total_w;
+        let alpha_m = if self.fail_fast { 0.9 * share } else { share };
+        let fail_now = self
+            .fail_fast
+            .then(|| broken(s, self.tolerance, sum_phi(s, policy, self), 0.1 * share))
+            .flatten();
+        // with a margin, half of the metric's promotion alpha goes to each pass rule
+        let rules = if self.pass_margin.is_some() { 2.0 } else { 1.0 };
+        let alpha_pass_m = policy.alpha_pass * self.weight / total_w / rules;
+        let sum = s.summary(&cfg, &grid, alpha_m);
+        let margin = self.margin(s, &sum, alpha_pass_m);
+        let (verdict, reason) = self.decide(
+            policy,
+            s,
+            &sum,
+            (*decided, fresh),
+            (alpha_m, alpha_pass_m),
+            (margin, fail_now),
+        );
+        ladder::record(decided, verdict);
+        MetricJudgement {
+            metric: self.metric.clone(),
+            verdict,
+            critical: self.critical,
+            test: self.test.into(),
+            reason,
+            estimate: sum.estimate,
+            lower: opt_finite(sum.lower),
+            upper: opt_finite(sum.upper),
+            e_value: finite_e(sum.e_value_fail),
+            threshold: 1.0 / alpha_m,
+            e_value_pass: finite_e(sum.e_value_pass),
+            pass_threshold: 1.0 / alpha_pass_m,
+            difference_upper: margin.and_then(|m| opt_finite(m.upper)),
+            pass_margin: self.pass_margin,
+            dispersion: Some(sum.dispersion),
+            samples: Samples {
+                windows: s.windows,
+                canary_requests: s.canary_requests,
+                baseline_requests: s.baseline_requests,
+                canary_events: Some(s.canary_events),
+                baseline_events: Some(s.baseline_events),
+            },
+            detail: None,
+        }
+    }
+
+    fn decide(
+        &self,
+        policy: &JudgePolicy,
+        st: &RatioTestState,
+        sum: &RatioSummary,
+        (decided, fresh): (Option<JudgeVerdict>, Result<(), String>),
+        (alpha_m, alpha_pass_m): (f64, f64),
+        (margin, fail_now): (Option<Margin>, Option<String>),
+    ) -> (JudgeVerdict, String) {
+        let mut evidence = self.evidence(st, sum, alpha_m, alpha_pass_m);
+        if let Some(m) = margin {
+            evidence = format!(
+                "{evidence}; rate difference at most {} per request (pass below {})",
+                fmt_num(m.upper),
+                fmt_num(m.margin)
+            );
+        }
+        let ratio_pass = sum.e_value_pass >= 1.0 / alpha_pass_m;
+        let margin_pass = margin.is_some_and(|m| m.upper < m.margin);
+        let disp = &policy.dispersion;
+        // a few windows cannot tell a burst in one arm from a regression: wait while the
+        // residuals themselves show overdispersion
+        let hold = (disp.enabled
+            && sum.data_dispersion > disp.overdispersed_above
+            && st.windows < disp.overdispersed_min_windows)
+            .then(|| {
+                format!(
+                    "overdispersed counts (factor {} from the data): {} of {} windows needed",
+                    fmt_num(sum.data_dispersion),
+                    st.windows,
+                    disp.overdispersed_min_windows
+                )
+            });
+        let n_events = st.canary_events + st.baseline_events;
+        let rungs = Rungs {
+            fresh,
+            sound: sound_counts(sum),
+            decided,
+            fail_now,
+            windows: st.windows,
+            hold,
+            fail: sum.e_value_fail >= 1.0 / alpha_m && n_events >= policy.min_events,
+            pass: ratio_pass || margin_pass,
+            canary_requests: st.canary_requests,
+        };
+        let words = Wording {
+            kept: "decided earlier and kept (sequential test stopped)",
+            fail: format!(
+                "canary worse than {} x baseline with e-value {} >= {}",
+                fmt_num(self.tolerance),
+                fmt_num(sum.e_value_fail),
+                fmt_num(1.0 / alpha_m)
+            ),
+            pass: match margin {
+                Some(m) if !ratio_pass => format!(
+                    "canary's rate shown at most {} per request above the baseline's \
+                     (upper bound on the difference {})",
+                    fmt_num(m.margin),
+                    fmt_num(m.upper)
+                ),
+                _ => format!(
+                    "canary shown below {} x baseline with e-value {} >= {}",
+                    fmt_num(self.pass_tolerance),
+                    fmt_num(sum.e_value_pass),
+                    fmt_num(1.0 / alpha_pass_m)
+                ),
+            },
+        };
+        ladder::climb(policy, rungs, &words, &evidence)
+    }
+
+    /// The non-inferiority rule's bound: canary rate's upper bound minus the baseline rate's
+    /// lower bound, each at a quarter of the metric's promotion alpha before the split (so
+    /// half of it for the rule: a union bound), tempered by the same dispersion as the ratio.
+    fn margin(&self, st: &RatioTestState, sum: &RatioSummary, alpha_rule: f64) -> Option<Margin> {
+        let margin = self.pass_margin?;
+        let a = alpha_rule / 2.0;
+        let (_, cu) = rate_bounds(st.canary_events, st.canary_requests, sum.dispersion, a)?;
+        let (bl, _) = rate_bounds(st.baseline_events, st.baseline_requests, sum.dispersion, a)?;
+        Some(Margin {
+            upper: cu - bl,
+            margin,
+        })
+    }
+
+    /// The counts and figures behind the verdict, in words.
+    fn evidence(
+        &self,
+        st: &RatioTestState,
+        sum: &RatioSummary,
+        alpha_m: f64,
+        alpha_pass_m: f64,
+    ) -> String {
+        let ev = format!(
+            "canary {c}/{rc} vs baseline {b}/{rb} {w}; rate ratio {est} (bounds {lo}..{hi}); \
+             e-value {e} (reject at {t}), pass e-value {ep} (at {tp}); dispersion {phi}",
+            c = fmt_num(st.canary_events),
+            rc = fmt_num(st.canary_requests),
+            b = fmt_num(st.baseline_events),
+            rb = fmt_num(st.baseline_requests),
+            w = self.what,
+            est = sum.estimate.map_or("n/a".into(), fmt_num),
+            lo = fmt_num(sum.lower),
+            hi = fmt_num(sum.upper),
+            e = fmt_num(sum.e_value_fail),
+            t = fmt_num(1.0 / alpha_m),
+            ep = fmt_num(sum.e_value_pass),
+            tp = fmt_num(1.0 / alpha_pass_m),
+            phi = fmt_num(sum.dispersion),
+        );
+        if st.history_windows > 0 {
+            format!(
+                "{ev} (estimated with {} windows of baseline history)",
+                st.history_windows
+            )
+        } else {
+            ev
+        }
+    }
+}
+
+/// Whether a count test's figures can carry a verdict: e-values that are numbers, bounds in
+/// order, a finite dispersion, and a point estimate that is finite and not far outside its
+/// own bounds. Without that the arithmetic has broken down (or the data are absurd), and no
+/// decision may rest on it. The factor 2 leaves room for the pooled estimate, which weights
+/// windows by their requests, to differ from the conditional test's when the split changes.
+fn sound_counts(sum: &RatioSummary) -> Result<(), String> {
+    let e_ok = !sum.e_value_fail.is_nan() && !sum.e_value_pass.is_nan();
+    let bounds_ok = sum.lower <= sum.upper;
+    let phi_ok = sum.dispersion.is_finite() && sum.dispersion >= 1.0;
+    let est_ok = sum
+        .estimate
+        .is_none_or(|e| e.is_finite() && e >= sum.lower / 2.0 && e <= sum.upper * 2.0);
+    if e_ok && bounds_ok && phi_ok && est_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "estimate {} outside its bounds {}..{}, or e-values or dispersion not numbers",
+            sum.estimate.map_or("n/a".into(), fmt_num),
+            fmt_num(sum.lower),
+            fmt_num(sum.upper)
+        ))
+    }
+}
+
+/// The dispersion factor of a count test's state under the metric's policy.
+fn sum_phi(s: &RatioTestState, policy: &JudgePolicy, m: &CountMetric) -> f64 {
+    s.phi(&policy.ratio_config(m.tolerance, m.pass_tolerance))
+}
+
+/// The error rate at or above which a canary counts as broken: a fifth of its requests fail.
+pub const BROKEN_RATE: f64 = 0.2;
+
+/// The fail-fast rule: the canary's error rate is shown above [`BROKEN_RATE`] and above
+/// `tolerance` times the baseline's (the canary's lower bound above both the floor and
+/// `tolerance` x the baseline's upper bound, each bound at half of `alpha`: a union bound, so a
+/// canary no worse than tolerated is failed this way with probability at most `alpha`, at any
+/// look). It needs neither the minimum windows nor the minimum events: a canary whose every
+/// request fails is rolled back at the first look with enough requests to show it.
+fn broken(s: &RatioTestState, tolerance: f64, phi: f64, alpha: f64) -> Option<String> {
+    // a prior of one request's pseudo-exposure: tight at high rates, where this rule acts
+    let (cl, _) = rate_bounds_with(s.canary_events, s.canary_requests, phi, alpha / 2.0, 1.0)?;
+    let (_, bu) = rate_bounds_with(
+        s.baseline_events,
+        s.baseline_requests,
+        phi,
+        alpha / 2.0,
+        1.0,
+    )?;
+    (cl > BROKEN_RATE && cl > tolerance * bu).then(|| {
+        format!(
+            "broken canary: its error rate is shown above {} (lower bound {}), and above {} x \
+             the baseline's (upper bound {})",
+            fmt_num(BROKEN_RATE),
+            fmt_num(cl),
+            fmt_num(tolerance),
+            fmt_num(bu)
+        )
+    })
+}

@@ -1,0 +1,285 @@
+//! The judge's policy: which metrics, their tolerances and shares of alpha, the minimum-data
+//! rules and the dispersion settings; its validation, and the test configurations derived from
+//! it. The controller maps the Rollout's `spec.analysis` (the CRD's `...Spec` types) onto
+//! [`JudgePolicy`]; `tollgate analyze` reads it from camelCase JSON.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::analysis::stats::counts::RatioTestConfig;
+use crate::analysis::stats::latency::ShiftTestConfig;
+
+/// Error-rate settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ErrorRatePolicy {
+    /// Fail when the canary's error rate is shown to exceed `tolerance` x the baseline's.
+    pub tolerance: f64,
+    /// Pass when it is shown to be below `pass_tolerance` x the baseline's.
+    pub pass_tolerance: f64,
+    /// Pass also when the canary's error rate is shown at most `pass_margin` (errors per
+    /// request, 0.005 = half a percentage point) above the baseline's: the non-inferiority
+    /// rule, which a service with few or no errors can satisfy where a ratio cannot be shown.
+    /// `None` (JSON `null`) leaves only the ratio rule. With a margin, the metric's share of
+    /// `alphaPass` is split in halves between the two rules.
+    pub pass_margin: Option<f64>,
+    pub critical: bool,
+    /// Share of alpha (weighted Bonferroni).
+    pub weight: f64,
+}
+
+impl Default for ErrorRatePolicy {
+    fn default() -> Self {
+        ErrorRatePolicy {
+            tolerance: 1.0,
+            pass_tolerance: 1.5,
+            pass_margin: Some(0.005),
+            critical: true,
+            weight: 3.0,
+        }
+    }
+}
+
+/// One latency quantile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LatencyPolicy {
+    /// The quantile, e.g. 0.99.
+    pub quantile: f64,
+    /// Fail when the canary's rate of requests slower than the chosen bound is shown to exceed
+    /// `tolerance` x the baseline's; pass when shown below `pass_tolerance` x.
+    pub tolerance: f64,
+    pub pass_tolerance: f64,
+    pub critical: bool,
+    pub weight: f64,
+}
+
+impl Default for LatencyPolicy {
+    fn default() -> Self {
+        LatencyPolicy {
+            quantile: 0.99,
+            tolerance: 1.0,
+            pass_tolerance: 1.5,
+            critical: true,
+            weight: 1.0,
+        }
+    }
+}
+
+/// Whole-distribution latency comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DistributionPolicy {
+    /// Fail when the tilt is shown above `tolerance`; pass when shown below `pass_tolerance`.
+    pub tolerance: f64,
+    pub pass_tolerance: f64,
+    pub critical: bool,
+    pub weight: f64,
+}
+
+impl Default for DistributionPolicy {
+    fn default() -> Self {
+        DistributionPolicy {
+            tolerance: 0.0,
+            pass_tolerance: 0.3,
+            critical: true,
+            weight: 1.0,
+        }
+    }
+}
+
+/// Overdispersion handling (see [`crate::analysis::stats::sequential::Dispersion`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DispersionPolicy {
+    pub enabled: bool,
+    /// Pseudo-windows of the prior.
+    pub prior_windows: f64,
+    /// Prior coefficient of variation of a per-window, per-arm burst multiplier of the rate:
+    /// the dispersion the estimate is shrunk toward is `1 + priorBurstCv^2 * g`, where `g`
+    /// grows with the events per window (so the prior costs nothing at low counts and guards
+    /// high-count windows, where a single window carries a lot of evidence).
+    pub prior_burst_cv: f64,
+    /// Inflation of the estimated excess dispersion by `1 + upperZ * sqrt(2/df)`.
+    pub upper_z: f64,
+    /// When the data show overdispersion (the factor estimated with a Poisson prior exceeds
+    /// `overdispersedAbove`), a count metric may not fail before `overdispersedMinWindows`
+    /// windows: a few windows cannot tell a burst in one arm from a regression, and the
+    /// dispersion estimate needs data to be trusted. The prior alone does not trigger this
+    /// rule: its job is to temper, not to wait.
+    pub overdispersed_above: f64,
+    pub overdispersed_min_windows: u32,
+}
+
+impl Default for DispersionPolicy {
+    fn default() -> Self {
+        DispersionPolicy {
+            enabled: true,
+            prior_windows: 2.0,
+            prior_burst_cv: 0.2,
+            upper_z: 7.0,
+            overdispersed_above: 1.5,
+            overdispersed_min_windows: 8,
+        }
+    }
+}
+
+/// The judge's policy. The controller maps its CRD fields onto this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct JudgePolicy {
+    /// Family-wise probability of a false rollback (failing a canary no worse than tolerated).
+    pub alpha: f64,
+    /// Family-wise probability of a false promotion (passing a canary worse than `pass_tolerance`).
+    pub alpha_pass: f64,
+    pub error_rate: Option<ErrorRatePolicy>,
+    pub latency: Vec<LatencyPolicy>,
+    pub distribution: Option<DistributionPolicy>,
+    /// Minimum windows with data before a metric may fail or pass.
+    pub min_windows: u32,
+    /// Minimum events (both arms) before a count metric may fail.
+    pub min_events: f64,
+    /// Minimum canary requests before a metric may pass.
+    pub min_canary_requests: f64,
+    /// Scale of the mixing distributions (on log rate ratio / tilt).
+    pub mixture_scale: f64,
+    pub dispersion: DispersionPolicy,
+}
+
+impl Default for JudgePolicy {
+    fn default() -> Self {
+        JudgePolicy {
+            alpha: 0.02,
+            alpha_pass: 0.05,
+            error_rate: Some(ErrorRatePolicy::default()),
+            latency: vec![LatencyPolicy::default()],
+            distribution: Some(DistributionPolicy::default()),
+            min_windows: 3,
+            min_events: 5.0,
+            min_canary_requests: 300.0,
+            mixture_scale: 0.45,
+            dispersion: DispersionPolicy::default(),
+        }
+    }
+}
+
+/// A policy the judge cannot use (a permanent error: wait for a spec change).
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum PolicyError {
+    #[error("alpha and alphaPass must be in (0, 1), got {0}")]
+    Alpha(f64),
+    #[error("{metric}: tolerance must be positive and finite and not above passTolerance")]
+    Tolerance { metric: String },
+    #[error("latency quantile must be in (0, 1), got {0}")]
+    Quantile(f64),
+    #[error("{metric}: weight must be positive and finite")]
+    Weight { metric: String },
+    #[error("errorRate: passMargin must be in (0, 1), got {0}")]
+    PassMargin(f64),
+    #[error("mixtureScale must be positive and finite")]
+    MixtureScale,
+    #[error("the policy enables no metric")]
+    NoMetric,
+}
+
+fn check_tol(metric: &str, tol: f64, pass: f64, log_scale: bool) -> Result<(), PolicyError> {
+    let ok = tol.is_finite() && pass.is_finite() && tol <= pass && (!log_scale || tol > 0.0);
+    if ok {
+        Ok(())
+    } else {
+        Err(PolicyError::Tolerance {
+            metric: metric.to_string(),
+        })
+    }
+}
+
+fn check_weight(metric: &str, w: f64) -> Result<(), PolicyError> {
+    if w.is_finite() && w > 0.0 {
+        Ok(())
+    } else {
+        Err(PolicyError::Weight {
+            metric: metric.to_string(),
+        })
+    }
+}
+
+/// Metric name of a quantile, e.g. `latencyP99`, `latencyP99.9`.
+pub fn quantile_name(q: f64) -> String {
+    let p = q * 100.0;
+    if (p - p.round()).abs() < 1e-9 {
+        format!("latencyP{}", p.round())
+    } else {
+        format!("latencyP{}", (p * 1000.0).round() / 1000.0)
+    }
+}
+
+impl JudgePolicy {
+    /// Check the policy; the judge refuses an invalid one.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        for a in [self.alpha, self.alpha_pass] {
+            if !(a > 0.0 && a < 1.0) {
+                return Err(PolicyError::Alpha(a));
+            }
+        }
+        if !(self.mixture_scale.is_finite() && self.mixture_scale > 0.0) {
+            return Err(PolicyError::MixtureScale);
+        }
+        if let Some(e) = &self.error_rate {
+            check_tol("errorRate", e.tolerance, e.pass_tolerance, true)?;
+            check_weight("errorRate", e.weight)?;
+            if let Some(m) = e.pass_margin {
+                if !(m > 0.0 && m < 1.0) {
+                    return Err(PolicyError::PassMargin(m));
+                }
+            }
+        }
+        for l in &self.latency {
+            if !(l.quantile > 0.0 && l.quantile < 1.0) {
+                return Err(PolicyError::Quantile(l.quantile));
+            }
+            let name = quantile_name(l.quantile);
+            check_tol(&name, l.tolerance, l.pass_tolerance, true)?;
+            check_weight(&name, l.weight)?;
+        }
+        if let Some(d) = &self.distribution {
+            check_tol("latencyDistribution", d.tolerance, d.pass_tolerance, false)?;
+            check_weight("latencyDistribution", d.weight)?;
+        }
+        if self.error_rate.is_none() && self.latency.is_empty() && self.distribution.is_none() {
+            return Err(PolicyError::NoMetric);
+        }
+        Ok(())
+    }
+
+    pub(super) fn total_weight(&self) -> f64 {
+        self.error_rate.as_ref().map_or(0.0, |e| e.weight)
+            + self.latency.iter().map(|l| l.weight).sum::<f64>()
+            + self.distribution.as_ref().map_or(0.0, |d| d.weight)
+    }
+
+    fn dispersion(&self) -> Option<(f64, f64, f64)> {
+        let d = &self.dispersion;
+        d.enabled.then_some((
+            d.prior_windows,
+            d.prior_burst_cv * d.prior_burst_cv,
+            d.upper_z,
+        ))
+    }
+
+    pub(super) fn ratio_config(&self, tol: f64, pass: f64) -> RatioTestConfig {
+        RatioTestConfig {
+            fail_ratio: tol,
+            pass_ratio: pass,
+            mixture_scale: self.mixture_scale,
+            dispersion: self.dispersion(),
+        }
+    }
+
+    pub(super) fn shift_config(&self, d: &DistributionPolicy) -> ShiftTestConfig {
+        ShiftTestConfig {
+            fail_shift: d.tolerance,
+            pass_shift: d.pass_tolerance,
+            mixture_scale: self.mixture_scale,
+        }
+    }
+}
