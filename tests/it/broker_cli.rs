@@ -270,3 +270,62 @@ async fn record_deployment_cli() {
         "{v}"
     );
 }
+
+/// A POST the broker accepted but did not answer in time: the retry reads what the environment
+/// holds as deployed, finds the version there, and does not POST a second record.
+#[tokio::test]
+async fn record_deployment_after_an_accepted_but_timed_out_post_records_once() {
+    let index = r#"{"_links":{"pb:pacticipant-version":{"href":"/pacticipants/{pacticipant}/versions/{version}"},"pb:environments":{"href":"/environments"}}}"#;
+    let version = r#"{"_links":{"pb:record-deployment":[{"name":"production","href":"/pacticipants/Web/versions/1.0.0/deployed-versions/environment/e1"}]}}"#;
+    let environments = r#"{"_embedded":{"environments":[{"name":"production","_links":{"self":{"href":"/environments/e1"}}}]}}"#;
+    let environment = r#"{"_links":{"pb:currently-deployed-deployed-versions":{"href":"/environments/e1/deployed-versions/currently-deployed"}}}"#;
+    let deployed = r#"{"_embedded":{"deployedVersions":[{"applicationInstance":"eu","_embedded":{"version":{"number":"1.0.0"}},"_links":{"self":{"href":"/deployed-versions/d1"}}}]}}"#;
+    let server = FaultServer::start(vec![
+        Reply::json(200, index),
+        Reply::json(200, version),
+        // Stored by the broker, answered too late for the client.
+        Reply::json(201, r#"{"uuid":"d1"}"#).delayed(std::time::Duration::from_secs(3)),
+        Reply::json(200, index),
+        Reply::json(200, environments),
+        Reply::json(200, environment),
+        Reply::json(200, deployed),
+        // Anything further (a second POST) would be answered, and counted below.
+        Reply::json(201, r#"{"uuid":"d2"}"#),
+    ])
+    .await;
+    let o = tollgate(
+        &[
+            "record-deployment",
+            "--pacticipant",
+            "Web",
+            "--version",
+            "1.0.0",
+            "--environment",
+            "production",
+            "--application-instance",
+            "eu",
+            "--attempts",
+            "3",
+            "--request-timeout",
+            "1",
+        ],
+        &[("PACT_BROKER_BASE_URL", &server.base_url())],
+    )
+    .await;
+    let reqs = server.requests();
+    let posts = reqs.iter().filter(|r| r.starts_with("POST ")).count();
+    assert_eq!(posts, 1, "one record only: {reqs:#?}");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        reqs[6].starts_with(
+            "GET /environments/e1/deployed-versions/currently-deployed?pacticipant=Web "
+        ),
+        "{}",
+        reqs[6]
+    );
+}

@@ -14,7 +14,11 @@ use base64::Engine as _;
 
 use super::config::BrokerConfig;
 use super::error::{BrokerError, ConfigError};
-use super::types::{DeploymentRecord, Environment, MatrixAnswer, MatrixQuery, RecordedDeployment};
+use super::types::{
+    DeployedVersion, DeploymentRecord, Environment, MatrixAnswer, MatrixQuery, RecordedDeployment,
+};
+
+mod deployed;
 use crate::util::credentials::Credentials;
 use crate::util::retry::parse_retry_after;
 use crate::util::secret::Secret;
@@ -45,6 +49,13 @@ pub trait BrokerApi: Send + Sync {
 
     /// The environments the broker knows (index -> `pb:environments` -> GET).
     fn environments(&self) -> impl Future<Output = Result<Vec<Environment>, BrokerError>> + Send;
+
+    /// The versions of `pacticipant` the broker holds as currently deployed to `environment`.
+    fn currently_deployed(
+        &self,
+        pacticipant: &str,
+        environment: &str,
+    ) -> impl Future<Output = Result<Vec<DeployedVersion>, BrokerError>> + Send;
 }
 
 /// The reqwest implementation of [`BrokerApi`].
@@ -352,6 +363,16 @@ impl BrokerApi for HttpBroker {
                 .or_else(|| field("target"))
                 .or_else(|| record.application_instance.clone()),
         })
+    }
+
+    async fn currently_deployed(
+        &self,
+        pacticipant: &str,
+        environment: &str,
+    ) -> Result<Vec<DeployedVersion>, BrokerError> {
+        self.currently_deployed_versions(pacticipant, environment)
+            .await
+            .map_err(|e| self.scrub_error(e))
     }
 
     async fn environments(&self) -> Result<Vec<Environment>, BrokerError> {
