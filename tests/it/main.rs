@@ -34,3 +34,4 @@ mod prometheus_live;
 mod prometheus_tls;
 #[path = "../stats/main.rs"]
 mod stats;
+mod tenancy;

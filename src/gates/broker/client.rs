@@ -19,6 +19,7 @@ use super::types::{
 };
 
 mod deployed;
+pub use deployed::parse_deployed_versions;
 use crate::util::credentials::Credentials;
 use crate::util::retry::parse_retry_after;
 use crate::util::secret::Secret;
@@ -415,8 +416,8 @@ async fn read_capped(
     Ok((buf, false))
 }
 
-/// Turn a status, headers and (capped) body into JSON or a typed error. Pure.
-pub(crate) fn interpret(
+/// Turn a status, headers and (capped) body into JSON or a typed error. Pure (and fuzzed).
+pub fn interpret(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
@@ -591,7 +592,8 @@ fn named_links(resource: &Value, rel: &str) -> Vec<(String, Option<String>)> {
     }
 }
 
-fn parse_environments(v: &Value) -> Option<Vec<Environment>> {
+/// The environments of a `pb:environments` answer (embedded, or as named links). Pure.
+pub fn parse_environments(v: &Value) -> Option<Vec<Environment>> {
     if let Some(list) = v
         .get("_embedded")
         .and_then(|e| e.get("environments"))

@@ -70,7 +70,7 @@ fn environment_link(list: &Value, name: &str) -> Option<String> {
 }
 
 /// The deployed versions of a `currently-deployed` answer; `None` when it is not one.
-pub(crate) fn parse_deployed_versions(answer: &Value) -> Option<Vec<DeployedVersion>> {
+pub fn parse_deployed_versions(answer: &Value) -> Option<Vec<DeployedVersion>> {
     let list = answer
         .get("_embedded")?
         .get("deployedVersions")?
