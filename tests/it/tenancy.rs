@@ -182,7 +182,10 @@ async fn only_secrets_labelled_as_credentials_are_sent() {
     )
     .await;
     let sent = broker.requests().join("\n").to_ascii_lowercase();
-    assert!(sent.contains("authorization: bearer broker-token-3"), "{sent}");
+    assert!(
+        sent.contains("authorization: bearer broker-token-3"),
+        "{sent}"
+    );
     for never in ["db-password-1", "sa-token-2"] {
         assert!(!sent.contains(never), "{never} was sent:\n{sent}");
     }
@@ -204,9 +207,12 @@ async fn stalled_peers_of_eight_rollouts_do_not_hold_up_a_ninth() {
     let api: Api<Rollout> = ns.api();
     let (silent, connections) = silent_server("127.0.0.1").await;
     for i in 0..8 {
-        api.create(&PostParams::default(), &gated(&format!("stuck-{i}"), &silent, None))
-            .await
-            .expect("create rollout");
+        api.create(
+            &PostParams::default(),
+            &gated(&format!("stuck-{i}"), &silent, None),
+        )
+        .await
+        .expect("create rollout");
     }
     // Every worker is busy with a silent broker before the healthy Rollout arrives.
     let start = Instant::now();
@@ -215,9 +221,12 @@ async fn stalled_peers_of_eight_rollouts_do_not_hold_up_a_ninth() {
     }
     assert!(connections.load(Ordering::SeqCst) >= 8, "the eight asked");
     let broker = FaultServer::start(vec![Reply::json(200, YES)]).await;
-    api.create(&PostParams::default(), &gated("healthy", &broker.base_url(), None))
-        .await
-        .expect("create rollout");
+    api.create(
+        &PostParams::default(),
+        &gated("healthy", &broker.base_url(), None),
+    )
+    .await
+    .expect("create rollout");
     let created = Instant::now();
     wait_for(
         &api,

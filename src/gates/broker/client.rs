@@ -19,11 +19,11 @@ use super::types::{
 };
 
 mod deployed;
-pub use deployed::parse_deployed_versions;
 use crate::util::credentials::Credentials;
 use crate::util::retry::parse_retry_after;
 use crate::util::secret::Secret;
 use crate::util::text;
+pub use deployed::parse_deployed_versions;
 
 const HAL_JSON: &str = "application/hal+json";
 /// Error bodies are only read this far; they are shown in messages, not parsed whole.
