@@ -274,7 +274,7 @@ async fn record_deployment_cli() {
 /// A small stateful broker: the HAL walk of a record, the environment's currently deployed
 /// versions, and a POST that is stored at once but answered only after `post_delay` (a broker
 /// behind a slow proxy). Returns its base URL and the requests it received.
-async fn slow_recording_broker(
+pub(crate) async fn slow_recording_broker(
     post_delay: std::time::Duration,
 ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::sync::{Arc, Mutex};
@@ -314,7 +314,16 @@ async fn slow_recording_broker(
                         .lock()
                         .unwrap()
                         .iter()
-                        .map(|i| format!(r#"{{"applicationInstance":"{i}","_embedded":{{"version":{{"number":"1.0.0"}}}}}}"#))
+                        .map(|i| {
+                            let instance = if i.is_empty() {
+                                String::new()
+                            } else {
+                                format!(r#""applicationInstance":"{i}","#)
+                            };
+                            format!(
+                                r#"{{{instance}"_embedded":{{"version":{{"number":"1.0.0"}}}}}}"#
+                            )
+                        })
                         .collect();
                     format!(
                         r#"{{"_embedded":{{"deployedVersions":[{}]}}}}"#,
