@@ -34,7 +34,7 @@ impl Toxiproxy {
             )
         });
         let port = free_port();
-        let child = Command::new(&bin)
+        let mut child = Command::new(&bin)
             .args(["-host", "127.0.0.1", "-port", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -47,6 +47,8 @@ impl Toxiproxy {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("toxiproxy-server did not start on {api}");
     }
 
