@@ -104,11 +104,7 @@ impl Credentials {
 
     /// `text` with every form of these credentials replaced by `[redacted]`.
     pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for form in self.scrub_forms().iter().filter(|f| !f.is_empty()) {
-            out = out.replace(form.as_str(), "[redacted]");
-        }
-        out
+        super::text::redact(text, &self.scrub_forms())
     }
 
     /// `request` with the `Authorization` header these credentials call for.

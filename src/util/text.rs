@@ -102,6 +102,33 @@ pub fn for_status(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// `text` with every occurrence of each of `secrets` replaced by `[redacted]`, and also the
+/// start of one where `text` was cut (a shortened excerpt ending in `…` that stopped inside a
+/// secret would otherwise show its first characters).
+pub fn redact<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().map(AsRef::as_ref).filter(|s| !s.is_empty()) {
+        if out.contains(secret) {
+            out = out.replace(secret, "[redacted]");
+        }
+        let Some(head) = out.strip_suffix(ELLIPSIS) else {
+            continue;
+        };
+        // The longest proper prefix of the secret (4 characters or more) that ends the text.
+        let cut = secret
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([secret.len()])
+            .filter(|&i| i >= 4 && i < secret.len())
+            .rev()
+            .find(|&i| head.ends_with(&secret[..i]));
+        if let Some(i) = cut {
+            out = format!("{}[redacted]{ELLIPSIS}", &head[..head.len() - i]);
+        }
+    }
+    out
+}
+
 /// A one-line excerpt of a body for an error message: trimmed, printable, at most `max_chars`
 /// characters.
 pub fn excerpt(text: &str, max_chars: usize) -> String {
@@ -167,6 +194,24 @@ mod tests {
             for_terminal(report),
             "verdict: Pass\nreason: \\u{1b}[31mred\\r\n"
         );
+    }
+
+    #[test]
+    fn secrets_are_redacted_whole_and_where_an_excerpt_cut_them() {
+        let secrets = ["tok-1234567890", "pw"];
+        assert_eq!(
+            redact("denied tok-1234567890 and pw", &secrets),
+            "denied [redacted] and [redacted]"
+        );
+        let cut = format!("{}tok-12345…", "x".repeat(10));
+        assert_eq!(
+            redact(&cut, &secrets),
+            format!("{}[redacted]…", "x".repeat(10))
+        );
+        // Too short a tail to tell from ordinary text, and no cut: left as it is.
+        assert_eq!(redact("a to…", &secrets), "a to…");
+        assert_eq!(redact("tok-12", &secrets), "tok-12");
+        assert_eq!(redact("nothing", &[""]), "nothing");
     }
 
     #[test]

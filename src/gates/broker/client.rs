@@ -107,13 +107,8 @@ impl HttpBroker {
     }
 
     fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.scrub {
-            if out.contains(s.expose()) {
-                out = out.replace(s.expose(), "[redacted]");
-            }
-        }
-        out
+        let secrets: Vec<&str> = self.scrub.iter().map(Secret::expose).collect();
+        text::redact(text, &secrets)
     }
 
     fn url(&self, path: &str) -> Result<Url, BrokerError> {

@@ -100,11 +100,7 @@ pub const MAX_STATUS_TEXT: usize = 512;
 /// `text` as status may keep it: every form of the credentials replaced by `[redacted]`,
 /// control characters escaped, at most [`MAX_STATUS_TEXT`] characters.
 fn status_text(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        out = out.replace(s.as_str(), "[redacted]");
-    }
-    text::for_status(&out, MAX_STATUS_TEXT)
+    text::for_status(&text::redact(text, secrets), MAX_STATUS_TEXT)
 }
 
 fn whole_millis(t: jiff::Timestamp) -> jiff::Timestamp {
@@ -370,6 +366,35 @@ mod tests {
             b.extend(e.clone());
         }
         serde_json::from_value(base).unwrap()
+    }
+
+    /// What a server posing as Prometheus (or a metadata endpoint behind a redirect) says
+    /// reaches status without the credentials, escaped and short.
+    #[test]
+    fn peer_text_in_status_is_scrubbed_escaped_and_capped() {
+        let auth = credentials::Credentials::Basic {
+            username: "prom-user".into(),
+            password: crate::util::secret::Secret::new("prom-pass-123"),
+        };
+        let body = format!(
+            "HTTP 500: echo Authorization: Basic {} user prom-user pass prom-pass-123 \u{1b}]0;x\u{7}{}",
+            "cHJvbS11c2VyOnByb20tcGFzcy0xMjM=",
+            "z".repeat(4000)
+        );
+        let shown = status_text(&body, &auth.scrub_forms());
+        for secret in [
+            "prom-user",
+            "prom-pass-123",
+            "cHJvbS11c2VyOnByb20tcGFzcy0xMjM=",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert!(
+            shown.chars().count() <= MAX_STATUS_TEXT + 1,
+            "{}",
+            shown.len()
+        );
     }
 
     #[test]
