@@ -64,5 +64,14 @@ for body in [b'{"version":"1.0.0","configHash":"3f2a"}', b'{"version":1,"configH
 for d in [b"1m30s", b"500ms", b"10", b"1h", b"0", b"1.5s", b"99999999999999h", b"-1s", b" 2m "]:
     put("duration", d)
 
+for body in [
+        b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{"le":"0.1"},"value":[1700000000.5,"12"]}]}}',
+        b'{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1795363200,"10"],[1795363260,"20"],[-1e300,"1"]]}]}}',
+        b'{"status":"success","data":{"resultType":"scalar","result":[1700000000,"3"]}}',
+        b'{"status":"success","data":{"resultType":"vector","result":[]},"warnings":["partial response"]}',
+        b'{"status":"error","errorType":"bad_data","error":"parse error at char 3"}',
+        b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]},{"metric":{},"value":[1,"+Inf"]}]}}']:
+    put("prometheus_response", body)
+
 for t in [b"plain", b"\x1b[2J\x1b]0;t\x07", b"a\r\nb\tc", "v1\u202e2".encode(), b"\xff\xfe"]:
     put("text", t)
