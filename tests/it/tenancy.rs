@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 use tollgate::crd::{GateVerdict, Reason, Rollout, RolloutStatus};
@@ -17,6 +17,10 @@ use crate::support::cluster::TestEnv;
 use crate::support::operator::Operator;
 use crate::support::rollout_manifest::template;
 use crate::support::rollout_watch::wait_for;
+
+/// The service account whose token Secret the tests create (its own, so the token controller
+/// keeps the Secret rather than deleting it for a missing account).
+const SERVICE_ACCOUNT: &str = "tenant-app";
 
 const YES: &str = r#"{"summary":{"deployable":true,"reason":"All required verification results are published and successful","success":1,"failed":0,"unknown":0},"matrix":[]}"#;
 
@@ -70,7 +74,8 @@ async fn secret(api: &Api<Secret>, name: &str, labelled: bool, type_: &str, toke
         s["metadata"]["labels"] = json!({"tollgate.dev/credentials": "true"});
     }
     if type_ == "kubernetes.io/service-account-token" {
-        s["metadata"]["annotations"] = json!({"kubernetes.io/service-account.name": "default"});
+        s["metadata"]["annotations"] =
+            json!({"kubernetes.io/service-account.name": SERVICE_ACCOUNT});
     }
     let s: Secret = serde_json::from_value(s).expect("secret");
     api.create(&PostParams::default(), &s)
@@ -130,6 +135,12 @@ async fn only_secrets_labelled_as_credentials_are_sent() {
     let api: Api<Rollout> = ns.api();
     let secrets: Api<Secret> = ns.api();
     let broker = FaultServer::start(vec![Reply::json(200, YES)]).await;
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": SERVICE_ACCOUNT}})).expect("sa");
+    ns.api::<ServiceAccount>()
+        .create(&PostParams::default(), &account)
+        .await
+        .expect("create service account");
     secret(&secrets, "app-db", false, "Opaque", "db-password-1").await;
     secret(
         &secrets,
