@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 
 seconds="${TOLLGATE_FUZZ_SECONDS:-30}"
 cache="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}"
+# The instrumented nightly build has flags of its own: a target dir of its own, in the cache, so a
+# warm run rebuilds only tollgate.
+export CARGO_TARGET_DIR="${TOLLGATE_FUZZ_TARGET_DIR:-$cache/fuzz-target}"
 CARGO_FUZZ_VERSION=0.13.2
 fuzz_bin="$cache/bin/cargo-fuzz-$CARGO_FUZZ_VERSION"
 if [ ! -x "$fuzz_bin" ]; then
