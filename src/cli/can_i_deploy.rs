@@ -14,11 +14,12 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
+use super::broker_args::BrokerRequestArgs;
 use crate::gates::broker::{
     run_gate, BlockKind, BrokerConfig, CanIDeployRequest, ConfigError, ContractVerdict, GateAction,
-    GateDecision, GatePolicy, HttpBroker, Ignore, RetryPolicy,
+    GateDecision, GatePolicy, HttpBroker, Ignore,
 };
-use crate::util::duration::{self, Duration};
+use crate::util::duration::Duration;
 use crate::util::output::OutputFormat;
 use crate::util::text;
 
@@ -47,15 +48,8 @@ pub struct CanIDeployArgs {
     /// Wait between two asks while the answer is unknown (e.g. 10s, 1m; a bare number is seconds).
     #[arg(long, default_value = "10s")]
     pub retry_interval: Duration,
-    /// Attempts in all for connect errors, timeouts, 5xx, 408 and 429.
-    #[arg(long, default_value_t = 4)]
-    pub attempts: u32,
-    /// Connect timeout (e.g. 10s; a bare number is seconds).
-    #[arg(long, default_value = "10s", value_parser = duration::positive)]
-    pub connect_timeout: Duration,
-    /// Timeout of one whole request (e.g. 30s; a bare number is seconds).
-    #[arg(long, default_value = "30s", value_parser = duration::positive)]
-    pub request_timeout: Duration,
+    #[command(flatten)]
+    pub broker: BrokerRequestArgs,
     /// Report the real verdict, marked [dry-run], and exit 0 whatever it is (a "no" is still
     /// shown as a "no"). Waits for an unknown answer as without it.
     #[arg(long)]
@@ -105,9 +99,7 @@ pub fn prepare(
     args: &CanIDeployArgs,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<(CanIDeployRequest, GatePolicy, BrokerConfig), ConfigError> {
-    let mut config = BrokerConfig::from_env(env)?;
-    config.connect_timeout = args.connect_timeout.as_std();
-    config.request_timeout = args.request_timeout.as_std();
+    let config = args.broker.apply(BrokerConfig::from_env(env)?);
     let interval = args.retry_interval.as_std();
     let request = CanIDeployRequest {
         pacticipant: args.pacticipant.clone(),
@@ -119,10 +111,7 @@ pub fn prepare(
         poll_interval: interval,
         // N more asks at interval S: the budget since the first unknown answer is N * S.
         unknown_budget: interval.saturating_mul(args.retry_while_unknown),
-        retry: RetryPolicy {
-            max_attempts: args.attempts.max(1),
-            ..RetryPolicy::default()
-        },
+        retry: args.broker.retry(),
         dry_run: args.dry_run,
     };
     Ok((request, policy, config))
@@ -247,7 +236,7 @@ mod tests {
     use jiff::Timestamp;
 
     use super::*;
-    use crate::gates::broker::{decide, BrokerError, GateProgress, MatrixAnswer, Summary};
+    use crate::gates::broker::{decide, BrokerError, GateProgress, MatrixAnswer};
 
     #[derive(Parser)]
     struct Cli {
@@ -278,18 +267,10 @@ mod tests {
     }
 
     fn matrix(deployable: Option<bool>) -> Result<MatrixAnswer, BrokerError> {
-        Ok(MatrixAnswer {
-            summary: Some(Summary {
-                deployable: Some(deployable),
-                reason: Some("the broker's reason".into()),
-                success: Some(1),
-                failed: Some(0),
-                unknown: Some(1),
-                ignored: None,
-            }),
-            matrix: vec![],
-            notices: vec![],
-        })
+        Ok(MatrixAnswer::summarised(
+            Some(deployable),
+            "the broker's reason",
+        ))
     }
 
     #[test]

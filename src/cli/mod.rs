@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 pub mod analyze;
 mod bench_judge;
+pub mod broker_args;
 pub mod can_i_deploy;
 pub mod controller;
 mod crd;
@@ -135,43 +136,26 @@ mod tests {
             .map_err(|e| e.to_string())
     }
 
+    /// The words of a command line (no quoting: none of these has a space in a value).
+    fn words(line: &'static str) -> Vec<&'static str> {
+        line.split(' ').collect()
+    }
+
+    /// Valid command lines of the commands whose required flags are many.
+    const CAN_I_DEPLOY: &str = "can-i-deploy --pacticipant p --version 1 --environment e";
+    const RECORD: &str = "record-deployment --pacticipant p --version 1 --environment e";
+    const VERIFY: &str = "verify -n shop -l app=a --expect-version 1";
+
     /// Every duration flag of every command, with the rest of a valid command line.
     fn duration_flags() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
-        let cid = vec![
-            "can-i-deploy",
-            "--pacticipant",
-            "p",
-            "--version",
-            "1",
-            "--environment",
-            "e",
-        ];
-        let record = vec![
-            "record-deployment",
-            "--pacticipant",
-            "p",
-            "--version",
-            "1",
-            "--environment",
-            "e",
-        ];
-        let verify = vec![
-            "verify",
-            "-n",
-            "shop",
-            "-l",
-            "app=a",
-            "--expect-version",
-            "1",
-        ];
         vec![
             ("status", vec!["status", "shop"], "--timeout"),
-            ("verify", verify, "--timeout"),
-            ("can-i-deploy", cid.clone(), "--retry-interval"),
-            ("can-i-deploy", cid.clone(), "--connect-timeout"),
-            ("can-i-deploy", cid, "--request-timeout"),
-            ("record-deployment", record.clone(), "--connect-timeout"),
-            ("record-deployment", record, "--request-timeout"),
+            ("verify", words(VERIFY), "--timeout"),
+            ("can-i-deploy", words(CAN_I_DEPLOY), "--retry-interval"),
+            ("can-i-deploy", words(CAN_I_DEPLOY), "--connect-timeout"),
+            ("can-i-deploy", words(CAN_I_DEPLOY), "--request-timeout"),
+            ("record-deployment", words(RECORD), "--connect-timeout"),
+            ("record-deployment", words(RECORD), "--request-timeout"),
             ("controller", vec!["controller"], "--lease-duration"),
             ("controller", vec!["controller"], "--lease-renew-grace"),
             ("controller", vec!["controller"], "--webhook-timeout"),
@@ -183,10 +167,10 @@ mod tests {
             (Command::Status(a), _) => a.timeout,
             (Command::Verify(a), _) => a.timeout,
             (Command::CanIDeploy(a), "--retry-interval") => a.retry_interval,
-            (Command::CanIDeploy(a), "--connect-timeout") => a.connect_timeout,
-            (Command::CanIDeploy(a), _) => a.request_timeout,
-            (Command::RecordDeployment(a), "--connect-timeout") => a.connect_timeout,
-            (Command::RecordDeployment(a), _) => a.request_timeout,
+            (Command::CanIDeploy(a), "--connect-timeout") => a.broker.connect_timeout,
+            (Command::CanIDeploy(a), _) => a.broker.request_timeout,
+            (Command::RecordDeployment(a), "--connect-timeout") => a.broker.connect_timeout,
+            (Command::RecordDeployment(a), _) => a.broker.request_timeout,
             (Command::Controller(a), "--lease-duration") => a.lease_duration,
             (Command::Controller(a), "--lease-renew-grace") => a.lease_renew_grace,
             (Command::Controller(a), _) => a.webhook_timeout,
@@ -225,34 +209,10 @@ mod tests {
         let commands: Vec<Vec<&str>> = vec![
             vec!["list"],
             vec!["status", "shop"],
-            vec![
-                "verify",
-                "-n",
-                "shop",
-                "-l",
-                "app=a",
-                "--expect-version",
-                "1",
-            ],
+            words(VERIFY),
             vec!["analyze", "--input", "-"],
-            vec![
-                "can-i-deploy",
-                "--pacticipant",
-                "p",
-                "--version",
-                "1",
-                "--environment",
-                "e",
-            ],
-            vec![
-                "record-deployment",
-                "--pacticipant",
-                "p",
-                "--version",
-                "1",
-                "--environment",
-                "e",
-            ],
+            words(CAN_I_DEPLOY),
+            words(RECORD),
         ];
         for base in commands {
             for (flag, value, want) in [

@@ -12,11 +12,11 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::{json, Value};
 
+use super::broker_args::BrokerRequestArgs;
 use super::can_i_deploy::EXIT_ERROR;
 use crate::gates::broker::{
-    record_with_retries, BrokerConfig, DeploymentRecord, HttpBroker, RecordStep, RetryPolicy,
+    record_with_retries, BrokerConfig, DeploymentRecord, HttpBroker, RecordStep,
 };
-use crate::util::duration::{self, Duration};
 use crate::util::output::OutputFormat;
 use crate::util::text;
 
@@ -31,15 +31,8 @@ pub struct RecordDeploymentArgs {
     /// Which instance of the application in that environment (e.g. per customer or region).
     #[arg(long)]
     pub application_instance: Option<String>,
-    /// Attempts in all for connect errors, timeouts, 5xx, 408 and 429.
-    #[arg(long, default_value_t = 4)]
-    pub attempts: u32,
-    /// Connect timeout (e.g. 10s; a bare number is seconds).
-    #[arg(long, default_value = "10s", value_parser = duration::positive)]
-    pub connect_timeout: Duration,
-    /// Timeout of one whole request (e.g. 30s; a bare number is seconds).
-    #[arg(long, default_value = "30s", value_parser = duration::positive)]
-    pub request_timeout: Duration,
+    #[command(flatten)]
+    pub broker: BrokerRequestArgs,
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -55,12 +48,10 @@ pub fn run(args: RecordDeploymentArgs) -> ExitCode {
         }
         ExitCode::from(EXIT_ERROR)
     };
-    let mut config = match BrokerConfig::from_env(|k| std::env::var(k).ok()) {
-        Ok(c) => c,
+    let config = match BrokerConfig::from_env(|k| std::env::var(k).ok()) {
+        Ok(c) => args.broker.apply(c),
         Err(e) => return fail(args.output, "ConfigError", e.to_string()),
     };
-    config.connect_timeout = args.connect_timeout.as_std();
-    config.request_timeout = args.request_timeout.as_std();
     let broker = match HttpBroker::new(config) {
         Ok(b) => b,
         Err(e) => return fail(args.output, "ConfigError", e.to_string()),
@@ -71,10 +62,7 @@ pub fn run(args: RecordDeploymentArgs) -> ExitCode {
         environment: args.environment.clone(),
         application_instance: args.application_instance.clone(),
     };
-    let retry = RetryPolicy {
-        max_attempts: args.attempts.max(1),
-        ..RetryPolicy::default()
-    };
+    let retry = args.broker.retry();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -724,8 +724,7 @@ mod tests {
     use super::*;
 
     fn sample() -> Rollout {
-        serde_json::from_value(json!({
-            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+        crate::crd::fixtures::rollout(json!({
             "metadata": {"name": "shop", "namespace": "prod", "generation": 1},
             "spec": {"version": "2.0.0", "workloadRef": {"name": "shop"},
                      "contractGate": {"brokerUrl": "http://b", "pacticipant": "shop", "environment": "production"},
@@ -751,7 +750,6 @@ mod tests {
                 "conditions": [{"type": "Ready", "status": "False", "reason": "Analyzing", "message": "", "lastTransitionTime": "2026-11-22T09:58:00Z"}]
             }
         }))
-        .unwrap()
     }
 
     /// Every section's other branches: no contract gate, fleet not checked, smoke failures,
@@ -763,8 +761,7 @@ mod tests {
                             "reason": format!("Reason{i}"), "message": format!("message {i}")})
             })
             .collect();
-        serde_json::from_value(json!({
-            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+        crate::crd::fixtures::rollout(json!({
             "metadata": {"name": "checkout-with-a-rather-long-name", "namespace": "shop", "generation": 3},
             "spec": {"version": "2.4.0", "workloadRef": {"name": "checkout"},
                      "smoke": {"requests": [{"name": "health", "path": "/healthz"}]},
@@ -794,14 +791,12 @@ mod tests {
                     {"type": "Stalled", "status": "False", "reason": "Promoted", "message": "", "lastTransitionTime": "2026-11-22T09:58:00Z"}]
             }
         }))
-        .unwrap()
     }
 
     /// A contract gate not asked yet, smoke not run, no analysis yet, promoting, a record made,
     /// more failing pods than listed.
     fn sample_promoting() -> Rollout {
-        serde_json::from_value(json!({
-            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+        crate::crd::fixtures::rollout(json!({
             "metadata": {"name": "pay", "namespace": "prod", "generation": 1},
             "spec": {"version": "3.0.0", "workloadRef": {"name": "pay"},
                      "contractGate": {"brokerUrl": "http://b", "pacticipant": "pay", "environment": "prod", "dryRun": true},
@@ -817,13 +812,11 @@ mod tests {
                                      "recordedAt": "2026-11-22T09:59:30Z", "attempts": 1}
             }
         }))
-        .unwrap()
     }
 
     /// A contract answer in dry run without summary or reason, and a new rollout without status.
     fn sample_dry_run() -> Rollout {
-        serde_json::from_value(json!({
-            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+        crate::crd::fixtures::rollout(json!({
             "metadata": {"name": "cart", "namespace": "prod", "generation": 1},
             "spec": {"version": "1.1.0", "workloadRef": {"name": "cart"},
                      "contractGate": {"brokerUrl": "http://b", "pacticipant": "cart", "environment": "prod", "dryRun": true},
@@ -835,7 +828,6 @@ mod tests {
                                   "checkedAt": "2026-11-22T06:00:00Z"}
             }
         }))
-        .unwrap()
     }
 
     /// Byte for byte, every section in each of its shapes (`testdata/status-trees.txt`, rendered

@@ -28,4 +28,6 @@ pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
 }
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod tests;

@@ -172,24 +172,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::crd::fixtures::shop_with_traffic;
     use crate::crd::LABEL_TRACK;
-
-    fn rollout(traffic: serde_json::Value) -> Rollout {
-        serde_json::from_value(json!({
-            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
-            "metadata": {"name": "shop", "namespace": "prod", "uid": "u-1"},
-            "spec": {
-                "version": "2.0.0", "replicas": 4,
-                "selector": {"matchLabels": {"app": "shop"}},
-                "template": {"metadata": {"labels": {"app": "shop"}},
-                             "spec": {"containers": [{"name": "shop", "image": "shop:2.0.0",
-                                       "ports": [{"name": "http", "containerPort": 8080}]}]}},
-                "traffic": traffic,
-                "steps": [{"setWeight": 50}]
-            }
-        }))
-        .unwrap()
-    }
 
     fn stable_deployment(version: &str) -> Deployment {
         serde_json::from_value(json!({
@@ -215,9 +199,14 @@ mod tests {
             .unwrap()
     }
 
+    fn template_labels(d: &Deployment) -> std::collections::BTreeMap<String, String> {
+        let template = &d.spec.as_ref().unwrap().template;
+        template.metadata.as_ref().unwrap().labels.clone().unwrap()
+    }
+
     #[test]
     fn canary_gets_the_new_template_and_stable_keeps_its_own() {
-        let r = rollout(json!({"type": "ReplicaRatio"}));
+        let r = shop_with_traffic(json!({"type": "ReplicaRatio"}));
         let stable_now = stable_deployment("1.0.0");
         let sources = Sources {
             new_template: r.spec.template.as_ref(),
@@ -232,17 +221,7 @@ mod tests {
         assert_eq!(image(&d), "shop:2.0.0");
         assert_eq!(deployment_version(&d).as_deref(), Some("2.0.0"));
         assert_eq!(d.spec.as_ref().unwrap().replicas, Some(2));
-        let labels = d
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .metadata
-            .as_ref()
-            .unwrap()
-            .labels
-            .clone()
-            .unwrap();
+        let labels = template_labels(&d);
         assert_eq!(labels.get(LABEL_TRACK).map(String::as_str), Some("canary"));
         assert_eq!(labels.get("app").map(String::as_str), Some("shop"));
         assert_eq!(labels.get(LABEL_COMPARED).map(String::as_str), Some("true"));
@@ -275,17 +254,7 @@ mod tests {
             "shop:1.0.0",
             "stable keeps the stable version's template"
         );
-        let stable_labels = d
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .metadata
-            .as_ref()
-            .unwrap()
-            .labels
-            .clone()
-            .unwrap();
+        let stable_labels = template_labels(&d);
         assert_eq!(
             stable_labels.get(LABEL_COMPARED),
             None,
@@ -308,7 +277,7 @@ mod tests {
 
     #[test]
     fn a_lost_stable_template_is_an_error_not_a_guess() {
-        let r = rollout(json!({"type": "ReplicaRatio"}));
+        let r = shop_with_traffic(json!({"type": "ReplicaRatio"}));
         let other = stable_deployment("0.9.0");
         for stable_now in [None, Some(&other)] {
             let sources = Sources {

@@ -176,9 +176,11 @@ pub fn fleet_status(report: &FleetReport, now: Timestamp) -> FleetStatus {
         pod: f.pod.clone(),
         track: Some(f.track.as_str().to_string()),
         ip: f.ip.map(|ip| ip.to_string()),
-        problem: f.kind.as_str().to_string(),
-        reported: Some(shown(f.reported.as_deref().unwrap_or(&f.detail))),
-        expected: f.expected.as_deref().map(shown),
+        problem: f.problem.kind.as_str().to_string(),
+        reported: Some(shown(
+            f.problem.reported.as_deref().unwrap_or(&f.problem.detail),
+        )),
+        expected: f.problem.expected.as_deref().map(shown),
     }));
     findings.truncate(crd::MAX_FAILING_PODS);
     FleetStatus {
@@ -458,10 +460,12 @@ mod tests {
                 pod: "p-1".into(),
                 track: Track::Canary,
                 ip: None,
-                kind: fleet::ProblemKind::VersionMismatch,
-                detail: "version mismatch".into(),
-                reported: Some(format!("\u{1b}]0;owned\u{7}{}", "9".repeat(64 * 1024))),
-                expected: Some("2.0.0".into()),
+                problem: fleet::Problem {
+                    kind: fleet::ProblemKind::VersionMismatch,
+                    detail: "version mismatch".into(),
+                    reported: Some(format!("\u{1b}]0;owned\u{7}{}", "9".repeat(64 * 1024))),
+                    expected: Some("2.0.0".into()),
+                },
             }],
             passed: false,
             canary: Default::default(),

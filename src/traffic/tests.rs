@@ -4,24 +4,8 @@ use serde_json::json;
 
 use super::http_route::{weight_patch, HttpRoute};
 use super::*;
+use crate::crd::fixtures::shop_with_traffic;
 use crate::crd::{LABEL_COMPARED, LABEL_ROLLOUT, LABEL_TRACK};
-
-fn rollout(traffic: serde_json::Value) -> Rollout {
-    serde_json::from_value(json!({
-        "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
-        "metadata": {"name": "shop", "namespace": "prod", "uid": "u-1"},
-        "spec": {
-            "version": "2.0.0", "replicas": 4,
-            "selector": {"matchLabels": {"app": "shop"}},
-            "template": {"metadata": {"labels": {"app": "shop"}},
-                         "spec": {"containers": [{"name": "shop", "image": "shop:2.0.0",
-                                   "ports": [{"name": "http", "containerPort": 8080}]}]}},
-            "traffic": traffic,
-            "steps": [{"setWeight": 50}]
-        }
-    }))
-    .unwrap()
-}
 
 #[test]
 fn canary_replicas_rounds_up_and_stays_within_bounds() {
@@ -55,8 +39,8 @@ fn the_split_per_kind() {
         first_weight: 25,
         baseline: false,
     };
-    let ratio = rollout(json!({"type": "ReplicaRatio"}));
-    let route = rollout(json!({"type": "HTTPRoute", "httpRoute": {"name": "shop",
+    let ratio = shop_with_traffic(json!({"type": "ReplicaRatio"}));
+    let route = shop_with_traffic(json!({"type": "HTTPRoute", "httpRoute": {"name": "shop",
         "stableService": "shop-stable", "canaryService": "shop-canary", "port": 80}}));
     // Replica ratio: the canary's pods replace stable ones.
     let p = plan(&ratio.spec.traffic, &request);
@@ -100,7 +84,7 @@ fn the_split_per_kind() {
 
 #[test]
 fn the_service_admits_the_canary_only_once_it_serves() {
-    let r = rollout(json!({"type": "ReplicaRatio"}));
+    let r = shop_with_traffic(json!({"type": "ReplicaRatio"}));
     let not_yet = TrafficState {
         canary_weight: 0,
         canary_serving: false,
@@ -135,7 +119,7 @@ fn the_service_admits_the_canary_only_once_it_serves() {
 
 #[test]
 fn http_route_weights_are_patched_by_backend_name() {
-    let r = rollout(json!({"type": "HTTPRoute", "httpRoute": {"name": "shop",
+    let r = shop_with_traffic(json!({"type": "HTTPRoute", "httpRoute": {"name": "shop",
         "stableService": "shop-stable", "canaryService": "shop-canary", "port": 80}}));
     let spec = r.spec.traffic.http_route.clone().unwrap();
     let route = json!({"spec": {"rules": [{"backendRefs": [
@@ -192,7 +176,11 @@ fn http_route_weights_are_patched_by_backend_name() {
     // Only a route of an HTTPRoute traffic kind is weighted.
     assert_eq!(http_route::weighted_route(&r.spec.traffic), Some(&spec));
     assert_eq!(
-        http_route::weighted_route(&rollout(json!({"type": "ReplicaRatio"})).spec.traffic),
+        http_route::weighted_route(
+            &shop_with_traffic(json!({"type": "ReplicaRatio"}))
+                .spec
+                .traffic
+        ),
         None
     );
     let state = TrafficState {

@@ -12,6 +12,13 @@ source "$here/versions.env"
 cache=${TOLLGATE_CACHE:-$HOME/.cache/tollgate}
 bin=$cache/bin/$KUBERNETES_VERSION
 mkdir -p "$bin"
+# One build at a time per cache: a second run (another test lane, the demo) waits here and then
+# finds everything built, instead of racing the first into the same files.
+exec 9>"$cache/.build.lock"
+if ! flock -n 9; then
+  echo "[build.sh] another build holds $cache/.build.lock; waiting for it" >&2
+  flock 9
+fi
 export GOFLAGS=-mod=mod
 export CGO_ENABLED=0
 export GOWORK=off

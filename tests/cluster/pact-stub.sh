@@ -124,6 +124,14 @@ case "$cmd" in
             work=$1; port=$2; shift 2
             "$@" &
             stub=$!
+            # The socket appears only once the stub accepts connections: the outer side waits
+            # for the socket, so a client that reaches the outer port never finds the stub not
+            # yet listening (which it would see as a connection closed without an answer).
+            for _ in $(seq 1 600); do
+                (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+                kill -0 "$stub" 2>/dev/null || exit 1
+                sleep 0.05
+            done
             python3 "$work/bridge.py" unix-to-tcp "$work/stub.sock" "$port" &
             bridge=$!
             trap "kill $stub $bridge 2>/dev/null" EXIT
@@ -134,7 +142,7 @@ case "$cmd" in
         cleanup() { kill "$inner" 2>/dev/null || true; wait "$inner" 2>/dev/null || true; rm -rf "$work"; }
         trap cleanup EXIT
         trap 'exit 0' TERM INT
-        for _ in $(seq 1 100); do [ -S "$work/stub.sock" ] && break; sleep 0.05; done
+        for _ in $(seq 1 700); do [ -S "$work/stub.sock" ] && break; sleep 0.05; done
         [ -S "$work/stub.sock" ] || { echo "pact-stub-server did not come up" >&2; exit 1; }
         echo "pact-stub-server serving ${files[*]} on http://127.0.0.1:$port/" >&2
         # In the background and waited for, so SIGTERM/SIGINT are handled at once.

@@ -93,7 +93,7 @@ fn failing(outcome: &FleetOutcome) -> Vec<(String, ProblemKind)> {
         .report
         .failures
         .iter()
-        .map(|f| (f.pod.clone(), f.kind))
+        .map(|f| (f.pod.clone(), f.problem.kind))
         .collect()
 }
 
@@ -129,9 +129,9 @@ async fn one_of_eight_on_an_old_version_blocks_and_is_named() {
     assert_eq!(r.stable.passed, 8);
     let f = &r.failures[0];
     assert_eq!(f.pod, "app-canary-5");
-    assert_eq!(f.kind, ProblemKind::VersionMismatch);
-    assert_eq!(f.reported.as_deref(), Some(STABLE));
-    assert_eq!(f.expected.as_deref(), Some(CANARY));
+    assert_eq!(f.problem.kind, ProblemKind::VersionMismatch);
+    assert_eq!(f.problem.reported.as_deref(), Some(STABLE));
+    assert_eq!(f.problem.expected.as_deref(), Some(CANARY));
     assert!(r.summary().contains("app-canary-5"), "{}", r.summary());
 }
 
@@ -145,8 +145,8 @@ async fn one_pod_with_a_drifted_config_hash_blocks() {
         vec![("app-canary-3".to_string(), ProblemKind::ConfigDrift)]
     );
     let f = &out.report.failures[0];
-    assert_eq!(f.reported.as_deref(), Some(GREEN_HASH));
-    assert_eq!(f.expected.as_deref(), Some(BLUE_HASH));
+    assert_eq!(f.problem.reported.as_deref(), Some(GREEN_HASH));
+    assert_eq!(f.problem.expected.as_deref(), Some(BLUE_HASH));
 }
 
 #[tokio::test]
@@ -161,9 +161,9 @@ async fn canary_and_stable_configs_differ_without_a_declared_change() {
     assert_eq!(out.report.stable.failed, 0);
     for f in &out.report.failures {
         assert_eq!(f.track, Track::Canary);
-        assert_eq!(f.kind, ProblemKind::ConfigMismatch);
-        assert_eq!(f.reported.as_deref(), Some(GREEN_HASH));
-        assert_eq!(f.expected.as_deref(), Some(BLUE_HASH));
+        assert_eq!(f.problem.kind, ProblemKind::ConfigMismatch);
+        assert_eq!(f.problem.reported.as_deref(), Some(GREEN_HASH));
+        assert_eq!(f.problem.expected.as_deref(), Some(BLUE_HASH));
     }
 
     // The same fleet passes once the change is declared with the canary's hash.
@@ -210,32 +210,36 @@ async fn a_pod_that_hangs_past_the_timeout_blocks() {
     let out = one_faulty_pod(24, "hang", Duration::from_millis(500)).await;
     println!("check with a hanging pod took {:?}", started.elapsed());
     let f = &out.report.failures[0];
-    assert_eq!(f.kind, ProblemKind::Timeout);
-    assert!(f.detail.contains("500ms"), "{}", f.detail);
+    assert_eq!(f.problem.kind, ProblemKind::Timeout);
+    assert!(f.problem.detail.contains("500ms"), "{}", f.problem.detail);
 }
 
 #[tokio::test]
 async fn a_pod_that_answers_500_blocks() {
     let out = one_faulty_pod(25, "status500", T).await;
     let f = &out.report.failures[0];
-    assert_eq!(f.kind, ProblemKind::HttpStatus);
-    assert_eq!(f.reported.as_deref(), Some("500"));
+    assert_eq!(f.problem.kind, ProblemKind::HttpStatus);
+    assert_eq!(f.problem.reported.as_deref(), Some("500"));
 }
 
 #[tokio::test]
 async fn a_non_json_body_blocks() {
     let out = one_faulty_pod(26, "garbage", T).await;
     let f = &out.report.failures[0];
-    assert_eq!(f.kind, ProblemKind::InvalidBody);
-    assert!(f.reported.is_some());
+    assert_eq!(f.problem.kind, ProblemKind::InvalidBody);
+    assert!(f.problem.reported.is_some());
 }
 
 #[tokio::test]
 async fn a_missing_field_blocks() {
     let out = one_faulty_pod(27, "missing-field", T).await;
     let f = &out.report.failures[0];
-    assert_eq!(f.kind, ProblemKind::MissingField);
-    assert!(f.detail.contains("configHash"), "{}", f.detail);
+    assert_eq!(f.problem.kind, ProblemKind::MissingField);
+    assert!(
+        f.problem.detail.contains("configHash"),
+        "{}",
+        f.problem.detail
+    );
     // The version it did report is still shown nowhere as passing.
     assert!(!out
         .verdicts

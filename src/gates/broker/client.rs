@@ -733,57 +733,36 @@ mod tests {
         .is_ok());
     }
 
+    /// The error `interpret` makes of a failed answer (a GET, at `u`).
+    fn failure(status: StatusCode, headers: &HeaderMap, body: &[u8], limit: usize) -> BrokerError {
+        interpret(status, headers, body, false, limit, false, "u").unwrap_err()
+    }
+
     #[test]
     fn interpret_statuses() {
-        let e = interpret(
+        let e = failure(
             StatusCode::BAD_REQUEST,
             &ct("application/json"),
             br#"{"errors":{"environment":["Environment with name 'prod' does not exist"]}}"#,
-            false,
             1000,
-            false,
-            "u",
-        )
-        .unwrap_err();
+        );
         assert_eq!(
             e.to_string(),
             "the Pact Broker rejected the request (HTTP 400 Bad Request) at u: environment: Environment with name 'prod' does not exist"
         );
-        let e = interpret(
-            StatusCode::UNAUTHORIZED,
-            &HeaderMap::new(),
-            b"",
-            false,
-            10,
-            false,
-            "u",
-        )
-        .unwrap_err();
+        let e = failure(StatusCode::UNAUTHORIZED, &HeaderMap::new(), b"", 10);
         assert!(matches!(e, BrokerError::Unauthorized { .. }));
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        let e = interpret(
-            StatusCode::TOO_MANY_REQUESTS,
-            &h,
-            b"",
-            false,
-            10,
-            false,
-            "u",
-        )
-        .unwrap_err();
+        let e = failure(StatusCode::TOO_MANY_REQUESTS, &h, b"", 10);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
         assert!(e.is_transient());
-        let e = interpret(
+        let e = failure(
             StatusCode::BAD_GATEWAY,
             &ct("text/html"),
             b"<title>502</title>",
-            false,
             100,
-            false,
-            "u",
-        )
-        .unwrap_err();
+        );
         assert!(e.is_transient());
         assert!(e.to_string().contains("HTML page"), "{e}");
     }

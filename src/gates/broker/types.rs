@@ -325,6 +325,25 @@ pub struct Environment {
     pub production: Option<bool>,
 }
 
+/// A test answer whose summary counts one success and one unknown.
+#[cfg(test)]
+impl MatrixAnswer {
+    pub(crate) fn summarised(deployable: Option<Option<bool>>, reason: &str) -> MatrixAnswer {
+        MatrixAnswer {
+            summary: Some(Summary {
+                deployable,
+                reason: Some(reason.to_string()),
+                success: Some(1),
+                failed: Some(0),
+                unknown: Some(1),
+                ignored: None,
+            }),
+            matrix: vec![],
+            notices: vec![],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

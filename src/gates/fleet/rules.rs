@@ -101,12 +101,9 @@ pub struct PodFailure {
     pub pod: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<IpAddr>,
-    pub kind: ProblemKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reported: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected: Option<String>,
-    pub detail: String,
+    /// Its fields sit beside the pod's in JSON (`kind`, `reported`, `expected`, `detail`).
+    #[serde(flatten)]
+    pub problem: Problem,
 }
 
 /// A problem of the fleet as a whole rather than of one pod.
@@ -235,11 +232,14 @@ impl FleetReport {
             s.push_str(&format!("; {p}"));
         }
         if let Some(f) = self.failures.first() {
-            s.push_str(&format!("; first: {} ({}) {}", f.pod, f.track, f.kind));
-            if let Some(r) = &f.reported {
+            s.push_str(&format!(
+                "; first: {} ({}) {}",
+                f.pod, f.track, f.problem.kind
+            ));
+            if let Some(r) = &f.problem.reported {
                 s.push_str(&format!(" reported {r:?}"));
             }
-            if let Some(e) = &f.expected {
+            if let Some(e) = &f.problem.expected {
                 s.push_str(&format!(" expected {e:?}"));
             }
         }
@@ -562,10 +562,7 @@ pub fn report_from_verdicts(
                 track: v.pod.track,
                 pod: v.pod.name.clone(),
                 ip: v.pod.ip,
-                kind: p.kind,
-                reported: p.reported.clone(),
-                expected: p.expected.clone(),
-                detail: p.detail.clone(),
+                problem: p.clone(),
             });
         }
     }
@@ -676,7 +673,10 @@ mod tests {
     }
 
     fn kinds(r: &FleetReport) -> Vec<(String, ProblemKind)> {
-        r.failures.iter().map(|f| (f.pod.clone(), f.kind)).collect()
+        r.failures
+            .iter()
+            .map(|f| (f.pod.clone(), f.problem.kind))
+            .collect()
     }
 
     #[test]
@@ -714,9 +714,9 @@ mod tests {
         assert_eq!(r.canary.passed, 7);
         let f = &r.failures[0];
         assert_eq!(f.pod, "canary-005");
-        assert_eq!(f.kind, ProblemKind::VersionMismatch);
-        assert_eq!(f.reported.as_deref(), Some("1.0.0"));
-        assert_eq!(f.expected.as_deref(), Some("2.0.0"));
+        assert_eq!(f.problem.kind, ProblemKind::VersionMismatch);
+        assert_eq!(f.problem.reported.as_deref(), Some("1.0.0"));
+        assert_eq!(f.problem.expected.as_deref(), Some("2.0.0"));
         assert_eq!(f.ip, Some(ip(Track::Canary, 5)));
         assert!(r.summary().contains("canary-005"), "{}", r.summary());
     }
@@ -741,8 +741,8 @@ mod tests {
             kinds(&r),
             vec![("canary-003".into(), ProblemKind::ConfigDrift)]
         );
-        assert_eq!(r.failures[0].expected.as_deref(), Some("h1"));
-        assert_eq!(r.failures[0].reported.as_deref(), Some("h2"));
+        assert_eq!(r.failures[0].problem.expected.as_deref(), Some("h1"));
+        assert_eq!(r.failures[0].problem.reported.as_deref(), Some("h2"));
     }
 
     #[test]
@@ -768,10 +768,10 @@ mod tests {
         assert!(r
             .failures
             .iter()
-            .all(|f| f.kind == ProblemKind::ConfigMismatch
+            .all(|f| f.problem.kind == ProblemKind::ConfigMismatch
                 && f.track == Track::Canary
-                && f.expected.as_deref() == Some("old")
-                && f.reported.as_deref() == Some("new")));
+                && f.problem.expected.as_deref() == Some("old")
+                && f.problem.reported.as_deref() == Some("new")));
 
         // Declared change to exactly that hash: passes.
         let declared = expect(ConfigRule::Declared {
@@ -785,7 +785,7 @@ mod tests {
         });
         let r = evaluate(&other, &input(obs));
         assert_eq!(r.failing_pods, 3);
-        assert_eq!(r.failures[0].expected.as_deref(), Some("newer"));
+        assert_eq!(r.failures[0].problem.expected.as_deref(), Some("newer"));
     }
 
     #[test]
@@ -803,7 +803,7 @@ mod tests {
         assert!(r
             .failures
             .iter()
-            .all(|f| f.kind == ProblemKind::ConfigMismatch));
+            .all(|f| f.problem.kind == ProblemKind::ConfigMismatch));
         // The canary matches the pipeline's hash but not stable's, with no change declared:
         // both rules must hold, so it fails (naming stable's hash).
         let mut obs: Vec<_> = (1..=2)
@@ -815,12 +815,11 @@ mod tests {
         });
         let r = evaluate(&rule, &input(obs.clone()));
         assert_eq!(r.canary.failed, 2);
-        assert!(
-            r.failures
-                .iter()
-                .all(|f| f.kind == ProblemKind::ConfigMismatch
-                    && f.expected.as_deref() == Some("old"))
-        );
+        assert!(r
+            .failures
+            .iter()
+            .all(|f| f.problem.kind == ProblemKind::ConfigMismatch
+                && f.problem.expected.as_deref() == Some("old")));
         // A pipeline hash with no stable to compare: the stable rule still blocks.
         let canary_only: Vec<_> = obs
             .into_iter()
@@ -864,8 +863,8 @@ mod tests {
             let r = evaluate(&match_stable(), &input(obs));
             assert!(!r.passed, "{e}");
             assert_eq!(kinds(&r), vec![("canary-002".into(), e.kind())], "{e}");
-            assert_eq!(r.failures[0].reported, e.reported());
-            assert_eq!(r.failures[0].detail, e.to_string());
+            assert_eq!(r.failures[0].problem.reported, e.reported());
+            assert_eq!(r.failures[0].problem.detail, e.to_string());
         }
     }
 
@@ -962,7 +961,7 @@ mod tests {
         assert!(r
             .failures
             .iter()
-            .all(|f| f.kind == ProblemKind::ConfigDrift));
+            .all(|f| f.problem.kind == ProblemKind::ConfigDrift));
 
         let rule = expect(ConfigRule::Standalone {
             expected_hash: Some("a".into()),

@@ -504,13 +504,11 @@ mod tests {
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
         let client = Client::try_from(config).unwrap();
         let peer = PrometheusJudgePeer::new(client, PeerDefaults::default());
-        let mut rollout: Rollout = serde_json::from_value(json!({
-            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+        let mut rollout: Rollout = crate::crd::fixtures::rollout(json!({
             "metadata": {"name": "shop", "namespace": "prod"},
             "spec": {"version": "2.0.0", "workloadRef": {"name": "shop"},
                      "steps": [{"analyze": {"duration": "1m"}}]}
-        }))
-        .unwrap();
+        }));
         rollout.spec.analysis = Some(analysis(
             json!({"errorRate": {"tolerance": 3.0, "passTolerance": 2.0}}),
         ));

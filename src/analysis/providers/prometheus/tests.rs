@@ -1,3 +1,9 @@
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use super::http::unix_seconds;
+use super::windows::ordered_key;
 use super::*;
 
 fn provider(config: PrometheusConfig) -> PrometheusProvider {

@@ -2,21 +2,9 @@
 //! classification of broker outcomes.
 
 use super::*;
-use crate::gates::broker::types::Summary;
 
 fn answer(deployable: Option<Option<bool>>, reason: &str) -> Result<MatrixAnswer, BrokerError> {
-    Ok(MatrixAnswer {
-        summary: Some(Summary {
-            deployable,
-            reason: Some(reason.to_string()),
-            success: Some(1),
-            failed: Some(0),
-            unknown: Some(1),
-            ignored: None,
-        }),
-        matrix: vec![],
-        notices: vec![],
-    })
+    Ok(MatrixAnswer::summarised(deployable, reason))
 }
 
 fn t(secs: i64) -> Timestamp {

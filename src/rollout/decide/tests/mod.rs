@@ -23,8 +23,7 @@ fn at(seconds: i64) -> Timestamp {
 
 /// A spec with a contract gate, two weights, two analysis steps and Prometheus analysis.
 fn spec() -> RolloutSpec {
-    let rollout: Rollout = serde_json::from_value(json!({
-        "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+    let rollout: Rollout = crate::crd::fixtures::rollout(json!({
         "metadata": {"name": "shop"},
         "spec": {
             "version": "2.0.0",
@@ -40,8 +39,7 @@ fn spec() -> RolloutSpec {
                          "interval": "30s", "errorRate": {}},
             "progressDeadline": "2m"
         }
-    }))
-    .unwrap();
+    }));
     rollout.spec
 }
 

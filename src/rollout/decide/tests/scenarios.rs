@@ -12,6 +12,42 @@ struct World {
     notified: Vec<String>,
 }
 
+impl World {
+    /// A broker that says yes, a fleet that matches, and an analysis that gives `verdict_after`
+    /// (seconds into the analysis, verdict), or never decides.
+    fn deployable(verdict_after: Option<(i64, MetricVerdict)>) -> World {
+        World {
+            contract: ContractAnswer::Deployable {
+                reason: "ok".into(),
+                summary: None,
+            },
+            fleet_ok: true,
+            verdict_after,
+            record_fails: 0,
+            notified: vec![],
+        }
+    }
+
+    fn with_failing_fleet(self) -> World {
+        World {
+            fleet_ok: false,
+            ..self
+        }
+    }
+
+    fn with_record_failures(self, record_fails: usize) -> World {
+        World {
+            record_fails,
+            ..self
+        }
+    }
+}
+
+/// How many of `events` are `reason`.
+fn count(events: &[String], reason: &str) -> usize {
+    events.iter().filter(|e| *e == reason).count()
+}
+
 /// Drive decide/needs until the rollout rests or `limit` seconds pass. Children settle to the
 /// plan at once; each pass is 5 s apart. Optionally "restart" (drop everything but the status)
 /// at every pass, which is what an operator killed and restarted sees.
@@ -102,34 +138,15 @@ fn stable_status() -> RolloutStatus {
 #[test]
 fn a_healthy_canary_is_promoted_through_every_step_and_recorded_once() {
     let spec = spec();
-    let mut world = World {
-        contract: ContractAnswer::Deployable {
-            reason: "ok".into(),
-            summary: None,
-        },
-        fleet_ok: true,
-        verdict_after: Some((0, MetricVerdict::Pass)),
-        record_fails: 2,
-        notified: vec![],
-    };
+    let mut world = World::deployable(Some((0, MetricVerdict::Pass))).with_record_failures(2);
     let (status, events) = run(&spec, stable_status(), &mut world, 3600);
     assert_eq!(status.phase, Phase::Succeeded, "{events:?}");
     assert_eq!(status.stable_version.as_deref(), Some("2.0.0"));
     assert!(status.deployment_record.as_ref().unwrap().recorded);
-    assert_eq!(
-        events.iter().filter(|e| *e == "DeploymentRecorded").count(),
-        1
-    );
-    assert_eq!(
-        events.iter().filter(|e| *e == "PromotionCommitted").count(),
-        1
-    );
+    assert_eq!(count(&events, "DeploymentRecorded"), 1);
+    assert_eq!(count(&events, "PromotionCommitted"), 1);
     // The first analysis step passes on its own; the last one's pass completes the steps.
-    assert_eq!(
-        events.iter().filter(|e| *e == "AnalysisPassed").count(),
-        1,
-        "{events:?}"
-    );
+    assert_eq!(count(&events, "AnalysisPassed"), 1, "{events:?}");
     let completed = status
         .history
         .iter()
@@ -142,11 +159,7 @@ fn a_healthy_canary_is_promoted_through_every_step_and_recorded_once() {
         "{}",
         completed.message
     );
-    assert_eq!(
-        events.iter().filter(|e| *e == "WeightSet").count(),
-        2,
-        "{events:?}"
-    );
+    assert_eq!(count(&events, "WeightSet"), 2, "{events:?}");
     // Once, although the status is written again for each deployment-record retry.
     assert_eq!(world.notified, ["Promoted 2.0.0"]);
 }
@@ -154,16 +167,7 @@ fn a_healthy_canary_is_promoted_through_every_step_and_recorded_once() {
 #[test]
 fn a_regression_is_rolled_back_before_the_last_step() {
     let spec = spec();
-    let mut world = World {
-        contract: ContractAnswer::Deployable {
-            reason: "ok".into(),
-            summary: None,
-        },
-        fleet_ok: true,
-        verdict_after: Some((60, MetricVerdict::Fail)),
-        record_fails: 0,
-        notified: vec![],
-    };
+    let mut world = World::deployable(Some((60, MetricVerdict::Fail)));
     let (status, events) = run(&spec, stable_status(), &mut world, 3600);
     assert_eq!(status.phase, Phase::RolledBack, "{events:?}");
     assert_eq!(status.reason.as_deref(), Some("AnalysisFailed"));
@@ -177,16 +181,7 @@ fn a_regression_is_rolled_back_before_the_last_step() {
 #[test]
 fn a_stale_pod_blocks_and_an_unknown_broker_blocks_after_its_budget() {
     let spec = spec();
-    let mut world = World {
-        contract: ContractAnswer::Deployable {
-            reason: "ok".into(),
-            summary: None,
-        },
-        fleet_ok: false,
-        verdict_after: None,
-        record_fails: 0,
-        notified: vec![],
-    };
+    let mut world = World::deployable(None).with_failing_fleet();
     let (status, _) = run(&spec, stable_status(), &mut world, 3600);
     assert_eq!(
         (status.phase, status.reason.as_deref()),
@@ -218,16 +213,7 @@ fn a_stale_pod_blocks_and_an_unknown_broker_blocks_after_its_budget() {
 #[test]
 fn metrics_that_never_arrive_hold_the_rollout_without_promoting_or_rolling_back() {
     let spec = spec();
-    let mut world = World {
-        contract: ContractAnswer::Deployable {
-            reason: "ok".into(),
-            summary: None,
-        },
-        fleet_ok: true,
-        verdict_after: None,
-        record_fails: 0,
-        notified: vec![],
-    };
+    let mut world = World::deployable(None);
     let (status, events) = run(&spec, stable_status(), &mut world, 1800);
     assert_eq!(status.phase, Phase::Analyzing);
     assert!(status.hold_reason.is_some());
