@@ -3,7 +3,8 @@
 #
 #   tier 1  unit and property tests: pure logic, the CRD, statistics against stored references
 #   tier 2  component tests against real local peers: demo-app processes (fleet, smoke),
-#           a real Prometheus (provider), pact-stub-server serving real contracts (broker)
+#           a real Prometheus (provider), pact-stub-server serving real contracts (broker),
+#           Toxiproxy between the broker peer and a broker (fault matrix)
 #   tier 3  cluster tests on a throwaway local control plane (etcd, kube-apiserver,
 #           controller-manager, scheduler, kwok; pods answered by real demo-app processes)
 #
@@ -22,6 +23,10 @@ start=$(date +%s)
 echo "== peer: pact-stub-server (cached after the first install)"
 TOLLGATE_PACT_STUB_SERVER="$(bash tests/cluster/pact-stub.sh install | tail -n1)"
 export TOLLGATE_PACT_STUB_SERVER
+
+echo "== peer: toxiproxy-server, the fault proxy (built from its Go module once)"
+TOLLGATE_TOXIPROXY="$(bash tests/cluster/toxiproxy.sh install | tail -n1)"
+export TOLLGATE_TOXIPROXY
 
 # TOLLGATE_SKIP_UNIT_TIER=1 (set by .ci/run, which has just run `cargo test --workspace`) runs the
 # peer tests only (`--ignored`) instead of every tier (`--include-ignored`).

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::judge::{self, JudgePolicy, JudgeState, JudgeVerdict, JudgeWindow, Judgement};
 use crate::util::number::format_optional;
 use crate::util::output::OutputFormat;
+use crate::util::text;
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -84,6 +85,23 @@ pub struct AnalyzeReport {
     pub windows_in_file: usize,
     pub judgement: Judgement,
     pub state: JudgeState,
+    /// Input the judge could not use, and why (e.g. a histogram whose counts decrease): it is
+    /// left out of the judgement, and the report says so rather than judge silently without it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Why the histograms of `w` cannot be used, one note per unusable arm.
+fn histogram_notes(index: usize, w: &JudgeWindow) -> Vec<String> {
+    [("canary", &w.canary), ("baseline", &w.baseline)]
+        .into_iter()
+        .filter_map(|(arm, a)| {
+            let e = a.latency.as_ref()?.validate().err()?;
+            Some(format!(
+                "window {index}: the {arm}'s latency histogram is left out: {e}"
+            ))
+        })
+        .collect()
 }
 
 /// Run the judge over the input. Errors are input errors (exit code 3).
@@ -99,7 +117,9 @@ pub fn analyze(input: &AnalyzeInput, all: bool) -> Result<AnalyzeReport, String>
         judge::prime_history(&JudgeState::default(), &policy, &input.baseline_history)
             .map_err(|e| e.to_string())?;
     let mut report = None;
+    let mut notes = Vec::new();
     for (i, w) in input.windows.iter().enumerate() {
+        notes.extend(histogram_notes(i + 1, &w.window));
         let (s, j) = judge::update(&state, &policy, &w.window).map_err(|e| e.to_string())?;
         state = s;
         let decided = j.verdict != JudgeVerdict::Undecided;
@@ -110,6 +130,7 @@ pub fn analyze(input: &AnalyzeInput, all: bool) -> Result<AnalyzeReport, String>
             windows_in_file: input.windows.len(),
             judgement: j,
             state: state.clone(),
+            notes: notes.clone(),
         });
         if decided && !all {
             break;
@@ -170,6 +191,9 @@ fn render_text(r: &AnalyzeReport) -> String {
             ));
         }
     }
+    for note in &r.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
     out
 }
 
@@ -189,12 +213,12 @@ pub fn run(args: AnalyzeArgs) -> ExitCode {
     let report = match read_input(&args.input).and_then(|i| analyze(&i, args.all)) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", text::for_terminal(&e.to_string()));
             return ExitCode::from(3);
         }
     };
     match args.output.document(&report) {
-        None => print!("{}", render_text(&report)),
+        None => print!("{}", text::for_terminal(&render_text(&report))),
         Some(Ok(document)) => print!("{document}"),
         Some(Err(e)) => {
             eprintln!("error: cannot render the result: {e}");
@@ -225,6 +249,25 @@ mod tests {
         assert!(r.window < r.windows_in_file);
         let text = render_text(&r);
         assert!(text.contains("errorRate") && text.contains("Fail"));
+    }
+
+    #[test]
+    fn an_unusable_histogram_is_named_not_dropped_silently() {
+        let input: AnalyzeInput = serde_json::from_value(serde_json::json!({
+            "windows": [{
+                "baseline": {"requests": 100, "errors": 1,
+                             "latency": {"bounds": [0.1, "+Inf"], "cumulative": [60, 100]}},
+                "canary": {"requests": 100, "errors": 1,
+                           "latency": {"bounds": [0.1, "+Inf"], "cumulative": [70, 20]}}
+            }]
+        }))
+        .expect("parses");
+        let r = analyze(&input, false).expect("judged");
+        assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
+        assert!(r.notes[0].starts_with("window 1: the canary's latency histogram is left out"));
+        assert!(render_text(&r).contains("note: window 1: the canary's"));
+        let clean = analyze(&example("healthy.json"), false).expect("judged");
+        assert!(clean.notes.is_empty(), "{:?}", clean.notes);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::gates::broker::{
 };
 use crate::util::duration::Duration;
 use crate::util::output::OutputFormat;
+use crate::util::text;
 
 pub const EXIT_DEPLOYABLE: u8 = 0;
 pub const EXIT_NOT_DEPLOYABLE: u8 = 1;
@@ -83,7 +84,7 @@ pub fn run(args: CanIDeployArgs) -> ExitCode {
         .output
         .document(&render_json(&request, &decision, code))
     {
-        None => print!("{}", render_text(&request, &decision)),
+        None => print!("{}", text::for_terminal(&render_text(&request, &decision))),
         Some(Ok(document)) => print!("{document}"),
         Some(Err(e)) => {
             eprintln!("error: cannot render the result: {e}");
@@ -132,7 +133,7 @@ fn config_failure(output: &OutputFormat, e: &ConfigError) -> ExitCode {
     let failure = json!({ "verdict": "error", "exitCode": EXIT_ERROR, "error": "ConfigError", "reason": e.to_string() });
     match output.document(&failure) {
         Some(Ok(document)) => print!("{document}"),
-        None | Some(Err(_)) => eprintln!("error: {e}"),
+        None | Some(Err(_)) => eprintln!("error: {}", text::for_terminal(&e.to_string())),
     }
     ExitCode::from(EXIT_ERROR)
 }

@@ -12,6 +12,7 @@ use crate::runtime::notify::{NotifierConfig, WebhookFormat, WebhookUrl};
 use crate::runtime::peers::PeerDefaults;
 use crate::runtime::telemetry::{self, LogFormat};
 use crate::util::duration::{self, Duration};
+use crate::util::hosts::{self, HostPattern};
 use crate::util::secret::Secret;
 
 /// Flags of `tollgate controller`.
@@ -56,6 +57,20 @@ pub struct ControllerArgs {
     /// Prometheus base URL for Rollouts whose analysis names none.
     #[arg(long, env = "TOLLGATE_PROMETHEUS_URL")]
     pub prometheus_url: Option<String>,
+    /// Hosts a Rollout's own `spec.contractGate.brokerUrl` may be on, besides --broker-url's:
+    /// `host`, `host:port`, `*.domain` or `*.domain:port`, comma-separated. Empty: only
+    /// --broker-url's host and port. Link-local and metadata addresses are refused whatever the
+    /// list says.
+    #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
+    pub allowed_broker_hosts: Vec<HostPattern>,
+    /// Hosts a Rollout's own `spec.analysis.provider.prometheus.address` may be on, besides
+    /// --prometheus-url's (patterns as for --allowed-broker-hosts).
+    #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
+    pub allowed_prometheus_hosts: Vec<HostPattern>,
+    /// Hosts --webhook-url may be on (patterns as for --allowed-broker-hosts). Empty: any but
+    /// link-local and metadata addresses.
+    #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
+    pub allowed_webhook_hosts: Vec<HostPattern>,
 
     /// Webhook POSTed when a rollout is promoted, rolled back or blocked (http or https; unset:
     /// no notifications). A Slack webhook URL is a credential: prefer the environment variable.
@@ -78,15 +93,36 @@ pub struct ControllerArgs {
     pub webhook_attempts: u32,
 }
 
-/// An http(s) URL, or why it is not one.
+/// An http(s) URL on a host the operator may be sent to, or why it is not one.
 fn check_url(flag: &str, value: &Option<String>) -> Result<(), String> {
     match value {
         Some(v) if !(v.starts_with("http://") || v.starts_with("https://")) => Err(format!(
             "{flag} must be an http:// or https:// URL, got {v:?}"
         )),
-        Some(v) if reqwest::Url::parse(v).is_err() => Err(format!("{flag}: {v:?} is not a URL")),
-        _ => Ok(()),
+        Some(v) => {
+            let url = reqwest::Url::parse(v).map_err(|_| format!("{flag}: {v:?} is not a URL"))?;
+            match url.host_str().and_then(hosts::refused_host) {
+                Some(why) => Err(format!("{flag}: {v:?} is {why}, never allowed")),
+                None => Ok(()),
+            }
+        }
+        None => Ok(()),
     }
+}
+
+/// Why the webhook URL is not allowed by `--allowed-webhook-hosts`, if it is not. The message
+/// never repeats the URL (it is a credential); the host is named.
+fn check_webhook_host(url: &str, allowed: &[HostPattern]) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| "--webhook-url is not a URL".to_string())?;
+    let host = parsed.host_str().unwrap_or_default();
+    if let Some(why) = hosts::refused_host(host) {
+        return Err(format!("--webhook-url: {host} is {why}, never allowed"));
+    }
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    hosts::check_url(url, allowed, &[])
+        .map_err(|_| format!("--webhook-url: {host} is not covered by --allowed-webhook-hosts"))
 }
 
 /// The notifier's configuration from the flags: None without a URL, an error message (that
@@ -97,6 +133,7 @@ pub fn notifications(args: &ControllerArgs) -> Result<Option<NotifierConfig>, St
     };
     let url = WebhookUrl::parse(url.expose())
         .map_err(|e| format!("--webhook-url (or TOLLGATE_WEBHOOK_URL): {e}"))?;
+    check_webhook_host(url.as_url().as_str(), &args.allowed_webhook_hosts)?;
     let mut config = NotifierConfig::new(url);
     config.format = args.webhook_format;
     config.timeout = args.webhook_timeout.as_std();
@@ -169,6 +206,8 @@ pub fn run(args: ControllerArgs) -> ExitCode {
             defaults: PeerDefaults {
                 broker_url: args.broker_url.clone(),
                 prometheus_url: args.prometheus_url.clone(),
+                allowed_broker_hosts: args.allowed_broker_hosts.clone(),
+                allowed_prometheus_hosts: args.allowed_prometheus_hosts.clone(),
             },
             notifications,
         };
@@ -186,7 +225,28 @@ pub fn run(args: ControllerArgs) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::check_url;
+    use super::{check_url, check_webhook_host};
+    use crate::util::hosts::parse_list;
+
+    #[test]
+    fn metadata_addresses_are_refused_as_defaults_and_webhooks() {
+        let e = check_url("--broker-url", &Some("http://169.254.169.254/".into())).unwrap_err();
+        assert!(e.contains("never allowed"), "{e}");
+        assert!(check_url(
+            "--prometheus-url",
+            &Some("http://metadata.google.internal".into())
+        )
+        .is_err());
+        let hook = "https://hooks.slack.com/services/T0/B0/secret-part";
+        assert!(check_webhook_host(hook, &[]).is_ok());
+        assert!(check_webhook_host(hook, &parse_list("hooks.slack.com").unwrap()).is_ok());
+        let e = check_webhook_host(hook, &parse_list("*.internal").unwrap()).unwrap_err();
+        assert!(
+            e.contains("hooks.slack.com") && !e.contains("secret-part"),
+            "{e}"
+        );
+        assert!(check_webhook_host("http://169.254.169.254/x", &[]).is_err());
+    }
 
     #[test]
     fn default_addresses_must_be_http_urls() {

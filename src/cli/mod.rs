@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod analyze;
+pub mod analyze;
 mod bench_judge;
 pub mod broker_args;
 pub mod can_i_deploy;

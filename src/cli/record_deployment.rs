@@ -1,6 +1,8 @@
 //! `tollgate record-deployment`: tell the Pact Broker which version now runs in an environment.
 //!
-//! The same record twice is one record for the broker, so pipelines may retry freely. Broker URL
+//! After a failed attempt the environment's currently deployed versions are read first, and the
+//! record is POSTed again only if the version is not among them: a POST that timed out (or
+//! failed) after the broker stored it does not become two records. Broker URL
 //! and credentials come from the PACT_BROKER_* environment variables (see `can-i-deploy`).
 //!
 //! Exit codes: 0 recorded, 3 broker or configuration error.
@@ -16,6 +18,7 @@ use crate::gates::broker::{
     record_with_retries, BrokerConfig, DeploymentRecord, HttpBroker, RecordStep,
 };
 use crate::util::output::OutputFormat;
+use crate::util::text;
 
 #[derive(Debug, Args)]
 pub struct RecordDeploymentArgs {
@@ -41,7 +44,7 @@ pub fn run(args: RecordDeploymentArgs) -> ExitCode {
             json!({ "recorded": false, "exitCode": EXIT_ERROR, "error": code, "reason": reason });
         match output.document(&failure) {
             Some(Ok(document)) => print!("{document}"),
-            None | Some(Err(_)) => eprintln!("error: {reason}"),
+            None | Some(Err(_)) => eprintln!("error: {}", text::for_terminal(&reason)),
         }
         ExitCode::from(EXIT_ERROR)
     };
@@ -78,6 +81,7 @@ pub fn run(args: RecordDeploymentArgs) -> ExitCode {
         &record,
         &retry,
         tokio::time::sleep,
+        false,
     )) {
         RecordStep::Recorded { deployment } => {
             let recorded: Value = json!({ "recorded": true, "exitCode": 0, "record": record, "deployment": deployment });

@@ -27,6 +27,7 @@ use crate::crd::{
 use crate::util::duration::Duration;
 use crate::util::number::format_optional;
 use crate::util::output::OutputFormat;
+use crate::util::text;
 
 /// Exit code: the rollout succeeded (or the control was applied).
 pub const EXIT_OK: u8 = 0;
@@ -554,7 +555,7 @@ pub fn list(args: ListArgs) -> ExitCode {
         let (api, client) = match api_for(&args.target).await {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", text::for_terminal(&e.to_string()));
                 return EXIT_ERROR;
             }
         };
@@ -572,7 +573,7 @@ pub fn list(args: ListArgs) -> ExitCode {
         };
         let rows: Vec<ListRow> = list.items.iter().map(ListRow::of).collect();
         match args.output.document(&rows) {
-            None => print!("{}", render_list(&rows)),
+            None => print!("{}", text::for_terminal(&render_list(&rows))),
             Some(Ok(document)) => print!("{document}"),
             Some(Err(e)) => {
                 eprintln!("error: cannot render the list: {e}");
@@ -597,7 +598,10 @@ fn print_status(rollout: &Rollout, format: OutputFormat, again: bool) {
         );
     }
     match format.document(&rollout.status) {
-        None => print!("{}", render_status(rollout, Timestamp::now())),
+        None => print!(
+            "{}",
+            text::for_terminal(&render_status(rollout, Timestamp::now()))
+        ),
         Some(Ok(document)) => print!("{document}"),
         Some(Err(e)) => eprintln!("error: cannot render the status: {e}"),
     }
@@ -609,7 +613,7 @@ pub fn status(args: StatusArgs) -> ExitCode {
         let (api, _) = match api_for(&args.target).await {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", text::for_terminal(&e.to_string()));
                 return EXIT_ERROR;
             }
         };
@@ -691,7 +695,7 @@ pub fn control(control: Control, args: ControlArgs) -> ExitCode {
         let (api, _) = match api_for(&args.target).await {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", text::for_terminal(&e.to_string()));
                 return EXIT_ERROR;
             }
         };

@@ -17,6 +17,7 @@ use crate::gates::fleet::{
 };
 use crate::util::duration::{self, Duration};
 use crate::util::output::OutputFormat;
+use crate::util::text;
 
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
@@ -309,14 +310,14 @@ pub fn run(args: VerifyArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", text::for_terminal(&e.to_string()));
             return ExitCode::from(3);
         }
     };
     match runtime.block_on(verify(&args)) {
         Ok(outcome) => {
             match args.output.document(&outcome) {
-                None => print!("{}", render_text(&outcome)),
+                None => print!("{}", text::for_terminal(&render_text(&outcome))),
                 Some(Ok(document)) => print!("{document}"),
                 Some(Err(e)) => {
                     eprintln!("error: cannot render the result: {e}");
@@ -326,7 +327,10 @@ pub fn run(args: VerifyArgs) -> ExitCode {
             ExitCode::from(outcome.exit_code())
         }
         Err(e) => {
-            eprintln!("error: {}", crate::gates::fleet::probe::error_chain(&e));
+            eprintln!(
+                "error: {}",
+                text::for_terminal(&crate::gates::fleet::probe::error_chain(&e))
+            );
             ExitCode::from(3)
         }
     }

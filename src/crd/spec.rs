@@ -189,7 +189,10 @@ pub enum WorkloadKind {
 #[x_kube(validation = Rule::new("duration(self.unknownBudget) >= duration(self.pollInterval)").message("spec.contractGate.unknownBudget must be at least spec.contractGate.pollInterval"))]
 pub struct ContractGateSpec {
     /// Base URL of the Pact Broker (http or https). Defaults to the operator's `--broker-url`
-    /// (chart value `broker.url`); with neither, the rollout stops with `InvalidSpec`.
+    /// (chart value `broker.url`); with neither, the rollout stops with `InvalidSpec`. A URL of
+    /// the Rollout's own must be on the operator's default host or one the operator allows
+    /// (`--allowed-broker-hosts`, chart value `allowedBrokerHosts`), and never on a link-local
+    /// or cloud-metadata address; otherwise `InvalidSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new("self.matches('^https?://[^\\\\s]+$')").message("spec.contractGate.brokerUrl must be an http:// or https:// URL"))]
@@ -204,7 +207,9 @@ pub struct ContractGateSpec {
     pub environment: String,
 
     /// Secret in the Rollout's namespace holding broker credentials: either key `token`
-    /// (bearer token) or keys `username` and `password` (basic auth); both is an error.
+    /// (bearer token) or keys `username` and `password` (basic auth); both is an error. The
+    /// Secret must carry the label `tollgate.dev/credentials: "true"` and must not be a
+    /// service-account token; otherwise the rollout stops with `InvalidSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
 
@@ -323,9 +328,10 @@ pub struct FleetCheckSpec {
     #[serde(default = "default_true")]
     pub config_parity: bool,
 
-    /// How long one pod may take to answer.
+    /// How long one pod may take to answer; at most `10s`.
     #[serde(default = "default_fleet_timeout")]
     #[schemars(schema_with = "schema::duration")]
+    #[x_kube(validation = Rule::new("duration(self) <= duration('10s')").message("spec.fleetCheck.timeout must be at most 10s"))]
     pub timeout: Duration,
 
     /// How many pods are asked at once.
@@ -408,9 +414,10 @@ pub struct SmokeRequestSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1024))]
     pub body_contains: Option<String>,
-    /// How long one request may take.
+    /// How long one request may take; at most `10s`.
     #[serde(default = "default_fleet_timeout")]
     #[schemars(schema_with = "schema::duration")]
+    #[x_kube(validation = Rule::new("duration(self) <= duration('10s')").message("spec.smoke.requests[].timeout must be at most 10s"))]
     pub timeout: Duration,
 }
 
@@ -621,17 +628,21 @@ pub struct MetricsProviderSpec {
 pub struct PrometheusProviderSpec {
     /// Base URL of the Prometheus HTTP API (e.g. `http://prometheus.monitoring:9090`).
     /// Defaults to the operator's `--prometheus-url` (chart value `prometheus.url`); with
-    /// neither, the rollout stops with `InvalidSpec`.
+    /// neither, the rollout stops with `InvalidSpec`. An address of the Rollout's own must be on
+    /// the operator's default host or one it allows (`--allowed-prometheus-hosts`, chart value
+    /// `allowedPrometheusHosts`), never link-local or cloud metadata; otherwise `InvalidSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new("self.matches('^https?://[^\\\\s]+$')").message("spec.analysis.provider.prometheus.address must be an http:// or https:// URL"))]
     pub address: Option<String>,
-    /// Secret with key `token` (bearer) or keys `username` and `password` (basic auth).
+    /// Secret with key `token` (bearer) or keys `username` and `password` (basic auth),
+    /// labelled `tollgate.dev/credentials: "true"` and not a service-account token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
-    /// Timeout of one query.
+    /// Timeout of one query; at most `30s`.
     #[serde(default = "default_query_timeout")]
     #[schemars(schema_with = "schema::duration")]
+    #[x_kube(validation = Rule::new("duration(self) <= duration('30s')").message("spec.analysis.provider.prometheus.timeout must be at most 30s"))]
     pub timeout: Duration,
 }
 

@@ -15,6 +15,10 @@ pub const MAX_HISTORY: usize = 20;
 /// Most failing pods listed in `status.fleet.failingPods`; the counts are always complete.
 pub const MAX_FAILING_PODS: usize = 20;
 
+/// Longest text a pod (or another peer) put into a finding that status keeps, in characters
+/// (control characters escaped first).
+pub const MAX_REPORTED_CHARS: usize = 256;
+
 /// Condition type: the rollout reached its goal (`True` once promoted and the fleet agrees).
 pub const CONDITION_READY: &str = "Ready";
 /// Condition type: the rollout is moving through its pipeline.
@@ -260,7 +264,8 @@ pub struct PodFinding {
     pub ip: Option<String>,
     /// Machine-readable problem, e.g. `VersionMismatch`, `ConfigHashMismatch`, `Timeout`.
     pub problem: String,
-    /// What the pod reported (or the error), shortened.
+    /// What the pod reported (or the error), control characters escaped, at most 256
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported: Option<String>,
     /// What was expected.

@@ -537,6 +537,24 @@ fn invalid_cases() -> Vec<Invalid> {
             mutate: |v| v["metadata"]["name"] = json!("x".repeat(51)),
             message: "metadata.name must be at most 50 characters: tollgate derives child workload names and label values from it",
         },
+        Invalid {
+            name: "fleet timeout above its cap",
+            mutate: |v| v["spec"]["fleetCheck"] = json!({"timeout": "10000h"}),
+            message: "spec.fleetCheck.timeout must be at most 10s",
+        },
+        Invalid {
+            name: "smoke timeout above its cap",
+            mutate: |v| {
+                v["spec"]["smoke"] =
+                    json!({"requests": [{"name": "a", "path": "/", "timeout": "11s"}]})
+            },
+            message: "spec.smoke.requests[].timeout must be at most 10s",
+        },
+        Invalid {
+            name: "query timeout above its cap",
+            mutate: |v| v["spec"]["analysis"]["provider"]["prometheus"]["timeout"] = json!("31s"),
+            message: "spec.analysis.provider.prometheus.timeout must be at most 30s",
+        },
     ]
 }
 

@@ -36,12 +36,15 @@ pub enum ObserveError {
     /// `spec.workloadRef` names a Deployment that does not exist.
     #[error("spec.workloadRef: Deployment {0} not found")]
     WorkloadRefMissing(String),
+    /// The pods did not all answer within the reconcile's deadline (tried again with backoff).
+    #[error("{0}")]
+    Deadline(String),
 }
 
 impl ObserveError {
     /// Whether waiting and retrying can help.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ObserveError::Kube(_))
+        matches!(self, ObserveError::Kube(_) | ObserveError::Deadline(_))
     }
 }
 
@@ -147,6 +150,12 @@ pub fn attest_config(spec: &crd::RolloutSpec) -> Result<AttestConfig, ObserveErr
     Ok(config)
 }
 
+/// Text from a pod as a finding in status keeps it: escaped and capped (a pod may report 64 KiB
+/// of escape sequences as its version).
+fn shown(text: &str) -> String {
+    crate::util::text::for_status(text, crd::MAX_REPORTED_CHARS)
+}
+
 /// The fleet report in the Rollout's status shape.
 pub fn fleet_status(report: &FleetReport, now: Timestamp) -> FleetStatus {
     let tracks = [&report.canary, &report.baseline, &report.stable];
@@ -159,23 +168,19 @@ pub fn fleet_status(report: &FleetReport, now: Timestamp) -> FleetStatus {
         .map(|p| PodFinding {
             pod: "(fleet)".into(),
             problem: p.as_str().to_string(),
-            reported: Some(p.to_string()),
+            reported: Some(shown(&p.to_string())),
             ..Default::default()
         })
         .collect();
-    findings.extend(report.failures.iter().map(|f| {
-        PodFinding {
-            pod: f.pod.clone(),
-            track: Some(f.track.as_str().to_string()),
-            ip: f.ip.map(|ip| ip.to_string()),
-            problem: f.problem.kind.as_str().to_string(),
-            reported: f
-                .problem
-                .reported
-                .clone()
-                .or_else(|| Some(f.problem.detail.clone())),
-            expected: f.problem.expected.clone(),
-        }
+    findings.extend(report.failures.iter().map(|f| PodFinding {
+        pod: f.pod.clone(),
+        track: Some(f.track.as_str().to_string()),
+        ip: f.ip.map(|ip| ip.to_string()),
+        problem: f.problem.kind.as_str().to_string(),
+        reported: Some(shown(
+            f.problem.reported.as_deref().unwrap_or(&f.problem.detail),
+        )),
+        expected: f.problem.expected.as_deref().map(shown),
     }));
     findings.truncate(crd::MAX_FAILING_PODS);
     FleetStatus {
@@ -215,9 +220,9 @@ pub fn smoke_status(report: &smoke::SmokeReport, now: Timestamp) -> SmokeStatus 
                 pod: f.pod.clone(),
                 track: Some("canary".into()),
                 ip: f.ip.map(|ip| ip.to_string()),
-                problem: format!("{}: {:?}", f.request, f.kind),
-                reported: f.reported.clone().or_else(|| Some(f.detail.clone())),
-                expected: f.expected.clone(),
+                problem: shown(&format!("{}: {:?}", f.request, f.kind)),
+                reported: Some(shown(f.reported.as_deref().unwrap_or(&f.detail))),
+                expected: f.expected.as_deref().map(shown),
             })
             .collect(),
     }
@@ -446,6 +451,42 @@ mod tests {
                        "readyReplicas": ready, "replicas": total}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn what_a_pod_reports_is_escaped_and_capped_in_status() {
+        let report = FleetReport {
+            failures: vec![fleet::PodFailure {
+                pod: "p-1".into(),
+                track: Track::Canary,
+                ip: None,
+                problem: fleet::Problem {
+                    kind: fleet::ProblemKind::VersionMismatch,
+                    detail: "version mismatch".into(),
+                    reported: Some(format!("\u{1b}]0;owned\u{7}{}", "9".repeat(64 * 1024))),
+                    expected: Some("2.0.0".into()),
+                },
+            }],
+            passed: false,
+            canary: Default::default(),
+            baseline: Default::default(),
+            stable: Default::default(),
+            stable_config_hash: None,
+            canary_config_hash: None,
+            fleet_problems: Vec::new(),
+            failures_total: 1,
+            failing_pods: 1,
+            failures_truncated: false,
+            not_ready: Vec::new(),
+        };
+        let status = fleet_status(&report, Timestamp::UNIX_EPOCH);
+        let reported = status.failing_pods[0].reported.clone().unwrap();
+        assert!(
+            reported.starts_with("\\u{1b}]0;owned\\u{7}999"),
+            "{reported}"
+        );
+        assert!(reported.chars().count() <= crd::MAX_REPORTED_CHARS + 1);
+        assert!(!reported.chars().any(char::is_control));
     }
 
     #[test]

@@ -27,7 +27,9 @@ use super::peers::{AnalysisPeer, ContractPeer, PeerDefaults};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use crate::crd::{Rollout, RolloutStatus};
-use crate::rollout::decide::{self, Observations, Plan, SpecProblem};
+use crate::rollout::decide::{
+    self, AnalysisLook, ContractAnswer, Observations, Plan, RecordOutcome, SpecProblem,
+};
 use crate::util::retry::RetryPolicy;
 
 /// What a reconcile needs.
@@ -205,6 +207,11 @@ async fn observe(
         obs.spec_problem = Some(spec_problem(ObserveError::Settings(missing))?);
         return Ok(None);
     }
+    // Before any request: the Rollout's own peer hosts and timeouts must be allowed.
+    if let Some(problem) = ctx.defaults.problem(&rollout.spec) {
+        obs.spec_problem = Some(problem);
+        return Ok(None);
+    }
     let template = match ctx.observer.new_template(rollout).await {
         Ok(t) => t,
         Err(e) => {
@@ -215,10 +222,30 @@ async fn observe(
     let status = rollout.status.as_ref();
     let needs = decide::needs(&rollout.spec, status, &obs.children, now);
     if needs.ask_broker {
-        obs.contract = Some(timed(&ctx.metrics, "broker", ctx.contract.ask(rollout)).await);
+        let ask = within(PEER_DEADLINE, ctx.contract.ask(rollout));
+        match timed(&ctx.metrics, "broker", ask).await {
+            Some(Ok(answer)) => obs.contract = Some(answer),
+            Some(Err(problem)) => {
+                obs.spec_problem = Some(problem);
+                return Ok(template);
+            }
+            None => {
+                obs.contract = Some(ContractAnswer::Unreachable {
+                    reason: deadline_passed("the Pact Broker"),
+                })
+            }
+        }
     }
     if let Some(scope) = &needs.fleet {
-        let fleet = ctx.observer.fleet(rollout, deployments, scope, now);
+        let fleet = within(
+            PEER_DEADLINE,
+            ctx.observer.fleet(rollout, deployments, scope, now),
+        );
+        let fleet = async {
+            fleet
+                .await
+                .unwrap_or_else(|| Err(pods_deadline("fleet check")))
+        };
         match timed(&ctx.metrics, "fleet", fleet).await {
             Ok(f) => obs.fleet = Some(f),
             Err(e) => {
@@ -228,7 +255,12 @@ async fn observe(
         }
     }
     if needs.smoke {
-        let smoke = ctx.observer.smoke(rollout, deployments, now);
+        let smoke = within(PEER_DEADLINE, ctx.observer.smoke(rollout, deployments, now));
+        let smoke = async {
+            smoke
+                .await
+                .unwrap_or_else(|| Err(pods_deadline("smoke check")))
+        };
         match timed(&ctx.metrics, "smoke", smoke).await {
             Ok(s) => obs.smoke = Some(s),
             Err(e) => {
@@ -240,20 +272,61 @@ async fn observe(
     if let Some(window) = &needs.look {
         let default = RolloutStatus::default();
         let current = status.unwrap_or(&default);
-        let look = ctx.analysis.look(rollout, current, window);
+        let look = within(PEER_DEADLINE, ctx.analysis.look(rollout, current, window));
         match timed(&ctx.metrics, "analysis", look).await {
-            Ok(look) => obs.look = Some(look),
-            Err(problem) => {
+            Some(Ok(look)) => obs.look = Some(look),
+            Some(Err(problem)) => {
                 obs.spec_problem = Some(problem);
                 return Ok(template);
+            }
+            None => {
+                obs.look = Some(AnalysisLook::without_data(
+                    window,
+                    deadline_passed("Prometheus"),
+                ))
             }
         }
     }
     if let Some(version) = &needs.record {
-        let record = ctx.contract.record(rollout, version);
-        obs.record = Some(timed(&ctx.metrics, "record", record).await);
+        let record = within(PEER_DEADLINE, ctx.contract.record(rollout, version));
+        match timed(&ctx.metrics, "record", record).await {
+            Some(Ok(outcome)) => obs.record = Some(outcome),
+            Some(Err(problem)) => {
+                obs.spec_problem = Some(problem);
+                return Ok(template);
+            }
+            None => {
+                obs.record = Some(RecordOutcome::Failed {
+                    reason: deadline_passed("the Pact Broker"),
+                })
+            }
+        }
     }
     Ok(template)
+}
+
+/// Longest a reconcile waits for one peer (the broker, Prometheus): a peer that does not answer
+/// must not hold one of the workers every Rollout shares for longer. With the timeout caps of
+/// `decide::timeout_problem` an honest peer answers well within it.
+pub const PEER_DEADLINE: Duration = Duration::from_secs(20);
+
+/// `f`'s output, or `None` when `deadline` passed first.
+async fn within<T>(deadline: Duration, f: impl Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(deadline, f).await.ok()
+}
+
+fn pods_deadline(check: &str) -> ObserveError {
+    ObserveError::Deadline(format!(
+        "the {check} did not finish within the operator's {}s deadline for one reconcile",
+        PEER_DEADLINE.as_secs()
+    ))
+}
+
+fn deadline_passed(peer: &str) -> String {
+    format!(
+        "{peer} gave no answer within the operator's {}s deadline for one reconcile",
+        PEER_DEADLINE.as_secs()
+    )
 }
 
 /// Write the plan's status when it changed, then send the notification the plan makes. Returns

@@ -14,6 +14,12 @@
 //! environment may hold nothing, which means an open peer.
 //!
 //! The user name is treated as half of the secret: `Debug` hides it as well as the password.
+//!
+//! Which Secrets may be read as credentials at all ([`usable_secret`]): only those labelled
+//! `tollgate.dev/credentials: "true"`, and never a service-account token. A Rollout names a
+//! Secret and a URL; without the label anyone who may create a Rollout could have any Secret of
+//! the namespace (an app's database password, a service account's token) sent to a server of
+//! their choice. The label is the Secret owner's consent.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,6 +32,29 @@ pub const KEY_TOKEN: &str = "token";
 pub const KEY_USERNAME: &str = "username";
 /// Key of the basic-auth password in a credentials Secret.
 pub const KEY_PASSWORD: &str = "password";
+
+/// The label a Secret must carry (with value `"true"`) to be used as credentials.
+pub const LABEL_CREDENTIALS: &str = "tollgate.dev/credentials";
+/// The type of a Secret holding a service account's token: never used as credentials.
+pub const SERVICE_ACCOUNT_TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
+
+/// Why a Secret is not used as credentials, if it is not: see the module doc.
+pub fn usable_secret(
+    labels: Option<&BTreeMap<String, String>>,
+    secret_type: Option<&str>,
+) -> Result<(), CredentialsError> {
+    if secret_type == Some(SERVICE_ACCOUNT_TOKEN_TYPE) {
+        return Err(CredentialsError::ServiceAccountToken);
+    }
+    let marked = labels
+        .and_then(|l| l.get(LABEL_CREDENTIALS))
+        .is_some_and(|v| v == "true");
+    if marked {
+        Ok(())
+    } else {
+        Err(CredentialsError::NotMarked)
+    }
+}
 
 /// How tollgate authenticates to a peer.
 #[derive(Clone, PartialEq, Eq)]
@@ -57,6 +86,25 @@ impl Credentials {
             Credentials::Bearer(t) => vec![t.expose()],
             Credentials::Basic { username, password } => vec![username.as_str(), password.expose()],
         }
+    }
+
+    /// Every form in which these credentials could come back in a peer's text: the values, and
+    /// for basic auth the base64 of `user:password` that the header carries.
+    pub fn scrub_forms(&self) -> Vec<String> {
+        use base64::Engine;
+        let mut forms: Vec<String> = self.secret_values().iter().map(|s| s.to_string()).collect();
+        if let Credentials::Basic { username, password } = self {
+            forms.push(
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{}", password.expose())),
+            );
+        }
+        forms
+    }
+
+    /// `text` with every form of these credentials replaced by `[redacted]`.
+    pub fn scrub(&self, text: &str) -> String {
+        super::text::redact(text, &self.scrub_forms())
     }
 
     /// `request` with the `Authorization` header these credentials call for.
@@ -97,6 +145,25 @@ pub enum Source {
     },
 }
 
+impl Source {
+    /// What `key` is called where it came from: the environment variable, or the Secret's key.
+    pub fn name_of(&self, key: &str) -> String {
+        match self {
+            Source::Secret => format!("key `{key}` of the Secret"),
+            Source::Environment {
+                token,
+                username,
+                password,
+            } => match key {
+                KEY_TOKEN => token.to_string(),
+                KEY_USERNAME => username.to_string(),
+                KEY_PASSWORD => password.to_string(),
+                other => other.to_string(),
+            },
+        }
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -113,6 +180,15 @@ impl fmt::Display for Source {
 /// Why no credentials could be made. No message repeats a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsError {
+    /// The Secret lacks the consent label.
+    #[error(
+        "is not labelled tollgate.dev/credentials: \"true\"; only Secrets with that label are \
+         sent to a peer (add it: kubectl label secret NAME tollgate.dev/credentials=true)"
+    )]
+    NotMarked,
+    /// A service account's token.
+    #[error("is a service-account token (type kubernetes.io/service-account-token), never sent to a peer")]
+    ServiceAccountToken,
     /// A Secret that is named for credentials holds none of the keys.
     #[error(
         "{origin} holds no credentials: expected the key `token`, or the keys `username` and \
@@ -139,7 +215,7 @@ pub enum CredentialsError {
         origin: Source,
     },
     /// A key present with nothing (but whitespace) in it.
-    #[error("the credential {key} in {origin} is empty")]
+    #[error("the credential {} is empty", origin.name_of(key))]
     Empty {
         /// The key.
         key: &'static str,
@@ -147,7 +223,7 @@ pub enum CredentialsError {
         origin: Source,
     },
     /// A value that is not text.
-    #[error("the credential {key} in {origin} is not UTF-8 text")]
+    #[error("the credential {} is not UTF-8 text", origin.name_of(key))]
     NotUtf8 {
         /// The key.
         key: &'static str,
@@ -156,8 +232,25 @@ pub enum CredentialsError {
     },
     /// A value with a line break or another control character inside (no HTTP header can carry
     /// it; most often two values pasted into one).
-    #[error("the credential {key} in {origin} contains a control character (a line break?)")]
+    #[error(
+        "the credential {} contains a control character (a line break inside?); no HTTP header \
+         can carry it",
+        origin.name_of(key)
+    )]
     ControlCharacter {
+        /// The key.
+        key: &'static str,
+        /// Where.
+        origin: Source,
+    },
+    /// A bearer token with a character outside visible ASCII (an `Authorization` header cannot
+    /// carry it; sent anyway, every request would fail as if the peer were unreachable).
+    #[error(
+        "the credential {} holds a character other than visible ASCII, which an HTTP header \
+         cannot carry",
+        origin.name_of(key)
+    )]
+    NotHeaderText {
         /// The key.
         key: &'static str,
         /// Where.
@@ -232,6 +325,15 @@ fn from_parts(
             Ok(Some(value.to_string()))
         };
     let token = clean(token, KEY_TOKEN)?;
+    if token
+        .as_deref()
+        .is_some_and(|t| !t.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+    {
+        return Err(CredentialsError::NotHeaderText {
+            key: KEY_TOKEN,
+            origin,
+        });
+    }
     let username = clean(username, KEY_USERNAME)?;
     let password = clean(password, KEY_PASSWORD)?;
     match (token, username, password) {
@@ -368,6 +470,33 @@ mod tests {
     }
 
     #[test]
+    fn only_labelled_secrets_that_are_not_service_account_tokens_are_credentials() {
+        let labels = |v: &str| BTreeMap::from([(LABEL_CREDENTIALS.to_string(), v.to_string())]);
+        assert_eq!(usable_secret(Some(&labels("true")), Some("Opaque")), Ok(()));
+        assert_eq!(usable_secret(Some(&labels("true")), None), Ok(()));
+        for (name, l, t) in [
+            ("no labels", None, Some("Opaque")),
+            (
+                "other labels",
+                Some(BTreeMap::from([("app".into(), "x".into())])),
+                None,
+            ),
+            ("false", Some(labels("false")), None),
+            ("True", Some(labels("True")), None),
+        ] {
+            assert_eq!(
+                usable_secret(l.as_ref(), t),
+                Err(CredentialsError::NotMarked),
+                "{name}"
+            );
+        }
+        let sa = usable_secret(Some(&labels("true")), Some(SERVICE_ACCOUNT_TOKEN_TYPE));
+        assert_eq!(sa, Err(CredentialsError::ServiceAccountToken));
+        let shown = CredentialsError::NotMarked.to_string();
+        assert!(shown.contains("tollgate.dev/credentials"), "{shown}");
+    }
+
+    #[test]
     fn an_empty_secret_names_the_keys_expected() {
         let e = from_secret_data(&data(&[])).unwrap_err().to_string();
         assert!(
@@ -393,6 +522,25 @@ mod tests {
             from_environment(ENV, Some(""), None, None),
             Err(CredentialsError::Empty { key: "token", .. })
         ));
+        // The variable is named, so the message says exactly what to fix.
+        let e = from_environment(ENV, Some("abc\ndef"), None, None).unwrap_err();
+        assert!(
+            e.to_string().starts_with("the credential X_TOKEN contains"),
+            "{e}"
+        );
+        let e = from_environment(ENV, Some("tökén"), None, None).unwrap_err();
+        assert_eq!(
+            e,
+            CredentialsError::NotHeaderText {
+                key: "token",
+                origin: ENV
+            }
+        );
+        assert!(e.to_string().contains("X_TOKEN"), "{e}");
+        let e = from_environment(ENV, None, Some("u"), Some("")).unwrap_err();
+        assert!(e.to_string().contains("X_PASSWORD is empty"), "{e}");
+        // Basic auth is base64 encoded: any UTF-8 may be in it.
+        assert!(from_environment(ENV, None, Some("jürgen"), Some("pässword")).is_ok());
     }
 
     #[test]
@@ -410,6 +558,12 @@ mod tests {
         }
         assert_eq!(basic.kind(), "basic auth");
         assert_eq!(basic.secret_values(), vec!["alice-user", "hunter2-pass"]);
+        let header = "YWxpY2UtdXNlcjpodW50ZXIyLXBhc3M="; // base64("alice-user:hunter2-pass")
+        let body = format!("denied alice-user hunter2-pass Basic {header}");
+        assert_eq!(
+            basic.scrub(&body),
+            "denied [redacted] [redacted] Basic [redacted]"
+        );
         let e = from_secret_data(&data(&[("token", b"a\nsecret-b")])).unwrap_err();
         assert!(!e.to_string().contains("secret-b"), "{e}");
     }

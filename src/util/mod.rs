@@ -11,10 +11,13 @@
 //! - [`text`]: shortening on character boundaries and making outside text printable.
 //! - [`number`]: how a measured number is written for people (`1.922e6`, `0.850`).
 //! - [`output`]: the `--output text|json|yaml` choice every command shares.
-//! - [`http`]: the one HTTP client builder (TLS provider, user agent).
+//! - [`http`]: the one HTTP client builder (TLS provider, user agent, no redirects, no
+//!   link-local addresses).
+//! - [`hosts`]: the allow-list patterns for peer hosts and the addresses always refused.
 
 pub mod credentials;
 pub mod duration;
+pub mod hosts;
 pub mod http;
 pub mod number;
 pub mod output;

@@ -63,6 +63,14 @@ impl RetryPolicy {
         jitter: Jitter::Random,
     };
 
+    /// Pact Broker requests from inside a reconcile: one attempt. A retry there is the gate's
+    /// next ask a poll interval later (counted in status), never a sleep holding a worker that
+    /// other Rollouts share.
+    pub const RECONCILE_BROKER: RetryPolicy = RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::BROKER
+    };
+
     /// Webhook deliveries: 4 attempts, base waits 1 s, 2 s, 4 s (at most 30 s), `Retry-After`
     /// honoured up to 30 s.
     pub const WEBHOOK: RetryPolicy = RetryPolicy {

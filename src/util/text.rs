@@ -4,6 +4,13 @@
 //! Two limits, for two kinds of reader: [`shorten`] counts characters (people, chat messages);
 //! [`shorten_bytes`] counts bytes (APIs whose limits are in bytes, such as an Event's note).
 //! Both mark a cut with `…`, never split a character, and leave text within the limit as it is.
+//!
+//! Two ways of making text harmless: [`printable`] turns control characters into spaces (a
+//! one-line excerpt of a body), [`escape`] writes them out visibly (`\n`, `\u{1b}`), so what a
+//! pod, the broker or Prometheus sent can be shown exactly without moving a terminal's cursor,
+//! setting its title or reordering the line (bidirectional overrides are escaped too).
+//! [`for_terminal`] and [`for_status`] are the one sanitizer every printed line and every
+//! string stored in a Rollout's status goes through.
 
 /// The mark appended where text was cut.
 pub const ELLIPSIS: char = '…';
@@ -35,6 +42,91 @@ pub fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// Whether `c` must not reach a terminal as it is: a control character (C0, DEL, C1), or a
+/// bidirectional formatting character that can make a line read differently than it is.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every unsafe character written out: `\n`, `\r`, `\t` and `\\` as in Rust, any
+/// other as `\u{…}`. Text without such characters is returned as it is (a backslash alone is
+/// kept, so ordinary paths and regexes read as they are).
+pub fn escape(text: &str) -> String {
+    if !text.chars().any(is_unsafe) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text for a terminal (a whole report, or one line): every unsafe character escaped as
+/// [`escape`] does, except the line breaks `\n` that separate the report's own lines. An
+/// escape sequence, an OSC title or a carriage return from outside is shown, never obeyed.
+pub fn for_terminal(text: &str) -> String {
+    text.split('\n').map(escape).collect::<Vec<_>>().join("\n")
+}
+
+/// Outside text as a Rollout's status (or an Event) may keep it: escaped, then at most
+/// `max_chars` characters (an escape is never cut in half).
+pub fn for_status(text: &str, max_chars: usize) -> String {
+    // Shorten first (cheap on a huge body), then escape, then shorten what escaping grew.
+    let head = shorten(text, max_chars);
+    let escaped = escape(&head);
+    if escaped.chars().count() <= max_chars {
+        return escaped;
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in head.chars() {
+        let piece = escape(&c.to_string());
+        let n = piece.chars().count();
+        if used + n > max_chars {
+            break;
+        }
+        used += n;
+        out.push_str(&piece);
+    }
+    out.push(ELLIPSIS);
+    out
+}
+
+/// `text` with every occurrence of each of `secrets` replaced by `[redacted]`, and also the
+/// start of one where `text` was cut (a shortened excerpt ending in `…` that stopped inside a
+/// secret would otherwise show its first characters).
+pub fn redact<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().map(AsRef::as_ref).filter(|s| !s.is_empty()) {
+        if out.contains(secret) {
+            out = out.replace(secret, "[redacted]");
+        }
+        let Some(head) = out.strip_suffix(ELLIPSIS) else {
+            continue;
+        };
+        // The longest proper prefix of the secret (4 characters or more) that ends the text.
+        let cut = secret
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([secret.len()])
+            .filter(|&i| i >= 4 && i < secret.len())
+            .rev()
+            .find(|&i| head.ends_with(&secret[..i]));
+        if let Some(i) = cut {
+            out = format!("{}[redacted]{ELLIPSIS}", &head[..head.len() - i]);
+        }
+    }
+    out
 }
 
 /// A one-line excerpt of a body for an error message: trimmed, printable, at most `max_chars`
@@ -75,5 +167,67 @@ mod tests {
         assert_eq!(excerpt("  abcdef\n", 3), "abc…");
         assert_eq!(excerpt("\u{1b}[2Jboom", 100), " [2Jboom");
         assert_eq!(printable("a\tb\r\nc\0"), "a b  c ");
+    }
+
+    #[test]
+    fn escapes_what_could_drive_a_terminal() {
+        let cases = [
+            ("plain 1.2.3", "plain 1.2.3"),
+            ("C:\\path", "C:\\path"),
+            ("a\rc\td", "a\\rc\\td"),
+            (
+                "\u{1b}[2J\u{1b}]0;owned\u{7}",
+                "\\u{1b}[2J\\u{1b}]0;owned\\u{7}",
+            ),
+            ("nul\0del\u{7f}c1\u{9b}", "nul\\u{0}del\\u{7f}c1\\u{9b}"),
+            ("v1\u{202e}2.0", "v1\\u{202e}2.0"),
+            ("é🦀", "é🦀"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(escape(raw), want, "{raw:?}");
+            assert_eq!(for_terminal(raw), want);
+            assert!(!for_terminal(raw).chars().any(is_unsafe));
+        }
+        assert_eq!(escape("a\nb"), "a\\nb", "one value: on one line");
+        let report = "verdict: Pass\nreason: \u{1b}[31mred\r\n";
+        assert_eq!(
+            for_terminal(report),
+            "verdict: Pass\nreason: \\u{1b}[31mred\\r\n"
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_whole_and_where_an_excerpt_cut_them() {
+        let secrets = ["tok-1234567890", "pw"];
+        assert_eq!(
+            redact("denied tok-1234567890 and pw", &secrets),
+            "denied [redacted] and [redacted]"
+        );
+        let cut = format!("{}tok-12345…", "x".repeat(10));
+        assert_eq!(
+            redact(&cut, &secrets),
+            format!("{}[redacted]…", "x".repeat(10))
+        );
+        // Too short a tail to tell from ordinary text, and no cut: left as it is.
+        assert_eq!(redact("a to…", &secrets), "a to…");
+        assert_eq!(redact("tok-12", &secrets), "tok-12");
+        assert_eq!(redact("nothing", &[""]), "nothing");
+    }
+
+    #[test]
+    fn status_text_is_escaped_and_capped() {
+        assert_eq!(for_status("1.2.3", 64), "1.2.3");
+        let pod = format!("2.0.0{}", "x".repeat(64 * 1024));
+        let kept = for_status(&pod, 256);
+        assert_eq!(kept.chars().count(), 257, "256 and the mark");
+        assert!(kept.starts_with("2.0.0x") && kept.ends_with('…'));
+        let hostile = "\u{1b}".repeat(100);
+        let kept = for_status(&hostile, 20);
+        assert!(kept.chars().count() <= 21, "{kept}");
+        assert!(
+            kept.starts_with("\\u{1b}\\u{1b}") && kept.ends_with('…'),
+            "{kept}"
+        );
+        assert!(!kept.contains('\u{1b}'));
     }
 }

@@ -270,3 +270,121 @@ async fn record_deployment_cli() {
         "{v}"
     );
 }
+
+/// A small stateful broker: the HAL walk of a record, the environment's currently deployed
+/// versions, and a POST that is stored at once but answered only after `post_delay` (a broker
+/// behind a slow proxy). Returns its base URL and the requests it received.
+pub(crate) async fn slow_recording_broker(
+    post_delay: std::time::Duration,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let deployed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (log, deployed) = (log.clone(), deployed.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                let line = text.lines().next().unwrap_or("").to_string();
+                log.lock().unwrap().push(line.clone());
+                let path = line.split(' ').nth(1).unwrap_or("");
+                let body = if line.starts_with("POST ") {
+                    let instance = text.split("\"applicationInstance\":\"").nth(1);
+                    let instance = instance.and_then(|r| r.split('"').next()).unwrap_or("");
+                    deployed.lock().unwrap().push(instance.to_string());
+                    tokio::time::sleep(post_delay).await;
+                    r#"{"uuid":"d1"}"#.to_string()
+                } else if path == "/" {
+                    r#"{"_links":{"pb:pacticipant-version":{"href":"/pacticipants/{pacticipant}/versions/{version}"},"pb:environments":{"href":"/environments"}}}"#.to_string()
+                } else if path == "/pacticipants/Web/versions/1.0.0" {
+                    r#"{"_links":{"pb:record-deployment":[{"name":"production","href":"/pacticipants/Web/versions/1.0.0/deployed-versions/environment/e1"}]}}"#.to_string()
+                } else if path == "/environments" {
+                    r#"{"_embedded":{"environments":[{"name":"production","_links":{"self":{"href":"/environments/e1"}}}]}}"#.to_string()
+                } else if path == "/environments/e1" {
+                    r#"{"_links":{"pb:currently-deployed-deployed-versions":{"href":"/environments/e1/deployed-versions/currently-deployed"}}}"#.to_string()
+                } else if path.starts_with("/environments/e1/deployed-versions/currently-deployed")
+                {
+                    let items: Vec<String> = deployed
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|i| {
+                            let instance = if i.is_empty() {
+                                String::new()
+                            } else {
+                                format!(r#""applicationInstance":"{i}","#)
+                            };
+                            format!(
+                                r#"{{{instance}"_embedded":{{"version":{{"number":"1.0.0"}}}}}}"#
+                            )
+                        })
+                        .collect();
+                    format!(
+                        r#"{{"_embedded":{{"deployedVersions":[{}]}}}}"#,
+                        items.join(",")
+                    )
+                } else {
+                    String::new()
+                };
+                let status = if body.is_empty() {
+                    "404 Not Found"
+                } else {
+                    "200 OK"
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/hal+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (format!("http://{addr}/"), requests)
+}
+
+/// A POST the broker stored but answered too late: the retry reads what the environment holds
+/// as deployed, finds the version there, and does not POST a second record.
+#[tokio::test]
+async fn record_deployment_after_an_accepted_but_timed_out_post_records_once() {
+    let (url, requests) = slow_recording_broker(std::time::Duration::from_secs(3)).await;
+    let o = tollgate(
+        &[
+            "record-deployment",
+            "--pacticipant",
+            "Web",
+            "--version",
+            "1.0.0",
+            "--environment",
+            "production",
+            "--application-instance",
+            "eu",
+            "--attempts",
+            "3",
+            "--request-timeout",
+            "1",
+        ],
+        &[("PACT_BROKER_BASE_URL", &url)],
+    )
+    .await;
+    let reqs = requests.lock().unwrap().clone();
+    let posts = reqs.iter().filter(|r| r.starts_with("POST ")).count();
+    assert_eq!(posts, 1, "one record only: {reqs:#?}");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        reqs.iter().any(|r| r.starts_with(
+            "GET /environments/e1/deployed-versions/currently-deployed?pacticipant=Web "
+        )),
+        "{reqs:#?}"
+    );
+}

@@ -21,6 +21,7 @@ mod broker_stub;
 mod cli_status;
 mod cluster_peers;
 mod e2e_rollout;
+mod fault_matrix;
 mod fleet_check;
 mod fleet_smoke;
 mod fleet_verify;
@@ -34,3 +35,4 @@ mod prometheus_live;
 mod prometheus_tls;
 #[path = "../stats/main.rs"]
 mod stats;
+mod tenancy;

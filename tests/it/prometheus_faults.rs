@@ -271,6 +271,33 @@ async fn range_queries_split_points_into_windows() {
     assert_eq!(r.params["step"], "60.000");
 }
 
+/// Sample times no real Prometheus sends (-1e300, 1e300, a stamp past the year 292 million)
+/// through the range read the controller makes before an analysis's first look (the stable
+/// track's history): windows without data, never an overflow (the debug build panicked).
+#[tokio::test]
+async fn absurd_sample_times_are_windows_without_data() {
+    let s = serve(|seen: &Seen| {
+        let q = seen.params.get("query").cloned().unwrap_or_default();
+        if !q.contains(r#"track="canary""#) || q.contains("code=~") || q.contains("_bucket") {
+            return json(200, r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#);
+        }
+        json(
+            200,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[-1e300,"10"],[1e300,"20"],[9.3e15,"5"],[1795363200,"7"]]}]}}"#,
+        )
+    })
+    .await;
+    let p = provider_for(&s, |_| {}, None);
+    let ws = p
+        .consecutive_window_counts(&target(), window(), 3)
+        .await
+        .expect("a read, not a panic");
+    assert_eq!(ws.len(), 3);
+    assert_eq!(ws[0].canary.as_ref().map(|a| a.requests), Some(7.0));
+    assert_eq!(ws[1].canary, None);
+    assert_eq!(ws[2].canary, None);
+}
+
 #[tokio::test]
 async fn a_closed_port_is_unreachable() {
     let port = {

@@ -236,8 +236,74 @@ pub trait MetricsProvider: Send + Sync {
     ) -> ProviderFuture<'a, Vec<WindowCounts>>;
 }
 
+/// Which of `count` consecutive windows of `step_millis`, the first ending at `first_end_millis`,
+/// a sample stamped `t_seconds` (as the metrics backend sent it) closes; `None` for a time that
+/// closes none. The time came from outside: NaN, infinities, `-1e300` or a stamp past the end of
+/// time must not overflow anything, and a point outside every window is a window without data,
+/// never a panic.
+pub fn window_index(
+    t_seconds: f64,
+    first_end_millis: i64,
+    step_millis: i64,
+    count: usize,
+) -> Option<usize> {
+    if !t_seconds.is_finite() || step_millis <= 0 {
+        return None;
+    }
+    let millis = (t_seconds * 1000.0).round();
+    // Beyond ±2^53 ms (285 000 years) no stamp is a real sample time, and the cast below would
+    // saturate instead of failing.
+    if millis.abs() > 9_007_199_254_740_992.0 {
+        return None;
+    }
+    let offset = (millis as i64).checked_sub(first_end_millis)?;
+    if offset < 0 || offset % step_millis != 0 {
+        return None;
+    }
+    let index = usize::try_from(offset / step_millis).ok()?;
+    (index < count).then_some(index)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn out_of_range_sample_times_fall_in_no_window() {
+        use super::window_index;
+        let first_end = 1_800_000_000_000; // ms
+        assert_eq!(window_index(1_800_000_000.0, first_end, 30_000, 3), Some(0));
+        assert_eq!(window_index(1_800_000_060.0, first_end, 30_000, 3), Some(2));
+        assert_eq!(
+            window_index(1_800_000_090.0, first_end, 30_000, 3),
+            None,
+            "past the last"
+        );
+        assert_eq!(
+            window_index(1_800_000_015.0, first_end, 30_000, 3),
+            None,
+            "between ends"
+        );
+        for hostile in [
+            -1e300,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -9.3e15,
+        ] {
+            assert_eq!(
+                window_index(hostile, first_end, 30_000, 3),
+                None,
+                "{hostile}"
+            );
+        }
+        assert_eq!(
+            window_index(1.0, i64::MIN, 30_000, 3),
+            None,
+            "offset overflows"
+        );
+        assert_eq!(window_index(1.0, 1_000, 0, 3), None, "no step");
+    }
+
     use super::*;
 
     #[test]

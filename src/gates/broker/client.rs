@@ -14,11 +14,16 @@ use base64::Engine as _;
 
 use super::config::BrokerConfig;
 use super::error::{BrokerError, ConfigError};
-use super::types::{DeploymentRecord, Environment, MatrixAnswer, MatrixQuery, RecordedDeployment};
+use super::types::{
+    DeployedVersion, DeploymentRecord, Environment, MatrixAnswer, MatrixQuery, RecordedDeployment,
+};
+
+mod deployed;
 use crate::util::credentials::Credentials;
 use crate::util::retry::parse_retry_after;
 use crate::util::secret::Secret;
 use crate::util::text;
+pub use deployed::parse_deployed_versions;
 
 const HAL_JSON: &str = "application/hal+json";
 /// Error bodies are only read this far; they are shown in messages, not parsed whole.
@@ -45,6 +50,13 @@ pub trait BrokerApi: Send + Sync {
 
     /// The environments the broker knows (index -> `pb:environments` -> GET).
     fn environments(&self) -> impl Future<Output = Result<Vec<Environment>, BrokerError>> + Send;
+
+    /// The versions of `pacticipant` the broker holds as currently deployed to `environment`.
+    fn currently_deployed(
+        &self,
+        pacticipant: &str,
+        environment: &str,
+    ) -> impl Future<Output = Result<Vec<DeployedVersion>, BrokerError>> + Send;
 }
 
 /// The reqwest implementation of [`BrokerApi`].
@@ -95,13 +107,8 @@ impl HttpBroker {
     }
 
     fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.scrub {
-            if out.contains(s.expose()) {
-                out = out.replace(s.expose(), "[redacted]");
-            }
-        }
-        out
+        let secrets: Vec<&str> = self.scrub.iter().map(Secret::expose).collect();
+        text::redact(text, &secrets)
     }
 
     fn url(&self, path: &str) -> Result<Url, BrokerError> {
@@ -354,6 +361,16 @@ impl BrokerApi for HttpBroker {
         })
     }
 
+    async fn currently_deployed(
+        &self,
+        pacticipant: &str,
+        environment: &str,
+    ) -> Result<Vec<DeployedVersion>, BrokerError> {
+        self.currently_deployed_versions(pacticipant, environment)
+            .await
+            .map_err(|e| self.scrub_error(e))
+    }
+
     async fn environments(&self) -> Result<Vec<Environment>, BrokerError> {
         let (index_url, index) = self.index().await?;
         let href =
@@ -394,8 +411,8 @@ async fn read_capped(
     Ok((buf, false))
 }
 
-/// Turn a status, headers and (capped) body into JSON or a typed error. Pure.
-pub(crate) fn interpret(
+/// Turn a status, headers and (capped) body into JSON or a typed error. Pure (and fuzzed).
+pub fn interpret(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
@@ -570,7 +587,8 @@ fn named_links(resource: &Value, rel: &str) -> Vec<(String, Option<String>)> {
     }
 }
 
-fn parse_environments(v: &Value) -> Option<Vec<Environment>> {
+/// The environments of a `pb:environments` answer (embedded, or as named links). Pure.
+pub fn parse_environments(v: &Value) -> Option<Vec<Environment>> {
     if let Some(list) = v
         .get("_embedded")
         .and_then(|e| e.get("environments"))

@@ -105,6 +105,23 @@ pub fn parse_base_url(value: &str) -> Result<Url, ConfigError> {
             reason: "it has no host".to_string(),
         });
     }
+    let credential = url
+        .query_pairs()
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .find(|k| {
+            [
+                "token",
+                "access_token",
+                "api_key",
+                "apikey",
+                "password",
+                "auth",
+            ]
+            .contains(&k.as_str())
+        });
+    if let Some(key) = credential {
+        return Err(ConfigError::CredentialInQuery { key });
+    }
     url.set_query(None);
     url.set_fragment(None);
     if !url.path().ends_with('/') {
@@ -180,6 +197,19 @@ mod tests {
             parse_base_url("https://b.example/x?y=1").unwrap().as_str(),
             "https://b.example/x/"
         );
+        let e = parse_base_url("https://b.example/?token=s3cr3t").unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::CredentialInQuery {
+                key: "token".into()
+            }
+        );
+        let shown = e.to_string();
+        assert!(
+            shown.contains("PACT_BROKER_TOKEN") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
+        assert!(parse_base_url("https://b.example/?Access_Token=x").is_err());
     }
 
     #[test]

@@ -19,6 +19,12 @@ pub enum ConfigError {
          instead, so they stay out of logs"
     )]
     CredentialsInUrl,
+    #[error(
+        "the broker URL carries a credential in its query (`{key}=`), which would be dropped or \
+         logged; remove it and set PACT_BROKER_TOKEN (CLI) or the Rollout's \
+         spec.contractGate.credentialsSecretRef instead"
+    )]
+    CredentialInQuery { key: String },
     #[error("{0}")]
     Credentials(#[from] CredentialsError),
     #[error("a broker setting is not usable: {reason}")]
@@ -209,7 +215,13 @@ fn join_errors(errors: &[String], body: &str) -> String {
 }
 
 fn retry_after_text(d: &Option<Duration>) -> String {
+    let cap = crate::util::retry::RetryPolicy::BROKER.max_retry_after;
     match d {
+        Some(d) if *d > cap => format!(
+            ", asked to retry after {}s (tollgate waits at most {}s)",
+            d.as_secs(),
+            cap.as_secs()
+        ),
         Some(d) => format!(", asked to retry after {}s", d.as_secs()),
         None => String::new(),
     }

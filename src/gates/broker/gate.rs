@@ -609,13 +609,21 @@ pub fn decide_record(
     }
 }
 
-/// Record a deployment, retrying transient failures (blocking; for the CLI). Safe to repeat: the
-/// broker treats the same record as one.
+/// Record a deployment, retrying transient failures (blocking; for the CLI and, with one
+/// attempt, the controller).
+///
+/// A failed POST may still have been accepted (a timeout after the broker stored the record, a
+/// 500 from a proxy behind which it succeeded), and the broker stores a second POST as a second
+/// record. So after any failure, and before the first attempt when `check_first` is set (the
+/// controller: an earlier reconcile may have failed that way), the environment's currently
+/// deployed versions are read, and the POST is made only if the version is not among them. A
+/// failed read counts as a failed attempt: no POST without knowing.
 pub async fn record_with_retries<B, S, F>(
     broker: &B,
     record: &DeploymentRecord,
     retry: &RetryPolicy,
     sleep: S,
+    check_first: bool,
 ) -> RecordStep
 where
     B: BrokerApi,
@@ -624,7 +632,16 @@ where
 {
     let mut failed = 0;
     loop {
-        let step = decide_record(broker.record_deployment(record).await, failed, retry);
+        let outcome = if failed > 0 || check_first {
+            match already_recorded(broker, record).await {
+                Ok(Some(deployment)) => Ok(deployment),
+                Ok(None) => broker.record_deployment(record).await,
+                Err(e) => Err(e),
+            }
+        } else {
+            broker.record_deployment(record).await
+        };
+        let step = decide_record(outcome, failed, retry);
         tracing::info!(
             pacticipant = %record.pacticipant,
             version = %record.version,
@@ -642,6 +659,26 @@ where
             done => return done,
         }
     }
+}
+
+/// The record the broker already holds for `record` (its version currently deployed there, on
+/// the same instance), if it does.
+async fn already_recorded<B: BrokerApi>(
+    broker: &B,
+    record: &DeploymentRecord,
+) -> Result<Option<RecordedDeployment>, BrokerError> {
+    let deployed = broker
+        .currently_deployed(&record.pacticipant, &record.environment)
+        .await?;
+    Ok(deployed
+        .iter()
+        .find(|d| d.is(record))
+        .map(|d| RecordedDeployment {
+            url: d.href.clone().unwrap_or_default(),
+            status: 200,
+            uuid: None,
+            application_instance: d.application_instance.clone(),
+        }))
 }
 
 mod secs {

@@ -27,6 +27,6 @@ pub use gate::{
     ContractVerdict, GateAction, GateDecision, GatePolicy, GateProgress, GateStep, RecordStep,
 };
 pub use types::{
-    CanIDeployRequest, Deployable, DeploymentRecord, Environment, Ignore, LatestBy, MatrixAnswer,
-    MatrixQuery, MatrixTarget, RecordedDeployment, Selector, Summary,
+    CanIDeployRequest, Deployable, DeployedVersion, DeploymentRecord, Environment, Ignore,
+    LatestBy, MatrixAnswer, MatrixQuery, MatrixTarget, RecordedDeployment, Selector, Summary,
 };

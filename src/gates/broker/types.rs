@@ -294,6 +294,26 @@ pub struct RecordedDeployment {
     pub application_instance: Option<String>,
 }
 
+/// A version the broker holds as deployed to an environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployedVersion {
+    /// The version number (`None` when the broker's answer leaves it out).
+    pub version: Option<String>,
+    /// The application instance it is deployed as, if any.
+    pub application_instance: Option<String>,
+    /// The deployed-version resource.
+    pub href: Option<String>,
+}
+
+impl DeployedVersion {
+    /// Whether this is `record`'s version on `record`'s instance.
+    pub fn is(&self, record: &DeploymentRecord) -> bool {
+        self.version.as_deref() == Some(record.version.as_str())
+            && self.application_instance == record.application_instance
+    }
+}
+
 /// An environment known to the broker.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

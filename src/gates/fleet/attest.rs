@@ -239,14 +239,16 @@ mod tests {
         assert_eq!(e.kind(), ProblemKind::MissingField);
         assert!(e.to_string().contains("configHash"), "{e}");
 
+        let e = parse_attestation(&cfg(), br#"{"version":"1","configHash":null}"#).unwrap_err();
+        assert_eq!(e.kind(), ProblemKind::MissingField, "{e}");
+        // Present but not a usable string: not "missing", which would send one looking for it.
         for body in [
             &br#"{"version":1,"configHash":"a"}"#[..],
             br#"{"version":"","configHash":"a"}"#,
-            br#"{"version":"1","configHash":null}"#,
             br#"{"version":"1","configHash":["a"]}"#,
         ] {
             let e = parse_attestation(&cfg(), body).unwrap_err();
-            assert_eq!(e.kind(), ProblemKind::MissingField, "{e}");
+            assert_eq!(e.kind(), ProblemKind::InvalidField, "{e}");
         }
         let e = parse_attestation(&cfg(), b"[1,2]").unwrap_err();
         assert_eq!(e.kind(), ProblemKind::MissingField);

@@ -68,8 +68,10 @@ pub enum ProblemKind {
     HttpStatus,
     /// The body is not JSON (or is too large).
     InvalidBody,
-    /// A configured field is absent, empty or not a string.
+    /// A configured field is absent (or null).
     MissingField,
+    /// A configured field is present but not a non-empty string (a number, a list, "").
+    InvalidField,
     /// Kubernetes says the pod is ready but gives it no usable IP address.
     NoAddress,
     /// The pod's `pod-template-hash` is not the expected ReplicaSet's.
@@ -92,6 +94,7 @@ impl ProblemKind {
             ProblemKind::HttpStatus => "HttpStatus",
             ProblemKind::InvalidBody => "InvalidBody",
             ProblemKind::MissingField => "MissingField",
+            ProblemKind::InvalidField => "InvalidField",
             ProblemKind::NoAddress => "NoAddress",
             ProblemKind::TemplateHashMismatch => "TemplateHashMismatch",
             ProblemKind::ImageMismatch => "ImageMismatch",
@@ -111,6 +114,7 @@ impl ProblemKind {
             | ProblemKind::HttpStatus
             | ProblemKind::InvalidBody
             | ProblemKind::MissingField
+            | ProblemKind::InvalidField
             | ProblemKind::TemplateHashMismatch
             | ProblemKind::ImageMismatch
             | ProblemKind::UnexpectedPod => false,
@@ -189,9 +193,8 @@ impl AttestError {
             AttestError::InvalidBody { .. } | AttestError::BodyTooLarge(_) => {
                 ProblemKind::InvalidBody
             }
-            AttestError::MissingField { .. } | AttestError::InvalidField { .. } => {
-                ProblemKind::MissingField
-            }
+            AttestError::MissingField { .. } => ProblemKind::MissingField,
+            AttestError::InvalidField { .. } => ProblemKind::InvalidField,
         }
     }
 

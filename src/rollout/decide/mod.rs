@@ -37,7 +37,8 @@
 //! wanted), `pass` (a decision in progress and the transitions every step shares), `controls`
 //! (version changes and manual tokens), `gates` (contract, canary start, fleet, smoke), `steps`
 //! (analysis and one function per step kind), `promote` (promotion, rollback, deployment
-//! records), `invalid` (a Rollout that cannot be carried out as written) and `conditions`.
+//! records), `invalid` (a Rollout that cannot be carried out as written), `peers` (the hosts
+//! and timeouts a Rollout may ask for) and `conditions`.
 //!
 //! Whether a decision is told to people (the webhook) is decided here too: [`Plan::notify`]
 //! is set when the pass entered `Succeeded`, `RolledBack` or `Blocked`.
@@ -50,6 +51,7 @@ mod invalid;
 pub mod model;
 mod needs;
 mod pass;
+mod peers;
 mod promote;
 mod steps;
 
@@ -60,6 +62,10 @@ use crate::crd::{Phase, RolloutSpec, RolloutStatus};
 pub use desired::desired_children;
 pub use model::*;
 pub use needs::needs;
+pub use peers::{
+    peer_problem, timeout_problem, PeerHosts, MAX_FLEET_TIMEOUT, MAX_QUERY_TIMEOUT,
+    MAX_SMOKE_TIMEOUT,
+};
 
 use pass::Pass;
 

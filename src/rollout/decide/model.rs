@@ -148,6 +148,21 @@ pub struct AnalysisLook {
     pub judge_state_reset: Option<String>,
 }
 
+impl AnalysisLook {
+    /// A look at `window` that adds no evidence (inconclusive, `data_missing`), saying why.
+    pub fn without_data(window: &LookWindow, summary: String) -> AnalysisLook {
+        AnalysisLook {
+            window_end: window.end,
+            verdict: MetricVerdict::Inconclusive,
+            metrics: Vec::new(),
+            judge_state: None,
+            data_missing: true,
+            summary,
+            judge_state_reset: None,
+        }
+    }
+}
+
 /// The outcome of a deployment record attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RecordOutcome {

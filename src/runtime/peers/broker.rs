@@ -3,14 +3,17 @@
 
 use kube::{Client, ResourceExt};
 
-use super::{secret_data, ContractPeer, PeerDefaults, PeerFuture};
+use super::{secret_data, ContractPeer, PeerDefaults, PeerFuture, SecretError};
 use crate::crd::{self, ContractSummary, Rollout};
 use crate::gates::broker::{
-    self, AnswerKind, BrokerApi, BrokerConfig, CanIDeployRequest, DeploymentRecord, HttpBroker,
-    Ignore, RetryPolicy,
+    self, AnswerKind, BrokerConfig, CanIDeployRequest, DeploymentRecord, HttpBroker, Ignore,
+    RetryPolicy,
 };
-use crate::rollout::decide::{ContractAnswer, RecordOutcome};
+use crate::rollout::decide::{ContractAnswer, RecordOutcome, SpecProblem};
 use crate::util::credentials;
+
+/// Longest one broker request from inside a reconcile may take (connect, send, read).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The Pact Broker.
 pub struct BrokerPeer {
@@ -26,50 +29,61 @@ impl BrokerPeer {
         BrokerPeer {
             client,
             defaults,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::RECONCILE_BROKER,
         }
     }
 
-    /// The broker client for a rollout, or the answer that says why there is none.
+    /// The broker client for a rollout, or the answer (or the problem with the spec) that says
+    /// why there is none.
     async fn broker(
         &self,
         rollout: &Rollout,
-    ) -> Result<(HttpBroker, crd::ContractGateSpec), ContractAnswer> {
+    ) -> Result<(HttpBroker, crd::ContractGateSpec), Result<ContractAnswer, SpecProblem>> {
+        let refused = |reason: String| Err(Ok(ContractAnswer::Refused { reason }));
         let Some(gate) = rollout.spec.contract_gate.clone() else {
-            return Err(ContractAnswer::Refused {
-                reason: "spec.contractGate is not set".into(),
-            });
+            return refused("spec.contractGate is not set".into());
         };
         let credentials = match &gate.credentials_secret_ref {
             None => None,
             Some(secret) => {
                 let namespace = rollout.namespace().unwrap_or_default();
                 // A Secret that is missing may be created in a moment: wait within the budget.
-                let data = secret_data(&self.client, &namespace, &secret.name)
-                    .await
-                    .map_err(|reason| ContractAnswer::Unreachable { reason })?;
-                Some(
-                    credentials::from_secret_data(&data).map_err(|e| ContractAnswer::Refused {
-                        reason: format!("Secret {}: {e}", secret.name),
-                    })?,
-                )
+                let data = match secret_data(&self.client, &namespace, &secret.name).await {
+                    Ok(data) => data,
+                    Err(SecretError::Unavailable(reason)) => {
+                        return Err(Ok(ContractAnswer::Unreachable { reason }))
+                    }
+                    Err(SecretError::NotCredentials(m)) => {
+                        return Err(Err(SpecProblem::new(format!(
+                            "spec.contractGate.credentialsSecretRef: {m}"
+                        ))))
+                    }
+                };
+                match credentials::from_secret_data(&data) {
+                    Ok(c) => Some(c),
+                    Err(e) => return refused(format!("Secret {}: {e}", secret.name)),
+                }
             }
         };
         let Some(url) = self.defaults.broker_url(&gate) else {
-            return Err(ContractAnswer::Refused {
-                reason: self
-                    .defaults
+            return refused(
+                self.defaults
                     .missing_address(&rollout.spec)
                     .unwrap_or_default(),
-            });
+            );
         };
-        let config = BrokerConfig::new(&url, credentials).map_err(|e| ContractAnswer::Refused {
-            reason: format!("spec.contractGate: {e}"),
-        })?;
-        let client = HttpBroker::new(config).map_err(|e| ContractAnswer::Refused {
-            reason: format!("spec.contractGate: {e}"),
-        })?;
-        Ok((client, gate))
+        let client = BrokerConfig::new(&url, credentials)
+            .map_err(|e| e.to_string())
+            .and_then(|mut config| {
+                // A reconcile worker is shared by every Rollout: one request holds it briefly.
+                config.request_timeout = REQUEST_TIMEOUT;
+                config.connect_timeout = REQUEST_TIMEOUT.min(config.connect_timeout);
+                HttpBroker::new(config).map_err(|e| e.to_string())
+            });
+        match client {
+            Ok(client) => Ok((client, gate)),
+            Err(e) => refused(format!("spec.contractGate: {e}")),
+        }
     }
 }
 
@@ -91,7 +105,10 @@ pub fn contract_answer(classified: broker::ClassifiedAnswer) -> ContractAnswer {
 }
 
 impl ContractPeer for BrokerPeer {
-    fn ask<'a>(&'a self, rollout: &'a Rollout) -> PeerFuture<'a, ContractAnswer> {
+    fn ask<'a>(
+        &'a self,
+        rollout: &'a Rollout,
+    ) -> PeerFuture<'a, Result<ContractAnswer, SpecProblem>> {
         Box::pin(async move {
             let (client, gate) = match self.broker(rollout).await {
                 Ok(x) => x,
@@ -110,11 +127,12 @@ impl ContractPeer for BrokerPeer {
                     })
                     .collect(),
             };
-            // The same ask as `tollgate can-i-deploy`: the client's retries, then classified;
-            // the gate's step is decide's, over the progress kept in status.
+            // The same ask as `tollgate can-i-deploy`, classified; but one attempt per reconcile:
+            // a retry is decide's next ask (a poll interval later, counted in status), never a
+            // sleep that holds a worker other Rollouts share.
             let (classified, _) =
                 broker::ask(&client, &request, &self.retry, tokio::time::sleep).await;
-            contract_answer(classified)
+            Ok(contract_answer(classified))
         })
     }
 
@@ -122,17 +140,14 @@ impl ContractPeer for BrokerPeer {
         &'a self,
         rollout: &'a Rollout,
         version: &'a str,
-    ) -> PeerFuture<'a, RecordOutcome> {
+    ) -> PeerFuture<'a, Result<RecordOutcome, SpecProblem>> {
         Box::pin(async move {
             let (client, gate) = match self.broker(rollout).await {
                 Ok(x) => x,
-                Err(answer) => {
-                    let reason = match answer {
-                        ContractAnswer::Refused { reason }
-                        | ContractAnswer::Unreachable { reason } => reason,
-                        other => format!("{other:?}"),
-                    };
-                    return RecordOutcome::Failed { reason };
+                Err(Err(problem)) => return Err(problem),
+                Err(Ok(answer)) => {
+                    let reason = answer.reason().to_string();
+                    return Ok(RecordOutcome::Failed { reason });
                 }
             };
             let record = DeploymentRecord {
@@ -141,12 +156,22 @@ impl ContractPeer for BrokerPeer {
                 environment: gate.environment.clone(),
                 application_instance: gate.application_instance.clone(),
             };
-            match client.record_deployment(&record).await {
-                Ok(_) => RecordOutcome::Recorded,
-                Err(e) => RecordOutcome::Failed {
-                    reason: e.to_string(),
-                },
-            }
+            // One attempt (a retry is decide's, a reconcile later), made only if the broker does
+            // not already hold the version as deployed there: an earlier attempt may have timed
+            // out after the broker stored it.
+            let step = broker::record_with_retries(
+                &client,
+                &record,
+                &self.retry,
+                tokio::time::sleep,
+                true,
+            )
+            .await;
+            Ok(match step {
+                broker::RecordStep::Recorded { .. } => RecordOutcome::Recorded,
+                broker::RecordStep::Failed { reason, .. }
+                | broker::RecordStep::Retry { reason, .. } => RecordOutcome::Failed { reason },
+            })
         })
     }
 }

@@ -21,23 +21,30 @@ use kube::Client;
 
 use crate::crd::{self, Rollout, RolloutStatus};
 use crate::rollout::decide::{
-    AnalysisLook, ContractAnswer, LookWindow, RecordOutcome, SpecProblem,
+    self, AnalysisLook, ContractAnswer, LookWindow, PeerHosts, RecordOutcome, SpecProblem,
 };
+use crate::util::credentials;
+use crate::util::hosts::HostPattern;
 
 /// A boxed future (the peer traits are used as trait objects).
 pub type PeerFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The Pact Broker, as the reconcile sees it. Implementations never fail: every problem is an
-/// answer (`Unreachable`, `Refused`, `Failed`) so the gate fails closed by construction.
+/// The Pact Broker, as the reconcile sees it. Every problem with the broker is an answer
+/// (`Unreachable`, `Refused`, `Failed`) so the gate fails closed by construction; only a spec the
+/// operator will not act on (a credentials Secret not meant for tollgate) is an error, and it
+/// stops the rollout as `InvalidSpec`.
 pub trait ContractPeer: Send + Sync {
     /// Ask can-i-deploy once for the rollout's version (the poll cadence is `decide`'s).
-    fn ask<'a>(&'a self, rollout: &'a Rollout) -> PeerFuture<'a, ContractAnswer>;
+    fn ask<'a>(
+        &'a self,
+        rollout: &'a Rollout,
+    ) -> PeerFuture<'a, Result<ContractAnswer, SpecProblem>>;
     /// Record `version` as deployed to the rollout's environment.
     fn record<'a>(
         &'a self,
         rollout: &'a Rollout,
         version: &'a str,
-    ) -> PeerFuture<'a, RecordOutcome>;
+    ) -> PeerFuture<'a, Result<RecordOutcome, SpecProblem>>;
 }
 
 /// The metrics backend and the judge, as the reconcile sees them. Missing data is a look with
@@ -53,29 +60,64 @@ pub trait AnalysisPeer: Send + Sync {
     ) -> PeerFuture<'a, Result<AnalysisLook, SpecProblem>>;
 }
 
-/// Reads a Secret's data in the Rollout's namespace.
+/// Why a Secret cannot be read as credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SecretError {
+    /// Missing or unreadable: it may appear in a moment (wait within the gate's budget).
+    Unavailable(String),
+    /// Present but not meant as tollgate credentials: a problem with the spec.
+    NotCredentials(String),
+}
+
+/// Reads a Secret's data in the Rollout's namespace, only if it is marked as tollgate
+/// credentials (see [`credentials::usable_secret`]).
 pub(crate) async fn secret_data(
     client: &Client,
     namespace: &str,
     name: &str,
-) -> Result<BTreeMap<String, ByteString>, String> {
+) -> Result<BTreeMap<String, ByteString>, SecretError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     match api.get_opt(name).await {
-        Ok(Some(secret)) => Ok(secret.data.unwrap_or_default()),
-        Ok(None) => Err(format!("Secret {namespace}/{name} not found")),
-        Err(e) => Err(format!("cannot read Secret {namespace}/{name}: {e}")),
+        Ok(Some(secret)) => {
+            credentials::usable_secret(secret.metadata.labels.as_ref(), secret.type_.as_deref())
+                .map_err(|e| SecretError::NotCredentials(format!("Secret {name}: {e}")))?;
+            Ok(secret.data.unwrap_or_default())
+        }
+        Ok(None) => Err(SecretError::Unavailable(format!(
+            "Secret {namespace}/{name} not found"
+        ))),
+        Err(e) => Err(SecretError::Unavailable(format!(
+            "cannot read Secret {namespace}/{name}: {e}"
+        ))),
     }
 }
 
 /// Addresses used when a Rollout names none: the operator's `--broker-url` and
-/// `--prometheus-url` (chart values `broker.url` and `prometheus.url`).
+/// `--prometheus-url` (chart values `broker.url` and `prometheus.url`); and the hosts a Rollout's
+/// own addresses may be on besides these (`--allowed-broker-hosts`, `--allowed-prometheus-hosts`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerDefaults {
     pub broker_url: Option<String>,
     pub prometheus_url: Option<String>,
+    pub allowed_broker_hosts: Vec<HostPattern>,
+    pub allowed_prometheus_hosts: Vec<HostPattern>,
 }
 
 impl PeerDefaults {
+    /// Why the Rollout's own addresses or timeouts may not be used, if they may not (see
+    /// [`decide::peer_problem`]).
+    pub fn problem(&self, spec: &crd::RolloutSpec) -> Option<SpecProblem> {
+        let broker = PeerHosts {
+            default_url: self.broker_url.as_deref(),
+            allowed: &self.allowed_broker_hosts,
+        };
+        let prometheus = PeerHosts {
+            default_url: self.prometheus_url.as_deref(),
+            allowed: &self.allowed_prometheus_hosts,
+        };
+        decide::peer_problem(spec, broker, prometheus).or_else(|| decide::timeout_problem(spec))
+    }
+
     /// The broker URL for `gate`: its own, else the default.
     pub fn broker_url(&self, gate: &crd::ContractGateSpec) -> Option<String> {
         gate.broker_url.clone().or_else(|| self.broker_url.clone())
@@ -141,6 +183,7 @@ mod tests {
         let defaults = PeerDefaults {
             broker_url: Some("http://broker.default".into()),
             prometheus_url: Some("http://prom.default".into()),
+            ..PeerDefaults::default()
         };
         assert_eq!(defaults.missing_address(&spec), None);
         let gate = spec.contract_gate.clone().unwrap();
@@ -154,10 +197,7 @@ mod tests {
             Some("http://prom.default")
         );
         spec.contract_gate.as_mut().unwrap().broker_url = Some("http://own".into());
-        let only_broker = PeerDefaults {
-            broker_url: None,
-            prometheus_url: None,
-        };
+        let only_broker = PeerDefaults::default();
         let problem = only_broker
             .missing_address(&spec)
             .expect("no Prometheus anywhere");

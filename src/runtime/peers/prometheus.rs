@@ -4,14 +4,14 @@
 
 use kube::{Client, ResourceExt};
 
-use super::{secret_data, AnalysisPeer, PeerDefaults, PeerFuture};
+use super::{secret_data, AnalysisPeer, PeerDefaults, PeerFuture, SecretError};
 use crate::analysis::judge::{self, JudgePolicy, JudgeState};
 use crate::analysis::providers::prometheus::{PrometheusConfig, PrometheusProvider};
 use crate::analysis::providers::{AnalysisTarget, ArmWindow, MetricsProvider, Window};
 use crate::analysis::stats::latency::Histogram;
 use crate::crd::{self, MetricStatus, MetricVerdict, Rollout, RolloutStatus};
 use crate::rollout::decide::{AnalysisLook, LookWindow, SpecProblem};
-use crate::util::credentials;
+use crate::util::{credentials, text};
 
 /// The judge's policy for a Rollout's analysis settings.
 pub fn judge_policy(analysis: &crd::AnalysisSpec) -> JudgePolicy {
@@ -95,6 +95,15 @@ pub fn metric_status(m: &judge::MetricJudgement) -> MetricStatus {
     }
 }
 
+/// Longest text from a peer kept in a status summary.
+pub const MAX_STATUS_TEXT: usize = 512;
+
+/// `text` as status may keep it: every form of the credentials replaced by `[redacted]`,
+/// control characters escaped, at most [`MAX_STATUS_TEXT`] characters.
+fn status_text(text: &str, secrets: &[String]) -> String {
+    text::for_status(&text::redact(text, secrets), MAX_STATUS_TEXT)
+}
+
 fn whole_millis(t: jiff::Timestamp) -> jiff::Timestamp {
     jiff::Timestamp::from_millisecond(t.as_millisecond()).unwrap_or(t)
 }
@@ -112,23 +121,38 @@ impl PrometheusJudgePeer {
         PrometheusJudgePeer { client, defaults }
     }
 
+    /// The credentials for a Rollout's analysis: `Ok(Err(why))` when they cannot be read now
+    /// (a look without data), `Err` when the Secret is not meant for tollgate (a spec problem).
+    async fn credentials(
+        &self,
+        namespace: &str,
+        analysis: &crd::AnalysisSpec,
+    ) -> Result<Result<Option<credentials::Credentials>, String>, SpecProblem> {
+        let Some(secret) = &analysis.provider.prometheus.credentials_secret_ref else {
+            return Ok(Ok(None));
+        };
+        let data = match secret_data(&self.client, namespace, &secret.name).await {
+            Ok(data) => data,
+            Err(SecretError::Unavailable(why)) => return Ok(Err(why)),
+            Err(SecretError::NotCredentials(m)) => {
+                return Err(SpecProblem::new(format!(
+                    "spec.analysis.provider.prometheus.credentialsSecretRef: {m}"
+                )))
+            }
+        };
+        Ok(credentials::from_secret_data(&data)
+            .map(Some)
+            .map_err(|e| format!("Secret {}: {e}", secret.name)))
+    }
+
     /// The provider for a Rollout's analysis and the arms it compares.
     async fn provider(
         &self,
         rollout: &Rollout,
         analysis: &crd::AnalysisSpec,
+        auth: Option<credentials::Credentials>,
     ) -> Result<(PrometheusProvider, AnalysisTarget), String> {
         let namespace = rollout.namespace().unwrap_or_default();
-        let auth = match &analysis.provider.prometheus.credentials_secret_ref {
-            None => None,
-            Some(secret) => {
-                let data = secret_data(&self.client, &namespace, &secret.name).await?;
-                Some(
-                    credentials::from_secret_data(&data)
-                        .map_err(|e| format!("Secret {}: {e}", secret.name))?,
-                )
-            }
-        };
         let address = self.defaults.prometheus_url(analysis).ok_or_else(|| {
             self.defaults
                 .missing_address(&rollout.spec)
@@ -190,15 +214,7 @@ fn arm(arm: &ArmWindow, errors: bool, latency: bool) -> judge::ArmCounts {
 
 /// A look that adds no evidence.
 fn missing(window: &LookWindow, summary: String) -> AnalysisLook {
-    AnalysisLook {
-        window_end: window.end,
-        verdict: MetricVerdict::Inconclusive,
-        metrics: Vec::new(),
-        judge_state: None,
-        data_missing: true,
-        summary,
-        judge_state_reset: None,
-    }
+    AnalysisLook::without_data(window, summary)
 }
 
 /// The judge cannot work with the policy the spec makes: a problem with the spec, not a look
@@ -279,8 +295,17 @@ impl AnalysisPeer for PrometheusJudgePeer {
             };
             let policy = judge_policy(analysis);
             policy.validate().map_err(invalid_policy)?;
+            let namespace = rollout.namespace().unwrap_or_default();
+            let auth = match self.credentials(&namespace, analysis).await? {
+                Ok(auth) => auth,
+                Err(e) => return Ok(missing(window, format!("metrics unavailable: {e}"))),
+            };
+            // Text from Prometheus (or a server posing as it) goes into status: without the
+            // credentials in any form, printable and short.
+            let secrets: Vec<String> = auth.as_ref().map(|a| a.scrub_forms()).unwrap_or_default();
+            let scrub = |text: String| status_text(&text, &secrets);
             let read = async {
-                let (provider, target) = self.provider(rollout, analysis).await?;
+                let (provider, target) = self.provider(rollout, analysis, auth).await?;
                 let window = Window::new(whole_millis(window.start), whole_millis(window.end))
                     .map_err(|e| e.to_string())?;
                 let counts = provider
@@ -291,7 +316,10 @@ impl AnalysisPeer for PrometheusJudgePeer {
             };
             let (provider, target, provider_window, counts) = match read.await {
                 Ok(c) => c,
-                Err(e) => return Ok(missing(window, format!("metrics unavailable: {e}"))),
+                Err(e) => {
+                    let summary = scrub(format!("metrics unavailable: {e}"));
+                    return Ok(missing(window, summary));
+                }
             };
             let judge_window = match judge_window(analysis, &counts) {
                 Ok(w) => w,
@@ -318,7 +346,7 @@ impl AnalysisPeer for PrometheusJudgePeer {
                 metrics: judgement.metrics.iter().map(metric_status).collect(),
                 judge_state: serde_json::to_value(&next).ok(),
                 data_missing: false,
-                summary: judgement.reason + history_note.as_deref().unwrap_or(""),
+                summary: judgement.reason + &scrub(history_note.unwrap_or_default()),
                 judge_state_reset: reset,
             })
         })
@@ -339,6 +367,35 @@ mod tests {
             b.extend(e.clone());
         }
         serde_json::from_value(base).unwrap()
+    }
+
+    /// What a server posing as Prometheus (or a metadata endpoint behind a redirect) says
+    /// reaches status without the credentials, escaped and short.
+    #[test]
+    fn peer_text_in_status_is_scrubbed_escaped_and_capped() {
+        let auth = credentials::Credentials::Basic {
+            username: "prom-user".into(),
+            password: crate::util::secret::Secret::new("prom-pass-123"),
+        };
+        let body = format!(
+            "HTTP 500: echo Authorization: Basic {} user prom-user pass prom-pass-123 \u{1b}]0;x\u{7}{}",
+            "cHJvbS11c2VyOnByb20tcGFzcy0xMjM=",
+            "z".repeat(4000)
+        );
+        let shown = status_text(&body, &auth.scrub_forms());
+        for secret in [
+            "prom-user",
+            "prom-pass-123",
+            "cHJvbS11c2VyOnByb20tcGFzcy0xMjM=",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert!(
+            shown.chars().count() <= MAX_STATUS_TEXT + 1,
+            "{}",
+            shown.len()
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   (reads `src/` for the module-direction check);
 //! - local processes: [`fleet`] (demo-app "pods" on loopback addresses), [`prometheus`] (a Debian
 //!   Prometheus of a test's own with demo-apps and a counting load loop), [`pact_stub`]
-//!   (pact-stub-server serving real contracts), [`own_contract`] (tollgate's consumer contract);
+//!   (pact-stub-server serving real contracts), [`own_contract`] (tollgate's consumer contract),
+//!   [`toxiproxy`] (a fault proxy between tollgate and a peer);
 //! - the local cluster (`tests/cluster/`): [`cluster`] (env file, namespaces, CRDs, chart RBAC),
 //!   [`cluster_prometheus`], [`load`] (load-gen), and the e2e world: [`operator`],
 //!   [`rollout_manifest`], [`rollout_watch`], [`scenario`], [`http_route`], [`webhook_sink`];
@@ -33,5 +34,6 @@ pub mod rollout_watch;
 pub mod scenario;
 pub mod scripted_webhook;
 pub mod source_imports;
+pub mod toxiproxy;
 pub mod wait;
 pub mod webhook_sink;

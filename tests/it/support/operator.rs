@@ -42,6 +42,12 @@ impl Operator {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--kubeconfig")
             .arg(env.chart_service_account_kubeconfig(namespace))
+            // The tests' brokers and Prometheus servers listen on loopback: allowed, as a
+            // multi-tenant install allows its own peers' hosts.
+            .args([
+                "--allowed-broker-hosts=127.0.0.1,localhost",
+                "--allowed-prometheus-hosts=127.0.0.1,localhost",
+            ])
             .args(extra)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::null())

@@ -321,15 +321,7 @@ impl PrometheusProvider {
             }
         }
         let first_end_ms = first.end().as_millisecond();
-        let index_of = |t: f64| -> Option<usize> {
-            let ms = (t * 1000.0).round() as i64;
-            let off = ms - first_end_ms;
-            if off < 0 || off % step != 0 {
-                return None;
-            }
-            let i = (off / step) as usize;
-            (i < count).then_some(i)
-        };
+        let index_of = |t: f64| super::window_index(t, first_end_ms, step, count);
         let canary = split_by_window(&canary, count, &index_of);
         let baseline = split_by_window(&baseline, count, &index_of);
         let mut out = Vec::with_capacity(count);

@@ -182,6 +182,7 @@ mod controls;
 mod desired;
 mod gates;
 mod invalid;
+mod peers;
 mod promote;
 mod scenarios;
 mod steps;
