@@ -35,6 +35,11 @@ use super::status::RolloutStatus;
     shortname = "tgr",
     category = "tollgate",
     cel,
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
     validation = Rule::new("size(self.metadata.name) <= 50").message("metadata.name must be at most 50 characters: tollgate derives child workload names and label values from it"),
     doc = "A Rollout moves one service to a new version through the contract gate, the fleet check and a statistically judged canary, then promotes or rolls back.",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Where the rollout is in its pipeline"),
@@ -61,7 +66,10 @@ pub struct RolloutSpec {
     pub selector: Option<LabelSelector>,
 
     /// Number of pods the service runs when fully promoted. The canary's share of pods follows
-    /// the step weights when traffic is split by replica ratio.
+    /// the step weights when traffic is split by replica ratio. This is the `/scale`
+    /// subresource's replica count: `kubectl scale rollout/NAME` and an HorizontalPodAutoscaler
+    /// whose `scaleTargetRef` is the Rollout set it (leave it out of GitOps manifests then).
+    /// A change mid-canary keeps the weight and the analysis; the tracks are resized from it.
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 1, max = 1000))]
     pub replicas: i32,
@@ -73,8 +81,10 @@ pub struct RolloutSpec {
     #[schemars(schema_with = "schema::embedded_object")]
     pub template: Option<PodTemplateSpec>,
 
-    /// An existing Deployment whose pod template the operator takes over (and scales to zero
-    /// once its pods are adopted by the stable workload). Set this or `template`.
+    /// An existing Deployment whose pod template the operator takes (adoption). Its pods keep
+    /// serving as the stable track until the operator's stable pods are ready and attested by
+    /// the fleet check; `workloadRef.scaleDown` says what then happens to it (by default
+    /// nothing). Set this or `template`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_ref: Option<WorkloadRef>,
 
@@ -166,9 +176,33 @@ pub struct WorkloadRef {
     /// Kind of the workload.
     #[serde(default)]
     pub kind: WorkloadKind,
-    /// Name of the workload in the Rollout's namespace.
+    /// Name of the workload in the Rollout's namespace. It must not be owned by tollgate or
+    /// referenced by another Rollout.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
+    /// What happens to the referenced Deployment once the Rollout's own stable pods serve:
+    /// `never` leaves it alone (default); `onSuccess` keeps it at its size until the stable
+    /// pods are ready and attested, then scales it to zero; `progressively` scales it down by
+    /// one pod for each ready stable pod (never fewer ready pods than it had, one of its pods
+    /// kept until the attestation), then to zero. Deleting the Rollout scales it back to the
+    /// size it had (`status.adoption.originalReplicas`).
+    #[serde(default)]
+    pub scale_down: ScaleDown,
+}
+
+/// What happens to a Deployment adopted through `spec.workloadRef` (Argo Rollouts' values).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ScaleDown {
+    /// Leave it running as it is.
+    #[default]
+    #[serde(rename = "never")]
+    Never,
+    /// Scale it to zero once the Rollout's stable pods are ready and attested.
+    #[serde(rename = "onSuccess")]
+    OnSuccess,
+    /// Scale it down as the Rollout's stable pods become ready, then to zero once attested.
+    #[serde(rename = "progressively")]
+    Progressively,
 }
 
 fn default_apps_v1() -> String {

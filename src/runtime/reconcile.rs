@@ -22,8 +22,9 @@ use tracing::{info, warn, Instrument};
 use super::apply::{Applier, ApplyError};
 use super::metrics::{DecisionLabels, ErrorKind, ErrorLabels, GateLabels, Metrics};
 use super::notify::{Notification, Notifier};
-use super::observe::{ObserveError, Observer};
+use super::observe::{self, ObserveError, Observer};
 use super::peers::{AnalysisPeer, ContractPeer, PeerDefaults};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use crate::crd::{Rollout, RolloutStatus};
@@ -127,9 +128,42 @@ fn spec_problem(e: ObserveError) -> Result<SpecProblem, ReconcileError> {
     }
 }
 
+/// A Rollout being deleted: give back the Deployment it adopted, then let it go.
+async fn release(
+    rollout: &Rollout,
+    ctx: &Context,
+    now: Timestamp,
+) -> Result<Action, ReconcileError> {
+    let original = match ctx.observer.workload_ref(rollout).await {
+        Ok(d) => d,
+        Err(e) if e.is_transient() => return Err(e.into()),
+        // The Deployment is gone: there is nothing to give back.
+        Err(_) => None,
+    };
+    let since = rollout
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .map_or(now, |t| t.0);
+    let deleting_for = Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO);
+    if ctx
+        .applier
+        .release(rollout, original.as_ref(), deleting_for)
+        .await?
+    {
+        info!(rollout = %key(rollout), "deleted: the adopted Deployment was given back");
+        Ok(Action::await_change())
+    } else {
+        Ok(Action::requeue(Duration::from_secs(2)))
+    }
+}
+
 async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, ReconcileError> {
     ensure_leader(ctx)?;
     let now = Timestamp::now();
+    if rollout.metadata.deletion_timestamp.is_some() {
+        return release(rollout, ctx, now).await;
+    }
     let status = rollout.status.as_ref();
     let deployments = ctx
         .observer
@@ -141,9 +175,10 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     let mut obs = Observations {
         generation: rollout.metadata.generation,
         children: Observer::children(&deployments),
+        selector: Some(observe::rollout_selector(&rollout.name_any())),
         ..Default::default()
     };
-    let template = observe(rollout, ctx, &deployments, now, &mut obs).await?;
+    let gathered = observe(rollout, ctx, &deployments, now, &mut obs).await?;
     let plan = decide::decide(&rollout.spec, status, &obs, now);
 
     // Leadership may have been lost while the gates were asked.
@@ -153,7 +188,13 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     if obs.spec_problem.is_none() {
         if let Err(e) = ctx
             .applier
-            .converge(&stored, &plan, &deployments, template.as_ref())
+            .converge(
+                &stored,
+                &plan,
+                &deployments,
+                gathered.template.as_ref(),
+                gathered.original.as_ref(),
+            )
             .await
         {
             if e.is_transient() {
@@ -188,42 +229,63 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     ))
 }
 
+/// What observing fetched that applying needs again.
+#[derive(Default)]
+struct Gathered {
+    /// The pod template of `spec.version`, when there is one.
+    template: Option<PodTemplateSpec>,
+    /// The Deployment `spec.workloadRef` names.
+    original: Option<Deployment>,
+}
+
 /// Gather what this pass needs. A problem with the spec ends the gathering and is recorded in
-/// `obs.spec_problem`; only transient failures are errors. Returns the pod template of
-/// `spec.version`, when there is one.
+/// `obs.spec_problem`; only transient failures are errors.
 async fn observe(
     rollout: &Rollout,
     ctx: &Context,
-    deployments: &std::collections::BTreeMap<
-        crate::crd::Track,
-        k8s_openapi::api::apps::v1::Deployment,
-    >,
+    deployments: &std::collections::BTreeMap<crate::crd::Track, Deployment>,
     now: Timestamp,
     obs: &mut Observations,
-) -> Result<Option<PodTemplateSpec>, ReconcileError> {
+) -> Result<Gathered, ReconcileError> {
     if let Some(missing) = ctx.defaults.missing_address(&rollout.spec) {
         obs.spec_problem = Some(spec_problem(ObserveError::Settings(missing))?);
-        return Ok(None);
+        return Ok(Gathered::default());
     }
-    let template = match ctx.observer.new_template(rollout).await {
-        Ok(t) => t,
+    let original = match ctx.observer.workload_ref(rollout).await {
+        Ok(d) => d,
         Err(e) => {
             obs.spec_problem = Some(spec_problem(e)?);
-            return Ok(None);
+            return Ok(Gathered::default());
         }
     };
+    let template = match (&rollout.spec.template, &original) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(d)) => d.spec.as_ref().map(|s| s.template.clone()),
+        (None, None) => None,
+    };
+    if let Some(d) = &original {
+        let seen = observe::original_workload(d);
+        if let Some(problem) = ctx.observer.adoption_problem(rollout, &seen).await? {
+            obs.spec_problem = Some(problem);
+            return Ok(Gathered::default());
+        }
+        obs.original = Some(seen);
+    }
+    let gathered = Gathered { template, original };
     let status = rollout.status.as_ref();
     let needs = decide::needs(&rollout.spec, status, &obs.children, now);
     if needs.ask_broker {
         obs.contract = Some(timed(&ctx.metrics, "broker", ctx.contract.ask(rollout)).await);
     }
     if let Some(scope) = &needs.fleet {
-        let fleet = ctx.observer.fleet(rollout, deployments, scope, now);
+        let fleet =
+            ctx.observer
+                .fleet(rollout, deployments, gathered.original.as_ref(), scope, now);
         match timed(&ctx.metrics, "fleet", fleet).await {
             Ok(f) => obs.fleet = Some(f),
             Err(e) => {
                 obs.spec_problem = Some(spec_problem(e)?);
-                return Ok(template);
+                return Ok(gathered);
             }
         }
     }
@@ -233,7 +295,7 @@ async fn observe(
             Ok(s) => obs.smoke = Some(s),
             Err(e) => {
                 obs.spec_problem = Some(spec_problem(e)?);
-                return Ok(template);
+                return Ok(gathered);
             }
         }
     }
@@ -245,7 +307,7 @@ async fn observe(
             Ok(look) => obs.look = Some(look),
             Err(problem) => {
                 obs.spec_problem = Some(problem);
-                return Ok(template);
+                return Ok(gathered);
             }
         }
     }
@@ -253,7 +315,7 @@ async fn observe(
         let record = ctx.contract.record(rollout, version);
         obs.record = Some(timed(&ctx.metrics, "record", record).await);
     }
-    Ok(template)
+    Ok(gathered)
 }
 
 /// Write the plan's status when it changed, then send the notification the plan makes. Returns

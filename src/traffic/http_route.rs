@@ -19,7 +19,7 @@ use kube::Client;
 use serde_json::Value;
 
 use super::services::{rollout_name, service};
-use super::{canary_replicas, TrafficError, TrafficPlan, TrafficRequest};
+use super::{canary_replicas, TrafficError, TrafficPlan, TrafficRequest, TrafficState};
 use crate::crd::{
     track_labels, HttpRouteSpec, Rollout, Track, TrafficKind, TrafficSpec, LABEL_COMPARED,
     LABEL_ROLLOUT,
@@ -213,10 +213,15 @@ pub fn plan(request: &TrafficRequest) -> TrafficPlan {
 pub fn services(
     rollout: &Rollout,
     route: &HttpRouteSpec,
+    state: &TrafficState,
     template: Option<&PodTemplateSpec>,
 ) -> Result<Vec<Service>, TrafficError> {
     let name = rollout_name(rollout)?;
-    let stable = track_labels(&name, Track::Stable);
+    // An adopted Deployment's pods are stable pods while they are the stable track.
+    let stable = state
+        .adopted_selector
+        .clone()
+        .unwrap_or_else(|| track_labels(&name, Track::Stable));
     let compared = BTreeMap::from([
         (LABEL_ROLLOUT.to_string(), name.clone()),
         (LABEL_COMPARED.to_string(), "true".to_string()),

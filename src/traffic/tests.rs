@@ -104,6 +104,7 @@ fn the_service_admits_the_canary_only_once_it_serves() {
     let not_yet = TrafficState {
         canary_weight: 0,
         canary_serving: false,
+        ..Default::default()
     };
     let svc = &services(&r, &not_yet, r.spec.template.as_ref()).unwrap()[0];
     let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
@@ -118,6 +119,7 @@ fn the_service_admits_the_canary_only_once_it_serves() {
     let serving = TrafficState {
         canary_weight: 50,
         canary_serving: true,
+        ..Default::default()
     };
     let svc = &services(&r, &serving, r.spec.template.as_ref()).unwrap()[0];
     let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
@@ -198,6 +200,7 @@ fn http_route_weights_are_patched_by_backend_name() {
     let state = TrafficState {
         canary_weight: 0,
         canary_serving: false,
+        ..Default::default()
     };
     let services = services(&r, &state, r.spec.template.as_ref()).unwrap();
     let names: Vec<_> = services
@@ -215,4 +218,39 @@ fn http_route_weights_are_patched_by_backend_name() {
         services[0].spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port,
         80
     );
+}
+
+#[test]
+fn an_adopted_deployment_is_selected_with_the_stable_pods_until_the_canary_serves() {
+    let adopted = std::collections::BTreeMap::from([("app".to_string(), "shop".to_string())]);
+    let r = rollout(json!({"type": "ReplicaRatio"}));
+    let state = TrafficState {
+        adopted_selector: Some(adopted.clone()),
+        ..Default::default()
+    };
+    let svc = &services(&r, &state, r.spec.template.as_ref()).unwrap()[0];
+    assert_eq!(svc.spec.as_ref().unwrap().selector.as_ref(), Some(&adopted));
+    // Once a canary serves, the Service is the Rollout's own again.
+    let serving = TrafficState {
+        canary_serving: true,
+        canary_weight: 10,
+        adopted_selector: Some(adopted.clone()),
+    };
+    let svc = &services(&r, &serving, r.spec.template.as_ref()).unwrap()[0];
+    let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
+    assert_eq!(
+        selector.get(LABEL_ROLLOUT).map(String::as_str),
+        Some("shop")
+    );
+    assert_eq!(selector.get("app"), None);
+    // HTTPRoute: the stable backend Service selects the adopted pods too; the canary one never.
+    let r = rollout(json!({"type": "HTTPRoute", "httpRoute": {"name": "shop",
+        "stableService": "shop-stable", "canaryService": "shop-canary", "port": 80}}));
+    let services = services(&r, &state, r.spec.template.as_ref()).unwrap();
+    assert_eq!(
+        services[0].spec.as_ref().unwrap().selector.as_ref(),
+        Some(&adopted)
+    );
+    let canary = services[1].spec.as_ref().unwrap().selector.clone().unwrap();
+    assert_eq!(canary.get(LABEL_COMPARED).map(String::as_str), Some("true"));
 }

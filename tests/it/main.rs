@@ -20,6 +20,7 @@ mod broker_faults;
 mod broker_stub;
 mod cli_status;
 mod cluster_peers;
+mod e2e_adoption;
 mod e2e_rollout;
 mod fleet_check;
 mod fleet_smoke;

@@ -179,6 +179,7 @@ fn reasons(plan: &Plan) -> Vec<&str> {
     plan.events.iter().map(|e| e.reason.as_str()).collect()
 }
 
+mod adoption;
 mod conditions;
 mod controls;
 mod desired;

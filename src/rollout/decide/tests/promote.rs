@@ -41,7 +41,8 @@ fn promotion_rechecks_the_fleet_then_commits_then_verifies() {
         n.fleet,
         Some(FleetScope {
             canary_version: None,
-            stable_version: Some("2.0.0".into())
+            stable_version: Some("2.0.0".into()),
+            original: false,
         })
     );
     let obs = Observations {
