@@ -120,6 +120,10 @@ pub struct RolloutSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisSpec>,
 
+    /// What happens around the promotion.
+    #[serde(default)]
+    pub strategy: StrategySpec,
+
     /// How long the rollout may go without progress (pods becoming ready, a gate answering)
     /// before it is marked Stalled and rolled back, as a Go duration (e.g. `10m`).
     #[serde(default = "default_progress_deadline")]
@@ -159,6 +163,32 @@ pub struct RolloutSpec {
 
 fn default_replicas() -> i32 {
     2
+}
+
+/// What happens around the promotion.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategySpec {
+    /// How long the previous stable version is kept at full size, out of traffic, after a
+    /// promotion (a Go duration; `0s` keeps nothing). Within it `abortRequest` (`tollgate
+    /// abort`) is an instant rollback: traffic returns to those pods at once, no pod has to
+    /// start. After it, abort on the promoted version is refused. `status.rollbackWindow.until`
+    /// says until when.
+    #[serde(default = "default_scale_down_delay")]
+    #[schemars(schema_with = "schema::duration")]
+    pub scale_down_delay: Duration,
+}
+
+impl Default for StrategySpec {
+    fn default() -> Self {
+        StrategySpec {
+            scale_down_delay: default_scale_down_delay(),
+        }
+    }
+}
+
+fn default_scale_down_delay() -> Duration {
+    std::time::Duration::from_secs(30).into()
 }
 
 fn default_progress_deadline() -> Duration {

@@ -79,7 +79,7 @@ pub struct RolloutStatus {
     /// `PauseEnded`, `Pausing`, `PausedAtStep`, `Paused`, `Analyzing`, `AnalysisPassed`,
     /// `AnalysisFailed`, `AnalysisInconclusive`, `JudgeStateReset`, `StepsCompleted`,
     /// `PromotionCommitted`, `PromotionStalled`, `PromotionNotVerified`, `Promoted`, `RolledBack`,
-    /// `DeploymentRecorded`, `DeploymentRecordFailed`, `Adopting`, `AdoptionCompleted`, `InvalidSpec`.
+    /// `DeploymentRecorded`, `DeploymentRecordFailed`, `Adopting`, `AdoptionCompleted`, `ScaleDownDelayEnded`, `InvalidSpec`.
     /// A newer operator may write others; they are kept as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -136,6 +136,11 @@ pub struct RolloutStatus {
     /// it (restored when the Rollout is deleted) and whether the adoption is complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adoption: Option<AdoptionStatus>,
+
+    /// The previous stable version kept at full size after a promotion, for an instant
+    /// rollback (`spec.strategy.scaleDownDelay`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_window: Option<RollbackWindowStatus>,
 
     /// The most recent decisions, newest last (at most 20).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -435,6 +440,22 @@ pub struct AdoptionStatus {
     /// Deployment is no longer needed (`scaleDown` says whether it is scaled to zero).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
+}
+
+/// The previous stable version held after a promotion.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackWindowStatus {
+    /// The version that was stable before the promotion; its pods run in the baseline workload,
+    /// out of traffic.
+    pub previous_version: String,
+    /// Until when `abortRequest` rolls back instantly (set once the promotion is verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+    /// An instant rollback to `previousVersion` is under way: those pods serve every request
+    /// while the stable workload returns to that version.
+    #[serde(default)]
+    pub rolling_back: bool,
 }
 
 /// One decision in the bounded history.

@@ -116,6 +116,7 @@ impl Applier {
         let sources = Sources {
             new_template,
             stable_now: deployments.get(&Track::Stable),
+            baseline_now: deployments.get(&Track::Baseline),
         };
         // Before the adopted Deployment is touched in any way: the finalizer that gives it back
         // when the Rollout is deleted, and the mark that keeps other Rollouts off it.
@@ -128,6 +129,7 @@ impl Applier {
         let state = TrafficState {
             canary_weight: desired.canary_weight,
             canary_serving: desired.canary_serving,
+            held_serving: desired.held_serving,
             adopted_selector: adopted
                 .filter(|_| plan.original_is_stable)
                 .and_then(original_selector),

@@ -447,9 +447,12 @@ impl Observer {
         }
         if scope.stable_version.is_some() {
             tracks.push(Track::Stable);
-            if deployments
-                .get(&Track::Baseline)
-                .is_some_and(|d| workload_state(Some(d)).total > 0)
+            // A baseline is attested beside a canary (it is the stable version's fresh copy);
+            // after a promotion it holds the previous version, which is not the stable one.
+            if scope.canary_version.is_some()
+                && deployments
+                    .get(&Track::Baseline)
+                    .is_some_and(|d| workload_state(Some(d)).total > 0)
             {
                 tracks.push(Track::Baseline);
             }

@@ -66,6 +66,9 @@ pub struct TrafficState {
     pub canary_weight: i32,
     /// Whether canary (and baseline) pods may receive traffic.
     pub canary_serving: bool,
+    /// An instant rollback: every request goes to the baseline pods (the previous stable
+    /// version, held after a promotion), none to the stable or canary ones.
+    pub held_serving: bool,
     /// While a Deployment adopted through `spec.workloadRef` is the stable track (no canary
     /// beside it): its `matchLabels`, which select its pods and the Rollout's stable pods alike
     /// (they come from the same template). The stable Service selects these instead of the
@@ -138,7 +141,14 @@ pub async fn apply(
     }
     match http_route::weighted_route(&rollout.spec.traffic) {
         Some(route) => {
-            http_route::set_weights(client, &namespace, route, state.canary_weight).await
+            // The canary Service selects the compared arms, the held baseline pods among them
+            // (the canary has none left during an instant rollback).
+            let weight = if state.held_serving {
+                100
+            } else {
+                state.canary_weight
+            };
+            http_route::set_weights(client, &namespace, route, weight).await
         }
         None => Ok(()),
     }

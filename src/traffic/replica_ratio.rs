@@ -40,7 +40,8 @@ pub fn plan(request: &TrafficRequest) -> TrafficPlan {
 }
 
 /// The one Service clients use: stable pods only until the canary serves (with an adopted
-/// Deployment's pods while they are the stable track), then every pod of the Rollout.
+/// Deployment's pods while they are the stable track), then every pod of the Rollout; during an
+/// instant rollback the held previous version's pods only.
 pub fn services(
     rollout: &Rollout,
     state: &TrafficState,
@@ -48,6 +49,7 @@ pub fn services(
 ) -> Result<Vec<Service>, TrafficError> {
     let name = rollout_name(rollout)?;
     let selector = match (&state.adopted_selector, state.canary_serving) {
+        _ if state.held_serving => track_labels(&name, Track::Baseline),
         (_, true) => BTreeMap::from([(LABEL_ROLLOUT.to_string(), name.clone())]),
         (Some(adopted), false) => adopted.clone(),
         (None, false) => track_labels(&name, Track::Stable),

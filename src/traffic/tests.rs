@@ -235,6 +235,7 @@ fn an_adopted_deployment_is_selected_with_the_stable_pods_until_the_canary_serve
         canary_serving: true,
         canary_weight: 10,
         adopted_selector: Some(adopted.clone()),
+        ..Default::default()
     };
     let svc = &services(&r, &serving, r.spec.template.as_ref()).unwrap()[0];
     let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
@@ -253,4 +254,19 @@ fn an_adopted_deployment_is_selected_with_the_stable_pods_until_the_canary_serve
     );
     let canary = services[1].spec.as_ref().unwrap().selector.clone().unwrap();
     assert_eq!(canary.get(LABEL_COMPARED).map(String::as_str), Some("true"));
+}
+
+#[test]
+fn an_instant_rollback_sends_everything_to_the_held_pods() {
+    let r = rollout(json!({"type": "ReplicaRatio"}));
+    let state = TrafficState {
+        held_serving: true,
+        ..Default::default()
+    };
+    let svc = &services(&r, &state, r.spec.template.as_ref()).unwrap()[0];
+    let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
+    assert_eq!(
+        selector.get(LABEL_TRACK).map(String::as_str),
+        Some("baseline")
+    );
 }

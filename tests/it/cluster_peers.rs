@@ -440,6 +440,16 @@ async fn invalid_rollouts_are_rejected_naming_the_field() {
             "spec.template",
         ),
         (
+            "scaleDownDelay negative",
+            |v| v["spec"]["strategy"] = json!({"scaleDownDelay": "-5s"}),
+            "spec.strategy.scaleDownDelay",
+        ),
+        (
+            "scaleDownDelay unparseable",
+            |v| v["spec"]["strategy"] = json!({"scaleDownDelay": "soon"}),
+            "spec.strategy.scaleDownDelay",
+        ),
+        (
             "scaleDown unknown",
             |v| {
                 let s = v["spec"].as_object_mut().unwrap();

@@ -21,6 +21,7 @@ mod broker_stub;
 mod cli_status;
 mod cluster_peers;
 mod e2e_adoption;
+mod e2e_instant_rollback;
 mod e2e_rollout;
 mod fleet_check;
 mod fleet_smoke;

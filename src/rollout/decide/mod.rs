@@ -53,6 +53,7 @@ mod needs;
 mod pass;
 mod promote;
 mod steps;
+pub mod window;
 
 use jiff::Timestamp;
 
@@ -150,7 +151,8 @@ fn step_phase(pass: &mut Pass<'_>) {
         Phase::Analyzing => steps::analyzing(pass),
         Phase::Promoting => promote::promoting(pass),
         Phase::RollingBack => promote::rolling_back(pass),
-        Phase::Succeeded | Phase::RolledBack | Phase::Blocked => {}
+        Phase::Succeeded => window::expire(pass),
+        Phase::RolledBack | Phase::Blocked => {}
     }
 }
 

@@ -282,6 +282,9 @@ pub struct DesiredChildren {
     pub canary_weight: i32,
     /// Whether canary (and baseline) pods may receive traffic at all.
     pub canary_serving: bool,
+    /// An instant rollback: the baseline workload's pods (the previous stable version, held
+    /// after the promotion) receive every request, and no other pod does.
+    pub held_serving: bool,
 }
 
 /// Kind of Event.

@@ -11,8 +11,8 @@ use super::*;
 use crate::crd::{
     AnalysisStatus, ContractGateStatus, ContractSummary, DeploymentRecordStatus, FleetStatus,
     GateVerdict, InconclusivePolicy, MetricStatus, MetricVerdict, Phase, PodFinding, Reason,
-    Rollout, RolloutSpec, RolloutStatus, SmokeStatus, TrafficKind, CONDITION_PROGRESSING,
-    CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED,
+    RollbackWindowStatus, Rollout, RolloutSpec, RolloutStatus, SmokeStatus, TrafficKind,
+    CONDITION_PROGRESSING, CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED,
 };
 
 const T0: i64 = 1_800_000_000;
@@ -188,3 +188,4 @@ mod invalid;
 mod promote;
 mod scenarios;
 mod steps;
+mod window;
