@@ -523,17 +523,29 @@ pub enum TrafficKind {
     HttpRoute,
 }
 
-/// A Gateway API HTTPRoute and the Services it routes to.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// A Gateway API route (HTTPRoute or GRPCRoute) and the Services it routes to.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.ruleIndexes) || self.ruleIndexes.all(i, self.ruleIndexes.filter(j, j == i).size() == 1)").message("spec.traffic.httpRoute.ruleIndexes must not repeat an index"))]
 pub struct HttpRouteSpec {
-    /// Name of the HTTPRoute in the Rollout's namespace.
+    /// Kind of the route: `HTTPRoute` or `GRPCRoute` (gateway.networking.k8s.io/v1; both have
+    /// `spec.rules[].backendRefs[]` with weights).
+    #[serde(default)]
+    pub kind: RouteKind,
+    /// Name of the route in the Rollout's namespace.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
-    /// Index of the rule in `spec.rules` whose backends are weighted.
+    /// Index of the rule in `spec.rules` whose backends are weighted (when `ruleIndexes` is
+    /// empty).
     #[serde(default)]
     #[schemars(range(min = 0, max = 15))]
     pub rule_index: i32,
+    /// Indexes of several rules whose backends are all weighted alike (e.g. one rule per path
+    /// or per gRPC method); replaces `ruleIndex` when set. Each must have both Services as
+    /// backends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(range(min = 0, max = 15)))]
+    pub rule_indexes: Vec<i32>,
     /// Service that selects the stable pods.
     #[schemars(length(min = 1, max = 63))]
     pub stable_service: String,
@@ -543,6 +555,29 @@ pub struct HttpRouteSpec {
     /// Service port the backends use.
     #[schemars(range(min = 1, max = 65535))]
     pub port: i32,
+}
+
+/// Kinds of Gateway API route whose backend weights tollgate sets.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RouteKind {
+    /// `gateway.networking.k8s.io/v1` HTTPRoute.
+    #[default]
+    #[serde(rename = "HTTPRoute")]
+    HttpRoute,
+    /// `gateway.networking.k8s.io/v1` GRPCRoute.
+    #[serde(rename = "GRPCRoute")]
+    GrpcRoute,
+}
+
+impl HttpRouteSpec {
+    /// The rules weighted: `ruleIndexes`, or `ruleIndex` alone.
+    pub fn rules(&self) -> Vec<i32> {
+        if self.rule_indexes.is_empty() {
+            vec![self.rule_index]
+        } else {
+            self.rule_indexes.clone()
+        }
+    }
 }
 
 /// One step of the canary. Exactly one of `setWeight`, `analyze` or `pause`.

@@ -427,6 +427,14 @@ fn invalid_cases() -> Vec<Invalid> {
             message: "spec: set exactly one of spec.template or spec.workloadRef",
         },
         Invalid {
+            name: "a repeated rule index",
+            mutate: |v| {
+                v["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {"name": "r",
+                    "ruleIndexes": [1, 1], "stableService": "s", "canaryService": "c", "port": 80}})
+            },
+            message: "spec.traffic.httpRoute.ruleIndexes must not repeat an index",
+        },
+        Invalid {
             name: "neither template nor workloadRef",
             mutate: |v| {
                 v["spec"].as_object_mut().unwrap().remove("template");

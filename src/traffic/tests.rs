@@ -270,3 +270,66 @@ fn an_instant_rollback_sends_everything_to_the_held_pods() {
         Some("baseline")
     );
 }
+
+#[test]
+fn several_rules_of_a_grpc_route_are_weighted_alike_and_the_others_left_alone() {
+    let r = rollout(
+        json!({"type": "HTTPRoute", "httpRoute": {"kind": "GRPCRoute", "name": "shop",
+        "ruleIndexes": [0, 2], "stableService": "shop-stable", "canaryService": "shop-canary",
+        "port": 9090}}),
+    );
+    let spec = r.spec.traffic.http_route.clone().unwrap();
+    assert_eq!(spec.kind, crate::crd::RouteKind::GrpcRoute);
+    assert_eq!(spec.rules(), vec![0, 2]);
+    let resource = http_route::route_resource(spec.kind);
+    assert_eq!(
+        (
+            resource.kind.as_str(),
+            resource.plural.as_str(),
+            resource.api_version.as_str()
+        ),
+        ("GRPCRoute", "grpcroutes", "gateway.networking.k8s.io/v1")
+    );
+    // The shape of a GRPCRoute (gateway.networking.k8s.io/v1): method matches per rule.
+    let backends = |stable: i64, canary: i64| {
+        json!([{"name": "shop-stable", "port": 9090, "weight": stable},
+               {"name": "shop-canary", "port": 9090, "weight": canary}])
+    };
+    let route = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+    "spec": {"parentRefs": [{"name": "gw"}], "rules": [
+        {"matches": [{"method": {"service": "shop.Checkout", "method": "Pay"}}], "backendRefs": backends(100, 0)},
+        {"matches": [{"method": {"service": "shop.Admin"}}], "backendRefs": [{"name": "admin", "port": 9090}]},
+        {"matches": [{"method": {"service": "shop.Cart"}}], "backendRefs": backends(100, 0)}
+    ]}});
+    let model = HttpRoute::from_json("shop", &route);
+    let patch = weight_patch(&model, &spec, 25).unwrap();
+    let mut patched = route.clone();
+    json_patch::patch(&mut patched, &patch).unwrap();
+    let after = HttpRoute::from_json("shop", &patched);
+    for rule in [0, 2] {
+        assert_eq!(
+            (
+                after.weight(rule, "shop-stable"),
+                after.weight(rule, "shop-canary")
+            ),
+            (Some(75), Some(25)),
+            "rule {rule}"
+        );
+    }
+    assert_eq!(
+        patched["spec"]["rules"][1], route["spec"]["rules"][1],
+        "rule 1 untouched"
+    );
+    // One weighted rule without the canary backend: nothing is patched at all.
+    let mut broken = route.clone();
+    broken["spec"]["rules"][2]["backendRefs"] = json!([{"name": "shop-stable", "port": 9090}]);
+    let err = weight_patch(&HttpRoute::from_json("shop", &broken), &spec, 25).unwrap_err();
+    assert_eq!(
+        err,
+        RouteError::NoBackend {
+            route: "shop".into(),
+            rule: 2,
+            service: "shop-canary".into()
+        }
+    );
+}

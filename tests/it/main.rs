@@ -36,3 +36,4 @@ mod prometheus_live;
 mod prometheus_tls;
 #[path = "../stats/main.rs"]
 mod stats;
+mod traffic_routes;

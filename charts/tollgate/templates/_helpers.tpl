@@ -87,9 +87,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
-# Shift traffic by setting the backend weights of a Gateway API HTTPRoute.
+# Shift traffic by setting the backend weights of a Gateway API HTTPRoute or GRPCRoute.
 - apiGroups: ["gateway.networking.k8s.io"]
-  resources: ["httproutes"]
+  resources: ["httproutes", "grpcroutes"]
   verbs: ["get", "patch"]
 # Emit an Event for every decision (the Events API aggregates repeats with a patch).
 - apiGroups: ["events.k8s.io"]
