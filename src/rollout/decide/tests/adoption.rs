@@ -339,3 +339,44 @@ fn the_scale_status_counts_every_track_and_names_their_selector() {
         Some("tollgate.dev/rollout=shop")
     );
 }
+
+#[test]
+fn progressively_follows_the_ready_stable_pods_through_decide() {
+    let spec = adopting(ScaleDown::Progressively);
+    let mut status = decide(
+        &spec,
+        None,
+        &Observations {
+            original: Some(original(4, 4)),
+            ..Default::default()
+        },
+        at(0),
+    )
+    .status;
+    status.adoption.as_mut().unwrap().completed_at = None;
+    for (ready, want) in [(0, 4), (1, 3), (2, 2), (3, 1), (4, 1)] {
+        let obs = Observations {
+            original: Some(original(4, 4)),
+            children: ChildrenState {
+                stable: WorkloadState {
+                    version: Some("2.0.0".into()),
+                    desired: 4,
+                    ready,
+                    total: 4,
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let plan = decide(&spec, Some(&status), &obs, at(1));
+        assert_eq!(
+            plan.original_replicas,
+            Some(want),
+            "{ready} stable pods ready"
+        );
+        assert!(
+            plan.requeue_after.is_some(),
+            "it looks again while pods come up"
+        );
+    }
+}
