@@ -196,6 +196,18 @@ fn write_header(out: &mut String, rollout: &Rollout, status: &RolloutStatus) {
     if let Some(hold) = &status.hold_reason {
         let _ = writeln!(out, "  Holding:   {hold}");
     }
+    if let Some(window) = &status.rollback_window {
+        let previous = crate::util::text::printable(&window.previous_version);
+        let line = match window.until {
+            _ if window.rolling_back => format!("instant rollback to {previous} under way"),
+            Some(until) => format!(
+                "instant rollback to {previous} possible until {until} (tollgate abort {})",
+                rollout.name_any()
+            ),
+            None => format!("{previous} kept at full size until the promotion is verified"),
+        };
+        let _ = writeln!(out, "  Rollback:  {line}");
+    }
     let condition = |kind: &str| {
         status
             .conditions
@@ -906,6 +918,26 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn the_header_says_until_when_an_instant_rollback_is_possible() {
+        let now: Timestamp = "2026-11-22T10:03:00Z".parse().unwrap();
+        let mut r = sample();
+        let s = r.status.as_mut().unwrap();
+        s.phase = Phase::Succeeded;
+        s.rollback_window = Some(crate::crd::RollbackWindowStatus {
+            previous_version: "1.0.0".into(),
+            until: Some("2026-11-22T10:03:30Z".parse().unwrap()),
+            rolling_back: false,
+        });
+        let text = render_status(&r, now);
+        assert!(
+            text.contains("  Rollback:  instant rollback to 1.0.0 possible until 2026-11-22T10:03:30Z (tollgate abort shop)"),
+            "{text}"
+        );
+        r.status.as_mut().unwrap().rollback_window = None;
+        assert!(!render_status(&r, now).contains("Rollback:"));
     }
 
     #[test]

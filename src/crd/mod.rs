@@ -8,12 +8,14 @@ mod schema;
 mod spec;
 mod status;
 mod track;
+mod traffic;
 
 pub use reason::{Reason, UnknownReason};
 pub use schema::DURATION_PATTERN;
 pub use spec::*;
 pub use status::*;
 pub use track::*;
+pub use traffic::*;
 
 use kube::CustomResourceExt;
 

@@ -127,6 +127,14 @@ reasons! {
     DeploymentRecorded,
     /// Recording the deployment in the Pact Broker failed; retried.
     DeploymentRecordFailed,
+    /// The Rollout took over the Deployment named by `spec.workloadRef` (its size recorded).
+    Adopting,
+    /// The Rollout's stable pods are ready and attested: the adopted Deployment is no longer
+    /// needed (scaled to zero unless `scaleDown: never`).
+    AdoptionCompleted,
+    /// The scale-down delay after a promotion ended: the previous stable version's pods go, and
+    /// abort no longer rolls back.
+    ScaleDownDelayEnded,
     /// The Rollout cannot be carried out as written (a missing address, an invalid setting):
     /// nothing moves until it changes.
     InvalidSpec,

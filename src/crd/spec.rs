@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schema;
 use super::status::RolloutStatus;
+use super::traffic::TrafficSpec;
 
 /// A Rollout moves one service from its stable version to `spec.version` through three gates:
 /// the Pact Broker's can-i-deploy, an attestation that every pod runs what it should, and a
@@ -35,6 +36,11 @@ use super::status::RolloutStatus;
     shortname = "tgr",
     category = "tollgate",
     cel,
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
     validation = Rule::new("size(self.metadata.name) <= 50").message("metadata.name must be at most 50 characters: tollgate derives child workload names and label values from it"),
     doc = "A Rollout moves one service to a new version through the contract gate, the fleet check and a statistically judged canary, then promotes or rolls back.",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Where the rollout is in its pipeline"),
@@ -61,7 +67,10 @@ pub struct RolloutSpec {
     pub selector: Option<LabelSelector>,
 
     /// Number of pods the service runs when fully promoted. The canary's share of pods follows
-    /// the step weights when traffic is split by replica ratio.
+    /// the step weights when traffic is split by replica ratio. This is the `/scale`
+    /// subresource's replica count: `kubectl scale rollout/NAME` and an HorizontalPodAutoscaler
+    /// whose `scaleTargetRef` is the Rollout set it (leave it out of GitOps manifests then).
+    /// A change mid-canary keeps the weight and the analysis; the tracks are resized from it.
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 1, max = 1000))]
     pub replicas: i32,
@@ -73,8 +82,10 @@ pub struct RolloutSpec {
     #[schemars(schema_with = "schema::embedded_object")]
     pub template: Option<PodTemplateSpec>,
 
-    /// An existing Deployment whose pod template the operator takes over (and scales to zero
-    /// once its pods are adopted by the stable workload). Set this or `template`.
+    /// An existing Deployment whose pod template the operator takes (adoption). Its pods keep
+    /// serving as the stable track until the operator's stable pods are ready and attested by
+    /// the fleet check; `workloadRef.scaleDown` says what then happens to it (by default
+    /// nothing). Set this or `template`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_ref: Option<WorkloadRef>,
 
@@ -109,6 +120,10 @@ pub struct RolloutSpec {
     /// Statistical analysis of canary against baseline; required when a step analyzes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisSpec>,
+
+    /// What happens around the promotion.
+    #[serde(default)]
+    pub strategy: StrategySpec,
 
     /// How long the rollout may go without progress (pods becoming ready, a gate answering)
     /// before it is marked Stalled and rolled back, as a Go duration (e.g. `10m`).
@@ -151,6 +166,32 @@ fn default_replicas() -> i32 {
     2
 }
 
+/// What happens around the promotion.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategySpec {
+    /// How long the previous stable version is kept at full size, out of traffic, after a
+    /// promotion (a Go duration; `0s` keeps nothing). Within it `abortRequest` (`tollgate
+    /// abort`) is an instant rollback: traffic returns to those pods at once, no pod has to
+    /// start. After it, abort on the promoted version is refused. `status.rollbackWindow.until`
+    /// says until when.
+    #[serde(default = "default_scale_down_delay")]
+    #[schemars(schema_with = "schema::duration")]
+    pub scale_down_delay: Duration,
+}
+
+impl Default for StrategySpec {
+    fn default() -> Self {
+        StrategySpec {
+            scale_down_delay: default_scale_down_delay(),
+        }
+    }
+}
+
+fn default_scale_down_delay() -> Duration {
+    std::time::Duration::from_secs(30).into()
+}
+
 fn default_progress_deadline() -> Duration {
     std::time::Duration::from_secs(600).into()
 }
@@ -166,9 +207,33 @@ pub struct WorkloadRef {
     /// Kind of the workload.
     #[serde(default)]
     pub kind: WorkloadKind,
-    /// Name of the workload in the Rollout's namespace.
+    /// Name of the workload in the Rollout's namespace. It must not be owned by tollgate or
+    /// referenced by another Rollout.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
+    /// What happens to the referenced Deployment once the Rollout's own stable pods serve:
+    /// `never` leaves it alone (default); `onSuccess` keeps it at its size until the stable
+    /// pods are ready and attested, then scales it to zero; `progressively` scales it down by
+    /// one pod for each ready stable pod (never fewer ready pods than it had, one of its pods
+    /// kept until the attestation), then to zero. Deleting the Rollout scales it back to the
+    /// size it had (`status.adoption.originalReplicas`).
+    #[serde(default)]
+    pub scale_down: ScaleDown,
+}
+
+/// What happens to a Deployment adopted through `spec.workloadRef` (Argo Rollouts' values).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ScaleDown {
+    /// Leave it running as it is.
+    #[default]
+    #[serde(rename = "never")]
+    Never,
+    /// Scale it to zero once the Rollout's stable pods are ready and attested.
+    #[serde(rename = "onSuccess")]
+    OnSuccess,
+    /// Scale it down as the Rollout's stable pods become ready, then to zero once attested.
+    #[serde(rename = "progressively")]
+    Progressively,
 }
 
 fn default_apps_v1() -> String {
@@ -438,54 +503,6 @@ pub enum HttpMethod {
     Post,
     /// OPTIONS
     Options,
-}
-
-/// How traffic is split between stable and canary.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("(self.type == 'HTTPRoute') == has(self.httpRoute)").message("spec.traffic.httpRoute must be set exactly when spec.traffic.type is HTTPRoute"))]
-pub struct TrafficSpec {
-    /// `ReplicaRatio` shifts traffic by the ratio of canary to stable pods behind one Service
-    /// (works on any cluster; weights are rounded to whole pods). `HTTPRoute` sets the weights
-    /// of a Gateway API HTTPRoute's backends.
-    #[serde(default, rename = "type")]
-    pub kind: TrafficKind,
-    /// The HTTPRoute whose backend weights the operator sets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_route: Option<HttpRouteSpec>,
-}
-
-/// Ways to split traffic.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum TrafficKind {
-    /// By replica counts.
-    #[default]
-    ReplicaRatio,
-    /// By Gateway API HTTPRoute backend weights.
-    #[serde(rename = "HTTPRoute")]
-    HttpRoute,
-}
-
-/// A Gateway API HTTPRoute and the Services it routes to.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpRouteSpec {
-    /// Name of the HTTPRoute in the Rollout's namespace.
-    #[schemars(length(min = 1, max = 253))]
-    pub name: String,
-    /// Index of the rule in `spec.rules` whose backends are weighted.
-    #[serde(default)]
-    #[schemars(range(min = 0, max = 15))]
-    pub rule_index: i32,
-    /// Service that selects the stable pods.
-    #[schemars(length(min = 1, max = 63))]
-    pub stable_service: String,
-    /// Service that selects the canary pods.
-    #[schemars(length(min = 1, max = 63))]
-    pub canary_service: String,
-    /// Service port the backends use.
-    #[schemars(range(min = 1, max = 65535))]
-    pub port: i32,
 }
 
 /// One step of the canary. Exactly one of `setWeight`, `analyze` or `pause`.

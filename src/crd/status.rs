@@ -83,7 +83,7 @@ pub struct RolloutStatus {
     /// `PauseEnded`, `Pausing`, `PausedAtStep`, `Paused`, `Analyzing`, `AnalysisPassed`,
     /// `AnalysisFailed`, `AnalysisInconclusive`, `JudgeStateReset`, `StepsCompleted`,
     /// `PromotionCommitted`, `PromotionStalled`, `PromotionNotVerified`, `Promoted`, `RolledBack`,
-    /// `DeploymentRecorded`, `DeploymentRecordFailed`, `InvalidSpec`.
+    /// `DeploymentRecorded`, `DeploymentRecordFailed`, `Adopting`, `AdoptionCompleted`, `ScaleDownDelayEnded`, `InvalidSpec`.
     /// A newer operator may write others; they are kept as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -125,6 +125,26 @@ pub struct RolloutStatus {
     /// Manual-control tokens already acted on, so each acts exactly once.
     #[serde(default)]
     pub handled_requests: HandledRequests,
+
+    /// Pods of the Rollout (every track), as the `/scale` subresource reports them to
+    /// `kubectl scale` and an HorizontalPodAutoscaler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+
+    /// Label selector of the Rollout's pods (every track) as a string, the `/scale`
+    /// subresource's `labelSelectorPath`: the pods an HorizontalPodAutoscaler measures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+
+    /// The Deployment adopted through `spec.workloadRef`: its size before the Rollout touched
+    /// it (restored when the Rollout is deleted) and whether the adoption is complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<AdoptionStatus>,
+
+    /// The previous stable version kept at full size after a promotion, for an instant
+    /// rollback (`spec.strategy.scaleDownDelay`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_window: Option<RollbackWindowStatus>,
 
     /// The most recent decisions, newest last (at most 20).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -410,6 +430,37 @@ pub struct HandledRequests {
     /// Last retry token acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<String>,
+}
+
+/// The adoption of the Deployment named by `spec.workloadRef`.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptionStatus {
+    /// Name of the adopted Deployment.
+    pub deployment: String,
+    /// Its `spec.replicas` when the Rollout first saw it: what it is scaled back to when the
+    /// Rollout is deleted, and the fewest ready pods the adoption may leave.
+    pub original_replicas: i32,
+    /// When the Rollout's stable pods were first ready and attested: from then on the adopted
+    /// Deployment is no longer needed (`scaleDown` says whether it is scaled to zero).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Timestamp>,
+}
+
+/// The previous stable version held after a promotion.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackWindowStatus {
+    /// The version that was stable before the promotion; its pods run in the baseline workload,
+    /// out of traffic.
+    pub previous_version: String,
+    /// Until when `abortRequest` rolls back instantly (set once the promotion is verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+    /// An instant rollback to `previousVersion` is under way: those pods serve every request
+    /// while the stable workload returns to that version.
+    #[serde(default)]
+    pub rolling_back: bool,
 }
 
 /// One decision in the bounded history.

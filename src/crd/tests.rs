@@ -121,6 +121,18 @@ fn crd_identity_names_and_subresources() {
         .as_ref()
         .and_then(|s| s.status.as_ref())
         .is_some());
+    // The scale subresource an HorizontalPodAutoscaler and `kubectl scale` use.
+    let scale = version
+        .subresources
+        .as_ref()
+        .and_then(|s| s.scale.as_ref())
+        .expect("scale subresource");
+    assert_eq!(scale.spec_replicas_path, ".spec.replicas");
+    assert_eq!(scale.status_replicas_path, ".status.replicas");
+    assert_eq!(
+        scale.label_selector_path.as_deref(),
+        Some(".status.selector")
+    );
 }
 
 #[test]
@@ -408,6 +420,19 @@ fn invalid_cases() -> Vec<Invalid> {
             name: "template and workloadRef",
             mutate: |v| v["spec"]["workloadRef"] = json!({"name": "shop"}),
             message: "spec: set exactly one of spec.template or spec.workloadRef",
+        },
+        Invalid {
+            name: "scaleDown with a template",
+            mutate: |v| v["spec"]["workloadRef"] = json!({"name": "shop", "scaleDown": "onSuccess"}),
+            message: "spec: set exactly one of spec.template or spec.workloadRef",
+        },
+        Invalid {
+            name: "a repeated rule index",
+            mutate: |v| {
+                v["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {"name": "r",
+                    "ruleIndexes": [1, 1], "stableService": "s", "canaryService": "c", "port": 80}})
+            },
+            message: "spec.traffic.httpRoute.ruleIndexes must not repeat an index",
         },
         Invalid {
             name: "neither template nor workloadRef",

@@ -23,6 +23,13 @@ pub const FIELD_MANAGER: &str = "tollgate";
 /// Annotation: the version a workload's pods run.
 pub const ANNOTATION_VERSION: &str = "tollgate.dev/version";
 
+/// Annotation on a Deployment adopted through `spec.workloadRef`: the Rollout that adopted it
+/// (a second Rollout naming it is refused). Removed when that Rollout is deleted.
+pub const ANNOTATION_ADOPTED_BY: &str = "tollgate.dev/adopted-by";
+/// Finalizer of a Rollout that adopted a Deployment: its deletion first scales that Deployment
+/// back to the size it had.
+pub const FINALIZER_ADOPTION: &str = "tollgate.dev/adoption";
+
 /// Which workload of a rollout a pod belongs to. Ordered canary, baseline, stable: the order in
 /// which reports list pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

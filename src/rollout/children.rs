@@ -101,6 +101,9 @@ pub struct Sources<'a> {
     pub new_template: Option<&'a PodTemplateSpec>,
     /// The stable Deployment as it is now (its template is the stable version's).
     pub stable_now: Option<&'a Deployment>,
+    /// The baseline Deployment as it is now: after a promotion it holds the previous stable
+    /// version, whose template the stable workload takes back on an instant rollback.
+    pub baseline_now: Option<&'a Deployment>,
 }
 
 /// The Deployment of one track for a wanted child, or `None` for "scale to zero".
@@ -117,10 +120,25 @@ pub fn deployment(
 
     // The pod template: spec.version's for the canary (and for stable once it is promoted);
     // otherwise the stable Deployment keeps the template it has.
-    let stable_template = || {
-        let now = sources.stable_now?;
+    // The stable version's template: the stable Deployment's, else the baseline's (which
+    // runs the stable version beside a canary, and the previous one after a promotion). Each
+    // track prefers its own Deployment's, so a held template survives the stable one rolling on.
+    let template_of = |d: Option<&Deployment>| {
+        let now = d?;
         let v = deployment_version(now)?;
         Some((v, now.spec.as_ref()?.template.clone()))
+    };
+    let (own, other) = match track {
+        Track::Baseline => (sources.baseline_now, sources.stable_now),
+        _ => (sources.stable_now, sources.baseline_now),
+    };
+    let stable_template = || {
+        let wanted = version.clone();
+        let candidates = [template_of(own), template_of(other)];
+        match wanted {
+            Some(w) => candidates.into_iter().flatten().find(|(v, _)| *v == w),
+            None => candidates.into_iter().flatten().next(),
+        }
     };
     let wanted_version = version.clone().or_else(|| match track {
         Track::Canary => Some(spec.version.clone()),
@@ -211,6 +229,7 @@ mod tests {
         let sources = Sources {
             new_template: r.spec.template.as_ref(),
             stable_now: Some(&stable_now),
+            baseline_now: None,
         };
         let canary = ChildSpec {
             version: "2.0.0".into(),
@@ -276,6 +295,30 @@ mod tests {
     }
 
     #[test]
+    fn a_held_previous_version_keeps_its_template_and_gives_it_back_to_stable() {
+        let r = shop_with_traffic(json!({"type": "ReplicaRatio"}));
+        // After the promotion: stable runs 2.0.0, the baseline holds 1.0.0.
+        let stable_now = stable_deployment("2.0.0");
+        let mut held = stable_deployment("1.0.0");
+        held.metadata.name = Some("shop-baseline".into());
+        let sources = Sources {
+            new_template: r.spec.template.as_ref(),
+            stable_now: Some(&stable_now),
+            baseline_now: Some(&held),
+        };
+        let previous = ChildSpec {
+            version: "1.0.0".into(),
+            replicas: 4,
+        };
+        let d = deployment(&r, Track::Baseline, Some(&previous), &sources).unwrap();
+        assert_eq!(image(&d), "shop:1.0.0", "the held pods keep their template");
+        // Instant rollback: the stable workload takes the held template back.
+        let d = deployment(&r, Track::Stable, Some(&previous), &sources).unwrap();
+        assert_eq!(image(&d), "shop:1.0.0");
+        assert_eq!(deployment_version(&d).as_deref(), Some("1.0.0"));
+    }
+
+    #[test]
     fn a_lost_stable_template_is_an_error_not_a_guess() {
         let r = shop_with_traffic(json!({"type": "ReplicaRatio"}));
         let other = stable_deployment("0.9.0");
@@ -283,6 +326,7 @@ mod tests {
             let sources = Sources {
                 new_template: r.spec.template.as_ref(),
                 stable_now,
+                baseline_now: None,
             };
             let stable = ChildSpec {
                 version: "1.0.0".into(),

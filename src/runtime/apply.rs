@@ -15,8 +15,10 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
 
-use crate::crd::{Rollout, Track, FIELD_MANAGER};
+use super::observe::{original_selector, original_workload};
+use crate::crd::{Rollout, Track, ANNOTATION_ADOPTED_BY, FIELD_MANAGER, FINALIZER_ADOPTION};
 use crate::rollout::children::{self, BuildError, Sources};
+use crate::rollout::decide::adoption;
 use crate::rollout::decide::{EventKind, Plan};
 use crate::traffic::{self, TrafficError, TrafficState};
 use crate::util::text::shorten_bytes;
@@ -49,6 +51,28 @@ impl ApplyError {
     }
 }
 
+/// Set the adopted Deployment's `spec.replicas` when it differs. A merge patch of that one
+/// field under the default field manager: the operator never takes ownership of the rest of a
+/// Deployment the team still owns.
+async fn scale_original(
+    api: &Api<Deployment>,
+    original: &Deployment,
+    replicas: i32,
+) -> Result<(), ApplyError> {
+    let now = original.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    if now == replicas {
+        return Ok(());
+    }
+    let patch = serde_json::json!({"spec": {"replicas": replicas}});
+    api.patch(
+        &original.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Writes plans to the cluster.
 pub struct Applier {
     client: Client,
@@ -76,13 +100,15 @@ impl Applier {
             .await?)
     }
 
-    /// Converge traffic and child workloads to the plan.
+    /// Converge traffic and child workloads to the plan, then the adopted Deployment
+    /// (`original`, the one `spec.workloadRef` names) to the size the plan gives it.
     pub async fn converge(
         &self,
         rollout: &Rollout,
         plan: &Plan,
         deployments: &BTreeMap<Track, Deployment>,
         new_template: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>,
+        original: Option<&Deployment>,
     ) -> Result<(), ApplyError> {
         let namespace = rollout.namespace().unwrap_or_default();
         let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -90,12 +116,23 @@ impl Applier {
         let sources = Sources {
             new_template,
             stable_now: deployments.get(&Track::Stable),
+            baseline_now: deployments.get(&Track::Baseline),
         };
+        // Before the adopted Deployment is touched in any way: the finalizer that gives it back
+        // when the Rollout is deleted, and the mark that keeps other Rollouts off it.
+        let adopted = original.filter(|_| plan.status.adoption.is_some());
+        if let Some(original) = adopted {
+            self.claim(rollout, original).await?;
+        }
 
         // Traffic first.
         let state = TrafficState {
             canary_weight: desired.canary_weight,
             canary_serving: desired.canary_serving,
+            held_serving: desired.held_serving,
+            adopted_selector: adopted
+                .filter(|_| plan.original_is_stable)
+                .and_then(original_selector),
         };
         traffic::apply(&self.client, rollout, &state, new_template).await?;
 
@@ -127,7 +164,104 @@ impl Applier {
             api.patch(&name, &params, &Patch::Apply(&deployment))
                 .await?;
         }
+        // Last, the adopted Deployment: after the stable pods it gives way to were applied.
+        if let (Some(original), Some(want)) = (adopted, plan.original_replicas) {
+            scale_original(&api, original, want).await?;
+        }
         Ok(())
+    }
+
+    /// Put the adoption finalizer on the Rollout and the adopted-by mark on the Deployment,
+    /// when they are not there yet.
+    async fn claim(&self, rollout: &Rollout, original: &Deployment) -> Result<(), ApplyError> {
+        let namespace = rollout.namespace().unwrap_or_default();
+        if !rollout.finalizers().iter().any(|f| f == FINALIZER_ADOPTION) {
+            let rollouts: Api<Rollout> = Api::namespaced(self.client.clone(), &namespace);
+            let mut finalizers = rollout.finalizers().to_vec();
+            finalizers.push(FINALIZER_ADOPTION.to_string());
+            // The resourceVersion makes this fail on a stale read instead of dropping a
+            // finalizer someone else added meanwhile.
+            let patch = serde_json::json!({"metadata": {
+                "finalizers": finalizers,
+                "resourceVersion": rollout.resource_version(),
+            }});
+            rollouts
+                .patch(
+                    &rollout.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await?;
+        }
+        let name = rollout.name_any();
+        if original.annotations().get(ANNOTATION_ADOPTED_BY) != Some(&name) {
+            let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &namespace);
+            let patch =
+                serde_json::json!({"metadata": {"annotations": {ANNOTATION_ADOPTED_BY: name}}});
+            deployments
+                .patch(
+                    &original.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A deleted Rollout: scale the Deployment it adopted back to its recorded size, and once
+    /// [`adoption::on_deletion`] lets go, remove the adopted-by mark and the finalizer.
+    /// Returns true when the Rollout was let go.
+    pub async fn release(
+        &self,
+        rollout: &Rollout,
+        original: Option<&Deployment>,
+        deleting_for: std::time::Duration,
+    ) -> Result<bool, ApplyError> {
+        if !rollout.finalizers().iter().any(|f| f == FINALIZER_ADOPTION) {
+            return Ok(true);
+        }
+        let namespace = rollout.namespace().unwrap_or_default();
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &namespace);
+        let seen = original.map(original_workload);
+        let release = adoption::on_deletion(rollout.status.as_ref(), seen.as_ref(), deleting_for);
+        if let (Some(original), Some(want)) = (original, release.restore_to) {
+            scale_original(&deployments, original, want).await?;
+        }
+        if !release.release {
+            return Ok(false);
+        }
+        if let Some(original) = original {
+            if original.annotations().contains_key(ANNOTATION_ADOPTED_BY) {
+                let patch =
+                    serde_json::json!({"metadata": {"annotations": {ANNOTATION_ADOPTED_BY: null}}});
+                deployments
+                    .patch(
+                        &original.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await?;
+            }
+        }
+        let finalizers: Vec<&String> = rollout
+            .finalizers()
+            .iter()
+            .filter(|f| *f != FINALIZER_ADOPTION)
+            .collect();
+        let patch = serde_json::json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": rollout.resource_version(),
+        }});
+        let rollouts: Api<Rollout> = Api::namespaced(self.client.clone(), &namespace);
+        rollouts
+            .patch(
+                &rollout.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        Ok(true)
     }
 
     /// Publish the plan's Events on the rollout. Failures are logged, never fatal: the status

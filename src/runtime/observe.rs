@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::Client;
 
@@ -21,7 +21,10 @@ use crate::gates::fleet::{
 };
 use crate::gates::smoke;
 use crate::rollout::children::{self, deployment_name};
-use crate::rollout::decide::{ChildrenState, FleetObservation, FleetScope, WorkloadState};
+use crate::rollout::decide::{
+    adoption, ChildrenState, FleetObservation, FleetScope, OriginalWorkload, SpecProblem,
+    WorkloadState,
+};
 
 /// Why an observation could not be made. Transient errors are retried with backoff;
 /// permanent ones wait for a change to the Rollout.
@@ -46,6 +49,45 @@ impl ObserveError {
     pub fn is_transient(&self) -> bool {
         matches!(self, ObserveError::Kube(_) | ObserveError::Deadline(_))
     }
+}
+
+/// The adopted Deployment as `decide` sees it.
+pub fn original_workload(d: &Deployment) -> OriginalWorkload {
+    let status = d.status.clone().unwrap_or_default();
+    let labels = d.metadata.labels.clone().unwrap_or_default();
+    let owned_by_rollout = d.metadata.owner_references.as_ref().is_some_and(|o| {
+        o.iter()
+            .any(|r| r.kind == "Rollout" && r.api_version.starts_with("tollgate.dev/"))
+    });
+    OriginalWorkload {
+        name: d.metadata.name.clone().unwrap_or_default(),
+        replicas: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+        ready: status.ready_replicas.unwrap_or(0),
+        adopted_by: d
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(crd::ANNOTATION_ADOPTED_BY))
+            .cloned(),
+        owned_by_tollgate: owned_by_rollout
+            || labels.get(crd::LABEL_MANAGED_BY).map(String::as_str) == Some(crd::MANAGED_BY),
+    }
+}
+
+/// The adopted Deployment's `matchLabels`: what its pods carry, and what the stable Service
+/// selects while they are the stable track.
+pub fn original_selector(d: &Deployment) -> Option<BTreeMap<String, String>> {
+    d.spec
+        .as_ref()?
+        .selector
+        .match_labels
+        .clone()
+        .filter(|l| !l.is_empty())
+}
+
+/// The selector of every pod of a Rollout, as `status.selector` reports it.
+pub fn rollout_selector(rollout: &str) -> String {
+    format!("{}={rollout}", crd::LABEL_ROLLOUT)
 }
 
 /// Ready pods running the current template, counted only once the Deployment controller has
@@ -292,14 +334,12 @@ impl Observer {
         Ok(found)
     }
 
-    /// The pod template of `spec.version`: `spec.template`, or the workloadRef's.
-    pub async fn new_template(
+    /// The Deployment `spec.workloadRef` names (None without a workloadRef); a missing one is
+    /// a problem with the spec.
+    pub async fn workload_ref(
         &self,
         rollout: &Rollout,
-    ) -> Result<Option<PodTemplateSpec>, ObserveError> {
-        if let Some(t) = &rollout.spec.template {
-            return Ok(Some(t.clone()));
-        }
+    ) -> Result<Option<Deployment>, ObserveError> {
         let Some(reference) = &rollout.spec.workload_ref else {
             return Ok(None);
         };
@@ -309,7 +349,40 @@ impl Observer {
             .get_opt(&reference.name)
             .await?
             .ok_or_else(|| ObserveError::WorkloadRefMissing(reference.name.clone()))?;
-        Ok(d.spec.map(|s| s.template))
+        Ok(Some(d))
+    }
+
+    /// Why the workloadRef's Deployment cannot be adopted by this Rollout, if it cannot (see
+    /// `decide::adoption::adoption_problem`): the other Rollouts of the namespace are listed to
+    /// find those that name the same Deployment.
+    pub async fn adoption_problem(
+        &self,
+        rollout: &Rollout,
+        original: &OriginalWorkload,
+    ) -> Result<Option<SpecProblem>, ObserveError> {
+        let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<Rollout> = Api::namespaced(self.client.clone(), &namespace);
+        let referrers: Vec<(String, Option<Timestamp>)> = api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|r| {
+                r.spec
+                    .workload_ref
+                    .as_ref()
+                    .is_some_and(|w| w.name == original.name)
+            })
+            .map(|r| {
+                let created = r.metadata.creation_timestamp.as_ref().map(|t| t.0);
+                (r.metadata.name.unwrap_or_default(), created)
+            })
+            .collect();
+        let created = rollout.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let name = rollout.metadata.name.clone().unwrap_or_default();
+        Ok(adoption::adoption_problem(
+            &name, created, original, &referrers,
+        ))
     }
 
     /// Pods and the current ReplicaSet's expectation of one track.
@@ -337,11 +410,38 @@ impl Observer {
         Ok(fleet::inventory(track, &expected, &pods))
     }
 
-    /// Attest the tracks in `scope`.
+    /// The adopted Deployment's pods, as stable pods: those its selector matches that are not
+    /// the Rollout's own (which carry the same labels), expected from its current ReplicaSet.
+    async fn original_inventory(
+        &self,
+        namespace: &str,
+        original: &Deployment,
+    ) -> Result<TrackInventory, ObserveError> {
+        let selector = original_selector(original).unwrap_or_default();
+        let mut terms: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if terms.is_empty() {
+            // A Deployment without matchLabels: attest nothing rather than every pod.
+            return Ok(TrackInventory::default());
+        }
+        terms.push(format!("!{}", crd::LABEL_ROLLOUT));
+        let params = ListParams::default().labels(&terms.join(","));
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), namespace);
+        let pods = pods.list(&params).await?.items;
+        let sets = sets.list(&params).await?.items;
+        let expected = current_replica_set(original, &sets)
+            .map(ExpectedWorkload::from_replica_set)
+            .unwrap_or_default();
+        Ok(fleet::inventory(Track::Stable, &expected, &pods))
+    }
+
+    /// Attest the tracks in `scope` (with the adopted Deployment's pods as stable pods when
+    /// the scope says so).
     pub async fn fleet(
         &self,
         rollout: &Rollout,
         deployments: &BTreeMap<Track, Deployment>,
+        original: Option<&Deployment>,
         scope: &FleetScope,
         now: Timestamp,
     ) -> Result<FleetObservation, ObserveError> {
@@ -358,9 +458,12 @@ impl Observer {
         }
         if scope.stable_version.is_some() {
             tracks.push(Track::Stable);
-            if deployments
-                .get(&Track::Baseline)
-                .is_some_and(|d| workload_state(Some(d)).total > 0)
+            // A baseline is attested beside a canary (it is the stable version's fresh copy);
+            // after a promotion it holds the previous version, which is not the stable one.
+            if scope.canary_version.is_some()
+                && deployments
+                    .get(&Track::Baseline)
+                    .is_some_and(|d| workload_state(Some(d)).total > 0)
             {
                 tracks.push(Track::Baseline);
             }
@@ -370,6 +473,9 @@ impl Observer {
                 self.track_inventory(&namespace, &name, track, deployments.get(&track))
                     .await?,
             );
+        }
+        if let Some(original) = original.filter(|_| scope.original) {
+            parts.push(self.original_inventory(&namespace, original).await?);
         }
         let expectation = fleet_expectation(&rollout.spec, scope);
         let outcome = fleet::check(
@@ -490,6 +596,38 @@ mod tests {
     }
 
     #[test]
+    fn the_adopted_deployment_is_read_with_its_marks() {
+        let team: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "shop", "annotations": {"tollgate.dev/adopted-by": "a"}},
+            "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "shop"}}, "template": {}},
+            "status": {"readyReplicas": 3}
+        }))
+        .unwrap();
+        let seen = original_workload(&team);
+        assert_eq!((seen.replicas, seen.ready), (4, 3));
+        assert_eq!(seen.adopted_by.as_deref(), Some("a"));
+        assert!(!seen.owned_by_tollgate);
+        assert_eq!(
+            original_selector(&team),
+            Some(BTreeMap::from([("app".to_string(), "shop".to_string())]))
+        );
+        // A Rollout's own child, by owner or by label; no replicas means the controller's 1.
+        for child in [
+            json!({"metadata": {"name": "shop-stable", "ownerReferences": [{"apiVersion": "tollgate.dev/v1alpha1",
+                "kind": "Rollout", "name": "shop", "uid": "u"}]}, "spec": {"selector": {}, "template": {}}}),
+            json!({"metadata": {"name": "x", "labels": {"app.kubernetes.io/managed-by": "tollgate"}},
+                "spec": {"selector": {}, "template": {}}}),
+        ] {
+            let d: Deployment = serde_json::from_value(child).unwrap();
+            let seen = original_workload(&d);
+            assert!(seen.owned_by_tollgate, "{seen:?}");
+            assert_eq!(seen.replicas, 1);
+            assert_eq!(original_selector(&d), None);
+        }
+        assert_eq!(rollout_selector("shop"), "tollgate.dev/rollout=shop");
+    }
+
+    #[test]
     fn workload_state_counts_only_current_ready_pods() {
         let settled = workload_state(Some(&deployment(2, 2, 3, 3, 3, 3)));
         assert!(settled.settled_at("2.0.0", 3));
@@ -536,6 +674,7 @@ mod tests {
         let scope = FleetScope {
             canary_version: Some("2.0.0".into()),
             stable_version: Some("1.0.0".into()),
+            original: false,
         };
         assert_eq!(
             fleet_expectation(&spec, &scope).config,
@@ -561,6 +700,7 @@ mod tests {
         let stable_only = FleetScope {
             canary_version: None,
             stable_version: Some("2.0.0".into()),
+            original: false,
         };
         spec.fleet_check.config_parity = true;
         assert_eq!(

@@ -22,8 +22,9 @@ use tracing::{info, warn, Instrument};
 use super::apply::{Applier, ApplyError};
 use super::metrics::{DecisionLabels, ErrorKind, ErrorLabels, GateLabels, Metrics};
 use super::notify::{Notification, Notifier};
-use super::observe::{ObserveError, Observer};
+use super::observe::{self, ObserveError, Observer};
 use super::peers::{AnalysisPeer, ContractPeer, PeerDefaults};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use crate::crd::{Rollout, RolloutStatus};
@@ -129,9 +130,42 @@ fn spec_problem(e: ObserveError) -> Result<SpecProblem, ReconcileError> {
     }
 }
 
+/// A Rollout being deleted: give back the Deployment it adopted, then let it go.
+async fn release(
+    rollout: &Rollout,
+    ctx: &Context,
+    now: Timestamp,
+) -> Result<Action, ReconcileError> {
+    let original = match ctx.observer.workload_ref(rollout).await {
+        Ok(d) => d,
+        Err(e) if e.is_transient() => return Err(e.into()),
+        // The Deployment is gone: there is nothing to give back.
+        Err(_) => None,
+    };
+    let since = rollout
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .map_or(now, |t| t.0);
+    let deleting_for = Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO);
+    if ctx
+        .applier
+        .release(rollout, original.as_ref(), deleting_for)
+        .await?
+    {
+        info!(rollout = %key(rollout), "deleted: the adopted Deployment was given back");
+        Ok(Action::await_change())
+    } else {
+        Ok(Action::requeue(Duration::from_secs(2)))
+    }
+}
+
 async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, ReconcileError> {
     ensure_leader(ctx)?;
     let now = Timestamp::now();
+    if rollout.metadata.deletion_timestamp.is_some() {
+        return release(rollout, ctx, now).await;
+    }
     let status = rollout.status.as_ref();
     let deployments = ctx
         .observer
@@ -143,9 +177,10 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     let mut obs = Observations {
         generation: rollout.metadata.generation,
         children: Observer::children(&deployments),
+        selector: Some(observe::rollout_selector(&rollout.name_any())),
         ..Default::default()
     };
-    let template = observe(rollout, ctx, &deployments, now, &mut obs).await?;
+    let gathered = observe(rollout, ctx, &deployments, now, &mut obs).await?;
     let plan = decide::decide(&rollout.spec, status, &obs, now);
 
     // Leadership may have been lost while the gates were asked.
@@ -155,7 +190,13 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     if obs.spec_problem.is_none() {
         if let Err(e) = ctx
             .applier
-            .converge(&stored, &plan, &deployments, template.as_ref())
+            .converge(
+                &stored,
+                &plan,
+                &deployments,
+                gathered.template.as_ref(),
+                gathered.original.as_ref(),
+            )
             .await
         {
             if e.is_transient() {
@@ -190,35 +231,54 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     ))
 }
 
+/// What observing fetched that applying needs again.
+#[derive(Default)]
+struct Gathered {
+    /// The pod template of `spec.version`, when there is one.
+    template: Option<PodTemplateSpec>,
+    /// The Deployment `spec.workloadRef` names.
+    original: Option<Deployment>,
+}
+
 /// Gather what this pass needs. A problem with the spec ends the gathering and is recorded in
-/// `obs.spec_problem`; only transient failures are errors. Returns the pod template of
-/// `spec.version`, when there is one.
+/// `obs.spec_problem`; only transient failures are errors.
 async fn observe(
     rollout: &Rollout,
     ctx: &Context,
-    deployments: &std::collections::BTreeMap<
-        crate::crd::Track,
-        k8s_openapi::api::apps::v1::Deployment,
-    >,
+    deployments: &std::collections::BTreeMap<crate::crd::Track, Deployment>,
     now: Timestamp,
     obs: &mut Observations,
-) -> Result<Option<PodTemplateSpec>, ReconcileError> {
+) -> Result<Gathered, ReconcileError> {
     if let Some(missing) = ctx.defaults.missing_address(&rollout.spec) {
         obs.spec_problem = Some(spec_problem(ObserveError::Settings(missing))?);
-        return Ok(None);
+        return Ok(Gathered::default());
     }
     // Before any request: the Rollout's own peer hosts and timeouts must be allowed.
     if let Some(problem) = ctx.defaults.problem(&rollout.spec) {
         obs.spec_problem = Some(problem);
-        return Ok(None);
+        return Ok(Gathered::default());
     }
-    let template = match ctx.observer.new_template(rollout).await {
-        Ok(t) => t,
+    let original = match ctx.observer.workload_ref(rollout).await {
+        Ok(d) => d,
         Err(e) => {
             obs.spec_problem = Some(spec_problem(e)?);
-            return Ok(None);
+            return Ok(Gathered::default());
         }
     };
+    let template = match (&rollout.spec.template, &original) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(d)) => d.spec.as_ref().map(|s| s.template.clone()),
+        (None, None) => None,
+    };
+    if let Some(d) = &original {
+        let seen = observe::original_workload(d);
+        if let Some(problem) = ctx.observer.adoption_problem(rollout, &seen).await? {
+            obs.spec_problem = Some(problem);
+            return Ok(Gathered::default());
+        }
+        obs.original = Some(seen);
+    }
+    let gathered = Gathered { template, original };
     let status = rollout.status.as_ref();
     let needs = decide::needs(&rollout.spec, status, &obs.children, now);
     if needs.ask_broker {
@@ -227,7 +287,7 @@ async fn observe(
             Some(Ok(answer)) => obs.contract = Some(answer),
             Some(Err(problem)) => {
                 obs.spec_problem = Some(problem);
-                return Ok(template);
+                return Ok(gathered);
             }
             None => {
                 obs.contract = Some(ContractAnswer::Unreachable {
@@ -239,7 +299,8 @@ async fn observe(
     if let Some(scope) = &needs.fleet {
         let fleet = within(
             PEER_DEADLINE,
-            ctx.observer.fleet(rollout, deployments, scope, now),
+            ctx.observer
+                .fleet(rollout, deployments, gathered.original.as_ref(), scope, now),
         );
         let fleet = async {
             fleet
@@ -250,7 +311,7 @@ async fn observe(
             Ok(f) => obs.fleet = Some(f),
             Err(e) => {
                 obs.spec_problem = Some(spec_problem(e)?);
-                return Ok(template);
+                return Ok(gathered);
             }
         }
     }
@@ -265,7 +326,7 @@ async fn observe(
             Ok(s) => obs.smoke = Some(s),
             Err(e) => {
                 obs.spec_problem = Some(spec_problem(e)?);
-                return Ok(template);
+                return Ok(gathered);
             }
         }
     }
@@ -277,7 +338,7 @@ async fn observe(
             Some(Ok(look)) => obs.look = Some(look),
             Some(Err(problem)) => {
                 obs.spec_problem = Some(problem);
-                return Ok(template);
+                return Ok(gathered);
             }
             None => {
                 obs.look = Some(AnalysisLook::without_data(
@@ -293,7 +354,7 @@ async fn observe(
             Some(Ok(outcome)) => obs.record = Some(outcome),
             Some(Err(problem)) => {
                 obs.spec_problem = Some(problem);
-                return Ok(template);
+                return Ok(gathered);
             }
             None => {
                 obs.record = Some(RecordOutcome::Failed {
@@ -302,7 +363,7 @@ async fn observe(
             }
         }
     }
-    Ok(template)
+    Ok(gathered)
 }
 
 /// Longest a reconcile waits for one peer (the broker, Prometheus): a peer that does not answer

@@ -1,4 +1,5 @@
-//! Traffic by a Gateway API HTTPRoute (`spec.traffic.type: HTTPRoute`): the route's rule sends
+//! Traffic by a Gateway API route (`spec.traffic.type: HTTPRoute`, an HTTPRoute or a GRPCRoute
+//! by `httpRoute.kind`, one rule or several by `ruleIndexes`): each weighted rule sends
 //! `100 - weight` percent to the stable Service and `weight` percent to the canary Service. The
 //! route's weights split traffic, so stable keeps its full size; with a dedicated baseline the
 //! canary Service also selects the baseline pods, which are as many as the canary's, so both
@@ -19,10 +20,10 @@ use kube::Client;
 use serde_json::Value;
 
 use super::services::{rollout_name, service};
-use super::{canary_replicas, TrafficError, TrafficPlan, TrafficRequest};
+use super::{canary_replicas, TrafficError, TrafficPlan, TrafficRequest, TrafficState};
 use crate::crd::{
-    track_labels, HttpRouteSpec, Rollout, Track, TrafficKind, TrafficSpec, LABEL_COMPARED,
-    LABEL_ROLLOUT,
+    track_labels, HttpRouteSpec, Rollout, RouteKind, Track, TrafficKind, TrafficSpec,
+    LABEL_COMPARED, LABEL_ROLLOUT,
 };
 
 /// API group of the Gateway API.
@@ -34,26 +35,40 @@ pub const KIND: &str = "HTTPRoute";
 /// Plural of the resource.
 pub const PLURAL: &str = "httproutes";
 
+/// Kind of the gRPC route resource.
+pub const GRPC_KIND: &str = "GRPCRoute";
+/// Plural of the gRPC route resource.
+pub const GRPC_PLURAL: &str = "grpcroutes";
+
 /// The Gateway API HTTPRoute resource.
 pub fn http_route_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, KIND), PLURAL)
+    route_resource(RouteKind::HttpRoute)
+}
+
+/// The Gateway API resource of a route kind (HTTPRoute or GRPCRoute, both `v1`).
+pub fn route_resource(kind: RouteKind) -> ApiResource {
+    let (kind, plural) = match kind {
+        RouteKind::HttpRoute => (KIND, PLURAL),
+        RouteKind::GrpcRoute => (GRPC_KIND, GRPC_PLURAL),
+    };
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, kind), plural)
 }
 
 /// Why the route cannot be weighted as the spec says.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
     /// The rule the spec names does not exist or has no backends.
-    #[error("HTTPRoute {route} has no spec.rules[{rule}].backendRefs")]
+    #[error("route {route} has no spec.rules[{rule}].backendRefs")]
     NoRule { route: String, rule: i32 },
     /// The rule has no backend of that Service.
-    #[error("HTTPRoute {route} rule {rule} has no backendRef named {service}")]
+    #[error("route {route} rule {rule} has no backendRef named {service}")]
     NoBackend {
         route: String,
         rule: i32,
         service: String,
     },
     /// The object read is not an HTTPRoute's JSON.
-    #[error("HTTPRoute {route} cannot be read: {reason}")]
+    #[error("route {route} cannot be read: {reason}")]
     Unreadable { route: String, reason: String },
 }
 
@@ -134,46 +149,48 @@ fn backend_ref(value: &Value) -> BackendRef {
 }
 
 /// The JSON patch that gives the stable backend `100 - weight` and the canary backend
-/// `weight` in the spec's rule, each preceded by a test of the backend's name.
+/// `weight` in each of the spec's rules, each preceded by a test of the backend's name. Every
+/// rule is checked before anything is patched: one missing backend patches none.
 pub fn weight_patch(
     route: &HttpRoute,
     spec: &HttpRouteSpec,
     canary_weight: i32,
 ) -> Result<JsonPatch, RouteError> {
-    let rule = spec.rule_index;
-    let backends = route.backends(rule)?;
     let weight = canary_weight.clamp(0, 100);
     let mut ops = Vec::new();
-    for (service, w) in [
-        (&spec.stable_service, 100 - weight),
-        (&spec.canary_service, weight),
-    ] {
-        let index = backends
-            .iter()
-            .position(|b| b.name == *service)
-            .ok_or_else(|| RouteError::NoBackend {
-                route: route.name.clone(),
-                rule,
-                service: service.clone(),
-            })?;
-        let at = |field: &str| {
-            PointerBuf::from_tokens([
-                "spec".to_string(),
-                "rules".to_string(),
-                rule.to_string(),
-                "backendRefs".to_string(),
-                index.to_string(),
-                field.to_string(),
-            ])
-        };
-        ops.push(PatchOperation::Test(TestOperation {
-            path: at("name"),
-            value: Value::String(service.clone()),
-        }));
-        ops.push(PatchOperation::Add(AddOperation {
-            path: at("weight"),
-            value: Value::from(w),
-        }));
+    for rule in spec.rules() {
+        let backends = route.backends(rule)?;
+        for (service, w) in [
+            (&spec.stable_service, 100 - weight),
+            (&spec.canary_service, weight),
+        ] {
+            let index = backends
+                .iter()
+                .position(|b| b.name == *service)
+                .ok_or_else(|| RouteError::NoBackend {
+                    route: route.name.clone(),
+                    rule,
+                    service: service.clone(),
+                })?;
+            let at = |field: &str| {
+                PointerBuf::from_tokens([
+                    "spec".to_string(),
+                    "rules".to_string(),
+                    rule.to_string(),
+                    "backendRefs".to_string(),
+                    index.to_string(),
+                    field.to_string(),
+                ])
+            };
+            ops.push(PatchOperation::Test(TestOperation {
+                path: at("name"),
+                value: Value::String(service.clone()),
+            }));
+            ops.push(PatchOperation::Add(AddOperation {
+                path: at("weight"),
+                value: Value::from(w),
+            }));
+        }
     }
     Ok(JsonPatch(ops))
 }
@@ -213,10 +230,15 @@ pub fn plan(request: &TrafficRequest) -> TrafficPlan {
 pub fn services(
     rollout: &Rollout,
     route: &HttpRouteSpec,
+    state: &TrafficState,
     template: Option<&PodTemplateSpec>,
 ) -> Result<Vec<Service>, TrafficError> {
     let name = rollout_name(rollout)?;
-    let stable = track_labels(&name, Track::Stable);
+    // An adopted Deployment's pods are stable pods while they are the stable track.
+    let stable = state
+        .adopted_selector
+        .clone()
+        .unwrap_or_else(|| track_labels(&name, Track::Stable));
     let compared = BTreeMap::from([
         (LABEL_ROLLOUT.to_string(), name.clone()),
         (LABEL_COMPARED.to_string(), "true".to_string()),
@@ -247,7 +269,7 @@ pub async fn set_weights(
     canary_weight: i32,
 ) -> Result<(), TrafficError> {
     let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &http_route_resource());
+        Api::namespaced_with(client.clone(), namespace, &route_resource(spec.kind));
     let object = api.get(&spec.name).await?;
     let json = serde_json::to_value(&object).map_err(|e| RouteError::Unreadable {
         route: spec.name.clone(),

@@ -17,6 +17,8 @@ pub mod http_route;
 pub mod replica_ratio;
 mod services;
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
@@ -58,12 +60,20 @@ pub struct TrafficPlan {
 }
 
 /// What [`apply`] carries out: the weight and whether the canary serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct TrafficState {
     /// Percent of traffic for the canary.
     pub canary_weight: i32,
     /// Whether canary (and baseline) pods may receive traffic.
     pub canary_serving: bool,
+    /// An instant rollback: every request goes to the baseline pods (the previous stable
+    /// version, held after a promotion), none to the stable or canary ones.
+    pub held_serving: bool,
+    /// While a Deployment adopted through `spec.workloadRef` is the stable track (no canary
+    /// beside it): its `matchLabels`, which select its pods and the Rollout's stable pods alike
+    /// (they come from the same template). The stable Service selects these instead of the
+    /// stable track's labels, so both serve.
+    pub adopted_selector: Option<BTreeMap<String, String>>,
 }
 
 /// Canary pods for a traffic weight: the share of `replicas`, rounded up, at least one.
@@ -109,7 +119,7 @@ pub fn services(
     template: Option<&PodTemplateSpec>,
 ) -> Result<Vec<Service>, TrafficError> {
     match http_route::weighted_route(&rollout.spec.traffic) {
-        Some(route) => http_route::services(rollout, route, template),
+        Some(route) => http_route::services(rollout, route, state, template),
         None => replica_ratio::services(rollout, state, template),
     }
 }
@@ -131,7 +141,14 @@ pub async fn apply(
     }
     match http_route::weighted_route(&rollout.spec.traffic) {
         Some(route) => {
-            http_route::set_weights(client, &namespace, route, state.canary_weight).await
+            // The canary Service selects the compared arms, the held baseline pods among them
+            // (the canary has none left during an instant rollback).
+            let weight = if state.held_serving {
+                100
+            } else {
+                state.canary_weight
+            };
+            http_route::set_weights(client, &namespace, route, weight).await
         }
         None => Ok(()),
     }

@@ -39,18 +39,20 @@ pub fn plan(request: &TrafficRequest) -> TrafficPlan {
     }
 }
 
-/// The one Service clients use: stable pods only until the canary serves, then every pod of
-/// the Rollout.
+/// The one Service clients use: stable pods only until the canary serves (with an adopted
+/// Deployment's pods while they are the stable track), then every pod of the Rollout; during an
+/// instant rollback the held previous version's pods only.
 pub fn services(
     rollout: &Rollout,
     state: &TrafficState,
     template: Option<&PodTemplateSpec>,
 ) -> Result<Vec<Service>, TrafficError> {
     let name = rollout_name(rollout)?;
-    let selector = if state.canary_serving {
-        BTreeMap::from([(LABEL_ROLLOUT.to_string(), name.clone())])
-    } else {
-        track_labels(&name, Track::Stable)
+    let selector = match (&state.adopted_selector, state.canary_serving) {
+        _ if state.held_serving => track_labels(&name, Track::Baseline),
+        (_, true) => BTreeMap::from([(LABEL_ROLLOUT.to_string(), name.clone())]),
+        (Some(adopted), false) => adopted.clone(),
+        (None, false) => track_labels(&name, Track::Stable),
     };
     Ok(vec![service(rollout, name, selector, template, None)?])
 }

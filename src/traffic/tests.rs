@@ -88,6 +88,7 @@ fn the_service_admits_the_canary_only_once_it_serves() {
     let not_yet = TrafficState {
         canary_weight: 0,
         canary_serving: false,
+        ..Default::default()
     };
     let svc = &services(&r, &not_yet, r.spec.template.as_ref()).unwrap()[0];
     let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
@@ -102,6 +103,7 @@ fn the_service_admits_the_canary_only_once_it_serves() {
     let serving = TrafficState {
         canary_weight: 50,
         canary_serving: true,
+        ..Default::default()
     };
     let svc = &services(&r, &serving, r.spec.template.as_ref()).unwrap()[0];
     let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
@@ -186,6 +188,7 @@ fn http_route_weights_are_patched_by_backend_name() {
     let state = TrafficState {
         canary_weight: 0,
         canary_serving: false,
+        ..Default::default()
     };
     let services = services(&r, &state, r.spec.template.as_ref()).unwrap();
     let names: Vec<_> = services
@@ -202,5 +205,119 @@ fn http_route_weights_are_patched_by_backend_name() {
     assert_eq!(
         services[0].spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port,
         80
+    );
+}
+
+#[test]
+fn an_adopted_deployment_is_selected_with_the_stable_pods_until_the_canary_serves() {
+    let adopted = std::collections::BTreeMap::from([("app".to_string(), "shop".to_string())]);
+    let r = shop_with_traffic(json!({"type": "ReplicaRatio"}));
+    let state = TrafficState {
+        adopted_selector: Some(adopted.clone()),
+        ..Default::default()
+    };
+    let svc = &services(&r, &state, r.spec.template.as_ref()).unwrap()[0];
+    assert_eq!(svc.spec.as_ref().unwrap().selector.as_ref(), Some(&adopted));
+    // Once a canary serves, the Service is the Rollout's own again.
+    let serving = TrafficState {
+        canary_serving: true,
+        canary_weight: 10,
+        adopted_selector: Some(adopted.clone()),
+        ..Default::default()
+    };
+    let svc = &services(&r, &serving, r.spec.template.as_ref()).unwrap()[0];
+    let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
+    assert_eq!(
+        selector.get(LABEL_ROLLOUT).map(String::as_str),
+        Some("shop")
+    );
+    assert_eq!(selector.get("app"), None);
+    // HTTPRoute: the stable backend Service selects the adopted pods too; the canary one never.
+    let r = shop_with_traffic(json!({"type": "HTTPRoute", "httpRoute": {"name": "shop",
+        "stableService": "shop-stable", "canaryService": "shop-canary", "port": 80}}));
+    let services = services(&r, &state, r.spec.template.as_ref()).unwrap();
+    assert_eq!(
+        services[0].spec.as_ref().unwrap().selector.as_ref(),
+        Some(&adopted)
+    );
+    let canary = services[1].spec.as_ref().unwrap().selector.clone().unwrap();
+    assert_eq!(canary.get(LABEL_COMPARED).map(String::as_str), Some("true"));
+}
+
+#[test]
+fn an_instant_rollback_sends_everything_to_the_held_pods() {
+    let r = shop_with_traffic(json!({"type": "ReplicaRatio"}));
+    let state = TrafficState {
+        held_serving: true,
+        ..Default::default()
+    };
+    let svc = &services(&r, &state, r.spec.template.as_ref()).unwrap()[0];
+    let selector = svc.spec.as_ref().unwrap().selector.clone().unwrap();
+    assert_eq!(
+        selector.get(LABEL_TRACK).map(String::as_str),
+        Some("baseline")
+    );
+}
+
+#[test]
+fn several_rules_of_a_grpc_route_are_weighted_alike_and_the_others_left_alone() {
+    let r = shop_with_traffic(
+        json!({"type": "HTTPRoute", "httpRoute": {"kind": "GRPCRoute", "name": "shop",
+        "ruleIndexes": [0, 2], "stableService": "shop-stable", "canaryService": "shop-canary",
+        "port": 9090}}),
+    );
+    let spec = r.spec.traffic.http_route.clone().unwrap();
+    assert_eq!(spec.kind, crate::crd::RouteKind::GrpcRoute);
+    assert_eq!(spec.rules(), vec![0, 2]);
+    let resource = http_route::route_resource(spec.kind);
+    assert_eq!(
+        (
+            resource.kind.as_str(),
+            resource.plural.as_str(),
+            resource.api_version.as_str()
+        ),
+        ("GRPCRoute", "grpcroutes", "gateway.networking.k8s.io/v1")
+    );
+    // The shape of a GRPCRoute (gateway.networking.k8s.io/v1): method matches per rule.
+    let backends = |stable: i64, canary: i64| {
+        json!([{"name": "shop-stable", "port": 9090, "weight": stable},
+               {"name": "shop-canary", "port": 9090, "weight": canary}])
+    };
+    let route = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+    "spec": {"parentRefs": [{"name": "gw"}], "rules": [
+        {"matches": [{"method": {"service": "shop.Checkout", "method": "Pay"}}], "backendRefs": backends(100, 0)},
+        {"matches": [{"method": {"service": "shop.Admin"}}], "backendRefs": [{"name": "admin", "port": 9090}]},
+        {"matches": [{"method": {"service": "shop.Cart"}}], "backendRefs": backends(100, 0)}
+    ]}});
+    let model = HttpRoute::from_json("shop", &route);
+    let patch = weight_patch(&model, &spec, 25).unwrap();
+    let mut patched = route.clone();
+    json_patch::patch(&mut patched, &patch).unwrap();
+    let after = HttpRoute::from_json("shop", &patched);
+    for rule in [0, 2] {
+        assert_eq!(
+            (
+                after.weight(rule, "shop-stable"),
+                after.weight(rule, "shop-canary")
+            ),
+            (Some(75), Some(25)),
+            "rule {rule}"
+        );
+    }
+    assert_eq!(
+        patched["spec"]["rules"][1], route["spec"]["rules"][1],
+        "rule 1 untouched"
+    );
+    // One weighted rule without the canary backend: nothing is patched at all.
+    let mut broken = route.clone();
+    broken["spec"]["rules"][2]["backendRefs"] = json!([{"name": "shop-stable", "port": 9090}]);
+    let err = weight_patch(&HttpRoute::from_json("shop", &broken), &spec, 25).unwrap_err();
+    assert_eq!(
+        err,
+        RouteError::NoBackend {
+            route: "shop".into(),
+            rule: 2,
+            service: "shop-canary".into()
+        }
     );
 }

@@ -435,6 +435,34 @@ async fn invalid_rollouts_are_rejected_naming_the_field() {
             "spec.workloadRef.apiVersion",
         ),
         (
+            "scaleDown with a template",
+            |v| v["spec"]["workloadRef"] = json!({"name": "x", "scaleDown": "onSuccess"}),
+            "spec.template",
+        ),
+        (
+            "scaleDownDelay negative",
+            |v| v["spec"]["strategy"] = json!({"scaleDownDelay": "-5s"}),
+            "spec.strategy.scaleDownDelay",
+        ),
+        (
+            "scaleDownDelay unparseable",
+            |v| v["spec"]["strategy"] = json!({"scaleDownDelay": "soon"}),
+            "spec.strategy.scaleDownDelay",
+        ),
+        (
+            "scaleDown unknown",
+            |v| {
+                let s = v["spec"].as_object_mut().unwrap();
+                s.remove("template");
+                s.remove("selector");
+                s.insert(
+                    "workloadRef".into(),
+                    json!({"name": "x", "scaleDown": "onsuccess"}),
+                );
+            },
+            "spec.workloadRef.scaleDown",
+        ),
+        (
             "errorRate tolerance below 1",
             |v| v["spec"]["analysis"]["errorRate"]["tolerance"] = json!(0.5),
             "spec.analysis.errorRate.tolerance",

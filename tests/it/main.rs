@@ -20,6 +20,8 @@ mod broker_faults;
 mod broker_stub;
 mod cli_status;
 mod cluster_peers;
+mod e2e_adoption;
+mod e2e_instant_rollback;
 mod e2e_rollout;
 mod fault_matrix;
 mod fleet_check;
@@ -36,3 +38,4 @@ mod prometheus_tls;
 #[path = "../stats/main.rs"]
 mod stats;
 mod tenancy;
+mod traffic_routes;

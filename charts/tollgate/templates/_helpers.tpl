@@ -57,7 +57,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["tollgate.dev"]
   resources: ["rollouts"]
   verbs: ["get", "list", "watch"]
-# Write each Rollout's status (the record of every decision); the spec is never written.
+# Add and remove the finalizer of a Rollout that adopted a Deployment (metadata.finalizers: its
+# deletion first scales that Deployment back); the spec is never written.
+- apiGroups: ["tollgate.dev"]
+  resources: ["rollouts"]
+  verbs: ["patch"]
+# Write each Rollout's status (the record of every decision).
 - apiGroups: ["tollgate.dev"]
   resources: ["rollouts/status"]
   verbs: ["get", "update", "patch"]
@@ -82,9 +87,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
-# Shift traffic by setting the backend weights of a Gateway API HTTPRoute.
+# Shift traffic by setting the backend weights of a Gateway API HTTPRoute or GRPCRoute.
 - apiGroups: ["gateway.networking.k8s.io"]
-  resources: ["httproutes"]
+  resources: ["httproutes", "grpcroutes"]
   verbs: ["get", "patch"]
 # Emit an Event for every decision (the Events API aggregates repeats with a patch).
 - apiGroups: ["events.k8s.io"]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::model::*;
 use super::pass::{fresh, Pass};
 use super::steps::{advance_step, at_open_pause};
+use super::window;
 use crate::crd::{Phase, Reason};
 
 /// Version changes and manual tokens, in that order. Returns true when this pass is finished.
@@ -101,6 +102,7 @@ fn abort(pass: &mut Pass<'_>) -> bool {
             );
             true
         }
+        Phase::Succeeded if committed => window::abort(pass),
         _ => {
             pass.event(
                 EventKind::Normal,

@@ -6,6 +6,7 @@ use crate::crd::{Phase, RolloutSpec, RolloutStatus, Step};
 use crate::traffic::{self, TrafficRequest};
 
 use super::model::{ChildSpec, DesiredChildren};
+use super::window;
 
 /// The children and traffic the spec and status call for.
 pub fn desired_children(spec: &RolloutSpec, status: &RolloutStatus) -> DesiredChildren {
@@ -17,12 +18,15 @@ pub fn desired_children(spec: &RolloutSpec, status: &RolloutStatus) -> DesiredCh
         .unwrap_or_else(|| spec.version.clone());
     let dedicated = spec.analysis.as_ref().is_some_and(|a| a.dedicated_baseline);
 
+    // The previous stable version's pods kept after a promotion (see `window`).
+    let held = window::held_version(status).map(|version| ChildSpec { version, replicas });
     let only_stable = |stable: Option<String>| DesiredChildren {
         stable: stable.map(|version| ChildSpec { version, replicas }),
         canary: None,
-        baseline: None,
+        baseline: held.clone(),
         canary_weight: 0,
         canary_serving: false,
+        held_serving: window::held_serving(status),
     };
 
     let with_canary = |weight: i32, serving: bool| {
@@ -51,6 +55,7 @@ pub fn desired_children(spec: &RolloutSpec, status: &RolloutStatus) -> DesiredCh
             }),
             canary_weight: split.canary_weight,
             canary_serving: split.canary_serving,
+            held_serving: false,
         }
     };
 
@@ -73,7 +78,7 @@ pub fn desired_children(spec: &RolloutSpec, status: &RolloutStatus) -> DesiredCh
                     version: spec.version.clone(),
                     replicas,
                 });
-                plan.baseline = None;
+                plan.baseline = held.clone();
                 if !canary_serving {
                     // First deployment: there never was a canary.
                     plan.canary = None;

@@ -43,6 +43,7 @@
 //! Whether a decision is told to people (the webhook) is decided here too: [`Plan::notify`]
 //! is set when the pass entered `Succeeded`, `RolledBack` or `Blocked`.
 
+pub mod adoption;
 mod conditions;
 mod controls;
 mod desired;
@@ -54,6 +55,7 @@ mod pass;
 mod peers;
 mod promote;
 mod steps;
+pub mod window;
 
 use jiff::Timestamp;
 
@@ -88,15 +90,18 @@ pub fn decide(
     if obs.generation.is_some() {
         pass.status.observed_generation = obs.generation;
     }
+    scale_status(&mut pass.status, obs);
 
     let stalled_by_spec = obs.spec_problem.is_some();
     match &obs.spec_problem {
         Some(problem) => invalid::hold(&mut pass, problem),
         None => {
             promote::apply_record_outcome(&mut pass);
+            adoption::track(&mut pass);
             if !controls::handle_version_and_tokens(&mut pass) {
                 step_phase(&mut pass);
             }
+            adoption::track(&mut pass);
             promote::schedule_record_retry(&mut pass);
         }
     }
@@ -104,13 +109,41 @@ pub fn decide(
     let conditions = conditions::conditions_for(&pass.status, current, now, stalled_by_spec);
     pass.status.conditions = conditions;
     let children = desired_children(spec, &pass.status);
+    let original_replicas = if stalled_by_spec {
+        None
+    } else {
+        adoption::original_replicas(spec, &pass.status, obs.children.stable.ready)
+    };
+    let original_is_stable =
+        adoption::original_is_stable(spec, &pass.status, children.canary.is_some());
+    if original_replicas.is_some_and(|want| obs.original.as_ref().is_some_and(|o| o.ready > want)) {
+        // Progressive scale-down follows the stable pods becoming ready.
+        pass.wake_in(POD_WAIT_REQUEUE);
+    }
     let requeue_after = pass.requeue_after();
     Plan {
         status: pass.status,
         children,
         events: pass.events,
         requeue_after,
+        original_replicas,
+        original_is_stable,
         notify: pass.notify,
+    }
+}
+
+/// What the `/scale` subresource reports: every pod of the Rollout's tracks, and their
+/// selector (an HorizontalPodAutoscaler measures those pods and sets `spec.replicas`).
+fn scale_status(status: &mut RolloutStatus, obs: &Observations) {
+    let c = &obs.children;
+    let total = c
+        .stable
+        .total
+        .saturating_add(c.canary.total)
+        .saturating_add(c.baseline.total);
+    status.replicas = Some(total.max(0));
+    if obs.selector.is_some() {
+        status.selector = obs.selector.clone();
     }
 }
 
@@ -124,7 +157,8 @@ fn step_phase(pass: &mut Pass<'_>) {
         Phase::Analyzing => steps::analyzing(pass),
         Phase::Promoting => promote::promoting(pass),
         Phase::RollingBack => promote::rolling_back(pass),
-        Phase::Succeeded | Phase::RolledBack | Phase::Blocked => {}
+        Phase::Succeeded => window::expire(pass),
+        Phase::RolledBack | Phase::Blocked => {}
     }
 }
 

@@ -64,6 +64,21 @@ pub struct ChildrenState {
     pub baseline: WorkloadState,
 }
 
+/// The Deployment named by `spec.workloadRef`, as observed (see `adoption`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OriginalWorkload {
+    /// Its name.
+    pub name: String,
+    /// Its `spec.replicas` (1 when unset, as the Deployment controller reads it).
+    pub replicas: i32,
+    /// Its ready pods.
+    pub ready: i32,
+    /// The Rollout that marked it as adopted (`tollgate.dev/adopted-by`), if any.
+    pub adopted_by: Option<String>,
+    /// It is a workload tollgate owns (managed-by label or a Rollout owner reference).
+    pub owned_by_tollgate: bool,
+}
+
 /// The contract gate's answer in this pass, already classified by the broker client.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ContractAnswer {
@@ -179,6 +194,10 @@ pub struct Observations {
     pub generation: Option<i64>,
     /// The child workloads.
     pub children: ChildrenState,
+    /// The Deployment `spec.workloadRef` names, when there is one.
+    pub original: Option<OriginalWorkload>,
+    /// Label selector (as a string) of every pod of the Rollout, for `status.selector`.
+    pub selector: Option<String>,
     /// The broker's answer, when asked.
     pub contract: Option<ContractAnswer>,
     /// The fleet check's result, when run.
@@ -228,6 +247,8 @@ pub struct FleetScope {
     pub canary_version: Option<String>,
     /// Version every stable and baseline pod must report; None: do not attest them.
     pub stable_version: Option<String>,
+    /// The adopted Deployment's pods are stable pods too (attested with them).
+    pub original: bool,
 }
 
 /// A look window for the judge.
@@ -276,6 +297,9 @@ pub struct DesiredChildren {
     pub canary_weight: i32,
     /// Whether canary (and baseline) pods may receive traffic at all.
     pub canary_serving: bool,
+    /// An instant rollback: the baseline workload's pods (the previous stable version, held
+    /// after the promotion) receive every request, and no other pod does.
+    pub held_serving: bool,
 }
 
 /// Kind of Event.
@@ -309,6 +333,11 @@ pub struct Plan {
     pub events: Vec<PlannedEvent>,
     /// When to decide again if nothing wakes the controller sooner (None: only on change).
     pub requeue_after: Option<Duration>,
+    /// Replicas for the Deployment adopted through `spec.workloadRef` (None: leave it alone).
+    pub original_replicas: Option<i32>,
+    /// The adopted Deployment's pods count as the stable track (the stable Service selects
+    /// them too).
+    pub original_is_stable: bool,
     /// The webhook notification this decision makes: set when it entered `Succeeded`,
     /// `RolledBack` or `Blocked`, once per entry (a status written again does not notify).
     pub notify: Option<NotificationEvent>,

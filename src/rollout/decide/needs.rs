@@ -5,6 +5,7 @@
 
 use jiff::Timestamp;
 
+use super::adoption;
 use super::desired::desired_children;
 use super::gates::next_ask;
 use super::model::*;
@@ -23,6 +24,8 @@ pub fn needs(
     let status = status.unwrap_or(&default);
     let mut needs = Needs::default();
     let desired = desired_children(spec, status);
+    // The adopted Deployment's pods are attested as stable pods while they are the stable track.
+    let original = adoption::original_is_stable(spec, status, desired.canary.is_some());
     let superseded = status
         .canary_version
         .as_deref()
@@ -59,6 +62,7 @@ pub fn needs(
             needs.fleet = Some(FleetScope {
                 canary_version: Some(spec.version.clone()),
                 stable_version: status.stable_version.clone(),
+                original,
             });
         }
         Phase::SmokeCheck => needs.smoke = true,
@@ -80,6 +84,7 @@ pub fn needs(
                 needs.fleet = Some(FleetScope {
                     canary_version: Some(spec.version.clone()),
                     stable_version: status.stable_version.clone(),
+                    original,
                 });
             } else if children
                 .stable
@@ -89,6 +94,7 @@ pub fn needs(
                 needs.fleet = Some(FleetScope {
                     canary_version: None,
                     stable_version: Some(spec.version.clone()),
+                    original,
                 });
             }
             if !spec.fleet_check.enabled {

@@ -114,6 +114,8 @@ impl Pass<'_> {
         s.smoke = None;
         s.analysis = None;
         s.rejected_version = None;
+        // A new rollout lets the previous promotion's held pods go.
+        s.rollback_window = None;
         if self.spec.contract_gate.is_some() {
             self.enter(Phase::ContractGate, reason, message);
             self.wake_in(Duration::ZERO);

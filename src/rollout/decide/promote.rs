@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::gates::{fleet_failure_message, hold_on_unanswered};
 use super::model::*;
 use super::pass::{add, retry_delay, Pass};
+use super::window;
 use crate::crd::{Decision, DeploymentRecordStatus, Phase, Reason};
 
 pub(super) fn apply_record_outcome(pass: &mut Pass<'_>) {
@@ -111,6 +112,8 @@ fn commit_promotion(pass: &mut Pass<'_>) {
             if let Some(f) = fleet {
                 pass.status.fleet = Some(f.status);
             }
+            let previous = pass.status.stable_version.clone();
+            window::open(pass, previous);
             pass.status.stable_version = Some(spec.version.clone());
             pass.status.rejected_version = None;
             let message = format!(
@@ -148,6 +151,11 @@ fn verify_promotion(pass: &mut Pass<'_>) {
         pass.wake_in(POD_WAIT_REQUEUE);
         return;
     }
+    if !window::held_ready(pass) {
+        // The previous version's pods must be ready before the rollback window opens.
+        pass.wake_in(POD_WAIT_REQUEUE);
+        return;
+    }
     match fleet_result(pass) {
         Some(f) if f.verdict != FleetVerdict::Passed => {
             let message = fleet_failure_message(&f.status);
@@ -167,10 +175,11 @@ fn verify_promotion(pass: &mut Pass<'_>) {
             pass.status.current_weight = 0;
             pass.status.current_step_index = None;
             pass.status.step_started_at = None;
+            let window = window::start(pass).unwrap_or_default();
             pass.enter(
                 Phase::Succeeded,
                 Reason::Promoted,
-                format!("{} is stable and every pod runs it", spec.version),
+                format!("{} is stable and every pod runs it{window}", spec.version),
             );
             request_record(pass, spec.version.clone());
         }
@@ -178,6 +187,9 @@ fn verify_promotion(pass: &mut Pass<'_>) {
 }
 
 pub(super) fn rolling_back(pass: &mut Pass<'_>) {
+    if window::rolling_back(pass) {
+        return;
+    }
     let canary_gone = pass.obs.children.canary.is_gone() && pass.obs.children.baseline.is_gone();
     if canary_gone {
         let spec = pass.spec;

@@ -304,15 +304,24 @@ impl TestEnv {
     /// Applies the Gateway API's standard CRDs (from build.sh's cache) and waits until the
     /// HTTPRoute CRD is Established.
     pub async fn install_gateway_api(&self) {
+        self.install_gateway_api_kind("httproutes").await
+    }
+
+    /// Server-side applies one Gateway API CRD of the pinned standard channel (`httproutes`,
+    /// `grpcroutes`, ...) and waits until it is Established.
+    pub async fn install_gateway_api_kind(&self, plural: &str) {
         let dir = self.var("GATEWAY_API_CRDS").to_string();
-        let file = format!("{dir}/gateway.networking.k8s.io_httproutes.yaml");
+        let file = format!("{dir}/gateway.networking.k8s.io_{plural}.yaml");
         self.kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &file]);
         let api: Api<CustomResourceDefinition> = Api::all(self.client().await);
         wait_until(
             Duration::from_secs(30),
-            "the HTTPRoute CRD Established",
+            &format!("the {plural} CRD Established"),
             || async {
-                let crd = api.get("httproutes.gateway.networking.k8s.io").await.ok()?;
+                let crd = api
+                    .get(&format!("{plural}.gateway.networking.k8s.io"))
+                    .await
+                    .ok()?;
                 crd.status?
                     .conditions?
                     .iter()

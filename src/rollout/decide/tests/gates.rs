@@ -241,7 +241,8 @@ fn canary_start_waits_for_pods_then_checks_the_fleet() {
         n.fleet,
         Some(FleetScope {
             canary_version: Some("2.0.0".into()),
-            stable_version: Some("1.0.0".into())
+            stable_version: Some("1.0.0".into()),
+            original: false,
         })
     );
     // Past the progress deadline without ready pods: roll back.

@@ -11,8 +11,8 @@ use super::*;
 use crate::crd::{
     AnalysisStatus, ContractGateStatus, ContractSummary, DeploymentRecordStatus, FleetStatus,
     GateVerdict, InconclusivePolicy, MetricStatus, MetricVerdict, Phase, PodFinding, Reason,
-    Rollout, RolloutSpec, RolloutStatus, SmokeStatus, TrafficKind, CONDITION_PROGRESSING,
-    CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED,
+    RollbackWindowStatus, Rollout, RolloutSpec, RolloutStatus, SmokeStatus, TrafficKind,
+    CONDITION_PROGRESSING, CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED,
 };
 
 const T0: i64 = 1_800_000_000;
@@ -177,6 +177,7 @@ fn reasons(plan: &Plan) -> Vec<&str> {
     plan.events.iter().map(|e| e.reason.as_str()).collect()
 }
 
+mod adoption;
 mod conditions;
 mod controls;
 mod desired;
@@ -186,3 +187,4 @@ mod peers;
 mod promote;
 mod scenarios;
 mod steps;
+mod window;

@@ -41,10 +41,26 @@ fn promotion_rechecks_the_fleet_then_commits_then_verifies() {
         n.fleet,
         Some(FleetScope {
             canary_version: None,
-            stable_version: Some("2.0.0".into())
+            stable_version: Some("2.0.0".into()),
+            original: false,
         })
     );
-    let obs = Observations {
+    // The previous stable version is held at full size for the scale-down delay.
+    assert_eq!(
+        committed
+            .rollback_window
+            .as_ref()
+            .map(|w| w.previous_version.as_str()),
+        Some("1.0.0")
+    );
+    assert_eq!(
+        desired_children(&spec, &committed).baseline,
+        Some(ChildSpec {
+            version: "1.0.0".into(),
+            replicas: 4
+        })
+    );
+    let mut obs = Observations {
         children: ChildrenState {
             stable: settled("2.0.0", 4),
             canary: settled("2.0.0", 2),
@@ -53,8 +69,22 @@ fn promotion_rechecks_the_fleet_then_commits_then_verifies() {
         fleet: Some(fleet(GateVerdict::Passed, &[])),
         ..Default::default()
     };
+    // Not verified before the held pods are ready.
+    let plan = decide(&spec, Some(&committed), &obs, at(3));
+    assert_eq!(plan.status.phase, Phase::Promoting);
+    obs.children.baseline = settled("1.0.0", 4);
     let plan = decide(&spec, Some(&committed), &obs, at(3));
     assert_eq!(plan.status.phase, Phase::Succeeded);
+    assert_eq!(
+        plan.status.rollback_window.as_ref().and_then(|w| w.until),
+        Some(at(33)),
+        "the default delay is 30s"
+    );
+    assert_eq!(
+        plan.requeue_after,
+        Some(Duration::ZERO),
+        "the record is due first"
+    );
     assert_eq!(plan.status.canary_version, None);
     assert_eq!(plan.children.canary, None);
     assert_eq!(condition(&plan, CONDITION_READY).status, "True");
