@@ -115,6 +115,7 @@ fn observations(
         } else {
             None
         },
+        ..Observations::default()
     })
 }
 

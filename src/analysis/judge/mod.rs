@@ -16,11 +16,11 @@
 //! sum(w)`, separately for the fail and the pass family; since every e-process is valid at all
 //! times, the union bound holds however often the judge looks.
 //!
-//! Files: [`policy`] (what to judge and how strictly), [`window`] (a look's counts in),
-//! [`state`] (what is remembered between looks), [`count`] (the error-rate test and the
-//! judgement of count metrics), [`quantile`] (latency quantiles), [`distribution`] (the whole
-//! latency distribution), [`ladder`] (the one fail/pass/undecided ladder every metric climbs),
-//! [`verdict`] (what comes out and how metrics combine). This file runs a look.
+//! Files: `policy` (what to judge and how strictly), `window` (a look's counts in),
+//! `state` (what is remembered between looks), `count` (the error-rate test and the
+//! judgement of count metrics), `quantile` (latency quantiles), `distribution` (the whole
+//! latency distribution), `ladder` (the one fail/pass/undecided ladder every metric climbs),
+//! `verdict` (what comes out and how metrics combine). This file runs a look.
 
 mod count;
 mod distribution;
