@@ -75,7 +75,11 @@ fn template_for(
     let meta = template.metadata.get_or_insert_with(Default::default);
     let labels = meta.labels.get_or_insert_with(Default::default);
     labels.extend(track_labels(rollout, track));
-    if track != Track::Stable {
+    if track == Track::Stable {
+        // A template taken back from the held baseline (instant rollback) carries the arm's
+        // label: stable pods that kept it would join the canary Service's backends.
+        labels.remove(LABEL_COMPARED);
+    } else {
         labels.insert(LABEL_COMPARED.to_string(), "true".to_string());
     }
     meta.annotations
@@ -297,25 +301,44 @@ mod tests {
     #[test]
     fn a_held_previous_version_keeps_its_template_and_gives_it_back_to_stable() {
         let r = shop_with_traffic(json!({"type": "ReplicaRatio"}));
-        // After the promotion: stable runs 2.0.0, the baseline holds 1.0.0.
+        // After the promotion: stable runs 2.0.0, the baseline holds 1.0.0, built as the
+        // operator builds it (so its template carries the baseline's labels).
         let stable_now = stable_deployment("2.0.0");
-        let mut held = stable_deployment("1.0.0");
-        held.metadata.name = Some("shop-baseline".into());
+        let previous = ChildSpec {
+            version: "1.0.0".into(),
+            replicas: 4,
+        };
+        let before = stable_deployment("1.0.0");
+        let held = deployment(
+            &r,
+            Track::Baseline,
+            Some(&previous),
+            &Sources {
+                new_template: r.spec.template.as_ref(),
+                stable_now: Some(&before),
+                baseline_now: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            template_labels(&held).get(LABEL_COMPARED).map(String::as_str),
+            Some("true")
+        );
         let sources = Sources {
             new_template: r.spec.template.as_ref(),
             stable_now: Some(&stable_now),
             baseline_now: Some(&held),
         };
-        let previous = ChildSpec {
-            version: "1.0.0".into(),
-            replicas: 4,
-        };
         let d = deployment(&r, Track::Baseline, Some(&previous), &sources).unwrap();
         assert_eq!(image(&d), "shop:1.0.0", "the held pods keep their template");
-        // Instant rollback: the stable workload takes the held template back.
+        // Instant rollback: the stable workload takes the held template back, as stable pods:
+        // none of the baseline's labels may make them backends of the canary Service.
         let d = deployment(&r, Track::Stable, Some(&previous), &sources).unwrap();
         assert_eq!(image(&d), "shop:1.0.0");
         assert_eq!(deployment_version(&d).as_deref(), Some("1.0.0"));
+        let labels = template_labels(&d);
+        assert_eq!(labels.get(LABEL_TRACK).map(String::as_str), Some("stable"));
+        assert_eq!(labels.get(LABEL_COMPARED), None, "{labels:?}");
     }
 
     #[test]
