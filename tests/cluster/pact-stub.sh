@@ -127,8 +127,10 @@ case "$cmd" in
             # The socket appears only once the stub accepts connections: the outer side waits
             # for the socket, so a client that reaches the outer port never finds the stub not
             # yet listening (which it would see as a connection closed without an answer).
+            # A probe that the kernel connected to itself (its source port equal to $port, which
+            # comes from the ephemeral range) proves nothing: it is not counted.
             for _ in $(seq 1 600); do
-                (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+                python3 -c "import socket,sys; s=socket.create_connection((\"127.0.0.1\",int(sys.argv[1])),1); sys.exit(s.getsockname()==s.getpeername())" "$port" 2>/dev/null && break
                 kill -0 "$stub" 2>/dev/null || exit 1
                 sleep 0.05
             done

@@ -1,7 +1,7 @@
 //! The pure rules of the fleet check: given what each pod reported (or how it failed to answer)
 //! and what the rollout expects, decide which pods fail and why. No I/O, no clock.
 //!
-//! Rules (issue 5):
+//! Rules:
 //! - every canary pod reports the canary version; every stable and baseline pod the stable version;
 //! - the pods of one track share one configuration hash (a pod that disagrees with its peers is
 //!   [`ProblemKind::ConfigDrift`]);

@@ -118,7 +118,7 @@ impl Stub {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
                 }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                if listening(port) {
                     return Stub { port, child, log };
                 }
                 std::thread::sleep(Duration::from_millis(25));
@@ -160,6 +160,15 @@ fn stub_log_path(port: u16) -> PathBuf {
     ))
 }
 
+/// Whether something listens on 127.0.0.1:`port`. A connection that the kernel made to itself
+/// does not count: `port` comes from the ephemeral range, so a probe whose own source port happens
+/// to be the same number completes a TCP simultaneous open with nothing listening, which once made
+/// a test see "Connection refused" from a stub that had "just" been seen listening.
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port))
+        .is_ok_and(|s| matches!((s.local_addr(), s.peer_addr()), (Ok(a), Ok(b)) if a != b))
+}
+
 fn pick_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
@@ -185,9 +194,9 @@ impl Broker {
         let url = format!("http://127.0.0.1:{port}");
         let broker = Broker { child, url };
         let start = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        while !tokio::task::spawn_blocking(move || listening(port))
             .await
-            .is_err()
+            .unwrap_or(false)
         {
             assert!(
                 start.elapsed() < Duration::from_secs(60),
