@@ -1,6 +1,7 @@
 //! tollgate's own consumer contract with the Pact Broker, for what the official client's contract
 //! lacks: environment-scoped can-i-deploy (true, false, null, with ignore), a 400 with an errors
-//! object, a 401 with an empty body, and a deployment record without an application instance.
+//! object, a 401 with an empty body, and a deployment record without an application instance made
+//! as the controller makes it (first the environment's currently deployed versions, then the POST).
 //!
 //! Running this test regenerates `tests/pacts/tollgate-Pact Broker.json` (committed, so a broker's
 //! provider verification can use it); the pact_consumer mock server fails the test when a request
@@ -149,14 +150,71 @@ fn own_consumer_contract() {
             i
         })
         .interaction("a request for the index resource", "", |mut i| {
-            i.given("the pb:pacticipant-version relation exists in the index resource");
+            i.given("the pb:pacticipant-version and pb:environments relations exist in the index resource");
             i.request.get().path("/").header("Accept", "application/hal+json");
             i.response.ok().content_type(HAL).json_body(json_pattern!({
                 "_links": {
                     "pb:pacticipant-version": {
                         "href": term!("^.*/pacticipants/\\{pacticipant\\}/versions/\\{version\\}$", "/pacticipants/{pacticipant}/versions/{version}")
+                    },
+                    "pb:environments": {
+                        "href": term!("^.*/environments$", "/environments")
                     }
                 }
+            }));
+            i
+        })
+        // Before it records, the controller reads what the environment runs (an earlier attempt
+        // may have been stored although its answer was lost): the list of environments, the one
+        // named, and its currently deployed versions of the pacticipant.
+        .interaction("a request to list the environments", "", |mut i| {
+            i.given("an environment named production exists");
+            i.request.get().path("/environments").header("Accept", "application/hal+json");
+            i.response.ok().content_type(HAL).json_body(json_pattern!({
+                "_embedded": {
+                    "environments": each_like!({
+                        "name": "production",
+                        "uuid": like!("7e8b3c40-4d0a-4a3d-9a0b-2b1d2f3e4a5b"),
+                        "_links": {
+                            "self": {
+                                "href": term!(
+                                    "^.*/environments/[0-9a-f-]+$",
+                                    "/environments/7e8b3c40-4d0a-4a3d-9a0b-2b1d2f3e4a5b"
+                                )
+                            }
+                        }
+                    })
+                }
+            }));
+            i
+        })
+        .interaction("a request for the production environment", "", |mut i| {
+            i.given("an environment named production exists");
+            i.request
+                .get()
+                .path("/environments/7e8b3c40-4d0a-4a3d-9a0b-2b1d2f3e4a5b")
+                .header("Accept", "application/hal+json");
+            i.response.ok().content_type(HAL).json_body(json_pattern!({
+                "_links": {
+                    "pb:currently-deployed-deployed-versions": {
+                        "href": term!(
+                            "^.*/environments/[0-9a-f-]+/deployed-versions/currently-deployed$",
+                            "/environments/7e8b3c40-4d0a-4a3d-9a0b-2b1d2f3e4a5b/deployed-versions/currently-deployed"
+                        )
+                    }
+                }
+            }));
+            i
+        })
+        .interaction("a request for the versions of Foo currently deployed to production", "", |mut i| {
+            i.given("no version of Foo is currently deployed to production");
+            i.request
+                .get()
+                .path("/environments/7e8b3c40-4d0a-4a3d-9a0b-2b1d2f3e4a5b/deployed-versions/currently-deployed")
+                .query_param("pacticipant", "Foo")
+                .header("Accept", "application/hal+json");
+            i.response.ok().content_type(HAL).json_body(json_pattern!({
+                "_embedded": { "deployedVersions": [] }
             }));
             i
         })

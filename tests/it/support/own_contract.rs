@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use tollgate::gates::broker::{
-    decide, BlockKind as Kind, BrokerApi, BrokerError, CanIDeployRequest, ContractVerdict,
-    Credentials, DeploymentRecord, GatePolicy, GateProgress, Ignore,
+    decide, record_with_retries, BlockKind as Kind, BrokerApi, BrokerError, CanIDeployRequest,
+    ContractVerdict, Credentials, DeploymentRecord, GatePolicy, GateProgress, Ignore, RecordStep,
 };
 
 use tollgate::util::secret::Secret;
@@ -117,16 +117,31 @@ pub async fn exercise_own_contract(base: &str) {
     );
     assert!(!e.to_string().contains("expired-token"));
 
-    // record a deployment without an application instance (the official contract only has one with)
-    let rec = broker
-        .record_deployment(&DeploymentRecord {
-            pacticipant: "Foo".into(),
-            version: "1.2.3".into(),
-            environment: "production".into(),
-            application_instance: None,
-        })
+    // record a deployment without an application instance (the official contract only has one
+    // with), as the controller does: the environment's currently deployed versions first (none
+    // here), then the POST
+    let record = DeploymentRecord {
+        pacticipant: "Foo".into(),
+        version: "1.2.3".into(),
+        environment: "production".into(),
+        application_instance: None,
+    };
+    let deployed = broker
+        .currently_deployed("Foo", "production")
         .await
-        .expect("recorded");
+        .expect("currently deployed versions");
+    assert!(deployed.is_empty(), "{deployed:?}");
+    let step = record_with_retries(
+        &broker,
+        &record,
+        &fast_policy(1).retry,
+        tokio::time::sleep,
+        true,
+    )
+    .await;
+    let RecordStep::Recorded { deployment: rec } = step else {
+        panic!("not recorded: {step:?}");
+    };
     assert_eq!(rec.status, 201);
     assert!(
         rec.url
