@@ -28,23 +28,14 @@ echo "== peer: toxiproxy-server, the fault proxy (built from its Go module once)
 TOLLGATE_TOXIPROXY="$(bash tests/cluster/toxiproxy.sh install | tail -n1)"
 export TOLLGATE_TOXIPROXY
 
-# KNOWN FAILING, skipped by name so the rest of the tier stays a signal (TOLLGATE_RUN_KNOWN_FAILING=1
-# runs it): an abort within the scale-down delay rolls back, but on the real cluster the traffic
-# never reached the held previous-version pods (load-gen saw only the stable Service's pods).
-known_failing=()
-if [ "${TOLLGATE_RUN_KNOWN_FAILING:-0}" != 1 ]; then
-  known_failing=(--skip e2e_instant_rollback::abort_within_the_scale_down_delay_rolls_back_instantly)
-  echo "== skipping known failing: ${known_failing[*]:1}"
-fi
-
 # TOLLGATE_SKIP_UNIT_TIER=1 (set by .ci/run, which has just run `cargo test --workspace`) runs the
 # peer tests only (`--ignored`) instead of every tier (`--include-ignored`).
 if [ "${TOLLGATE_SKIP_UNIT_TIER:-0}" = 1 ]; then
   echo "== peers: Kubernetes, kwok, helm, Prometheus; then the peer tiers (tier 1 already ran)"
-  bash tests/cluster/run-peer-tests.sh --workspace -- --ignored "${known_failing[@]}"
+  bash tests/cluster/run-peer-tests.sh --workspace -- --ignored
 else
   echo "== peers: Kubernetes, kwok, helm, Prometheus; then every test tier"
-  bash tests/cluster/run-peer-tests.sh --workspace -- --include-ignored "${known_failing[@]}"
+  bash tests/cluster/run-peer-tests.sh --workspace -- --include-ignored
 fi
 
 echo "== all tiers passed in $(( $(date +%s) - start ))s"
