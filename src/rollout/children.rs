@@ -321,7 +321,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            template_labels(&held).get(LABEL_COMPARED).map(String::as_str),
+            template_labels(&held)
+                .get(LABEL_COMPARED)
+                .map(String::as_str),
             Some("true")
         );
         let sources = Sources {

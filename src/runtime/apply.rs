@@ -64,13 +64,32 @@ async fn scale_original(
         return Ok(());
     }
     let patch = serde_json::json!({"spec": {"replicas": replicas}});
-    api.patch(
-        &original.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
+    merge_patch(api, &original.name_any(), &patch).await
+}
+
+/// A JSON merge patch of `name` under the default field manager, for the fields the operator
+/// sets on objects it does not own (an adopted Deployment, the Rollout's metadata).
+async fn merge_patch<K>(
+    api: &Api<K>,
+    name: &str,
+    patch: &serde_json::Value,
+) -> Result<(), ApplyError>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
     Ok(())
+}
+
+/// Set or (with `None`) remove the adopted-by mark on the adopted Deployment.
+async fn mark_adopted(
+    api: &Api<Deployment>,
+    original: &Deployment,
+    by: Option<&str>,
+) -> Result<(), ApplyError> {
+    let patch = serde_json::json!({"metadata": {"annotations": {ANNOTATION_ADOPTED_BY: by}}});
+    merge_patch(api, &original.name_any(), &patch).await
 }
 
 /// Writes plans to the cluster.
@@ -154,8 +173,7 @@ impl Applier {
                 Err(_) if want.is_none() => {
                     let name = children::deployment_name(&rollout.name_any(), track);
                     let scale = serde_json::json!({"spec": {"replicas": 0}});
-                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&scale))
-                        .await?;
+                    merge_patch(&api, &name, &scale).await?;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -176,37 +194,33 @@ impl Applier {
     async fn claim(&self, rollout: &Rollout, original: &Deployment) -> Result<(), ApplyError> {
         let namespace = rollout.namespace().unwrap_or_default();
         if !rollout.finalizers().iter().any(|f| f == FINALIZER_ADOPTION) {
-            let rollouts: Api<Rollout> = Api::namespaced(self.client.clone(), &namespace);
-            let mut finalizers = rollout.finalizers().to_vec();
-            finalizers.push(FINALIZER_ADOPTION.to_string());
-            // The resourceVersion makes this fail on a stale read instead of dropping a
-            // finalizer someone else added meanwhile.
-            let patch = serde_json::json!({"metadata": {
-                "finalizers": finalizers,
-                "resourceVersion": rollout.resource_version(),
-            }});
-            rollouts
-                .patch(
-                    &rollout.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await?;
+            let mut finalizers: Vec<&str> =
+                rollout.finalizers().iter().map(String::as_str).collect();
+            finalizers.push(FINALIZER_ADOPTION);
+            self.set_finalizers(rollout, &finalizers).await?;
         }
         let name = rollout.name_any();
         if original.annotations().get(ANNOTATION_ADOPTED_BY) != Some(&name) {
             let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &namespace);
-            let patch =
-                serde_json::json!({"metadata": {"annotations": {ANNOTATION_ADOPTED_BY: name}}});
-            deployments
-                .patch(
-                    &original.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await?;
+            mark_adopted(&deployments, original, Some(&name)).await?;
         }
         Ok(())
+    }
+
+    /// Replace the Rollout's finalizers. The resourceVersion makes this fail on a stale read
+    /// instead of dropping a finalizer someone else added meanwhile.
+    async fn set_finalizers(
+        &self,
+        rollout: &Rollout,
+        finalizers: &[&str],
+    ) -> Result<(), ApplyError> {
+        let namespace = rollout.namespace().unwrap_or_default();
+        let rollouts: Api<Rollout> = Api::namespaced(self.client.clone(), &namespace);
+        let patch = serde_json::json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": rollout.resource_version(),
+        }});
+        merge_patch(&rollouts, &rollout.name_any(), &patch).await
     }
 
     /// A deleted Rollout: scale the Deployment it adopted back to its recorded size, and once
@@ -233,34 +247,16 @@ impl Applier {
         }
         if let Some(original) = original {
             if original.annotations().contains_key(ANNOTATION_ADOPTED_BY) {
-                let patch =
-                    serde_json::json!({"metadata": {"annotations": {ANNOTATION_ADOPTED_BY: null}}});
-                deployments
-                    .patch(
-                        &original.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await?;
+                mark_adopted(&deployments, original, None).await?;
             }
         }
-        let finalizers: Vec<&String> = rollout
+        let finalizers: Vec<&str> = rollout
             .finalizers()
             .iter()
+            .map(String::as_str)
             .filter(|f| *f != FINALIZER_ADOPTION)
             .collect();
-        let patch = serde_json::json!({"metadata": {
-            "finalizers": finalizers,
-            "resourceVersion": rollout.resource_version(),
-        }});
-        let rollouts: Api<Rollout> = Api::namespaced(self.client.clone(), &namespace);
-        rollouts
-            .patch(
-                &rollout.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await?;
+        self.set_finalizers(rollout, &finalizers).await?;
         Ok(true)
     }
 

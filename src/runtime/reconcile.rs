@@ -29,7 +29,7 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use crate::crd::{Rollout, RolloutStatus};
 use crate::rollout::decide::{
-    self, AnalysisLook, ContractAnswer, Observations, Plan, RecordOutcome, SpecProblem,
+    self, AnalysisLook, ContractAnswer, Needs, Observations, Plan, RecordOutcome, SpecProblem,
 };
 use crate::util::retry::RetryPolicy;
 
@@ -249,20 +249,37 @@ async fn observe(
     now: Timestamp,
     obs: &mut Observations,
 ) -> Result<Gathered, ReconcileError> {
+    let Some(gathered) = gather_workload(rollout, ctx, obs).await? else {
+        return Ok(Gathered::default());
+    };
+    let needs = decide::needs(&rollout.spec, rollout.status.as_ref(), &obs.children, now);
+    let original = gathered.original.as_ref();
+    ask_peers(rollout, ctx, deployments, original, &needs, now, obs).await?;
+    Ok(gathered)
+}
+
+/// The spec's own checks, the workload `spec.workloadRef` names (and whether it may be
+/// adopted) and the pod template of `spec.version`. `None` when a problem with the spec ended
+/// the gathering (recorded in `obs.spec_problem`).
+async fn gather_workload(
+    rollout: &Rollout,
+    ctx: &Context,
+    obs: &mut Observations,
+) -> Result<Option<Gathered>, ReconcileError> {
     if let Some(missing) = ctx.defaults.missing_address(&rollout.spec) {
         obs.spec_problem = Some(spec_problem(ObserveError::Settings(missing))?);
-        return Ok(Gathered::default());
+        return Ok(None);
     }
     // Before any request: the Rollout's own peer hosts and timeouts must be allowed.
     if let Some(problem) = ctx.defaults.problem(&rollout.spec) {
         obs.spec_problem = Some(problem);
-        return Ok(Gathered::default());
+        return Ok(None);
     }
     let original = match ctx.observer.workload_ref(rollout).await {
         Ok(d) => d,
         Err(e) => {
             obs.spec_problem = Some(spec_problem(e)?);
-            return Ok(Gathered::default());
+            return Ok(None);
         }
     };
     let template = match (&rollout.spec.template, &original) {
@@ -274,20 +291,33 @@ async fn observe(
         let seen = observe::original_workload(d);
         if let Some(problem) = ctx.observer.adoption_problem(rollout, &seen).await? {
             obs.spec_problem = Some(problem);
-            return Ok(Gathered::default());
+            return Ok(None);
         }
         obs.original = Some(seen);
     }
-    let gathered = Gathered { template, original };
+    Ok(Some(Gathered { template, original }))
+}
+
+/// Ask the peers `needs` names (the broker, the pods, Prometheus), each within
+/// [`PEER_DEADLINE`], into `obs`. A problem with the spec stops the asking and is recorded in
+/// `obs.spec_problem`; only transient failures are errors.
+async fn ask_peers(
+    rollout: &Rollout,
+    ctx: &Context,
+    deployments: &std::collections::BTreeMap<crate::crd::Track, Deployment>,
+    original: Option<&Deployment>,
+    needs: &Needs,
+    now: Timestamp,
+    obs: &mut Observations,
+) -> Result<(), ReconcileError> {
     let status = rollout.status.as_ref();
-    let needs = decide::needs(&rollout.spec, status, &obs.children, now);
     if needs.ask_broker {
         let ask = within(PEER_DEADLINE, ctx.contract.ask(rollout));
         match timed(&ctx.metrics, "broker", ask).await {
             Some(Ok(answer)) => obs.contract = Some(answer),
             Some(Err(problem)) => {
                 obs.spec_problem = Some(problem);
-                return Ok(gathered);
+                return Ok(());
             }
             None => {
                 obs.contract = Some(ContractAnswer::Unreachable {
@@ -300,7 +330,7 @@ async fn observe(
         let fleet = within(
             PEER_DEADLINE,
             ctx.observer
-                .fleet(rollout, deployments, gathered.original.as_ref(), scope, now),
+                .fleet(rollout, deployments, original, scope, now),
         );
         let fleet = async {
             fleet
@@ -311,7 +341,7 @@ async fn observe(
             Ok(f) => obs.fleet = Some(f),
             Err(e) => {
                 obs.spec_problem = Some(spec_problem(e)?);
-                return Ok(gathered);
+                return Ok(());
             }
         }
     }
@@ -326,7 +356,7 @@ async fn observe(
             Ok(s) => obs.smoke = Some(s),
             Err(e) => {
                 obs.spec_problem = Some(spec_problem(e)?);
-                return Ok(gathered);
+                return Ok(());
             }
         }
     }
@@ -338,7 +368,7 @@ async fn observe(
             Some(Ok(look)) => obs.look = Some(look),
             Some(Err(problem)) => {
                 obs.spec_problem = Some(problem);
-                return Ok(gathered);
+                return Ok(());
             }
             None => {
                 obs.look = Some(AnalysisLook::without_data(
@@ -354,7 +384,7 @@ async fn observe(
             Some(Ok(outcome)) => obs.record = Some(outcome),
             Some(Err(problem)) => {
                 obs.spec_problem = Some(problem);
-                return Ok(gathered);
+                return Ok(());
             }
             None => {
                 obs.record = Some(RecordOutcome::Failed {
@@ -363,7 +393,7 @@ async fn observe(
             }
         }
     }
-    Ok(gathered)
+    Ok(())
 }
 
 /// Longest a reconcile waits for one peer (the broker, Prometheus): a peer that does not answer

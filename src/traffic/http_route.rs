@@ -20,7 +20,7 @@ use kube::Client;
 use serde_json::Value;
 
 use super::services::{rollout_name, service};
-use super::{canary_replicas, TrafficError, TrafficPlan, TrafficRequest, TrafficState};
+use super::{TrafficError, TrafficPlan, TrafficRequest, TrafficState};
 use crate::crd::{
     track_labels, HttpRouteSpec, Rollout, RouteKind, Track, TrafficKind, TrafficSpec,
     LABEL_COMPARED, LABEL_ROLLOUT,
@@ -206,23 +206,7 @@ pub fn weighted_route(traffic: &TrafficSpec) -> Option<&HttpRouteSpec> {
 /// Pods per track: the canary sized for its weight (the first step's before it serves); stable
 /// keeps its full size, since the route's weights do the split.
 pub fn plan(request: &TrafficRequest) -> TrafficPlan {
-    let sizing_weight = if request.canary_serving {
-        request.canary_weight
-    } else {
-        request.first_weight
-    };
-    let canary = canary_replicas(request.replicas, sizing_weight);
-    TrafficPlan {
-        stable_replicas: request.replicas,
-        canary_replicas: canary,
-        baseline_replicas: if request.baseline { canary } else { 0 },
-        canary_weight: if request.canary_serving {
-            request.canary_weight
-        } else {
-            0
-        },
-        canary_serving: request.canary_serving,
-    }
+    TrafficPlan::sized_for(request)
 }
 
 /// The route's stable and canary Services: stable pods, and both compared arms (canary and,

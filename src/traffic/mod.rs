@@ -83,6 +83,32 @@ pub fn canary_replicas(replicas: i32, weight: i32) -> i32 {
     (share as i32).clamp(1, replicas.max(1))
 }
 
+impl TrafficPlan {
+    /// What every kind starts from: the canary sized for its weight (the first step's before
+    /// it serves), a baseline as large when asked, the weight set once the canary serves, and
+    /// stable at full size. A kind whose split is the ratio of pods takes the canary's pods out
+    /// of stable's.
+    fn sized_for(request: &TrafficRequest) -> TrafficPlan {
+        let sizing_weight = if request.canary_serving {
+            request.canary_weight
+        } else {
+            request.first_weight
+        };
+        let canary = canary_replicas(request.replicas, sizing_weight);
+        TrafficPlan {
+            stable_replicas: request.replicas,
+            canary_replicas: canary,
+            baseline_replicas: if request.baseline { canary } else { 0 },
+            canary_weight: if request.canary_serving {
+                request.canary_weight
+            } else {
+                0
+            },
+            canary_serving: request.canary_serving,
+        }
+    }
+}
+
 /// The pods and traffic `request` calls for under `traffic`'s kind.
 pub fn plan(traffic: &TrafficSpec, request: &TrafficRequest) -> TrafficPlan {
     match traffic.kind {

@@ -6,37 +6,19 @@
 use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
 
 use super::services::{rollout_name, service};
-use super::{canary_replicas, TrafficError, TrafficPlan, TrafficRequest, TrafficState};
+use super::{TrafficError, TrafficPlan, TrafficRequest, TrafficState};
 use crate::crd::{track_labels, Rollout, Track, LABEL_ROLLOUT};
 use std::collections::BTreeMap;
 
 /// Pods per track: the canary's share of the service, the rest stable (all stable until the
 /// canary serves).
 pub fn plan(request: &TrafficRequest) -> TrafficPlan {
-    let replicas = request.replicas;
-    let sizing_weight = if request.canary_serving {
-        request.canary_weight
-    } else {
-        request.first_weight
-    };
-    let canary = canary_replicas(replicas, sizing_weight);
-    let baseline = if request.baseline { canary } else { 0 };
-    let stable = if request.canary_serving {
-        (replicas - canary - baseline).max(0)
-    } else {
-        replicas
-    };
-    TrafficPlan {
-        stable_replicas: stable,
-        canary_replicas: canary,
-        baseline_replicas: baseline,
-        canary_weight: if request.canary_serving {
-            request.canary_weight
-        } else {
-            0
-        },
-        canary_serving: request.canary_serving,
+    let mut plan = TrafficPlan::sized_for(request);
+    if request.canary_serving {
+        plan.stable_replicas =
+            (request.replicas - plan.canary_replicas - plan.baseline_replicas).max(0);
     }
+    plan
 }
 
 /// The one Service clients use: stable pods only until the canary serves (with an adopted

@@ -1,4 +1,5 @@
-//! The duration every command-line flag takes.
+//! The duration every command-line flag takes, and [`millis`], the serde form of a duration
+//! in the gates' configurations.
 //!
 //! Syntax: Go's `time.ParseDuration`, one or more decimal numbers, each with an optional fraction
 //! and a unit (`ns`, `us`/`µs`, `ms`, `s`, `m`, `h`): `1m30s`, `500ms`, `2h`, `1.5h`. That is also
@@ -250,6 +251,23 @@ fn decimal(n: u128, unit: u128) -> String {
     let width = unit.ilog10() as usize;
     let digits = format!("{rest:0width$}");
     format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
+/// Serde for a `std::time::Duration` as whole milliseconds (`#[serde(with =
+/// "crate::util::duration::millis")]`), as the gates' configurations are written; a duration
+/// too long for `u64` milliseconds is written as `u64::MAX`.
+pub mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! the crate (util sits at the bottom: `util <- crd <- {gates, analysis, traffic} <- rollout <-
 //! runtime <- cli`).
 //!
-//! - [`duration`]: the Go-style duration every CLI flag takes (`1m30s`, `500ms`, bare seconds).
+//! - [`duration`]: the Go-style duration every CLI flag takes (`1m30s`, `500ms`, bare seconds),
+//!   and a duration serialized as milliseconds.
 //! - [`secret`]: a string that zeroes its memory on drop and never prints ([`secret::Secret`]).
 //! - [`credentials`]: a bearer token or basic auth read from a Kubernetes Secret's data or the
 //!   environment, with one fail-closed rule set for the broker and Prometheus alike.

@@ -17,10 +17,9 @@ use std::path::{Path, PathBuf};
 
 use crate::support::source_imports::{module_of, paths_in, rust_files, FoundPath, PathKind};
 
-/// The layer of each top-level module (`http` is the HTTP client builder, a util).
+/// The layer of each top-level module.
 const LAYERS: &[(&str, u8)] = &[
     ("util", 0),
-    ("http", 0),
     ("crd", 1),
     ("gates", 2),
     ("analysis", 2),
@@ -218,7 +217,7 @@ fn lower_layers_and_the_own_module_pass() {
         ("runtime/reconcile.rs", "use crate::rollout::decide::{decide, Plan};\nuse super::metrics::Metrics;"),
         ("rollout/decide.rs", "use crate::crd::Rollout;\nuse crate::analysis::judge::Verdict;\nuse super::children;\nuse self::steps::*;"),
         ("gates/broker/gate.rs", "use super::super::fleet::Track;\nuse crate::util::retry::Backoff;"),
-        ("crd/spec.rs", "use crate::http::client_builder;"),
+        ("crd/spec.rs", "use crate::util::http::client_builder;"),
         ("lib.rs", "pub mod cli;\nuse crate::cli::run;"),
         ("main.rs", "fn main() { tollgate::cli::run(); crate::x::y(); }"),
     ]);

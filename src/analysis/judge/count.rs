@@ -9,7 +9,7 @@
 use super::ladder::{self, Rungs, Wording};
 use super::policy::{ErrorRatePolicy, JudgePolicy};
 use super::state::{error_rate_state, JudgeState};
-use super::verdict::{finite_e, fmt_num, opt_finite, JudgeVerdict, MetricJudgement, Samples};
+use super::verdict::{fmt_num, opt_finite, JudgeVerdict, MetricJudgement, Samples, TestFigures};
 use super::window::{beyond_ceiling, finite_nonneg, JudgeWindow};
 use crate::analysis::stats::counts::{RatioSummary, RatioTestState};
 use crate::analysis::stats::rate::{rate_bounds, rate_bounds_with};
@@ -117,40 +117,44 @@ impl CountMetric {
         let rules = if self.pass_margin.is_some() { 2.0 } else { 1.0 };
         let alpha_pass_m = policy.alpha_pass * self.weight / total_w / rules;
         let sum = s.summary(&cfg, &grid, alpha_m);
+        let figures = TestFigures {
+            estimate: sum.estimate,
+            lower: sum.lower,
+            upper: sum.upper,
+            e_value_fail: sum.e_value_fail,
+            e_value_pass: sum.e_value_pass,
+            alpha_m,
+            alpha_pass_m,
+        };
         let margin = self.margin(s, &sum, alpha_pass_m);
-        let (verdict, reason) = self.decide(
+        let judged = self.decide(
             policy,
             s,
             &sum,
+            &figures,
             (*decided, fresh),
-            (alpha_m, alpha_pass_m),
             (margin, fail_now),
         );
-        ladder::record(decided, verdict);
+        ladder::record(decided, judged.0);
+        let samples = Samples {
+            windows: s.windows,
+            canary_requests: s.canary_requests,
+            baseline_requests: s.baseline_requests,
+            canary_events: Some(s.canary_events),
+            baseline_events: Some(s.baseline_events),
+        };
         MetricJudgement {
-            metric: self.metric.clone(),
-            verdict,
-            critical: self.critical,
-            test: self.test.into(),
-            reason,
-            estimate: sum.estimate,
-            lower: opt_finite(sum.lower),
-            upper: opt_finite(sum.upper),
-            e_value: finite_e(sum.e_value_fail),
-            threshold: 1.0 / alpha_m,
-            e_value_pass: finite_e(sum.e_value_pass),
-            pass_threshold: 1.0 / alpha_pass_m,
             difference_upper: margin.and_then(|m| opt_finite(m.upper)),
             pass_margin: self.pass_margin,
             dispersion: Some(sum.dispersion),
-            samples: Samples {
-                windows: s.windows,
-                canary_requests: s.canary_requests,
-                baseline_requests: s.baseline_requests,
-                canary_events: Some(s.canary_events),
-                baseline_events: Some(s.baseline_events),
-            },
-            detail: None,
+            ..MetricJudgement::with_figures(
+                self.metric.clone(),
+                judged,
+                self.critical,
+                self.test.into(),
+                &figures,
+                samples,
+            )
         }
     }
 
@@ -159,11 +163,11 @@ impl CountMetric {
         policy: &JudgePolicy,
         st: &RatioTestState,
         sum: &RatioSummary,
+        figures: &TestFigures,
         (decided, fresh): (Option<JudgeVerdict>, Result<(), String>),
-        (alpha_m, alpha_pass_m): (f64, f64),
         (margin, fail_now): (Option<Margin>, Option<String>),
     ) -> (JudgeVerdict, String) {
-        let mut evidence = self.evidence(st, sum, alpha_m, alpha_pass_m);
+        let mut evidence = self.evidence(st, sum, figures);
         if let Some(m) = margin {
             evidence = format!(
                 "{evidence}; rate difference at most {} per request (pass below {})",
@@ -171,7 +175,7 @@ impl CountMetric {
                 fmt_num(m.margin)
             );
         }
-        let ratio_pass = sum.e_value_pass >= 1.0 / alpha_pass_m;
+        let ratio_pass = figures.pass();
         let margin_pass = margin.is_some_and(|m| m.upper < m.margin);
         let disp = &policy.dispersion;
         // a few windows cannot tell a burst in one arm from a regression: wait while the
@@ -195,7 +199,7 @@ impl CountMetric {
             fail_now,
             windows: st.windows,
             hold,
-            fail: sum.e_value_fail >= 1.0 / alpha_m && n_events >= policy.min_events,
+            fail: figures.fail() && n_events >= policy.min_events,
             pass: ratio_pass || margin_pass,
             canary_requests: st.canary_requests,
         };
@@ -205,7 +209,7 @@ impl CountMetric {
                 "canary worse than {} x baseline with e-value {} >= {}",
                 fmt_num(self.tolerance),
                 fmt_num(sum.e_value_fail),
-                fmt_num(1.0 / alpha_m)
+                fmt_num(1.0 / figures.alpha_m)
             ),
             pass: match margin {
                 Some(m) if !ratio_pass => format!(
@@ -218,7 +222,7 @@ impl CountMetric {
                     "canary shown below {} x baseline with e-value {} >= {}",
                     fmt_num(self.pass_tolerance),
                     fmt_num(sum.e_value_pass),
-                    fmt_num(1.0 / alpha_pass_m)
+                    fmt_num(1.0 / figures.alpha_pass_m)
                 ),
             },
         };
@@ -240,28 +244,15 @@ impl CountMetric {
     }
 
     /// The counts and figures behind the verdict, in words.
-    fn evidence(
-        &self,
-        st: &RatioTestState,
-        sum: &RatioSummary,
-        alpha_m: f64,
-        alpha_pass_m: f64,
-    ) -> String {
+    fn evidence(&self, st: &RatioTestState, sum: &RatioSummary, figures: &TestFigures) -> String {
         let ev = format!(
-            "canary {c}/{rc} vs baseline {b}/{rb} {w}; rate ratio {est} (bounds {lo}..{hi}); \
-             e-value {e} (reject at {t}), pass e-value {ep} (at {tp}); dispersion {phi}",
+            "canary {c}/{rc} vs baseline {b}/{rb} {w}; {test}; dispersion {phi}",
             c = fmt_num(st.canary_events),
             rc = fmt_num(st.canary_requests),
             b = fmt_num(st.baseline_events),
             rb = fmt_num(st.baseline_requests),
             w = self.what,
-            est = sum.estimate.map_or("n/a".into(), fmt_num),
-            lo = fmt_num(sum.lower),
-            hi = fmt_num(sum.upper),
-            e = fmt_num(sum.e_value_fail),
-            t = fmt_num(1.0 / alpha_m),
-            ep = fmt_num(sum.e_value_pass),
-            tp = fmt_num(1.0 / alpha_pass_m),
+            test = figures.words("rate ratio"),
             phi = fmt_num(sum.dispersion),
         );
         if st.history_windows > 0 {

@@ -6,7 +6,7 @@
 use super::ladder::{self, Rungs, Wording};
 use super::policy::{DistributionPolicy, JudgePolicy};
 use super::state::JudgeState;
-use super::verdict::{finite_e, fmt_num, opt_finite, MetricJudgement, Samples};
+use super::verdict::{fmt_num, MetricJudgement, Samples, TestFigures};
 use super::window::beyond_ceiling;
 use crate::analysis::stats::latency::{Histogram, ShiftTestState};
 
@@ -58,15 +58,18 @@ pub(super) fn judge_distribution(
     let alpha_m = policy.alpha * dp.weight / total_w;
     let alpha_pass_m = policy.alpha_pass * dp.weight / total_w;
     let sum = s.summary(&cfg, &grid, alpha_m);
+    let figures = TestFigures {
+        estimate: Some(sum.estimate),
+        lower: sum.lower,
+        upper: sum.upper,
+        e_value_fail: sum.e_value_fail,
+        e_value_pass: sum.e_value_pass,
+        alpha_m,
+        alpha_pass_m,
+    };
     let evidence = format!(
-        "tilt {est} (bounds {lo}..{hi}); e-value {e} (reject at {t}), pass e-value {ep} (at {tp}); {w} windows, canary {rc} vs baseline {rb} requests",
-        est = fmt_num(sum.estimate),
-        lo = fmt_num(sum.lower),
-        hi = fmt_num(sum.upper),
-        e = fmt_num(sum.e_value_fail),
-        t = fmt_num(1.0 / alpha_m),
-        ep = fmt_num(sum.e_value_pass),
-        tp = fmt_num(1.0 / alpha_pass_m),
+        "{test}; {w} windows, canary {rc} vs baseline {rb} requests",
+        test = figures.words("tilt"),
         w = s.windows,
         rc = fmt_num(s.canary_requests),
         rb = fmt_num(s.baseline_requests),
@@ -87,8 +90,8 @@ pub(super) fn judge_distribution(
         fail_now: None,
         windows: s.windows,
         hold: None,
-        fail: sum.e_value_fail >= 1.0 / alpha_m,
-        pass: sum.e_value_pass >= 1.0 / alpha_pass_m,
+        fail: figures.fail(),
+        pass: figures.pass(),
         canary_requests: s.canary_requests,
     };
     let words = Wording {
@@ -97,31 +100,21 @@ pub(super) fn judge_distribution(
         pass: "canary latency distribution shown within tolerance".into(),
     };
     let (verdict, reason) = ladder::climb(policy, rungs, &words, &evidence);
-    let judged = MetricJudgement {
-        metric: "latencyDistribution".into(),
-        verdict,
-        critical: dp.critical,
-        test: "sequential rank-score tilt test on histogram buckets (whole distribution)".into(),
-        reason,
-        estimate: Some(sum.estimate),
-        lower: opt_finite(sum.lower),
-        upper: opt_finite(sum.upper),
-        e_value: finite_e(sum.e_value_fail),
-        threshold: 1.0 / alpha_m,
-        e_value_pass: finite_e(sum.e_value_pass),
-        pass_threshold: 1.0 / alpha_pass_m,
-        difference_upper: None,
-        pass_margin: None,
-        dispersion: None,
-        samples: Samples {
-            windows: s.windows,
-            canary_requests: s.canary_requests,
-            baseline_requests: s.baseline_requests,
-            canary_events: None,
-            baseline_events: None,
-        },
-        detail: None,
+    let samples = Samples {
+        windows: s.windows,
+        canary_requests: s.canary_requests,
+        baseline_requests: s.baseline_requests,
+        canary_events: None,
+        baseline_events: None,
     };
+    let judged = MetricJudgement::with_figures(
+        "latencyDistribution".into(),
+        (verdict, reason),
+        dp.critical,
+        "sequential rank-score tilt test on histogram buckets (whole distribution)".into(),
+        &figures,
+        samples,
+    );
     ladder::record(&mut st.distribution_decided, verdict);
     Some(judged)
 }

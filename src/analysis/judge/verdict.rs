@@ -89,6 +89,80 @@ pub struct MetricJudgement {
     pub detail: Option<QuantileDetail>,
 }
 
+/// What a sequential test shows at one look, as every metric reports it: the estimate with its
+/// anytime-valid bounds, and the two e-values with the alphas they are held to.
+pub(super) struct TestFigures {
+    pub estimate: Option<f64>,
+    pub lower: f64,
+    pub upper: f64,
+    pub e_value_fail: f64,
+    pub e_value_pass: f64,
+    /// The metric's share of the rollback alpha: it fails at `1/alpha_m`.
+    pub alpha_m: f64,
+    /// The metric's share of the promotion alpha: it passes at `1/alpha_pass_m`.
+    pub alpha_pass_m: f64,
+}
+
+impl TestFigures {
+    /// Shown worse than the tolerance: the fail e-value at its threshold.
+    pub fn fail(&self) -> bool {
+        self.e_value_fail >= 1.0 / self.alpha_m
+    }
+
+    /// Shown within the pass tolerance: the pass e-value at its threshold.
+    pub fn pass(&self) -> bool {
+        self.e_value_pass >= 1.0 / self.alpha_pass_m
+    }
+
+    /// The figures in words, the estimate called `estimate_name`: `tilt 1.2 (bounds 0.9..1.5);
+    /// e-value 3 (reject at 20), pass e-value 0.5 (at 20)`.
+    pub fn words(&self, estimate_name: &str) -> String {
+        format!(
+            "{estimate_name} {est} (bounds {lo}..{hi}); e-value {e} (reject at {t}), pass e-value {ep} (at {tp})",
+            est = self.estimate.map_or("n/a".into(), fmt_num),
+            lo = fmt_num(self.lower),
+            hi = fmt_num(self.upper),
+            e = fmt_num(self.e_value_fail),
+            t = fmt_num(1.0 / self.alpha_m),
+            ep = fmt_num(self.e_value_pass),
+            tp = fmt_num(1.0 / self.alpha_pass_m),
+        )
+    }
+}
+
+impl MetricJudgement {
+    /// A metric's verdict with its test's figures (kept finite for JSON); the fields only some
+    /// tests have (difference, margin, dispersion, quantile detail) are left empty.
+    pub(super) fn with_figures(
+        metric: String,
+        (verdict, reason): (JudgeVerdict, String),
+        critical: bool,
+        test: String,
+        figures: &TestFigures,
+        samples: Samples,
+    ) -> MetricJudgement {
+        MetricJudgement {
+            metric,
+            verdict,
+            critical,
+            test,
+            reason,
+            estimate: figures.estimate,
+            lower: opt_finite(figures.lower),
+            upper: opt_finite(figures.upper),
+            e_value: finite_e(figures.e_value_fail),
+            threshold: 1.0 / figures.alpha_m,
+            e_value_pass: finite_e(figures.e_value_pass),
+            pass_threshold: 1.0 / figures.alpha_pass_m,
+            difference_upper: None,
+            pass_margin: None,
+            dispersion: None,
+            samples,
+            detail: None,
+        }
+    }
+}
+
 /// The result of one look.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

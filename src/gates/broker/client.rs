@@ -274,10 +274,12 @@ impl HttpBroker {
         })
     }
 
-    async fn index(&self) -> Result<(Url, Value), BrokerError> {
+    /// The href of `rel` on the broker's index (a `MissingRelation` naming the index when the
+    /// index has none).
+    async fn index_link(&self, rel: &str) -> Result<String, BrokerError> {
         let url = self.url("")?;
-        let v = self.get_json(url.clone()).await?;
-        Ok((url, v))
+        let index = self.get_json(url.clone()).await?;
+        required_link(&index, &url, rel)
     }
 }
 
@@ -300,13 +302,7 @@ impl BrokerApi for HttpBroker {
         &self,
         record: &DeploymentRecord,
     ) -> Result<RecordedDeployment, BrokerError> {
-        let (index_url, index) = self.index().await?;
-        let template = single_link(&index, "pb:pacticipant-version").ok_or_else(|| {
-            BrokerError::MissingRelation {
-                url: index_url.to_string(),
-                relation: "pb:pacticipant-version".into(),
-            }
-        })?;
+        let template = self.index_link("pb:pacticipant-version").await?;
         let href = expand_template(
             &template,
             &[
@@ -372,12 +368,7 @@ impl BrokerApi for HttpBroker {
     }
 
     async fn environments(&self) -> Result<Vec<Environment>, BrokerError> {
-        let (index_url, index) = self.index().await?;
-        let href =
-            single_link(&index, "pb:environments").ok_or_else(|| BrokerError::MissingRelation {
-                url: index_url.to_string(),
-                relation: "pb:environments".into(),
-            })?;
+        let href = self.index_link("pb:environments").await?;
         let url = self.resolve_link(&href)?;
         let shown = url.to_string();
         let v = self.get_json(url).await?;
@@ -567,6 +558,14 @@ fn single_link(resource: &Value, rel: &str) -> Option<String> {
         Value::Array(a) => a.first()?.get("href")?.as_str().map(str::to_string),
         _ => None,
     }
+}
+
+/// The single link `rel` of `resource` (read from `at`), which the broker's API promises.
+fn required_link(resource: &Value, at: &Url, rel: &str) -> Result<String, BrokerError> {
+    single_link(resource, rel).ok_or_else(|| BrokerError::MissingRelation {
+        url: at.to_string(),
+        relation: rel.into(),
+    })
 }
 
 fn has_link(resource: &Value, rel: &str) -> bool {

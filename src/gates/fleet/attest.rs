@@ -42,7 +42,7 @@ pub struct AttestConfig {
     /// JSON pointer to the configuration hash in the answer.
     pub config_hash_pointer: String,
     /// Deadline for one pod: connect, headers and body.
-    #[serde(with = "duration_ms")]
+    #[serde(with = "crate::util::duration::millis")]
     pub timeout: Duration,
     /// How many pods are asked at once.
     pub concurrency: usize,
@@ -89,20 +89,6 @@ impl AttestConfig {
             return Err(ConfigError::Concurrency);
         }
         Ok(())
-    }
-}
-
-mod duration_ms {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
     }
 }
 

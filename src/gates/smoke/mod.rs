@@ -88,7 +88,7 @@ pub struct SmokeConfig {
     /// Port used by requests that name none.
     pub default_port: u16,
     /// Deadline of one request: connect, headers and body.
-    #[serde(with = "duration_ms")]
+    #[serde(with = "crate::util::duration::millis")]
     pub timeout: Duration,
     /// Requests in flight at once.
     pub concurrency: usize,
@@ -112,20 +112,6 @@ impl Default for SmokeConfig {
             seed: String::new(),
             max_listed_failures: 20,
         }
-    }
-}
-
-mod duration_ms {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
     }
 }
 

@@ -1,11 +1,12 @@
 //! The children and traffic a status calls for: which versions run on which track, how many
 //! pods each gets (through the traffic kind's [`traffic::plan`]) and whether the canary serves.
-//! Derived from spec and status alone, so it can be applied again on every pass.
+//! Derived from spec and status alone, so it can be applied again on every pass. Also whether
+//! the observed children are what was wanted ([`children_settled`]).
 
 use crate::crd::{Phase, RolloutSpec, RolloutStatus, Step};
 use crate::traffic::{self, TrafficRequest};
 
-use super::model::{ChildSpec, DesiredChildren};
+use super::model::{ChildSpec, ChildrenState, DesiredChildren, WorkloadState};
 use super::window;
 
 /// The children and traffic the spec and status call for.
@@ -94,4 +95,18 @@ pub fn desired_children(spec: &RolloutSpec, status: &RolloutStatus) -> DesiredCh
 /// Weight of the first `setWeight` step (the canary is started sized for it).
 pub(super) fn first_weight(steps: &[Step]) -> i32 {
     steps.iter().find_map(|s| s.set_weight).unwrap_or(0)
+}
+
+/// Every wanted child runs its version with exactly its replicas ready.
+pub(super) fn children_settled(desired: &DesiredChildren, children: &ChildrenState) -> bool {
+    let check = |want: &Option<ChildSpec>, got: &WorkloadState| match want {
+        Some(c) => got.settled_at(&c.version, c.replicas),
+        None => got.is_gone(),
+    };
+    check(&desired.canary, &children.canary)
+        && check(&desired.baseline, &children.baseline)
+        && desired
+            .stable
+            .as_ref()
+            .is_none_or(|s| children.stable.settled_at(&s.version, s.replicas))
 }

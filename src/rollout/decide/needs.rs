@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 
 use super::adoption;
-use super::desired::desired_children;
+use super::desired::{children_settled, desired_children};
 use super::gates::next_ask;
 use super::model::*;
 use super::pass::{add, retry_delay, std_duration};
@@ -121,18 +121,4 @@ pub(super) fn fleet_check_due(status: &RolloutStatus, now: Timestamp) -> bool {
     };
     let this_phase = status.phase_started_at.is_some_and(|p| p > last);
     this_phase || add(last, POD_WAIT_REQUEUE) <= now
-}
-
-/// Every wanted child runs its version with exactly its replicas ready.
-pub(super) fn children_settled(desired: &DesiredChildren, children: &ChildrenState) -> bool {
-    let check = |want: &Option<ChildSpec>, got: &WorkloadState| match want {
-        Some(c) => got.settled_at(&c.version, c.replicas),
-        None => got.is_gone(),
-    };
-    check(&desired.canary, &children.canary)
-        && check(&desired.baseline, &children.baseline)
-        && desired
-            .stable
-            .as_ref()
-            .is_none_or(|s| children.stable.settled_at(&s.version, s.replicas))
 }

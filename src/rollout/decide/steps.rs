@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use super::desired::desired_children;
+use super::desired::{children_settled, desired_children};
 use super::model::*;
-use super::needs::children_settled;
 use super::pass::{add, elapsed, fresh, std_duration, Pass};
 use crate::crd::{
     AnalysisStatus, AnalyzeStep, Decision, InconclusivePolicy, MetricVerdict, PauseStep, Phase,

@@ -96,7 +96,7 @@ pub fn error_of(body: &[u8]) -> Option<(String, String)> {
     Some((ty, shorten_bytes(&msg, 500)))
 }
 
-/// Parse a 2xx answer body.
+/// Parse a 2xx answer body: the envelope (status, warnings), then the data's series.
 pub fn parse(body: &[u8], limits: Limits) -> Result<Answer, ProviderError> {
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         ProviderError::Malformed(format!(
@@ -121,27 +121,7 @@ pub fn parse(body: &[u8], limits: Limits) -> Result<Answer, ProviderError> {
             "unknown status {status:?}"
         )));
     }
-    let warnings = match v.get("warnings") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(ws)) => ws
-            .iter()
-            .map(|w| {
-                shorten_bytes(
-                    w.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| w.to_string())
-                        .as_str(),
-                    500,
-                )
-            })
-            .collect(),
-        Some(other) => {
-            return Err(ProviderError::Malformed(format!(
-                "warnings is not a list: {}",
-                excerpt(other)
-            )))
-        }
-    };
+    let warnings = warnings(&v)?;
     let data = v
         .get("data")
         .ok_or_else(|| ProviderError::Malformed("success without data".into()))?;
@@ -153,8 +133,42 @@ pub fn parse(body: &[u8], limits: Limits) -> Result<Answer, ProviderError> {
     let result = data
         .get("result")
         .ok_or_else(|| ProviderError::Malformed("data without result".into()))?;
+    let series = series(&result_type, result, limits)?;
+    Ok(Answer {
+        result_type,
+        series,
+        warnings,
+    })
+}
+
+/// The answer's `warnings`, each shortened; none when absent.
+fn warnings(v: &Value) -> Result<Vec<String>, ProviderError> {
+    match v.get("warnings") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(ws)) => Ok(ws
+            .iter()
+            .map(|w| {
+                shorten_bytes(
+                    w.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| w.to_string())
+                        .as_str(),
+                    500,
+                )
+            })
+            .collect()),
+        Some(other) => Err(ProviderError::Malformed(format!(
+            "warnings is not a list: {}",
+            excerpt(other)
+        ))),
+    }
+}
+
+/// The series of a `result` of `result_type` (a scalar is one series without labels), within
+/// `limits`.
+fn series(result_type: &str, result: &Value, limits: Limits) -> Result<Vec<Series>, ProviderError> {
     let mut series = Vec::new();
-    match result_type.as_str() {
+    match result_type {
         "scalar" => {
             series.push(Series {
                 labels: BTreeMap::new(),
@@ -174,24 +188,7 @@ pub fn parse(body: &[u8], limits: Limits) -> Result<Answer, ProviderError> {
             }
             let mut total_points = 0usize;
             for item in items {
-                let labels = match item.get("metric") {
-                    None | Some(Value::Null) => BTreeMap::new(),
-                    Some(Value::Object(m)) => m
-                        .iter()
-                        .map(|(k, v)| match v.as_str() {
-                            Some(s) => Ok((k.clone(), s.to_string())),
-                            None => Err(ProviderError::Malformed(format!(
-                                "label {k} is not a string"
-                            ))),
-                        })
-                        .collect::<Result<_, _>>()?,
-                    Some(other) => {
-                        return Err(ProviderError::Malformed(format!(
-                            "metric is not an object: {}",
-                            excerpt(other)
-                        )))
-                    }
-                };
+                let labels = labels(item)?;
                 let points = if result_type == "vector" {
                     let p = item.get("value").ok_or_else(|| {
                         ProviderError::Malformed("vector sample without value".into())
@@ -223,11 +220,27 @@ pub fn parse(body: &[u8], limits: Limits) -> Result<Answer, ProviderError> {
             });
         }
     }
-    Ok(Answer {
-        result_type,
-        series,
-        warnings,
-    })
+    Ok(series)
+}
+
+/// A series' labels (its `metric` object, every value a string); none when absent.
+fn labels(item: &Value) -> Result<BTreeMap<String, String>, ProviderError> {
+    match item.get("metric") {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| match v.as_str() {
+                Some(s) => Ok((k.clone(), s.to_string())),
+                None => Err(ProviderError::Malformed(format!(
+                    "label {k} is not a string"
+                ))),
+            })
+            .collect(),
+        Some(other) => Err(ProviderError::Malformed(format!(
+            "metric is not an object: {}",
+            excerpt(other)
+        ))),
+    }
 }
 
 #[cfg(test)]

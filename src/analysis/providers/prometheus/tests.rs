@@ -1,3 +1,7 @@
+//! The Prometheus provider without a server: the queries it writes (default, configured,
+//! escaped, templated), its configuration checks, how an answer's series become the two arms,
+//! and the errors it types.
+
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;

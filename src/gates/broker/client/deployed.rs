@@ -6,7 +6,7 @@
 use reqwest::Url;
 use serde_json::Value;
 
-use super::{named_links, single_link, HttpBroker};
+use super::{named_links, required_link, single_link, HttpBroker};
 use crate::gates::broker::error::BrokerError;
 use crate::gates::broker::types::DeployedVersion;
 
@@ -17,12 +17,7 @@ impl HttpBroker {
         pacticipant: &str,
         environment: &str,
     ) -> Result<Vec<DeployedVersion>, BrokerError> {
-        let (index_url, index) = self.index().await?;
-        let href =
-            single_link(&index, "pb:environments").ok_or_else(|| BrokerError::MissingRelation {
-                url: index_url.to_string(),
-                relation: "pb:environments".into(),
-            })?;
+        let href = self.index_link("pb:environments").await?;
         let list_url = self.resolve_link(&href)?;
         let list = self.get_json(list_url.clone()).await?;
         let env_url = environment_link(&list, environment)
@@ -33,11 +28,7 @@ impl HttpBroker {
                 available: Vec::new(),
             })?;
         let env = self.get_json(env_url.clone()).await?;
-        let rel = "pb:currently-deployed-deployed-versions";
-        let href = single_link(&env, rel).ok_or_else(|| BrokerError::MissingRelation {
-            url: env_url.to_string(),
-            relation: rel.into(),
-        })?;
+        let href = required_link(&env, &env_url, "pb:currently-deployed-deployed-versions")?;
         let mut url: Url = self.resolve_link(&href)?;
         url.query_pairs_mut()
             .append_pair("pacticipant", pacticipant);

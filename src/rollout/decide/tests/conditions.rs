@@ -6,8 +6,8 @@ use super::*;
 fn conditions_keep_their_transition_time_while_unchanged() {
     let spec = spec();
     let status = status_in(Phase::CanaryStarting);
-    let first = decide(&spec, Some(&status), &Observations::default(), at(1));
-    let second = decide(&spec, Some(&first.status), &Observations::default(), at(50));
+    let first = decide_alone(&spec, &status, at(1));
+    let second = decide_alone(&spec, &first.status, at(50));
     for kind in [
         CONDITION_READY,
         CONDITION_PROGRESSING,

@@ -153,7 +153,7 @@ fn unknown_answers_poll_within_the_budget_then_block() {
     // Not due yet: the broker is not asked again.
     assert!(!needs(&spec, Some(&status), &ChildrenState::default(), at(5)).ask_broker);
     assert!(needs(&spec, Some(&status), &ChildrenState::default(), at(10)).ask_broker);
-    let plan = decide(&spec, Some(&status), &Observations::default(), at(5));
+    let plan = decide_alone(&spec, &status, at(5));
     assert_eq!(plan.status.phase, Phase::ContractGate);
     assert_eq!(plan.requeue_after, Some(Duration::from_secs(5)));
     // Still unknown at 59s: keep waiting; at 60s: blocked as unknown.
@@ -220,7 +220,7 @@ fn first_deployment_skips_the_canary() {
 fn canary_start_waits_for_pods_then_checks_the_fleet() {
     let spec = spec();
     let status = status_in(Phase::CanaryStarting);
-    let plan = decide(&spec, Some(&status), &Observations::default(), at(10));
+    let plan = decide_alone(&spec, &status, at(10));
     assert_eq!(plan.status.phase, Phase::CanaryStarting);
     assert_eq!(plan.requeue_after, Some(POD_WAIT_REQUEUE));
     assert!(plan.events.is_empty());
@@ -246,7 +246,7 @@ fn canary_start_waits_for_pods_then_checks_the_fleet() {
         })
     );
     // Past the progress deadline without ready pods: roll back.
-    let plan = decide(&spec, Some(&status), &Observations::default(), at(121));
+    let plan = decide_alone(&spec, &status, at(121));
     assert_eq!(plan.status.phase, Phase::RollingBack);
     assert_eq!(
         plan.status.reason.as_deref(),

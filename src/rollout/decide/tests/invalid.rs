@@ -25,13 +25,7 @@ fn a_problem_with_the_spec_holds_the_rollout_stalled_in_any_phase() {
     let mut succeeded = status_in(Phase::Succeeded);
     succeeded.canary_version = None;
     // A status as the previous decision wrote it, with its conditions.
-    let in_flight = decide(
-        &spec,
-        Some(&status_in(Phase::ContractGate)),
-        &Observations::default(),
-        at(0),
-    )
-    .status;
+    let in_flight = decide_alone(&spec, &status_in(Phase::ContractGate), at(0)).status;
     assert_eq!(condition_in(&in_flight, CONDITION_PROGRESSING), "True");
     let cases: Vec<(&str, Option<RolloutStatus>, Phase, &str)> = vec![
         ("a new Rollout", None, Phase::Pending, "False"),
@@ -141,7 +135,7 @@ fn the_same_problem_is_recorded_once_and_a_fix_moves_on() {
     assert_eq!(other.status.history.len(), first.status.history.len() + 1);
     assert_eq!(other.events.len(), 1);
     // Fixed: the rollout starts, no longer stalled.
-    let fixed = decide(&spec, Some(&other.status), &Observations::default(), at(60));
+    let fixed = decide_alone(&spec, &other.status, at(60));
     assert_eq!(fixed.status.phase, Phase::ContractGate);
     assert_eq!(condition(&fixed, CONDITION_STALLED).status, "False");
     assert_eq!(condition(&fixed, CONDITION_PROGRESSING).status, "True");

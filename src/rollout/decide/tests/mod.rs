@@ -97,6 +97,11 @@ fn children_matching(spec: &RolloutSpec, status: &RolloutStatus) -> ChildrenStat
     }
 }
 
+/// `decide` from `status` with nothing observed (no children, no answers from the peers).
+fn decide_alone(spec: &RolloutSpec, status: &RolloutStatus, now: Timestamp) -> Plan {
+    decide(spec, Some(status), &Observations::default(), now)
+}
+
 fn obs_with_children(spec: &RolloutSpec, status: &RolloutStatus) -> Observations {
     Observations {
         children: children_matching(spec, status),

@@ -6,7 +6,7 @@ use super::*;
 fn weight_steps_advance_once_the_pods_are_there() {
     let spec = spec();
     let status = analyzing_at_step(0, 25);
-    let plan = decide(&spec, Some(&status), &Observations::default(), at(1));
+    let plan = decide_alone(&spec, &status, at(1));
     assert_eq!(plan.status.current_step_index, Some(0));
     let plan = decide(
         &spec,
@@ -21,171 +21,71 @@ fn weight_steps_advance_once_the_pods_are_there() {
 
 #[test]
 fn analysis_looks() {
-    struct Case {
-        name: &'static str,
-        look: Option<AnalysisLook>,
-        now: i64,
-        paused: bool,
-        policy: InconclusivePolicy,
-        phase: Phase,
-        step: Option<i32>,
-        hold: bool,
-    }
     use InconclusivePolicy::{Pause, Rollback};
     use MetricVerdict::*;
-    let cases = [
-        Case {
-            name: "fail rolls back",
-            look: Some(look(Fail, 30)),
-            now: 30,
-            paused: false,
-            policy: Pause,
-            phase: Phase::RollingBack,
-            step: Some(1),
-            hold: false,
-        },
-        Case {
-            name: "fail rolls back even when paused",
-            look: Some(look(Fail, 30)),
-            now: 30,
-            paused: true,
-            policy: Pause,
-            phase: Phase::RollingBack,
-            step: Some(1),
-            hold: false,
-        },
-        Case {
-            name: "pass advances",
-            look: Some(look(Pass, 30)),
-            now: 30,
-            paused: false,
-            policy: Pause,
-            phase: Phase::Analyzing,
-            step: Some(2),
-            hold: false,
-        },
-        Case {
-            name: "pass while paused waits",
-            look: Some(look(Pass, 30)),
-            now: 30,
-            paused: true,
-            policy: Pause,
-            phase: Phase::Analyzing,
-            step: Some(1),
-            hold: false,
-        },
-        Case {
-            name: "running keeps going",
-            look: Some(look(Running, 30)),
-            now: 30,
-            paused: false,
-            policy: Pause,
-            phase: Phase::Analyzing,
-            step: Some(1),
-            hold: false,
-        },
-        Case {
-            name: "missing data never fails",
-            look: Some(missing_look(30)),
-            now: 30,
-            paused: false,
-            policy: Rollback,
-            phase: Phase::Analyzing,
-            step: Some(1),
-            hold: false,
-        },
-        Case {
-            name: "missing data at the deadline holds",
-            look: Some(missing_look(300)),
-            now: 300,
-            paused: false,
-            policy: Pause,
-            phase: Phase::Analyzing,
-            step: Some(1),
-            hold: true,
-        },
-        Case {
-            name: "missing data at the deadline, rollback policy",
-            look: Some(missing_look(300)),
-            now: 300,
-            paused: false,
-            policy: Rollback,
-            phase: Phase::RollingBack,
-            step: Some(1),
-            hold: false,
-        },
-        Case {
-            name: "running at the deadline holds",
-            look: Some(look(Running, 300)),
-            now: 300,
-            paused: false,
-            policy: Pause,
-            phase: Phase::Analyzing,
-            step: Some(1),
-            hold: true,
-        },
-        Case {
-            name: "no look before the deadline waits",
-            look: None,
-            now: 100,
-            paused: false,
-            policy: Pause,
-            phase: Phase::Analyzing,
-            step: Some(1),
-            hold: false,
-        },
+    type Case = (
+        &'static str,
+        Option<AnalysisLook>,
+        i64,
+        bool,
+        InconclusivePolicy,
+        Phase,
+        Option<i32>,
+        bool,
+    );
+    #[rustfmt::skip]
+    let cases: [Case; 10] = [
+        // name, look, now, paused, onInconclusive, phase, step, hold
+        ("fail rolls back", Some(look(Fail, 30)), 30, false, Pause, Phase::RollingBack, Some(1), false),
+        ("fail rolls back even when paused", Some(look(Fail, 30)), 30, true, Pause, Phase::RollingBack, Some(1), false),
+        ("pass advances", Some(look(Pass, 30)), 30, false, Pause, Phase::Analyzing, Some(2), false),
+        ("pass while paused waits", Some(look(Pass, 30)), 30, true, Pause, Phase::Analyzing, Some(1), false),
+        ("running keeps going", Some(look(Running, 30)), 30, false, Pause, Phase::Analyzing, Some(1), false),
+        ("missing data never fails", Some(missing_look(30)), 30, false, Rollback, Phase::Analyzing, Some(1), false),
+        ("missing data at the deadline holds", Some(missing_look(300)), 300, false, Pause, Phase::Analyzing, Some(1), true),
+        ("missing data at the deadline, rollback policy", Some(missing_look(300)), 300, false, Rollback, Phase::RollingBack, Some(1), false),
+        ("running at the deadline holds", Some(look(Running, 300)), 300, false, Pause, Phase::Analyzing, Some(1), true),
+        ("no look before the deadline waits", None, 100, false, Pause, Phase::Analyzing, Some(1), false),
     ];
-    for case in cases {
+    for (name, look, now, paused, policy, phase, step, hold) in cases {
         let spec = spec_with(|s| {
-            s.paused = case.paused;
-            s.analysis.as_mut().unwrap().on_inconclusive = case.policy;
+            s.paused = paused;
+            s.analysis.as_mut().unwrap().on_inconclusive = policy;
         });
         let status = analyzing_at_step(1, 25);
         let obs = Observations {
-            look: case.look.clone(),
+            look: look.clone(),
             ..obs_with_children(&spec, &status)
         };
-        let plan = decide(&spec, Some(&status), &obs, at(case.now));
-        assert_eq!(plan.status.phase, case.phase, "{}", case.name);
-        if case.phase == Phase::Analyzing {
-            assert_eq!(plan.status.current_step_index, case.step, "{}", case.name);
+        let plan = decide(&spec, Some(&status), &obs, at(now));
+        assert_eq!(plan.status.phase, phase, "{name}");
+        if phase == Phase::Analyzing {
+            assert_eq!(plan.status.current_step_index, step, "{name}");
         }
-        assert_eq!(
-            plan.status.hold_reason.is_some(),
-            case.hold,
-            "{}",
-            case.name
-        );
-        if case.hold {
-            assert_eq!(
-                condition(&plan, CONDITION_STALLED).status,
-                "True",
-                "{}",
-                case.name
-            );
+        assert_eq!(plan.status.hold_reason.is_some(), hold, "{name}");
+        if hold {
+            assert_eq!(condition(&plan, CONDITION_STALLED).status, "True", "{name}");
             assert_eq!(
                 condition(&plan, CONDITION_PROGRESSING).status,
                 "False",
-                "{}",
-                case.name
+                "{name}"
             );
         }
         let analysis = plan.status.analysis.as_ref().unwrap();
-        if let Some(l) = &case.look {
-            assert_eq!(analysis.looks, 1, "{}", case.name);
-            assert_eq!(analysis.last_look_at, Some(l.window_end), "{}", case.name);
+        if let Some(l) = &look {
+            assert_eq!(analysis.looks, 1, "{name}");
+            assert_eq!(analysis.last_look_at, Some(l.window_end), "{name}");
             if l.data_missing {
-                assert_eq!(analysis.failed_looks, 1, "{}", case.name);
-                assert_eq!(analysis.verdict, Inconclusive, "{}", case.name);
+                assert_eq!(analysis.failed_looks, 1, "{name}");
+                assert_eq!(analysis.verdict, Inconclusive, "{name}");
             } else {
                 assert_eq!(
                     analysis.judge_state, l.judge_state,
-                    "{}: judge state kept",
-                    case.name
+                    "{name}: judge state kept"
                 );
             }
         }
-        if case.phase == Phase::RollingBack {
+        if phase == Phase::RollingBack {
             assert_eq!(plan.children.canary, None);
             assert_eq!(plan.children.canary_weight, 0);
             assert_eq!(plan.status.rejected_version.as_deref(), Some("2.0.0"));
@@ -237,18 +137,13 @@ fn pause_steps() {
     });
     let mut status = analyzing_at_step(1, 10);
     status.analysis = None;
-    let plan = decide(&spec, Some(&status), &Observations::default(), at(30));
+    let plan = decide_alone(&spec, &status, at(30));
     assert_eq!(plan.status.current_step_index, Some(1));
     assert_eq!(plan.requeue_after, Some(Duration::from_secs(30)));
-    let plan = decide(&spec, Some(&status), &Observations::default(), at(60));
+    let plan = decide_alone(&spec, &status, at(60));
     assert_eq!(plan.status.current_step_index, Some(2));
     // The open pause holds until a resume token.
-    let held = decide(
-        &spec,
-        Some(&plan.status),
-        &Observations::default(),
-        at(5000),
-    );
+    let held = decide_alone(&spec, &plan.status, at(5000));
     assert_eq!(held.status.current_step_index, Some(2));
     assert!(held.status.hold_reason.is_some());
     let resumed_spec = spec_with(|s| {
@@ -256,29 +151,14 @@ fn pause_steps() {
         s.analysis = None;
         s.resume_request = Some("r1".into());
     });
-    let plan = decide(
-        &resumed_spec,
-        Some(&held.status),
-        &Observations::default(),
-        at(5001),
-    );
+    let plan = decide_alone(&resumed_spec, &held.status, at(5001));
     assert_eq!(plan.status.current_step_index, Some(3));
     assert_eq!(plan.status.handled_requests.resume.as_deref(), Some("r1"));
     assert_eq!(plan.status.hold_reason, None);
     // The same token does not act twice.
-    let again = decide(
-        &resumed_spec,
-        Some(&held.status),
-        &Observations::default(),
-        at(5001),
-    );
+    let again = decide_alone(&resumed_spec, &held.status, at(5001));
     assert_eq!(again.status.current_step_index, Some(3));
-    let twice = decide(
-        &resumed_spec,
-        Some(&plan.status),
-        &Observations::default(),
-        at(5002),
-    );
+    let twice = decide_alone(&resumed_spec, &plan.status, at(5002));
     assert_eq!(
         twice.status.current_step_index,
         Some(3),

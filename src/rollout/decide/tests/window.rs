@@ -32,7 +32,7 @@ fn held(version: &str) -> Option<ChildSpec> {
 fn within_the_delay_the_previous_version_is_held_out_of_traffic() {
     let spec = spec();
     let status = promoted_with_window();
-    let plan = decide(&spec, Some(&status), &Observations::default(), at(10));
+    let plan = decide_alone(&spec, &status, at(10));
     assert_eq!(plan.status, {
         let mut s = status.clone();
         s.replicas = Some(0);
@@ -44,7 +44,7 @@ fn within_the_delay_the_previous_version_is_held_out_of_traffic() {
     assert!(!plan.children.held_serving && !plan.children.canary_serving);
     assert_eq!(plan.requeue_after, Some(Duration::from_secs(20)));
     // At the end of the delay the held pods go.
-    let plan = decide(&spec, Some(&status), &Observations::default(), at(30));
+    let plan = decide_alone(&spec, &status, at(30));
     assert_eq!(plan.status.rollback_window, None);
     assert_eq!(plan.children.baseline, None);
     assert_eq!(reasons(&plan), vec!["ScaleDownDelayEnded"]);
@@ -54,12 +54,7 @@ fn within_the_delay_the_previous_version_is_held_out_of_traffic() {
 #[test]
 fn abort_within_the_delay_is_an_instant_rollback() {
     let spec = aborting();
-    let plan = decide(
-        &spec,
-        Some(&promoted_with_window()),
-        &Observations::default(),
-        at(10),
-    );
+    let plan = decide_alone(&spec, &promoted_with_window(), at(10));
     assert_eq!(plan.status.phase, Phase::RollingBack);
     assert_eq!(plan.status.reason.as_deref(), Some("Aborted"));
     assert_eq!(plan.status.stable_version.as_deref(), Some("1.0.0"));
@@ -113,12 +108,7 @@ fn abort_within_the_delay_is_an_instant_rollback() {
 #[test]
 fn abort_after_the_delay_is_refused_and_says_why() {
     let spec = aborting();
-    let plan = decide(
-        &spec,
-        Some(&promoted_with_window()),
-        &Observations::default(),
-        at(30),
-    );
+    let plan = decide_alone(&spec, &promoted_with_window(), at(30));
     assert_eq!(plan.status.phase, Phase::Succeeded);
     assert_eq!(plan.status.stable_version.as_deref(), Some("2.0.0"));
     assert_eq!(plan.status.handled_requests.abort.as_deref(), Some("now"));
@@ -132,7 +122,7 @@ fn abort_after_the_delay_is_refused_and_says_why() {
     // Nothing kept: refused too, naming the setting.
     let mut status = promoted_with_window();
     status.rollback_window = None;
-    let plan = decide(&spec, Some(&status), &Observations::default(), at(5));
+    let plan = decide_alone(&spec, &status, at(5));
     assert_eq!(plan.status.phase, Phase::Succeeded);
     let refused = plan
         .events
@@ -160,12 +150,7 @@ fn a_delay_of_zero_holds_nothing_and_a_new_version_lets_the_held_pods_go() {
     assert_eq!(plan.children.baseline, None);
 
     let next = spec_with(|s| s.version = "3.0.0".into());
-    let plan = decide(
-        &next,
-        Some(&promoted_with_window()),
-        &Observations::default(),
-        at(5),
-    );
+    let plan = decide_alone(&next, &promoted_with_window(), at(5));
     assert_eq!(plan.status.phase, Phase::ContractGate);
     assert_eq!(plan.status.rollback_window, None);
     assert_eq!(plan.children.baseline, None);
