@@ -204,7 +204,8 @@ impl CountMetric {
             canary_requests: st.canary_requests,
         };
         let words = Wording {
-            kept: "decided earlier and kept (sequential test stopped)",
+            kept_fail: "failed earlier and kept",
+            kept_pass: "passed earlier; the fail test still runs at every look until promotion",
             fail: format!(
                 "canary worse than {} x baseline with e-value {} >= {}",
                 fmt_num(self.tolerance),

@@ -95,7 +95,8 @@ pub(super) fn judge_distribution(
         canary_requests: s.canary_requests,
     };
     let words = Wording {
-        kept: "decided earlier and kept",
+        kept_fail: "failed earlier and kept",
+        kept_pass: "passed earlier; the fail test still runs at every look until promotion",
         fail: "canary latency distribution shifted up".into(),
         pass: "canary latency distribution shown within tolerance".into(),
     };

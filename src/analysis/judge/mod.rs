@@ -11,8 +11,10 @@
 //!
 //! A metric **fails** when its e-value against "canary no worse than the tolerance" reaches
 //! `1/alpha_m`; it **passes** when its e-value against "canary worse than the pass tolerance"
-//! reaches `1/alpha_pass_m`. Both decisions are sticky (an anytime-valid test may stop at the
-//! first crossing). Family-wise error control: weighted Bonferroni, `alpha_m = alpha * w_m /
+//! reaches `1/alpha_pass_m`. A failure is final; a pass is not: the fail test keeps running at
+//! every look until promotion, and a failure after a pass fails the metric (see `ladder`: the
+//! fail e-process is valid at all times, so going on costs no error control). Family-wise error
+//! control: weighted Bonferroni, `alpha_m = alpha * w_m /
 //! sum(w)`, separately for the fail and the pass family; since every e-process is valid at all
 //! times, the union bound holds however often the judge looks.
 //!

@@ -503,7 +503,8 @@ fn figures_that_contradict_each_other_carry_no_verdict() {
         canary_requests: 1e4,
     };
     let words = super::ladder::Wording {
-        kept: "kept",
+        kept_fail: "kept fail",
+        kept_pass: "kept pass",
         fail: "fail".into(),
         pass: "pass".into(),
     };
@@ -604,4 +605,117 @@ fn a_broken_canary_fails_at_the_first_look() {
     // nor is a shared outage: both arms failing
     let (_, j) = update(&JudgeState::default(), &p, &err_win(30.0, 30.0, 30.0)).expect("valid");
     assert_ne!(metric(&j, "errorRate").verdict, JudgeVerdict::Fail);
+}
+
+#[test]
+fn a_pass_is_revisited_at_every_look_and_a_failure_is_final() {
+    use super::ladder::{climb, record, Rungs, Wording};
+    let p = JudgePolicy::default();
+    let words = Wording {
+        kept_fail: "kept fail",
+        kept_pass: "kept pass",
+        fail: "fail".into(),
+        pass: "pass".into(),
+    };
+    let rungs = |decided, fail_now: Option<&str>, windows, hold: Option<&str>, fail, pass| Rungs {
+        fresh: Ok(()),
+        sound: Ok(()),
+        decided,
+        fail_now: fail_now.map(String::from),
+        windows,
+        hold: hold.map(String::from),
+        fail,
+        pass,
+        canary_requests: 1e4,
+    };
+    use JudgeVerdict::{Fail, Pass, Undecided};
+    // (decided before, fail-fast, windows, hold, fail, pass) -> verdict, words it starts with
+    #[rustfmt::skip]
+    let cases = [
+        (Some(Pass), None, 10, None, false, false, Pass, "kept pass"),
+        (Some(Pass), None, 10, None, false, true, Pass, "kept pass"),
+        (Some(Pass), None, 10, None, true, false, Fail, "fail (after an earlier pass"),
+        (Some(Pass), None, 10, None, true, true, Fail, "fail (after an earlier pass"),
+        (Some(Pass), Some("broken canary"), 10, None, false, false, Fail, "broken canary"),
+        (Some(Pass), None, 10, Some("overdispersed"), true, false, Pass, "kept pass"),
+        (Some(Pass), None, 1, None, true, false, Pass, "kept pass"),
+        (Some(Fail), None, 10, None, false, true, Fail, "kept fail"),
+        (Some(Fail), None, 10, None, false, false, Fail, "kept fail"),
+        (None, None, 10, None, true, true, Fail, "fail:"),
+        (None, None, 10, None, false, true, Pass, "pass:"),
+        (None, None, 10, None, false, false, Undecided, "not enough evidence"),
+        (None, None, 1, None, true, true, Undecided, "1 of 3 windows"),
+        (None, None, 10, Some("overdispersed"), true, true, Undecided, "overdispersed"),
+    ];
+    for (decided, fail_now, windows, hold, fail, pass, want, words_start) in cases {
+        let (v, why) = climb(
+            &p,
+            rungs(decided, fail_now, windows, hold, fail, pass),
+            &words,
+            "ev",
+        );
+        assert_eq!(
+            v, want,
+            "{decided:?} {fail_now:?} {windows} {hold:?} {fail} {pass}: {why}"
+        );
+        assert!(why.starts_with(words_start), "{why}");
+    }
+    // what is remembered: the first pass, then a failure over it; a failure stays
+    let mut decided = None;
+    for (verdict, after) in [
+        (Undecided, None),
+        (Pass, Some(Pass)),
+        (Undecided, Some(Pass)),
+        (Pass, Some(Pass)),
+        (Fail, Some(Fail)),
+        (Pass, Some(Fail)),
+        (Undecided, Some(Fail)),
+    ] {
+        record(&mut decided, verdict);
+        assert_eq!(decided, after, "after {verdict:?}");
+    }
+}
+
+#[test]
+fn a_regression_that_starts_after_the_pass_fails_the_metric() {
+    // a healthy canary at a 1% error rate, 3000 requests per arm and window, until the error
+    // rate passes; then the canary's errors triple (a regression that shows at a higher weight)
+    let p = JudgePolicy {
+        latency: vec![],
+        distribution: None,
+        ..JudgePolicy::default()
+    };
+    let mut st = JudgeState::default();
+    let mut passed_at = None;
+    for i in 0..200 {
+        let (s, j) = update(&st, &p, &err_win(30.0, 30.0, 3000.0)).expect("valid");
+        st = s;
+        if j.verdict == JudgeVerdict::Pass {
+            passed_at = Some(i);
+            break;
+        }
+    }
+    let passed_at = passed_at.expect("the healthy canary passes");
+    let mut failed_after = None;
+    for i in 0..60 {
+        let (s, j) = update(&st, &p, &err_win(90.0, 30.0, 3000.0)).expect("valid");
+        st = s;
+        let m = metric(&j, "errorRate");
+        if m.verdict == JudgeVerdict::Fail {
+            assert!(m.reason.contains("after an earlier pass"), "{}", m.reason);
+            assert_eq!(j.verdict, JudgeVerdict::Fail);
+            failed_after = Some(i + 1);
+            break;
+        }
+        assert_eq!(m.verdict, JudgeVerdict::Pass, "kept until it fails: {m:?}");
+        assert!(m.reason.contains("passed earlier"), "{}", m.reason);
+    }
+    let failed_after = failed_after.expect("the late regression fails the metric");
+    // once failed, healthy windows do not bring the pass back
+    let (_, j) = update(&st, &p, &err_win(30.0, 30.0, 3000.0)).expect("valid");
+    assert_eq!(metric(&j, "errorRate").verdict, JudgeVerdict::Fail);
+    println!(
+        "passed after {} windows; x3 errors failed it {failed_after} windows later",
+        passed_at + 1
+    );
 }
