@@ -5,6 +5,9 @@
 #   tier 2  component tests against real local peers: demo-app processes (fleet, smoke),
 #           a real Prometheus (provider), pact-stub-server serving real contracts (broker),
 #           Toxiproxy between the broker peer and a broker (fault matrix)
+#   fault matrix (TOLLGATE_FAULT_MATRIX=1)  whole rollouts with Toxiproxy between the operator and
+#           the API server, Prometheus and the broker (its smoke, one cell per peer and the
+#           kube-apiserver/etcd restarts, runs in tier 3 always)
 #   tier 3  cluster tests on a throwaway local control plane (etcd, kube-apiserver,
 #           controller-manager, scheduler, kwok; pods answered by real demo-app processes)
 #
@@ -30,12 +33,24 @@ export TOLLGATE_TOXIPROXY
 
 # TOLLGATE_SKIP_UNIT_TIER=1 (set by .ci/run, which has just run `cargo test --workspace`) runs the
 # peer tests only (`--ignored`) instead of every tier (`--include-ignored`).
+# The fault matrix through whole rollouts (fault_matrix_rollouts) holds faults for minutes: it is
+# its own tier, tests/cluster/fault-matrix.sh, run here when TOLLGATE_FAULT_MATRIX=1; the peer
+# run has its smoke (fault_matrix_smoke: one cell per peer and the kube-apiserver/etcd restarts).
 if [ "${TOLLGATE_SKIP_UNIT_TIER:-0}" = 1 ]; then
   echo "== peers: Kubernetes, kwok, helm, Prometheus; then the peer tiers (tier 1 already ran)"
-  bash tests/cluster/run-peer-tests.sh --workspace -- --ignored
+  bash tests/cluster/run-peer-tests.sh --workspace -- --ignored --skip fault_matrix_rollouts::
 else
   echo "== peers: Kubernetes, kwok, helm, Prometheus; then every test tier"
-  bash tests/cluster/run-peer-tests.sh --workspace -- --include-ignored
+  bash tests/cluster/run-peer-tests.sh --workspace -- --include-ignored --skip fault_matrix_rollouts::
+fi
+
+if [ "${TOLLGATE_FAULT_MATRIX:-0}" = 1 ]; then
+  echo "== fault matrix tier: whole rollouts through Toxiproxy (tests/cluster/fault-matrix.sh)"
+  # Its cargo output beside the peer run's (.ci/run adds up every log in that folder).
+  TOLLGATE_TEST_LOG="${TOLLGATE_TEST_LOG:+${TOLLGATE_TEST_LOG%.log}-fault-matrix.log}" \
+    bash tests/cluster/fault-matrix.sh
+else
+  echo "== fault matrix tier: skipped (TOLLGATE_FAULT_MATRIX=1 runs tests/cluster/fault-matrix.sh)"
 fi
 
 echo "== all tiers passed in $(( $(date +%s) - start ))s"

@@ -47,17 +47,26 @@
 //!   rate ratio `theta` and the window's request split (Lindon & Malek 2022). The running
 //!   log-likelihood of `log theta` on a grid gives a mixture SPRT e-value against
 //!   `theta <= tolerance` (fail at `1/alpha_m`), the mirror e-value against
-//!   `theta >= passTolerance` (pass at `1/alpha_pass_m`), and a confidence sequence.
+//!   `theta >= passTolerance` (pass at `1/alpha_pass_m`), and bounds dual to the two tests
+//!   (the lower one from the fail test's family of nulls, the upper one from the pass test's:
+//!   [`stats::sequential::dual_bounds`]), so the bounds a reason prints agree with its verdict.
 //! * Latency quantile q: the same test on the counts of requests slower than the histogram
 //!   bound nearest the baseline's q-quantile (frozen once chosen from the first baseline data,
 //!   whose windows are then not reused); plus descriptive quantile estimates and a fixed-horizon
 //!   order-statistic interval for the quantile difference.
 //! * Whole distribution: a sequential rank-score tilt test over histogram buckets.
-//! * Overdispersion: `phi` is estimated online from prequential Pearson residuals, three terms
-//!   per window: the canary's share of the window's events against the share predicted from
-//!   earlier windows (conditional term), and each arm's count against its own earlier rate
-//!   (marginal terms); the three carry two degrees of freedom (the conditional residual is a
-//!   combination of the marginal ones). The estimate is shrunk toward a prior built from a
+//! * Overdispersion: `phi` is estimated online from prequential Pearson residuals of the
+//!   canary's share of each window's events against the share predicted from earlier windows
+//!   (one conditional term, one degree of freedom, per window). Only the share tempers the
+//!   share test: a shock shared by both arms (a dependency's hiccup, or Prometheus scraping the
+//!   two arms a little apart so their counts jitter together) scales both counts alike and
+//!   leaves the share binomial, so it neither holds nor tempers the test; a burst in one arm
+//!   moves the share and does both. Each arm's count against its own earlier rate (marginal
+//!   terms, which shared shocks do move) is kept apart and widens only the bounds on an arm's
+//!   own rate (the non-inferiority and fail-fast rules). Every sum forgets: before a window it
+//!   is multiplied by `1 - 1/memoryWindows` (60 windows, 30 minutes at 30-s looks), so a burst
+//!   that has ended, or history that no longer fits, stops taxing the analysis; the degrees of
+//!   freedom decay alike. The estimate is shrunk toward a prior built from a
 //!   burst model: each arm's rate is multiplied, per window, by an independent factor of mean 1
 //!   and coefficient of variation `priorBurstCv` (0.2), which makes the variance of a count of
 //!   mean `mu` equal to `mu (1 + cv^2 mu)`; so the prior dispersion grows with the events per
@@ -73,7 +82,9 @@
 //!   **Baseline history.** Before an analysis's first look the controller reads the stable
 //!   track's last hour (120 look windows) from Prometheus, and [`judge::prime_history`] adds
 //!   each of those windows' error counts to the estimate as one more marginal term (one degree
-//!   of freedom), against the history's own earlier rate. History touches nothing but the
+//!   of freedom), against the history's own earlier rate; a baseline's history has no canary
+//!   to condition on, so it serves as a cautious prior that the forgetting hands over to the
+//!   analysis's own shares (after 60 windows it weighs about a third). History touches nothing but the
 //!   dispersion estimate: the rate-ratio evidence, counts and windows are the analysis's own.
 //!   Why: at a few errors per window, a dozen windows cannot tell a bursty service from a steady
 //!   one (one bursty run in twelve looks Poisson after 12 windows at 3 errors per window and
@@ -95,9 +106,12 @@
 //!   in it makes the judge more cautious (slower) for that analysis, and a service whose
 //!   bursts start with the new version is judged on the analysis's own windows. A constant
 //!   factor also fits a mixture of window sizes only on average (bursty windows have more
-//!   events and more dispersion). A shock shared by both arms inflates the marginal terms and
-//!   so slows detection while it lasts; bursts longer than a window look like a sustained
-//!   effect, which, as far as the data can tell, they are.
+//!   events and more dispersion). A shock shared by both arms costs the share test nothing but
+//!   widens the arms' own rate bounds while it is remembered, which can delay a pass by the
+//!   absolute margin; bursts longer than a window look like a sustained effect, which, as far
+//!   as the data can tell, they are. The margin rule's bounds cover each arm's
+//!   exposure-weighted mean rate: under a shared change of rate while the split also changes,
+//!   the two means weigh the change differently.
 //! * Family-wise error: weighted Bonferroni over metrics, separately for rollback and promotion.
 
 pub mod judge;

@@ -38,6 +38,22 @@ pub const BOUNDS: [f64; 18] = [
     f64::INFINITY,
 ];
 
+/// Prometheus' default histogram buckets (seconds), coarser than [`BOUNDS`] in the tail.
+pub const PROMETHEUS_DEFAULT_BOUNDS: [f64; 12] = [
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    f64::INFINITY,
+];
+
 /// How the canary's latency differs from the baseline's.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LatencyChange {
@@ -64,12 +80,72 @@ pub struct Scenario {
     pub burst_cv: Option<f64>,
     /// Windows `[from, to)` during which both arms' error rate is x10 and latency x2.
     pub shared_shock: Option<(u32, u32)>,
+    /// Windows `[from, to)` during which both arms' error rate is x `error_shock_mult`
+    /// (latency unchanged).
+    pub error_shocks: Vec<(u32, u32)>,
+    pub error_shock_mult: f64,
+    /// Daily cycle in both arms: traffic and error rate x `1 + a sin(2 pi t / 120)` (a cycle
+    /// per hour of 30-s windows, so an analysis sees a whole swing).
+    pub diurnal: Option<f64>,
+    /// The canary's share of all traffic steps up during the analysis (10%, then 25% from
+    /// window 10, then 50% from window 20), as a stepped rollout does; total traffic is
+    /// `2 rps`.
+    pub split_ramp: bool,
+    /// The canary's error multiplier (and latency change) applies from this window on: a
+    /// regression that starts late.
+    pub regress_from: u32,
+    /// The canary's error rate, whatever the baseline's (e.g. 1.0: every request fails).
+    pub canary_error: Option<f64>,
+    /// Histograms with [`PROMETHEUS_DEFAULT_BOUNDS`] instead of [`BOUNDS`].
+    pub default_buckets: bool,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            name: String::new(),
+            rps: 1.0,
+            base_error: 0.01,
+            error_mult: 1.0,
+            median: 0.1,
+            sigma: 0.5,
+            latency: LatencyChange::None,
+            burst_cv: None,
+            shared_shock: None,
+            error_shocks: Vec::new(),
+            error_shock_mult: 1.0,
+            diurnal: None,
+            split_ramp: false,
+            regress_from: 0,
+            canary_error: None,
+            default_buckets: false,
+        }
+    }
 }
 
 impl Scenario {
     /// True when the canary is as good as the baseline (an A/A scenario).
     pub fn is_null(&self) -> bool {
-        self.error_mult == 1.0 && self.latency == LatencyChange::None
+        self.error_mult == 1.0 && self.latency == LatencyChange::None && self.canary_error.is_none()
+    }
+
+    /// The histogram bounds of this scenario.
+    pub fn bounds(&self) -> &'static [f64] {
+        if self.default_buckets {
+            &PROMETHEUS_DEFAULT_BOUNDS
+        } else {
+            &BOUNDS
+        }
+    }
+
+    /// The canary's share of all traffic in window `t`.
+    pub fn canary_share(&self, t: u32) -> f64 {
+        match (self.split_ramp, t) {
+            (false, _) => 0.5,
+            (true, 0..10) => 0.1,
+            (true, 10..20) => 0.25,
+            (true, _) => 0.5,
+        }
     }
 }
 
@@ -80,6 +156,11 @@ fn std_normal() -> Normal {
 /// Bucket probabilities (same order as [`BOUNDS`]) of a lognormal with the given median and
 /// sigma, optionally tail-stretched above the 95th percentile.
 pub fn bucket_probs(median: f64, sigma: f64, change: LatencyChange) -> Vec<f64> {
+    bucket_probs_on(&BOUNDS, median, sigma, change)
+}
+
+/// [`bucket_probs`] on the given bounds (ascending, the last infinite).
+pub fn bucket_probs_on(bounds: &[f64], median: f64, sigma: f64, change: LatencyChange) -> Vec<f64> {
     let n = std_normal();
     let mu = median.ln();
     let cdf = |x: f64| -> f64 {
@@ -105,7 +186,7 @@ pub fn bucket_probs(median: f64, sigma: f64, change: LatencyChange) -> Vec<f64> 
         }
     };
     let mut prev = 0.0;
-    BOUNDS
+    bounds
         .iter()
         .map(|b| {
             let c = cdf(*b);
@@ -178,16 +259,24 @@ pub struct Generator {
     canary_probs: Vec<f64>,
     shock_probs: Vec<f64>,
     shock_canary_probs: Vec<f64>,
+    /// Baseline probabilities for the canary before a late regression starts.
+    healthy_canary_probs: Vec<f64>,
 }
 
 impl Generator {
     pub fn new(s: &Scenario) -> Generator {
         Generator {
             scenario: s.clone(),
-            base_probs: bucket_probs(s.median, s.sigma, LatencyChange::None),
-            canary_probs: bucket_probs(s.median, s.sigma, s.latency),
-            shock_probs: bucket_probs(2.0 * s.median, s.sigma, LatencyChange::None),
-            shock_canary_probs: bucket_probs(2.0 * s.median, s.sigma, s.latency),
+            base_probs: bucket_probs_on(s.bounds(), s.median, s.sigma, LatencyChange::None),
+            canary_probs: bucket_probs_on(s.bounds(), s.median, s.sigma, s.latency),
+            shock_probs: bucket_probs_on(s.bounds(), 2.0 * s.median, s.sigma, LatencyChange::None),
+            shock_canary_probs: bucket_probs_on(s.bounds(), 2.0 * s.median, s.sigma, s.latency),
+            healthy_canary_probs: bucket_probs_on(
+                s.bounds(),
+                s.median,
+                s.sigma,
+                LatencyChange::None,
+            ),
         }
     }
 
@@ -195,15 +284,24 @@ impl Generator {
     pub fn window<R: Rng + ?Sized>(&self, rng: &mut R, t: u32) -> JudgeWindow {
         let s = &self.scenario;
         let shock = s.shared_shock.is_some_and(|(a, b)| t >= a && t < b);
-        let shock_mult = if shock { 10.0 } else { 1.0 };
+        let err_shock = s.error_shocks.iter().any(|&(a, b)| t >= a && t < b);
+        let shock_mult =
+            if shock { 10.0 } else { 1.0 } * if err_shock { s.error_shock_mult } else { 1.0 };
+        let cycle = s.diurnal.map_or(1.0, |a| {
+            1.0 + a * (2.0 * std::f64::consts::PI * f64::from(t) / 120.0).sin()
+        });
+        let regressed = t >= s.regress_from;
+        let share = s.canary_share(t);
         let mut arm = |canary: bool| -> ArmCounts {
             let probs = match (canary, shock) {
+                (true, _) if !regressed => &self.healthy_canary_probs,
                 (false, false) => &self.base_probs,
                 (true, false) => &self.canary_probs,
                 (false, true) => &self.shock_probs,
                 (true, true) => &self.shock_canary_probs,
             };
-            let mean = s.rps * WINDOW_SECS;
+            let arm_share = if canary { share } else { 1.0 - share };
+            let mean = 2.0 * arm_share * s.rps * WINDOW_SECS * cycle;
             let mut cum = 0.0;
             let cumulative: Vec<f64> = probs
                 .iter()
@@ -213,13 +311,18 @@ impl Generator {
                 })
                 .collect();
             let burst = s.burst_cv.map_or(1.0, |cv| gamma_mult(rng, cv));
-            let rate = s.base_error * if canary { s.error_mult } else { 1.0 } * burst * shock_mult;
+            let own = match (canary, regressed, s.canary_error) {
+                (true, true, Some(e)) => e,
+                (true, true, None) => s.base_error * s.error_mult,
+                _ => s.base_error,
+            };
+            let rate = own * burst * shock_mult * cycle;
             let errors = binomial(rng, cum, rate);
             ArmCounts {
                 requests: Some(cum),
                 errors: Some(errors),
                 latency: Some(Histogram {
-                    bounds: BOUNDS.to_vec(),
+                    bounds: s.bounds().to_vec(),
                     cumulative,
                 }),
             }
@@ -229,7 +332,7 @@ impl Generator {
         JudgeWindow {
             baseline,
             canary,
-            canary_share: Some(0.5),
+            canary_share: Some(share),
         }
     }
 

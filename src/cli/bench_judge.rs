@@ -91,6 +91,10 @@ pub struct JudgeResult {
     /// Which metrics failed at the rollbacks (this judge only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_metrics: Vec<(String, usize)>,
+    /// Metric verdicts, over every look of every run, whose reported bounds contradict them
+    /// ([`judge::bounds_contradict`]; this judge only; the goal is 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contradictions: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,17 +108,7 @@ pub struct CellResult {
 }
 
 fn scenarios() -> Vec<Scenario> {
-    let base = Scenario {
-        name: String::new(),
-        rps: 1.0,
-        base_error: 0.01,
-        error_mult: 1.0,
-        median: 0.1,
-        sigma: 0.5,
-        latency: LatencyChange::None,
-        burst_cv: None,
-        shared_shock: None,
-    };
+    let base = Scenario::default();
     let mk = |name: &str, f: &dyn Fn(&mut Scenario)| {
         let mut s = base.clone();
         s.name = name.to_string();
@@ -146,6 +140,40 @@ fn scenarios() -> Vec<Scenario> {
             s.base_error = 0.001;
             s.error_mult = 10.0
         }),
+        // appended likewise: healthy canaries under a daily cycle, a stepped split and shared
+        // shocks (five times the errors in both arms for three windows, at the start and in
+        // the middle), the same shocks over a doubled error rate, a regression from no errors
+        // to 1%, one that starts after ten healthy windows, a tail-only p99 +50% with fine and
+        // with Prometheus' default buckets (and a healthy canary on the latter), and a broken
+        // canary whose every request fails
+        mk("aa-diurnal", &|s| s.diurnal = Some(0.5)),
+        mk("aa-split-ramp", &|s| s.split_ramp = true),
+        mk("aa-shock5x", &|s| {
+            s.error_shocks = vec![(0, 3), (40, 43)];
+            s.error_shock_mult = 5.0
+        }),
+        mk("err-x2-shock5x", &|s| {
+            s.error_mult = 2.0;
+            s.error_shocks = vec![(0, 3), (40, 43)];
+            s.error_shock_mult = 5.0
+        }),
+        mk("err0%-to-1%", &|s| {
+            s.base_error = 0.0;
+            s.canary_error = Some(0.01)
+        }),
+        mk("err-x3-late", &|s| {
+            s.error_mult = 3.0;
+            s.regress_from = 10
+        }),
+        mk("lat-p99x1.5-tail", &|s| {
+            s.latency = LatencyChange::Tail(1.5)
+        }),
+        mk("lat-p99x1.5-tail-promdefault", &|s| {
+            s.latency = LatencyChange::Tail(1.5);
+            s.default_buckets = true
+        }),
+        mk("aa-promdefault", &|s| s.default_buckets = true),
+        mk("broken-100%", &|s| s.canary_error = Some(1.0)),
     ]
 }
 
@@ -168,6 +196,7 @@ struct RunOutcome {
     nanos: u128,
     /// Metrics that failed at this judge's rollback.
     failed_metrics: Vec<String>,
+    contradictions: usize,
 }
 
 fn run_once(
@@ -195,6 +224,7 @@ fn run_once(
         looks: 0,
         nanos: 0,
         failed_metrics: Vec::new(),
+        contradictions: 0,
     };
     let mut ours_done = false;
     let mut thr = ThresholdJudge::default();
@@ -213,6 +243,11 @@ fn run_once(
             match res {
                 Ok((s, j)) => {
                     state = s;
+                    out.contradictions += j
+                        .metrics
+                        .iter()
+                        .filter(|m| judge::bounds_contradict(policy, m))
+                        .count();
                     match j.verdict {
                         JudgeVerdict::Fail => {
                             out.failed_metrics = j
@@ -291,6 +326,7 @@ fn summarize(
         p90_promotion_minutes: None,
         micros_per_look: None,
         failed_metrics: Vec::new(),
+        contradictions: None,
     }
 }
 
@@ -374,6 +410,7 @@ fn run_cell(
         }
     }
     ours.failed_metrics = tally.into_iter().collect();
+    ours.contradictions = Some(outs.iter().map(|o| o.contradictions).sum());
     let kay = summarize("kayenta-style", runs, &kay_f, None);
     let thr = summarize("threshold", runs, &thr_f, None);
     CellResult {
@@ -390,6 +427,12 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 }
 
 fn print_failed_metrics(cells: &[CellResult]) {
+    let contradictions: usize = cells
+        .iter()
+        .filter_map(|c| c.judges.first().and_then(|j| j.contradictions))
+        .sum();
+    println!();
+    println!("tollgate verdicts whose reported bounds contradict them, all cells and looks: {contradictions}");
     println!();
     println!("tollgate rollbacks by metric (a rollback may name several):");
     for c in cells {

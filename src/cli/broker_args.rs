@@ -1,10 +1,17 @@
-//! The broker connection flags shared by `can-i-deploy` and `record-deployment`, and what they
-//! set: the HTTP timeouts of the broker client and the attempts of its retry policy.
+//! The broker connection flags shared by `can-i-deploy`, `record-deployment` and
+//! `record-undeployment`, and what they set: the HTTP timeouts of the broker client and the
+//! attempts of its retry policy; and what the two record commands share around them.
+
+use std::process::ExitCode;
 
 use clap::Args;
+use serde_json::json;
 
-use crate::gates::broker::{BrokerConfig, RetryPolicy};
+use super::can_i_deploy::EXIT_ERROR;
+use crate::gates::broker::{BrokerConfig, HttpBroker, RetryPolicy};
 use crate::util::duration::{self, Duration};
+use crate::util::output::OutputFormat;
+use crate::util::text;
 
 /// `--attempts`, `--connect-timeout` and `--request-timeout`.
 #[derive(Debug, Clone, Args)]
@@ -35,4 +42,37 @@ impl BrokerRequestArgs {
             ..RetryPolicy::default()
         }
     }
+}
+
+/// A record command that failed: `{"recorded": false, ...}` on stdout in `output`'s document
+/// format, or one terminal-safe line on stderr for text; exit code 3.
+pub fn record_failure(output: OutputFormat, code: &str, reason: String) -> ExitCode {
+    let failure =
+        json!({ "recorded": false, "exitCode": EXIT_ERROR, "error": code, "reason": reason });
+    match output.document(&failure) {
+        Some(Ok(document)) => print!("{document}"),
+        None | Some(Err(_)) => eprintln!("error: {}", text::for_terminal(&reason)),
+    }
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// The broker client of a record command (URL and credentials from the PACT_BROKER_*
+/// environment, timeouts from `args`) and a runtime to drive it; or the error code and reason
+/// for [`record_failure`].
+pub fn record_broker(
+    args: &BrokerRequestArgs,
+) -> Result<(HttpBroker, tokio::runtime::Runtime), (&'static str, String)> {
+    let config = BrokerConfig::from_env(|k| std::env::var(k).ok())
+        .map_err(|e| ("ConfigError", e.to_string()))?;
+    let broker = HttpBroker::new(args.apply(config)).map_err(|e| ("ConfigError", e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            (
+                "RuntimeError",
+                format!("cannot start the async runtime: {e}"),
+            )
+        })?;
+    Ok((broker, runtime))
 }

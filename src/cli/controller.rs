@@ -71,6 +71,13 @@ pub struct ControllerArgs {
     /// link-local and metadata addresses.
     #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
     pub allowed_webhook_hosts: Vec<HostPattern>,
+    /// Memory, in MiB, that the Prometheus answers being read at any one time may take
+    /// together (bodies and what their parse keeps). A read that finds it taken is a look
+    /// without data, never evidence. A few hostile Prometheus servers then cost the operator at
+    /// most this much.
+    #[arg(long, default_value_t = DEFAULT_PROMETHEUS_BUDGET_MIB, value_name = "MIB",
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub prometheus_budget_mib: u32,
 
     /// Webhook POSTed when a rollout is promoted, rolled back or blocked (http or https; unset:
     /// no notifications). A Slack webhook URL is a credential: prefer the environment variable.
@@ -92,6 +99,10 @@ pub struct ControllerArgs {
           value_parser = clap::value_parser!(u32).range(1..=10))]
     pub webhook_attempts: u32,
 }
+
+/// Default of `--prometheus-budget-mib` (see `ResponseBudget::DEFAULT_BYTES` for why).
+pub const DEFAULT_PROMETHEUS_BUDGET_MIB: u32 =
+    (crate::analysis::providers::prometheus::ResponseBudget::DEFAULT_BYTES >> 20) as u32;
 
 /// An http(s) URL on a host the operator may be sent to, or why it is not one.
 fn check_url(flag: &str, value: &Option<String>) -> Result<(), String> {
@@ -164,6 +175,9 @@ pub fn run(args: ControllerArgs) -> ExitCode {
             return ExitCode::from(3);
         }
     }
+    crate::analysis::providers::prometheus::ResponseBudget::set_process(
+        args.prometheus_budget_mib as usize * 1024 * 1024,
+    );
     let notifications = match notifications(&args) {
         Ok(n) => n,
         Err(e) => {

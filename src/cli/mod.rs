@@ -12,12 +12,14 @@ use clap::{Parser, Subcommand};
 
 pub mod analyze;
 mod bench_judge;
+mod bench_prometheus;
 pub mod broker_args;
 pub mod can_i_deploy;
 pub mod controller;
 mod crd;
 pub mod kube_args;
 pub mod record_deployment;
+pub mod record_undeployment;
 pub mod rollouts;
 pub mod verify;
 
@@ -73,11 +75,16 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Benchmark the canary judge against Kayenta-style and threshold judges (simulation).
     BenchJudge(bench_judge::BenchJudgeArgs),
+    /// Peak memory of a burst of analysis looks at one Prometheus (a benchmark for tests).
+    #[command(hide = true)]
+    BenchPrometheus(bench_prometheus::BenchPrometheusArgs),
     /// Ask the Pact Broker whether a version may be deployed to an environment (exit 0 yes, 1 no,
     /// 2 still unknown, 3 broker or configuration error).
     CanIDeploy(can_i_deploy::CanIDeployArgs),
     /// Tell the Pact Broker that a version now runs in an environment.
     RecordDeployment(record_deployment::RecordDeploymentArgs),
+    /// Tell the Pact Broker that a version no longer runs in an environment.
+    RecordUndeployment(record_undeployment::RecordUndeploymentArgs),
 }
 
 /// Exit code of a command line that does not parse.
@@ -107,8 +114,10 @@ pub fn run() -> ExitCode {
         Command::Resume(args) => rollouts::control(rollouts::Control::Resume, args),
         Command::Analyze(args) => analyze::run(args),
         Command::BenchJudge(args) => bench_judge::run(args),
+        Command::BenchPrometheus(args) => bench_prometheus::run(args),
         Command::CanIDeploy(args) => can_i_deploy::run(args),
         Command::RecordDeployment(args) => record_deployment::run(args),
+        Command::RecordUndeployment(args) => record_undeployment::run(args),
     }
 }
 
@@ -171,6 +180,8 @@ mod tests {
             (Command::CanIDeploy(a), _) => a.broker.request_timeout,
             (Command::RecordDeployment(a), "--connect-timeout") => a.broker.connect_timeout,
             (Command::RecordDeployment(a), _) => a.broker.request_timeout,
+            (Command::RecordUndeployment(a), "--connect-timeout") => a.broker.connect_timeout,
+            (Command::RecordUndeployment(a), _) => a.broker.request_timeout,
             (Command::Controller(a), "--lease-duration") => a.lease_duration,
             (Command::Controller(a), "--lease-renew-grace") => a.lease_renew_grace,
             (Command::Controller(a), _) => a.webhook_timeout,

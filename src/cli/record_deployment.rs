@@ -12,13 +12,9 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::broker_args::BrokerRequestArgs;
-use super::can_i_deploy::EXIT_ERROR;
-use crate::gates::broker::{
-    record_with_retries, BrokerConfig, DeploymentRecord, HttpBroker, RecordStep,
-};
+use super::broker_args::{record_broker, record_failure, BrokerRequestArgs};
+use crate::gates::broker::{record_with_retries, DeploymentRecord, RecordStep};
 use crate::util::output::OutputFormat;
-use crate::util::text;
 
 #[derive(Debug, Args)]
 pub struct RecordDeploymentArgs {
@@ -39,22 +35,10 @@ pub struct RecordDeploymentArgs {
 
 pub fn run(args: RecordDeploymentArgs) -> ExitCode {
     super::init_cli_tracing();
-    let fail = |output: OutputFormat, code: &str, reason: String| {
-        let failure =
-            json!({ "recorded": false, "exitCode": EXIT_ERROR, "error": code, "reason": reason });
-        match output.document(&failure) {
-            Some(Ok(document)) => print!("{document}"),
-            None | Some(Err(_)) => eprintln!("error: {}", text::for_terminal(&reason)),
-        }
-        ExitCode::from(EXIT_ERROR)
-    };
-    let config = match BrokerConfig::from_env(|k| std::env::var(k).ok()) {
-        Ok(c) => args.broker.apply(c),
-        Err(e) => return fail(args.output, "ConfigError", e.to_string()),
-    };
-    let broker = match HttpBroker::new(config) {
-        Ok(b) => b,
-        Err(e) => return fail(args.output, "ConfigError", e.to_string()),
+    let fail = record_failure;
+    let (broker, runtime) = match record_broker(&args.broker) {
+        Ok(pair) => pair,
+        Err((code, reason)) => return fail(args.output, code, reason),
     };
     let record = DeploymentRecord {
         pacticipant: args.pacticipant.clone(),
@@ -63,19 +47,6 @@ pub fn run(args: RecordDeploymentArgs) -> ExitCode {
         application_instance: args.application_instance.clone(),
     };
     let retry = args.broker.retry();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            return fail(
-                args.output,
-                "RuntimeError",
-                format!("cannot start the async runtime: {e}"),
-            )
-        }
-    };
     match runtime.block_on(record_with_retries(
         &broker,
         &record,

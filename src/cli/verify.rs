@@ -123,6 +123,8 @@ fn expectation(args: &VerifyArgs) -> FleetExpectation {
         },
         max_listed_failures: DEFAULT_MAX_LISTED_FAILURES,
         required_tracks: vec![Track::Canary],
+        dependencies: Vec::new(),
+        flags: Default::default(),
     }
 }
 
@@ -429,7 +431,8 @@ mod tests {
             },
             result: Ok(Attestation {
                 version: version.into(),
-                config_hash: "h".into(),
+                config_hash: Some("h".into()),
+                ..Default::default()
             }),
         };
         let not_ready = vec![PodRef {

@@ -3,6 +3,7 @@
 //! This module is the only place schemas are defined: `crds/rollouts.tollgate.dev.yaml` is
 //! what [`crd_yaml`] prints (`tollgate crd`), and a test fails when the two differ.
 
+mod duration;
 mod reason;
 mod schema;
 mod spec;

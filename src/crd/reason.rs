@@ -93,6 +93,10 @@ reasons! {
     StepStarted,
     /// A `setWeight` step's pods are ready.
     WeightSet,
+    /// A `setHeaderRoute` step sent requests with its headers to the canary.
+    HeaderRouteSet,
+    /// A `setHeaderRoute` step without `match` (or the end of the steps) removed a header route.
+    HeaderRouteRemoved,
     /// A `pause` step's duration ended.
     PauseEnded,
     /// A `pause` step with a duration is waiting.
@@ -135,6 +139,16 @@ reasons! {
     /// The scale-down delay after a promotion ended: the previous stable version's pods go, and
     /// abort no longer rolls back.
     ScaleDownDelayEnded,
+    /// `spec.version` carries no commit, or a template image is given by a mutable tag: nobody
+    /// can tell from it which build runs (`status.versionIdentity` lists what).
+    VersionIdentity,
+    /// The stable track could not take all traffic back (pods missing, not ready or not
+    /// attested): the canary takes no traffic, or no more, until it can.
+    RollbackNotReady,
+    /// The Pact Broker was told a version no longer runs in the environment.
+    UndeploymentRecorded,
+    /// Telling the Pact Broker that a version no longer runs failed.
+    UndeploymentRecordFailed,
     /// The Rollout cannot be carried out as written (a missing address, an invalid setting):
     /// nothing moves until it changes.
     InvalidSpec,

@@ -10,7 +10,13 @@ use schemars::{json_schema, Schema, SchemaGenerator};
 /// anything below a millisecond. The schema `duration` below uses this pattern, and CEL's
 /// `duration()` accepts every string it matches, so rules that compare durations never fail
 /// to parse.
-pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+///
+/// Each group's whole part is bounded by its unit (hours 5 digits, minutes 7, seconds and
+/// milliseconds 9: at most about 32 years a group) so that, within the 32 characters a field
+/// may hold, no value reaches Go's bound of about 292 years (at most about 100 years in all).
+/// Without the bound `99999999999999999999999999999h` matched: Go refuses it, kube's parser
+/// panics on it, and one Rollout the operator cannot read fails its whole list of Rollouts.
+pub const DURATION_PATTERN: &str = r"^(([0-9]{1,5}(\.[0-9]{1,9})?h)|([0-9]{1,7}(\.[0-9]{1,9})?m)|([0-9]{1,9}(\.[0-9]{1,9})?(s|ms)))+$";
 
 /// Schema of a required duration string.
 pub fn duration(_: &mut SchemaGenerator) -> Schema {

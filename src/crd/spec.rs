@@ -17,9 +17,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::duration;
 use super::schema;
 use super::status::RolloutStatus;
-use super::traffic::TrafficSpec;
+use super::traffic::{SetHeaderRouteStep, TrafficSpec};
 
 /// A Rollout moves one service from its stable version to `spec.version` through three gates:
 /// the Pact Broker's can-i-deploy, an attestation that every pod runs what it should, and a
@@ -56,6 +57,7 @@ use super::traffic::TrafficSpec;
     validation = Rule::new("!has(self.template) || has(self.selector)").message("spec.selector is required when spec.template is set"),
     validation = Rule::new("!self.steps.exists(s, has(s.analyze)) || has(self.analysis)").message("spec.analysis is required when spec.steps contains an analyze step"),
     validation = Rule::new("self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()").message("spec.steps: setWeight values must never decrease from one step to the next"),
+    validation = Rule::new("!self.steps.exists(s, has(s.setHeaderRoute)) || (has(self.traffic) && has(self.traffic.type) && self.traffic.type == 'HTTPRoute')").message("spec.steps[].setHeaderRoute needs spec.traffic.type HTTPRoute: a header route is a rule tollgate adds to the Gateway API route"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutSpec {
@@ -90,10 +92,18 @@ pub struct RolloutSpec {
     pub workload_ref: Option<WorkloadRef>,
 
     /// The version being rolled out: the Pact pacticipant version asked about at the broker,
-    /// and the version every canary pod must report to the fleet check.
+    /// and the version every canary pod must report to the fleet check. A name that moves from build to build (`latest`, `stable`, `main`, `HEAD`, ...) is
+    /// refused: the broker's matrix cannot answer for it, and a pod reporting it tells nobody
+    /// what it runs. The version should be or contain the commit it was built from (see
+    /// `versionPolicy`).
     #[schemars(length(min = 1, max = 128))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9][A-Za-z0-9._+-]*$')").message("spec.version must start with a letter or digit and contain only letters, digits, '.', '_', '+' and '-'"))]
+    #[x_kube(validation = Rule::new(MUTABLE_VERSION_RULE).message("spec.version must identify one build: mutable or placeholder names (latest, stable, current, main, master, trunk, develop, dev, HEAD, snapshot, nightly, edge, none, null, unknown, undefined, unset, default) are refused; use a version that is or contains the commit, e.g. 1.4.2+76a39e5"))]
     pub version: String,
+
+    /// Rules for what `version` and the template's images must carry to identify one build.
+    #[serde(default, skip_serializing_if = "VersionPolicySpec::is_default")]
+    pub version_policy: VersionPolicySpec,
 
     /// Contract gate: ask the Pact Broker whether `version` may be deployed to an environment
     /// before any canary pod starts. Omit to skip the gate.
@@ -128,6 +138,7 @@ pub struct RolloutSpec {
     /// How long the rollout may go without progress (pods becoming ready, a gate answering)
     /// before it is marked Stalled and rolled back, as a Go duration (e.g. `10m`).
     #[serde(default = "default_progress_deadline")]
+    #[serde(deserialize_with = "duration::go")]
     #[schemars(schema_with = "schema::duration")]
     pub progress_deadline: Duration,
 
@@ -166,6 +177,30 @@ fn default_replicas() -> i32 {
     2
 }
 
+/// The CEL rule refusing mutable or placeholder names as `spec.version` (case-insensitive; the
+/// whole value must be the name, so `main-76a39e5` is accepted).
+pub const MUTABLE_VERSION_RULE: &str = "!self.matches('^(?i)(latest|stable|current|main|master|trunk|develop|development|dev|head|snapshot|nightly|edge|none|null|nil|unknown|undefined|unset|default)$')";
+
+/// What `spec.version` and the template's images must carry to identify one build. Kept in its
+/// own block so that a shared policy can later set the same fields for many Rollouts.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionPolicySpec {
+    /// Refuse a `version` that carries no commit (no run of 7 to 40 hexadecimal characters
+    /// with at least one letter a-f, e.g. `1.4.2+76a39e5`): the rollout holds with
+    /// `InvalidSpec` until the Rollout changes. When false (the default) such a version, and a
+    /// template image given by a mutable tag (`:latest` or no tag), only get a
+    /// `VersionIdentity` warning in `status.versionIdentity` and an Event.
+    #[serde(default)]
+    pub require_commit: bool,
+}
+
+impl VersionPolicySpec {
+    fn is_default(&self) -> bool {
+        *self == VersionPolicySpec::default()
+    }
+}
+
 /// What happens around the promotion.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -176,6 +211,7 @@ pub struct StrategySpec {
     /// start. After it, abort on the promoted version is refused. `status.rollbackWindow.until`
     /// says until when.
     #[serde(default = "default_scale_down_delay")]
+    #[serde(deserialize_with = "duration::go")]
     #[schemars(schema_with = "schema::duration")]
     pub scale_down_delay: Duration,
 }
@@ -281,12 +317,14 @@ pub struct ContractGateSpec {
     /// How often to ask again while the broker answers "unknown" (deployable: null) or cannot
     /// be reached.
     #[serde(default = "default_poll_interval")]
+    #[serde(deserialize_with = "duration::go")]
     #[schemars(schema_with = "schema::duration")]
     pub poll_interval: Duration,
 
     /// How long to keep asking while the answer is "unknown" or the broker cannot be reached
     /// (counted from the first such answer); then the rollout is blocked.
     #[serde(default = "default_unknown_budget")]
+    #[serde(deserialize_with = "duration::go")]
     #[schemars(schema_with = "schema::duration")]
     pub unknown_budget: Duration,
 
@@ -395,6 +433,7 @@ pub struct FleetCheckSpec {
 
     /// How long one pod may take to answer; at most `10s`.
     #[serde(default = "default_fleet_timeout")]
+    #[serde(deserialize_with = "duration::go")]
     #[schemars(schema_with = "schema::duration")]
     #[x_kube(validation = Rule::new("duration(self) <= duration('10s')").message("spec.fleetCheck.timeout must be at most 10s"))]
     pub timeout: Duration,
@@ -403,6 +442,191 @@ pub struct FleetCheckSpec {
     #[serde(default = "default_fleet_concurrency")]
     #[schemars(range(min = 1, max = 256))]
     pub concurrency: i32,
+
+    /// Where each pod's version comes from: `http` (the pod's version endpoint, the default),
+    /// `imageID` (the kubelet's record of the image digest each pod runs, for services without
+    /// a version endpoint) or `prometheus` (a `build_info`-style series per pod).
+    #[serde(default)]
+    pub source: FleetSource,
+
+    /// The image digest (`sha256:<64 hex>`) every canary pod must run, for `source: imageID`
+    /// when the template's image is not pinned by digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^sha256:[0-9a-f]{64}$')").message("spec.fleetCheck.expectedImageDigest must be sha256: and 64 lowercase hex digits"))]
+    pub expected_image_digest: Option<String>,
+
+    /// The container whose image `source: imageID` checks; the template's first container when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub container: Option<String>,
+
+    /// The series `source: prometheus` reads (on the Prometheus of `spec.analysis.provider`, or
+    /// the operator's default when the Rollout has no analysis).
+    #[serde(default)]
+    pub build_info: BuildInfoSpec,
+
+    /// JSON pointer (RFC 6901) to the pod's dependency versions (`{"postgres": "15.4"}`).
+    #[serde(default = "default_dependencies_pointer")]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("spec.fleetCheck.dependenciesPointer must be a JSON pointer starting with '/'"))]
+    #[schemars(length(min = 1, max = 256))]
+    pub dependencies_pointer: String,
+
+    /// JSON pointer (RFC 6901) to the pod's flags and settings (`{"powerPeg": false}`).
+    #[serde(default = "default_flags_pointer")]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("spec.fleetCheck.flagsPointer must be a JSON pointer starting with '/'"))]
+    #[schemars(length(min = 1, max = 256))]
+    pub flags_pointer: String,
+
+    /// Dependencies every pod must report, each with a constraint and canary/stable parity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = Rule::new("self.all(d, self.filter(e, e.name == d.name).size() == 1)").message("spec.fleetCheck.dependencies must not repeat a name"))]
+    pub dependencies: Vec<DependencySpec>,
+
+    /// How flags are compared between canary and stable, declared values, guarded versions.
+    #[serde(default)]
+    pub flags: FlagsSpec,
+}
+
+/// Where the fleet check reads each pod's version.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FleetSource {
+    /// `GET` the pod's version endpoint (version, config hash, dependencies, flags).
+    #[default]
+    #[serde(rename = "http")]
+    Http,
+    /// `status.containerStatuses[].imageID`: the digest the kubelet says each pod runs.
+    #[serde(rename = "imageID")]
+    ImageId,
+    /// A `build_info`-style series per pod in Prometheus.
+    #[serde(rename = "prometheus")]
+    Prometheus,
+}
+
+/// The per-pod series of `source: prometheus`: `<metric>{<podLabel>="<pod>"}` with the version
+/// in `<versionLabel>`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildInfoSpec {
+    /// Metric name.
+    #[serde(default = "default_build_info_metric")]
+    #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z_:][a-zA-Z0-9_:]*$')").message("spec.fleetCheck.buildInfo.metric must be a Prometheus metric name"))]
+    #[schemars(length(min = 1, max = 200))]
+    pub metric: String,
+    /// Label that carries the version.
+    #[serde(default = "default_build_info_version_label")]
+    #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z_][a-zA-Z0-9_]*$')").message("spec.fleetCheck.buildInfo.versionLabel must be a Prometheus label name"))]
+    #[schemars(length(min = 1, max = 100))]
+    pub version_label: String,
+    /// Label that carries the pod's name.
+    #[serde(default = "default_build_info_pod_label")]
+    #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z_][a-zA-Z0-9_]*$')").message("spec.fleetCheck.buildInfo.podLabel must be a Prometheus label name"))]
+    #[schemars(length(min = 1, max = 100))]
+    pub pod_label: String,
+}
+
+impl Default for BuildInfoSpec {
+    fn default() -> Self {
+        BuildInfoSpec {
+            metric: default_build_info_metric(),
+            version_label: default_build_info_version_label(),
+            pod_label: default_build_info_pod_label(),
+        }
+    }
+}
+
+fn default_build_info_metric() -> String {
+    "build_info".into()
+}
+fn default_build_info_version_label() -> String {
+    "version".into()
+}
+fn default_build_info_pod_label() -> String {
+    "pod".into()
+}
+fn default_dependencies_pointer() -> String {
+    "/dependencies".into()
+}
+fn default_flags_pointer() -> String {
+    "/flags".into()
+}
+
+/// A dependency the pods must report, e.g. the database engine they talk to.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.range) && has(self.exact))").message("spec.fleetCheck.dependencies[]: set at most one of range or exact"))]
+pub struct DependencySpec {
+    /// Its key in the pods' `dependencies` object.
+    #[schemars(length(min = 1, max = 128))]
+    pub name: String,
+    /// A semver range the reported version must satisfy (`>=15, <16`); `15.4` reads as `15.4.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub range: Option<String>,
+    /// The exact string every pod must report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub exact: Option<String>,
+    /// Every pod reports the version the stable pods report.
+    #[serde(default = "default_true")]
+    pub parity: bool,
+}
+
+/// How flags are judged, key by key.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FlagsSpec {
+    /// Canary pods report stable's value for every flag (except those in `expected`). On by
+    /// default: a canary whose flags differ from stable's makes the analysis blame the code for
+    /// the flag's effect, and a flag on some pods but not others is the Knight Capital hazard.
+    #[serde(default = "default_true")]
+    pub parity: bool,
+    /// Keys never compared (per-pod settings such as a shard number).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub ignore: Vec<String>,
+    /// Declared values, as JSON text (`true`, `"blue"`, `3`), that every canary pod must report;
+    /// a declared value is a declared change, exempt from parity.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schemars(length(max = 64))]
+    pub expected: std::collections::BTreeMap<String, String>,
+    /// "When flag F is on, every pod runs version >= V": when any pod reports the flag on,
+    /// every pod must run at least `minVersion`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub guards: Vec<FlagGuardSpec>,
+}
+
+impl Default for FlagsSpec {
+    fn default() -> Self {
+        FlagsSpec {
+            parity: true,
+            ignore: Vec::new(),
+            expected: Default::default(),
+            guards: Vec::new(),
+        }
+    }
+}
+
+/// A guarded version rule.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FlagGuardSpec {
+    /// The flag's key.
+    #[schemars(length(min = 1, max = 128))]
+    pub flag: String,
+    /// The value, as JSON text, that counts as on.
+    #[serde(default = "default_guard_on")]
+    #[schemars(length(min = 1, max = 256))]
+    pub on: String,
+    /// The lowest version any pod may run while the flag is on (semver; `2.1` reads as `2.1.0`).
+    #[schemars(length(min = 1, max = 128))]
+    pub min_version: String,
+}
+
+fn default_guard_on() -> String {
+    "true".into()
 }
 
 impl Default for FleetCheckSpec {
@@ -417,6 +641,14 @@ impl Default for FleetCheckSpec {
             config_parity: true,
             timeout: default_fleet_timeout(),
             concurrency: default_fleet_concurrency(),
+            source: FleetSource::default(),
+            expected_image_digest: None,
+            container: None,
+            build_info: BuildInfoSpec::default(),
+            dependencies_pointer: default_dependencies_pointer(),
+            flags_pointer: default_flags_pointer(),
+            dependencies: Vec::new(),
+            flags: FlagsSpec::default(),
         }
     }
 }
@@ -481,6 +713,7 @@ pub struct SmokeRequestSpec {
     pub body_contains: Option<String>,
     /// How long one request may take; at most `10s`.
     #[serde(default = "default_fleet_timeout")]
+    #[serde(deserialize_with = "duration::go")]
     #[schemars(schema_with = "schema::duration")]
     #[x_kube(validation = Rule::new("duration(self) <= duration('10s')").message("spec.smoke.requests[].timeout must be at most 10s"))]
     pub timeout: Duration,
@@ -505,10 +738,10 @@ pub enum HttpMethod {
     Options,
 }
 
-/// One step of the canary. Exactly one of `setWeight`, `analyze` or `pause`.
+/// One step of the canary. Exactly one of `setWeight`, `analyze`, `pause` or `setHeaderRoute`.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.setWeight), has(self.analyze), has(self.pause)].filter(x, x).size() == 1").message("spec.steps[]: each step sets exactly one of setWeight, analyze or pause"))]
+#[x_kube(validation = Rule::new("[has(self.setWeight), has(self.analyze), has(self.pause), has(self.setHeaderRoute)].filter(x, x).size() == 1").message("spec.steps[]: each step sets exactly one of setWeight, analyze, pause or setHeaderRoute"))]
 pub struct Step {
     /// Send this percent of traffic to the canary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -520,6 +753,11 @@ pub struct Step {
     /// Wait for a duration, or until resumed when no duration is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<PauseStep>,
+    /// Send requests carrying these headers to the canary whatever the weight (with
+    /// `spec.traffic.type: HTTPRoute` only), or, without `match`, stop doing so. Done as soon
+    /// as it is set; removed at the end of the rollout in any case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_header_route: Option<SetHeaderRouteStep>,
 }
 
 /// An analysis step.
@@ -528,6 +766,7 @@ pub struct Step {
 pub struct AnalyzeStep {
     /// How long to analyze at this weight. The step passes early when every metric has
     /// evidence of health, and fails as soon as a regression is proven.
+    #[serde(deserialize_with = "duration::go")]
     #[schemars(schema_with = "schema::duration")]
     pub duration: Duration,
 }
@@ -539,6 +778,7 @@ pub struct PauseStep {
     /// How long to wait; without it the rollout waits until `spec.resumeRequest` changes
     /// (`kubectl tollgate resume`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "duration::optional_go")]
     #[schemars(schema_with = "schema::optional_duration")]
     pub duration: Option<Duration>,
 }
@@ -560,6 +800,7 @@ pub struct AnalysisSpec {
     /// How often the judge looks at new data. The tests stay valid however often it looks;
     /// shorter looks stop a regression sooner but cost more queries.
     #[serde(default = "default_interval")]
+    #[serde(deserialize_with = "duration::go")]
     #[schemars(schema_with = "schema::duration")]
     pub interval: Duration,
 
@@ -588,6 +829,7 @@ pub struct AnalysisSpec {
 
     /// Longest time the analysis may run in total before `onInconclusive` applies.
     #[serde(default = "default_max_duration")]
+    #[serde(deserialize_with = "duration::go")]
     #[schemars(schema_with = "schema::duration")]
     pub max_duration: Duration,
 
@@ -658,6 +900,7 @@ pub struct PrometheusProviderSpec {
     pub credentials_secret_ref: Option<SecretRef>,
     /// Timeout of one query; at most `30s`.
     #[serde(default = "default_query_timeout")]
+    #[serde(deserialize_with = "duration::go")]
     #[schemars(schema_with = "schema::duration")]
     #[x_kube(validation = Rule::new("duration(self) <= duration('30s')").message("spec.analysis.provider.prometheus.timeout must be at most 30s"))]
     pub timeout: Duration,
@@ -682,6 +925,7 @@ fn default_query_timeout() -> Duration {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.passTolerance >= self.tolerance").message("spec.analysis.errorRate.passTolerance must be at least spec.analysis.errorRate.tolerance"))]
 #[x_kube(validation = Rule::new("self.passMargin >= 0.0 && self.passMargin <= 0.5").message("spec.analysis.errorRate.passMargin must be between 0 and 0.5 (errors per request; 0 turns the rule off)"))]
+#[x_kube(validation = Rule::new("!has(self.passRate) || (self.passRate > 0.0 && self.passRate < 1.0)").message("spec.analysis.errorRate.passRate must be above 0 and below 1 (errors per request)"))]
 pub struct ErrorRateSpec {
     /// Counter of requests, labelled by status code.
     #[serde(default = "default_requests_metric")]
@@ -714,6 +958,13 @@ pub struct ErrorRateSpec {
     #[serde(default = "default_pass_margin")]
     #[schemars(range(min = 0.0, max = 0.5))]
     pub pass_margin: f64,
+    /// Promotion also when the canary's own error rate is proven below `passRate` errors per
+    /// request (0.001 = 0.1%), whatever the baseline's: a service-level objective, for a
+    /// service that knows the rate it must meet. Unset (the default): no such rule. The
+    /// metric's `alphaPass` share is split evenly between its pass rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub pass_rate: Option<f64>,
     /// A failed critical metric rolls back at once; a failed non-critical metric is reported
     /// and blocks promotion until a person decides.
     #[serde(default = "default_true")]

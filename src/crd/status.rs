@@ -64,6 +64,12 @@ pub struct RolloutStatus {
     #[serde(default)]
     pub current_weight: i32,
 
+    /// Header routes in force (`setHeaderRoute` steps): requests carrying these headers go to
+    /// the canary whatever `currentWeight` says. Empty outside the steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub header_routes: Vec<super::traffic::SetHeaderRouteStep>,
+
     /// When the current phase began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase_started_at: Option<Timestamp>,
@@ -80,10 +86,12 @@ pub struct RolloutStatus {
     /// `BrokerUnreachable`, `BrokerRefused`, `InitialDeployment`, `CanaryStarting`, `CanaryReady`,
     /// `ProgressDeadlineExceeded`, `FleetCheckPassed`, `FleetCheckFailed`, `FleetUnanswered`,
     /// `SmokeChecking`, `SmokeChecksPassed`, `SmokeCheckFailed`, `StepStarted`, `WeightSet`,
-    /// `PauseEnded`, `Pausing`, `PausedAtStep`, `Paused`, `Analyzing`, `AnalysisPassed`,
-    /// `AnalysisFailed`, `AnalysisInconclusive`, `JudgeStateReset`, `StepsCompleted`,
-    /// `PromotionCommitted`, `PromotionStalled`, `PromotionNotVerified`, `Promoted`, `RolledBack`,
-    /// `DeploymentRecorded`, `DeploymentRecordFailed`, `Adopting`, `AdoptionCompleted`, `ScaleDownDelayEnded`, `InvalidSpec`.
+    /// `HeaderRouteSet`, `HeaderRouteRemoved`, `PauseEnded`, `Pausing`, `PausedAtStep`, `Paused`,
+    /// `Analyzing`, `AnalysisPassed`, `AnalysisFailed`, `AnalysisInconclusive`, `JudgeStateReset`,
+    /// `StepsCompleted`, `PromotionCommitted`, `PromotionStalled`, `PromotionNotVerified`,
+    /// `Promoted`, `RolledBack`, `DeploymentRecorded`, `DeploymentRecordFailed`, `Adopting`,
+    /// `AdoptionCompleted`, `ScaleDownDelayEnded`, `VersionIdentity`, `RollbackNotReady`,
+    /// `UndeploymentRecorded`, `UndeploymentRecordFailed`, `InvalidSpec`.
     /// A newer operator may write others; they are kept as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -145,6 +153,12 @@ pub struct RolloutStatus {
     /// rollback (`spec.strategy.scaleDownDelay`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_window: Option<RollbackWindowStatus>,
+
+    /// Whether `spec.version` and the template's images identify one build: the commit found
+    /// in the version, and the warnings (no commit, an image by mutable tag). Written when the
+    /// version or template changes; each new set of warnings is also a `VersionIdentity` Event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_identity: Option<VersionIdentityStatus>,
 
     /// The most recent decisions, newest last (at most 20).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -387,6 +401,21 @@ pub enum MetricVerdict {
     Fail,
     /// Not enough (or no) evidence either way.
     Inconclusive,
+}
+
+/// What the version-identity rules found for `spec.version` and the template's images.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionIdentityStatus {
+    /// The version looked at.
+    pub version: String,
+    /// The commit the version carries (its run of 7 to 40 hexadecimal characters), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// What does not identify one build (empty: nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub warnings: Vec<String>,
 }
 
 /// Deployment records sent to the broker.

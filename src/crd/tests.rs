@@ -185,7 +185,7 @@ fn crd_declares_the_cel_rules_and_each_names_its_field() {
         "spec.selector is required when spec.template is set",
         "spec.analysis is required when spec.steps contains an analyze step",
         "spec.steps: setWeight values must never decrease from one step to the next",
-        "spec.steps[]: each step sets exactly one of setWeight, analyze or pause",
+        "spec.steps[]: each step sets exactly one of setWeight, analyze, pause or setHeaderRoute",
         "spec.traffic.httpRoute must be set exactly when spec.traffic.type is HTTPRoute",
         "spec.analysis: configure at least one of errorRate or latency",
         "spec.analysis.alpha must be greater than 0 and less than 0.5",
@@ -417,6 +417,60 @@ struct Invalid {
 fn invalid_cases() -> Vec<Invalid> {
     vec![
         Invalid {
+            name: "a header route without an HTTPRoute",
+            mutate: |v| {
+                v["spec"]["steps"][1] = json!({"setHeaderRoute": {"name": "testers",
+                    "match": [{"headerName": "X-Canary", "headerValue": {"exact": "yes"}}]}})
+            },
+            message: "spec.steps[].setHeaderRoute needs spec.traffic.type HTTPRoute: a header route is a rule tollgate adds to the Gateway API route",
+        },
+        Invalid {
+            name: "a header route and a weight in one step",
+            mutate: |v| {
+                v["spec"]["steps"][0]["setHeaderRoute"] = json!({"name": "testers"})
+            },
+            message: "spec.steps[]: each step sets exactly one of setWeight, analyze, pause or setHeaderRoute",
+        },
+        Invalid {
+            name: "a header value both exact and regex",
+            mutate: |v| {
+                v["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {"name": "r",
+                    "stableService": "s", "canaryService": "c", "port": 80}});
+                v["spec"]["steps"][1] = json!({"setHeaderRoute": {"name": "testers",
+                    "match": [{"headerName": "X-Canary", "headerValue": {"exact": "yes", "regex": "y.*"}}]}})
+            },
+            message: "spec.steps[].setHeaderRoute.match[].headerValue: set exactly one of exact or regex",
+        },
+        Invalid {
+            name: "a header value with neither",
+            mutate: |v| {
+                v["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {"name": "r",
+                    "stableService": "s", "canaryService": "c", "port": 80}});
+                v["spec"]["steps"][1] = json!({"setHeaderRoute": {"name": "testers",
+                    "match": [{"headerName": "X-Canary", "headerValue": {}}]}})
+            },
+            message: "spec.steps[].setHeaderRoute.match[].headerValue: set exactly one of exact or regex",
+        },
+        Invalid {
+            name: "a header route name that is not a DNS label",
+            mutate: |v| {
+                v["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {"name": "r",
+                    "stableService": "s", "canaryService": "c", "port": 80}});
+                v["spec"]["steps"][1] = json!({"setHeaderRoute": {"name": "QA Team"}})
+            },
+            message: "spec.steps[].setHeaderRoute.name must be a lowercase DNS label (a-z, 0-9, '-')",
+        },
+        Invalid {
+            name: "a header name that is not a token",
+            mutate: |v| {
+                v["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {"name": "r",
+                    "stableService": "s", "canaryService": "c", "port": 80}});
+                v["spec"]["steps"][1] = json!({"setHeaderRoute": {"name": "qa",
+                    "match": [{"headerName": "X Canary:", "headerValue": {"exact": "yes"}}]}})
+            },
+            message: "spec.steps[].setHeaderRoute.match[].headerName must be an HTTP header name",
+        },
+        Invalid {
             name: "template and workloadRef",
             mutate: |v| v["spec"]["workloadRef"] = json!({"name": "shop"}),
             message: "spec: set exactly one of spec.template or spec.workloadRef",
@@ -456,12 +510,12 @@ fn invalid_cases() -> Vec<Invalid> {
         Invalid {
             name: "step with two actions",
             mutate: |v| v["spec"]["steps"][0] = json!({"setWeight": 10, "pause": {}}),
-            message: "spec.steps[]: each step sets exactly one of setWeight, analyze or pause",
+            message: "spec.steps[]: each step sets exactly one of setWeight, analyze, pause or setHeaderRoute",
         },
         Invalid {
             name: "empty step",
             mutate: |v| v["spec"]["steps"][0] = json!({}),
-            message: "spec.steps[]: each step sets exactly one of setWeight, analyze or pause",
+            message: "spec.steps[]: each step sets exactly one of setWeight, analyze, pause or setHeaderRoute",
         },
         Invalid {
             name: "analyze without analysis",
@@ -657,6 +711,39 @@ fn duration_pattern_agrees_with_the_parser() {
     for bad in ["", "10", "-5s", "5 m", "1d", "1.s", "s", "10us"] {
         assert!(!pattern.is_match(bad), "{bad} should not match");
     }
+    // No value that fits the pattern and the schema's 32 characters passes Go's bound (kube's
+    // parser would panic on some): the largest a group can be, repeated to the length limit.
+    for bad in [
+        "99999999999999999999999999999h",
+        "100000h",
+        "10000000m",
+        "1000000000s",
+    ] {
+        assert!(!pattern.is_match(bad), "{bad} should not match");
+    }
+    for longest in [
+        "99999.999999999h99999.999999999h",
+        "999999999s999999999s999999999s",
+        "999999999.99999s9999999.999m1h",
+    ] {
+        assert!(
+            pattern.is_match(longest) && longest.len() <= 32,
+            "{longest}"
+        );
+        let d = crate::util::duration::Duration::from_str(longest)
+            .unwrap_or_else(|e| panic!("{longest}: {e}"));
+        assert!(d.as_std().as_secs() < 101 * 365 * 86_400, "{longest}");
+    }
+    for good in [
+        "99999h",
+        "9999999m",
+        "999999999s",
+        "999999999ms",
+        "1h30m",
+        "300000ms",
+    ] {
+        assert!(pattern.is_match(good), "{good} should match");
+    }
     // What serde writes back must match the pattern too, or a round trip through the API
     // server would be refused.
     for d in [
@@ -737,4 +824,84 @@ fn the_reason_field_lists_every_reason() {
         None,
         "an unknown reason reads as none, and is kept"
     );
+}
+
+#[test]
+fn a_header_route_behind_an_http_route_passes_every_rule() {
+    let mut value = minimal();
+    value["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {"name": "r",
+        "stableService": "s", "canaryService": "c", "port": 80}});
+    value["spec"]["steps"] = json!([
+        {"setHeaderRoute": {"name": "testers", "match": [
+            {"headerName": "X-Canary", "headerValue": {"exact": "yes"}},
+            {"headerName": "x-team", "headerValue": {"regex": "qa-[0-9]+"}}]}},
+        {"pause": {}},
+        {"setHeaderRoute": {"name": "testers"}},
+        {"setWeight": 20}, {"analyze": {"duration": "5m"}}]);
+    assert_eq!(
+        cel_messages(&defaulted(value.clone()), None),
+        Vec::<String>::new()
+    );
+    let typed: Rollout = serde_json::from_value(value).unwrap();
+    let step = typed.spec.steps[0].set_header_route.as_ref().unwrap();
+    assert_eq!(step.describe(), "X-Canary=yes, x-team~=qa-[0-9]+");
+    assert!(typed.spec.steps[2]
+        .set_header_route
+        .as_ref()
+        .unwrap()
+        .matches
+        .is_empty());
+}
+
+#[test]
+fn mutable_and_placeholder_versions_are_refused_naming_the_field() {
+    let refused = [
+        "latest",
+        "LATEST",
+        "Stable",
+        "main",
+        "master",
+        "HEAD",
+        "head",
+        "dev",
+        "develop",
+        "trunk",
+        "current",
+        "snapshot",
+        "nightly",
+        "edge",
+        "none",
+        "null",
+        "unknown",
+        "undefined",
+        "unset",
+        "default",
+    ];
+    for version in refused {
+        let mut value = minimal();
+        value["spec"]["version"] = json!(version);
+        let messages = cel_messages(&defaulted(value), None);
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("spec.version must identify one build")),
+            "{version}: {messages:?}"
+        );
+    }
+    // A name that only contains one of those words, or a real version, is accepted.
+    for version in [
+        "main-76a39e5",
+        "1.4.2+76a39e5",
+        "latest2",
+        "2.0.0",
+        "dev.1a2b3c4",
+    ] {
+        let mut value = minimal();
+        value["spec"]["version"] = json!(version);
+        assert_eq!(
+            cel_messages(&defaulted(value), None),
+            Vec::<String>::new(),
+            "{version}"
+        );
+    }
 }

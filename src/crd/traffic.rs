@@ -88,3 +88,77 @@ impl HttpRouteSpec {
         }
     }
 }
+
+/// A `setHeaderRoute` step: requests carrying the given headers go to the canary, whatever the
+/// weight, through a rule tollgate adds to the route (`spec.traffic.httpRoute`). The same step
+/// without `match` removes the header route of that name; every header route is removed when
+/// the rollout leaves its steps (promotion, rollback, abort, a new version).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SetHeaderRouteStep {
+    /// Name of the header route (a lowercase DNS label). The rule tollgate adds to the route
+    /// is named `tollgate-header-<name>-<rule index>`; rules named `tollgate-header-...` are
+    /// tollgate's and nothing else may use that prefix.
+    #[schemars(length(min = 1, max = 40))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("spec.steps[].setHeaderRoute.name must be a lowercase DNS label (a-z, 0-9, '-')"))]
+    pub name: String,
+    /// Headers a request must all carry to go to the canary (an HTTPRoute header match of type
+    /// `Exact` or `RegularExpression`, ANDed, added to each weighted rule's own matches).
+    /// Leave it out to remove the header route named `name`.
+    #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub matches: Vec<HeaderMatch>,
+}
+
+/// One header a request must carry.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderMatch {
+    /// Name of the header (an HTTP token, matched case-insensitively).
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9!#$%&*+.^_|~-]+$')").message("spec.steps[].setHeaderRoute.match[].headerName must be an HTTP header name"))]
+    pub header_name: String,
+    /// The value it must have.
+    pub header_value: HeaderValueMatch,
+}
+
+/// How a header's value is matched: exactly one of `exact` or `regex`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.exact) != has(self.regex)").message("spec.steps[].setHeaderRoute.match[].headerValue: set exactly one of exact or regex"))]
+pub struct HeaderValueMatch {
+    /// The value, exactly (Gateway API `Exact`, core conformance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub exact: Option<String>,
+    /// A regular expression over the value (Gateway API `RegularExpression`: its dialect and
+    /// whether it is supported at all depend on the gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub regex: Option<String>,
+}
+
+impl HeaderValueMatch {
+    /// The Gateway API match type and value.
+    pub fn gateway_api(&self) -> (&'static str, &str) {
+        match (&self.exact, &self.regex) {
+            (Some(v), _) => ("Exact", v),
+            (None, Some(r)) => ("RegularExpression", r),
+            (None, None) => ("Exact", ""),
+        }
+    }
+}
+
+impl SetHeaderRouteStep {
+    /// The headers as one line, e.g. `X-Canary=yes, X-Team~=qa.*`.
+    pub fn describe(&self) -> String {
+        self.matches
+            .iter()
+            .map(|m| match m.header_value.gateway_api() {
+                ("Exact", v) => format!("{}={v}", m.header_name),
+                (_, v) => format!("{}~={v}", m.header_name),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}

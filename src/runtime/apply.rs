@@ -152,6 +152,7 @@ impl Applier {
             adopted_selector: adopted
                 .filter(|_| plan.original_is_stable)
                 .and_then(original_selector),
+            header_routes: desired.header_routes.clone(),
         };
         traffic::apply(&self.client, rollout, &state, new_template).await?;
 

@@ -12,12 +12,14 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::Client;
 
+use super::peers::build_info::{BuildInfoAttestor, BuildInfoQuery};
+use crate::analysis::providers::prometheus::PrometheusProvider;
 use crate::crd::{
     self, track_labels, FleetStatus, GateVerdict, PodFinding, Rollout, SmokeStatus, Track,
 };
 use crate::gates::fleet::{
     self, AttestConfig, ConfigRule, ExpectedWorkload, FleetExpectation, FleetReport, HttpAttestor,
-    TrackInventory,
+    ImageRecordAttestor, TrackInventory,
 };
 use crate::gates::smoke;
 use crate::rollout::children::{self, deployment_name};
@@ -37,7 +39,7 @@ pub enum ObserveError {
     #[error("invalid settings: {0}")]
     Settings(String),
     /// `spec.workloadRef` names a Deployment that does not exist.
-    #[error("spec.workloadRef: Deployment {0} not found")]
+    #[error("spec.workloadRef.name: Deployment {0} not found in the Rollout's namespace")]
     WorkloadRefMissing(String),
     /// The pods did not all answer within the reconcile's deadline (tried again with backoff).
     #[error("{0}")]
@@ -165,6 +167,44 @@ pub fn fleet_expectation(spec: &crd::RolloutSpec, scope: &FleetScope) -> FleetEx
         } else {
             vec![Track::Stable]
         },
+        dependencies: dependency_rules(check),
+        flags: flag_rules(check),
+    }
+}
+
+/// `spec.fleetCheck.dependencies` as the gate's rules.
+pub fn dependency_rules(check: &crd::FleetCheckSpec) -> Vec<fleet::DependencyRule> {
+    check
+        .dependencies
+        .iter()
+        .map(|d| fleet::DependencyRule {
+            name: d.name.clone(),
+            constraint: match (&d.range, &d.exact) {
+                (Some(r), _) => Some(fleet::Constraint::Range(r.clone())),
+                (None, Some(e)) => Some(fleet::Constraint::Exact(e.clone())),
+                (None, None) => None,
+            },
+            parity: d.parity,
+        })
+        .collect()
+}
+
+/// `spec.fleetCheck.flags` as the gate's rules.
+pub fn flag_rules(check: &crd::FleetCheckSpec) -> fleet::FlagRules {
+    let f = &check.flags;
+    fleet::FlagRules {
+        parity: f.parity,
+        ignore: f.ignore.iter().cloned().collect(),
+        expected: f.expected.clone(),
+        guards: f
+            .guards
+            .iter()
+            .map(|g| fleet::FlagGuard {
+                flag: g.flag.clone(),
+                on: g.on.clone(),
+                min_version: g.min_version.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -177,11 +217,31 @@ pub fn attest_config(spec: &crd::RolloutSpec) -> Result<AttestConfig, ObserveErr
             check.port
         ))
     })?;
+    fleet::keys::validate(&dependency_rules(check), &flag_rules(check))
+        .map_err(|e| ObserveError::Settings(format!("spec.fleetCheck.{e}")))?;
+    if check.source != crd::FleetSource::Http
+        && !(check.dependencies.is_empty()
+            && check.flags.expected.is_empty()
+            && check.flags.guards.is_empty())
+    {
+        // Only the version endpoint reports dependencies and flags: rules over them would
+        // fail every pod, or (worse) be silently skipped.
+        return Err(ObserveError::Settings(
+            "spec.fleetCheck.dependencies and spec.fleetCheck.flags need source: http (only the version endpoint reports them)".into(),
+        ));
+    }
+    if check.source != crd::FleetSource::Http && check.expected_config_hash.is_some() {
+        return Err(ObserveError::Settings(
+            "spec.fleetCheck.expectedConfigHash needs source: http (only the version endpoint reports a configuration hash)".into(),
+        ));
+    }
     let config = AttestConfig {
         port,
         path: check.path.clone(),
         version_pointer: check.version_pointer.clone(),
         config_hash_pointer: check.config_hash_pointer.clone(),
+        dependencies_pointer: check.dependencies_pointer.clone(),
+        flags_pointer: check.flags_pointer.clone(),
         timeout: check.timeout.into(),
         concurrency: usize::try_from(check.concurrency.max(1)).unwrap_or(1),
         ..AttestConfig::default()
@@ -190,6 +250,68 @@ pub fn attest_config(spec: &crd::RolloutSpec) -> Result<AttestConfig, ObserveErr
         .validate()
         .map_err(|e| ObserveError::Settings(format!("spec.fleetCheck: {e}")))?;
     Ok(config)
+}
+
+/// The name of a Deployment template's first container.
+fn first_container(d: &Deployment) -> Option<String> {
+    d.spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .first()
+        .map(|c| c.name.clone())
+}
+
+/// The digest a Deployment's template pins for `container` (`image: repo@sha256:…`), if any.
+fn pinned_digest(d: &Deployment, container: Option<&str>) -> Option<String> {
+    let containers = &d.spec.as_ref()?.template.spec.as_ref()?.containers;
+    let c = match container {
+        Some(name) => containers.iter().find(|c| c.name == name)?,
+        None => containers.first()?,
+    };
+    fleet::digest_of(c.image.as_deref()?)
+}
+
+/// For `source: imageID`, what each track's pods must run is a digest: the canary's from
+/// `expectedImageDigest` or its template's pin (one is required: a tag says nothing about what a
+/// node pulled); stable's from its template's pin, else what most stable pods run. There is no
+/// configuration hash in the kubelet's record.
+pub fn image_expectation(
+    expectation: &mut FleetExpectation,
+    check: &crd::FleetCheckSpec,
+    scope: &FleetScope,
+    canary: Option<&Deployment>,
+    stable: Option<&Deployment>,
+    container: Option<&str>,
+    records: &ImageRecordAttestor,
+) -> Result<(), ObserveError> {
+    if scope.canary_version.is_some() {
+        expectation.canary_version = check
+            .expected_image_digest
+            .clone()
+            .or_else(|| canary.and_then(|d| pinned_digest(d, container)))
+            .ok_or_else(|| {
+                ObserveError::Settings(
+                    "spec.fleetCheck.expectedImageDigest is required with source: imageID when the template's image is not pinned by digest".into(),
+                )
+            })?;
+    }
+    if scope.stable_version.is_some() {
+        let pinned = stable.and_then(|d| pinned_digest(d, container));
+        // Stable pods with no majority digest are held to a reference none of them has: each
+        // is named rather than the track passing on disagreement.
+        expectation.stable_version = Some(
+            pinned
+                .or_else(|| records.majority_digest(Track::Stable))
+                .unwrap_or_else(|| "(no digest most stable pods agree on)".into()),
+        );
+    }
+    expectation.config = ConfigRule::Standalone {
+        expected_hash: None,
+    };
+    Ok(())
 }
 
 /// Text from a pod as a finding in status keeps it: escaped and capped (a pod may report 64 KiB
@@ -436,13 +558,15 @@ impl Observer {
     }
 
     /// Attest the tracks in `scope` (with the adopted Deployment's pods as stable pods when
-    /// the scope says so).
+    /// the scope says so). `prometheus` is the client for `source: prometheus` (the caller asks
+    /// the analysis peer for it; unused by the other sources).
     pub async fn fleet(
         &self,
         rollout: &Rollout,
         deployments: &BTreeMap<Track, Deployment>,
         original: Option<&Deployment>,
         scope: &FleetScope,
+        prometheus: Option<Result<PrometheusProvider, String>>,
         now: Timestamp,
     ) -> Result<FleetObservation, ObserveError> {
         let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
@@ -477,14 +601,55 @@ impl Observer {
         if let Some(original) = original.filter(|_| scope.original) {
             parts.push(self.original_inventory(&namespace, original).await?);
         }
-        let expectation = fleet_expectation(&rollout.spec, scope);
-        let outcome = fleet::check(
-            &attestor,
-            concurrency,
-            &expectation,
-            TrackInventory::merge(parts),
-        )
-        .await;
+        let mut expectation = fleet_expectation(&rollout.spec, scope);
+        let inventory = TrackInventory::merge(parts);
+        let check = &rollout.spec.fleet_check;
+        let outcome = match check.source {
+            crd::FleetSource::Http => {
+                fleet::check(&attestor, concurrency, &expectation, inventory).await
+            }
+            crd::FleetSource::ImageId => {
+                let canary = deployments.get(&Track::Canary);
+                let stable = deployments
+                    .get(&Track::Stable)
+                    .or(original.filter(|_| scope.original));
+                let container = check
+                    .container
+                    .clone()
+                    .or_else(|| canary.or(stable).and_then(first_container));
+                let records = ImageRecordAttestor::new(&inventory, container.as_deref());
+                image_expectation(
+                    &mut expectation,
+                    check,
+                    scope,
+                    canary,
+                    stable,
+                    container.as_deref(),
+                    &records,
+                )?;
+                fleet::check(&records, concurrency, &expectation, inventory).await
+            }
+            crd::FleetSource::Prometheus => {
+                let info = &check.build_info;
+                // The pod label alone could name a same-named pod of another namespace.
+                let query = BuildInfoQuery::new(
+                    &info.metric,
+                    &info.version_label,
+                    &info.pod_label,
+                    vec![("namespace".to_string(), namespace.clone())],
+                )
+                .map_err(|e| ObserveError::Settings(format!("spec.fleetCheck.{e}")))?;
+                let provider = prometheus.unwrap_or_else(|| {
+                    Err("no Prometheus client was given to the fleet check".to_string())
+                });
+                let attestor = BuildInfoAttestor::new(provider, query);
+                // A series carries a version, no configuration hash to compare.
+                expectation.config = ConfigRule::Standalone {
+                    expected_hash: None,
+                };
+                fleet::check(&attestor, concurrency, &expectation, inventory).await
+            }
+        };
         Ok(FleetObservation {
             status: fleet_status(&outcome.report, now),
             verdict: outcome.verdict(),
@@ -596,6 +761,16 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_workload_ref_is_permanent_and_names_the_field() {
+        let e = ObserveError::WorkloadRefMissing("shop".into());
+        assert!(!e.is_transient());
+        assert_eq!(
+            e.to_string(),
+            "spec.workloadRef.name: Deployment shop not found in the Rollout's namespace"
+        );
+    }
+
+    #[test]
     fn the_adopted_deployment_is_read_with_its_marks() {
         let team: Deployment = serde_json::from_value(json!({
             "metadata": {"name": "shop", "annotations": {"tollgate.dev/adopted-by": "a"}},
@@ -663,6 +838,88 @@ mod tests {
             Some("current")
         );
         assert!(current_replica_set(&d, &sets[..2]).is_none());
+    }
+
+    #[test]
+    fn image_source_expects_digests_and_checks_its_rules() {
+        let hex = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let dep = |image: &str| -> Deployment {
+            serde_json::from_value(json!({"metadata": {"name": "d"}, "spec": {"selector": {},
+                "template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}))
+            .unwrap()
+        };
+        let spec: crd::RolloutSpec = serde_json::from_value(json!({
+            "version": "2.0.0", "workloadRef": {"name": "x"}, "steps": [{"setWeight": 10}],
+            "fleetCheck": {"source": "imageID"}
+        }))
+        .unwrap();
+        let scope = FleetScope {
+            canary_version: Some("2.0.0".into()),
+            stable_version: Some("1.0.0".into()),
+            original: false,
+        };
+        let canary = dep(&format!("shop@{}", hex('c')));
+        let stable = dep("shop:1.0.0");
+        let mut e = fleet_expectation(&spec, &scope);
+        let records = ImageRecordAttestor::default();
+        image_expectation(
+            &mut e,
+            &spec.fleet_check,
+            &scope,
+            Some(&canary),
+            Some(&stable),
+            None,
+            &records,
+        )
+        .unwrap();
+        assert_eq!(e.canary_version, hex('c'), "the template's pin");
+        assert!(e.stable_version.unwrap().contains("no digest"));
+        assert_eq!(
+            e.config,
+            ConfigRule::Standalone {
+                expected_hash: None
+            }
+        );
+        // A declared digest wins over the pin.
+        let mut declared = spec.fleet_check.clone();
+        declared.expected_image_digest = Some(hex('d'));
+        let mut e = fleet_expectation(&spec, &scope);
+        image_expectation(
+            &mut e,
+            &declared,
+            &scope,
+            Some(&canary),
+            None,
+            None,
+            &records,
+        )
+        .unwrap();
+        assert_eq!(e.canary_version, hex('d'));
+
+        // Bad rules are refused naming the field; flag rules need the HTTP source.
+        let mut bad = spec.clone();
+        bad.fleet_check.source = crd::FleetSource::Http;
+        bad.fleet_check.dependencies = vec![crd::DependencySpec {
+            name: "postgres".into(),
+            range: Some(">=fifteen".into()),
+            exact: None,
+            parity: true,
+        }];
+        let e = attest_config(&bad).unwrap_err().to_string();
+        assert!(e.contains("spec.fleetCheck.dependencies[0].range"), "{e}");
+        bad.fleet_check.dependencies[0].range = Some(">=15".into());
+        assert!(attest_config(&bad).is_ok());
+        bad.fleet_check.source = crd::FleetSource::ImageId;
+        let e = attest_config(&bad).unwrap_err().to_string();
+        assert!(e.contains("source: http"), "{e}");
+        // Nor does a series or a kubelet record carry a configuration hash to expect.
+        let mut hashed = spec.clone();
+        hashed.fleet_check.source = crd::FleetSource::Prometheus;
+        hashed.fleet_check.expected_config_hash = Some("abc".into());
+        let e = attest_config(&hashed).unwrap_err().to_string();
+        assert!(e.contains("spec.fleetCheck.expectedConfigHash"), "{e}");
+        hashed.fleet_check.source = crd::FleetSource::Http;
+        assert!(attest_config(&hashed).is_ok());
     }
 
     #[test]

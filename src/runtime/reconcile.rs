@@ -327,10 +327,21 @@ async fn ask_peers(
         }
     }
     if let Some(scope) = &needs.fleet {
+        let prometheus = if rollout.spec.fleet_check.source == crate::crd::FleetSource::Prometheus {
+            match ctx.analysis.fleet_prometheus(rollout).await {
+                Ok(client) => Some(client),
+                Err(problem) => {
+                    obs.spec_problem = Some(problem);
+                    return Ok(());
+                }
+            }
+        } else {
+            None
+        };
         let fleet = within(
             PEER_DEADLINE,
             ctx.observer
-                .fleet(rollout, deployments, original, scope, now),
+                .fleet(rollout, deployments, original, scope, prometheus, now),
         );
         let fleet = async {
             fleet

@@ -23,7 +23,7 @@ use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 
-use crate::crd::{Rollout, TrafficKind, TrafficSpec, FIELD_MANAGER};
+use crate::crd::{Rollout, SetHeaderRouteStep, TrafficKind, TrafficSpec, FIELD_MANAGER};
 
 pub use http_route::RouteError;
 
@@ -74,6 +74,9 @@ pub struct TrafficState {
     /// (they come from the same template). The stable Service selects these instead of the
     /// stable track's labels, so both serve.
     pub adopted_selector: Option<BTreeMap<String, String>>,
+    /// Header routes to the canary in force (`setHeaderRoute` steps): a rule each on the
+    /// HTTPRoute; none removes the operator's rules.
+    pub header_routes: Vec<SetHeaderRouteStep>,
 }
 
 /// Canary pods for a traffic weight: the share of `replicas`, rounded up, at least one.
@@ -151,7 +154,7 @@ pub fn services(
 }
 
 /// Converge traffic to `state`: server-side apply the Services, then set the kind's own
-/// weights (an HTTPRoute's, read-modify-patch).
+/// weights and header rules (an HTTPRoute's, read-modify-patch).
 pub async fn apply(
     client: &Client,
     rollout: &Rollout,
@@ -174,7 +177,7 @@ pub async fn apply(
             } else {
                 state.canary_weight
             };
-            http_route::set_weights(client, &namespace, route, weight).await
+            http_route::converge(client, &namespace, route, weight, &state.header_routes).await
         }
         None => Ok(()),
     }

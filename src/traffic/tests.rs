@@ -321,3 +321,192 @@ fn several_rules_of_a_grpc_route_are_weighted_alike_and_the_others_left_alone() 
         }
     );
 }
+
+fn route_spec(rules: serde_json::Value) -> crate::crd::HttpRouteSpec {
+    let mut spec = json!({"name": "shop", "stableService": "shop-stable",
+        "canaryService": "shop-canary", "port": 80});
+    if let Some(map) = rules.as_object() {
+        for (k, v) in map {
+            spec[k] = v.clone();
+        }
+    }
+    serde_json::from_value(spec).unwrap()
+}
+
+fn testers(value: &str) -> crate::crd::SetHeaderRouteStep {
+    serde_json::from_value(json!({"name": "testers",
+        "match": [{"headerName": "X-Canary", "headerValue": {"exact": value}}]}))
+    .unwrap()
+}
+
+/// A team's route as the API server stores it: a path rule with a header match of its own, the
+/// weighted rule (defaulted match), a rule for another service.
+fn stored_route() -> serde_json::Value {
+    let backends = json!([
+        {"group": "", "kind": "Service", "name": "shop-stable", "port": 80, "weight": 100},
+        {"group": "", "kind": "Service", "name": "shop-canary", "port": 80, "weight": 0}]);
+    json!({"metadata": {"name": "shop", "resourceVersion": "41"}, "spec": {"rules": [
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": backends},
+        {"name": "admin", "matches": [{"path": {"type": "PathPrefix", "value": "/admin"},
+            "headers": [{"type": "Exact", "name": "x-canary", "value": "team"}]}],
+         "backendRefs": [{"group": "", "kind": "Service", "name": "admin", "port": 80, "weight": 1}]}
+    ]}})
+}
+
+/// Apply a JSON patch to a JSON value, as the API server would.
+fn patched(mut value: serde_json::Value, patch: &json_patch::Patch) -> serde_json::Value {
+    json_patch::patch(&mut value, &patch.0).expect("the patch applies");
+    value
+}
+
+#[test]
+fn a_header_route_adds_one_named_rule_per_weighted_rule_to_the_canary() {
+    use super::http_route::{header_route_patch, HEADER_RULE_PREFIX};
+    let route = stored_route();
+    let spec = route_spec(json!({"ruleIndexes": [0, 1]}));
+    let patch = header_route_patch("shop", &route, &spec, &[testers("yes")])
+        .unwrap()
+        .expect("a patch");
+    // The patch tests the version read first.
+    let text = serde_json::to_value(&patch).unwrap();
+    assert_eq!(
+        text[0],
+        json!({"op": "test", "path": "/metadata/resourceVersion", "value": "41"})
+    );
+    let after = patched(route.clone(), &patch);
+    let rules = after["spec"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 4);
+    // The team's rules are untouched and first.
+    assert_eq!(rules[..2], route["spec"]["rules"].as_array().unwrap()[..]);
+    assert_eq!(
+        rules[2]["name"],
+        json!(format!("{HEADER_RULE_PREFIX}testers-0"))
+    );
+    assert_eq!(
+        rules[2]["matches"],
+        json!([{"path": {"type": "PathPrefix", "value": "/"},
+                "headers": [{"type": "Exact", "name": "X-Canary", "value": "yes"}]}])
+    );
+    assert_eq!(
+        rules[2]["backendRefs"],
+        json!([{"group": "", "kind": "Service", "name": "shop-canary", "port": 80, "weight": 1}])
+    );
+    // The team's own match of the same header (any case) gives way to the header route's; its
+    // path stays.
+    assert_eq!(rules[3]["name"], json!("tollgate-header-testers-1"));
+    assert_eq!(
+        rules[3]["matches"],
+        json!([{"path": {"type": "PathPrefix", "value": "/admin"},
+                "headers": [{"type": "Exact", "name": "X-Canary", "value": "yes"}]}])
+    );
+    // Converging again writes nothing, also once the API server filled in its defaults.
+    assert_eq!(
+        header_route_patch("shop", &after, &spec, &[testers("yes")]).unwrap(),
+        None
+    );
+    let mut defaulted = after.clone();
+    defaulted["spec"]["rules"][2]["matches"][0]["extra"] = json!("server default");
+    assert_eq!(
+        header_route_patch("shop", &defaulted, &spec, &[testers("yes")]).unwrap(),
+        None
+    );
+    // A changed match replaces the rule; no header route removes the operator's rules only.
+    let changed = header_route_patch("shop", &after, &spec, &[testers("qa")])
+        .unwrap()
+        .expect("a patch");
+    let changed = patched(after.clone(), &changed);
+    assert_eq!(
+        changed["spec"]["rules"][2]["matches"][0]["headers"][0]["value"],
+        json!("qa")
+    );
+    let removed = header_route_patch("shop", &after, &spec, &[])
+        .unwrap()
+        .expect("a patch");
+    assert_eq!(patched(after, &removed)["spec"], route["spec"]);
+    // Nothing to add and nothing there: no patch at all.
+    assert_eq!(
+        header_route_patch("shop", &route, &spec, &[]).unwrap(),
+        None
+    );
+}
+
+#[test]
+fn header_rules_stay_after_the_teams_and_never_replace_one() {
+    use super::http_route::header_route_patch;
+    let spec = route_spec(json!({}));
+    let route = stored_route();
+    let with = patched(
+        route.clone(),
+        &header_route_patch("shop", &route, &spec, &[testers("yes")])
+            .unwrap()
+            .unwrap(),
+    );
+    // The team appends a rule after the operator's: the operator's move back behind it, the
+    // team's new rule is kept.
+    let mut edited = with.clone();
+    let extra = json!({"name": "tollgate-is-not-a-prefix-of-ours", "backendRefs": [{"name": "x"}]});
+    edited["spec"]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(extra.clone());
+    let fixed = patched(
+        edited.clone(),
+        &header_route_patch("shop", &edited, &spec, &[testers("yes")])
+            .unwrap()
+            .expect("a patch"),
+    );
+    let rules = fixed["spec"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 4);
+    assert_eq!(rules[2], extra);
+    assert_eq!(rules[3]["name"], json!("tollgate-header-testers-0"));
+    // Removing every header route leaves every rule of the team's.
+    let cleared = patched(
+        fixed.clone(),
+        &header_route_patch("shop", &fixed, &spec, &[])
+            .unwrap()
+            .unwrap(),
+    );
+    let names: Vec<_> = cleared["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            json!(null),
+            json!("admin"),
+            json!("tollgate-is-not-a-prefix-of-ours")
+        ]
+    );
+}
+
+#[test]
+fn header_routes_past_the_rule_limit_or_on_a_missing_rule_are_errors() {
+    use super::http_route::header_route_patch;
+    let route = stored_route();
+    let missing = route_spec(json!({"ruleIndex": 5}));
+    let err = header_route_patch("shop", &route, &missing, &[testers("yes")]).unwrap_err();
+    assert!(err.to_string().contains("spec.rules[5]"), "{err}");
+    let mut full = route.clone();
+    let rules = full["spec"]["rules"].as_array_mut().unwrap();
+    while rules.len() < 16 {
+        rules.push(json!({"backendRefs": [{"name": "x"}]}));
+    }
+    let err =
+        header_route_patch("shop", &full, &route_spec(json!({})), &[testers("yes")]).unwrap_err();
+    assert!(err.to_string().contains("at most 16"), "{err}");
+    // A regex header match is the Gateway API's RegularExpression type.
+    let regex: crate::crd::SetHeaderRouteStep = serde_json::from_value(json!({"name": "qa",
+        "match": [{"headerName": "X-Team", "headerValue": {"regex": "qa-.*"}}]}))
+    .unwrap();
+    let p = header_route_patch("shop", &route, &route_spec(json!({})), &[regex])
+        .unwrap()
+        .unwrap();
+    let after = patched(route, &p);
+    assert_eq!(
+        after["spec"]["rules"][2]["matches"][0]["headers"],
+        json!([{"type": "RegularExpression", "name": "X-Team", "value": "qa-.*"}])
+    );
+}

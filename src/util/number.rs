@@ -15,6 +15,18 @@ pub fn format_number(x: f64) -> String {
     }
 }
 
+/// A count for people: a whole number as such (`211`, `143800`), anything else (counts from
+/// Prometheus' `increase()` are estimates with fractions) as [`format_number`]. Whole numbers
+/// of twelve digits or more go to [`format_number`] too: no service counts that many in a look,
+/// and a long row of digits is harder to read than `1.438e12`.
+pub fn format_count(x: f64) -> String {
+    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e12 {
+        format!("{x:.0}")
+    } else {
+        format_number(x)
+    }
+}
+
 /// [`format_number`], or `-` when there is no number.
 pub fn format_optional(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_string(), format_number)
@@ -47,6 +59,17 @@ mod tests {
             assert_eq!(format_number(x), shown, "{x}");
         }
         assert_eq!(format_optional(None), "-");
+        for (x, shown) in [
+            (0.0, "0"),
+            (143_800.0, "143800"),
+            (211.0, "211"),
+            (211.828, "211.828"),
+            (-3.0, "-3"),
+            (1e12, "1.000e12"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(format_count(x), shown, "{x}");
+        }
         assert_eq!(format_optional(Some(1.02)), "1.020");
     }
 }

@@ -71,11 +71,19 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Longest line [`for_terminal`] prints, in characters: far more than any line of a report
+/// (a table row, a broker's reason), far less than a 64 KiB version string from a pod.
+pub const MAX_TERMINAL_LINE: usize = 1000;
+
 /// Text for a terminal (a whole report, or one line): every unsafe character escaped as
-/// [`escape`] does, except the line breaks `\n` that separate the report's own lines. An
-/// escape sequence, an OSC title or a carriage return from outside is shown, never obeyed.
+/// [`escape`] does, except the line breaks `\n` that separate the report's own lines, and each
+/// line at most [`MAX_TERMINAL_LINE`] characters. An escape sequence, an OSC title or a carriage
+/// return from outside is shown, never obeyed; a huge string is cut, not scrolled through.
 pub fn for_terminal(text: &str) -> String {
-    text.split('\n').map(escape).collect::<Vec<_>>().join("\n")
+    text.split('\n')
+        .map(|line| for_status(line, MAX_TERMINAL_LINE))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Outside text as a Rollout's status (or an Event) may keep it: escaped, then at most
@@ -167,6 +175,24 @@ mod tests {
         assert_eq!(excerpt("  abcdef\n", 3), "abc…");
         assert_eq!(excerpt("\u{1b}[2Jboom", 100), " [2Jboom");
         assert_eq!(printable("a\tb\r\nc\0"), "a b  c ");
+    }
+
+    #[test]
+    fn terminal_lines_are_cut_after_escaping() {
+        let hostile = format!("v\u{1b}]0;pwned\u{7}\r{}\nnext", "A".repeat(64 * 1024));
+        let shown = for_terminal(&hostile);
+        let lines: Vec<&str> = shown.split('\n').collect();
+        assert_eq!(lines.len(), 2, "{shown}");
+        assert!(
+            lines[0].starts_with("v\\u{1b}]0;pwned\\u{7}\\rAAA"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(lines[0].chars().count(), MAX_TERMINAL_LINE + 1);
+        assert!(lines[0].ends_with(ELLIPSIS));
+        assert_eq!(lines[1], "next");
+        let short = "NAME  VERSION\nshop  1.0.0\n";
+        assert_eq!(for_terminal(short), short);
     }
 
     #[test]

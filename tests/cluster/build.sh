@@ -2,7 +2,8 @@
 # Builds the local control plane's binaries once into a cache folder outside the clone:
 #   ${TOLLGATE_CACHE:-$HOME/.cache/tollgate}/bin/<KUBERNETES_VERSION>/
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (one wrapper Go module that repeats
-# k8s.io/kubernetes's `replace` lines for its staging modules), kwok and helm (`go install`).
+# k8s.io/kubernetes's `replace` lines for its staging modules), kwok, metrics-server and helm
+# (`go install`).
 # Also installs Debian's prometheus and openssl if missing, and the container tools
 # (container-tools.sh). Reuses whatever is already there.
 set -euo pipefail
@@ -99,6 +100,13 @@ if [ ! -x "$bin/kwok" ]; then
   log "building kwok $KWOK_VERSION"
   GOBIN=$bin go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 fi
+# metrics-server: the metrics API (metrics.k8s.io) an HorizontalPodAutoscaler reads; it scrapes
+# the kubelet resource-metrics endpoints kwok emulates.
+if [ ! -x "$bin/metrics-server" ]; then
+  log "building metrics-server $METRICS_SERVER_VERSION"
+  GOBIN=$bin go install -trimpath -ldflags "-s -w" \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+fi
 if [ ! -x "$bin/helm" ]; then
   log "building helm $HELM_VERSION"
   GOBIN=$bin go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
@@ -113,6 +121,16 @@ if [ ! -s "$stages" ]; then
            pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
     echo "---"; cat "$kdir/kustomize/stage/$f"
   done > "$stages.tmp" && mv "$stages.tmp" "$stages"
+fi
+# kwok's emulated kubelet resource metrics (one `/metrics/nodes/<node>/metrics/resource` per
+# node, what metrics-server scrapes) and pods' CPU/memory usage read from the pod annotations
+# `kwok.x-k8s.io/usage-cpu` / `-memory` (defaults 1m / 1Mi), from the same module version.
+kwok_metrics=$bin/kwok-metrics.yaml
+if [ ! -s "$kwok_metrics" ]; then
+  kdir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  for f in metrics/resource/metrics-resource.yaml metrics/usage/usage-from-annotation.yaml; do
+    echo "---"; cat "$kdir/kustomize/$f"
+  done > "$kwok_metrics.tmp" && mv "$kwok_metrics.tmp" "$kwok_metrics"
 fi
 # The Gateway API's standard-channel CRDs (HTTPRoute and friends), from the same Go module
 # proxy, so the e2e can shift traffic through a real HTTPRoute object.

@@ -2,8 +2,9 @@
 # Starts a throwaway local control plane on 127.0.0.1 in a fresh temp dir:
 #   etcd, kube-apiserver (RBAC on, --endpoint-reconciler-type=none), kube-controller-manager,
 #   kube-scheduler, kwok (fake nodes; pod IPs from a loopback CIDR), and — when available —
-#   Prometheus (kubernetes_sd_configs against this apiserver) and the pod runner (a real demo-app
-#   process on every Running pod's IP).
+#   metrics-server (the metrics API, behind the aggregation layer; kwok emulates the kubelet
+#   metrics it scrapes), Prometheus (kubernetes_sd_configs against this apiserver) and the pod
+#   runner (a real demo-app process on every Running pod's IP).
 # Prints the path of an env file (KUBECONFIG, URLs, ...) on stdout; `source` it or point
 # TOLLGATE_TEST_ENV at it. Stop with: tests/cluster/stop.sh <that env file or dir>.
 #
@@ -14,6 +15,7 @@
 #   TOLLGATE_SERVICE_CIDR Service ClusterIP range (default 127.0.96.0/20, loopback too)
 #   TOLLGATE_NODES        number of fake nodes (default 3)
 #   TOLLGATE_PROMETHEUS   0 to skip Prometheus (default 1)
+#   TOLLGATE_METRICS_SERVER 0 to skip metrics-server (default 1 when build.sh built it)
 #   TOLLGATE_POD_RUNNER   path of the pod-runner binary (default: none = not started)
 #   TOLLGATE_POD_RUNNER_SELECTOR  label selector of the pods that get a process (default: all)
 #   DEMO_APP_BIN          path of the demo-app binary the pod runner starts
@@ -36,6 +38,11 @@ pod_cidr=${TOLLGATE_POD_CIDR:-127.0.10.0/24}
 # Service ClusterIPs are loopback too, so even a stray request to one stays on this machine.
 service_cidr=${TOLLGATE_SERVICE_CIDR:-127.0.96.0/20}
 nodes=${TOLLGATE_NODES:-3}
+# The metrics API only when build.sh built metrics-server (a cache from before it still starts).
+metrics_server=0
+if [ "${TOLLGATE_METRICS_SERVER:-1}" != 0 ] && [ -x "$bin/metrics-server" ] && [ -s "$bin/kwok-metrics.yaml" ]; then
+  metrics_server=1
+fi
 timeout=${TOLLGATE_START_TIMEOUT:-120}
 
 if [ -n "${TOLLGATE_CLUSTER_DIR:-}" ]; then
@@ -81,8 +88,11 @@ extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
 EOF
 printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' > "$pki/client.ext"
-cert() { # name subject extfile
-  ossl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$pki/$1.key" -out "$pki/$1.csr"
+# The aggregator verifies an APIService backend's certificate as <service>.<namespace>.svc.
+printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:metrics-server.kube-system.svc,IP:127.0.0.1\n' > "$pki/metrics-server-serving.ext"
+cert() { # name subject extfile [key: default rsa:2048]
+  ossl req -newkey "${4:-rsa:2048}" ${4:+-pkeyopt ec_paramgen_curve:P-256} -nodes -subj "$2" \
+    -keyout "$pki/$1.key" -out "$pki/$1.csr"
   ossl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 2 -extfile "$3" -out "$pki/$1.crt"
 }
@@ -93,13 +103,21 @@ cert scheduler "/CN=system:kube-scheduler" "$pki/client.ext"
 cert kwok "/O=system:masters/CN=kwok" "$pki/client.ext"
 cert prometheus "/CN=tollgate-prometheus" "$pki/client.ext"
 cert pod-runner "/CN=tollgate-pod-runner" "$pki/client.ext"
+# The aggregation layer: the apiserver proxies to APIService backends (metrics-server) as
+# front-proxy-client, passing the caller in X-Remote-* headers the backend trusts from that name.
+# EC keys for these: generated in milliseconds where an RSA key takes up to a second on a busy machine.
+cert front-proxy-client "/CN=front-proxy-client" "$pki/client.ext" ec
+if [ "$metrics_server" = 1 ]; then
+  cert metrics-server "/O=system:masters/CN=metrics-server" "$pki/client.ext" ec
+  cert metrics-server-serving "/CN=metrics-server" "$pki/metrics-server-serving.ext" ec
+fi
 ossl genrsa -out "$pki/sa.key" 2048
 ossl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
 
 # --- ports, kubeconfigs ---------------------------------------------------------------------------
 etcd_port=$(freeport); etcd_peer_port=$(freeport); api_port=$(freeport)
 kcm_port=$(freeport); sched_port=$(freeport); kwok_port=$(freeport); prom_port=$(freeport)
-runner_port=$(freeport)
+runner_port=$(freeport); ms_port=$(freeport)
 server=https://127.0.0.1:$api_port
 kubeconfig() { # user -> file
   cat > "$dir/$1.kubeconfig" <<EOF
@@ -121,7 +139,7 @@ contexts:
 current-context: tollgate-test
 EOF
 }
-for u in admin controller-manager scheduler kwok prometheus pod-runner; do kubeconfig $u; done
+for u in admin controller-manager scheduler kwok prometheus pod-runner metrics-server; do kubeconfig $u; done
 export KUBECONFIG=$dir/admin.kubeconfig
 kc() { "$bin/kubectl" --request-timeout=10s "$@"; }
 
@@ -145,6 +163,10 @@ spawn kube-apiserver "$bin/kube-apiserver" \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --service-cluster-ip-range="$service_cidr" \
   --allow-privileged=true --profiling=false --watch-cache=true \
+  --requestheader-client-ca-file="$pki/ca.crt" --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- \
+  --proxy-client-cert-file="$pki/front-proxy-client.crt" --proxy-client-key-file="$pki/front-proxy-client.key" \
   --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota \
   --v=1
 
@@ -173,18 +195,32 @@ spawn kube-controller-manager "$bin/kube-controller-manager" \
   --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
   --controllers='*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller' \
   --concurrent-deployment-syncs=10 --concurrent-replicaset-syncs=10 \
+  --horizontal-pod-autoscaler-sync-period=2s \
   --v=1
 spawn kube-scheduler "$bin/kube-scheduler" \
   --kubeconfig="$dir/scheduler.kubeconfig" \
   --authentication-kubeconfig="$dir/scheduler.kubeconfig" \
   --authorization-kubeconfig="$dir/scheduler.kubeconfig" \
   --bind-address=127.0.0.1 --secure-port="$sched_port" --leader-elect=false --v=1
-spawn kwok "$bin/kwok" --kubeconfig="$dir/kwok.kubeconfig" --config="$bin/kwok-stages.yaml" \
+kwok_config=("--config=$bin/kwok-stages.yaml" "--config=$here/kwok-pod-ready-again.yaml")
+[ "$metrics_server" = 0 ] || kwok_config+=("--config=$bin/kwok-metrics.yaml")
+spawn kwok "$bin/kwok" --kubeconfig="$dir/kwok.kubeconfig" "${kwok_config[@]}" \
   --manage-all-nodes=false \
   --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
   --disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom \
   --cidr="$pod_cidr" --node-ip=127.0.0.1 --node-port=0 \
   --server-address="127.0.0.1:$kwok_port"
+# metrics-server: a host process like the rest (the metrics API: see the section below). Every
+# fake node has kwok's address and port, and its own metrics path (a node annotation below).
+[ "$metrics_server" = 0 ] || spawn metrics-server "$bin/metrics-server" \
+  --bind-address=127.0.0.1 --secure-port="$ms_port" \
+  --tls-cert-file="$pki/metrics-server-serving.crt" --tls-private-key-file="$pki/metrics-server-serving.key" \
+  --kubeconfig="$dir/metrics-server.kubeconfig" \
+  --authentication-kubeconfig="$dir/metrics-server.kubeconfig" \
+  --authorization-kubeconfig="$dir/metrics-server.kubeconfig" \
+  --kubelet-port="$kwok_port" --kubelet-insecure-tls \
+  --kubelet-preferred-address-types=InternalIP \
+  --metric-resolution=10s --kubelet-request-timeout=5s --v=1
 
 # Fake nodes (no taint: every workload of the test cluster lands on them).
 for i in $(seq 0 $(( nodes - 1 ))); do
@@ -197,6 +233,8 @@ metadata:
   annotations:
     kwok.x-k8s.io/node: fake
     node.alpha.kubernetes.io/ttl: "0"
+    # Where metrics-server finds this node's resource metrics on kwok's server.
+    metrics.k8s.io/resource-metrics-path: /metrics/nodes/kwok-node-$i/metrics/resource
   labels:
     kubernetes.io/hostname: kwok-node-$i
     kubernetes.io/os: linux
@@ -227,6 +265,35 @@ subjects:
 EOF
 wait_for "RBAC bootstrap" kc get clusterrole system:kube-scheduler
 kc apply -f "$dir/nodes.yaml" -f "$dir/rbac.yaml" >/dev/null || fail "creating nodes and RBAC"
+
+# --- the metrics API ------------------------------------------------------------------------------
+# metrics-server (started above) is registered as an APIService. The apiserver reaches it through
+# an ExternalName Service (127.0.0.1): pod and Service IPs here are loopback, which Endpoints
+# refuse, and an ExternalName Service is resolved to its name and the APIService's port without
+# any proxy.
+if [ "$metrics_server" = 1 ]; then
+  cat > "$dir/metrics-server.yaml" <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: metrics-server, namespace: kube-system}
+spec: {type: ExternalName, externalName: 127.0.0.1}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io}
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  service: {name: metrics-server, namespace: kube-system, port: $ms_port}
+  caBundle: $(base64 -w0 "$pki/ca.crt")
+  groupPriorityMinimum: 100
+  versionPriority: 100
+YAML
+  # Registered once it answers, so the aggregator's first check finds it up.
+  curl_ms() { curl -sf --max-time 2 --cacert "$pki/ca.crt" "https://127.0.0.1:$ms_port/livez"; }
+  wait_for "metrics-server livez" curl_ms
+  kc apply -f "$dir/metrics-server.yaml" >/dev/null || fail "registering the metrics API"
+fi
 
 # --- Prometheus -----------------------------------------------------------------------------------
 prom_url=""
@@ -334,6 +401,7 @@ KUBECTL=$bin/kubectl
 HELM=$bin/helm
 GATEWAY_API_CRDS=$bin/gateway-api-$GATEWAY_API_VERSION
 PROMETHEUS_URL=$prom_url
+TOLLGATE_METRICS_API=$metrics_server
 TOLLGATE_PROMETHEUS_SD=$prom_sd
 TOLLGATE_SCRAPE_INTERVAL_SECONDS=2
 TOLLGATE_POD_RUNNER_URL=$runner_url
@@ -356,11 +424,17 @@ if [ -n "$prom_url" ]; then
   prom_ready() { curl -sf --max-time 2 "$prom_url/-/ready"; }
   wait_for "prometheus ready" prom_ready
 fi
+if [ "$metrics_server" = 1 ]; then
+  metrics_api_available() {
+    [ "$(kc get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')" = True ]
+  }
+  wait_for "the metrics API (APIService v1beta1.metrics.k8s.io) Available" metrics_api_available
+fi
 if [ -n "$runner_url" ]; then
   runner_ready() { curl -sf --max-time 2 "$runner_url/healthz"; }
   wait_for "pod runner ready" runner_ready
 fi
 elapsed=$(python3 -c "import time; print(f'{time.time() - $t0:.1f}')")
-log "cluster Ready in ${elapsed}s: apiserver $server, prometheus ${prom_url:-off} (sd: $prom_sd), pod runner ${runner_url:-off}"
+log "cluster Ready in ${elapsed}s: apiserver $server, prometheus ${prom_url:-off} (sd: $prom_sd), metrics API $([ "$metrics_server" = 1 ] && echo "on (metrics-server 127.0.0.1:$ms_port)" || echo off), pod runner ${runner_url:-off}"
 echo "TOLLGATE_START_SECONDS=$elapsed" >> "$dir/env"
 echo "$dir/env"

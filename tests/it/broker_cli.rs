@@ -10,29 +10,7 @@ const NO: &str = r#"{"summary":{"deployable":false,"reason":"The verification fo
 const UNKNOWN: &str = r#"{"summary":{"deployable":null,"reason":"Missing verification","success":0,"failed":0,"unknown":1}}"#;
 
 async fn tollgate(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"));
-        c.args(&args);
-        for k in [
-            "PACT_BROKER_BASE_URL",
-            "PACT_BROKER_TOKEN",
-            "PACT_BROKER_USERNAME",
-            "PACT_BROKER_PASSWORD",
-        ] {
-            c.env_remove(k);
-        }
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.output().expect("run tollgate")
-    })
-    .await
-    .expect("join")
+    crate::support::cli::tollgate_async(args, env).await
 }
 
 fn cid(extra: &[&'static str]) -> Vec<&'static str> {

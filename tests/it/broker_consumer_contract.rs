@@ -1,7 +1,8 @@
 //! tollgate's own consumer contract with the Pact Broker, for what the official client's contract
 //! lacks: environment-scoped can-i-deploy (true, false, null, with ignore), a 400 with an errors
-//! object, a 401 with an empty body, and a deployment record without an application instance made
-//! as the controller makes it (first the environment's currently deployed versions, then the POST).
+//! object, a 401 with an empty body, a deployment record without an application instance made
+//! as the controller makes it (first the environment's currently deployed versions, then the POST),
+//! and an undeployment record (the currently deployed versions, then a merge patch of each).
 //!
 //! Running this test regenerates `tests/pacts/tollgate-Pact Broker.json` (committed, so a broker's
 //! provider verification can use it); the pact_consumer mock server fails the test when a request
@@ -245,6 +246,43 @@ fn own_consumer_contract() {
             i.response.status(201).content_type(HAL).json_body(json_pattern!({
                 "uuid": like!("0b4f0f5e-5c1a-4f55-b6f8-8d7f6f2f1c11"),
                 "currentlyDeployed": true
+            }));
+            i
+        })
+        // Recording an undeployment, as the official client does: the environment's currently
+        // deployed versions of the pacticipant (Baz, so this query differs from Foo's above),
+        // then a merge patch of the deployed version's own resource.
+        .interaction("a request for the versions of Baz currently deployed to production", "", |mut i| {
+            i.given("version 2.0.0 of Baz is currently deployed to production without an application instance");
+            i.request
+                .get()
+                .path("/environments/7e8b3c40-4d0a-4a3d-9a0b-2b1d2f3e4a5b/deployed-versions/currently-deployed")
+                .query_param("pacticipant", "Baz")
+                .header("Accept", "application/hal+json");
+            i.response.ok().content_type(HAL).json_body(json_pattern!({
+                "_embedded": { "deployedVersions": [{
+                    "currentlyDeployed": true,
+                    "_embedded": { "version": { "number": like!("2.0.0") } },
+                    "_links": { "self": { "href": term!(
+                        "^.*/deployed-versions/[0-9a-f-]+$",
+                        "/deployed-versions/5d1e9d7a-0b1c-4f5e-8a2b-3c4d5e6f7a8b"
+                    ) } }
+                }] }
+            }));
+            i
+        })
+        .interaction("a request to record the undeployment of Baz 2.0.0 from production", "", |mut i| {
+            i.given("version 2.0.0 of Baz is currently deployed to production without an application instance");
+            i.request
+                .method("PATCH")
+                .path("/deployed-versions/5d1e9d7a-0b1c-4f5e-8a2b-3c4d5e6f7a8b")
+                .header("Accept", "application/hal+json")
+                .header("Content-Type", "application/merge-patch+json")
+                .json_body(json_pattern!({ "currentlyDeployed": false }));
+            i.response.ok().content_type(HAL).json_body(json_pattern!({
+                "currentlyDeployed": false,
+                "undeployedAt": like!("2026-12-07T02:00:00+00:00"),
+                "_embedded": { "version": { "number": like!("2.0.0") } }
             }));
             i
         });

@@ -461,4 +461,25 @@ async fn cli_against_the_stub() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    let out = run(vec![
+        "record-undeployment",
+        "--pacticipant",
+        "Baz",
+        "--environment",
+        "production",
+        "--output",
+        "json",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json output");
+    assert_eq!(v["recorded"], true);
+    assert_eq!(v["undeployed"], serde_json::json!(["2.0.0"]));
 }

@@ -463,6 +463,48 @@ async fn invalid_rollouts_are_rejected_naming_the_field() {
             "spec.workloadRef.scaleDown",
         ),
         (
+            "header route without an HTTPRoute",
+            |v| {
+                v["spec"]["steps"][1] = json!({"setHeaderRoute": {"name": "testers",
+                    "match": [{"headerName": "X-Canary", "headerValue": {"exact": "yes"}}]}})
+            },
+            "spec.steps[].setHeaderRoute",
+        ),
+        (
+            "header route beside a weight",
+            |v| v["spec"]["steps"][0]["setHeaderRoute"] = json!({"name": "testers"}),
+            "spec.steps[0]",
+        ),
+        (
+            "header value exact and regex",
+            |v| {
+                v["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {"name": "r",
+                    "stableService": "s", "canaryService": "c", "port": 80}});
+                v["spec"]["steps"][1] = json!({"setHeaderRoute": {"name": "testers",
+                    "match": [{"headerName": "X-Canary", "headerValue": {"exact": "y", "regex": "y"}}]}})
+            },
+            "spec.steps[].setHeaderRoute.match[].headerValue",
+        ),
+        (
+            "header route name not a DNS label",
+            |v| {
+                v["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {"name": "r",
+                    "stableService": "s", "canaryService": "c", "port": 80}});
+                v["spec"]["steps"][1] = json!({"setHeaderRoute": {"name": "QA Team"}})
+            },
+            "spec.steps[].setHeaderRoute.name",
+        ),
+        (
+            "header name not a token",
+            |v| {
+                v["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {"name": "r",
+                    "stableService": "s", "canaryService": "c", "port": 80}});
+                v["spec"]["steps"][1] = json!({"setHeaderRoute": {"name": "qa",
+                    "match": [{"headerName": "X Canary:", "headerValue": {"exact": "yes"}}]}})
+            },
+            "spec.steps[].setHeaderRoute.match[].headerName",
+        ),
+        (
             "errorRate tolerance below 1",
             |v| v["spec"]["analysis"]["errorRate"]["tolerance"] = json!(0.5),
             "spec.analysis.errorRate.tolerance",
@@ -494,6 +536,11 @@ async fn invalid_rollouts_are_rejected_naming_the_field() {
             "interval not a duration",
             |v| v["spec"]["analysis"]["interval"] = json!("10 minutes"),
             "spec.analysis.interval",
+        ),
+        (
+            "a duration past Go's bound (kube's parser would panic on it)",
+            |v| v["spec"]["progressDeadline"] = json!("99999999999999999999999999999h"),
+            "spec.progressDeadline",
         ),
         (
             "analysis with no metric",
@@ -596,6 +643,50 @@ async fn invalid_rollouts_are_rejected_naming_the_field() {
         cases.len(),
         failures.join("\n")
     );
+    ns.delete().await;
+}
+
+/// A version that moves from build to build is refused by the API server itself, whatever its
+/// case, with a message naming `spec.version`; a version carrying a commit, or merely containing
+/// one of those words, is accepted.
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn mutable_versions_are_rejected_naming_the_field() {
+    let env = TestEnv::load();
+    env.install_crds().await;
+    let ns = env.namespace("crd-mutable-version").await;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ns.client.clone(), &ns.name, &rollout_resource());
+    let base = base_rollout(&ns.name);
+    let mut failures = vec![];
+    let refused = [
+        "latest", "Latest", "stable", "main", "master", "HEAD", "dev", "develop", "trunk",
+        "snapshot", "none", "null", "unknown",
+    ];
+    for version in refused {
+        let mut obj = base.clone();
+        obj["spec"]["version"] = json!(version);
+        match dry_run(&api, &obj).await {
+            Ok(()) => failures.push(format!("{version}: accepted")),
+            Err(kube::Error::Api(s)) if s.code == 422 => {
+                if !s.message.contains("spec.version must identify one build") {
+                    failures.push(format!(
+                        "{version}: message does not name spec.version: {}",
+                        s.message
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!("{version}: unexpected error {e}")),
+        }
+    }
+    for version in ["1.4.2+76a39e5", "main-76a39e5", "2.4.0"] {
+        let mut obj = base.clone();
+        obj["spec"]["version"] = json!(version);
+        if let Err(e) = dry_run(&api, &obj).await {
+            failures.push(format!("{version}: refused: {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     ns.delete().await;
 }
 

@@ -2,8 +2,10 @@
 //! under steady load from load-gen over every ready pod with its labels (as the team's own
 //! Service would send it), is adopted by a Rollout once per `scaleDown` mode. A watcher counts
 //! the ready pods that can serve (Deployment's and Rollout's alike) every 100 ms throughout.
-//! Asserted: never fewer than 4 ready pods, no load-gen tick without a ready backend, the
-//! Deployment ends at the mode's size, and deleting the Rollout scales it back to 4.
+//! Asserted: never fewer than 4 ready pods, no load-gen tick without a ready backend, not one
+//! failed request, the Deployment ends at the mode's size, and deleting the Rollout scales it
+//! back to 4. A workloadRef to a Deployment that does not exist stops the Rollout with
+//! `InvalidSpec` naming the field, and nothing is created or scaled.
 //! `kubectl scale rollout/demo` through the `/scale` subresource is checked on the adopted
 //! Rollout too (the Rollout's tracks resize, `status.replicas` and `status.selector` follow).
 
@@ -255,6 +257,8 @@ async fn adopt(mode: &str, final_replicas: i32) {
     assert!(status_code.success(), "load-gen failed");
     assert!(min_ready >= 4, "ready pods dropped to {min_ready}\n{log}");
     assert_eq!(totals["skippedNoTarget"], json!(0), "{totals}");
+    // Not one request failed: no pod was picked before it listened or after it was gone.
+    assert_eq!(totals["failed"], json!(0), "{totals}");
     assert!(totals["sent"].as_u64().unwrap_or(0) > 1000, "{totals}");
     assert_eq!(
         restored, 4,
@@ -287,4 +291,61 @@ async fn adopting_with_scale_down_on_success_scales_it_to_zero_after_the_attesta
 #[ignore = "needs the local cluster: run tests/run-all.sh"]
 async fn adopting_progressively_never_leaves_fewer_ready_pods() {
     adopt("progressively", 0).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn a_workload_ref_to_a_missing_deployment_is_invalid_spec_and_scales_nothing() {
+    let env = TestEnv::load();
+    env.install_crds().await;
+    let ns = env.namespace("e2e-adopt-missing").await;
+    let operator = Operator::start_args(&env, &ns.name, &[]);
+    let rollouts: Api<Rollout> = ns.api();
+    let mut manifest =
+        serde_json::to_value(rollout(ROLLOUT, env.prometheus_url(), false)).expect("json");
+    let spec = manifest["spec"].as_object_mut().expect("spec");
+    spec.remove("template");
+    spec.remove("selector");
+    spec.insert(
+        "workloadRef".into(),
+        json!({"name": "not-there", "scaleDown": "onSuccess"}),
+    );
+    let manifest: Rollout = serde_json::from_value(manifest).expect("rollout");
+    rollouts
+        .create(&PostParams::default(), &manifest)
+        .await
+        .expect("create the Rollout");
+    let held = wait_for(
+        &rollouts,
+        ROLLOUT,
+        Duration::from_secs(60),
+        "InvalidSpec",
+        &operator,
+        |s| s.reason.as_deref() == Some("InvalidSpec"),
+    )
+    .await;
+    let status = held.status.clone().unwrap_or_default();
+    let deployments: Api<Deployment> = ns.api();
+    let created = deployments
+        .list(&ListParams::default())
+        .await
+        .expect("list deployments")
+        .items
+        .len();
+    let stalled = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Stalled" && c.status == "True");
+    operator.assert_never_forbidden();
+    drop(operator);
+    ns.delete().await;
+
+    let message = status.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("spec.workloadRef.name") && message.contains("not-there"),
+        "{message}"
+    );
+    assert!(stalled, "{status:?}");
+    assert_eq!(status.adoption, None, "nothing adopted");
+    assert_eq!(created, 0, "no Deployment created or scaled");
 }

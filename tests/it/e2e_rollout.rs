@@ -557,20 +557,10 @@ async fn the_standby_takes_over_when_the_leader_dies() {
 #[ignore = "needs the local cluster: run tests/run-all.sh"]
 async fn one_stale_pod_among_the_canaries_blocks_the_rollout() {
     let world = Scenario::with_stable_v1("e2e-stale").await;
-    // One instance still runs the old code where the new one should be (the Knight Capital
-    // failure): a pod left behind by an earlier manual deploy, carrying the canary's labels so
-    // the canary's Service and the load would reach it, but running 1.0.0.
-    let pods: Api<k8s_openapi::api::core::v1::Pod> = world.ns.api();
-    let mut stale_template = template("1.0.0", 0.05, None);
-    stale_template["metadata"] = json!({
-        "name": "demo-canary-leftover",
-        "labels": {"app": "demo", "tollgate.dev/rollout": NAME, "tollgate.dev/track": "canary"}
-    });
-    let stale: k8s_openapi::api::core::v1::Pod =
-        serde_json::from_value(stale_template).expect("pod manifest");
-    pods.create(&PostParams::default(), &stale)
-        .await
-        .expect("create the stale pod");
+    // A pod left behind by an earlier manual deploy, carrying the canary's labels, on 1.0.0.
+    world
+        .create_leftover_canary_pod("demo-canary-leftover", "1.0.0")
+        .await;
     // It is Ready and answers with its (old) version before the new version is rolled out.
     let runner = world.env.var("TOLLGATE_POD_RUNNER_URL").to_string();
     wait_until(Duration::from_secs(60), "the stale pod to run", || async {

@@ -19,6 +19,8 @@ fn expectation(config: ConfigRule) -> FleetExpectation {
         config,
         max_listed_failures: DEFAULT_MAX_LISTED_FAILURES,
         required_tracks: vec![Track::Canary],
+        dependencies: Vec::new(),
+        flags: Default::default(),
     }
 }
 

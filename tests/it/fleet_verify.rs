@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use crate::support::fleet::{Fleet, PodSpec, BLUE, BLUE_HASH, GREEN};
 use serde_json::{json, Value};
 
-fn pod(name: &str, ip: IpAddr, ready: bool) -> Value {
+pub(crate) fn pod(name: &str, ip: IpAddr, ready: bool) -> Value {
     json!({
         "metadata": {"name": name, "namespace": "shop", "labels": {"app": "checkout"}},
         "status": {
@@ -27,7 +27,7 @@ fn pod(name: &str, ip: IpAddr, ready: bool) -> Value {
 
 /// Serve `GET /api/v1/namespaces/shop/pods?labelSelector=app%3Dcheckout` with `pods`; anything
 /// else gets a 404 Status. Records the request targets it saw.
-fn serve_pod_list(octet: u8, pods: Vec<Value>) -> (u16, Arc<Mutex<Vec<String>>>) {
+pub(crate) fn serve_pod_list(octet: u8, pods: Vec<Value>) -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind((Ipv4Addr::new(127, 0, octet, 250), 0)).expect("bind stub");
     let port = listener.local_addr().expect("addr").port();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -84,7 +84,7 @@ fn serve_pod_list(octet: u8, pods: Vec<Value>) -> (u16, Arc<Mutex<Vec<String>>>)
     (port, seen)
 }
 
-fn kubeconfig(octet: u8, port: u16, tag: &str) -> PathBuf {
+pub(crate) fn kubeconfig(octet: u8, port: u16, tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "tollgate-fleet-verify-{}-{tag}",
         std::process::id()

@@ -581,3 +581,82 @@ async fn hostile_names_reach_the_server_escaped() {
         );
     }
 }
+
+/// A server posing as Prometheus that answers every query as expensively as it can: even
+/// requests get 8 MiB of well-formed series, streamed without a length; odd ones an answer just
+/// under the body cap made of series with the most labels a series may have, long values each.
+async fn expensive_server() -> FakeServer {
+    let item = r#"{"metric":{"le":"0.005"},"value":[1765000000,"12.5"]},"#;
+    let mut streamed = br#"{"status":"success","data":{"resultType":"vector","result":["#.to_vec();
+    while streamed.len() < 8 << 20 {
+        streamed.extend_from_slice(item.as_bytes());
+    }
+    streamed.extend_from_slice(br#"{"value":[1,"1"]}]}}"#);
+    let value = "v".repeat(100);
+    let labels: Vec<String> = (0..32).map(|i| format!(r#""l{i}":"{value}""#)).collect();
+    let series = format!(r#"{{"metric":{{{}}},"value":[1,"1"]}}"#, labels.join(","));
+    let mut items = Vec::new();
+    while (items.len() + 1) * (series.len() + 1) < (1 << 20) - 200 {
+        items.push(series.as_str());
+    }
+    let labelled = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+        items.join(",")
+    );
+    assert!(labelled.len() < 1 << 20, "{}", labelled.len());
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    serve(move |_| {
+        let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let stream = n.is_multiple_of(2);
+        Reply::Http {
+            status: 200,
+            body: if stream {
+                streamed.clone()
+            } else {
+                labelled.clone().into_bytes()
+            },
+            chunked: stream,
+        }
+    })
+    .await
+}
+
+/// A `kB` figure from `tollgate bench-prometheus`'s output.
+fn reported_kb(out: &str, field: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in:\n{out}"))
+}
+
+/// Sixteen looks at once (ten queries each), twice over, against a server answering 8 MiB or
+/// as much as the cap lets through: the real provider in a real `tollgate` process keeps its
+/// peak resident memory under 128 MiB (the chart's limit is 256 MiB), and no look has data.
+/// Without the process's budget, 160 reads of up to 1 MiB each and their parsed series would
+/// pass that bound.
+#[tokio::test]
+async fn sixteen_looks_at_eight_mib_answers_stay_under_128_mib() {
+    let s = expensive_server().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["bench-prometheus", "--looks", "16", "--rounds", "2"])
+        .arg(format!("--address=http://{}", s.addr))
+        .output()
+        .await
+        .expect("run tollgate bench-prometheus");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let peak = reported_kb(&text, "VmHWM:");
+    let before = reported_kb(&text, "VmRSS before:");
+    println!(
+        "{text}peak resident memory {peak} kB ({} MiB), {before} kB before the looks",
+        peak / 1024
+    );
+    assert!(!text.contains("looks data:"), "{text}");
+    assert!(text.contains("looks too large:"), "{text}");
+    assert!(peak < 128 * 1024, "peak {peak} kB\n{text}");
+    assert!(s.seen.lock().expect("seen").len() >= 16, "the looks asked");
+}

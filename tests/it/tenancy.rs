@@ -8,15 +8,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
-use tollgate::crd::{GateVerdict, Reason, Rollout, RolloutStatus};
+use tollgate::crd::{GateVerdict, Phase, Reason, Rollout, RolloutStatus};
 
 use crate::support::broker::{FaultServer, Reply};
 use crate::support::cluster::TestEnv;
 use crate::support::operator::Operator;
-use crate::support::rollout_manifest::template;
+use crate::support::rollout_manifest::{template, template_with, NAME};
 use crate::support::rollout_watch::wait_for;
+use crate::support::scenario::Scenario;
 
 /// The service account whose token Secret the tests create (its own, so the token controller
 /// keeps the Secret rather than deleting it for a missing account).
@@ -261,4 +262,175 @@ async fn stalled_peers_of_eight_rollouts_do_not_hold_up_a_ninth() {
     );
     drop(operator);
     ns.delete().await;
+}
+
+/// A Rollout `name` of its own app (one replica, labels `app: name`) at `version`, with an
+/// analysis reading Prometheus at `prometheus`; `env` added to its pod (e.g. a hanging
+/// `/version`).
+fn own_app(name: &str, version: &str, prometheus: &str, env: &[(&str, &str)]) -> Rollout {
+    let mut template = template_with(version, 0.0, None, env);
+    template["metadata"]["labels"] = json!({"app": name});
+    serde_json::from_value(json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {"version": version, "replicas": 1,
+                 "selector": {"matchLabels": {"app": name}},
+                 "template": template,
+                 "steps": [{"setWeight": 50}, {"analyze": {"duration": "1m"}}],
+                 "analysis": {"provider": {"prometheus": {"address": prometheus}},
+                              "interval": "10s", "minRequests": 100,
+                              "errorRate": {"passTolerance": 2.0}}}
+    }))
+    .expect("rollout manifest")
+}
+
+/// How long the scenario's healthy Rollout took from the patch to its promotion, and how many
+/// looks its analysis needed.
+struct Promotion {
+    took: Duration,
+    looks: u32,
+}
+
+impl Promotion {
+    /// The time not explained by the looks the judge needed: scheduling, gates, traffic moves.
+    /// How many looks the evidence needs depends on the data (a loaded machine's scrapes jitter,
+    /// and the judge waits for more windows when counts look overdispersed), so stalls are
+    /// measured net of it; a stalled worker delays the looks themselves and shows here.
+    fn overhead(&self, look_interval: Duration) -> Duration {
+        self.took.saturating_sub(look_interval * self.looks)
+    }
+}
+
+/// Roll the scenario's healthy Rollout to `version` (a 50% step, then an analysis of up to two
+/// minutes looked at every 10 s) and return how long it took from the patch to its promotion.
+async fn time_to_promotion(world: &Scenario, version: &str) -> Promotion {
+    let patch = json!({"spec": {"version": version,
+                                "template": template(version, 0.05, None),
+                                "steps": [{"setWeight": 50}, {"analyze": {"duration": "2m"}}]}});
+    let started = Instant::now();
+    world
+        .api
+        .patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch the rollout");
+    let status = world.finished(version).await;
+    let took = started.elapsed();
+    assert_eq!(
+        status.phase,
+        Phase::Succeeded,
+        "{status:#?}\n{}",
+        world.operator.log_tail()
+    );
+    let analysis = status
+        .analysis
+        .as_ref()
+        .filter(|a| !a.metrics.is_empty())
+        .unwrap_or_else(|| panic!("promoted with its analysis: {status:#?}"));
+    Promotion {
+        took,
+        looks: u32::try_from(analysis.looks).unwrap_or(0),
+    }
+}
+
+/// Eight Rollouts whose peers accept connections and never answer (as many as the operator's
+/// reconcile workers: four stuck on a silent broker, two analysing against a silent Prometheus,
+/// two whose pods never answer `/version`) do not delay a ninth, healthy Rollout's promotion, with
+/// its analysis, by more than one look interval (plus a margin for a busy machine) against the
+/// same Rollout promoted alone just before. Prints both figures.
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn stalled_peers_of_eight_rollouts_do_not_delay_a_ninth_promotion() {
+    let world = Scenario::with_stable_v1("tenancy-promote").await;
+    let alone = time_to_promotion(&world, "2.0.0").await;
+    println!(
+        "healthy rollout alone: promoted {:?} after the patch, {} looks",
+        alone.took, alone.looks
+    );
+
+    let api = &world.api;
+    let (silent, connections) = silent_server("127.0.0.1").await;
+    // The silent Prometheus' analyses: first deployed (no analysis on a first version), then
+    // rolled, so that every look waits on it.
+    for i in 0..2 {
+        api.create(
+            &PostParams::default(),
+            &own_app(&format!("stuck-prom-{i}"), "1.0.0", &silent, &[]),
+        )
+        .await
+        .expect("create rollout");
+    }
+    for i in 0..2 {
+        let name = format!("stuck-prom-{i}");
+        wait_for(
+            api,
+            &name,
+            Duration::from_secs(120),
+            "its first version to be stable",
+            &world.operator,
+            |s| s.phase == Phase::Succeeded,
+        )
+        .await;
+        let patch = json!({"spec": {"version": "2.0.0",
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": template_with("2.0.0", 0.0, None, &[])["spec"].clone()}}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("roll");
+    }
+    for i in 0..4 {
+        api.create(
+            &PostParams::default(),
+            &gated(&format!("stuck-broker-{i}"), &silent, None),
+        )
+        .await
+        .expect("create rollout");
+    }
+    for i in 0..2 {
+        api.create(
+            &PostParams::default(),
+            &own_app(
+                &format!("stuck-fleet-{i}"),
+                "1.0.0",
+                &silent,
+                &[("DEMO_VERSION_FAULT", "hang")],
+            ),
+        )
+        .await
+        .expect("create rollout");
+    }
+    // The silent peers are being waited on before the healthy Rollout moves.
+    let start = Instant::now();
+    while connections.load(Ordering::SeqCst) < 6 && start.elapsed() < Duration::from_secs(90) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        connections.load(Ordering::SeqCst) >= 6,
+        "the stuck Rollouts asked their silent peers: {}",
+        connections.load(Ordering::SeqCst)
+    );
+    let beside = time_to_promotion(&world, "3.0.0").await;
+    let look_interval = Duration::from_secs(10);
+    let margin = Duration::from_secs(10);
+    let (alone_overhead, beside_overhead) = (
+        alone.overhead(look_interval),
+        beside.overhead(look_interval),
+    );
+    println!(
+        "healthy rollout beside 8 stalled ones: promoted {:?} after the patch, {} looks \
+         (alone: {:?}, {} looks); time beyond the looks: {beside_overhead:?} beside, \
+         {alone_overhead:?} alone; bound: alone + {:?}; {} connections to the silent server",
+        beside.took,
+        beside.looks,
+        alone.took,
+        alone.looks,
+        look_interval + margin,
+        connections.load(Ordering::SeqCst)
+    );
+    assert!(
+        beside_overhead <= alone_overhead + look_interval + margin,
+        "held up by the stalled Rollouts: {beside_overhead:?} beyond its looks against \
+         {alone_overhead:?} alone\n{}",
+        world.operator.log_tail()
+    );
+    world.end().await;
 }

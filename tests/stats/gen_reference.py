@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference values for tollgate's statistics, written to reference.json beside this script.
 
-Fixed-horizon tests come from scipy. The sequential e-values, confidence sequences and the
+Fixed-horizon tests come from scipy. The sequential e-values, the bounds dual to them and the
 dispersion factor come from an independent implementation below (numpy + scipy.stats.binom),
 written from the formulas in src/analysis/stats/sequential.rs' documentation, not from the Rust
 code: the `confseq` package does not build here and `expectation` is not on the index.
@@ -99,20 +99,45 @@ def half_normal_weights(grid, c_idx, tau, upper):
     return idx, lw - logsumexp(lw)
 
 
-def ratio_stream(windows, fail_ratio, pass_ratio, tau, alpha, disp):
-    """windows: list of (c, b, rc, rb). Returns the per-window log e-values, bounds, phi."""
+def log_e(grid, ll, j, tau, phi, upper):
+    """Log e-value of the one-sided mixture SPRT with null grid[j] (alternatives above it when
+    `upper`, below it otherwise)."""
+    if (upper and j + 1 >= len(grid)) or (not upper and j == 0):
+        return 0.0
+    idx, lw = half_normal_weights(grid, j, tau, upper)
+    return float(logsumexp(lw + (ll[idx] - ll[j]) / phi))
+
+
+def dual_bounds(grid, ll, tau, phi, alpha_fail, alpha_pass):
+    """Bounds dual to the two test families, by a full scan (the Rust code bisects from the
+    decision points): the largest null the fail family rejects, the smallest the pass family
+    rejects; infinite where none is rejected."""
+    fail = [j for j in range(len(grid)) if log_e(grid, ll, j, tau, phi, True) >= math.log(1 / alpha_fail)]
+    pas = [j for j in range(len(grid)) if log_e(grid, ll, j, tau, phi, False) >= math.log(1 / alpha_pass)]
+    lower = grid[max(fail)] if fail else -math.inf
+    upper = grid[min(pas)] if pas else math.inf
+    return lower, upper
+
+
+def ratio_stream(windows, fail_ratio, pass_ratio, tau, alpha, disp, alpha_pass, keep=1.0):
+    """windows: list of (c, b, rc, rb). Returns the per-window log e-values, bounds, phi.
+
+    The dispersion tempering the ratio comes from the canary's share of each window's events
+    only (one conditional term per window, one degree of freedom), and every sum is multiplied
+    by `keep` before a window is added (forgetting)."""
     grid = make_grid(-3.0, 3.0, 0.05, [math.log(fail_ratio), math.log(pass_ratio)])
     ll = np.zeros(len(grid))
     fi = int(np.argmax(grid >= math.log(fail_ratio) - 1e-12))
     pi = int(np.nonzero(grid <= math.log(pass_ratio) + 1e-12)[0][-1])
     C = B = RC = RB = 0.0
     resid2 = var = var_g = dof = 0.0
-    nwin = 0
+    terms = 0.0
     seen = 0
     out = []
     for c, b, rc, rb in windows:
         n = c + b
-        added = 0
+        if terms > 0:
+            resid2 *= keep; var *= keep; var_g *= keep; dof *= keep; terms *= keep
         if n > 0:
             th = ((C + 0.5) / (RC + rc)) / ((B + 0.5) / (RB + rb))
             p = rc * th / (rc * th + rb)
@@ -122,44 +147,27 @@ def ratio_stream(windows, fail_ratio, pass_ratio, tau, alpha, disp):
                 var += v
                 # burst sensitivity of the canary's share: g = 2 p (1-p) (n-1)
                 var_g += v * 2 * p * (1 - p) * max(n - 1, 0)
-                nwin += 1
-                added += 1
-        for x, e, frac in ((c, rc * C / RC if RC > 0 and C > 0 else 0.0, rc / RC if RC > 0 else 0.0),
-                           (b, rb * B / RB if RB > 0 and B > 0 else 0.0, rb / RB if RB > 0 else 0.0)):
-            if e > 0:
-                v = e * (1 + frac)
-                resid2 += (x - e) ** 2
-                var += v
-                var_g += v * e  # an arm's count: g = its expectation
-                nwin += 1
-                added += 1
-        # the conditional residual is a combination of the two marginal ones
-        dof += min(added, 2)
+                terms += 1
+                dof += 1
         if n > 0:
             ps = rc * np.exp(grid) / (rc * np.exp(grid) + rb)
             ll = ll + stats.binom.logpmf(int(c), int(n), ps)
         C += c; B += b; RC += rc; RB += rb
         seen += 1
         # dispersion: prior burst variance kappa -> phi0 = 1 + kappa * (variance-weighted mean g)
-        if disp is None or nwin == 0 or var <= 0:
+        if disp is None or terms == 0 or var <= 0:
             phi = 1.0
         else:
             k, kappa, zup = disp
             phi0 = 1 + kappa * var_g / var
-            vbar = var / nwin
+            vbar = var / terms
             est = (resid2 + k * phi0 * vbar) / (var + k * vbar)
             phi = 1 + max(est - 1, 0) * (1 + zup * math.sqrt(2 / (dof + k)))
         idx, lw = half_normal_weights(grid, fi, tau, True)
         le_fail = float(logsumexp(lw + (ll[idx] - ll[fi]) / phi))
         idx, lw = half_normal_weights(grid, pi, tau, False)
         le_pass = float(logsumexp(lw + (ll[idx] - ll[pi]) / phi))
-        lp = -0.5 * (grid / tau) ** 2
-        lp = lp - logsumexp(lp)
-        marg = logsumexp(lp + ll / phi)
-        inside = np.nonzero(ll / phi - ll.max() / phi >= marg - ll.max() / phi - math.log(1 / alpha))[0]
-        first, last = inside[0], inside[-1]
-        lower = -math.inf if first == 0 else grid[first - 1]
-        upper = math.inf if last + 1 >= len(grid) else grid[last + 1]
+        lower, upper = dual_bounds(grid, ll, tau, phi, alpha, alpha_pass)
         out.append({
             "logEFail": le_fail,
             "logEPass": le_pass,
@@ -168,6 +176,10 @@ def ratio_stream(windows, fail_ratio, pass_ratio, tau, alpha, disp):
             "phi": phi,
         })
     return out
+
+
+# The pass tests' alpha in every sequential case: not the fail alpha, so a swap would show.
+ALPHA_PASS = 0.04
 
 
 def ratio_cases():
@@ -185,8 +197,8 @@ def ratio_cases():
     for name, wins, f, p, tau, alpha, disp in specs:
         cases.append({
             "name": name, "windows": [list(map(float, w)) for w in wins], "failRatio": f, "passRatio": p,
-            "tau": tau, "alpha": alpha, "dispersion": list(disp) if disp else None,
-            "expected": ratio_stream(wins, f, p, tau, alpha, disp),
+            "tau": tau, "alpha": alpha, "alphaPass": ALPHA_PASS, "dispersion": list(disp) if disp else None,
+            "expected": ratio_stream(wins, f, p, tau, alpha, disp, ALPHA_PASS),
         })
     # a longer random stream
     wins = []
@@ -195,13 +207,29 @@ def ratio_cases():
         wins.append((int(rng.binomial(rc, 0.015)), int(rng.binomial(rb, 0.01)), rc, rb))
     cases.append({
         "name": "random-x1.5", "windows": [list(map(float, w)) for w in wins], "failRatio": 1.0, "passRatio": 1.5,
-        "tau": 1.0, "alpha": 0.025, "dispersion": [4.0, 0.05, 1.5],
-        "expected": ratio_stream(wins, 1.0, 1.5, 1.0, 0.025, (4.0, 0.05, 1.5)),
+        "tau": 1.0, "alpha": 0.025, "alphaPass": ALPHA_PASS, "dispersion": [4.0, 0.05, 1.5],
+        "expected": ratio_stream(wins, 1.0, 1.5, 1.0, 0.025, (4.0, 0.05, 1.5), ALPHA_PASS),
     })
+    # forgetting: a shock of five times the errors in both arms for three windows, then a
+    # burst in the canary alone, with the default memory (60 windows) and a short one (10)
+    # (their own generator, so the other cases' data stay as they were)
+    own_rng = np.random.default_rng(20261207)
+    for name, keep in (("shocks-forget-60", 1 - 1 / 60), ("shocks-forget-10", 0.9)):
+        wins = []
+        for t in range(30):
+            rc, rb = int(own_rng.poisson(3000)), int(own_rng.poisson(3000))
+            shared = 5.0 if 5 <= t < 8 else 1.0
+            own = 4.0 if 15 <= t < 17 else 1.0
+            wins.append((int(own_rng.binomial(rc, 0.01 * shared * own)), int(own_rng.binomial(rb, 0.01 * shared)), rc, rb))
+        cases.append({
+            "name": name, "windows": [list(map(float, w)) for w in wins], "failRatio": 1.0, "passRatio": 1.5,
+            "tau": 0.45, "alpha": 0.012, "alphaPass": ALPHA_PASS, "dispersion": [2.0, 0.04, 7.0], "keep": keep,
+            "expected": ratio_stream(wins, 1.0, 1.5, 0.45, 0.012, (2.0, 0.04, 7.0), ALPHA_PASS, keep),
+        })
     return cases
 
 
-def shift_stream(canary, baseline, fail, pas, tau, alpha):
+def shift_stream(canary, baseline, fail, pas, tau, alpha, alpha_pass):
     grid = make_grid(-3.0, 3.0, 0.1, [fail, pas])
     ll = np.zeros(len(grid))
     ref = None
@@ -227,7 +255,10 @@ def shift_stream(canary, baseline, fail, pas, tau, alpha):
         le_fail = float(logsumexp(lw + ll[idx] - ll[fi]))
         idx, lw = half_normal_weights(grid, pi, tau, False)
         le_pass = float(logsumexp(lw + ll[idx] - ll[pi]))
-        out.append({"logEFail": le_fail, "logEPass": le_pass, "estimate": float(grid[int(np.argmax(ll))])})
+        lower, upper = dual_bounds(grid, ll, tau, 1.0, alpha, alpha_pass)
+        out.append({"logEFail": le_fail, "logEPass": le_pass, "estimate": float(grid[int(np.argmax(ll))]),
+                    "lower": None if not math.isfinite(lower) else float(lower),
+                    "upper": None if not math.isfinite(upper) else float(upper)})
     return out
 
 
@@ -241,7 +272,8 @@ def shift_cases():
             can.append(rng.multinomial(400, pc).tolist())
             base.append(rng.multinomial(400, probs_b).tolist())
         out.append({"name": name, "canary": can, "baseline": base, "fail": 0.0, "pass": 0.3, "tau": 1.0,
-                    "alpha": 0.05, "expected": shift_stream(can, base, 0.0, 0.3, 1.0, 0.05)})
+                    "alpha": 0.05, "alphaPass": ALPHA_PASS,
+                    "expected": shift_stream(can, base, 0.0, 0.3, 1.0, 0.05, ALPHA_PASS)})
     return out
 
 

@@ -102,16 +102,18 @@ fn sequential_rate_ratio_matches_independent_python() {
             dispersion: c["dispersion"]
                 .as_array()
                 .map(|d| (f(&d[0]), f(&d[1]), f(&d[2]))),
+            keep: c["keep"].as_f64().unwrap_or(1.0),
         };
         let alpha = f(&c["alpha"]);
+        let alpha_pass = f(&c["alphaPass"]);
         let grid = cfg.grid();
         let mut st = RatioTestState::new(&cfg);
         let wins = c["windows"].as_array().expect("windows");
         let exp = c["expected"].as_array().expect("expected");
         for (i, (w, e)) in wins.iter().zip(exp).enumerate() {
             let w: Vec<f64> = w.as_array().expect("window").iter().map(f).collect();
-            assert!(st.add_window(&grid, w[0], w[1], w[2], w[3]));
-            let s = st.summary(&cfg, &grid, alpha);
+            assert!(st.add_window(&grid, cfg.keep, w[0], w[1], w[2], w[3]));
+            let s = st.summary(&cfg, &grid, alpha, alpha_pass);
             let what = format!("{name} window {i}");
             close(
                 s.e_value_fail.ln(),
@@ -169,7 +171,7 @@ fn sequential_shift_test_matches_independent_python() {
                 }
             };
             st.add_window(&grid, &to_hist(cw), &to_hist(bw));
-            let s = st.summary(&cfg, &grid, f(&c["alpha"]));
+            let s = st.summary(&cfg, &grid, f(&c["alpha"]), f(&c["alphaPass"]));
             let what = format!("{name} window {i}");
             close(
                 s.e_value_fail.ln(),
@@ -189,6 +191,15 @@ fn sequential_shift_test_matches_independent_python() {
                 1e-9,
                 &format!("{what} estimate"),
             );
+            // the tilt's bounds are on the parameter itself: no bound is -inf / +inf
+            match e["lower"].as_f64() {
+                Some(lo) => close(s.lower, lo, 1e-9, &format!("{what} lower")),
+                None => assert_eq!(s.lower, f64::NEG_INFINITY, "{what} lower"),
+            }
+            match e["upper"].as_f64() {
+                Some(hi) => close(s.upper, hi, 1e-9, &format!("{what} upper")),
+                None => assert_eq!(s.upper, f64::INFINITY, "{what} upper"),
+            }
         }
     }
 }

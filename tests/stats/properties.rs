@@ -10,6 +10,7 @@ fn cfg(fail: f64, dispersion: Option<(f64, f64, f64)>) -> RatioTestConfig {
         pass_ratio: 1.5_f64.max(fail),
         mixture_scale: 1.0,
         dispersion,
+        keep: 1.0,
     }
 }
 
@@ -36,8 +37,8 @@ fn aa_streams(
             let rb = poisson(&mut rng, 300.0);
             let ce = binomial(&mut rng, rc, 0.01 * theta);
             let be = binomial(&mut rng, rb, 0.01);
-            st.add_window(&grid, ce, be, rc, rb);
-            let e = st.summary(c, &grid, 0.05).e_value_fail;
+            st.add_window(&grid, c.keep, ce, be, rc, rb);
+            let e = st.summary(c, &grid, 0.05, 0.05).e_value_fail;
             sum[t] += e;
             sum2[t] += e * e;
             hit |= e >= 1.0 / alpha;
@@ -102,11 +103,11 @@ fn more_canary_errors_never_lower_the_evidence() {
             let rb = 1.0 + poisson(&mut rng, 200.0);
             let ce = binomial(&mut rng, rc, 0.02).min(rc - 1.0);
             let be = binomial(&mut rng, rb, 0.02);
-            a.add_window(&grid, ce, be, rc, rb);
-            b.add_window(&grid, ce + 1.0, be, rc, rb);
+            a.add_window(&grid, c.keep, ce, be, rc, rb);
+            b.add_window(&grid, c.keep, ce + 1.0, be, rc, rb);
         }
-        let sa = a.summary(&c, &grid, 0.05);
-        let sb = b.summary(&c, &grid, 0.05);
+        let sa = a.summary(&c, &grid, 0.05, 0.05);
+        let sb = b.summary(&c, &grid, 0.05, 0.05);
         assert!(
             sb.e_value_fail >= sa.e_value_fail * (1.0 - 1e-12),
             "{sa:?} {sb:?}"
@@ -120,12 +121,12 @@ fn more_canary_errors_never_lower_the_evidence() {
             let rb = 1.0 + poisson(&mut rng, 200.0);
             let ce = binomial(&mut rng, rc, 0.02);
             let be = 1.0 + binomial(&mut rng, rb - 1.0, 0.02);
-            d.add_window(&grid, ce, be, rc, rb);
-            e.add_window(&grid, ce, be - 1.0, rc, rb);
+            d.add_window(&grid, c.keep, ce, be, rc, rb);
+            e.add_window(&grid, c.keep, ce, be - 1.0, rc, rb);
         }
         assert!(
-            e.summary(&c, &grid, 0.05).e_value_fail
-                >= d.summary(&c, &grid, 0.05).e_value_fail * (1.0 - 1e-12)
+            e.summary(&c, &grid, 0.05, 0.05).e_value_fail
+                >= d.summary(&c, &grid, 0.05, 0.05).e_value_fail * (1.0 - 1e-12)
         );
     }
 }

@@ -1,11 +1,14 @@
 //! demo-app: a small HTTP service that tollgate's tests and demo deploy as "the application".
 //!
-//! * `GET /version` answers `{"version": "...", "configHash": "..."}` (or misbehaves on purpose,
-//!   see [`VersionFault`]).
+//! * `GET /version` answers `{"version": "...", "configHash": "..."}`, plus `"dependencies"` and
+//!   `"flags"` objects when `--dependency` / `--flag` are given (or misbehaves on purpose, see
+//!   [`VersionFault`]).
 //! * `GET /` does the "work": sleeps a lognormal-ish latency, then answers 200, or 500 with a given
 //!   probability. Knobs add latency (constant, proportional, tail-only).
 //! * `GET /metrics` exposes `http_requests_total{code,method,path}` and the
-//!   `http_request_duration_seconds` histogram, counting only `/` traffic.
+//!   `http_request_duration_seconds` histogram, counting only `/` traffic, and
+//!   `demo_app_build_info{version="..."} 1` (the `build_info` convention, for attestation from
+//!   Prometheus without a /version endpoint).
 //! * `GET /healthz` answers 200 `ok` (not counted either).
 //!
 //! `configHash` is the lowercase hex SHA-256 of the configuration's canonical form: the `K=V`
@@ -27,6 +30,7 @@ use clap::{Parser, ValueEnum};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -43,6 +47,15 @@ pub struct Args {
     /// Active configuration, `K=V`, repeatable; env `DEMO_CONFIG` as `k1=v1,k2=v2`.
     #[arg(long = "config", env = "DEMO_CONFIG", value_delimiter = ',', value_parser = parse_kv)]
     pub config: Vec<(String, String)>,
+    /// A dependency's version reported under `dependencies` on /version, `NAME=VERSION`,
+    /// repeatable; env `DEMO_DEPENDENCIES` as `postgres=15.4,redis=7.2.1`.
+    #[arg(long = "dependency", env = "DEMO_DEPENDENCIES", value_delimiter = ',', value_parser = parse_kv)]
+    pub dependencies: Vec<(String, String)>,
+    /// A flag reported under `flags` on /version, `NAME=VALUE`, repeatable; a VALUE that is JSON
+    /// (`true`, `3`, `"x"`) is reported as that JSON, anything else as a string. Env
+    /// `DEMO_FLAGS` as `powerPeg=false,colour=blue`.
+    #[arg(long = "flag", env = "DEMO_FLAGS", value_delimiter = ',', value_parser = parse_kv)]
+    pub flags: Vec<(String, String)>,
     /// Misbehave on /version (for fleet-check tests).
     #[arg(long, env = "DEMO_VERSION_FAULT", value_enum)]
     pub version_fault: Option<VersionFault>,
@@ -105,6 +118,14 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
         return Err(format!("config entry {s:?} contains a newline"));
     }
     Ok((k.to_string(), v.to_string()))
+}
+
+/// A flag's value as reported: JSON when it is JSON (`false`, `3`, `"x"`), a string otherwise.
+pub fn flag_value(text: &str) -> serde_json::Value {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .filter(|v| !v.is_object() && !v.is_array())
+        .unwrap_or_else(|| serde_json::Value::String(text.to_string()))
 }
 
 fn parse_probability(s: &str) -> Result<f64, String> {
@@ -235,6 +256,11 @@ pub fn duration_buckets() -> Vec<f64> {
     b
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+}
+
 struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -246,8 +272,19 @@ fn new_histogram() -> Histogram {
 }
 
 impl Metrics {
-    fn new() -> Self {
+    fn new(version: &str) -> Self {
         let mut registry = Registry::default();
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: version.to_string(),
+            })
+            .set(1);
+        registry.register(
+            "demo_app_build_info",
+            "Always 1; the version label says what this instance runs",
+            build,
+        );
         let requests = Family::<RequestLabels, Counter>::default();
         let durations: Family<RequestLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(new_histogram);
@@ -283,6 +320,8 @@ impl Metrics {
 
 struct AppState {
     version: String,
+    dependencies: serde_json::Map<String, serde_json::Value>,
+    flags: serde_json::Map<String, serde_json::Value>,
     config_hash: String,
     fault: Option<VersionFault>,
     model: WorkModel,
@@ -301,11 +340,21 @@ pub fn router(args: &Args) -> Router {
     });
     let state = Arc::new(AppState {
         version: args.app_version.clone(),
+        dependencies: args
+            .dependencies
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+        flags: args
+            .flags
+            .iter()
+            .map(|(k, v)| (k.clone(), flag_value(v)))
+            .collect(),
         config_hash: config_hash(&args.config),
         fault: args.version_fault,
         model: WorkModel::from_args(args),
         rng: Mutex::new(SplitMix64::new(seed)),
-        metrics: Metrics::new(),
+        metrics: Metrics::new(&args.app_version),
     });
     Router::new()
         .route("/", get(work))
@@ -346,7 +395,16 @@ async fn version(State(st): State<Arc<AppState>>) -> Response {
         ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
     };
     match st.fault {
-        None => json(serde_json::json!({"version": st.version, "configHash": st.config_hash})),
+        None => {
+            let mut body = serde_json::json!({"version": st.version, "configHash": st.config_hash});
+            if !st.dependencies.is_empty() {
+                body["dependencies"] = serde_json::Value::Object(st.dependencies.clone());
+            }
+            if !st.flags.is_empty() {
+                body["flags"] = serde_json::Value::Object(st.flags.clone());
+            }
+            json(body)
+        }
         Some(VersionFault::Hang) => std::future::pending().await,
         Some(VersionFault::Status500) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "injected fault\n").into_response()
@@ -526,7 +584,7 @@ mod tests {
 
     #[test]
     fn error_series_exist_at_zero_before_any_request() {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new("1.2.3");
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &metrics.registry).unwrap();
         for code in ["200", "500"] {
@@ -534,5 +592,38 @@ mod tests {
                 format!("http_requests_total{{code=\"{code}\",method=\"GET\",path=\"/\"}} 0");
             assert!(out.contains(&line), "missing {line} in\n{out}");
         }
+        assert!(
+            out.contains("demo_app_build_info{version=\"1.2.3\"} 1"),
+            "missing build_info in\n{out}"
+        );
+    }
+
+    #[test]
+    fn dependencies_and_flags_knobs() {
+        let a = Args::try_parse_from([
+            "demo-app",
+            "--version",
+            "1",
+            "--dependency",
+            "postgres=15.4",
+            "--dependency",
+            "redis=7.2.1",
+            "--flag",
+            "powerPeg=false",
+            "--flag",
+            "colour=blue",
+        ])
+        .unwrap();
+        assert_eq!(
+            a.dependencies,
+            kv(&[("postgres", "15.4"), ("redis", "7.2.1")])
+        );
+        assert_eq!(a.flags, kv(&[("powerPeg", "false"), ("colour", "blue")]));
+        assert_eq!(flag_value("false"), serde_json::json!(false));
+        assert_eq!(flag_value("3"), serde_json::json!(3));
+        assert_eq!(flag_value("blue"), serde_json::json!("blue"));
+        assert_eq!(flag_value("\"true\""), serde_json::json!("true"));
+        assert_eq!(flag_value("[1]"), serde_json::json!("[1]"));
+        assert!(Args::try_parse_from(["demo-app", "--version", "1", "--flag", "x"]).is_err());
     }
 }

@@ -13,6 +13,8 @@ use super::verdict::{fmt_num, opt_finite, JudgeVerdict, MetricJudgement, Samples
 use super::window::{beyond_ceiling, finite_nonneg, JudgeWindow};
 use crate::analysis::stats::counts::{RatioSummary, RatioTestState};
 use crate::analysis::stats::rate::{rate_bounds, rate_bounds_with};
+use crate::analysis::stats::sequential::log_e_less;
+use crate::util::number::format_count;
 
 /// Add the window's error counts to the error-rate test. `Err(why)` when the window had no
 /// usable counts (it then adds no evidence); a policy change resets the test and says so in
@@ -37,7 +39,7 @@ pub(super) fn add_error_window(
     match (c, b, rc, rb) {
         (Some(c), Some(b), Some(rc), Some(rb)) => {
             beyond_ceiling(&[c, b, rc, rb])?;
-            if s.add_window(&grid, c, b, rc, rb) {
+            if s.add_window(&grid, cfg.keep, c, b, rc, rb) {
                 Ok(())
             } else {
                 Err("counts inconsistent or an arm had no requests".into())
@@ -62,6 +64,7 @@ pub(super) fn judge_error_rate(
         tolerance: ep.tolerance,
         pass_tolerance: ep.pass_tolerance,
         pass_margin: ep.pass_margin,
+        pass_rate: ep.pass_rate,
         fail_fast: true,
         weight: ep.weight,
         what: "errors".into(),
@@ -77,6 +80,21 @@ struct Margin {
     margin: f64,
 }
 
+/// The service-level rule at this look.
+#[derive(Debug, Clone, Copy)]
+struct Slo {
+    /// Anytime-valid upper bound on the canary's own rate per request.
+    upper: f64,
+    rate: f64,
+}
+
+/// The absolute pass rules of a count metric at one look, and what they need.
+#[derive(Debug, Clone, Copy)]
+struct AbsoluteRules {
+    margin: Option<Margin>,
+    slo: Option<Slo>,
+}
+
 /// One count metric to judge: its name, test, tolerances and share of alpha.
 pub(super) struct CountMetric {
     pub metric: String,
@@ -87,6 +105,8 @@ pub(super) struct CountMetric {
     /// Absolute non-inferiority margin on the rate per request (see
     /// [`ErrorRatePolicy::pass_margin`]).
     pub pass_margin: Option<f64>,
+    /// Service-level pass rule on the canary's own rate (see [`ErrorRatePolicy::pass_rate`]).
+    pub pass_rate: Option<f64>,
     /// Whether the fail-fast rule for a broken canary applies (error rate).
     pub fail_fast: bool,
     pub weight: f64,
@@ -109,32 +129,67 @@ impl CountMetric {
         // the fail-fast rule (error rate only) takes a tenth of the metric's rollback alpha
         let share = policy.alpha * self.weight / total_w;
         let alpha_m = if self.fail_fast { 0.9 * share } else { share };
-        let fail_now = self
+        let broken_now = self
             .fail_fast
             .then(|| broken(s, self.tolerance, sum_phi(s, policy, self), 0.1 * share))
             .flatten();
-        // with a margin, half of the metric's promotion alpha goes to each pass rule
-        let rules = if self.pass_margin.is_some() { 2.0 } else { 1.0 };
+        let fail_now = broken_now.as_ref().map(|b| b.reason.clone());
+        // the metric's promotion alpha is split evenly between its pass rules
+        let rules = 1.0
+            + f64::from(u8::from(self.pass_margin.is_some()))
+            + f64::from(u8::from(self.pass_rate.is_some()));
         let alpha_pass_m = policy.alpha_pass * self.weight / total_w / rules;
-        let sum = s.summary(&cfg, &grid, alpha_m);
+        let sum = s.summary(&cfg, &grid, alpha_m, alpha_pass_m);
         let figures = TestFigures {
             estimate: sum.estimate,
-            lower: sum.lower,
+            // when the fail-fast rule holds, the rate ratio is shown above what it shows too
+            lower: broken_now
+                .as_ref()
+                .map_or(sum.lower, |b| sum.lower.max(b.ratio_lower)),
             upper: sum.upper,
             e_value_fail: sum.e_value_fail,
             e_value_pass: sum.e_value_pass,
             alpha_m,
             alpha_pass_m,
         };
-        let margin = self.margin(s, &sum, alpha_pass_m);
-        let judged = self.decide(
+        let abs = AbsoluteRules {
+            margin: self.margin(s, &sum, alpha_pass_m),
+            slo: self.slo(s, &sum, alpha_pass_m),
+        };
+        let mut judged = self.decide(
             policy,
             s,
             &sum,
             &figures,
             (*decided, fresh),
-            (margin, fail_now),
+            (abs, fail_now),
         );
+        let ratio_at = |k: f64| {
+            // the window log-likelihoods add up, so k times the data scales it by k
+            let mut ll = s.loglik.clone();
+            ll.values.iter_mut().for_each(|v| *v *= k);
+            let pi = grid.index_at_or_below(cfg.pass_ratio.ln());
+            log_e_less(&grid, &ll, pi, cfg.mixture_scale, sum.dispersion)
+                >= (1.0 / alpha_pass_m).ln()
+        };
+        let needs = (judged.0 == JudgeVerdict::Undecided && decided.is_none())
+            .then(|| self.needs_requests(s, &sum, (alpha_pass_m, &ratio_at), policy))
+            .flatten();
+        if judged.0 == JudgeVerdict::Undecided && decided.is_none() {
+            judged.1 = match needs {
+                Some(0.0) => judged.1,
+                Some(n) => format!(
+                    "{}; needs about {} more canary requests to pass at the rates seen so far",
+                    judged.1,
+                    format_count(n)
+                ),
+                None => format!(
+                    "{}; cannot pass at the rates seen so far, however long it runs",
+                    judged.1
+                ),
+            };
+        }
+        let margin = abs.margin;
         ladder::record(decided, judged.0);
         let samples = Samples {
             windows: s.windows,
@@ -146,6 +201,9 @@ impl CountMetric {
         MetricJudgement {
             difference_upper: margin.and_then(|m| opt_finite(m.upper)),
             pass_margin: self.pass_margin,
+            rate_upper: abs.slo.and_then(|r| opt_finite(r.upper)),
+            pass_rate: self.pass_rate,
+            needs_requests: needs,
             dispersion: Some(sum.dispersion),
             ..MetricJudgement::with_figures(
                 self.metric.clone(),
@@ -165,8 +223,9 @@ impl CountMetric {
         sum: &RatioSummary,
         figures: &TestFigures,
         (decided, fresh): (Option<JudgeVerdict>, Result<(), String>),
-        (margin, fail_now): (Option<Margin>, Option<String>),
+        (abs, fail_now): (AbsoluteRules, Option<String>),
     ) -> (JudgeVerdict, String) {
+        let margin = abs.margin;
         let mut evidence = self.evidence(st, sum, figures);
         if let Some(m) = margin {
             evidence = format!(
@@ -175,8 +234,16 @@ impl CountMetric {
                 fmt_num(m.margin)
             );
         }
+        if let Some(r) = abs.slo {
+            evidence = format!(
+                "{evidence}; canary's rate at most {} per request (pass below {})",
+                fmt_num(r.upper),
+                fmt_num(r.rate)
+            );
+        }
         let ratio_pass = figures.pass();
         let margin_pass = margin.is_some_and(|m| m.upper < m.margin);
+        let slo_pass = abs.slo.is_some_and(|r| r.upper < r.rate);
         let disp = &policy.dispersion;
         // a few windows cannot tell a burst in one arm from a regression: wait while the
         // residuals themselves show overdispersion
@@ -200,7 +267,7 @@ impl CountMetric {
             windows: st.windows,
             hold,
             fail: figures.fail() && n_events >= policy.min_events,
-            pass: ratio_pass || margin_pass,
+            pass: ratio_pass || margin_pass || slo_pass,
             canary_requests: st.canary_requests,
         };
         let words = Wording {
@@ -212,8 +279,13 @@ impl CountMetric {
                 fmt_num(sum.e_value_fail),
                 fmt_num(1.0 / figures.alpha_m)
             ),
-            pass: match margin {
-                Some(m) if !ratio_pass => format!(
+            pass: match (margin, abs.slo) {
+                (_, Some(r)) if !ratio_pass && !margin_pass => format!(
+                    "canary's rate shown below the objective of {} per request (upper bound {})",
+                    fmt_num(r.rate),
+                    fmt_num(r.upper)
+                ),
+                (Some(m), _) if !ratio_pass => format!(
                     "canary's rate shown at most {} per request above the baseline's \
                      (upper bound on the difference {})",
                     fmt_num(m.margin),
@@ -232,26 +304,98 @@ impl CountMetric {
 
     /// The non-inferiority rule's bound: canary rate's upper bound minus the baseline rate's
     /// lower bound, each at a quarter of the metric's promotion alpha before the split (so
-    /// half of it for the rule: a union bound), tempered by the same dispersion as the ratio.
+    /// half of it for the rule: a union bound), tempered by the arms' own dispersion (which a
+    /// shared shock does raise) and at least the ratio's.
     fn margin(&self, st: &RatioTestState, sum: &RatioSummary, alpha_rule: f64) -> Option<Margin> {
         let margin = self.pass_margin?;
         let a = alpha_rule / 2.0;
-        let (_, cu) = rate_bounds(st.canary_events, st.canary_requests, sum.dispersion, a)?;
-        let (bl, _) = rate_bounds(st.baseline_events, st.baseline_requests, sum.dispersion, a)?;
+        let phi = sum.rate_dispersion;
+        let (_, cu) = rate_bounds(st.canary_events, st.canary_requests, phi, a)?;
+        let (bl, _) = rate_bounds(st.baseline_events, st.baseline_requests, phi, a)?;
         Some(Margin {
             upper: cu - bl,
             margin,
         })
     }
 
+    /// The service-level rule's bound: the canary rate's upper bound at the rule's alpha.
+    fn slo(&self, st: &RatioTestState, sum: &RatioSummary, alpha_rule: f64) -> Option<Slo> {
+        let rate = self.pass_rate?;
+        let (_, cu) = rate_bounds(
+            st.canary_events,
+            st.canary_requests,
+            sum.rate_dispersion,
+            alpha_rule,
+        )?;
+        Some(Slo { upper: cu, rate })
+    }
+
+    /// About how many more canary requests a pass rule needs if the rates seen so far
+    /// continue (each arm's events and requests, and the ratio test's log-likelihood, scaled
+    /// alike; the dispersion unchanged); 0 when one already holds (the metric waits for
+    /// something else); `None` when no pass rule can pass at those rates within a million
+    /// times the data so far. Found by doubling, then bisection on the scale factor.
+    fn needs_requests(
+        &self,
+        st: &RatioTestState,
+        sum: &RatioSummary,
+        (alpha_rule, ratio_at): (f64, &dyn Fn(f64) -> bool),
+        policy: &JudgePolicy,
+    ) -> Option<f64> {
+        if st.canary_requests <= 0.0 || st.baseline_requests <= 0.0 {
+            return None;
+        }
+        let scaled = |k: f64| {
+            let mut s = st.clone();
+            s.canary_events *= k;
+            s.canary_requests *= k;
+            s.baseline_events *= k;
+            s.baseline_requests *= k;
+            s
+        };
+        let passes = |k: f64| {
+            if ratio_at(k) {
+                return true;
+            }
+            let s = scaled(k);
+            self.margin(&s, sum, alpha_rule)
+                .is_some_and(|m| m.upper < m.margin)
+                || self
+                    .slo(&s, sum, alpha_rule)
+                    .is_some_and(|r| r.upper < r.rate)
+        };
+        if passes(1.0) {
+            return Some(0.0);
+        }
+        let (mut lo, mut hi) = (1.0, 2.0);
+        while !passes(hi) {
+            lo = hi;
+            hi *= 2.0;
+            if hi > 1e6 {
+                return None;
+            }
+        }
+        // "about": a few percent is enough
+        for _ in 0..8 {
+            let mid = 0.5 * (lo + hi);
+            if passes(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        let total = (hi * st.canary_requests).max(policy.min_canary_requests);
+        Some((total - st.canary_requests).max(1.0).ceil())
+    }
+
     /// The counts and figures behind the verdict, in words.
     fn evidence(&self, st: &RatioTestState, sum: &RatioSummary, figures: &TestFigures) -> String {
         let ev = format!(
             "canary {c}/{rc} vs baseline {b}/{rb} {w}; {test}; dispersion {phi}",
-            c = fmt_num(st.canary_events),
-            rc = fmt_num(st.canary_requests),
-            b = fmt_num(st.baseline_events),
-            rb = fmt_num(st.baseline_requests),
+            c = format_count(st.canary_events),
+            rc = format_count(st.canary_requests),
+            b = format_count(st.baseline_events),
+            rb = format_count(st.baseline_requests),
             w = self.what,
             test = figures.words("rate ratio"),
             phi = fmt_num(sum.dispersion),
@@ -291,13 +435,20 @@ fn sound_counts(sum: &RatioSummary) -> Result<(), String> {
     }
 }
 
-/// The dispersion factor of a count test's state under the metric's policy.
+/// The dispersion factor for bounds on an arm's own rate under the metric's policy.
 fn sum_phi(s: &RatioTestState, policy: &JudgePolicy, m: &CountMetric) -> f64 {
-    s.phi(&policy.ratio_config(m.tolerance, m.pass_tolerance))
+    s.rate_phi(&policy.ratio_config(m.tolerance, m.pass_tolerance))
 }
 
 /// The error rate at or above which a canary counts as broken: a fifth of its requests fail.
 pub const BROKEN_RATE: f64 = 0.2;
+
+/// What the fail-fast rule showed: its reason, and the lower bound on the rate ratio it
+/// implies (the canary's lower bound over the baseline's upper bound, above `tolerance`).
+struct Broken {
+    reason: String,
+    ratio_lower: f64,
+}
 
 /// The fail-fast rule: the canary's error rate is shown above [`BROKEN_RATE`] and above
 /// `tolerance` times the baseline's (the canary's lower bound above both the floor and
@@ -305,7 +456,7 @@ pub const BROKEN_RATE: f64 = 0.2;
 /// canary no worse than tolerated is failed this way with probability at most `alpha`, at any
 /// look). It needs neither the minimum windows nor the minimum events: a canary whose every
 /// request fails is rolled back at the first look with enough requests to show it.
-fn broken(s: &RatioTestState, tolerance: f64, phi: f64, alpha: f64) -> Option<String> {
+fn broken(s: &RatioTestState, tolerance: f64, phi: f64, alpha: f64) -> Option<Broken> {
     // a prior of one request's pseudo-exposure: tight at high rates, where this rule acts
     let (cl, _) = rate_bounds_with(s.canary_events, s.canary_requests, phi, alpha / 2.0, 1.0)?;
     let (_, bu) = rate_bounds_with(
@@ -315,14 +466,15 @@ fn broken(s: &RatioTestState, tolerance: f64, phi: f64, alpha: f64) -> Option<St
         alpha / 2.0,
         1.0,
     )?;
-    (cl > BROKEN_RATE && cl > tolerance * bu).then(|| {
-        format!(
+    (cl > BROKEN_RATE && cl > tolerance * bu).then(|| Broken {
+        reason: format!(
             "broken canary: its error rate is shown above {} (lower bound {}), and above {} x \
              the baseline's (upper bound {})",
             fmt_num(BROKEN_RATE),
             fmt_num(cl),
             fmt_num(tolerance),
             fmt_num(bu)
-        )
+        ),
+        ratio_lower: cl / bu,
     })
 }

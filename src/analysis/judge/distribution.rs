@@ -6,9 +6,10 @@
 use super::ladder::{self, Rungs, Wording};
 use super::policy::{DistributionPolicy, JudgePolicy};
 use super::state::JudgeState;
-use super::verdict::{fmt_num, MetricJudgement, Samples, TestFigures};
+use super::verdict::{MetricJudgement, Samples, TestFigures};
 use super::window::beyond_ceiling;
 use crate::analysis::stats::latency::{Histogram, ShiftTestState};
+use crate::util::number::format_count;
 
 /// Add one window's histograms to the distribution test. `Err(why)` when the window added no
 /// evidence; a policy change resets the test and says so in `notes`.
@@ -57,7 +58,7 @@ pub(super) fn judge_distribution(
     let total_w = policy.total_weight();
     let alpha_m = policy.alpha * dp.weight / total_w;
     let alpha_pass_m = policy.alpha_pass * dp.weight / total_w;
-    let sum = s.summary(&cfg, &grid, alpha_m);
+    let sum = s.summary(&cfg, &grid, alpha_m, alpha_pass_m);
     let figures = TestFigures {
         estimate: Some(sum.estimate),
         lower: sum.lower,
@@ -71,8 +72,8 @@ pub(super) fn judge_distribution(
         "{test}; {w} windows, canary {rc} vs baseline {rb} requests",
         test = figures.words("tilt"),
         w = s.windows,
-        rc = fmt_num(s.canary_requests),
-        rb = fmt_num(s.baseline_requests),
+        rc = format_count(s.canary_requests),
+        rb = format_count(s.baseline_requests),
     );
     let sound = if sum.estimate.is_finite()
         && !sum.e_value_fail.is_nan()

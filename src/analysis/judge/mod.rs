@@ -38,7 +38,9 @@ pub use policy::{
     LatencyPolicy, PolicyError,
 };
 pub use state::{JudgeState, QuantileState};
-pub use verdict::{combine, JudgeVerdict, Judgement, MetricJudgement, QuantileDetail, Samples};
+pub use verdict::{
+    bounds_contradict, combine, JudgeVerdict, Judgement, MetricJudgement, QuantileDetail, Samples,
+};
 pub use window::{ArmCounts, JudgeWindow, MAX_WINDOW_COUNT};
 
 use state::error_rate_state;

@@ -23,6 +23,12 @@ pub struct ErrorRatePolicy {
     /// `None` (JSON `null`) leaves only the ratio rule. With a margin, the metric's share of
     /// `alphaPass` is split in halves between the two rules.
     pub pass_margin: Option<f64>,
+    /// Pass also when the canary's own error rate is shown below `pass_rate` (errors per
+    /// request): a service-level objective, for services that know the rate they must meet
+    /// whatever the baseline does. `None` (the default) leaves the rule out. The metric's share
+    /// of `alphaPass` is split evenly between the rules it has.
+    #[serde(default)]
+    pub pass_rate: Option<f64>,
     pub critical: bool,
     /// Share of alpha (weighted Bonferroni).
     pub weight: f64,
@@ -34,6 +40,7 @@ impl Default for ErrorRatePolicy {
             tolerance: 1.0,
             pass_tolerance: 1.5,
             pass_margin: Some(0.005),
+            pass_rate: None,
             critical: true,
             weight: 3.0,
         }
@@ -109,6 +116,11 @@ pub struct DispersionPolicy {
     /// rule: its job is to temper, not to wait.
     pub overdispersed_above: f64,
     pub overdispersed_min_windows: u32,
+    /// Windows the estimate remembers: before each window the estimate's sums are multiplied
+    /// by `1 - 1/memoryWindows`, so a burst that has ended, or an hour of history that no
+    /// longer describes the service, stops taxing the analysis (a term's weight halves every
+    /// `0.69 * memoryWindows` windows). 0 never forgets.
+    pub memory_windows: f64,
 }
 
 impl Default for DispersionPolicy {
@@ -120,6 +132,7 @@ impl Default for DispersionPolicy {
             upper_z: 7.0,
             overdispersed_above: 1.5,
             overdispersed_min_windows: 8,
+            memory_windows: 60.0,
         }
     }
 }
@@ -176,6 +189,10 @@ pub enum PolicyError {
     Weight { metric: String },
     #[error("errorRate: passMargin must be in (0, 1), got {0}")]
     PassMargin(f64),
+    #[error("errorRate: passRate must be in (0, 1), got {0}")]
+    PassRate(f64),
+    #[error("dispersion.memoryWindows must be 0 (never forget) or at least 1, got {0}")]
+    MemoryWindows(f64),
     #[error("mixtureScale must be positive and finite")]
     MixtureScale,
     #[error("the policy enables no metric")]
@@ -224,12 +241,21 @@ impl JudgePolicy {
         if !(self.mixture_scale.is_finite() && self.mixture_scale > 0.0) {
             return Err(PolicyError::MixtureScale);
         }
+        let mw = self.dispersion.memory_windows;
+        if !(mw == 0.0 || (mw.is_finite() && mw >= 1.0)) {
+            return Err(PolicyError::MemoryWindows(mw));
+        }
         if let Some(e) = &self.error_rate {
             check_tol("errorRate", e.tolerance, e.pass_tolerance, true)?;
             check_weight("errorRate", e.weight)?;
             if let Some(m) = e.pass_margin {
                 if !(m > 0.0 && m < 1.0) {
                     return Err(PolicyError::PassMargin(m));
+                }
+            }
+            if let Some(r) = e.pass_rate {
+                if !(r > 0.0 && r < 1.0) {
+                    return Err(PolicyError::PassRate(r));
                 }
             }
         }
@@ -272,6 +298,30 @@ impl JudgePolicy {
             pass_ratio: pass,
             mixture_scale: self.mixture_scale,
             dispersion: self.dispersion(),
+            keep: match self.dispersion.memory_windows {
+                m if m >= 1.0 => 1.0 - 1.0 / m,
+                _ => 1.0,
+            },
+        }
+    }
+
+    /// The tolerance and pass tolerance of the metric named `metric` (as a verdict names it),
+    /// on the scale its bounds are reported in; `None` for a metric this policy does not have.
+    pub fn decision_points(&self, metric: &str) -> Option<(f64, f64)> {
+        match metric {
+            "errorRate" => self
+                .error_rate
+                .as_ref()
+                .map(|e| (e.tolerance, e.pass_tolerance)),
+            "latencyDistribution" => self
+                .distribution
+                .as_ref()
+                .map(|d| (d.tolerance, d.pass_tolerance)),
+            name => self
+                .latency
+                .iter()
+                .find(|l| quantile_name(l.quantile) == name)
+                .map(|l| (l.tolerance, l.pass_tolerance)),
         }
     }
 

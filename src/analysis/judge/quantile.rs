@@ -38,7 +38,7 @@ pub(super) fn add_latency_window(
         fresh.push(match hists {
             Err(e) => Err(e.to_string()),
             Ok((c, b)) => beyond_ceiling(&[c.total(), b.total()])
-                .and_then(|()| quantile_window(&mut qs, &grid, c, b)),
+                .and_then(|()| quantile_window(&mut qs, (&grid, cfg.keep), c, b)),
         });
         states.push(qs);
     }
@@ -49,7 +49,7 @@ pub(super) fn add_latency_window(
 /// when the baseline has enough requests, else count both arms' requests above it.
 fn quantile_window(
     qs: &mut QuantileState,
-    grid: &Grid,
+    (grid, keep): (&Grid, f64),
     c: &Histogram,
     b: &Histogram,
 ) -> Result<(), String> {
@@ -100,7 +100,7 @@ fn quantile_window(
     };
     let ce = c.exceedances(boundary_idx);
     let be = b.exceedances(boundary_idx);
-    if qs.test.add_window(grid, ce, be, c.total(), b.total()) {
+    if qs.test.add_window(grid, keep, ce, be, c.total(), b.total()) {
         Ok(())
     } else {
         Err("an arm had no requests in its histogram".into())
@@ -125,6 +125,7 @@ pub(super) fn judge_quantile(
         tolerance: lp.tolerance,
         pass_tolerance: lp.pass_tolerance,
         pass_margin: None,
+        pass_rate: None,
         fail_fast: false,
         weight: lp.weight,
         what,

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::policy::JudgePolicy;
+
 /// Outcome of a metric or of one look.
 ///
 /// `Undecided` is serialized as `"Inconclusive"`, the word `tollgate analyze` has always
@@ -81,6 +83,16 @@ pub struct MetricJudgement {
     pub difference_upper: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pass_margin: Option<f64>,
+    /// Service-level rule (error rate): the anytime-valid upper bound on the canary's own
+    /// error rate per request, and the `passRate` it must be below to pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_upper: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass_rate: Option<f64>,
+    /// While undecided: about how many more canary requests a pass rule needs at the rates
+    /// observed so far (`None` when none can pass at those rates, or the metric is decided).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs_requests: Option<f64>,
     /// Overdispersion factor used to temper the evidence (count tests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dispersion: Option<f64>,
@@ -156,6 +168,9 @@ impl MetricJudgement {
             pass_threshold: 1.0 / figures.alpha_pass_m,
             difference_upper: None,
             pass_margin: None,
+            rate_upper: None,
+            pass_rate: None,
+            needs_requests: None,
             dispersion: None,
             samples,
             detail: None,
@@ -220,6 +235,36 @@ pub fn combine(metrics: &[MetricJudgement]) -> (JudgeVerdict, String) {
         JudgeVerdict::Undecided,
         format!("waiting for evidence on: {}", pending.join(", ")),
     )
+}
+
+/// Whether a metric's reported bounds contradict its verdict at the look that decided it: a
+/// Fail whose lower bound is below the tolerance, a Pass on the ratio whose upper bound is
+/// above the pass tolerance, or a metric the fail test has not rejected whose lower bound is
+/// above the tolerance. Verdicts kept from an earlier look are not checked (their figures are
+/// this look's). The judge's bounds are built never to do this ([`crate::analysis::stats::
+/// sequential::dual_bounds`]); the benchmark counts it in every cell, and a test checks it on
+/// seeded simulations.
+pub fn bounds_contradict(policy: &JudgePolicy, m: &MetricJudgement) -> bool {
+    let Some((fail_at, pass_at)) = policy.decision_points(&m.metric) else {
+        return false;
+    };
+    if m.reason.contains("earlier") {
+        return false;
+    }
+    let lower = m.lower.unwrap_or(f64::NEG_INFINITY);
+    let upper = m.upper.unwrap_or(f64::INFINITY);
+    let slack = 1e-9;
+    match m.verdict {
+        JudgeVerdict::Fail => lower < fail_at - slack,
+        JudgeVerdict::Pass => {
+            let by_margin = matches!((m.difference_upper, m.pass_margin), (Some(d), Some(margin)) if d < margin);
+            let by_rate = matches!((m.rate_upper, m.pass_rate), (Some(u), Some(r)) if u < r);
+            !by_margin && !by_rate && upper > pass_at + slack
+        }
+        JudgeVerdict::Undecided => {
+            m.e_value.is_some_and(|e| e < m.threshold) && lower > fail_at + slack
+        }
+    }
 }
 
 /// A number as the judge's reasons print it.

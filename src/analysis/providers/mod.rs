@@ -186,6 +186,10 @@ pub enum ProviderError {
     /// The answer was larger than the configured bounds (permanent: narrow the query or raise them).
     #[error("answer too large: {0}")]
     TooLarge(String),
+    /// The process's budget of memory for answers being read is taken by other reads: this
+    /// read is dropped rather than let the operator run out of memory (transient).
+    #[error("not read: {0}")]
+    Busy(String),
 }
 
 impl ProviderError {
@@ -197,6 +201,7 @@ impl ProviderError {
             | ProviderError::Transport(_)
             | ProviderError::Warnings(_)
             | ProviderError::Malformed(_)
+            | ProviderError::Busy(_)
             | ProviderError::NonFinite { .. } => true,
             ProviderError::Http { status, .. } => {
                 *status >= 500 || *status == 429 || *status == 408

@@ -9,8 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::sequential::{
-    conditional_poisson_loglik, confidence_sequence, log_e_greater, log_e_less, Dispersion, Grid,
-    LogLik,
+    conditional_poisson_loglik, dual_bounds, log_e_greater, log_e_less, Dispersion, Grid, LogLik,
 };
 
 /// Settings of one rate-ratio test.
@@ -26,6 +25,9 @@ pub struct RatioTestConfig {
     /// per-window rate multiplier) and upper-bound z of the dispersion estimate (see
     /// [`Dispersion`]); `None` turns tempering off.
     pub dispersion: Option<(f64, f64, f64)>,
+    /// Share of the dispersion estimate's sums kept from one window to the next (see
+    /// [`Dispersion::forget`]); 1 never forgets.
+    pub keep: f64,
 }
 
 impl RatioTestConfig {
@@ -46,7 +48,14 @@ impl RatioTestConfig {
 pub struct RatioTestState {
     /// Log-likelihood of `log theta` on the grid (max-normalised).
     pub loglik: LogLik,
+    /// Dispersion of the canary's share of each window's events (conditional terms, plus the
+    /// baseline's history as a cautious prior): tempers the rate-ratio test.
     pub dispersion: Dispersion,
+    /// Dispersion of each arm's own counts (marginal terms: shared and arm-specific variation
+    /// alike): widens the bounds on each arm's own rate (the non-inferiority and fail-fast
+    /// rules), which a shock shared by both arms does move.
+    #[serde(default)]
+    pub marginal: Dispersion,
     pub canary_events: f64,
     pub baseline_events: f64,
     pub canary_requests: f64,
@@ -68,7 +77,8 @@ pub struct RatioTestState {
 pub struct RatioSummary {
     /// Pooled rate ratio `(C/Rc)/(B/Rb)`; `None` without baseline events.
     pub estimate: Option<f64>,
-    /// Confidence-sequence bounds on the rate ratio.
+    /// Bounds on the rate ratio dual to the two tests (see [`dual_bounds`]): the lower one at
+    /// the fail test's alpha, the upper one at the pass test's.
     pub lower: f64,
     pub upper: f64,
     /// E-value against `theta <= fail_ratio` and against `theta >= pass_ratio`.
@@ -79,6 +89,9 @@ pub struct RatioSummary {
     /// The factor the residuals alone imply (the same estimate with a Poisson prior,
     /// `kappa0 = 0`): evidence of overdispersion in the data, as opposed to the prior's caution.
     pub data_dispersion: f64,
+    /// Tempering factor for bounds on each arm's own rate: the larger of `dispersion` and the
+    /// marginal terms' factor.
+    pub rate_dispersion: f64,
 }
 
 impl RatioTestState {
@@ -100,7 +113,10 @@ impl RatioTestState {
 
     /// Add one window: `c`, `b` events out of `rc`, `rb` requests. Windows with non-finite or
     /// negative numbers, or without requests in an arm, are ignored and `false` is returned.
-    pub fn add_window(&mut self, grid: &Grid, c: f64, b: f64, rc: f64, rb: f64) -> bool {
+    ///
+    /// `keep` is the share of the dispersion estimates' sums kept from the windows before (see
+    /// [`RatioTestConfig::keep`]).
+    pub fn add_window(&mut self, grid: &Grid, keep: f64, c: f64, b: f64, rc: f64, rb: f64) -> bool {
         let ok = [c, b, rc, rb].iter().all(|v| v.is_finite() && *v >= 0.0)
             && rc > 0.0
             && rb > 0.0
@@ -110,7 +126,8 @@ impl RatioTestState {
             return false;
         }
         let n = c + b;
-        let terms_before = self.dispersion.windows;
+        self.dispersion.forget(keep);
+        self.marginal.forget(keep);
         if n > 0.0 {
             // prequential prediction from earlier windows (smoothed so it exists from the start)
             let theta_prev = ((self.canary_events + 0.5) / (self.canary_requests + rc))
@@ -118,28 +135,27 @@ impl RatioTestState {
             let p = rc * theta_prev / (rc * theta_prev + rb);
             if self.windows > 0 {
                 let n_prev = self.canary_events + self.baseline_events + 1.0;
+                let before = self.dispersion.windows;
                 self.dispersion.add(c, n, p, n_prev);
+                if self.dispersion.windows > before {
+                    self.dispersion.dof += 1.0;
+                }
             }
         }
-        // marginal terms: each arm against its own earlier rate
-        if self.canary_events > 0.0 && self.canary_requests > 0.0 {
-            self.dispersion.add_marginal(
-                c,
-                rc * self.canary_events / self.canary_requests,
-                rc / self.canary_requests,
-            );
+        // marginal terms, each arm against its own earlier rate: for the arms' own rates only
+        for (x, events, requests, r) in [
+            (c, self.canary_events, self.canary_requests, rc),
+            (b, self.baseline_events, self.baseline_requests, rb),
+        ] {
+            if events > 0.0 && requests > 0.0 {
+                let before = self.marginal.windows;
+                self.marginal
+                    .add_marginal(x, r * events / requests, r / requests);
+                if self.marginal.windows > before {
+                    self.marginal.dof += 1.0;
+                }
+            }
         }
-        if self.baseline_events > 0.0 && self.baseline_requests > 0.0 {
-            self.dispersion.add_marginal(
-                b,
-                rb * self.baseline_events / self.baseline_requests,
-                rb / self.baseline_requests,
-            );
-        }
-        // the conditional residual is a combination of the two marginal ones: at most two
-        // degrees of freedom per window
-        let added = self.dispersion.windows - terms_before;
-        self.dispersion.dof += f64::from(added.min(2));
         if n > 0.0 {
             let pts = &grid.points;
             self.loglik
@@ -181,10 +197,12 @@ impl RatioTestState {
             }
             if events > 0.0 {
                 let before = self.dispersion.windows;
-                self.dispersion
-                    .add_marginal(x, r * events / requests, r / requests);
+                for d in [&mut self.dispersion, &mut self.marginal] {
+                    d.add_marginal(x, r * events / requests, r / requests);
+                }
                 if self.dispersion.windows > before {
                     self.dispersion.dof += 1.0;
+                    self.marginal.dof += 1.0;
                     added += 1;
                 }
             }
@@ -203,6 +221,15 @@ impl RatioTestState {
         }
     }
 
+    /// Tempering factor for bounds on an arm's own rate: the larger of [`Self::phi`] and the
+    /// marginal terms' factor (same prior and inflation).
+    pub fn rate_phi(&self, cfg: &RatioTestConfig) -> f64 {
+        match cfg.dispersion {
+            Some((k, kappa, z)) => self.phi(cfg).max(self.marginal.phi(k, kappa, z)),
+            None => 1.0,
+        }
+    }
+
     /// The tempering factor the data alone imply (prior burst variance 0).
     pub fn data_phi(&self, cfg: &RatioTestConfig) -> f64 {
         match cfg.dispersion {
@@ -211,15 +238,28 @@ impl RatioTestState {
         }
     }
 
-    /// E-values, estimate and `alpha`-level bounds.
-    pub fn summary(&self, cfg: &RatioTestConfig, grid: &Grid, alpha: f64) -> RatioSummary {
+    /// E-values, estimate, and bounds dual to the tests at `alpha_fail` (lower) and
+    /// `alpha_pass` (upper).
+    pub fn summary(
+        &self,
+        cfg: &RatioTestConfig,
+        grid: &Grid,
+        alpha_fail: f64,
+        alpha_pass: f64,
+    ) -> RatioSummary {
         let phi = self.phi(cfg);
         let fi = grid.index_at_or_above(cfg.fail_ratio.ln());
         let pi = grid.index_at_or_below(cfg.pass_ratio.ln());
         let e_fail = log_e_greater(grid, &self.loglik, fi, cfg.mixture_scale, phi).exp();
         let e_pass = log_e_less(grid, &self.loglik, pi, cfg.mixture_scale, phi).exp();
-        let (lo, hi) = confidence_sequence(grid, &self.loglik, cfg.mixture_scale, phi, alpha)
-            .unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+        let (lo, hi) = dual_bounds(
+            grid,
+            &self.loglik,
+            cfg.mixture_scale,
+            phi,
+            (fi, alpha_fail),
+            (pi, alpha_pass),
+        );
         let estimate = if self.baseline_events > 0.0 && self.canary_requests > 0.0 {
             Some(
                 (self.canary_events / self.canary_requests)
@@ -236,6 +276,7 @@ impl RatioTestState {
             e_value_pass: e_pass,
             dispersion: phi,
             data_dispersion: self.data_phi(cfg),
+            rate_dispersion: self.rate_phi(cfg),
         }
     }
 }
@@ -250,6 +291,7 @@ mod tests {
             pass_ratio: 1.5,
             mixture_scale: 1.0,
             dispersion: None,
+            keep: 1.0,
         }
     }
 
@@ -258,7 +300,7 @@ mod tests {
         let c = cfg();
         let g = c.grid();
         let s = RatioTestState::new(&c);
-        let sum = s.summary(&c, &g, 0.05);
+        let sum = s.summary(&c, &g, 0.05, 0.05);
         assert!((sum.e_value_fail - 1.0).abs() < 1e-12);
         assert!((sum.e_value_pass - 1.0).abs() < 1e-12);
         assert_eq!(sum.estimate, None);
@@ -269,17 +311,17 @@ mod tests {
         let c = cfg();
         let g = c.grid();
         let mut s = RatioTestState::new(&c);
-        assert!(!s.add_window(&g, f64::NAN, 1.0, 10.0, 10.0));
-        assert!(!s.add_window(&g, 1.0, 1.0, 0.0, 10.0));
-        assert!(!s.add_window(&g, 11.0, 1.0, 10.0, 10.0));
-        assert!(!s.add_window(&g, -1.0, 1.0, 10.0, 10.0));
+        assert!(!s.add_window(&g, 1.0, f64::NAN, 1.0, 10.0, 10.0));
+        assert!(!s.add_window(&g, 1.0, 1.0, 1.0, 0.0, 10.0));
+        assert!(!s.add_window(&g, 1.0, 11.0, 1.0, 10.0, 10.0));
+        assert!(!s.add_window(&g, 1.0, -1.0, 1.0, 10.0, 10.0));
         assert_eq!(s.windows, 0);
-        assert!(s.add_window(&g, 1.0, 1.0, 10.0, 10.0));
+        assert!(s.add_window(&g, 1.0, 1.0, 1.0, 10.0, 10.0));
         assert_eq!(s.windows, 1);
     }
 
     #[test]
-    fn three_residual_terms_per_window_count_as_two_degrees_of_freedom() {
+    fn the_share_tempers_the_ratio_and_each_arm_its_own_rate() {
         let c = RatioTestConfig {
             dispersion: Some((0.0, 0.0, 1.0)),
             ..cfg()
@@ -287,17 +329,66 @@ mod tests {
         let g = c.grid();
         let mut s = RatioTestState::new(&c);
         for _ in 0..5 {
-            assert!(s.add_window(&g, 4.0, 6.0, 300.0, 300.0));
+            assert!(s.add_window(&g, 1.0, 4.0, 6.0, 300.0, 300.0));
         }
-        // window 1 has no history; windows 2-5 give a conditional and two marginal terms each
-        assert_eq!(s.dispersion.windows, 12);
-        assert_eq!(s.dispersion.dof, 8.0);
-        // the conditional residual is the marginal ones' combination (1-p) r_c - p r_b
-        let (rc, rb, p) = (1.5_f64, -2.0_f64, 0.4_f64);
-        let (ec, eb) = (p * 10.0, (1.0 - p) * 10.0);
-        let (cc, bb) = (ec + rc, eb + rb);
-        let n = cc + bb;
-        assert!(((cc - n * p) - ((1.0 - p) * rc - p * rb)).abs() < 1e-12);
+        // window 1 has no history; windows 2-5 give one conditional term each (one degree of
+        // freedom) and two marginal terms each, kept apart
+        assert_eq!(s.dispersion.windows, 4);
+        assert_eq!(s.dispersion.dof, 4.0);
+        assert_eq!(s.marginal.windows, 8);
+        assert_eq!(s.marginal.dof, 8.0);
+    }
+
+    #[test]
+    fn a_shock_shared_by_both_arms_leaves_the_ratio_untempered() {
+        // five steady windows, then three at five times the errors in both arms, then steady
+        // again: the canary's share never moves, so the ratio test is not tempered; each
+        // arm's own rate jumped, so the bounds on it are
+        let c = RatioTestConfig {
+            dispersion: Some((2.0, 0.0, 7.0)),
+            keep: 1.0 - 1.0 / 60.0,
+            ..cfg()
+        };
+        let g = c.grid();
+        let mut s = RatioTestState::new(&c);
+        let mut peak = 1.0_f64;
+        for t in 0..20 {
+            let m = if (5..8).contains(&t) { 5.0 } else { 1.0 };
+            // the same share every window, at the counts' expectation
+            assert!(s.add_window(&g, c.keep, 10.0 * m, 10.0 * m, 1000.0, 1000.0));
+            let sum = s.summary(&c, &g, 0.01, 0.01);
+            assert!(sum.dispersion < 1.05, "window {t}: {sum:?}");
+            peak = peak.max(sum.rate_dispersion);
+        }
+        assert!(peak > 3.0, "the arms' own counts jumped: {peak}");
+        // a burst in one arm moves the share and tempers the ratio
+        let mut b = RatioTestState::new(&c);
+        for t in 0..12 {
+            let m = if (5..8).contains(&t) { 5.0 } else { 1.0 };
+            assert!(b.add_window(&g, c.keep, 10.0 * m, 10.0, 1000.0, 1000.0));
+        }
+        assert!(b.phi(&c) > 3.0, "{}", b.phi(&c));
+    }
+
+    #[test]
+    fn forgetting_lets_a_burst_stop_taxing_the_test() {
+        let run = |keep: f64| {
+            let c = RatioTestConfig {
+                dispersion: Some((2.0, 0.0, 7.0)),
+                keep,
+                ..cfg()
+            };
+            let g = c.grid();
+            let mut s = RatioTestState::new(&c);
+            for t in 0..80 {
+                let canary = if (2..5).contains(&t) { 50.0 } else { 10.0 };
+                assert!(s.add_window(&g, c.keep, canary, 10.0, 1000.0, 1000.0));
+            }
+            s.phi(&c)
+        };
+        let (kept, forgot) = (run(1.0), run(1.0 - 1.0 / 20.0));
+        assert!(kept > 2.0, "{kept}");
+        assert!(forgot < 1.5, "{forgot}");
     }
 
     #[test]
@@ -306,9 +397,9 @@ mod tests {
         let g = c.grid();
         let mut s = RatioTestState::new(&c);
         for _ in 0..10 {
-            s.add_window(&g, 12.0, 3.0, 300.0, 300.0);
+            s.add_window(&g, 1.0, 12.0, 3.0, 300.0, 300.0);
         }
-        let sum = s.summary(&c, &g, 0.05);
+        let sum = s.summary(&c, &g, 0.05, 0.05);
         assert!(sum.e_value_fail > 1e6, "{sum:?}");
         assert!(sum.e_value_pass < 1.0);
         assert!(sum.lower > 2.0 && sum.upper < 10.0, "{sum:?}");

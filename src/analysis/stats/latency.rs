@@ -6,9 +6,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::fixed::order_statistic_ranks;
-use super::sequential::{
-    confidence_sequence, log_add_exp, log_e_greater, log_e_less, Grid, LogLik,
-};
+use super::sequential::{dual_bounds, log_add_exp, log_e_greater, log_e_less, Grid, LogLik};
 
 /// A histogram of one window: bucket upper bounds (`le`, strictly increasing, the last may be
 /// `+Inf`) and the cumulative count of requests at or below each bound.
@@ -342,13 +340,27 @@ impl ShiftTestState {
         used
     }
 
-    pub fn summary(&self, cfg: &ShiftTestConfig, grid: &Grid, alpha: f64) -> ShiftSummary {
+    /// E-values, estimate, and bounds dual to the tests at `alpha_fail` (lower) and
+    /// `alpha_pass` (upper).
+    pub fn summary(
+        &self,
+        cfg: &ShiftTestConfig,
+        grid: &Grid,
+        alpha_fail: f64,
+        alpha_pass: f64,
+    ) -> ShiftSummary {
         let fi = grid.index_at_or_above(cfg.fail_shift);
         let pi = grid.index_at_or_below(cfg.pass_shift);
         let e_fail = log_e_greater(grid, &self.loglik, fi, cfg.mixture_scale, 1.0).exp();
         let e_pass = log_e_less(grid, &self.loglik, pi, cfg.mixture_scale, 1.0).exp();
-        let (lo, hi) = confidence_sequence(grid, &self.loglik, cfg.mixture_scale, 1.0, alpha)
-            .unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+        let (lo, hi) = dual_bounds(
+            grid,
+            &self.loglik,
+            cfg.mixture_scale,
+            1.0,
+            (fi, alpha_fail),
+            (pi, alpha_pass),
+        );
         ShiftSummary {
             estimate: grid.points[self.loglik.argmax()],
             lower: lo,
@@ -423,10 +435,10 @@ mod tests {
             assert!(s.add_window(&g, &slow, &base));
             same.add_window(&g, &base, &base);
         }
-        let sum = s.summary(&cfg, &g, 0.05);
+        let sum = s.summary(&cfg, &g, 0.05, 0.05);
         assert!(sum.e_value_fail > 1e6, "{sum:?}");
         assert!(sum.estimate > 0.5);
-        let eq = same.summary(&cfg, &g, 0.05);
+        let eq = same.summary(&cfg, &g, 0.05, 0.05);
         assert!(eq.e_value_fail < 1.0, "{eq:?}");
         assert!(eq.e_value_pass > 1.0);
     }

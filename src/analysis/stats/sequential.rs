@@ -14,9 +14,9 @@
 //!   the mixture is one too and Ville's inequality gives `P(sup_t E_t >= 1/alpha) <= alpha`,
 //!   whenever and however often one looks;
 //! * the mirror e-value against `H0: x >= x1` (alternatives below `x1`), used to *pass*;
-//! * a **confidence sequence** from the prior-posterior ratio
-//!   `CS_t = { x_j : l(x_j) >= log sum_k pi_k exp(l(x_k)) - log(1/alpha) }` with a normal prior
-//!   `pi` centred on 0, widened outward by one grid step so it stays conservative.
+//! * **bounds dual to the two tests** ([`dual_bounds`]): the parameter values neither family
+//!   of one-sided tests (one null per grid point) rejects, so the reported bounds always agree
+//!   with the decision.
 //!
 //! `phi >= 1` is the dispersion (tempering) factor: dividing the log-likelihood by `phi` is the
 //! quasi-likelihood correction for overdispersed counts (see [`Dispersion`]). For a fixed
@@ -193,43 +193,77 @@ pub fn log_e_less(grid: &Grid, ll: &LogLik, null_idx: usize, tau: f64, phi: f64)
     log_sum_exp(w.iter().map(|(k, lw)| lw + (ll.values[*k] - l0) / phi))
 }
 
-/// Confidence sequence at level `alpha` from the prior-posterior ratio with a normal prior
-/// N(0, tau_prior^2) on the grid; returned as (lower, upper) parameter values, each pushed one
-/// grid step outward (or to the grid edge). `None` for an empty grid.
-pub fn confidence_sequence(
+/// Bounds dual to the two one-sided tests: the parameter values that the fail test's family
+/// ("`H0: x <= x_j`", one mixture SPRT per grid point, at `alpha_fail`) and the pass test's
+/// family ("`H0: x >= x_j`", at `alpha_pass`) have not rejected, as `(lower, upper)`.
+///
+/// Why these and not a separate confidence sequence: the reported bounds must tell the same
+/// story as the decision. The lower bound is the largest grid point the fail family rejects, so
+/// a Fail (the fail test rejects at the tolerance) always reports a lower bound at or above the
+/// tolerance, and an undecided test (not rejected at the tolerance) one at or below it; the
+/// upper bound mirrors that with the pass family at the pass tolerance. By Ville's inequality
+/// each family's bound is anytime-valid at its own alpha, so the interval holds with
+/// probability at least `1 - alpha_fail - alpha_pass` at every look.
+///
+/// The rejection region is searched by bisection from the decision point (`fail_idx`,
+/// `pass_idx`), which costs O(grid log grid) and makes the agreement with the decision hold by
+/// construction, whatever the shape of the likelihood. A bound the grid cannot reach is
+/// infinite (`-inf`: nothing rejected below; `+inf`: nothing rejected above).
+pub fn dual_bounds(
     grid: &Grid,
     ll: &LogLik,
-    tau_prior: f64,
+    tau: f64,
     phi: f64,
-    alpha: f64,
-) -> Option<(f64, f64)> {
-    if grid.is_empty() || ll.values.len() != grid.len() || !(alpha > 0.0 && alpha < 1.0) {
-        return None;
+    (fail_idx, alpha_fail): (usize, f64),
+    (pass_idx, alpha_pass): (usize, f64),
+) -> (f64, f64) {
+    let n = grid.len();
+    if n == 0 || ll.values.len() != n || fail_idx >= n || pass_idx >= n {
+        return (f64::NEG_INFINITY, f64::INFINITY);
     }
-    let lp: Vec<f64> = grid
-        .points
-        .iter()
-        .map(|x| -0.5 * (x / tau_prior).powi(2))
-        .collect();
-    let norm = log_sum_exp(lp.iter().copied());
-    let marg = log_sum_exp(lp.iter().zip(&ll.values).map(|(p, l)| p - norm + l / phi));
-    let cut = marg - (1.0 / alpha).ln();
-    let inside: Vec<usize> = (0..grid.len())
-        .filter(|&j| ll.values[j] / phi >= cut)
-        .collect();
-    let (first, last) = match (inside.first(), inside.last()) {
-        (Some(f), Some(l)) => (*f, *l),
-        _ => return None,
+    let fail_cut = (1.0 / alpha_fail).ln();
+    let pass_cut = (1.0 / alpha_pass).ln();
+    // rejected nulls lie below the lower bound (fail family) and above the upper (pass family)
+    let fail_rejects = |j: usize| log_e_greater(grid, ll, j, tau, phi) >= fail_cut;
+    let pass_rejects = |j: usize| log_e_less(grid, ll, j, tau, phi) >= pass_cut;
+    let lower = match last_true(fail_idx, n, &fail_rejects) {
+        Some(j) => grid.points[j],
+        None => f64::NEG_INFINITY,
     };
-    let lo = grid.points[first.saturating_sub(1)];
-    let hi = grid.points[(last + 1).min(grid.len() - 1)];
-    let lo = if first == 0 { f64::NEG_INFINITY } else { lo };
-    let hi = if last + 1 >= grid.len() {
-        f64::INFINITY
+    let upper = match first_true(pass_idx, n, &pass_rejects) {
+        Some(j) => grid.points[j],
+        None => f64::INFINITY,
+    };
+    (lower, upper)
+}
+
+/// The largest index whose predicate holds, for a predicate that holds on a prefix, searched
+/// from `start`: if it holds there, the answer is at or above `start`; if not, below it.
+fn last_true(start: usize, n: usize, holds: &dyn Fn(usize) -> bool) -> Option<usize> {
+    // invariant: holds(lo), and hi is past the end or does not hold
+    let (mut lo, mut hi) = if holds(start) {
+        (start, n)
+    } else if start > 0 && holds(0) {
+        (0, start)
     } else {
-        hi
+        return None;
     };
-    Some((lo, hi))
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if holds(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(lo)
+}
+
+/// The smallest index whose predicate holds, for a predicate that holds on a suffix, searched
+/// from `start` (the mirror of [`last_true`]).
+fn first_true(start: usize, n: usize, holds: &dyn Fn(usize) -> bool) -> Option<usize> {
+    let mirrored = |j: usize| holds(n - 1 - j);
+    last_true(n - 1 - start, n, &mirrored).map(|j| n - 1 - j)
 }
 
 /// Log-likelihood contribution at log rate ratio `x` of one window of a two-arm Poisson
@@ -253,11 +287,22 @@ pub fn conditional_poisson_loglik(x: f64, c: f64, b: f64, e_c: f64, e_b: f64) ->
 /// Between-window dispersion of a conditional Poisson comparison, estimated online from
 /// prequential Pearson residuals. Before window t is added, the rate ratio is estimated from the
 /// windows before it, `p_t` predicted, and `(c_t - n_t p_t)^2` compared with `n_t p_t (1-p_t)`
-/// (the conditional term, one per window). Each arm's own count is also compared with its
-/// expectation from that arm's earlier rate, `(x_t - e_t)^2` against `e_t` (the marginal terms,
-/// two per window): they triple the degrees of freedom early on, when a burst in one arm must be
-/// recognised quickly. A shock shared by both arms inflates the marginal terms too, which only
-/// makes the test more cautious while it lasts.
+/// (the conditional term, one per window). Only the conditional terms temper the conditional
+/// test: a shock shared by both arms (a dependency's hiccup, or Prometheus scraping the two arms
+/// at slightly different moments so that their counts jitter together) multiplies both arms'
+/// counts alike and leaves the canary's share binomial, so it carries no evidence and must not
+/// cost any; a burst in one arm moves the share and is counted. Each arm's own count compared
+/// with its expectation from that arm's earlier rate, `(x_t - e_t)^2` against `e_t` (a marginal
+/// term), sees shared and arm-specific variation alike: such terms come from the baseline's
+/// history before the analysis (which has no canary to condition on, and errs on the cautious
+/// side), and, kept apart, bound each arm's own rate (see
+/// [`super::counts::RatioTestState::marginal`]).
+///
+/// **Forgetting.** Before each window the sums are multiplied by `keep < 1` (see
+/// [`Dispersion::forget`]): the estimate remembers about `1/(1-keep)` windows, so a burst that
+/// has ended, or a history that no longer describes the service, stops taxing the rest of the
+/// analysis. The effective number of terms and the degrees of freedom decay alike, so the
+/// estimate's uncertainty (and the inflation below) reflect what it still remembers.
 ///
 /// **The prior.** Bursts are modelled as a per-window, per-arm multiplier of the error rate with
 /// mean 1 and variance `kappa` (squared coefficient of variation), independent between arms and
@@ -302,6 +347,9 @@ pub struct Dispersion {
     pub dof: f64,
     /// Sum of `var * g`: the variance-weighted burst sensitivity (see above).
     pub var_g: f64,
+    /// Effective number of terms after forgetting (see [`Dispersion::forget`]); states written
+    /// before this field existed (0 with terms present) fall back to `windows`.
+    pub terms: f64,
 }
 
 impl Dispersion {
@@ -316,8 +364,37 @@ impl Dispersion {
         let v = n * p * (1.0 - p) * (1.0 + n / n_prev);
         self.resid2 += r * r;
         self.var += v;
+        self.terms = self.effective_terms() + 1.0;
         self.windows += 1;
         self.var_g += v * 2.0 * p * (1.0 - p) * (n - 1.0).max(0.0);
+    }
+
+    /// Effective number of terms (forgetting counted).
+    pub fn effective_terms(&self) -> f64 {
+        if self.terms > 0.0 {
+            self.terms
+        } else {
+            f64::from(self.windows)
+        }
+    }
+
+    /// Forget: multiply every sum, the effective term count and the degrees of freedom by
+    /// `keep` (in (0, 1]; other values change nothing), so a term added `j` windows ago weighs
+    /// `keep^j`.
+    pub fn forget(&mut self, keep: f64) {
+        if !(keep > 0.0 && keep < 1.0) || self.windows == 0 {
+            return;
+        }
+        let dof = if self.dof > 0.0 {
+            self.dof
+        } else {
+            f64::from(self.windows)
+        };
+        self.terms = self.effective_terms() * keep;
+        self.dof = dof * keep;
+        self.resid2 *= keep;
+        self.var *= keep;
+        self.var_g *= keep;
     }
 
     /// Add a marginal term: observed count `x` against expectation `e = r * rate_prev`, where
@@ -331,6 +408,7 @@ impl Dispersion {
         let v = e * (1.0 + r_over_r_prev.max(0.0));
         self.resid2 += r * r;
         self.var += v;
+        self.terms = self.effective_terms() + 1.0;
         self.windows += 1;
         self.var_g += v * e;
     }
@@ -351,7 +429,7 @@ impl Dispersion {
             return 1.0;
         }
         let phi0 = 1.0 + prior_kappa.max(0.0) * self.mean_g();
-        let vbar = self.var / f64::from(self.windows);
+        let vbar = self.var / self.effective_terms();
         let k = prior_windows.max(0.0);
         let phi = (self.resid2 + k * phi0 * vbar) / (self.var + k * vbar);
         let dof = if self.dof > 0.0 {

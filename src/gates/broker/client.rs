@@ -16,9 +16,11 @@ use super::config::BrokerConfig;
 use super::error::{BrokerError, ConfigError};
 use super::types::{
     DeployedVersion, DeploymentRecord, Environment, MatrixAnswer, MatrixQuery, RecordedDeployment,
+    UndeploymentRecord,
 };
 
 mod deployed;
+mod undeploy;
 use crate::util::credentials::Credentials;
 use crate::util::retry::parse_retry_after;
 use crate::util::secret::Secret;
@@ -47,6 +49,16 @@ pub trait BrokerApi: Send + Sync {
         &self,
         record: &DeploymentRecord,
     ) -> impl Future<Output = Result<RecordedDeployment, BrokerError>> + Send;
+
+    /// Record that the versions `record` names no longer run in its environment, as the
+    /// official client's `record-undeployment` does: the environment's currently deployed
+    /// versions of the pacticipant, then a PATCH `{"currentlyDeployed": false}` of each one on
+    /// the record's application instance (and version, when given). Returns those undeployed;
+    /// empty when none was deployed there (so calling it again is safe).
+    fn record_undeployment(
+        &self,
+        record: &UndeploymentRecord,
+    ) -> impl Future<Output = Result<Vec<DeployedVersion>, BrokerError>> + Send;
 
     /// The environments the broker knows (index -> `pb:environments` -> GET).
     fn environments(&self) -> impl Future<Output = Result<Vec<Environment>, BrokerError>> + Send;
@@ -148,6 +160,20 @@ impl HttpBroker {
         body: Option<&Value>,
         allow_empty: bool,
     ) -> Result<(u16, Option<Value>), BrokerError> {
+        let body = body.map(|b| (b, "application/json"));
+        self.exchange_as(method, url, query, body, allow_empty)
+            .await
+    }
+
+    /// [`exchange`](Self::exchange) with the body's content type given (a merge patch).
+    async fn exchange_as(
+        &self,
+        method: Method,
+        url: Url,
+        query: Option<&[(String, String)]>,
+        body: Option<(&Value, &str)>,
+        allow_empty: bool,
+    ) -> Result<(u16, Option<Value>), BrokerError> {
         let shown = url.to_string();
         let mut req = self
             .http
@@ -156,8 +182,9 @@ impl HttpBroker {
         if let Some(q) = query {
             req = req.query(q);
         }
-        if let Some(b) = body {
-            req = req.json(b);
+        if let Some((b, content_type)) = body {
+            // reqwest's json() keeps a content type already set.
+            req = req.header(CONTENT_TYPE, content_type).json(b);
         }
         if let Some(credentials) = &self.config.credentials {
             req = credentials.authorize(req);
@@ -365,6 +392,13 @@ impl BrokerApi for HttpBroker {
         self.currently_deployed_versions(pacticipant, environment)
             .await
             .map_err(|e| self.scrub_error(e))
+    }
+
+    async fn record_undeployment(
+        &self,
+        record: &UndeploymentRecord,
+    ) -> Result<Vec<DeployedVersion>, BrokerError> {
+        self.undeploy(record).await.map_err(|e| self.scrub_error(e))
     }
 
     async fn environments(&self) -> Result<Vec<Environment>, BrokerError> {

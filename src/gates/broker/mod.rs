@@ -29,4 +29,5 @@ pub use gate::{
 pub use types::{
     CanIDeployRequest, Deployable, DeployedVersion, DeploymentRecord, Environment, Ignore,
     LatestBy, MatrixAnswer, MatrixQuery, MatrixTarget, RecordedDeployment, Selector, Summary,
+    UndeploymentRecord,
 };

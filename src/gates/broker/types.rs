@@ -281,6 +281,33 @@ pub struct DeploymentRecord {
     pub application_instance: Option<String>,
 }
 
+/// What to tell the broker when a version stops running: the Rollout was deleted, so its
+/// version no longer runs on its application instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UndeploymentRecord {
+    pub pacticipant: String,
+    pub environment: String,
+    /// The instance the version ran as (`None`: the one without an instance name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_instance: Option<String>,
+    /// Only this version (`None`: whatever is deployed on that instance, as the official client does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl UndeploymentRecord {
+    /// Whether `deployed` is what this record undeploys: the same instance, and the same version
+    /// when one is given.
+    pub fn matches(&self, deployed: &DeployedVersion) -> bool {
+        deployed.application_instance == self.application_instance
+            && self
+                .version
+                .as_ref()
+                .is_none_or(|v| deployed.version.as_ref() == Some(v))
+    }
+}
+
 /// The broker's answer to a recorded deployment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,6 +1,7 @@
 //! Asking pods what they run: the [`Attestor`] trait, its HTTP implementation, and attestation
 //! of many pods with bounded concurrency.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -41,6 +42,12 @@ pub struct AttestConfig {
     pub version_pointer: String,
     /// JSON pointer to the configuration hash in the answer.
     pub config_hash_pointer: String,
+    /// JSON pointer to the dependency versions (`{"postgres": "15.4"}`); absent means none.
+    #[serde(default = "default_dependencies_pointer")]
+    pub dependencies_pointer: String,
+    /// JSON pointer to the flags (`{"powerPeg": false}`); absent means none.
+    #[serde(default = "default_flags_pointer")]
+    pub flags_pointer: String,
     /// Deadline for one pod: connect, headers and body.
     #[serde(with = "crate::util::duration::millis")]
     pub timeout: Duration,
@@ -56,12 +63,30 @@ impl Default for AttestConfig {
             path: "/version".into(),
             version_pointer: "/version".into(),
             config_hash_pointer: "/configHash".into(),
+            dependencies_pointer: default_dependencies_pointer(),
+            flags_pointer: default_flags_pointer(),
             timeout: Duration::from_secs(5),
             concurrency: 32,
             max_body_bytes: probe::DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
+
+fn default_dependencies_pointer() -> String {
+    "/dependencies".into()
+}
+
+fn default_flags_pointer() -> String {
+    "/flags".into()
+}
+
+/// Most entries read from a pod's dependencies or flags: a hostile or broken pod cannot make
+/// the operator hold (or write to status) an unbounded map. Past it the pod fails.
+pub const MAX_ENTRIES: usize = 64;
+/// Longest key (dependency or flag name) read from a pod, in characters.
+pub const MAX_KEY_CHARS: usize = 128;
+/// Longest value (a dependency's version, a flag's JSON text) read from a pod, in characters.
+pub const MAX_VALUE_CHARS: usize = 256;
 
 impl AttestConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -71,6 +96,8 @@ impl AttestConfig {
         for (field, pointer) in [
             ("versionPointer", &self.version_pointer),
             ("configHashPointer", &self.config_hash_pointer),
+            ("dependenciesPointer", &self.dependencies_pointer),
+            ("flagsPointer", &self.flags_pointer),
         ] {
             if !(pointer.is_empty() || pointer.starts_with('/')) {
                 return Err(ConfigError::Pointer {
@@ -115,8 +142,77 @@ pub fn parse_attestation(config: &AttestConfig, body: &[u8]) -> Result<Attestati
     };
     Ok(Attestation {
         version: field("version", &config.version_pointer)?,
-        config_hash: field("configHash", &config.config_hash_pointer)?,
+        config_hash: Some(field("configHash", &config.config_hash_pointer)?),
+        dependencies: entries(
+            &value,
+            "dependencies",
+            &config.dependencies_pointer,
+            |v| match v {
+                serde_json::Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+                other => Err(format!(
+                    "is {} rather than a non-empty version string",
+                    probe::excerpt(other.to_string().as_bytes(), 40)
+                )),
+            },
+        )?,
+        flags: entries(&value, "flags", &config.flags_pointer, |v| match v {
+            serde_json::Value::Bool(_)
+            | serde_json::Value::Number(_)
+            | serde_json::Value::String(_) => Ok(v.to_string()),
+            other => Err(format!(
+                "is {} rather than a boolean, number or string",
+                probe::excerpt(other.to_string().as_bytes(), 40)
+            )),
+        })?,
     })
+}
+
+/// A bounded map of `name -> text` at `pointer`: absent (or null) is empty; anything else than
+/// an object of at most [`MAX_ENTRIES`] well-formed entries fails the pod, naming the entry.
+fn entries(
+    value: &serde_json::Value,
+    field: &'static str,
+    pointer: &str,
+    text: impl Fn(&serde_json::Value) -> Result<String, String>,
+) -> Result<BTreeMap<String, String>, AttestError> {
+    let bad = |reason: String| AttestError::InvalidEntries {
+        field,
+        pointer: pointer.to_string(),
+        reason,
+    };
+    let object = match value.pointer(pointer) {
+        None | Some(serde_json::Value::Null) => return Ok(BTreeMap::new()),
+        Some(serde_json::Value::Object(o)) => o,
+        Some(other) => {
+            return Err(bad(format!(
+                "not an object: {}",
+                probe::excerpt(other.to_string().as_bytes(), 40)
+            )))
+        }
+    };
+    if object.len() > MAX_ENTRIES {
+        return Err(bad(format!(
+            "{} entries, more than the {MAX_ENTRIES} read",
+            object.len()
+        )));
+    }
+    let mut out = BTreeMap::new();
+    for (key, v) in object {
+        let shown_key = probe::excerpt(key.as_bytes(), 40);
+        if key.trim().is_empty() || key.chars().count() > MAX_KEY_CHARS {
+            return Err(bad(format!(
+                "key {shown_key:?} is empty or longer than {MAX_KEY_CHARS} characters"
+            )));
+        }
+        let t = text(v).map_err(|e| bad(format!("{shown_key:?} {e}")))?;
+        if t.chars().count() > MAX_VALUE_CHARS {
+            return Err(bad(format!(
+                "{shown_key:?} is longer than {MAX_VALUE_CHARS} characters"
+            )));
+        }
+        out.insert(key.clone(), t);
+    }
+    Ok(out)
 }
 
 /// Something that asks one pod what it runs. Tests run the HTTP implementation against real
@@ -199,7 +295,8 @@ mod tests {
     fn parses_the_default_shape() {
         let a = parse_attestation(&cfg(), br#"{"version":"1.2.3","configHash":"abc"}"#).unwrap();
         assert_eq!(a.version, "1.2.3");
-        assert_eq!(a.config_hash, "abc");
+        assert_eq!(a.config_hash.as_deref(), Some("abc"));
+        assert!(a.dependencies.is_empty() && a.flags.is_empty());
     }
 
     #[test]
@@ -212,7 +309,7 @@ mod tests {
         let a = parse_attestation(&c, br#"{"build":{"version":"2"},"config":{"sha256":"ff"}}"#)
             .unwrap();
         assert_eq!(a.version, "2");
-        assert_eq!(a.config_hash, "ff");
+        assert_eq!(a.config_hash.as_deref(), Some("ff"));
     }
 
     #[test]
@@ -241,6 +338,70 @@ mod tests {
     }
 
     #[test]
+    fn reads_dependencies_and_flags() {
+        let a = parse_attestation(
+            &cfg(),
+            br#"{"version":"1","configHash":"h","dependencies":{"postgres":"15.4","redis":" 7.2.1 "},
+                "flags":{"powerPeg":false,"colour":"blue","limit":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.dependencies["postgres"], "15.4");
+        assert_eq!(a.dependencies["redis"], "7.2.1", "trimmed");
+        assert_eq!(a.flags["powerPeg"], "false");
+        assert_eq!(
+            a.flags["colour"], "\"blue\"",
+            "JSON text: \"true\" is not true"
+        );
+        assert_eq!(a.flags["limit"], "3");
+        // Configured pointers; null is none.
+        let c = AttestConfig {
+            dependencies_pointer: "/deps".into(),
+            flags_pointer: "/settings/flags".into(),
+            ..cfg()
+        };
+        let a = parse_attestation(
+            &c,
+            br#"{"version":"1","configHash":"h","deps":{"pg":"16"},"settings":{"flags":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.dependencies["pg"], "16");
+        assert!(a.flags.is_empty());
+    }
+
+    #[test]
+    fn hostile_maps_fail_the_pod_naming_the_entry() {
+        let many: String = (0..=MAX_ENTRIES)
+            .map(|i| format!("\"d{i}\":\"1\""))
+            .collect::<Vec<_>>()
+            .join(",");
+        let long_key = "k".repeat(MAX_KEY_CHARS + 1);
+        let long_value = "9".repeat(MAX_VALUE_CHARS + 1);
+        let cases = [
+            (format!(r#"{{"dependencies":{{{many}}}}}"#), "entries"),
+            (r#"{"dependencies":["pg"]}"#.to_string(), "not an object"),
+            (r#"{"dependencies":{"pg":15}}"#.to_string(), "\"pg\" is 15"),
+            (r#"{"dependencies":{"pg":""}}"#.to_string(), "\"pg\""),
+            (
+                format!(r#"{{"dependencies":{{"{long_key}":"1"}}}}"#),
+                "longer than",
+            ),
+            (
+                format!(r#"{{"dependencies":{{"pg":"{long_value}"}}}}"#),
+                "longer than",
+            ),
+            (r#"{"flags":{"f":{"nested":true}}}"#.to_string(), "\"f\" is"),
+            (r#"{"flags":{"":true}}"#.to_string(), "empty"),
+        ];
+        for (extra, needle) in cases {
+            let body = format!(r#"{{"version":"1","configHash":"h",{}"#, &extra[1..]);
+            let e = parse_attestation(&cfg(), body.as_bytes()).unwrap_err();
+            assert_eq!(e.kind(), ProblemKind::InvalidField, "{body}: {e}");
+            assert!(e.to_string().contains(needle), "{body}: {e}");
+            assert!(e.to_string().len() < 400, "bounded message: {e}");
+        }
+    }
+
+    #[test]
     fn validates_configuration() {
         assert_eq!(cfg().validate(), Ok(()));
         let bad = [
@@ -250,6 +411,10 @@ mod tests {
             },
             AttestConfig {
                 version_pointer: "version".into(),
+                ..cfg()
+            },
+            AttestConfig {
+                flags_pointer: "flags".into(),
                 ..cfg()
             },
             AttestConfig { port: 0, ..cfg() },
@@ -284,7 +449,8 @@ mod tests {
             self.in_flight.fetch_sub(1, SeqCst);
             Ok(Attestation {
                 version: target.name.clone(),
-                config_hash: "h".into(),
+                config_hash: Some("h".into()),
+                ..Default::default()
             })
         }
     }

@@ -9,7 +9,10 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 
-use super::model::{PodProblem, PodRef, PodTarget, Problem, ProblemKind, Track};
+use super::attest::Attestor;
+use super::model::{
+    AttestError, Attestation, PodProblem, PodRef, PodTarget, Problem, ProblemKind, Track,
+};
 use super::rules::majority;
 
 /// The label the ReplicaSet controller puts on a template's pods and on the ReplicaSet.
@@ -42,6 +45,8 @@ pub struct TrackInventory {
     pub targets: Vec<PodTarget>,
     pub not_ready: Vec<PodRef>,
     pub problems: Vec<PodProblem>,
+    /// The kubelet's record of each target: container name -> `imageID` (set ones only).
+    pub image_ids: BTreeMap<(Track, String), BTreeMap<String, String>>,
 }
 
 impl TrackInventory {
@@ -52,6 +57,7 @@ impl TrackInventory {
             all.targets.extend(p.targets);
             all.not_ready.extend(p.not_ready);
             all.problems.extend(p.problems);
+            all.image_ids.extend(p.image_ids);
         }
         all.targets.sort();
         all.not_ready.sort();
@@ -117,6 +123,16 @@ pub fn inventory(track: Track, expected: &ExpectedWorkload, pods: &[Pod]) -> Tra
             continue;
         }
         ready.push(pod);
+        let images: BTreeMap<String, String> = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|cs| !cs.image_id.is_empty())
+            .map(|cs| (cs.name.clone(), cs.image_id.clone()))
+            .collect();
+        inv.image_ids.insert((track, name.clone()), images);
         match pod_ip(pod) {
             Ok(ip) => inv.targets.push(PodTarget {
                 track,
@@ -177,6 +193,99 @@ pub fn inventory(track: Track, expected: &ExpectedWorkload, pods: &[Pod]) -> Tra
     inv.not_ready.sort();
     inv.problems.sort();
     inv
+}
+
+/// The digest (`sha256:<hex>`, lowercase) in an image reference or a kubelet `imageID`
+/// (`repo@sha256:…`, `docker-pullable://repo@sha256:…`, `sha256:…`); `None` without one (an
+/// image given by tag only).
+pub fn digest_of(reference: &str) -> Option<String> {
+    let tail = match reference.rsplit_once('@') {
+        Some((_, d)) => d,
+        None => reference,
+    };
+    let hex = tail.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("sha256:{}", hex.to_ascii_lowercase()))
+}
+
+/// Attestation from the kubelet's record, for services without a version endpoint: each pod's
+/// "version" is the image digest its container runs (`status.containerStatuses[].imageID`),
+/// judged by the same rules against the digest the Rollout expects. A node that kept a stale
+/// image under a reused tag reports the stale digest here, whatever the tag says.
+#[derive(Debug, Clone, Default)]
+pub struct ImageRecordAttestor {
+    records: BTreeMap<(Track, String), Result<Attestation, AttestError>>,
+}
+
+impl ImageRecordAttestor {
+    /// From an inventory's records. `container`: which container's image counts; `None`
+    /// means the pod's only container (a pod with several fails, naming the setting).
+    pub fn new(inventory: &TrackInventory, container: Option<&str>) -> Self {
+        let records = inventory
+            .image_ids
+            .iter()
+            .map(|(key, images)| (key.clone(), image_record(images, container)))
+            .collect();
+        ImageRecordAttestor { records }
+    }
+
+    /// The digest most pods of `track` run, if exactly one is most common: stable's reference
+    /// when its template does not pin a digest.
+    pub fn majority_digest(&self, track: Track) -> Option<String> {
+        majority(
+            self.records
+                .iter()
+                .filter(|((t, _), _)| *t == track)
+                .filter_map(|(_, r)| r.as_ref().ok().map(|a| a.version.as_str())),
+        )
+        .map(str::to_string)
+    }
+}
+
+fn image_record(
+    images: &BTreeMap<String, String>,
+    container: Option<&str>,
+) -> Result<Attestation, AttestError> {
+    let (name, image_id) = match container {
+        Some(c) => images.get_key_value(c).ok_or_else(|| {
+            AttestError::NoRecord(format!("the kubelet reports no imageID for container {c}"))
+        })?,
+        None => {
+            let mut all = images.iter();
+            match (all.next(), all.next()) {
+                (Some(only), None) => only,
+                (None, _) => {
+                    return Err(AttestError::NoRecord(
+                        "the kubelet reports no imageID for this pod".into(),
+                    ))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(AttestError::BadRecord(
+                        "the pod has several containers: set spec.fleetCheck.container".into(),
+                    ))
+                }
+            }
+        }
+    };
+    let digest = digest_of(image_id).ok_or_else(|| {
+        AttestError::BadRecord(format!(
+            "imageID of container {name} has no sha256 digest: {}",
+            crate::util::text::excerpt(image_id, 120)
+        ))
+    })?;
+    Ok(Attestation {
+        version: digest,
+        ..Default::default()
+    })
+}
+
+impl Attestor for ImageRecordAttestor {
+    async fn attest(&self, target: &PodTarget) -> Result<Attestation, AttestError> {
+        self.records
+            .get(&(target.track, target.name.clone()))
+            .cloned()
+            .unwrap_or_else(|| Err(AttestError::NoRecord("pod not in the inventory".into())))
+    }
 }
 
 /// Where `imageID` is set, the pods of one workload agree per container; the pods that differ
@@ -430,6 +539,65 @@ mod tests {
             inv.problems[1].problem.reported.as_deref(),
             Some("not-an-ip")
         );
+    }
+
+    #[test]
+    fn digests_from_references_and_image_ids() {
+        let hex = "a".repeat(64);
+        let table = [
+            (format!("repo/app@sha256:{hex}"), true),
+            (format!("docker-pullable://repo/app@sha256:{hex}"), true),
+            (format!("sha256:{}", hex.to_uppercase()), true),
+            ("repo/app:1.2.3".to_string(), false),
+            ("repo/app".to_string(), false),
+            ("repo@sha256:abc".to_string(), false),
+            (format!("repo@sha512:{hex}"), false),
+        ];
+        for (reference, has) in table {
+            let got = digest_of(&reference);
+            assert_eq!(got.is_some(), has, "{reference}");
+            if let Some(d) = got {
+                assert_eq!(d, format!("sha256:{hex}"));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_kubelet_record_attests_each_pod() {
+        let new = format!("docker-pullable://shop@sha256:{}", "1".repeat(64));
+        let old = format!("docker-pullable://shop@sha256:{}", "0".repeat(64));
+        let pods = vec![
+            pod("p1", Some("127.0.20.1"), true, "abc", Some(&new)),
+            pod("p2", Some("127.0.20.2"), true, "abc", Some(&old)),
+            pod("p3", Some("127.0.20.3"), true, "abc", None),
+            pod("p4", Some("127.0.20.4"), true, "abc", Some("sha256:short")),
+        ];
+        let inv = inventory(Track::Canary, &ExpectedWorkload::default(), &pods);
+        let records = ImageRecordAttestor::new(&inv, None);
+        let mut got = Vec::new();
+        for t in &inv.targets {
+            got.push(
+                records
+                    .attest(t)
+                    .await
+                    .map(|a| a.version)
+                    .map_err(|e| e.kind()),
+            );
+        }
+        assert_eq!(
+            got,
+            vec![
+                Ok(format!("sha256:{}", "1".repeat(64))),
+                Ok(format!("sha256:{}", "0".repeat(64))),
+                Err(ProblemKind::Unreachable),
+                Err(ProblemKind::InvalidField),
+            ]
+        );
+        assert_eq!(records.majority_digest(Track::Canary), None, "a tie");
+        // A named container that the pod lacks.
+        let named = ImageRecordAttestor::new(&inv, Some("sidecar"));
+        let e = named.attest(&inv.targets[0]).await.unwrap_err();
+        assert!(e.to_string().contains("sidecar"), "{e}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!
 //! - [`model`]: pods, their answers and the typed problems ([`ProblemKind`]);
 //! - [`rules`]: pure judgement of what the pods reported against a [`FleetExpectation`];
+//! - [`keys`]: the key-by-key part of it: dependency versions, flags, guarded version rules;
 //! - [`cluster`]: pure cross-check of the `Pod` objects (readiness, `pod-template-hash`, `imageID`);
 //! - [`attest`]: the [`Attestor`] trait, its HTTP implementation and bounded-concurrency fan-out;
 //! - [`probe`]: one bounded HTTP exchange with a pod (shared with the smoke checks).
@@ -27,12 +28,14 @@
 
 pub mod attest;
 pub mod cluster;
+pub mod keys;
 pub mod model;
 pub mod probe;
 pub mod rules;
 
 pub use attest::{attest_all, AttestConfig, Attestor, ConfigError, HttpAttestor};
-pub use cluster::{inventory, ExpectedWorkload, TrackInventory};
+pub use cluster::{digest_of, inventory, ExpectedWorkload, ImageRecordAttestor, TrackInventory};
+pub use keys::{Constraint, DependencyRule, FlagGuard, FlagRules};
 pub use model::{
     AttestError, Attestation, PodObservation, PodProblem, PodRef, PodTarget, Problem, ProblemKind,
     Track,

@@ -2,6 +2,7 @@
 //! the judging ([`super::rules`]): which pod, what it said it runs, and the typed reasons a pod
 //! or the fleet fails. No logic beyond naming and classifying.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -80,6 +81,18 @@ pub enum ProblemKind {
     ImageMismatch,
     /// A stable or baseline pod was found while no stable version is expected.
     UnexpectedPod,
+    /// A declared dependency is missing, unreadable or outside its constraint.
+    DependencyOutOfRange,
+    /// A dependency's version differs between the pod and its reference (stable's, or its
+    /// track's majority).
+    DependencyDrift,
+    /// A flag differs, key by key, from its reference (stable's, or its track's majority), or
+    /// is present on some pods and missing on others.
+    FlagDrift,
+    /// A flag does not have the value the Rollout declares for it.
+    FlagMismatch,
+    /// A guarded flag is on while this pod runs a version below the guard's minimum.
+    GuardedVersion,
 }
 
 impl ProblemKind {
@@ -99,6 +112,11 @@ impl ProblemKind {
             ProblemKind::TemplateHashMismatch => "TemplateHashMismatch",
             ProblemKind::ImageMismatch => "ImageMismatch",
             ProblemKind::UnexpectedPod => "UnexpectedPod",
+            ProblemKind::DependencyOutOfRange => "DependencyOutOfRange",
+            ProblemKind::DependencyDrift => "DependencyDrift",
+            ProblemKind::FlagDrift => "FlagDrift",
+            ProblemKind::FlagMismatch => "FlagMismatch",
+            ProblemKind::GuardedVersion => "GuardedVersion",
         }
     }
 
@@ -117,7 +135,12 @@ impl ProblemKind {
             | ProblemKind::InvalidField
             | ProblemKind::TemplateHashMismatch
             | ProblemKind::ImageMismatch
-            | ProblemKind::UnexpectedPod => false,
+            | ProblemKind::UnexpectedPod
+            | ProblemKind::DependencyOutOfRange
+            | ProblemKind::DependencyDrift
+            | ProblemKind::FlagDrift
+            | ProblemKind::FlagMismatch
+            | ProblemKind::GuardedVersion => false,
         }
     }
 }
@@ -148,12 +171,21 @@ pub struct PodProblem {
     pub problem: Problem,
 }
 
-/// What a pod says it runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What a pod says it runs (or what its source says for it: the kubelet's image record,
+/// Prometheus' `build_info`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attestation {
     pub version: String,
-    pub config_hash: String,
+    /// `None` when the source has no configuration hash to give (image record, Prometheus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_hash: Option<String>,
+    /// Versions of what the pod depends on (`{"postgres": "15.4"}`), bounded by the parser.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, String>,
+    /// Flags and settings that matter, each value as its JSON text (`true`, `"blue"`, `3`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flags: BTreeMap<String, String>,
 }
 
 /// Why a pod's attestation is missing. Every variant fails the check (fail closed); all are
@@ -181,6 +213,21 @@ pub enum AttestError {
         pointer: String,
         found: String,
     },
+    /// A map (dependencies, flags) that is not an object of bounded, well-formed entries.
+    #[error("field {field} at JSON pointer {pointer:?} is unusable: {reason}")]
+    InvalidEntries {
+        field: &'static str,
+        pointer: String,
+        reason: String,
+    },
+    /// The source other than the pod (kubelet record, Prometheus) has nothing for this pod yet:
+    /// a pod that just started has no series until Prometheus has scraped it, so this is
+    /// unanswered (the rollout holds until the progress deadline), never a pass.
+    #[error("{0}")]
+    NoRecord(String),
+    /// The source has something for this pod that cannot be used (several versions at once).
+    #[error("{0}")]
+    BadRecord(String),
 }
 
 impl AttestError {
@@ -194,7 +241,10 @@ impl AttestError {
                 ProblemKind::InvalidBody
             }
             AttestError::MissingField { .. } => ProblemKind::MissingField,
-            AttestError::InvalidField { .. } => ProblemKind::InvalidField,
+            AttestError::InvalidField { .. }
+            | AttestError::InvalidEntries { .. }
+            | AttestError::BadRecord(_) => ProblemKind::InvalidField,
+            AttestError::NoRecord(_) => ProblemKind::Unreachable,
         }
     }
 
@@ -204,6 +254,7 @@ impl AttestError {
             AttestError::HttpStatus { status, .. } => Some(status.to_string()),
             AttestError::InvalidBody { body, .. } => Some(body.clone()),
             AttestError::InvalidField { found, .. } => Some(found.clone()),
+            AttestError::InvalidEntries { reason, .. } => Some(reason.clone()),
             _ => None,
         }
     }

@@ -9,7 +9,8 @@
 //!   case it equals the declared hash; a hash given by the pipeline must match as well
 //!   ([`ProblemKind::ConfigMismatch`] when a whole track agrees on the wrong hash);
 //! - a baseline is a fresh copy of stable: same version, same hash as stable;
-//! - a pod that did not answer properly fails (fail closed), and so does an empty canary.
+//! - a pod that did not answer properly fails (fail closed), and so does an empty canary;
+//! - dependencies, flags and guarded version rules, key by key: see [`super::keys`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +18,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::keys::{self, DependencyRule, FlagRules};
 use super::model::{AttestError, PodObservation, PodProblem, PodRef, Problem, ProblemKind, Track};
 
 /// How the canary's configuration hash is judged.
@@ -54,6 +56,12 @@ pub struct FleetExpectation {
     /// deployment, or after a promotion).
     #[serde(default = "canary_required")]
     pub required_tracks: Vec<Track>,
+    /// Declared dependencies: constraint and parity per dependency (see [`super::keys`]).
+    #[serde(default)]
+    pub dependencies: Vec<DependencyRule>,
+    /// How flags are compared key by key, and the guarded version rules.
+    #[serde(default)]
+    pub flags: FlagRules,
 }
 
 fn canary_required() -> Vec<Track> {
@@ -83,6 +91,10 @@ pub struct PodVerdict {
     pub reported_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported_config_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reported_dependencies: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reported_flags: BTreeMap<String, String>,
     /// Empty when the pod passes.
     pub problems: Vec<Problem>,
 }
@@ -287,6 +299,8 @@ pub fn evaluate_pods(expect: &FleetExpectation, input: &FleetInput) -> Vec<PodVe
         .collect();
     let references = config_references(expect, &majorities);
     check_config_hashes(&mut verdicts, &majorities, &references);
+    let mut answered: Vec<&mut PodVerdict> = verdicts.values_mut().collect();
+    keys::check(&expect.dependencies, &expect.flags, &mut answered);
     add_cluster_problems(input, &mut verdicts);
     verdicts
         .into_values()
@@ -303,6 +317,8 @@ fn empty_verdict(pod: PodRef) -> PodVerdict {
         pod,
         reported_version: None,
         reported_config_hash: None,
+        reported_dependencies: BTreeMap::new(),
+        reported_flags: BTreeMap::new(),
         problems: Vec::new(),
     }
 }
@@ -318,7 +334,9 @@ fn answers(input: &FleetInput) -> Verdicts {
         match &obs.result {
             Ok(a) => {
                 verdict.reported_version = Some(a.version.clone());
-                verdict.reported_config_hash = Some(a.config_hash.clone());
+                verdict.reported_config_hash = a.config_hash.clone();
+                verdict.reported_dependencies = a.dependencies.clone();
+                verdict.reported_flags = a.flags.clone();
             }
             Err(e) => verdict.problems.push(attest_problem(e)),
         }

@@ -7,7 +7,7 @@ use crate::crd::{Phase, RolloutSpec, RolloutStatus, Step};
 use crate::traffic::{self, TrafficRequest};
 
 use super::model::{ChildSpec, ChildrenState, DesiredChildren, WorkloadState};
-use super::window;
+use super::{header_routes, window};
 
 /// The children and traffic the spec and status call for.
 pub fn desired_children(spec: &RolloutSpec, status: &RolloutStatus) -> DesiredChildren {
@@ -28,6 +28,7 @@ pub fn desired_children(spec: &RolloutSpec, status: &RolloutStatus) -> DesiredCh
         canary_weight: 0,
         canary_serving: false,
         held_serving: window::held_serving(status),
+        header_routes: Vec::new(),
     };
 
     let with_canary = |weight: i32, serving: bool| {
@@ -57,6 +58,7 @@ pub fn desired_children(spec: &RolloutSpec, status: &RolloutStatus) -> DesiredCh
             canary_weight: split.canary_weight,
             canary_serving: split.canary_serving,
             held_serving: false,
+            header_routes: header_routes::in_force(status),
         }
     };
 
@@ -97,14 +99,22 @@ pub(super) fn first_weight(steps: &[Step]) -> i32 {
     steps.iter().find_map(|s| s.set_weight).unwrap_or(0)
 }
 
-/// Every wanted child runs its version with exactly its replicas ready.
-pub(super) fn children_settled(desired: &DesiredChildren, children: &ChildrenState) -> bool {
-    let check = |want: &Option<ChildSpec>, got: &WorkloadState| match want {
+fn track_settled(want: &Option<ChildSpec>, got: &WorkloadState) -> bool {
+    match want {
         Some(c) => got.settled_at(&c.version, c.replicas),
         None => got.is_gone(),
-    };
-    check(&desired.canary, &children.canary)
-        && check(&desired.baseline, &children.baseline)
+    }
+}
+
+/// The canary and baseline run their versions with exactly their replicas ready (stable aside).
+pub(super) fn canary_side_settled(desired: &DesiredChildren, children: &ChildrenState) -> bool {
+    track_settled(&desired.canary, &children.canary)
+        && track_settled(&desired.baseline, &children.baseline)
+}
+
+/// Every wanted child runs its version with exactly its replicas ready.
+pub(super) fn children_settled(desired: &DesiredChildren, children: &ChildrenState) -> bool {
+    canary_side_settled(desired, children)
         && desired
             .stable
             .as_ref()

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use super::desired::{children_settled, desired_children};
+use super::desired::{canary_side_settled, children_settled, desired_children};
 use super::model::*;
 use super::pass::{add, elapsed, std_duration, Pass};
+use super::rollback;
 use super::steps::start_analysis;
 use jiff::Timestamp;
 
@@ -191,7 +192,12 @@ fn record_answer(
 
 pub(super) fn canary_starting(pass: &mut Pass<'_>) {
     let desired = desired_children(pass.spec, &pass.status);
-    if children_settled(&desired, &pass.obs.children) {
+    let gap = rollback::gap(pass.spec, &pass.status, &pass.obs.children);
+    if let Some(missing) = gap.filter(|_| canary_side_settled(&desired, &pass.obs.children)) {
+        // The canary could start taking traffic, but stable could not take it back.
+        let waited = pass.phase_elapsed();
+        rollback::hold(pass, missing, waited, false);
+    } else if children_settled(&desired, &pass.obs.children) {
         pass.enter(
             Phase::FleetCheck,
             Reason::CanaryReady,

@@ -36,8 +36,10 @@
 //! One file per concern: [`model`] (the types), [`needs`], `desired` (children and traffic
 //! wanted), `pass` (a decision in progress and the transitions every step shares), `controls`
 //! (version changes and manual tokens), `gates` (contract, canary start, fleet, smoke), `steps`
-//! (analysis and one function per step kind), `promote` (promotion, rollback, deployment
-//! records), `invalid` (a Rollout that cannot be carried out as written), `peers` (the hosts
+//! (analysis and one function per step kind), `header_routes` (the `setHeaderRoute` steps), `promote` (promotion, rollback, deployment
+//! records), `invalid` (a Rollout that cannot be carried out as written), [`identity`] (whether the
+//! version and images name one build), [`rollback`] (whether stable could take all traffic
+//! back), `peers` (the hosts
 //! and timeouts a Rollout may ask for) and `conditions`.
 //!
 //! Whether a decision is told to people (the webhook) is decided here too: [`Plan::notify`]
@@ -48,12 +50,15 @@ mod conditions;
 mod controls;
 mod desired;
 mod gates;
+pub mod header_routes;
+pub mod identity;
 mod invalid;
 pub mod model;
 mod needs;
 mod pass;
 mod peers;
 mod promote;
+pub mod rollback;
 mod steps;
 pub mod window;
 
@@ -92,8 +97,10 @@ pub fn decide(
     }
     scale_status(&mut pass.status, obs);
 
-    let stalled_by_spec = obs.spec_problem.is_some();
-    match &obs.spec_problem {
+    identity::track(&mut pass);
+    let spec_problem = obs.spec_problem.clone().or_else(|| identity::problem(spec));
+    let stalled_by_spec = spec_problem.is_some();
+    match &spec_problem {
         Some(problem) => invalid::hold(&mut pass, problem),
         None => {
             promote::apply_record_outcome(&mut pass);
@@ -101,6 +108,7 @@ pub fn decide(
             if !controls::handle_version_and_tokens(&mut pass) {
                 step_phase(&mut pass);
             }
+            header_routes::clear_outside_steps(&mut pass);
             adoption::track(&mut pass);
             promote::schedule_record_retry(&mut pass);
         }

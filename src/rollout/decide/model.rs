@@ -11,7 +11,7 @@ pub use crate::gates::fleet::FleetVerdict;
 
 use crate::crd::{
     ContractSummary, FleetStatus, MetricStatus, MetricVerdict, Phase, Reason, RolloutStatus,
-    SmokeStatus,
+    SetHeaderRouteStep, SmokeStatus,
 };
 
 /// How often to look again while waiting for pods to become ready or go away (the watches on
@@ -300,6 +300,8 @@ pub struct DesiredChildren {
     /// An instant rollback: the baseline workload's pods (the previous stable version, held
     /// after the promotion) receive every request, and no other pod does.
     pub held_serving: bool,
+    /// Header routes to the canary in force (`setHeaderRoute` steps; only while analyzing).
+    pub header_routes: Vec<SetHeaderRouteStep>,
 }
 
 /// Kind of Event.

@@ -42,7 +42,7 @@ pub fn needs(
             needs.record = Some(record.version.clone());
         }
     }
-    if superseded {
+    if superseded || super::identity::problem(spec).is_some() {
         return needs;
     }
 

@@ -1,12 +1,15 @@
 //! Analysis and its steps: entering and advancing steps, folding each analysis look into status,
-//! and one function per step kind (`setWeight`, `pause`, `analyze`). A proven regression rolls
-//! back in any step; inconclusive evidence never does.
+//! and one function per step kind (`setWeight`, `pause`, `analyze`; `setHeaderRoute` in
+//! `header_routes`). A proven regression rolls back in any step; inconclusive evidence never
+//! does.
 
 use std::time::Duration;
 
 use super::desired::{children_settled, desired_children};
+use super::header_routes;
 use super::model::*;
 use super::pass::{add, elapsed, fresh, std_duration, Pass};
+use super::rollback;
 use crate::crd::{
     AnalysisStatus, AnalyzeStep, Decision, InconclusivePolicy, MetricVerdict, PauseStep, Phase,
     Reason, Step,
@@ -25,6 +28,12 @@ pub(super) fn current_step<'a>(pass: &Pass<'a>) -> Option<&'a Step> {
 }
 
 pub(super) fn start_analysis(pass: &mut Pass<'_>) {
+    // Entering analysis is when the canary starts to serve: stable must be able to take it back.
+    if let Some(missing) = rollback::gap(pass.spec, &pass.status, &pass.obs.children) {
+        let waited = pass.phase_elapsed();
+        rollback::hold(pass, missing, waited, false);
+        return;
+    }
     pass.status.current_step_index = Some(0);
     pass.status.step_started_at = Some(pass.now);
     pass.status.current_weight = 0;
@@ -52,7 +61,14 @@ pub(super) fn enter_step(pass: &mut Pass<'_>) {
         return;
     };
     if let Some(weight) = step.set_weight {
-        pass.status.current_weight = weight;
+        // An increase waits until stable could take it back (`set_weight_step` looks again).
+        let increase = weight > pass.status.current_weight;
+        if !increase || rollback::gap(pass.spec, &pass.status, &pass.obs.children).is_none() {
+            pass.status.current_weight = weight;
+        }
+    }
+    if let Some(route) = &step.set_header_route {
+        header_routes::enter(&mut pass.status, route);
     }
     if let Some(pause) = &step.pause {
         if let Some(d) = &pause.duration {
@@ -199,6 +215,8 @@ fn analyze_look(pass: &mut Pass<'_>, look: Option<AnalysisLook>) {
         pause_step(pass, pause);
     } else if let Some(analyze) = &step.analyze {
         analyze_step(pass, analyze, look);
+    } else if let Some(route) = &step.set_header_route {
+        header_routes::step(pass, route);
     }
 }
 
@@ -208,6 +226,17 @@ fn step_number(pass: &Pass<'_>) -> i32 {
 
 /// `setWeight`: done once the pods for the weight are ready; rolls back past the deadline.
 fn set_weight_step(pass: &mut Pass<'_>, weight: i32) {
+    if pass.status.current_weight < weight {
+        let waited = elapsed(pass.status.step_started_at, pass.now);
+        match rollback::gap(pass.spec, &pass.status, &pass.obs.children) {
+            Some(missing) => rollback::hold(pass, missing, waited, true),
+            None => {
+                pass.status.current_weight = weight;
+                pass.wake_in(Duration::ZERO);
+            }
+        }
+        return;
+    }
     let desired = desired_children(pass.spec, &pass.status);
     if children_settled(&desired, &pass.obs.children) {
         advance_step(

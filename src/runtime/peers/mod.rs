@@ -8,6 +8,7 @@
 //! traits only, so tests can put any peer behind them.
 
 pub mod broker;
+pub mod build_info;
 pub mod prometheus;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use k8s_openapi::ByteString;
 use kube::api::Api;
 use kube::Client;
 
+use crate::analysis::providers::prometheus::PrometheusProvider;
 use crate::crd::{self, Rollout, RolloutStatus};
 use crate::rollout::decide::{
     self, AnalysisLook, ContractAnswer, LookWindow, PeerHosts, RecordOutcome, SpecProblem,
@@ -58,6 +60,15 @@ pub trait AnalysisPeer: Send + Sync {
         status: &'a RolloutStatus,
         window: &'a LookWindow,
     ) -> PeerFuture<'a, Result<AnalysisLook, SpecProblem>>;
+
+    /// The Prometheus client the fleet check reads `build_info` series with
+    /// (`spec.fleetCheck.source: prometheus`): the analysis's Prometheus and credentials, else the
+    /// operator's default Prometheus. The inner error is passing trouble (a credentials Secret
+    /// not there yet): the pods are then unanswered and the rollout holds.
+    fn fleet_prometheus<'a>(
+        &'a self,
+        rollout: &'a Rollout,
+    ) -> PeerFuture<'a, Result<Result<PrometheusProvider, String>, SpecProblem>>;
 }
 
 /// Why a Secret cannot be read as credentials.

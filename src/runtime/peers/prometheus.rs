@@ -26,6 +26,7 @@ pub fn judge_policy(analysis: &crd::AnalysisSpec) -> JudgePolicy {
                 tolerance: e.tolerance,
                 pass_tolerance: e.pass_tolerance,
                 pass_margin: (e.pass_margin > 0.0).then_some(e.pass_margin),
+                pass_rate: e.pass_rate,
                 critical: e.critical,
                 ..judge::ErrorRatePolicy::default()
             }),
@@ -283,6 +284,42 @@ impl PrometheusJudgePeer {
 }
 
 impl AnalysisPeer for PrometheusJudgePeer {
+    fn fleet_prometheus<'a>(
+        &'a self,
+        rollout: &'a Rollout,
+    ) -> PeerFuture<'a, Result<Result<PrometheusProvider, String>, SpecProblem>> {
+        Box::pin(async move {
+            let missing = || {
+                SpecProblem::new(
+                    "spec.fleetCheck.source: prometheus needs a Prometheus: \
+                     spec.analysis.provider.prometheus.address or the operator's default \
+                     (--prometheus-url, chart value prometheus.url)"
+                        .to_string(),
+                )
+            };
+            // Without an analysis only the operator's own default is asked: a Rollout's own
+            // address and credentials come with its analysis, where the allowed hosts apply.
+            let Some(analysis) = rollout.spec.analysis.as_ref() else {
+                let address = self.defaults.prometheus_url.clone().ok_or_else(missing)?;
+                let config = PrometheusConfig {
+                    address,
+                    ..PrometheusConfig::default()
+                };
+                return Ok(PrometheusProvider::new(config, None).map_err(|e| e.to_string()));
+            };
+            let address = self.defaults.prometheus_url(analysis).ok_or_else(missing)?;
+            let namespace = rollout.namespace().unwrap_or_default();
+            let auth = match self.credentials(&namespace, analysis).await? {
+                Ok(auth) => auth,
+                Err(why) => return Ok(Err(why)),
+            };
+            Ok(
+                PrometheusProvider::new(prometheus_config(analysis, address), auth)
+                    .map_err(|e| e.to_string()),
+            )
+        })
+    }
+
     fn look<'a>(
         &'a self,
         rollout: &'a Rollout,
@@ -336,6 +373,15 @@ impl AnalysisPeer for PrometheusJudgePeer {
             }
             let (next, judgement) =
                 judge::update(&state, &policy, &judge_window).map_err(invalid_policy)?;
+            // A verdict whose evidence cannot be carried to the next look would be judged again
+            // from nothing: the look counts as one without data instead.
+            let judge_state = match serde_json::to_value(&next) {
+                Ok(v) => v,
+                Err(e) => {
+                    let summary = format!("the judge's state could not be saved: {e}");
+                    return Ok(missing(window, summary));
+                }
+            };
             Ok(AnalysisLook {
                 window_end: window.end,
                 verdict: match judgement.verdict {
@@ -344,7 +390,7 @@ impl AnalysisPeer for PrometheusJudgePeer {
                     judge::JudgeVerdict::Undecided => MetricVerdict::Running,
                 },
                 metrics: judgement.metrics.iter().map(metric_status).collect(),
-                judge_state: serde_json::to_value(&next).ok(),
+                judge_state: Some(judge_state),
                 data_missing: false,
                 summary: judgement.reason + &scrub(history_note.unwrap_or_default()),
                 judge_state_reset: reset,

@@ -59,7 +59,11 @@ impl TestEnv {
                  TOLLGATE_TEST_ENV=<the env file it prints>."
             )
         };
-        let file = PathBuf::from(file);
+        TestEnv::from_file(PathBuf::from(file))
+    }
+
+    /// The env file of another cluster started by start.sh (a test's private control plane).
+    pub fn from_file(file: PathBuf) -> TestEnv {
         let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
             panic!(
                 "TOLLGATE_TEST_ENV={}: cannot read it ({e}); is the cluster still running? \
@@ -298,6 +302,27 @@ impl TestEnv {
             token = token.trim(),
         );
         std::fs::write(&path, config).expect("write the ServiceAccount kubeconfig");
+        path
+    }
+
+    /// The ServiceAccount kubeconfig of [`TestEnv::chart_service_account_kubeconfig`], but
+    /// dialling `server` (e.g. a fault proxy in front of the API server) instead of the API
+    /// server itself. `server` must be covered by the apiserver certificate's SANs
+    /// (`https://127.0.0.1:<port>` is).
+    pub fn chart_service_account_kubeconfig_via(&self, namespace: &str, server: &str) -> PathBuf {
+        let direct = self.chart_service_account_kubeconfig(namespace);
+        let text = std::fs::read_to_string(&direct).expect("read the ServiceAccount kubeconfig");
+        let text = text.replace(
+            &format!("server: {}\n", self.var("TOLLGATE_APISERVER")),
+            &format!("server: {server}\n"),
+        );
+        assert!(
+            text.contains(server),
+            "no server line in {}",
+            direct.display()
+        );
+        let path = direct.with_file_name(format!("sa-{namespace}-via-proxy.kubeconfig"));
+        std::fs::write(&path, text).expect("write the proxied kubeconfig");
         path
     }
 

@@ -117,6 +117,8 @@ impl Fleet {
             .arg(&spec.version)
             .env_remove("DEMO_CONFIG")
             .env_remove("DEMO_VERSION_FAULT")
+            .env_remove("DEMO_DEPENDENCIES")
+            .env_remove("DEMO_FLAGS")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

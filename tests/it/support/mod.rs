@@ -17,6 +17,7 @@
 pub mod argocd;
 pub mod broker;
 pub mod capture;
+pub mod cli;
 pub mod cluster;
 pub mod cluster_prometheus;
 pub mod fleet;

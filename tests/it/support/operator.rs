@@ -27,6 +27,19 @@ impl Operator {
     }
 
     pub fn start_with(env: &TestEnv, namespace: &str, identity: &str, extra: &[&str]) -> Operator {
+        let kubeconfig = env.chart_service_account_kubeconfig(namespace);
+        Operator::start_with_kubeconfig(env, namespace, identity, &kubeconfig, extra)
+    }
+
+    /// As [`Operator::start_with`], with another kubeconfig (e.g. one that reaches the API
+    /// server through a fault proxy).
+    pub fn start_with_kubeconfig(
+        _env: &TestEnv,
+        namespace: &str,
+        identity: &str,
+        kubeconfig: &std::path::Path,
+        extra: &[&str],
+    ) -> Operator {
         let port = free_port();
         let log = std::env::temp_dir().join(format!("tollgate-{identity}-{namespace}.log"));
         let file = std::fs::File::create(&log).expect("operator log file");
@@ -41,7 +54,7 @@ impl Operator {
             ])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--kubeconfig")
-            .arg(env.chart_service_account_kubeconfig(namespace))
+            .arg(kubeconfig)
             // The tests' brokers and Prometheus servers listen on loopback: allowed, as a
             // multi-tenant install allows its own peers' hosts.
             .args([

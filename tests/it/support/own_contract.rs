@@ -8,6 +8,7 @@ use std::time::Duration;
 use tollgate::gates::broker::{
     decide, record_with_retries, BlockKind as Kind, BrokerApi, BrokerError, CanIDeployRequest,
     ContractVerdict, Credentials, DeploymentRecord, GatePolicy, GateProgress, Ignore, RecordStep,
+    UndeploymentRecord,
 };
 
 use tollgate::util::secret::Secret;
@@ -153,4 +154,32 @@ pub async fn exercise_own_contract(base: &str) {
         rec.uuid.as_deref(),
         Some("0b4f0f5e-5c1a-4f55-b6f8-8d7f6f2f1c11")
     );
+
+    // record an undeployment: Baz 2.0.0 no longer runs in production (no application instance)
+    let undeployed = broker
+        .record_undeployment(&UndeploymentRecord {
+            pacticipant: "Baz".into(),
+            environment: "production".into(),
+            application_instance: None,
+            version: Some("2.0.0".into()),
+        })
+        .await
+        .expect("undeployment recorded");
+    assert_eq!(undeployed.len(), 1, "{undeployed:?}");
+    assert_eq!(undeployed[0].version.as_deref(), Some("2.0.0"));
+    assert!(undeployed[0]
+        .href
+        .as_deref()
+        .is_some_and(|h| h.ends_with("/deployed-versions/5d1e9d7a-0b1c-4f5e-8a2b-3c4d5e6f7a8b")));
+    // Another version on that instance is left alone (nothing is patched).
+    let other = broker
+        .record_undeployment(&UndeploymentRecord {
+            pacticipant: "Baz".into(),
+            environment: "production".into(),
+            application_instance: None,
+            version: Some("1.9.0".into()),
+        })
+        .await
+        .expect("nothing to undeploy");
+    assert!(other.is_empty(), "{other:?}");
 }

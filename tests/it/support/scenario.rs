@@ -12,7 +12,7 @@ use tollgate::crd::{Phase, Rollout};
 
 use super::argocd::argocd_health;
 use super::cluster::{TestEnv, TestNamespace};
-use super::http_route::create_http_route;
+use super::http_route::{create_grpc_route, create_http_route};
 use super::load::Load;
 use super::operator::Operator;
 use super::rollout_manifest::{roll, rollout, template, NAME};
@@ -24,6 +24,9 @@ use super::webhook_sink::Webhook;
 pub struct Scenario {
     /// Extra flags of every operator this scenario starts.
     pub operator_args: Vec<String>,
+    /// The kubeconfig of every operator this scenario starts, when not the chart
+    /// ServiceAccount's direct one.
+    pub operator_kubeconfig: Option<std::path::PathBuf>,
     pub env: TestEnv,
     pub ns: TestNamespace,
     pub operator: Operator,
@@ -41,8 +44,16 @@ pub struct Options {
     pub prometheus: Option<String>,
     /// Shift traffic through a Gateway API HTTPRoute instead of the replica ratio.
     pub http_route: bool,
+    /// Shift traffic through a Gateway API GRPCRoute instead (wins over `http_route`).
+    pub grpc_route: bool,
     /// Notify this webhook (`--webhook-url`).
     pub webhook: Option<String>,
+    /// Another cluster than the run's (a test's private control plane).
+    pub env: Option<TestEnv>,
+    /// The operator reaches the API server at this URL (e.g. a fault proxy) instead of directly.
+    pub apiserver: Option<String>,
+    /// `spec.contractGate` of the Rollout (none by default).
+    pub contract_gate: Option<serde_json::Value>,
 }
 
 impl Scenario {
@@ -71,14 +82,18 @@ impl Scenario {
     }
 
     pub async fn start_with(test: &str, options: Options) -> Scenario {
-        let env = TestEnv::load();
+        let env = options.env.clone().unwrap_or_else(TestEnv::load);
         env.install_crds().await;
         let ns = env.namespace(test).await;
         let mut operator_args = Vec::new();
         if let Some(url) = &options.webhook {
             operator_args.extend(["--webhook-url".to_string(), url.clone()]);
         }
-        let operator = Operator::start_args(&env, &ns.name, &operator_args);
+        let operator_kubeconfig = options
+            .apiserver
+            .as_deref()
+            .map(|server| env.chart_service_account_kubeconfig_via(&ns.name, server));
+        let operator = start_operator(&env, &ns.name, &operator_args, &operator_kubeconfig);
         let api: Api<Rollout> = ns.api();
         let prometheus = options
             .prometheus
@@ -86,12 +101,21 @@ impl Scenario {
             .unwrap_or_else(|| env.prometheus_url().to_string());
         let mut manifest = serde_json::to_value(rollout(NAME, &prometheus, options.latency))
             .expect("rollout as JSON");
-        if options.http_route {
+        if options.grpc_route {
+            env.install_gateway_api_kind("grpcroutes").await;
+            create_grpc_route(&ns).await;
+            manifest["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {
+                "kind": "GRPCRoute", "name": NAME, "stableService": "demo-stable",
+                "canaryService": "demo-canary", "port": 8080}});
+        } else if options.http_route {
             env.install_gateway_api().await;
             create_http_route(&ns).await;
             manifest["spec"]["traffic"] = json!({"type": "HTTPRoute", "httpRoute": {
                 "name": NAME, "stableService": "demo-stable", "canaryService": "demo-canary",
                 "port": 8080}});
+        }
+        if let Some(gate) = &options.contract_gate {
+            manifest["spec"]["contractGate"] = gate.clone();
         }
         let manifest: Rollout = serde_json::from_value(manifest).expect("rollout manifest");
         api.create(&PostParams::default(), &manifest)
@@ -112,19 +136,43 @@ impl Scenario {
             Some(4),
             "the first deployment was attested"
         );
-        let load = if options.http_route {
+        let load = if options.grpc_route {
+            Load::spawn(
+                &env,
+                &["--namespace", &ns.name, "--grpc-route", NAME],
+                200,
+                300,
+            )
+        } else if options.http_route {
             Load::through_route(&env, &ns.name, NAME, 200, 300)
         } else {
             Load::start(&env, &ns.name, NAME, 200, 300)
         };
         Scenario {
             operator_args,
+            operator_kubeconfig,
             env,
             ns,
             operator,
             api,
             _load: Some(load),
         }
+    }
+
+    /// A pod `name` left behind on `version` with the canary's labels (the Knight Capital
+    /// failure: one instance still runs the old code where the new one should be): the canary's
+    /// Service and the load reach it, and no Deployment of the Rollout owns it.
+    pub async fn create_leftover_canary_pod(&self, name: &str, version: &str) {
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = self.ns.api();
+        let mut manifest = template(version, 0.05, None);
+        manifest["metadata"] = json!({
+            "name": name,
+            "labels": {"app": "demo", "tollgate.dev/rollout": NAME, "tollgate.dev/track": "canary"}
+        });
+        let pod = serde_json::from_value(manifest).expect("pod manifest");
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .expect("create the leftover pod");
     }
 
     pub async fn roll_to(&self, version: &str, error_rate: f64, config: Option<&str>) {
@@ -221,7 +269,12 @@ impl Scenario {
     pub fn kill_and_restart_operator(&mut self) {
         let _ = self.operator.child.kill(); // SIGKILL on Unix
         let _ = self.operator.child.wait();
-        self.operator = Operator::start_args(&self.env, &self.ns.name, &self.operator_args);
+        self.operator = start_operator(
+            &self.env,
+            &self.ns.name,
+            &self.operator_args,
+            &self.operator_kubeconfig,
+        );
     }
 
     pub async fn end(self) {
@@ -229,5 +282,21 @@ impl Scenario {
         self.operator.assert_never_forbidden();
         drop(self.operator);
         self.ns.delete().await;
+    }
+}
+
+/// An operator with the scenario's flags, through its own kubeconfig when it has one.
+fn start_operator(
+    env: &TestEnv,
+    namespace: &str,
+    args: &[String],
+    kubeconfig: &Option<std::path::PathBuf>,
+) -> Operator {
+    match kubeconfig {
+        None => Operator::start_args(env, namespace, args),
+        Some(path) => {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Operator::start_with_kubeconfig(env, namespace, "operator", path, &args)
+        }
     }
 }

@@ -76,9 +76,16 @@ impl Default for PrometheusConfig {
             histogram_metric: "http_request_duration_seconds".into(),
             queries: QueryTemplates::default(),
             accept_warnings: false,
-            max_series: 1_000,
-            max_samples: 200_000,
-            max_body_bytes: 8 << 20,
+            // The largest answer the provider's own queries get is the baseline-history read
+            // before the first look: a range query over 120 windows, and for latency one series
+            // per histogram bucket. A classic histogram has 10-30 buckets, rarely 100; at about
+            // 30 bytes a point (`[1765000000,"1234.5"]`) that is 120 x 100 x 30 = 360 KB at most,
+            // every other query a few hundred bytes. 1 MiB leaves room for labels and longer
+            // numbers; 256 series and 32768 points (120 windows x 256 series, plus slack) bound
+            // the same answer parsed. User templates that need more set these fields.
+            max_series: 256,
+            max_samples: 32_768,
+            max_body_bytes: 1 << 20,
             ca_pem: None,
         }
     }

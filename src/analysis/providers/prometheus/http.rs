@@ -95,21 +95,35 @@ impl PrometheusProvider {
         }
         let mut resp = req.send().await.map_err(|e| self.transport_error(&e))?;
         let status = resp.status();
+        let cap = self.config.max_body_bytes;
         if let Some(len) = resp.content_length() {
-            if len > self.config.max_body_bytes as u64 {
+            if len > cap as u64 {
                 return Err(ProviderError::TooLarge(format!(
-                    "body of {len} bytes, more than the limit of {}",
-                    self.config.max_body_bytes
+                    "body of {len} bytes, more than the limit of {cap}"
                 )));
             }
         }
-        let mut body = Vec::new();
+        // The body's buffer and the parsed answer are charged to the process's budget while
+        // this read holds them; a body that would pass the cap stops at the cap.
+        let mut held = self.budget.hold();
+        let mut body: Vec<u8> = Vec::new();
+        if let Some(len) = resp.content_length() {
+            held.grow(len as usize)?;
+            body.reserve_exact(len as usize);
+        }
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(&e))? {
-            if body.len() + chunk.len() > self.config.max_body_bytes {
+            let needed = body.len() + chunk.len();
+            if needed > cap {
                 return Err(ProviderError::TooLarge(format!(
-                    "body over the limit of {} bytes",
-                    self.config.max_body_bytes
+                    "body over the limit of {cap} bytes"
                 )));
+            }
+            if needed > body.capacity() {
+                // Doubling, never past the cap: the buffer is at most the cap, and what it
+                // holds in room is charged, not only what it holds in bytes.
+                let room = needed.max(body.capacity() * 2).min(cap);
+                held.grow(room)?;
+                body.reserve_exact(room - body.len());
             }
             body.extend_from_slice(&chunk);
         }
@@ -132,13 +146,19 @@ impl PrometheusProvider {
                 excerpt: shorten_bytes(&String::from_utf8_lossy(&body), 200),
             });
         }
-        let answer = response::parse(
+        let buffer = body.capacity();
+        let answer = response::parse_charged(
             &body,
             Limits {
                 max_series: self.config.max_series,
                 max_points: self.config.max_samples,
             },
+            &mut |kept| held.grow_to(buffer + kept),
         )?;
+        // The body is no longer needed; the parsed answer is small (bounded above) and becomes
+        // counts right after this returns.
+        drop(body);
+        drop(held);
         if !answer.warnings.is_empty() && !self.config.accept_warnings {
             return Err(ProviderError::Warnings(answer.warnings));
         }

@@ -101,12 +101,15 @@
 //! timeout, HTTP 5xx / 429 (transient), 401 / 403 (`Unauthorized`), Prometheus `status: error` with
 //! its `errorType` (`bad_data` permanent; `timeout`, `unavailable`, `canceled`, `internal` transient),
 //! bodies that are not Prometheus answers (`Malformed`), NaN or infinite counts (`NonFinite`), answers
-//! over the series / samples / body-size bounds (`TooLarge`), and, unless `acceptWarnings` is set, any
+//! over the series / samples / body-size bounds (`TooLarge`: the parse stops at the first series or
+//! sample past them, see [`response`]), a read refused by the process's memory budget for answers
+//! in flight (`Busy`, see [`ResponseBudget`]), and, unless `acceptWarnings` is set, any
 //! answer carrying `warnings` (`Warnings`: Prometheus and Thanos use them for partial responses).
 //! Credentials come from a Secret (keys `token`, or `username` + `password`; read by
 //! [`crate::util::credentials`], the same rules as the broker's) and never appear in errors or
 //! `Debug` output; a URL with credentials in it is refused.
 
+mod budget;
 mod config;
 mod http;
 pub mod promql;
@@ -119,6 +122,7 @@ use std::time::Duration;
 use super::{
     AnalysisTarget, Arm, MetricsProvider, ProviderError, ProviderFuture, Window, WindowCounts,
 };
+pub use budget::ResponseBudget;
 pub use config::{ArmLabels, PrometheusConfig, QueryTemplates};
 use http::Eval;
 use promql::{is_valid_label_name, is_valid_metric_name, Template};
@@ -137,6 +141,7 @@ pub struct PrometheusProvider {
     client: reqwest::Client,
     timeout: Duration,
     queries: [Query; 5],
+    budget: ResponseBudget,
 }
 
 impl PrometheusProvider {
@@ -235,7 +240,14 @@ impl PrometheusProvider {
             client,
             timeout,
             queries,
+            budget: ResponseBudget::process(),
         })
+    }
+
+    /// The same provider, its reads charged to `budget` instead of the process's.
+    pub fn with_budget(mut self, budget: ResponseBudget) -> Self {
+        self.budget = budget;
+        self
     }
 
     pub fn config(&self) -> &PrometheusConfig {

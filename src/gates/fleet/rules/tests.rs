@@ -24,7 +24,8 @@ fn ok(track: Track, i: usize, version: &str, hash: &str) -> PodObservation {
         },
         result: Ok(Attestation {
             version: version.into(),
-            config_hash: hash.into(),
+            config_hash: Some(hash.into()),
+            ..Default::default()
         }),
     }
 }
@@ -47,6 +48,8 @@ fn expect(config: ConfigRule) -> FleetExpectation {
         config,
         max_listed_failures: DEFAULT_MAX_LISTED_FAILURES,
         required_tracks: vec![Track::Canary],
+        dependencies: Vec::new(),
+        flags: Default::default(),
     }
 }
 

@@ -166,7 +166,7 @@ fn the_first_deployment_records_the_size_then_completes_the_adoption() {
     let obs = Observations {
         original: Some(original(2, 2)),
         children: ChildrenState {
-            stable: settled("2.0.0", 4),
+            stable: settled("2.0.0+a1b2c3d", 4),
             ..Default::default()
         },
         ..Default::default()
@@ -199,7 +199,7 @@ fn the_first_deployment_records_the_size_then_completes_the_adoption() {
     let failing = Observations {
         fleet: Some(fleet(
             GateVerdict::Blocked,
-            &[("shop-stable-1", "1.9.0", "2.0.0")],
+            &[("shop-stable-1", "1.9.0", "2.0.0+a1b2c3d")],
         )),
         ..obs
     };
@@ -359,7 +359,7 @@ fn progressively_follows_the_ready_stable_pods_through_decide() {
             original: Some(original(4, 4)),
             children: ChildrenState {
                 stable: WorkloadState {
-                    version: Some("2.0.0".into()),
+                    version: Some("2.0.0+a1b2c3d".into()),
                     desired: 4,
                     ready,
                     total: 4,
@@ -378,5 +378,37 @@ fn progressively_follows_the_ready_stable_pods_through_decide() {
             plan.requeue_after.is_some(),
             "it looks again while pods come up"
         );
+    }
+}
+
+#[test]
+fn a_workload_ref_to_a_missing_deployment_holds_as_invalid_spec_and_scales_nothing() {
+    // What the runtime observes when the Deployment is not there (its permanent error's text).
+    let problem = SpecProblem::new(
+        "spec.workloadRef.name: Deployment shop not found in the Rollout's namespace",
+    );
+    for mode in [
+        ScaleDown::Never,
+        ScaleDown::OnSuccess,
+        ScaleDown::Progressively,
+    ] {
+        let spec = adopting(mode);
+        let obs = Observations {
+            spec_problem: Some(problem.clone()),
+            ..Default::default()
+        };
+        let plan = decide(&spec, None, &obs, at(0));
+        assert_eq!(plan.status.reason(), Some(Reason::InvalidSpec), "{mode:?}");
+        let message = plan.status.message.clone().unwrap_or_default();
+        assert!(message.contains("spec.workloadRef.name"), "{message}");
+        assert_eq!(plan.status.phase, Phase::Pending);
+        assert_eq!(condition(&plan, CONDITION_STALLED).status, "True");
+        // Nothing is scaled: no adoption recorded, no size for a Deployment, no children.
+        assert_eq!(plan.status.adoption, None);
+        assert_eq!(plan.original_replicas, None);
+        assert!(!plan.original_is_stable);
+        let c = &plan.children;
+        assert_eq!((&c.stable, &c.canary, &c.baseline), (&None, &None, &None));
+        assert!(reasons(&plan).contains(&"InvalidSpec"));
     }
 }

@@ -29,7 +29,7 @@ fn tokens_act_once() {
     assert_eq!(plan.status.handled_requests.promote, None);
     // A promote token on a finished rollout is consumed, so it cannot promote a later one.
     let mut done = status_in(Phase::Succeeded);
-    done.stable_version = Some("2.0.0".into());
+    done.stable_version = Some("2.0.0+a1b2c3d".into());
     let plan = decide_alone(&spec_p, &done, at(1));
     assert_eq!(plan.status.phase, Phase::Succeeded);
     assert_eq!(plan.status.handled_requests.promote.as_deref(), Some("p1"));
@@ -40,7 +40,7 @@ fn tokens_act_once() {
 fn a_rejected_version_stays_rejected_until_retried() {
     let spec = spec();
     let mut rejected = status_in(Phase::RolledBack);
-    rejected.rejected_version = Some("2.0.0".into());
+    rejected.rejected_version = Some("2.0.0+a1b2c3d".into());
     let plan = decide_alone(&spec, &rejected, at(1));
     assert_eq!(plan.status.phase, Phase::RolledBack);
     assert!(plan.events.is_empty());

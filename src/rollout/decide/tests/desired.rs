@@ -10,7 +10,7 @@ fn desired_children_per_phase() {
     assert_eq!(
         d.canary,
         Some(ChildSpec {
-            version: "2.0.0".into(),
+            version: "2.0.0+a1b2c3d".into(),
             replicas: 1
         })
     );
@@ -59,12 +59,12 @@ fn desired_children_per_phase() {
     // Committed promotion: stable rolls to the new version at full size.
     let mut committed = analyzing_at_step(3, 50);
     committed.phase = Phase::Promoting;
-    committed.stable_version = Some("2.0.0".into());
+    committed.stable_version = Some("2.0.0+a1b2c3d".into());
     let d = desired_children(&spec, &committed);
     assert_eq!(
         d.stable,
         Some(ChildSpec {
-            version: "2.0.0".into(),
+            version: "2.0.0+a1b2c3d".into(),
             replicas: 4
         })
     );

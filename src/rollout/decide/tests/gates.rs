@@ -7,7 +7,7 @@ fn a_new_rollout_starts_at_the_contract_gate_and_asks_the_broker() {
     let spec = spec();
     let plan = decide(&spec, None, &Observations::default(), at(0));
     assert_eq!(plan.status.phase, Phase::ContractGate);
-    assert_eq!(plan.status.canary_version.as_deref(), Some("2.0.0"));
+    assert_eq!(plan.status.canary_version.as_deref(), Some("2.0.0+a1b2c3d"));
     assert_eq!(reasons(&plan), vec!["Started"]);
     let n = needs(&spec, Some(&plan.status), &ChildrenState::default(), at(0));
     assert!(n.ask_broker);
@@ -117,7 +117,10 @@ fn contract_gate_answers() {
             case.name
         );
         if case.phase == Phase::Blocked {
-            assert_eq!(plan.status.rejected_version.as_deref(), Some("2.0.0"));
+            assert_eq!(
+                plan.status.rejected_version.as_deref(),
+                Some("2.0.0+a1b2c3d")
+            );
             assert_eq!(plan.status.canary_version, None, "{}", case.name);
             assert_eq!(condition(&plan, CONDITION_STALLED).status, "True");
             assert_eq!(condition(&plan, CONDITION_READY).status, "False");
@@ -205,12 +208,12 @@ fn first_deployment_skips_the_canary() {
     };
     let plan = decide(&spec, Some(&status), &obs, at(1));
     assert_eq!(plan.status.phase, Phase::Promoting);
-    assert_eq!(plan.status.stable_version.as_deref(), Some("2.0.0"));
+    assert_eq!(plan.status.stable_version.as_deref(), Some("2.0.0+a1b2c3d"));
     assert_eq!(plan.children.canary, None);
     assert_eq!(
         plan.children.stable,
         Some(ChildSpec {
-            version: "2.0.0".into(),
+            version: "2.0.0+a1b2c3d".into(),
             replicas: 4
         })
     );
@@ -240,7 +243,7 @@ fn canary_start_waits_for_pods_then_checks_the_fleet() {
     assert_eq!(
         n.fleet,
         Some(FleetScope {
-            canary_version: Some("2.0.0".into()),
+            canary_version: Some("2.0.0+a1b2c3d".into()),
             stable_version: Some("1.0.0".into()),
             original: false,
         })
@@ -272,7 +275,7 @@ fn fleet_check_results() {
 
     obs.fleet = Some(fleet(
         GateVerdict::Blocked,
-        &[("shop-canary-7", "1.9.9", "2.0.0")],
+        &[("shop-canary-7", "1.9.9", "2.0.0+a1b2c3d")],
     ));
     let plan = decide(&spec, Some(&status), &obs, at(3));
     assert_eq!(plan.status.phase, Phase::Blocked);
@@ -289,7 +292,10 @@ fn fleet_check_results() {
     assert_eq!(plan.children.canary_weight, 0);
 
     // A pod that does not answer (yet) holds the rollout until the progress deadline.
-    let mut silent = fleet(GateVerdict::Blocked, &[("shop-canary-1", "-", "2.0.0")]);
+    let mut silent = fleet(
+        GateVerdict::Blocked,
+        &[("shop-canary-1", "-", "2.0.0+a1b2c3d")],
+    );
     silent.status.failing_pods[0].problem = "Unreachable".into();
     silent.verdict = FleetVerdict::Unanswered;
     obs.fleet = Some(silent.clone());
@@ -493,7 +499,10 @@ fn every_contract_answer_with_and_without_dry_run_within_and_past_the_budget() {
                         assert_eq!(plan.status.phase, Phase::Blocked, "{cell}");
                         assert_eq!(plan.status.reason.as_deref(), Some(reason), "{cell}");
                         assert_eq!(gate.verdict, GateVerdict::Blocked, "{cell}");
-                        assert_eq!(plan.status.rejected_version.as_deref(), Some("2.0.0"));
+                        assert_eq!(
+                            plan.status.rejected_version.as_deref(),
+                            Some("2.0.0+a1b2c3d")
+                        );
                         assert_eq!(plan.children.canary, None, "{cell}: nothing started");
                         assert_eq!(condition(&plan, CONDITION_STALLED).status, "True");
                         assert!(!reasons(&plan).contains(&"ContractGateDryRun"), "{cell}");

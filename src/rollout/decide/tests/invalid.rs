@@ -165,7 +165,7 @@ fn only_entering_promoted_rolled_back_or_blocked_notifies() {
     };
     let mut rolling_back = status_in(Phase::RollingBack);
     rolling_back.reason = Some("AnalysisFailed".into());
-    rolling_back.rejected_version = Some("2.0.0".into());
+    rolling_back.rejected_version = Some("2.0.0+a1b2c3d".into());
     let canary_gone = Observations {
         children: ChildrenState {
             stable: settled("1.0.0", 4),
@@ -176,10 +176,10 @@ fn only_entering_promoted_rolled_back_or_blocked_notifies() {
     let rolled_back = decide(&spec, Some(&rolling_back), &canary_gone, at(10)).status;
     let mut committed = analyzing_at_step(3, 50);
     committed.phase = Phase::Promoting;
-    committed.stable_version = Some("2.0.0".into());
+    committed.stable_version = Some("2.0.0+a1b2c3d".into());
     let promoted_obs = Observations {
         children: ChildrenState {
-            stable: settled("2.0.0", 4),
+            stable: settled("2.0.0+a1b2c3d", 4),
             ..Default::default()
         },
         fleet: Some(fleet(GateVerdict::Passed, &[])),

@@ -26,7 +26,7 @@ fn spec() -> RolloutSpec {
     let rollout: Rollout = crate::crd::fixtures::rollout(json!({
         "metadata": {"name": "shop"},
         "spec": {
-            "version": "2.0.0",
+            "version": "2.0.0+a1b2c3d",
             "replicas": 4,
             "selector": {"matchLabels": {"app": "shop"}},
             "template": {"metadata": {"labels": {"app": "shop"}}},
@@ -54,7 +54,7 @@ fn status_in(phase: Phase) -> RolloutStatus {
     RolloutStatus {
         phase,
         stable_version: Some("1.0.0".into()),
-        canary_version: Some("2.0.0".into()),
+        canary_version: Some("2.0.0+a1b2c3d".into()),
         phase_started_at: Some(at(0)),
         ..Default::default()
     }
@@ -187,9 +187,12 @@ mod conditions;
 mod controls;
 mod desired;
 mod gates;
+mod header_routes;
+mod identity;
 mod invalid;
 mod peers;
 mod promote;
+mod rollback;
 mod scenarios;
 mod steps;
 mod window;

@@ -20,19 +20,22 @@ fn promotion_rechecks_the_fleet_then_commits_then_verifies() {
     obs.fleet = Some(fleet(GateVerdict::Passed, &[]));
     let plan = decide(&spec, Some(&status), &obs, at(1));
     assert_eq!(plan.status.phase, Phase::Promoting);
-    assert_eq!(plan.status.stable_version.as_deref(), Some("2.0.0"));
+    assert_eq!(plan.status.stable_version.as_deref(), Some("2.0.0+a1b2c3d"));
     assert!(reasons(&plan).contains(&"PromotionCommitted"));
     let committed = plan.status;
     // Deciding again on the committed status repeats nothing.
     let again = decide_alone(&spec, &committed, at(2));
     assert!(again.events.is_empty(), "{:?}", again.events);
-    assert_eq!(again.status.stable_version.as_deref(), Some("2.0.0"));
+    assert_eq!(
+        again.status.stable_version.as_deref(),
+        Some("2.0.0+a1b2c3d")
+    );
     // The stable pods roll; once settled the fleet is checked once more.
     let n = needs(
         &spec,
         Some(&committed),
         &ChildrenState {
-            stable: settled("2.0.0", 4),
+            stable: settled("2.0.0+a1b2c3d", 4),
             ..Default::default()
         },
         at(3),
@@ -41,7 +44,7 @@ fn promotion_rechecks_the_fleet_then_commits_then_verifies() {
         n.fleet,
         Some(FleetScope {
             canary_version: None,
-            stable_version: Some("2.0.0".into()),
+            stable_version: Some("2.0.0+a1b2c3d".into()),
             original: false,
         })
     );
@@ -62,8 +65,8 @@ fn promotion_rechecks_the_fleet_then_commits_then_verifies() {
     );
     let mut obs = Observations {
         children: ChildrenState {
-            stable: settled("2.0.0", 4),
-            canary: settled("2.0.0", 2),
+            stable: settled("2.0.0+a1b2c3d", 4),
+            canary: settled("2.0.0+a1b2c3d", 2),
             ..Default::default()
         },
         fleet: Some(fleet(GateVerdict::Passed, &[])),
@@ -90,12 +93,15 @@ fn promotion_rechecks_the_fleet_then_commits_then_verifies() {
     assert_eq!(condition(&plan, CONDITION_READY).status, "True");
     assert_eq!(condition(&plan, CONDITION_STALLED).status, "False");
     let record = plan.status.deployment_record.as_ref().unwrap();
-    assert_eq!((record.version.as_str(), record.recorded), ("2.0.0", false));
+    assert_eq!(
+        (record.version.as_str(), record.recorded),
+        ("2.0.0+a1b2c3d", false)
+    );
     assert_eq!(
         needs(&spec, Some(&plan.status), &obs.children, at(3))
             .record
             .as_deref(),
-        Some("2.0.0")
+        Some("2.0.0+a1b2c3d")
     );
 }
 
@@ -103,10 +109,10 @@ fn promotion_rechecks_the_fleet_then_commits_then_verifies() {
 fn deployment_records_retry_with_backoff_and_never_undo() {
     let spec = spec();
     let mut status = status_in(Phase::Succeeded);
-    status.stable_version = Some("2.0.0".into());
+    status.stable_version = Some("2.0.0+a1b2c3d".into());
     status.canary_version = None;
     status.deployment_record = Some(DeploymentRecordStatus {
-        version: "2.0.0".into(),
+        version: "2.0.0+a1b2c3d".into(),
         environment: "production".into(),
         ..Default::default()
     });
@@ -167,11 +173,11 @@ fn rollback_waits_for_the_canary_to_go_then_records_stable_again() {
     let spec = spec();
     let mut status = status_in(Phase::RollingBack);
     status.reason = Some("AnalysisFailed".into());
-    status.message = Some("canary 2.0.0 regressed".into());
+    status.message = Some("canary 2.0.0+a1b2c3d regressed".into());
     let busy = Observations {
         children: ChildrenState {
             stable: settled("1.0.0", 4),
-            canary: settled("2.0.0", 1),
+            canary: settled("2.0.0+a1b2c3d", 1),
             ..Default::default()
         },
         ..Default::default()

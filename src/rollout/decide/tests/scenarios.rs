@@ -141,7 +141,7 @@ fn a_healthy_canary_is_promoted_through_every_step_and_recorded_once() {
     let mut world = World::deployable(Some((0, MetricVerdict::Pass))).with_record_failures(2);
     let (status, events) = run(&spec, stable_status(), &mut world, 3600);
     assert_eq!(status.phase, Phase::Succeeded, "{events:?}");
-    assert_eq!(status.stable_version.as_deref(), Some("2.0.0"));
+    assert_eq!(status.stable_version.as_deref(), Some("2.0.0+a1b2c3d"));
     assert!(status.deployment_record.as_ref().unwrap().recorded);
     assert_eq!(count(&events, "DeploymentRecorded"), 1);
     assert_eq!(count(&events, "PromotionCommitted"), 1);
@@ -161,7 +161,7 @@ fn a_healthy_canary_is_promoted_through_every_step_and_recorded_once() {
     );
     assert_eq!(count(&events, "WeightSet"), 2, "{events:?}");
     // Once, although the status is written again for each deployment-record retry.
-    assert_eq!(world.notified, ["Promoted 2.0.0"]);
+    assert_eq!(world.notified, ["Promoted 2.0.0+a1b2c3d"]);
 }
 
 #[test]
@@ -172,10 +172,10 @@ fn a_regression_is_rolled_back_before_the_last_step() {
     assert_eq!(status.phase, Phase::RolledBack, "{events:?}");
     assert_eq!(status.reason.as_deref(), Some("AnalysisFailed"));
     assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
-    assert_eq!(status.rejected_version.as_deref(), Some("2.0.0"));
+    assert_eq!(status.rejected_version.as_deref(), Some("2.0.0+a1b2c3d"));
     assert!(!events.contains(&"PromotionCommitted".to_string()));
     assert_eq!(status.deployment_record.unwrap().version, "1.0.0");
-    assert_eq!(world.notified, ["RolledBack 2.0.0"]);
+    assert_eq!(world.notified, ["RolledBack 2.0.0+a1b2c3d"]);
 }
 
 #[test]
@@ -187,7 +187,7 @@ fn a_stale_pod_blocks_and_an_unknown_broker_blocks_after_its_budget() {
         (status.phase, status.reason.as_deref()),
         (Phase::Blocked, Some("FleetCheckFailed"))
     );
-    assert_eq!(world.notified, ["Blocked 2.0.0"]);
+    assert_eq!(world.notified, ["Blocked 2.0.0+a1b2c3d"]);
     let mut world = World {
         contract: ContractAnswer::Unknown {
             reason: "no results".into(),
@@ -207,7 +207,7 @@ fn a_stale_pod_blocks_and_an_unknown_broker_blocks_after_its_budget() {
         !events.contains(&"CanaryStarting".to_string()),
         "no canary pod ever started"
     );
-    assert_eq!(world.notified, ["Blocked 2.0.0"]);
+    assert_eq!(world.notified, ["Blocked 2.0.0+a1b2c3d"]);
 }
 
 #[test]

@@ -88,7 +88,10 @@ fn analysis_looks() {
         if phase == Phase::RollingBack {
             assert_eq!(plan.children.canary, None);
             assert_eq!(plan.children.canary_weight, 0);
-            assert_eq!(plan.status.rejected_version.as_deref(), Some("2.0.0"));
+            assert_eq!(
+                plan.status.rejected_version.as_deref(),
+                Some("2.0.0+a1b2c3d")
+            );
         }
     }
 }

@@ -2,11 +2,11 @@
 
 use super::*;
 
-/// 2.0.0 promoted at T0, 1.0.0 held until T0 + 30s.
+/// 2.0.0+a1b2c3d promoted at T0, 1.0.0 held until T0 + 30s.
 fn promoted_with_window() -> RolloutStatus {
     RolloutStatus {
         phase: Phase::Succeeded,
-        stable_version: Some("2.0.0".into()),
+        stable_version: Some("2.0.0+a1b2c3d".into()),
         phase_started_at: Some(at(0)),
         rollback_window: Some(RollbackWindowStatus {
             previous_version: "1.0.0".into(),
@@ -37,10 +37,11 @@ fn within_the_delay_the_previous_version_is_held_out_of_traffic() {
         let mut s = status.clone();
         s.replicas = Some(0);
         s.conditions = plan.status.conditions.clone();
+        s.version_identity = Some(crate::rollout::decide::identity::findings(&spec));
         s
     });
     assert_eq!(plan.children.baseline, held("1.0.0"));
-    assert_eq!(plan.children.stable, held("2.0.0"));
+    assert_eq!(plan.children.stable, held("2.0.0+a1b2c3d"));
     assert!(!plan.children.held_serving && !plan.children.canary_serving);
     assert_eq!(plan.requeue_after, Some(Duration::from_secs(20)));
     // At the end of the delay the held pods go.
@@ -58,7 +59,10 @@ fn abort_within_the_delay_is_an_instant_rollback() {
     assert_eq!(plan.status.phase, Phase::RollingBack);
     assert_eq!(plan.status.reason.as_deref(), Some("Aborted"));
     assert_eq!(plan.status.stable_version.as_deref(), Some("1.0.0"));
-    assert_eq!(plan.status.rejected_version.as_deref(), Some("2.0.0"));
+    assert_eq!(
+        plan.status.rejected_version.as_deref(),
+        Some("2.0.0+a1b2c3d")
+    );
     assert_eq!(plan.status.handled_requests.abort.as_deref(), Some("now"));
     // Every request to the held pods at once; the stable workload returns to 1.0.0.
     assert!(plan.children.held_serving);
@@ -67,10 +71,10 @@ fn abort_within_the_delay_is_an_instant_rollback() {
     assert_eq!(plan.children.canary, None);
     let rolling = plan.status;
 
-    // Still under way while the stable pods run 2.0.0.
+    // Still under way while the stable pods run 2.0.0+a1b2c3d.
     let mut obs = Observations {
         children: ChildrenState {
-            stable: settled("2.0.0", 4),
+            stable: settled("2.0.0+a1b2c3d", 4),
             baseline: settled("1.0.0", 4),
             ..Default::default()
         },
@@ -110,7 +114,7 @@ fn abort_after_the_delay_is_refused_and_says_why() {
     let spec = aborting();
     let plan = decide_alone(&spec, &promoted_with_window(), at(30));
     assert_eq!(plan.status.phase, Phase::Succeeded);
-    assert_eq!(plan.status.stable_version.as_deref(), Some("2.0.0"));
+    assert_eq!(plan.status.stable_version.as_deref(), Some("2.0.0+a1b2c3d"));
     assert_eq!(plan.status.handled_requests.abort.as_deref(), Some("now"));
     let refused = plan
         .events
@@ -145,7 +149,7 @@ fn a_delay_of_zero_holds_nothing_and_a_new_version_lets_the_held_pods_go() {
         ..obs_with_children(&spec, &status)
     };
     let plan = decide(&spec, Some(&status), &obs, at(1));
-    assert_eq!(plan.status.stable_version.as_deref(), Some("2.0.0"));
+    assert_eq!(plan.status.stable_version.as_deref(), Some("2.0.0+a1b2c3d"));
     assert_eq!(plan.status.rollback_window, None);
     assert_eq!(plan.children.baseline, None);
 

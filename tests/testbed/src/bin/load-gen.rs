@@ -1,6 +1,7 @@
 //! load-gen: a bounded request rate spread uniformly over ready pods (label selector, via the
-//! apiserver of KUBECONFIG) or static URLs; prints JSON totals (sent/ok/failed per pod and group)
-//! on stdout and optionally to --output.
+//! apiserver of KUBECONFIG), static URLs, or an HTTPRoute's or GRPCRoute's rules and weights
+//! (with headers on a share of the requests); prints JSON totals (sent/ok/failed per pod and
+//! group, and per group with and without the headers) on stdout and optionally to --output.
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -23,12 +24,23 @@ struct Args {
     /// Static target URL (repeatable); when given, no pods are listed. `GROUP=URL` sets its group.
     #[arg(long = "url")]
     urls: Vec<String>,
-    /// Follow this HTTPRoute's backend weights (in --namespace), as a gateway would.
-    #[arg(long, conflicts_with_all = ["urls", "selector"])]
+    /// Follow this HTTPRoute's rules and backend weights (in --namespace), as a gateway would.
+    #[arg(long, conflicts_with_all = ["urls", "selector", "grpc_route"])]
     http_route: Option<String>,
-    /// Rule of the HTTPRoute whose backends are used.
+    /// Follow this GRPCRoute's rules and backend weights (in --namespace); the requests are
+    /// still plain HTTP to the pods, only the route decides the split.
+    #[arg(long, conflicts_with_all = ["urls", "selector"])]
+    grpc_route: Option<String>,
+    /// Rule of the route taken among the rules that match a request equally well.
     #[arg(long, default_value_t = 0)]
     rule_index: usize,
+    /// A header (`NAME=VALUE`, repeatable) sent on --header-share of the requests; a route's
+    /// rule that matches it (Exact header matches) takes those requests.
+    #[arg(long = "header")]
+    headers: Vec<String>,
+    /// Share of the requests that carry the --header headers (0 to 1).
+    #[arg(long, default_value_t = 1.0)]
+    header_share: f64,
     /// Label selector of the pods to load (when no --url).
     #[arg(long, default_value = "")]
     selector: String,
@@ -57,9 +69,22 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let a = Args::parse();
-    let targets = if let Some(route) = &a.http_route {
+    let mut headers = Vec::new();
+    for h in &a.headers {
+        let Some((name, value)) = h.split_once('=') else {
+            eprintln!("load-gen: --header {h}: expected NAME=VALUE");
+            std::process::exit(2);
+        };
+        headers.push((name.to_string(), value.to_string()));
+    }
+    let route = match (&a.http_route, &a.grpc_route) {
+        (Some(r), _) => Some((r.clone(), "httproutes")),
+        (None, Some(r)) => Some((r.clone(), "grpcroutes")),
+        (None, None) => None,
+    };
+    let targets = if let Some((route, plural)) = route {
         let Some(namespace) = a.namespace.clone() else {
-            eprintln!("load-gen: --http-route needs --namespace");
+            eprintln!("load-gen: --http-route and --grpc-route need --namespace");
             std::process::exit(2);
         };
         let client = match tollgate_testbed::kube_client().await {
@@ -72,7 +97,8 @@ async fn main() {
         Targets::HttpRoute {
             client,
             namespace,
-            route: route.clone(),
+            plural: plural.to_string(),
+            route,
             rule_index: a.rule_index,
             port: a.port,
             path: a.path.clone(),
@@ -119,6 +145,8 @@ async fn main() {
     };
     let cfg = LoadConfig {
         rate: a.rate,
+        headers,
+        header_share: a.header_share,
         duration: Duration::from_secs_f64(a.duration_secs.clamp(0.0, 3600.0)),
         max_requests: a.max_requests,
         timeout: Duration::from_millis(a.timeout_ms),

@@ -2,7 +2,9 @@
 //! in --namespace or all namespaces) that is Running with an IP inside --pod-cidr (which must be
 //! loopback), it starts `demo-app` bound to `<podIP>:<port>` with the `DEMO_*` env of the pod's
 //! app container, restarts it when that spec changes or it exits, and stops it when the pod goes
-//! away. Polls the apiserver every --interval-ms. Serves /healthz and /pods on --status-listen.
+//! away: after --termination-grace-ms, as a real kubelet's SIGTERM leaves a pod's app serving
+//! while the endpoints converge (at once when a new pod takes the same IP). Polls the apiserver
+//! every --interval-ms. Serves /healthz and /pods on --status-listen.
 //! On SIGTERM/SIGINT it kills its children and exits.
 #![forbid(unsafe_code)]
 
@@ -50,6 +52,12 @@ struct Args {
     /// Write Prometheus file_sd targets (one per running process, labelled from the pod) here.
     #[arg(long)]
     file_sd: Option<PathBuf>,
+    /// How long the process of a pod that went away keeps serving (out of /pods and file_sd)
+    /// before it is killed: clients that listed the pod a moment before it went away (load-gen
+    /// re-lists every 200 ms to 1 s) finish their requests, as behind a real Service. 0 kills at
+    /// once.
+    #[arg(long, default_value_t = 1500)]
+    termination_grace_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,12 +75,23 @@ struct Proc {
     started: Instant,
 }
 
+fn kill(key: &str, mut p: Proc, why: &str) {
+    let _ = p.child.kill();
+    let _ = p.child.wait();
+    eprintln!(
+        "pod-runner: stopped {key} ({why}, ran {:.1}s)",
+        p.started.elapsed().as_secs_f64()
+    );
+}
+
 struct Runner {
     args: Args,
     /// Target labels per pod key (for file_sd), refreshed at every reconcile.
     labels: BTreeMap<String, BTreeMap<String, String>>,
     last_file_sd: Option<String>,
     procs: BTreeMap<String, Proc>,
+    /// Processes of pods that went away, serving until their deadline.
+    draining: Vec<(String, Proc, Instant)>,
     /// Last start per pod key, to back off restarts of a crashing process.
     last_start: BTreeMap<String, Instant>,
     status: Arc<Mutex<BTreeMap<String, RunningPod>>>,
@@ -157,17 +176,52 @@ impl Runner {
     }
 
     fn stop(&mut self, key: &str, why: &str) {
-        if let Some(mut p) = self.procs.remove(key) {
-            let _ = p.child.kill();
-            let _ = p.child.wait();
-            eprintln!(
-                "pod-runner: stopped {key} ({why}, ran {:.1}s)",
-                p.started.elapsed().as_secs_f64()
-            );
+        if let Some(p) = self.procs.remove(key) {
+            kill(key, p, why);
         }
+        self.remove_pid_file(key);
+        self.unlist(key);
+    }
+
+    /// A pod that went away: out of /pods and file_sd now, its process killed after the grace.
+    fn retire(&mut self, key: &str) {
+        let grace = Duration::from_millis(self.args.termination_grace_ms);
+        match self.procs.remove(key) {
+            Some(p) if !grace.is_zero() => {
+                self.draining
+                    .push((key.to_string(), p, Instant::now() + grace));
+            }
+            Some(p) => {
+                kill(key, p, "pod gone or not running");
+                self.remove_pid_file(key);
+            }
+            None => self.remove_pid_file(key),
+        }
+        // The pid file stays until the process is killed, so stop.sh still finds it.
+        self.unlist(key);
+    }
+
+    /// Kill the draining processes past their deadline, or on an IP in `taken`.
+    fn reap(&mut self, taken: &[std::net::Ipv4Addr]) {
+        let now = Instant::now();
+        let (done, keep): (Vec<_>, Vec<_>) = self
+            .draining
+            .drain(..)
+            .partition(|(_, p, until)| *until <= now || taken.contains(&p.spec.ip));
+        self.draining = keep;
+        for (key, p, _) in done {
+            kill(&key, p, "pod gone or not running");
+            self.remove_pid_file(&key);
+        }
+    }
+
+    fn remove_pid_file(&self, key: &str) {
         if let Some(f) = self.file(key, "pid") {
             let _ = std::fs::remove_file(f);
         }
+    }
+
+    fn unlist(&mut self, key: &str) {
         if let Ok(mut s) = self.status.lock() {
             s.remove(key);
         }
@@ -220,7 +274,8 @@ impl Runner {
                 _ => None,
             };
             match (desired.get(&key), exited) {
-                (None, _) => self.stop(&key, "pod gone or not running"),
+                (None, None) => self.retire(&key),
+                (None, Some(_)) => self.stop(&key, "pod gone or not running"),
                 (Some(_), Some(status)) => self.stop(&key, &format!("process exited: {status}")),
                 (Some(d), None) if self.procs.get(&key).is_some_and(|p| &p.spec != d) => {
                     self.stop(&key, "pod spec changed")
@@ -228,6 +283,9 @@ impl Runner {
                 _ => {}
             }
         }
+        // A new pod on the IP of one that went away gets that IP at once.
+        let taken: Vec<std::net::Ipv4Addr> = desired.values().map(|d| d.ip).collect();
+        self.reap(&taken);
         for (key, spec) in desired {
             if !self.procs.contains_key(&key) {
                 self.start(&key, spec);
@@ -240,6 +298,10 @@ impl Runner {
         let keys: Vec<String> = self.procs.keys().cloned().collect();
         for k in keys {
             self.stop(&k, "shutting down");
+        }
+        for (key, p, _) in std::mem::take(&mut self.draining) {
+            kill(&key, p, "shutting down");
+            self.remove_pid_file(&key);
         }
         self.write_file_sd();
     }
@@ -318,6 +380,7 @@ async fn main() {
         labels: BTreeMap::new(),
         last_file_sd: None,
         procs: BTreeMap::new(),
+        draining: Vec::new(),
         last_start: BTreeMap::new(),
         status,
     };
