@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tollgate::crd::{Phase, RolloutStatus, RouteKind};
 use tollgate::traffic::http_route::{http_route_resource, is_header_rule, HttpRoute};
 
-use crate::support::http_route::route_json;
+use crate::support::http_route::{route_after_promotion, route_json};
 use crate::support::load::run_load_gen;
 use crate::support::rollout_manifest::{template, NAME};
 use crate::support::scenario::{Options, Scenario};
@@ -121,21 +121,14 @@ async fn a_grpc_routed_rollout_follows_the_route_weights_and_is_promoted() {
         resume(&world, token).await;
     }
     let status = world.finished("2.0.0").await;
-    // The status is written before the children and the route converge (status is the record),
-    // so the promotion's route write may follow the status a moment later.
-    let mut final_weights = (None, None);
-    for _ in 0..100 {
-        let route = route_json(&world.ns, RouteKind::GrpcRoute).await;
-        let after = HttpRoute::from_json(NAME, &route);
-        final_weights = (
-            after.weight(0, "demo-stable"),
-            after.weight(0, "demo-canary"),
-        );
-        if final_weights == (Some(100), Some(0)) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let after = HttpRoute::from_json(
+        NAME,
+        &route_after_promotion(&world.ns, RouteKind::GrpcRoute).await,
+    );
+    let final_weights = (
+        after.weight(0, "demo-stable"),
+        after.weight(0, "demo-canary"),
+    );
     world.end().await;
 
     for (weight, weights, stable, canary, errors) in seen {
@@ -257,7 +250,7 @@ async fn a_header_route_sends_matching_requests_to_the_canary_before_any_weight(
 
     resume(&world, "go-on").await;
     let status = world.finished("2.0.0").await;
-    let route_end = route_json(&world.ns, RouteKind::HttpRoute).await;
+    let route_end = route_after_promotion(&world.ns, RouteKind::HttpRoute).await;
     println!(
         "header route: on header {} plain {}; wrong value {}; removed {}; end rules {}",
         on["headerGroups"],

@@ -139,9 +139,10 @@ def ratio_stream(windows, fail_ratio, pass_ratio, tau, alpha, disp, alpha_pass, 
         if terms > 0:
             resid2 *= keep; var *= keep; var_g *= keep; dof *= keep; terms *= keep
         if n > 0:
-            th = ((C + 0.5) / (RC + rc)) / ((B + 0.5) / (RB + rb))
-            p = rc * th / (rc * th + rb)
             if seen > 0:
+                # prediction from the earlier windows' rates alone
+                th = ((C + 0.5) / RC) / ((B + 0.5) / RB)
+                p = rc * th / (rc * th + rb)
                 v = n * p * (1 - p) * (1 + n / (C + B + 1.0))
                 resid2 += (c - n * p) ** 2
                 var += v

@@ -128,18 +128,20 @@ impl RatioTestState {
         let n = c + b;
         self.dispersion.forget(keep);
         self.marginal.forget(keep);
-        if n > 0.0 {
-            // prequential prediction from earlier windows (smoothed so it exists from the start)
-            let theta_prev = ((self.canary_events + 0.5) / (self.canary_requests + rc))
-                / ((self.baseline_events + 0.5) / (self.baseline_requests + rb));
+        if n > 0.0 && self.windows > 0 {
+            // Prequential prediction from the earlier windows' rates alone (smoothed so it
+            // exists with no events yet). Dividing the earlier events by earlier plus this
+            // window's requests would bias both rates toward zero by different amounts when
+            // windows differ in length or split (a long window after an outage of the
+            // reconciler), and the residual would read as a burst.
+            let theta_prev = ((self.canary_events + 0.5) / self.canary_requests)
+                / ((self.baseline_events + 0.5) / self.baseline_requests);
             let p = rc * theta_prev / (rc * theta_prev + rb);
-            if self.windows > 0 {
-                let n_prev = self.canary_events + self.baseline_events + 1.0;
-                let before = self.dispersion.windows;
-                self.dispersion.add(c, n, p, n_prev);
-                if self.dispersion.windows > before {
-                    self.dispersion.dof += 1.0;
-                }
+            let n_prev = self.canary_events + self.baseline_events + 1.0;
+            let before = self.dispersion.windows;
+            self.dispersion.add(c, n, p, n_prev);
+            if self.dispersion.windows > before {
+                self.dispersion.dof += 1.0;
             }
         }
         // marginal terms, each arm against its own earlier rate: for the arms' own rates only
@@ -293,6 +295,25 @@ mod tests {
             dispersion: None,
             keep: 1.0,
         }
+    }
+
+    /// A CI run's shape: the first window caught the canary pods starting (540 canary vs 2,312
+    /// baseline requests), the second was 14 times longer with an even split (no reconcile ran
+    /// while the API server was down). The rates are the same in both arms and both windows;
+    /// the data must not read as a burst.
+    #[test]
+    fn windows_of_unequal_length_and_split_are_not_a_burst() {
+        let c = RatioTestConfig {
+            dispersion: Some((2.0, 0.0, 7.0)),
+            ..cfg()
+        };
+        let g = c.grid();
+        let mut s = RatioTestState::new(&c);
+        assert!(s.add_window(&g, 1.0, 27.0, 116.0, 540.0, 2312.0));
+        assert!(s.add_window(&g, 1.0, 998.0, 1002.0, 20_000.0, 20_000.0));
+        assert!(s.add_window(&g, 1.0, 50.0, 49.0, 1000.0, 1000.0));
+        let phi = s.data_phi(&c);
+        assert!(phi < 2.0, "phi {phi}");
     }
 
     #[test]

@@ -5,7 +5,9 @@ use kube::api::{Api, PostParams};
 use serde_json::json;
 
 use tollgate::crd::RouteKind;
-use tollgate::traffic::http_route::{http_route_resource, route_resource, HttpRoute};
+use tollgate::traffic::http_route::{
+    http_route_resource, is_header_rule, route_resource, HttpRoute,
+};
 
 use super::cluster::TestNamespace;
 use super::rollout_manifest::NAME;
@@ -76,4 +78,33 @@ pub async fn route_json(ns: &TestNamespace, kind: RouteKind) -> serde_json::Valu
     let routes: Api<kube::api::DynamicObject> =
         Api::namespaced_with(ns.client.clone(), &ns.name, &route_resource(kind));
     serde_json::to_value(routes.get(NAME).await.expect("read the route")).expect("route json")
+}
+
+/// The route `demo` of `kind` once the promotion has reached it: all traffic on stable and no
+/// header rule of tollgate's left (polled for up to 20 s). The status is written before the
+/// children and the route converge (status is the record), so the route write may follow the
+/// status a moment later; the last read is returned either way, for the test to assert on.
+pub async fn route_after_promotion(ns: &TestNamespace, kind: RouteKind) -> serde_json::Value {
+    let mut route = route_json(ns, kind).await;
+    for _ in 0..100 {
+        let parsed = HttpRoute::from_json(NAME, &route);
+        let rules = route["spec"]["rules"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        // The header rules are tollgate's and go at promotion; the team's rule comes back to 100/0.
+        let header_rules_left = rules.iter().filter(|r| is_header_rule(r)).count();
+        let team_rule = rules.iter().position(|r| !is_header_rule(r));
+        if let Some(i) = team_rule.and_then(|i| i32::try_from(i).ok()) {
+            if header_rules_left == 0
+                && parsed.weight(i, "demo-stable") == Some(100)
+                && parsed.weight(i, "demo-canary") == Some(0)
+            {
+                return route;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        route = route_json(ns, kind).await;
+    }
+    route
 }
