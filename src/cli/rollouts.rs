@@ -380,6 +380,9 @@ fn write_metric(out: &mut String, m: &MetricStatus, last: bool) {
     if let Some(reason) = &m.reason {
         let _ = writeln!(out, "     {trunk}     {reason}");
     }
+    if let Some(outlook) = &m.outlook {
+        let _ = writeln!(out, "     {trunk}     outlook: {outlook}");
+    }
 }
 
 /// The steps, with the current one marked and the finished ones done.

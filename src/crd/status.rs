@@ -387,6 +387,14 @@ pub struct MetricStatus {
     /// Why, in one sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// While the metric is undecided: about how many more canary requests a pass rule needs if
+    /// the rates seen so far continue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_canary_requests: Option<i64>,
+    /// While the metric is undecided: whether it can pass before `spec.analysis.maxDuration`
+    /// at the canary traffic seen so far, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlook: Option<String>,
 }
 
 /// Verdict of one metric or of the whole analysis.
