@@ -327,7 +327,8 @@ async fn ask_peers(
         }
     }
     if let Some(scope) = &needs.fleet {
-        let prometheus = if rollout.spec.fleet_check.source == crate::crd::FleetSource::Prometheus {
+        let prometheus = if rollout.spec.fleet_check().source == crate::crd::FleetSource::Prometheus
+        {
             match ctx.analysis.fleet_prometheus(rollout).await {
                 Ok(client) => Some(client),
                 Err(problem) => {
