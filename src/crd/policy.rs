@@ -8,11 +8,12 @@
 
 use kube::core::Duration;
 use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::duration;
 use super::schema;
-use super::spec::{AnalysisSpec, ContractGateSpec, FleetCheckSpec, SmokeSpec, Step};
+use super::spec::{AnalysisSpec, ContractGateSpec, FleetCheckSpec, PolicyKind, SmokeSpec, Step};
 
 /// The blocks a policy may give; a locked path (`spec.enforce[]`) starts with one of them.
 pub const POLICY_BLOCKS: [&str; 6] = [
@@ -132,4 +133,28 @@ impl From<ClusterRolloutPolicySpec> for RolloutPolicySpec {
             enforce: c.enforce,
         }
     }
+}
+
+/// `status.policy`: the policy a rollout attempt runs on, as it was when its canary started.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicySnapshot {
+    /// `RolloutPolicy` or `ClusterRolloutPolicy`.
+    pub kind: PolicyKind,
+    /// Name of the policy.
+    pub name: String,
+    /// The policy's `metadata.generation` when it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// The `spec.version` this snapshot was taken for; a new version reads the policy again.
+    pub version: String,
+    /// Hash (FNV-1a 64, hex) of the effective `analysis` as canonical JSON: two Rollouts with
+    /// the same hash are judged by the same rules.
+    pub analysis_hash: String,
+    /// The field paths whose values came from the policy (`analysis.alpha`, `steps`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_policy: Vec<String>,
+    /// The policy's spec as it was read (kept verbatim: a deleted policy is run from this).
+    #[schemars(schema_with = "schema::opaque_json")]
+    pub spec: serde_json::Value,
 }

@@ -15,7 +15,10 @@
 use serde_json::{Map, Value};
 
 use crate::crd::validate::{self, Finding};
-use crate::crd::{CrdKind, PolicyKind, RolloutPolicySpec, RolloutSpec, POLICY_BLOCKS};
+use crate::crd::{
+    CrdKind, Phase, PolicyKind, PolicySnapshot, RolloutPolicySpec, RolloutSpec, RolloutStatus,
+    POLICY_BLOCKS,
+};
 
 /// A policy as the merge sees it: which one, and its spec.
 #[derive(Clone, Debug, PartialEq)]
@@ -201,6 +204,66 @@ pub fn effective_json(
         }])
     })?;
     Ok(Effective { spec, from_policy })
+}
+
+/// Phases in which a rollout attempt runs on the snapshot taken when its canary started.
+fn runs_on_snapshot(phase: Phase) -> bool {
+    matches!(
+        phase,
+        Phase::CanaryStarting
+            | Phase::FleetCheck
+            | Phase::SmokeCheck
+            | Phase::Analyzing
+            | Phase::Promoting
+            | Phase::RollingBack
+    )
+}
+
+/// The snapshot this pass must run on instead of the live policy, if any: from
+/// `CanaryStarting` on, for the same policy and the same `spec.version`. Before the canary (and
+/// after an attempt ended) the live policy is read, so an edit applies from the next version.
+pub fn snapshot_in_force<'s>(
+    spec: &RolloutSpec,
+    status: Option<&'s RolloutStatus>,
+) -> Option<&'s PolicySnapshot> {
+    let reference = spec.policy_ref.as_ref()?;
+    let status = status?;
+    let snapshot = status.policy.as_ref()?;
+    (runs_on_snapshot(status.phase)
+        && snapshot.kind == reference.kind
+        && snapshot.name == reference.name
+        && snapshot.version == spec.version)
+        .then_some(snapshot)
+}
+
+/// FNV-1a 64 of the effective `analysis` as canonical JSON (keys sorted), as 16 hex digits.
+/// Stable across processes and versions of tollgate that serialize the analysis alike.
+pub fn analysis_hash(spec: &RolloutSpec) -> String {
+    let text = serde_json::to_string(&spec.analysis).expect("an analysis serializes");
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// The snapshot of `policy` (at `generation`) for `version`, whose merge gave `effective`.
+pub fn snapshot(
+    policy: &Policy<'_>,
+    generation: Option<i64>,
+    version: &str,
+    effective: &Effective,
+) -> PolicySnapshot {
+    PolicySnapshot {
+        kind: policy.kind,
+        name: policy.name.to_string(),
+        generation,
+        version: version.to_string(),
+        analysis_hash: analysis_hash(&effective.spec),
+        from_policy: effective.from_policy.clone(),
+        spec: serde_json::to_value(policy.spec).expect("a policy spec serializes"),
+    }
 }
 
 #[cfg(test)]

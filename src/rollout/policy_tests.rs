@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::*;
-use crate::crd::RolloutPolicySpec;
+use crate::crd::{Phase, PolicySnapshot, RolloutPolicySpec, RolloutStatus};
 
 fn policy_spec(v: Value) -> RolloutPolicySpec {
     serde_json::from_value(v).unwrap_or_else(|e| panic!("not a policy spec: {e}"))
@@ -286,4 +286,90 @@ fn refusal_table() {
             "{name}: expected {expected:?} in {err:?}"
         );
     }
+}
+
+#[test]
+fn the_snapshot_is_in_force_from_canary_starting_to_the_end_of_the_attempt() {
+    let spec: RolloutSpec = serde_json::from_value(rollout(json!({}))).expect("a spec");
+    let taken = PolicySnapshot {
+        kind: PolicyKind::ClusterRolloutPolicy,
+        name: "platform".into(),
+        generation: Some(3),
+        version: "2.0.0".into(),
+        analysis_hash: "0".into(),
+        from_policy: vec!["steps".into()],
+        spec: json!({"steps": [{"setWeight": 10}]}),
+    };
+    // (phase, snapshot in force)
+    let rows = [
+        (Phase::Pending, false),
+        (Phase::ContractGate, false),
+        (Phase::CanaryStarting, true),
+        (Phase::FleetCheck, true),
+        (Phase::SmokeCheck, true),
+        (Phase::Analyzing, true),
+        (Phase::Promoting, true),
+        (Phase::RollingBack, true),
+        (Phase::Succeeded, false),
+        (Phase::RolledBack, false),
+        (Phase::Blocked, false),
+    ];
+    for (phase, in_force) in rows {
+        let status = RolloutStatus {
+            phase,
+            policy: Some(taken.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            snapshot_in_force(&spec, Some(&status)).is_some(),
+            in_force,
+            "{phase:?}"
+        );
+    }
+    let analyzing = |snapshot: PolicySnapshot| RolloutStatus {
+        phase: Phase::Analyzing,
+        policy: Some(snapshot),
+        ..Default::default()
+    };
+    // a new version, another policy, or no snapshot at all: the live policy is read
+    let other_version = PolicySnapshot {
+        version: "1.0.0".into(),
+        ..taken.clone()
+    };
+    let other_name = PolicySnapshot {
+        name: "strict".into(),
+        ..taken.clone()
+    };
+    let other_kind = PolicySnapshot {
+        kind: PolicyKind::RolloutPolicy,
+        ..taken.clone()
+    };
+    for s in [other_version, other_name, other_kind] {
+        assert!(
+            snapshot_in_force(&spec, Some(&analyzing(s.clone()))).is_none(),
+            "{s:?}"
+        );
+    }
+    let bare = RolloutStatus {
+        phase: Phase::Analyzing,
+        ..Default::default()
+    };
+    assert!(snapshot_in_force(&spec, Some(&bare)).is_none());
+    assert!(snapshot_in_force(&spec, None).is_none());
+}
+
+#[test]
+fn the_analysis_hash_follows_the_effective_analysis_only() {
+    let a: RolloutSpec =
+        serde_json::from_value(rollout(json!({"analysis": {"errorRate": {}}}))).expect("a spec");
+    let mut b = a.clone();
+    b.replicas = 9;
+    assert_eq!(
+        analysis_hash(&a),
+        analysis_hash(&b),
+        "replicas are not analysis"
+    );
+    b.analysis.as_mut().unwrap().alpha = 0.01;
+    assert_ne!(analysis_hash(&a), analysis_hash(&b));
+    assert_eq!(analysis_hash(&a).len(), 16);
 }
