@@ -440,6 +440,11 @@ impl Observer {
         Observer { client }
     }
 
+    /// The client it reads with (the policy lookup, `super::policy`, reads through it too).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The three track Deployments (absent ones are `None`).
     pub async fn deployments(
         &self,
