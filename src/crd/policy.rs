@@ -75,7 +75,7 @@ macro_rules! policy_spec {
             /// the field and the policy. Lists and values are locked whole; locking an object
             /// locks every field in it.
             #[serde(default, skip_serializing_if = "Vec::is_empty")]
-            #[schemars(length(max = 64))]
+            #[schemars(length(max = 64), inner(length(min = 1, max = 256)))]
             #[x_kube(validation = Rule::new("self.all(p, p.matches('^(contractGate|fleetCheck|smoke|analysis|steps|progressDeadline)(\\\\.[a-zA-Z][a-zA-Z0-9]*)*$'))").message("spec.enforce[] must be a field path such as analysis.provider.prometheus.address, starting with contractGate, fleetCheck, smoke, analysis, steps or progressDeadline"))]
             #[x_kube(validation = Rule::new("self.all(p, self.filter(q, q == p).size() == 1)").message("spec.enforce must not repeat a path"))]
             pub enforce: Vec<EnforcedPath>,
