@@ -160,6 +160,11 @@ pub struct RolloutStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_identity: Option<VersionIdentityStatus>,
 
+    /// The policy (`spec.policyRef`) this attempt runs on, fixed when its canary starts: a
+    /// policy edited or deleted mid-analysis changes nothing until the next version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<super::PolicySnapshot>,
+
     /// The most recent decisions, newest last (at most 20).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]

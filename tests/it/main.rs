@@ -42,6 +42,7 @@ mod gitops_health;
 mod install;
 mod module_direction;
 mod notifications;
+mod policies;
 mod prometheus_faults;
 mod prometheus_live;
 mod prometheus_tls;
