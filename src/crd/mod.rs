@@ -6,6 +6,7 @@
 mod duration;
 mod reason;
 mod schema;
+mod series;
 mod spec;
 mod status;
 mod track;
@@ -13,6 +14,7 @@ mod traffic;
 
 pub use reason::{Reason, UnknownReason};
 pub use schema::DURATION_PATTERN;
+pub use series::*;
 pub use spec::*;
 pub use status::*;
 pub use track::*;
