@@ -1,6 +1,7 @@
 //! The `--output` (`-o`) choice every command shares: `text` for people (a table, a tree or
 //! sentences, each command its own), `json` and `yaml` for programs (the command's result as one
-//! document). `tree` is accepted for `text`, the name `status` used for it.
+//! document). `tree` is accepted for `text`, the name `status` used for it. `html` is one
+//! self-contained page, offered by `report` and `analyze` only (the others refuse it).
 
 use serde::Serialize;
 
@@ -15,6 +16,8 @@ pub enum OutputFormat {
     Json,
     /// One YAML document.
     Yaml,
+    /// One self-contained HTML page with plots (`report` and `analyze` only).
+    Html,
 }
 
 impl OutputFormat {
@@ -25,6 +28,9 @@ impl OutputFormat {
             OutputFormat::Text => return None,
             OutputFormat::Json => serde_json::to_string_pretty(value).map_err(|e| e.to_string()),
             OutputFormat::Yaml => serde_saphyr::to_string(value).map_err(|e| e.to_string()),
+            OutputFormat::Html => {
+                Err("-o html is offered by `tollgate report` and `tollgate analyze` only".into())
+            }
         };
         Some(text.map(|t| format!("{}\n", t.trim_end_matches('\n'))))
     }
@@ -71,5 +77,7 @@ mod tests {
             Ok(OutputFormat::Text)
         );
         assert!(OutputFormat::from_str("xml", false).is_err());
+        let refused = OutputFormat::Html.document(&1).unwrap().unwrap_err();
+        assert!(refused.contains("report"), "{refused}");
     }
 }
