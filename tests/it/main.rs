@@ -45,6 +45,7 @@ mod notifications;
 mod prometheus_faults;
 mod prometheus_live;
 mod prometheus_tls;
+mod report_browser;
 #[path = "../stats/main.rs"]
 mod stats;
 mod tenancy;
