@@ -39,6 +39,7 @@ mod fleet_smoke;
 mod fleet_verify;
 mod gitops_example;
 mod gitops_health;
+mod grafana_dashboard;
 mod install;
 mod module_direction;
 mod notifications;
