@@ -13,6 +13,7 @@
 
 mod support;
 
+mod argocd_actions;
 mod broker_cli;
 mod broker_consumer_contract;
 mod broker_credentials;
