@@ -259,29 +259,56 @@ async fn the_report_of_a_rolled_back_rollout_reads_in_a_browser_without_scripts(
         .filter(|e| e["level"] == json!("SEVERE"))
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
+    // Every request the browser made: (URL, the document that made it). The browser's own
+    // pages (chrome://, e.g. the new-tab page a fresh profile opens) never leave the machine;
+    // anything over the network must go to 127.0.0.1, and the report itself may ask for
+    // nothing but itself.
     let mut requests = Vec::new();
     for entry in driver.log("performance").await {
         let message: Value =
             serde_json::from_str(entry["message"].as_str().unwrap_or("{}")).unwrap_or_default();
         if message["message"]["method"] == json!("Network.requestWillBeSent") {
-            requests.push(
-                message["message"]["params"]["request"]["url"]
+            let params = &message["message"]["params"];
+            requests.push((
+                params["request"]["url"]
                     .as_str()
                     .unwrap_or_default()
                     .to_string(),
-            );
+                params["documentURL"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ));
         }
     }
-    let outside: Vec<&String> = requests
+    let outside: Vec<&(String, String)> = requests
         .iter()
-        .filter(|u| {
+        .filter(|(u, _)| {
             !(u.starts_with("file://")
                 || u.starts_with("data:")
+                || u.starts_with("chrome://")
                 || u.starts_with("http://127.0.0.1"))
         })
         .collect();
     assert!(outside.is_empty(), "requests left 127.0.0.1: {outside:?}");
-    println!("browser requests: {requests:?}");
+    let by_page: Vec<&String> = requests
+        .iter()
+        .filter(|(u, document)| *document == url && *u != url)
+        .map(|(u, _)| u)
+        .collect();
+    assert!(
+        by_page.is_empty(),
+        "the report asked for more than itself: {by_page:?}"
+    );
+    println!(
+        "browser requests: {} (the report's own: {:?})",
+        requests.len(),
+        requests
+            .iter()
+            .filter(|(_, d)| *d == url)
+            .map(|(u, _)| u)
+            .collect::<Vec<_>>()
+    );
     driver.call(reqwest::Method::DELETE, "", None).await;
     drop(driver);
     let _ = std::fs::remove_dir_all(&dir);
