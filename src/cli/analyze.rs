@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::judge::{self, JudgePolicy, JudgeState, JudgeVerdict, JudgeWindow, Judgement};
 use crate::util::number::format_optional;
-use crate::util::output::OutputFormat;
+use crate::util::output::PageFormat;
 use crate::util::text;
 
 #[derive(Debug, Args)]
@@ -43,8 +43,9 @@ pub struct AnalyzeArgs {
     /// Exported data (JSON), `-` for standard input.
     #[arg(long)]
     pub input: PathBuf,
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// `text`, `json`, `yaml` or `html` (one self-contained page with plots).
+    #[arg(short = 'o', long, value_enum, default_value_t = PageFormat::Text)]
+    pub output: PageFormat,
     /// Keep judging after the first Pass or Fail (report the last look).
     #[arg(long)]
     pub all: bool,
@@ -284,13 +285,13 @@ pub fn run(args: AnalyzeArgs) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let document = match args.output {
-        OutputFormat::Html => Some(super::html::render(
+    let document = match args.output.plain() {
+        None => Some(super::html::render(
             &html_page(&report),
             Some(&report.series),
             &policy,
         )),
-        other => other.document(&report),
+        Some(plain) => plain.document(&report),
     };
     match document {
         None => print!("{}", text::for_terminal(&render_text(&report))),

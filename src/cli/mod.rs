@@ -243,8 +243,8 @@ mod tests {
                     Command::List(a) => a.output,
                     Command::Status(a) => a.output,
                     Command::Verify(a) => a.output,
-                    Command::Analyze(a) => a.output,
-                    Command::Report(a) => a.output,
+                    Command::Analyze(a) => a.output.plain().unwrap(),
+                    Command::Report(a) => a.output.plain().unwrap(),
                     Command::CanIDeploy(a) => a.output,
                     Command::RecordDeployment(a) => a.output,
                     other => panic!("{other:?}"),
@@ -252,10 +252,26 @@ mod tests {
                 assert_eq!(output, want, "{args:?}");
             }
         }
+        use crate::util::output::PageFormat;
         assert!(matches!(
             parse(&["report", "shop"]),
-            Ok(Command::Report(a)) if a.output == OutputFormat::Html
+            Ok(Command::Report(a)) if a.output == PageFormat::Html
         ));
+        assert!(matches!(
+            parse(&["analyze", "--input", "-", "-o", "html"]),
+            Ok(Command::Analyze(a)) if a.output == PageFormat::Html
+        ));
+        // Refused before anything acts: record-deployment would record, then fail to print.
+        for base in [
+            vec!["list"],
+            vec!["status", "shop"],
+            words(RECORD),
+            words(CAN_I_DEPLOY),
+        ] {
+            let mut args = base.clone();
+            args.extend(["-o", "html"]);
+            assert!(parse(&args).is_err(), "{args:?}");
+        }
         assert!(matches!(
             parse(&["status", "shop", "-o", "tree"]),
             Ok(Command::Status(a)) if a.output == OutputFormat::Text

@@ -15,7 +15,7 @@ use super::rollouts::{api_for, block_on, render_status, Target, EXIT_ERROR, EXIT
 use crate::crd::Rollout;
 use crate::runtime::peers::prometheus::judge_policy;
 use crate::util::number::format_optional;
-use crate::util::output::OutputFormat;
+use crate::util::output::{OutputFormat, PageFormat};
 use crate::util::text;
 
 /// `report`.
@@ -26,8 +26,8 @@ pub struct ReportArgs {
     #[command(flatten)]
     pub target: Target,
     /// `html` (one self-contained page), `text` (the status tree), `json` or `yaml` (the status).
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Html)]
-    pub output: OutputFormat,
+    #[arg(short = 'o', long, value_enum, default_value_t = PageFormat::Html)]
+    pub output: PageFormat,
 }
 
 /// The page's tables for a Rollout (every string raw; the page escapes them).
@@ -183,10 +183,10 @@ pub fn run(args: ReportArgs) -> ExitCode {
                 return EXIT_ERROR;
             }
         };
-        let document = match args.output {
-            OutputFormat::Html => Some(render_html(&rollout)),
-            OutputFormat::Text => None,
-            other => other.document(&rollout.status),
+        let document = match args.output.plain() {
+            None => Some(render_html(&rollout)),
+            Some(OutputFormat::Text) => None,
+            Some(plain) => plain.document(&rollout.status),
         };
         match document {
             None => print!(
