@@ -1,4 +1,5 @@
-//! `tollgate analyze --input FILE [--output text|json]`: judge exported canary data offline.
+//! `tollgate analyze --input FILE [--output text|json|yaml|html]`: judge exported canary data
+//! offline (`html`: the self-contained report page of [`super::html`], plots look by look).
 //!
 //! The input is JSON (format in `docs/analyze-format.md`, example in `examples/analysis/`):
 //!
@@ -34,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::judge::{self, JudgePolicy, JudgeState, JudgeVerdict, JudgeWindow, Judgement};
 use crate::util::number::format_optional;
-use crate::util::output::OutputFormat;
+use crate::util::output::PageFormat;
 use crate::util::text;
 
 #[derive(Debug, Args)]
@@ -42,8 +43,9 @@ pub struct AnalyzeArgs {
     /// Exported data (JSON), `-` for standard input.
     #[arg(long)]
     pub input: PathBuf,
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// `text`, `json`, `yaml` or `html` (one self-contained page with plots).
+    #[arg(short = 'o', long, value_enum, default_value_t = PageFormat::Text)]
+    pub output: PageFormat,
     /// Keep judging after the first Pass or Fail (report the last look).
     #[arg(long)]
     pub all: bool,
@@ -89,6 +91,10 @@ pub struct AnalyzeReport {
     /// left out of the judgement, and the report says so rather than judge silently without it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The look-by-look record of the windows judged (for `-o html`), as the operator keeps it
+    /// in `status.analysis.series`.
+    #[serde(skip)]
+    pub series: crate::crd::AnalysisSeries,
 }
 
 /// Why the histograms of `w` cannot be used, one note per unusable arm.
@@ -118,10 +124,32 @@ pub fn analyze(input: &AnalyzeInput, all: bool) -> Result<AnalyzeReport, String>
             .map_err(|e| e.to_string())?;
     let mut report = None;
     let mut notes = Vec::new();
+    let mut series = crate::crd::AnalysisSeries::default();
     for (i, w) in input.windows.iter().enumerate() {
         notes.extend(histogram_notes(i + 1, &w.window));
         let (s, j) = judge::update(&state, &policy, &w.window).map_err(|e| e.to_string())?;
         state = s;
+        // A window's time is its `start` when that is a timestamp, else 30 s per window.
+        let index = i64::try_from(i).unwrap_or(i64::MAX);
+        let end = w
+            .start
+            .as_deref()
+            .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+            .unwrap_or_else(|| {
+                jiff::Timestamp::from_second(index.saturating_mul(30)).unwrap_or_default()
+            });
+        let weight = w
+            .window
+            .canary_share
+            .map_or(0, |s| (s * 100.0).round() as i32);
+        series.push(
+            i32::try_from(i + 1).unwrap_or(i32::MAX),
+            end,
+            weight,
+            Some(&crate::runtime::peers::prometheus::series_point(
+                &w.window, &j,
+            )),
+        );
         let decided = j.verdict != JudgeVerdict::Undecided;
         report = Some(AnalyzeReport {
             verdict: j.verdict,
@@ -131,6 +159,7 @@ pub fn analyze(input: &AnalyzeInput, all: bool) -> Result<AnalyzeReport, String>
             judgement: j,
             state: state.clone(),
             notes: notes.clone(),
+            series: series.clone(),
         });
         if decided && !all {
             break;
@@ -197,6 +226,39 @@ fn render_text(r: &AnalyzeReport) -> String {
     out
 }
 
+/// The HTML page's tables for a report.
+fn html_page(r: &AnalyzeReport) -> super::html::ReportPage {
+    super::html::ReportPage {
+        title: "tollgate analyze".into(),
+        facts: vec![
+            ("verdict".into(), format!("{:?}", r.verdict)),
+            (
+                "at window".into(),
+                format!("{} of {}", r.window, r.windows_in_file),
+            ),
+            ("why".into(), r.judgement.reason.clone()),
+        ]
+        .into_iter()
+        .chain(r.notes.iter().map(|n| ("note".to_string(), n.clone())))
+        .collect(),
+        metrics: r
+            .judgement
+            .metrics
+            .iter()
+            .map(|m| {
+                [
+                    m.metric.clone(),
+                    format!("{:?}", m.verdict),
+                    format!("{} [{}, {}]", fmt(m.estimate), fmt(m.lower), fmt(m.upper)),
+                    format!("{} (fail at {})", fmt(m.e_value), fmt(Some(m.threshold))),
+                    m.reason.clone(),
+                ]
+            })
+            .collect(),
+        history: Vec::new(),
+    }
+}
+
 fn read_input(path: &PathBuf) -> Result<AnalyzeInput, String> {
     let text = if path.as_os_str() == "-" {
         let mut s = String::new();
@@ -210,14 +272,28 @@ fn read_input(path: &PathBuf) -> Result<AnalyzeInput, String> {
 }
 
 pub fn run(args: AnalyzeArgs) -> ExitCode {
-    let report = match read_input(&args.input).and_then(|i| analyze(&i, args.all)) {
+    let input = read_input(&args.input);
+    let policy = input
+        .as_ref()
+        .ok()
+        .and_then(|i| i.policy.clone())
+        .unwrap_or_default();
+    let report = match input.and_then(|i| analyze(&i, args.all)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {}", text::for_terminal(&e.to_string()));
             return ExitCode::from(3);
         }
     };
-    match args.output.document(&report) {
+    let document = match args.output.plain() {
+        None => Some(super::html::render(
+            &html_page(&report),
+            Some(&report.series),
+            &policy,
+        )),
+        Some(plain) => plain.document(&report),
+    };
+    match document {
         None => print!("{}", text::for_terminal(&render_text(&report))),
         Some(Ok(document)) => print!("{document}"),
         Some(Err(e)) => {

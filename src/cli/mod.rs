@@ -17,10 +17,12 @@ pub mod broker_args;
 pub mod can_i_deploy;
 pub mod controller;
 mod crd;
+pub mod html;
 pub mod kube_args;
 pub mod lint;
 pub mod record_deployment;
 pub mod record_undeployment;
+pub mod report;
 pub mod rollouts;
 pub mod verify;
 
@@ -77,6 +79,8 @@ pub enum Command {
     Resume(rollouts::ControlArgs),
     /// Judge exported canary/baseline data offline (exit 0 pass, 1 fail, 2 inconclusive).
     Analyze(analyze::AnalyzeArgs),
+    /// A Rollout's evidence as one self-contained HTML page with plots, look by look.
+    Report(report::ReportArgs),
     /// Benchmark the canary judge against Kayenta-style and threshold judges (simulation).
     BenchJudge(bench_judge::BenchJudgeArgs),
     /// Peak memory of a burst of analysis looks at one Prometheus (a benchmark for tests).
@@ -118,6 +122,7 @@ pub fn run() -> ExitCode {
         Command::Pause(args) => rollouts::control(rollouts::Control::Pause, args),
         Command::Resume(args) => rollouts::control(rollouts::Control::Resume, args),
         Command::Analyze(args) => analyze::run(args),
+        Command::Report(args) => report::run(args),
         Command::BenchJudge(args) => bench_judge::run(args),
         Command::BenchPrometheus(args) => bench_prometheus::run(args),
         Command::CanIDeploy(args) => can_i_deploy::run(args),
@@ -227,6 +232,7 @@ mod tests {
             vec!["status", "shop"],
             words(VERIFY),
             vec!["analyze", "--input", "-"],
+            vec!["report", "shop", "-n", "prod"],
             words(CAN_I_DEPLOY),
             words(RECORD),
         ];
@@ -242,13 +248,34 @@ mod tests {
                     Command::List(a) => a.output,
                     Command::Status(a) => a.output,
                     Command::Verify(a) => a.output,
-                    Command::Analyze(a) => a.output,
+                    Command::Analyze(a) => a.output.plain().unwrap(),
+                    Command::Report(a) => a.output.plain().unwrap(),
                     Command::CanIDeploy(a) => a.output,
                     Command::RecordDeployment(a) => a.output,
                     other => panic!("{other:?}"),
                 };
                 assert_eq!(output, want, "{args:?}");
             }
+        }
+        use crate::util::output::PageFormat;
+        assert!(matches!(
+            parse(&["report", "shop"]),
+            Ok(Command::Report(a)) if a.output == PageFormat::Html
+        ));
+        assert!(matches!(
+            parse(&["analyze", "--input", "-", "-o", "html"]),
+            Ok(Command::Analyze(a)) if a.output == PageFormat::Html
+        ));
+        // Refused before anything acts: record-deployment would record, then fail to print.
+        for base in [
+            vec!["list"],
+            vec!["status", "shop"],
+            words(RECORD),
+            words(CAN_I_DEPLOY),
+        ] {
+            let mut args = base.clone();
+            args.extend(["-o", "html"]);
+            assert!(parse(&args).is_err(), "{args:?}");
         }
         assert!(matches!(
             parse(&["status", "shop", "-o", "tree"]),

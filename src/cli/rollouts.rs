@@ -588,7 +588,7 @@ pub fn render_list(rows: &[ListRow]) -> String {
     text
 }
 
-async fn api_for(target: &Target) -> Result<(Api<Rollout>, kube::Client), String> {
+pub(super) async fn api_for(target: &Target) -> Result<(Api<Rollout>, kube::Client), String> {
     let client = target.kube.client().await.map_err(|e| e.to_string())?;
     let api = match &target.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -597,7 +597,7 @@ async fn api_for(target: &Target) -> Result<(Api<Rollout>, kube::Client), String
     Ok((api, client))
 }
 
-fn block_on<F: std::future::Future<Output = u8>>(f: F) -> ExitCode {
+pub(super) fn block_on<F: std::future::Future<Output = u8>>(f: F) -> ExitCode {
     match super::kube_args::runtime() {
         Ok(rt) => ExitCode::from(rt.block_on(f)),
         Err(e) => {

@@ -358,6 +358,9 @@ pub struct AnalysisStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::opaque_json")]
     pub judge_state: Option<serde_json::Value>,
+    /// The look-by-look record (at most the last 240 looks), for plots and reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<super::AnalysisSeries>,
 }
 
 /// Evidence for one metric.

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod apply;
 pub mod controller;
+pub mod dora;
 pub mod leader;
 pub mod metrics;
 pub mod notify;

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tracing::{info, warn, Instrument};
 
 use super::apply::{Applier, ApplyError};
+use super::dora;
 use super::metrics::{DecisionLabels, ErrorKind, ErrorLabels, GateLabels, Metrics};
 use super::notify::{Notification, Notifier};
 use super::observe::{self, ObserveError, Observer};
@@ -470,6 +471,11 @@ async fn write(
         return Ok(rollout.clone());
     }
     let stored = ctx.applier.write_status(rollout, plan).await?;
+    // DORA figures from what was stored: once per transition, never for an unwritten one.
+    ctx.metrics.record_dora(
+        &key(rollout),
+        &dora::transitions(previous, &plan.status, now),
+    );
     // Only after the write succeeded (a standby or a conflicting write sends nothing), and
     // before converging, so a failure there cannot lose it. Fire and forget: the delivery runs
     // in its own task and never delays or fails this reconcile.

@@ -1,6 +1,9 @@
 //! The `--output` (`-o`) choice every command shares: `text` for people (a table, a tree or
 //! sentences, each command its own), `json` and `yaml` for programs (the command's result as one
-//! document). `tree` is accepted for `text`, the name `status` used for it.
+//! document). `tree` is accepted for `text`, the name `status` used for it. [`PageFormat`] adds
+//! `html` (one self-contained page) for `report` and `analyze` only: the other commands refuse it
+//! when the command line is parsed, before any of them acts (record-deployment, for one, would
+//! otherwise record and only then fail to print).
 
 use serde::Serialize;
 
@@ -15,6 +18,33 @@ pub enum OutputFormat {
     Json,
     /// One YAML document.
     Yaml,
+}
+
+/// `-o` of the commands that also write an HTML page (`report`, `analyze`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PageFormat {
+    /// For people.
+    #[default]
+    #[value(alias = "tree")]
+    Text,
+    /// One JSON document, indented.
+    Json,
+    /// One YAML document.
+    Yaml,
+    /// One self-contained HTML page with plots.
+    Html,
+}
+
+impl PageFormat {
+    /// The plain format this is, or None for `html`.
+    pub fn plain(self) -> Option<OutputFormat> {
+        match self {
+            PageFormat::Text => Some(OutputFormat::Text),
+            PageFormat::Json => Some(OutputFormat::Json),
+            PageFormat::Yaml => Some(OutputFormat::Yaml),
+            PageFormat::Html => None,
+        }
+    }
 }
 
 impl OutputFormat {
@@ -71,5 +101,9 @@ mod tests {
             Ok(OutputFormat::Text)
         );
         assert!(OutputFormat::from_str("xml", false).is_err());
+        assert!(OutputFormat::from_str("html", false).is_err());
+        assert_eq!(PageFormat::from_str("html", false), Ok(PageFormat::Html));
+        assert_eq!(PageFormat::Html.plain(), None);
+        assert_eq!(PageFormat::Json.plain(), Some(OutputFormat::Json));
     }
 }

@@ -143,6 +143,27 @@ pub fn excerpt(text: &str, max_chars: usize) -> String {
     shorten(&printable(text.trim()), max_chars)
 }
 
+/// Outside text for an HTML page (element content or a quoted attribute value): unsafe
+/// characters written out as [`for_terminal`] does (so a bidirectional override cannot reorder
+/// what a reader sees) and cut at [`MAX_TERMINAL_LINE`] per line, then `&`, `<`, `>`, `"` and `'`
+/// as character references, so nothing from a pod, the broker or Prometheus can open a tag, an
+/// attribute or a script.
+pub fn for_html(text: &str) -> String {
+    let safe = for_terminal(text);
+    let mut out = String::with_capacity(safe.len() + 16);
+    for c in safe.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +276,22 @@ mod tests {
             "{kept}"
         );
         assert!(!kept.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn html_text_cannot_open_a_tag_an_attribute_or_reorder_a_line() {
+        let hostile = "<script>alert('x')</script>\" onload=\"x\" &amp; \u{202e}evil\u{1b}[2J";
+        let shown = for_html(hostile);
+        assert!(!shown.contains(['<', '>', '"', '\'']), "{shown}");
+        assert!(
+            shown.contains("&lt;script&gt;") && shown.contains("&amp;amp;"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\\u{202e}") && !shown.contains('\u{202e}'),
+            "{shown}"
+        );
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert_eq!(for_html("plain text 1.0"), "plain text 1.0");
     }
 }

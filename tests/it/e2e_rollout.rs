@@ -225,6 +225,45 @@ async fn an_operator_killed_in_every_phase_resumes_to_the_same_promotion() {
         analysis.looks >= 3,
         "the judge's state survived the restarts: {analysis:?}"
     );
+    one_record_entry_per_look(&analysis);
+}
+
+/// The look-by-look record survived every kill: one entry per look, in order, the last one
+/// the last look, the weights those the canary was served at.
+fn one_record_entry_per_look(analysis: &tollgate::crd::AnalysisStatus) {
+    let series = analysis
+        .series
+        .as_ref()
+        .unwrap_or_else(|| panic!("no record: {analysis:?}"));
+    let looks = usize::try_from(analysis.looks).unwrap();
+    assert_eq!(
+        (series.len(), series.first_look),
+        (looks, 1),
+        "one entry per look: {series:?}"
+    );
+    assert!(
+        series.time.windows(2).all(|w| w[0] < w[1]),
+        "in order: {:?}",
+        series.time
+    );
+    assert_eq!(
+        series.time.last().copied(),
+        analysis.last_look_at.map(|t| t.as_second()),
+        "the last entry is the last look"
+    );
+    assert!(
+        series.weight.iter().all(|w| (0..=100).contains(w)),
+        "{:?}",
+        series.weight
+    );
+    let with_data = series
+        .canary_requests
+        .iter()
+        .filter(|r| r.is_some())
+        .count();
+    let failed = usize::try_from(analysis.failed_looks).unwrap();
+    assert_eq!(with_data, looks - failed, "{series:?}");
+    assert!(!series.metrics.is_empty(), "{series:?}");
 }
 
 #[tokio::test]
@@ -258,6 +297,7 @@ async fn an_operator_killed_in_every_phase_resumes_to_the_same_rollback() {
         status.history
     );
     assert_eq!(count("PromotionCommitted"), 0, "{:#?}", status.history);
+    one_record_entry_per_look(status.analysis.as_ref().expect("analysis evidence kept"));
 }
 
 #[tokio::test]

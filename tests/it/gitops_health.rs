@@ -370,6 +370,7 @@ fn drive(name: &str, spec_v: &Value, world: &World, limit: i64) -> Vec<Value> {
                 data_missing: false,
                 summary: format!("errorRate {verdict:?}"),
                 judge_state_reset: None,
+                series: None,
             });
         }
         if n.record.is_some() {

@@ -13,6 +13,7 @@
 
 mod support;
 
+mod argocd_actions;
 mod broker_cli;
 mod broker_consumer_contract;
 mod broker_credentials;
@@ -39,6 +40,7 @@ mod fleet_smoke;
 mod fleet_verify;
 mod gitops_example;
 mod gitops_health;
+mod grafana_dashboard;
 mod install;
 mod module_direction;
 mod notifications;
@@ -46,6 +48,7 @@ mod policies;
 mod prometheus_faults;
 mod prometheus_live;
 mod prometheus_tls;
+mod report_browser;
 #[path = "../stats/main.rs"]
 mod stats;
 mod tenancy;

@@ -161,6 +161,8 @@ pub struct AnalysisLook {
     /// could not: the sequential test then started over from this look, and the status and a
     /// Warning Event say so.
     pub judge_state_reset: Option<String>,
+    /// What this look adds to `status.analysis.series` (`None` for a look without data).
+    pub series: Option<crate::crd::SeriesPoint>,
 }
 
 impl AnalysisLook {
@@ -174,6 +176,7 @@ impl AnalysisLook {
             data_missing: true,
             summary,
             judge_state_reset: None,
+            series: None,
         }
     }
 }

@@ -109,12 +109,21 @@ pub(super) fn advance_step(pass: &mut Pass<'_>, reason: Reason, why: String) {
 /// Fold this pass's look into the status. Returns the look when one was taken.
 pub(super) fn absorb_look(pass: &mut Pass<'_>) -> Option<AnalysisLook> {
     let look = pass.obs.look.clone()?;
+    let weight = pass.status.current_weight;
     let analysis = pass.status.analysis.get_or_insert_with(|| AnalysisStatus {
         started_at: Some(pass.now),
         ..Default::default()
     });
     analysis.looks = analysis.looks.saturating_add(1);
     analysis.last_look_at = Some(look.window_end);
+    // Every look, with data or not, appends to the record status already holds, so a
+    // restarted operator continues it; the weight is the one the window was served at.
+    analysis.series.get_or_insert_default().push(
+        analysis.looks,
+        look.window_end,
+        weight,
+        look.series.as_ref().filter(|_| !look.data_missing),
+    );
     if look.data_missing {
         // No evidence either way: keep the running state, mark the look as failed.
         analysis.failed_looks = analysis.failed_looks.saturating_add(1);

@@ -159,6 +159,33 @@ fn analysis_times(
     (elapsed.max(0.0), (max - elapsed).max(0.0))
 }
 
+/// What a judged look adds to `status.analysis.series`: the window's counts per arm and each
+/// metric's figures, thresholds and (latency) quantiles per arm.
+pub fn series_point(window: &judge::JudgeWindow, judgement: &judge::Judgement) -> crd::SeriesPoint {
+    crd::SeriesPoint {
+        canary_requests: window.canary.requests,
+        canary_errors: window.canary.errors,
+        baseline_requests: window.baseline.requests,
+        baseline_errors: window.baseline.errors,
+        metrics: judgement
+            .metrics
+            .iter()
+            .map(|m| crd::MetricPoint {
+                name: m.metric.clone(),
+                estimate: m.estimate,
+                lower: m.lower,
+                upper: m.upper,
+                e_fail: m.e_value,
+                e_pass: m.e_value_pass,
+                fail_threshold: Some(m.threshold),
+                pass_threshold: Some(m.pass_threshold),
+                canary_quantile: m.detail.as_ref().and_then(|d| d.canary_quantile),
+                baseline_quantile: m.detail.as_ref().and_then(|d| d.baseline_quantile),
+            })
+            .collect(),
+    }
+}
+
 /// Longest text from a peer kept in a status summary.
 pub const MAX_STATUS_TEXT: usize = 512;
 
@@ -445,6 +472,7 @@ impl AnalysisPeer for PrometheusJudgePeer {
                     return Ok(missing(window, summary));
                 }
             };
+            let series = series_point(&judge_window, &judgement);
             Ok(AnalysisLook {
                 window_end: window.end,
                 verdict: match judgement.verdict {
@@ -466,6 +494,7 @@ impl AnalysisPeer for PrometheusJudgePeer {
                 data_missing: false,
                 summary: judgement.reason + &scrub(history_note.unwrap_or_default()),
                 judge_state_reset: reset,
+                series: Some(series),
             })
         })
     }
@@ -636,6 +665,70 @@ mod tests {
         let (state, why) = saved_state(&status(json!({"looks": "many"})));
         assert_eq!(state, JudgeState::default());
         assert!(why.is_some_and(|w| w.contains("invalid type")));
+    }
+
+    /// Status JSON of an analysis after `looks` looks of the real judge with four metrics
+    /// (error rate, p95, p99, whole distribution) on Prometheus' default buckets, with the
+    /// look-by-look record as decide appends it.
+    fn status_after(looks: u32) -> RolloutStatus {
+        use crate::analysis::sim::{Generator, Scenario};
+        use rand::SeedableRng;
+        let a = analysis(json!({"errorRate": {"critical": true},
+            "latency": {"quantiles": [{"quantile": 0.95}, {"quantile": 0.99}],
+                        "wholeDistribution": true}}));
+        let policy = judge_policy(&a);
+        let generator = Generator::new(&Scenario {
+            rps: 20.0,
+            default_buckets: true,
+            ..Scenario::default()
+        });
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut state = JudgeState::default();
+        let mut status = RolloutStatus::default();
+        let analysis = status.analysis.get_or_insert_default();
+        for t in 0..looks {
+            let window = generator.window(&mut rng, t);
+            let (next, judgement) = judge::update(&state, &policy, &window).unwrap();
+            state = next;
+            analysis.looks += 1;
+            analysis.metrics = judgement.metrics.iter().map(metric_status).collect();
+            analysis.judge_state = Some(serde_json::to_value(&state).unwrap());
+            let end = jiff::Timestamp::from_second(1_800_000_000 + i64::from(t) * 30).unwrap();
+            analysis.series.get_or_insert_default().push(
+                analysis.looks,
+                end,
+                50,
+                Some(&series_point(&window, &judgement)),
+            );
+        }
+        status
+    }
+
+    /// etcd holds objects up to about 1.5 MiB, and every watch and list carries the whole
+    /// status: a one-hour analysis (120 looks at 30 s) stays under 64 KiB with its record.
+    #[test]
+    fn a_one_hour_analysis_with_its_record_stays_under_64_kib_of_status() {
+        let size = |looks| serde_json::to_vec(&status_after(looks)).unwrap().len();
+        let (one, hour, two_hours) = (size(1), size(120), size(240));
+        println!("status JSON bytes: 1 look {one}, 120 looks {hour}, 240 looks {two_hours}");
+        assert!(hour < 64 * 1024, "{hour} bytes at 120 looks");
+        assert!(one < hour && hour < two_hours, "{one} {hour} {two_hours}");
+        let status = status_after(120);
+        let series = status.analysis.unwrap().series.unwrap();
+        assert_eq!(series.len(), 120);
+        assert_eq!(
+            series.metrics.len(),
+            4,
+            "{:?}",
+            series.metrics.iter().map(|m| &m.name).collect::<Vec<_>>()
+        );
+        let p99 = series
+            .metrics
+            .iter()
+            .find(|m| m.name == "latencyP99")
+            .unwrap();
+        assert!(p99.canary_quantile.iter().filter(|q| q.is_some()).count() > 100);
+        assert!(series.metrics[0].e_fail.iter().all(Option::is_some));
     }
 
     #[tokio::test]

@@ -85,7 +85,7 @@ fn field(t: &Table, key: &str) -> Option<String> {
 }
 
 /// JSON → Lua as Argo CD's `decodeValue` does (null: nil; arrays: 1-based tables).
-fn to_lua(lua: &Lua, v: &serde_json::Value) -> mlua::Result<Value> {
+pub fn to_lua(lua: &Lua, v: &serde_json::Value) -> mlua::Result<Value> {
     use serde_json::Value as J;
     Ok(match v {
         J::Null => Value::Nil,

@@ -155,6 +155,7 @@ fn look(verdict: MetricVerdict, end: i64) -> AnalysisLook {
         data_missing: false,
         summary: "error-rate ratio 1.0 [0.8, 1.3]".into(),
         judge_state_reset: None,
+        series: None,
     }
 }
 
@@ -167,6 +168,7 @@ fn missing_look(end: i64) -> AnalysisLook {
         data_missing: true,
         summary: "prometheus unreachable".into(),
         judge_state_reset: None,
+        series: None,
     }
 }
 
