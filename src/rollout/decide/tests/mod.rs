@@ -195,4 +195,5 @@ mod promote;
 mod rollback;
 mod scenarios;
 mod steps;
+mod undeployment;
 mod window;
