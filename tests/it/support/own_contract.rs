@@ -157,11 +157,11 @@ pub async fn exercise_own_contract(base: &str) {
 
     // Baz 2.0.0 (the undeployment e2e's Rollout): deployable, and the controller's record finds
     // it already deployed there, so nothing is posted.
-    let baz = CanIDeployRequest {
+    let request = CanIDeployRequest {
         pacticipant: "Baz".into(),
         ..cid("2.0.0", "production", &[])
     };
-    let a = ask(baz).await;
+    let a = ask(request).await;
     let d = decide(&a, &GateProgress::default(), now, &policy);
     assert_eq!(d.verdict, ContractVerdict::Pass, "{}", d.reason);
     let step = record_with_retries(

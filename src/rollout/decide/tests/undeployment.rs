@@ -8,7 +8,7 @@ use crate::rollout::decide::undeployment::{
 };
 
 /// A spec recording deployments of Baz to production.
-fn baz() -> RolloutSpec {
+fn recording_baz() -> RolloutSpec {
     spec_with(|s| {
         let gate = s.contract_gate.as_mut().unwrap();
         gate.pacticipant = "Baz".into();
@@ -41,7 +41,7 @@ fn only_event(release: &Release) -> &PlannedEvent {
 
 #[test]
 fn a_rollout_carries_the_finalizer_while_it_records_deployments() {
-    assert!(records_deployments(&baz()));
+    assert!(records_deployments(&recording_baz()));
     let off = spec_with(|s| s.contract_gate.as_mut().unwrap().record_deployments = false);
     assert!(!records_deployments(&off));
     assert!(!records_deployments(&spec_with(|s| s.contract_gate = None)));
@@ -51,7 +51,7 @@ fn a_rollout_carries_the_finalizer_while_it_records_deployments() {
 fn recorded_emits_a_normal_event_and_releases() {
     let status = promoted(true);
     let outcome = UndeployOutcome::Recorded { found: true };
-    let r = on_deletion(&baz(), Some(&status), Some(&outcome), secs(1));
+    let r = on_deletion(&recording_baz(), Some(&status), Some(&outcome), secs(1));
     assert!(r.release && r.retry_in.is_none(), "{r:?}");
     let e = only_event(&r);
     assert_eq!(
@@ -85,13 +85,13 @@ fn a_failure_is_tried_again_every_five_seconds_within_the_bound() {
         reason: "connection refused".into(),
     };
     for at in [0, 5, 12, 24] {
-        let r = on_deletion(&baz(), Some(&status), Some(&outcome), secs(at));
+        let r = on_deletion(&recording_baz(), Some(&status), Some(&outcome), secs(at));
         assert!(!r.release, "at {at}s: {r:?}");
         assert!(r.events.is_empty(), "no Event per attempt: {r:?}");
         assert_eq!(r.retry_in, Some(RETRY_EVERY), "at {at}s");
     }
     // The last retry is made at the bound, not after it.
-    let r = on_deletion(&baz(), Some(&status), Some(&outcome), secs(27));
+    let r = on_deletion(&recording_baz(), Some(&status), Some(&outcome), secs(27));
     assert_eq!(r.retry_in, Some(secs(3)));
     assert!(!r.release);
 }
@@ -103,7 +103,7 @@ fn a_failure_past_the_bound_warns_once_and_releases() {
         reason: "connection refused".into(),
     };
     for at in [GIVE_UP_AFTER, secs(38), secs(600)] {
-        let r = on_deletion(&baz(), Some(&status), Some(&outcome), at);
+        let r = on_deletion(&recording_baz(), Some(&status), Some(&outcome), at);
         assert!(r.release && r.retry_in.is_none(), "{r:?}");
         let e = only_event(&r);
         assert_eq!(
@@ -160,7 +160,7 @@ fn nothing_recorded_releases_at_once_without_asking() {
     let cases = [None, Some(promoted(false)), Some(RolloutStatus::default())];
     for status in &cases {
         assert_eq!(to_undeploy(status.as_ref()), None);
-        let r = on_deletion(&baz(), status.as_ref(), None, secs(0));
+        let r = on_deletion(&recording_baz(), status.as_ref(), None, secs(0));
         assert_eq!(
             r,
             Release {
@@ -173,6 +173,6 @@ fn nothing_recorded_releases_at_once_without_asking() {
     let status = promoted(true);
     assert_eq!(to_undeploy(Some(&status)), Some("2.0.0"));
     // Recorded but not asked yet: held, to be asked at once.
-    let r = on_deletion(&baz(), Some(&status), None, secs(0));
+    let r = on_deletion(&recording_baz(), Some(&status), None, secs(0));
     assert!(!r.release && r.retry_in == Some(Duration::ZERO), "{r:?}");
 }
