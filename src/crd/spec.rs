@@ -401,7 +401,9 @@ pub struct ContractGateSpec {
     pub ignore: Vec<IgnoreSelector>,
 
     /// Record the deployment in the broker after a promotion, and the stable version again
-    /// after a rollback.
+    /// after a rollback; and when the Rollout is deleted, that the recorded version no longer
+    /// runs there (finalizer `tollgate.dev/undeployment`, released within about 40 s even when
+    /// the broker is down).
     #[serde(default = "default_true")]
     pub record_deployments: bool,
 

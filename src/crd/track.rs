@@ -29,6 +29,10 @@ pub const ANNOTATION_ADOPTED_BY: &str = "tollgate.dev/adopted-by";
 /// Finalizer of a Rollout that adopted a Deployment: its deletion first scales that Deployment
 /// back to the size it had.
 pub const FINALIZER_ADOPTION: &str = "tollgate.dev/adoption";
+/// Finalizer of a Rollout that records deployments in the Pact Broker
+/// (`contractGate.recordDeployments`): its deletion first tells the broker that the recorded
+/// version no longer runs there, within a bounded time (see `decide::undeployment`).
+pub const FINALIZER_UNDEPLOYMENT: &str = "tollgate.dev/undeployment";
 
 /// Which workload of a rollout a pod belongs to. Ordered canary, baseline, stable: the order in
 /// which reports list pods.

@@ -16,10 +16,13 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
 
 use super::observe::{original_selector, original_workload};
-use crate::crd::{Rollout, Track, ANNOTATION_ADOPTED_BY, FIELD_MANAGER, FINALIZER_ADOPTION};
+use crate::crd::{
+    Rollout, Track, ANNOTATION_ADOPTED_BY, FIELD_MANAGER, FINALIZER_ADOPTION,
+    FINALIZER_UNDEPLOYMENT,
+};
 use crate::rollout::children::{self, BuildError, Sources};
-use crate::rollout::decide::adoption;
-use crate::rollout::decide::{EventKind, Plan};
+use crate::rollout::decide::{adoption, undeployment};
+use crate::rollout::decide::{EventKind, Plan, PlannedEvent};
 use crate::traffic::{self, TrafficError, TrafficState};
 use crate::util::text::shorten_bytes;
 
@@ -137,9 +140,20 @@ impl Applier {
             stable_now: deployments.get(&Track::Stable),
             baseline_now: deployments.get(&Track::Baseline),
         };
-        // Before the adopted Deployment is touched in any way: the finalizer that gives it back
-        // when the Rollout is deleted, and the mark that keeps other Rollouts off it.
+        // Before anything else, in one write: the finalizer that gives the adopted Deployment
+        // back when the Rollout is deleted (before that Deployment is touched in any way), and
+        // the one that tells the broker the recorded version no longer runs (before anything
+        // is recorded: a record needs an earlier pass's status, so its converge came first).
         let adopted = original.filter(|_| plan.status.adoption.is_some());
+        let mut wanted = Vec::new();
+        if adopted.is_some() {
+            wanted.push(FINALIZER_ADOPTION);
+        }
+        if undeployment::records_deployments(&rollout.spec) {
+            wanted.push(FINALIZER_UNDEPLOYMENT);
+        }
+        self.add_finalizers(rollout, &wanted).await?;
+        // Then the mark that keeps other Rollouts off the adopted Deployment.
         if let Some(original) = adopted {
             self.claim(rollout, original).await?;
         }
@@ -190,16 +204,43 @@ impl Applier {
         Ok(())
     }
 
-    /// Put the adoption finalizer on the Rollout and the adopted-by mark on the Deployment,
-    /// when they are not there yet.
+    /// Add the finalizers of `wanted` the Rollout does not carry yet, in one write (none when
+    /// all are there).
+    async fn add_finalizers(&self, rollout: &Rollout, wanted: &[&str]) -> Result<(), ApplyError> {
+        let mut finalizers: Vec<&str> = rollout.finalizers().iter().map(String::as_str).collect();
+        let before = finalizers.len();
+        for f in wanted {
+            if !finalizers.contains(f) {
+                finalizers.push(f);
+            }
+        }
+        if finalizers.len() == before {
+            return Ok(());
+        }
+        self.set_finalizers(rollout, &finalizers).await
+    }
+
+    /// Remove the finalizers of `done` from the Rollout, in one write.
+    pub async fn remove_finalizers(
+        &self,
+        rollout: &Rollout,
+        done: &[&str],
+    ) -> Result<(), ApplyError> {
+        let finalizers: Vec<&str> = rollout
+            .finalizers()
+            .iter()
+            .map(String::as_str)
+            .filter(|f| !done.contains(f))
+            .collect();
+        if finalizers.len() == rollout.finalizers().len() {
+            return Ok(());
+        }
+        self.set_finalizers(rollout, &finalizers).await
+    }
+
+    /// Put the adopted-by mark on the adopted Deployment, when it is not there yet.
     async fn claim(&self, rollout: &Rollout, original: &Deployment) -> Result<(), ApplyError> {
         let namespace = rollout.namespace().unwrap_or_default();
-        if !rollout.finalizers().iter().any(|f| f == FINALIZER_ADOPTION) {
-            let mut finalizers: Vec<&str> =
-                rollout.finalizers().iter().map(String::as_str).collect();
-            finalizers.push(FINALIZER_ADOPTION);
-            self.set_finalizers(rollout, &finalizers).await?;
-        }
         let name = rollout.name_any();
         if original.annotations().get(ANNOTATION_ADOPTED_BY) != Some(&name) {
             let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &namespace);
@@ -225,9 +266,9 @@ impl Applier {
     }
 
     /// A deleted Rollout: scale the Deployment it adopted back to its recorded size, and once
-    /// [`adoption::on_deletion`] lets go, remove the adopted-by mark and the finalizer.
-    /// Returns true when the Rollout was let go.
-    pub async fn release(
+    /// [`adoption::on_deletion`] lets go, remove the adopted-by mark. Returns true when the
+    /// adoption finalizer may go (the caller removes it, with any other, in one write).
+    pub async fn give_back(
         &self,
         rollout: &Rollout,
         original: Option<&Deployment>,
@@ -251,21 +292,20 @@ impl Applier {
                 mark_adopted(&deployments, original, None).await?;
             }
         }
-        let finalizers: Vec<&str> = rollout
-            .finalizers()
-            .iter()
-            .map(String::as_str)
-            .filter(|f| *f != FINALIZER_ADOPTION)
-            .collect();
-        self.set_finalizers(rollout, &finalizers).await?;
         Ok(true)
     }
 
     /// Publish the plan's Events on the rollout. Failures are logged, never fatal: the status
     /// already holds the record.
     pub async fn publish_events(&self, rollout: &Rollout, plan: &Plan) {
+        self.publish(rollout, &plan.events).await;
+    }
+
+    /// Publish `events` on the rollout (logged, never fatal). An Event may name a Rollout that
+    /// is already gone: a deleted Rollout's last Events are published after its finalizer went.
+    pub async fn publish(&self, rollout: &Rollout, events: &[PlannedEvent]) {
         let reference = rollout.object_ref(&());
-        for planned in &plan.events {
+        for planned in events {
             let event = Event {
                 type_: match planned.kind {
                     EventKind::Normal => EventType::Normal,

@@ -28,7 +28,8 @@ use super::peers::{AnalysisPeer, ContractPeer, PeerDefaults};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use crate::crd::{Rollout, RolloutStatus};
+use crate::crd::{Rollout, RolloutStatus, FINALIZER_ADOPTION, FINALIZER_UNDEPLOYMENT};
+use crate::rollout::decide::undeployment::{self, UndeployOutcome};
 use crate::rollout::decide::{
     self, AnalysisLook, ContractAnswer, Needs, Observations, Plan, RecordOutcome, SpecProblem,
 };
@@ -131,34 +132,98 @@ fn spec_problem(e: ObserveError) -> Result<SpecProblem, ReconcileError> {
     }
 }
 
-/// A Rollout being deleted: give back the Deployment it adopted, then let it go.
+/// A Rollout being deleted: give back the Deployment it adopted, tell the broker that the
+/// version it recorded no longer runs, then let it go: each finalizer goes once its work is done
+/// (or its bound passed), all of them in one write, and the Events follow that write (so a
+/// conflicting write repeats none).
 async fn release(
     rollout: &Rollout,
     ctx: &Context,
     now: Timestamp,
 ) -> Result<Action, ReconcileError> {
-    let original = match ctx.observer.workload_ref(rollout).await {
-        Ok(d) => d,
-        Err(e) if e.is_transient() => return Err(e.into()),
-        // The Deployment is gone: there is nothing to give back.
-        Err(_) => None,
-    };
     let since = rollout
         .metadata
         .deletion_timestamp
         .as_ref()
         .map_or(now, |t| t.0);
     let deleting_for = Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO);
-    if ctx
-        .applier
-        .release(rollout, original.as_ref(), deleting_for)
-        .await?
-    {
-        info!(rollout = %key(rollout), "deleted: the adopted Deployment was given back");
-        Ok(Action::await_change())
-    } else {
-        Ok(Action::requeue(Duration::from_secs(2)))
+    let carries = |f: &str| rollout.finalizers().iter().any(|x| x == f);
+    let mut done = Vec::new();
+    let mut again: Option<Duration> = None;
+    let mut events = Vec::new();
+    if carries(FINALIZER_ADOPTION) {
+        let original = match ctx.observer.workload_ref(rollout).await {
+            Ok(d) => d,
+            Err(e) if e.is_transient() => return Err(e.into()),
+            // The Deployment is gone: there is nothing to give back.
+            Err(_) => None,
+        };
+        if ctx
+            .applier
+            .give_back(rollout, original.as_ref(), deleting_for)
+            .await?
+        {
+            done.push(FINALIZER_ADOPTION);
+        } else {
+            again = Some(Duration::from_secs(2));
+        }
     }
+    if carries(FINALIZER_UNDEPLOYMENT) {
+        let decision = undeploy(rollout, ctx, deleting_for).await;
+        events = decision.events;
+        if decision.release {
+            done.push(FINALIZER_UNDEPLOYMENT);
+        } else if let Some(retry) = decision.retry_in {
+            again = Some(again.map_or(retry, |a| a.min(retry)));
+        }
+    }
+    ctx.applier.remove_finalizers(rollout, &done).await?;
+    ctx.applier.publish(rollout, &events).await;
+    for event in &events {
+        info!(rollout = %key(rollout), reason = %event.reason, "{}", event.message);
+    }
+    match again {
+        Some(after) => Ok(Action::requeue(after.max(Duration::from_millis(200)))),
+        None => {
+            info!(rollout = %key(rollout), "deleted: every finalizer of tollgate released");
+            Ok(Action::await_change())
+        }
+    }
+}
+
+/// One attempt to tell the broker that the version a deleted Rollout recorded no longer runs,
+/// bounded at [`undeployment::ATTEMPT_TIMEOUT`], and what follows from it. Nothing recorded:
+/// no attempt. A broker host the operator does not allow is never asked.
+async fn undeploy(
+    rollout: &Rollout,
+    ctx: &Context,
+    deleting_for: Duration,
+) -> undeployment::Release {
+    let status = rollout.status.as_ref();
+    let outcome = match undeployment::to_undeploy(status) {
+        None => None,
+        Some(version) => Some(match ctx.defaults.problem(&rollout.spec) {
+            Some(problem) => UndeployOutcome::Refused {
+                reason: problem.message,
+            },
+            None => {
+                let ask = ctx.contract.undeploy(rollout, version);
+                let ask = within(undeployment::ATTEMPT_TIMEOUT, ask);
+                timed(&ctx.metrics, "undeploy", ask)
+                    .await
+                    .unwrap_or_else(|| UndeployOutcome::Failed {
+                        reason: format!(
+                            "the Pact Broker gave no answer within {}s",
+                            undeployment::ATTEMPT_TIMEOUT.as_secs()
+                        ),
+                    })
+            }
+        }),
+    };
+    if let Some(UndeployOutcome::Failed { reason }) = &outcome {
+        warn!(rollout = %key(rollout), %reason, deleting_for_s = deleting_for.as_secs(), "could not record the undeployment; trying again within the bound");
+    }
+    undeployment::on_deletion(&rollout.spec, status, outcome.as_ref(), deleting_for)
 }
 
 async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, ReconcileError> {

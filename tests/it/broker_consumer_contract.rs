@@ -2,7 +2,9 @@
 //! lacks: environment-scoped can-i-deploy (true, false, null, with ignore), a 400 with an errors
 //! object, a 401 with an empty body, a deployment record without an application instance made
 //! as the controller makes it (first the environment's currently deployed versions, then the POST),
-//! and an undeployment record (the currently deployed versions, then a merge patch of each).
+//! and an undeployment record (the currently deployed versions, then a merge patch of each), as
+//! `record-undeployment` and a deleted Rollout's finalizer make it (Baz 2.0.0, which the gate
+//! lets through and the controller finds already recorded).
 //!
 //! Running this test regenerates `tests/pacts/tollgate-Pact Broker.json` (committed, so a broker's
 //! provider verification can use it); the pact_consumer mock server fails the test when a request
@@ -140,6 +142,40 @@ fn own_consumer_contract() {
                 cid(&mut i, "1.2.3", "nowhere");
                 i.response.status(400).content_type(HAL).json_body(json_pattern!({
                     "errors": { "environment": ["Environment with name 'nowhere' does not exist"] }
+                }));
+                i
+            },
+        )
+        // The Rollout of the undeployment e2e (tests/it/e2e_undeployment.rs) rolls out Baz
+        // 2.0.0: the gate asks about it, then the controller finds it already deployed (the
+        // currently-deployed interaction of Baz below, so no second record is posted), and
+        // deleting the Rollout undeploys it (the same walk as `record-undeployment --version`).
+        .interaction(
+            "a request to determine if Baz 2.0.0 can be deployed to the production environment",
+            "",
+            |mut i| {
+                i.given("the pact for Baz version 2.0.0 has been successfully verified by the version of Bar deployed to production");
+                i.request
+                    .get()
+                    .path("/matrix")
+                    .query_param("q[][pacticipant]", "Baz")
+                    .query_param("q[][version]", "2.0.0")
+                    .query_param("latestby", "cvp")
+                    .query_param("environment", "production");
+                i.response.ok().content_type(HAL).json_body(json_pattern!({
+                    "summary": {
+                        "deployable": true,
+                        "reason": like!("All required verification results are published and successful"),
+                        "success": like!(1),
+                        "failed": like!(0),
+                        "unknown": like!(0)
+                    },
+                    "notices": [],
+                    "matrix": each_like!({
+                        "consumer": { "name": "Bar", "version": { "number": like!("4.5.6") } },
+                        "provider": { "name": "Baz", "version": { "number": like!("2.0.0") } },
+                        "verificationResult": { "success": like!(true), "verifiedAt": like!("2026-11-22T10:00:00+00:00") }
+                    })
                 }));
                 i
             },

@@ -29,6 +29,7 @@ mod e2e_rollback_ready;
 mod e2e_rollout;
 mod e2e_scale_mid_canary;
 mod e2e_traffic_routes;
+mod e2e_undeployment;
 mod fault_matrix;
 mod fault_matrix_rollouts;
 mod fault_matrix_smoke;

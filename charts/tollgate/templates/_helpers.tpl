@@ -63,8 +63,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["tollgate.dev"]
   resources: ["rolloutpolicies", "clusterrolloutpolicies"]
   verbs: ["get", "list", "watch"]
-# Add and remove the finalizer of a Rollout that adopted a Deployment (metadata.finalizers: its
-# deletion first scales that Deployment back); the spec is never written.
+# Add and remove a Rollout's finalizers (metadata.finalizers): tollgate.dev/adoption (its deletion
+# first scales an adopted Deployment back) and tollgate.dev/undeployment (its deletion first tells
+# the Pact Broker the recorded version no longer runs); the spec is never written.
 - apiGroups: ["tollgate.dev"]
   resources: ["rollouts"]
   verbs: ["patch"]

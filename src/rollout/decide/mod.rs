@@ -40,7 +40,8 @@
 //! records), `invalid` (a Rollout that cannot be carried out as written), [`identity`] (whether the
 //! version and images name one build), [`rollback`] (whether stable could take all traffic
 //! back), `peers` (the hosts
-//! and timeouts a Rollout may ask for) and `conditions`.
+//! and timeouts a Rollout may ask for), [`undeployment`] (what a deleted Rollout tells the
+//! broker, and when its finalizer goes) and `conditions`.
 //!
 //! Whether a decision is told to people (the webhook) is decided here too: [`Plan::notify`]
 //! is set when the pass entered `Succeeded`, `RolledBack` or `Blocked`.
@@ -60,6 +61,7 @@ mod peers;
 mod promote;
 pub mod rollback;
 mod steps;
+pub mod undeployment;
 pub mod window;
 
 use jiff::Timestamp;

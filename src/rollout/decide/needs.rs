@@ -67,6 +67,18 @@ pub fn needs(
         }
         Phase::SmokeCheck => needs.smoke = true,
         Phase::Analyzing => {
+            // Before each weight increase after the first, every pod of both tracks is attested
+            // again, once the pods for the current weight are settled and stable is whole.
+            if increase_pending(spec, status)
+                && children_settled(&desired, children)
+                && super::rollback::gap(spec, status, children).is_none()
+            {
+                needs.fleet = Some(FleetScope {
+                    canary_version: Some(spec.version.clone()),
+                    stable_version: status.stable_version.clone(),
+                    original,
+                });
+            }
             if let Some(analysis) = &spec.analysis {
                 let a = status.analysis.as_ref();
                 let start = a.and_then(|a| a.last_look_at.or(a.started_at));
@@ -103,7 +115,7 @@ pub fn needs(
         }
         _ => {}
     }
-    if !spec.fleet_check().enabled && status.phase == Phase::FleetCheck {
+    if !spec.fleet_check().enabled && matches!(status.phase, Phase::FleetCheck | Phase::Analyzing) {
         needs.fleet = None;
     }
     if !fleet_check_due(status, now) {
@@ -112,13 +124,29 @@ pub fn needs(
     needs
 }
 
-/// A fleet check is due: none yet in this phase, or the last one is older than
-/// [`POD_WAIT_REQUEUE`]. Every check writes its time into status, which wakes the controller
-/// again; without this bound a failing check would repeat as fast as the API server answers.
+/// The current step is a `setWeight` whose increase has not been made yet (the weight moves
+/// only once both tracks are attested again), and nothing stops the steps from advancing.
+fn increase_pending(spec: &RolloutSpec, status: &RolloutStatus) -> bool {
+    let step = status
+        .current_step_index
+        .and_then(|i| usize::try_from(i).ok())
+        .and_then(|i| spec.steps.get(i));
+    !spec.paused
+        && step
+            .and_then(|s| s.set_weight)
+            .is_some_and(|w| w > status.current_weight)
+}
+
+/// A fleet check is due: none yet in this phase (or, while analyzing, in this step), or the last
+/// one is older than [`POD_WAIT_REQUEUE`]. Every check writes its time into status, which wakes
+/// the controller again; without this bound a failing check would repeat as fast as the API
+/// server answers.
 pub(super) fn fleet_check_due(status: &RolloutStatus, now: Timestamp) -> bool {
     let Some(last) = status.fleet.as_ref().and_then(|f| f.checked_at) else {
         return true;
     };
     let this_phase = status.phase_started_at.is_some_and(|p| p > last);
-    this_phase || add(last, POD_WAIT_REQUEUE) <= now
+    let this_step =
+        status.phase == Phase::Analyzing && status.step_started_at.is_some_and(|s| s > last);
+    this_phase || this_step || add(last, POD_WAIT_REQUEUE) <= now
 }

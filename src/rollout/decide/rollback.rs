@@ -8,10 +8,16 @@
 //! and what is missing. A stable track short of pods is often passing (a pod being replaced, a
 //! scale-up), so the rollout holds and looks again; at `progressDeadline` a rollout that never
 //! served the canary is Blocked with `RollbackNotReady`, one that already did rolls back.
+//!
+//! Before each weight increase after the first (the first follows the fleet gate that just
+//! attested both tracks), the fleet check attests every pod of both tracks again
+//! ([`attested_for_increase`]): a pod count says nothing about what the pods run, and a stable
+//! pod replaced since the fleet gate may run something else.
 
 use std::time::Duration;
 
 use super::desired::desired_children;
+use super::gates::fleet_failure_message;
 use super::model::*;
 use super::pass::{std_duration, Pass};
 use crate::crd::{Reason, RolloutSpec, RolloutStatus};
@@ -94,4 +100,48 @@ pub(super) fn hold(pass: &mut Pass<'_>, missing: String, since_elapsed: Duration
     }
     pass.say(Reason::RollbackNotReady, message);
     pass.wake_in(POD_WAIT_REQUEUE);
+}
+
+/// What this pass's fleet check says about raising the weight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IncreaseCheck {
+    /// No fleet check in this pass (the pods for the current weight are not settled, or the
+    /// last check is too recent): wait for one.
+    NotChecked,
+    /// Every pod of both tracks runs what it should: the weight moves.
+    Passed,
+    /// A stable or baseline pod fails: stable could not take the traffic back as attested.
+    /// The increase holds with `RollbackNotReady` (rolls back at `progressDeadline`).
+    StableFailing(String),
+    /// A canary pod fails: the canary is not what was verified; rolled back with
+    /// `FleetCheckFailed`.
+    CanaryFailing(String),
+    /// Pods did not answer: held with `FleetUnanswered`, rolled back at `progressDeadline`.
+    Unanswered(String),
+}
+
+/// Whether the fleet check of this pass (`None`: none was made) lets the weight increase.
+/// A failing pod the status lists as canary makes it the canary's failure; any other failure
+/// (stable, baseline, or a pod past the list's cap) holds on stable, which never raises traffic.
+pub fn attested_for_increase(observed: Option<&FleetObservation>) -> IncreaseCheck {
+    let Some(observed) = observed else {
+        return IncreaseCheck::NotChecked;
+    };
+    let message = || fleet_failure_message(&observed.status);
+    match observed.verdict {
+        FleetVerdict::Passed => IncreaseCheck::Passed,
+        FleetVerdict::Unanswered => IncreaseCheck::Unanswered(message()),
+        FleetVerdict::Failed => {
+            let canary = observed
+                .status
+                .failing_pods
+                .iter()
+                .any(|p| p.track.as_deref() == Some(crate::crd::Track::Canary.as_str()));
+            if canary {
+                IncreaseCheck::CanaryFailing(message())
+            } else {
+                IncreaseCheck::StableFailing(message())
+            }
+        }
+    }
 }

@@ -52,18 +52,22 @@ pub(super) fn start_analysis(pass: &mut Pass<'_>) {
             pass.spec.steps.len()
         ),
     );
-    enter_step(pass);
+    // The fleet gate has just attested both tracks: the first weight needs no other check.
+    enter_step(pass, true);
 }
 
-/// Act on entering the current step (weights take effect at once).
-pub(super) fn enter_step(pass: &mut Pass<'_>) {
+/// Act on entering the current step. A weight that is no increase takes effect at once; an
+/// increase does when stable could take it back and both tracks are `attested` (the fleet gate
+/// just passed, or the fleet check is off); otherwise `set_weight_step` waits for both.
+pub(super) fn enter_step(pass: &mut Pass<'_>, attested: bool) {
     let Some(step) = current_step(pass).cloned() else {
         return;
     };
     if let Some(weight) = step.set_weight {
-        // An increase waits until stable could take it back (`set_weight_step` looks again).
         let increase = weight > pass.status.current_weight;
-        if !increase || rollback::gap(pass.spec, &pass.status, &pass.obs.children).is_none() {
+        let attested = attested || !pass.spec.fleet_check().enabled;
+        let ready = rollback::gap(pass.spec, &pass.status, &pass.obs.children).is_none();
+        if !increase || (attested && ready) {
             pass.status.current_weight = weight;
         }
     }
@@ -104,7 +108,7 @@ pub(super) fn advance_step(pass: &mut Pass<'_>, reason: Reason, why: String) {
         message.clone(),
     ));
     pass.event(EventKind::Normal, reason, message);
-    enter_step(pass);
+    enter_step(pass, false);
 }
 /// Fold this pass's look into the status. Returns the look when one was taken.
 pub(super) fn absorb_look(pass: &mut Pass<'_>) -> Option<AnalysisLook> {
@@ -233,17 +237,22 @@ fn step_number(pass: &Pass<'_>) -> i32 {
     pass.status.current_step_index.unwrap_or(0) + 1
 }
 
-/// `setWeight`: done once the pods for the weight are ready; rolls back past the deadline.
+/// `setWeight`: an increase waits until stable could take all traffic back and a fleet check
+/// of this pass attested both tracks; then done once the pods for the weight are ready; rolls
+/// back past the deadline.
 fn set_weight_step(pass: &mut Pass<'_>, weight: i32) {
     if pass.status.current_weight < weight {
         let waited = elapsed(pass.status.step_started_at, pass.now);
-        match rollback::gap(pass.spec, &pass.status, &pass.obs.children) {
-            Some(missing) => rollback::hold(pass, missing, waited, true),
-            None => {
-                pass.status.current_weight = weight;
-                pass.wake_in(Duration::ZERO);
-            }
+        if let Some(missing) = rollback::gap(pass.spec, &pass.status, &pass.obs.children) {
+            rollback::hold(pass, missing, waited, true);
+            return;
         }
+        if !pass.spec.fleet_check().enabled {
+            pass.status.current_weight = weight;
+            pass.wake_in(Duration::ZERO);
+            return;
+        }
+        increase_if_attested(pass, weight, waited);
         return;
     }
     let desired = desired_children(pass.spec, &pass.status);
@@ -262,6 +271,53 @@ fn set_weight_step(pass: &mut Pass<'_>, weight: i32) {
         );
     } else {
         pass.wake_in(POD_WAIT_REQUEUE);
+    }
+}
+
+/// Raise the weight to `weight` when this pass's fleet check attested both tracks
+/// ([`rollback::attested_for_increase`]); `waited`: since the step started.
+fn increase_if_attested(pass: &mut Pass<'_>, weight: i32, waited: Duration) {
+    let check = rollback::attested_for_increase(pass.obs.fleet.as_ref());
+    if let Some(observed) = pass.obs.fleet.as_ref() {
+        pass.status.fleet = Some(observed.status.clone());
+    }
+    let deadline = std_duration(&pass.spec.progress_deadline());
+    match check {
+        rollback::IncreaseCheck::NotChecked => {
+            // The check is asked for once the pods for the current weight are settled.
+            pass.wake_in(POD_WAIT_REQUEUE);
+        }
+        rollback::IncreaseCheck::Passed => {
+            pass.status.current_weight = weight;
+            pass.wake_in(Duration::ZERO);
+        }
+        rollback::IncreaseCheck::StableFailing(message) => {
+            let missing = format!("the stable track cannot take all traffic back: {message}");
+            rollback::hold(pass, missing, waited, true);
+        }
+        rollback::IncreaseCheck::CanaryFailing(message) => pass.roll_back(
+            Reason::FleetCheckFailed,
+            format!("before raising the weight to {weight}%: {message}"),
+        ),
+        rollback::IncreaseCheck::Unanswered(message) if waited > deadline => pass.roll_back(
+            Reason::FleetUnanswered,
+            format!(
+                "before raising the weight to {weight}%: {message} within progressDeadline ({}s)",
+                deadline.as_secs()
+            ),
+        ),
+        rollback::IncreaseCheck::Unanswered(message) => {
+            pass.say(
+                Reason::FleetUnanswered,
+                format!(
+                    "{message}; the weight stays at {}% and the pods are asked again (rolls \
+                     back after progressDeadline {}s)",
+                    pass.status.current_weight,
+                    deadline.as_secs()
+                ),
+            );
+            pass.wake_in(POD_WAIT_REQUEUE);
+        }
     }
 }
 

@@ -6,9 +6,10 @@ use kube::{Client, ResourceExt};
 use super::{secret_data, ContractPeer, PeerDefaults, PeerFuture, SecretError};
 use crate::crd::{self, ContractSummary, Rollout};
 use crate::gates::broker::{
-    self, AnswerKind, BrokerConfig, CanIDeployRequest, DeploymentRecord, HttpBroker, Ignore,
-    RetryPolicy,
+    self, AnswerKind, BrokerApi, BrokerConfig, CanIDeployRequest, DeploymentRecord, HttpBroker,
+    Ignore, RetryPolicy, UndeploymentRecord,
 };
+use crate::rollout::decide::undeployment::UndeployOutcome;
 use crate::rollout::decide::{ContractAnswer, RecordOutcome, SpecProblem};
 use crate::util::credentials;
 
@@ -172,6 +173,51 @@ impl ContractPeer for BrokerPeer {
                 broker::RecordStep::Failed { reason, .. }
                 | broker::RecordStep::Retry { reason, .. } => RecordOutcome::Failed { reason },
             })
+        })
+    }
+
+    fn undeploy<'a>(
+        &'a self,
+        rollout: &'a Rollout,
+        version: &'a str,
+    ) -> PeerFuture<'a, UndeployOutcome> {
+        Box::pin(async move {
+            let (client, gate) = match self.broker(rollout).await {
+                Ok(x) => x,
+                Err(Err(problem)) => {
+                    return UndeployOutcome::Refused {
+                        reason: problem.message,
+                    }
+                }
+                // A credentials Secret that is missing may be there in a moment.
+                Err(Ok(ContractAnswer::Unreachable { reason })) => {
+                    return UndeployOutcome::Failed { reason }
+                }
+                Err(Ok(answer)) => {
+                    return UndeployOutcome::Refused {
+                        reason: answer.reason().to_string(),
+                    }
+                }
+            };
+            // The walk of `tollgate record-undeployment --version`: only the version recorded,
+            // on the instance the Rollout records as.
+            let record = UndeploymentRecord {
+                pacticipant: gate.pacticipant.clone(),
+                environment: gate.environment.clone(),
+                application_instance: gate.application_instance.clone(),
+                version: Some(version.to_string()),
+            };
+            match client.record_undeployment(&record).await {
+                Ok(undeployed) => UndeployOutcome::Recorded {
+                    found: !undeployed.is_empty(),
+                },
+                Err(e) if e.is_transient() => UndeployOutcome::Failed {
+                    reason: e.to_string(),
+                },
+                Err(e) => UndeployOutcome::Refused {
+                    reason: e.to_string(),
+                },
+            }
         })
     }
 }

@@ -22,6 +22,7 @@ use kube::Client;
 
 use crate::analysis::providers::prometheus::PrometheusProvider;
 use crate::crd::{self, Rollout, RolloutStatus};
+use crate::rollout::decide::undeployment::UndeployOutcome;
 use crate::rollout::decide::{
     self, AnalysisLook, ContractAnswer, LookWindow, PeerHosts, RecordOutcome, SpecProblem,
 };
@@ -47,6 +48,13 @@ pub trait ContractPeer: Send + Sync {
         rollout: &'a Rollout,
         version: &'a str,
     ) -> PeerFuture<'a, Result<RecordOutcome, SpecProblem>>;
+    /// Tell the broker that `version` no longer runs on the rollout's application instance of
+    /// its environment (a deleted Rollout). One attempt; every problem is an outcome.
+    fn undeploy<'a>(
+        &'a self,
+        rollout: &'a Rollout,
+        version: &'a str,
+    ) -> PeerFuture<'a, UndeployOutcome>;
 }
 
 /// The metrics backend and the judge, as the reconcile sees them. Missing data is a look with

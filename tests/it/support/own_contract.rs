@@ -155,7 +155,35 @@ pub async fn exercise_own_contract(base: &str) {
         Some("0b4f0f5e-5c1a-4f55-b6f8-8d7f6f2f1c11")
     );
 
-    // record an undeployment: Baz 2.0.0 no longer runs in production (no application instance)
+    // Baz 2.0.0 (the undeployment e2e's Rollout): deployable, and the controller's record finds
+    // it already deployed there, so nothing is posted.
+    let request = CanIDeployRequest {
+        pacticipant: "Baz".into(),
+        ..cid("2.0.0", "production", &[])
+    };
+    let a = ask(request).await;
+    let d = decide(&a, &GateProgress::default(), now, &policy);
+    assert_eq!(d.verdict, ContractVerdict::Pass, "{}", d.reason);
+    let step = record_with_retries(
+        &broker,
+        &DeploymentRecord {
+            pacticipant: "Baz".into(),
+            version: "2.0.0".into(),
+            environment: "production".into(),
+            application_instance: None,
+        },
+        &fast_policy(1).retry,
+        tokio::time::sleep,
+        true,
+    )
+    .await;
+    let RecordStep::Recorded { deployment: rec } = step else {
+        panic!("Baz 2.0.0 not found recorded: {step:?}");
+    };
+    assert_eq!(rec.status, 200, "found, not posted: {rec:?}");
+
+    // record an undeployment: Baz 2.0.0 no longer runs in production (no application instance);
+    // the call a deleted Rollout's finalizer makes for the version it recorded
     let undeployed = broker
         .record_undeployment(&UndeploymentRecord {
             pacticipant: "Baz".into(),

@@ -197,4 +197,5 @@ mod promote;
 mod rollback;
 mod scenarios;
 mod steps;
+mod undeployment;
 mod window;

@@ -2,7 +2,7 @@
 //! could not take all of it back.
 
 use super::*;
-use crate::rollout::decide::rollback::gap;
+use crate::rollout::decide::rollback::{attested_for_increase, gap, IncreaseCheck};
 
 fn short(version: &str, desired: i32, ready: i32, total: i32) -> WorkloadState {
     WorkloadState {
@@ -185,10 +185,22 @@ fn a_weight_increase_waits_for_stable_and_then_happens() {
         .contains("the canary takes no more traffic until it can"));
     assert_eq!(reasons(&held), vec!["RollbackNotReady"]);
 
-    let moved = decide(
+    // Stable whole again: the weight still waits for both tracks to be attested...
+    let whole = decide(
         &spec,
         Some(&held.status),
         &obs_with_children(&spec, &held.status),
+        at(40),
+    );
+    assert_eq!(whole.status.current_weight, 25, "not attested yet");
+    // ...and moves in the pass whose fleet check passed.
+    let moved = decide(
+        &spec,
+        Some(&held.status),
+        &Observations {
+            fleet: Some(fleet(GateVerdict::Passed, &[])),
+            ..obs_with_children(&spec, &held.status)
+        },
         at(40),
     );
     assert_eq!(moved.status.current_weight, 50);
@@ -203,4 +215,211 @@ fn a_weight_increase_waits_for_stable_and_then_happens() {
     );
     assert_eq!(late.status.phase, Phase::RollingBack);
     assert_eq!(late.status.reason(), Some(Reason::RollbackNotReady));
+}
+
+/// Step 3 (`setWeight: 50`) just entered from 25%, pods settled, stable whole.
+fn increase_pending() -> (RolloutSpec, RolloutStatus) {
+    let spec = spec();
+    let mut status = analyzing_at_step(2, 25);
+    status.step_started_at = Some(at(100));
+    // The last look was at the step's start: the next one is 30 s later.
+    status.analysis.as_mut().unwrap().last_look_at = Some(at(100));
+    (spec, status)
+}
+
+/// A failed fleet check with one pod of `track` reporting the wrong version.
+fn one_failing(track: &str) -> FleetObservation {
+    let mut f = fleet(GateVerdict::Blocked, &[("shop-x", "0.9.0", "1.0.0")]);
+    f.status.failing_pods[0].track = Some(track.into());
+    f
+}
+
+#[test]
+fn before_an_increase_the_fleet_of_both_tracks_is_asked_once_pods_settled() {
+    let (spec, status) = increase_pending();
+    let children = children_matching(&spec, &status);
+    let n = needs(&spec, Some(&status), &children, at(101));
+    assert_eq!(
+        n.fleet,
+        Some(FleetScope {
+            canary_version: Some(spec.version.clone()),
+            stable_version: Some("1.0.0".into()),
+            original: false,
+        })
+    );
+    // The last check (the fleet gate's, before this step) counts as none in this step.
+    let mut checked = status.clone();
+    checked.fleet = Some(FleetStatus {
+        checked_at: Some(at(99)),
+        ..Default::default()
+    });
+    assert!(needs(&spec, Some(&checked), &children, at(101))
+        .fleet
+        .is_some());
+    // One made in this step: the next one after POD_WAIT_REQUEUE.
+    checked.fleet.as_mut().unwrap().checked_at = Some(at(101));
+    assert!(needs(&spec, Some(&checked), &children, at(103))
+        .fleet
+        .is_none());
+    assert!(needs(&spec, Some(&checked), &children, at(106))
+        .fleet
+        .is_some());
+    // Pods not settled, stable short, paused, the fleet check off, or no increase: not asked.
+    let mut unsettled = children.clone();
+    unsettled.canary.ready -= 1;
+    assert!(needs(&spec, Some(&status), &unsettled, at(101))
+        .fleet
+        .is_none());
+    let mut short = children.clone();
+    short.stable.ready -= 1;
+    short.stable.total -= 1;
+    assert!(needs(&spec, Some(&status), &short, at(101)).fleet.is_none());
+    let paused = spec_with(|s| s.paused = true);
+    assert!(needs(&paused, Some(&status), &children, at(101))
+        .fleet
+        .is_none());
+    let off = spec_with(|s| s.fleet_check_mut().enabled = false);
+    assert!(needs(&off, Some(&status), &children, at(101))
+        .fleet
+        .is_none());
+    let mut done = status.clone();
+    done.current_weight = 50;
+    let children = children_matching(&spec, &done);
+    assert!(needs(&spec, Some(&done), &children, at(101))
+        .fleet
+        .is_none());
+}
+
+#[test]
+fn attestation_for_an_increase_reads_the_failing_pods_tracks() {
+    assert_eq!(attested_for_increase(None), IncreaseCheck::NotChecked);
+    assert_eq!(
+        attested_for_increase(Some(&fleet(GateVerdict::Passed, &[]))),
+        IncreaseCheck::Passed
+    );
+    for track in ["stable", "baseline"] {
+        assert!(
+            matches!(attested_for_increase(Some(&one_failing(track))), IncreaseCheck::StableFailing(m) if m.contains("shop-x")),
+            "{track}"
+        );
+    }
+    assert!(matches!(
+        attested_for_increase(Some(&one_failing("canary"))),
+        IncreaseCheck::CanaryFailing(m) if m.contains("reported 0.9.0, expected 1.0.0")
+    ));
+    let mut unanswered = one_failing("canary");
+    unanswered.verdict = FleetVerdict::Unanswered;
+    assert!(matches!(
+        attested_for_increase(Some(&unanswered)),
+        IncreaseCheck::Unanswered(_)
+    ));
+}
+
+#[test]
+fn a_passed_fleet_check_moves_the_weight() {
+    let (spec, status) = increase_pending();
+    let without = decide(
+        &spec,
+        Some(&status),
+        &obs_with_children(&spec, &status),
+        at(101),
+    );
+    assert_eq!(without.status.current_weight, 25, "waits for the check");
+    assert_eq!(without.requeue_after, Some(POD_WAIT_REQUEUE));
+    let obs = Observations {
+        fleet: Some(fleet(GateVerdict::Passed, &[])),
+        ..obs_with_children(&spec, &status)
+    };
+    let plan = decide(&spec, Some(&status), &obs, at(101));
+    assert_eq!(plan.status.current_weight, 50);
+    assert_eq!(plan.status.phase, Phase::Analyzing);
+    assert_eq!(
+        plan.status.fleet.as_ref().map(|f| f.verdict),
+        Some(GateVerdict::Passed),
+        "the attestation is the evidence in status"
+    );
+    // With the fleet check off, the increase needs none.
+    let off = spec_with(|s| s.fleet_check_mut().enabled = false);
+    let plan = decide(
+        &off,
+        Some(&status),
+        &obs_with_children(&off, &status),
+        at(101),
+    );
+    assert_eq!(plan.status.current_weight, 50);
+}
+
+#[test]
+fn a_failing_stable_pod_holds_the_increase_then_rolls_back_at_the_deadline() {
+    let (spec, status) = increase_pending();
+    let obs = Observations {
+        fleet: Some(one_failing("stable")),
+        ..obs_with_children(&spec, &status)
+    };
+    let plan = decide(&spec, Some(&status), &obs, at(101));
+    assert_eq!(plan.status.phase, Phase::Analyzing);
+    assert_eq!(plan.status.current_weight, 25);
+    assert_eq!(plan.status.reason(), Some(Reason::RollbackNotReady));
+    let message = plan.status.message.clone().unwrap();
+    assert!(
+        message.contains("the stable track cannot take all traffic back: 1 of 8 pods failed")
+            && message.contains("shop-x"),
+        "{message}"
+    );
+    assert_eq!(reasons(&plan), vec!["RollbackNotReady"]);
+    // Still failing past progressDeadline (2m from the step's start): rolled back.
+    let late = decide(&spec, Some(&plan.status), &obs, at(100 + 121));
+    assert_eq!(late.status.phase, Phase::RollingBack);
+    assert_eq!(late.status.reason(), Some(Reason::RollbackNotReady));
+}
+
+#[test]
+fn a_failing_canary_pod_rolls_back_before_the_increase() {
+    let (spec, status) = increase_pending();
+    let obs = Observations {
+        fleet: Some(one_failing("canary")),
+        ..obs_with_children(&spec, &status)
+    };
+    let plan = decide(&spec, Some(&status), &obs, at(101));
+    assert_eq!(plan.status.phase, Phase::RollingBack);
+    assert_eq!(plan.status.reason(), Some(Reason::FleetCheckFailed));
+    let message = plan.status.message.clone().unwrap();
+    assert!(
+        message.contains("before raising the weight to 50%") && message.contains("shop-x"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unanswered_pods_hold_the_increase_then_roll_back() {
+    let (spec, status) = increase_pending();
+    let mut unanswered = one_failing("canary");
+    unanswered.verdict = FleetVerdict::Unanswered;
+    let obs = Observations {
+        fleet: Some(unanswered),
+        ..obs_with_children(&spec, &status)
+    };
+    let plan = decide(&spec, Some(&status), &obs, at(101));
+    assert_eq!(plan.status.phase, Phase::Analyzing);
+    assert_eq!(plan.status.current_weight, 25);
+    assert_eq!(plan.status.reason(), Some(Reason::FleetUnanswered));
+    assert_eq!(plan.requeue_after, Some(POD_WAIT_REQUEUE));
+    let late = decide(&spec, Some(&plan.status), &obs, at(100 + 121));
+    assert_eq!(late.status.phase, Phase::RollingBack);
+    assert_eq!(late.status.reason(), Some(Reason::FleetUnanswered));
+}
+
+#[test]
+fn the_first_weight_applies_in_the_pass_whose_fleet_check_passed() {
+    let spec = spec_with(|s| s.contract_gate = None);
+    let status = status_in(Phase::FleetCheck);
+    let obs = Observations {
+        fleet: Some(fleet(GateVerdict::Passed, &[])),
+        ..obs_with_children(&spec, &status)
+    };
+    let plan = decide(&spec, Some(&status), &obs, at(10));
+    // No smoke requests in this spec: straight into step 1 at its weight.
+    assert_eq!(plan.status.phase, Phase::Analyzing);
+    assert_eq!(plan.status.current_step_index, Some(0));
+    assert_eq!(plan.status.current_weight, 25);
 }
