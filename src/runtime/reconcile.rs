@@ -169,7 +169,10 @@ async fn release(
         }
     }
     if carries(FINALIZER_UNDEPLOYMENT) {
-        let decision = undeploy(rollout, ctx, deleting_for).await;
+        // The contract gate may come from the Rollout's policy: resolve it as every pass does
+        // (a policy gone by now leaves the Rollout's own spec, and a refusal if it has no gate).
+        let resolution = super::policy::resolve(ctx.observer.client(), rollout).await?;
+        let decision = undeploy(&resolution.rollout, ctx, deleting_for).await;
         events = decision.events;
         if decision.release {
             done.push(FINALIZER_UNDEPLOYMENT);
