@@ -91,6 +91,10 @@ pub struct JudgeResult {
     /// Which metrics failed at the rollbacks (this judge only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_metrics: Vec<(String, usize)>,
+    /// Promotions by the metric that passed last, and runs undecided at the horizon by the
+    /// metrics not passed (this judge only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pass_gates: Vec<(String, usize)>,
     /// Metric verdicts, over every look of every run, whose reported bounds contradict them
     /// ([`judge::bounds_contradict`]; this judge only; the goal is 0).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -196,6 +200,9 @@ struct RunOutcome {
     nanos: u128,
     /// Metrics that failed at this judge's rollback.
     failed_metrics: Vec<String>,
+    /// What held the promotion longest: the metric that passed last in a promoted run, or
+    /// `undecided:` and the metrics not passed at the horizon.
+    pass_gate: Option<String>,
     contradictions: usize,
 }
 
@@ -224,9 +231,13 @@ fn run_once(
         looks: 0,
         nanos: 0,
         failed_metrics: Vec::new(),
+        pass_gate: None,
         contradictions: 0,
     };
     let mut ours_done = false;
+    // the look at which each metric first passed, and the metrics not passed at the last look
+    let mut first_pass: Vec<(String, u32)> = Vec::new();
+    let mut not_passed: Vec<String> = Vec::new();
     let mut thr = ThresholdJudge::default();
     let mut kay = KayentaJudge::default();
     let mut minute = Minute::default();
@@ -243,6 +254,19 @@ fn run_once(
             match res {
                 Ok((s, j)) => {
                     state = s;
+                    for m in &j.metrics {
+                        if m.verdict == JudgeVerdict::Pass
+                            && !first_pass.iter().any(|(n, _)| *n == m.metric)
+                        {
+                            first_pass.push((m.metric.clone(), t));
+                        }
+                    }
+                    not_passed = j
+                        .metrics
+                        .iter()
+                        .filter(|m| m.verdict != JudgeVerdict::Pass)
+                        .map(|m| m.metric.clone())
+                        .collect();
                     out.contradictions += j
                         .metrics
                         .iter()
@@ -261,6 +285,10 @@ fn run_once(
                         }
                         JudgeVerdict::Pass => {
                             out.ours_pass = Some(minutes);
+                            out.pass_gate = first_pass
+                                .iter()
+                                .max_by_key(|(_, at)| *at)
+                                .map(|(m, _)| m.clone());
                             ours_done = true;
                         }
                         JudgeVerdict::Undecided => {}
@@ -286,6 +314,9 @@ fn run_once(
         if ours_done && out.thr_fail.is_some() && out.kay_fail.is_some() {
             break;
         }
+    }
+    if !ours_done && !not_passed.is_empty() {
+        out.pass_gate = Some(format!("undecided:{}", not_passed.join("+")));
     }
     out
 }
@@ -326,6 +357,7 @@ fn summarize(
         p90_promotion_minutes: None,
         micros_per_look: None,
         failed_metrics: Vec::new(),
+        pass_gates: Vec::new(),
         contradictions: None,
     }
 }
@@ -410,6 +442,11 @@ fn run_cell(
         }
     }
     ours.failed_metrics = tally.into_iter().collect();
+    let mut gates: std::collections::BTreeMap<String, usize> = Default::default();
+    for g in outs.iter().filter_map(|o| o.pass_gate.as_ref()) {
+        *gates.entry(g.clone()).or_default() += 1;
+    }
+    ours.pass_gates = gates.into_iter().collect();
     ours.contradictions = Some(outs.iter().map(|o| o.contradictions).sum());
     let kay = summarize("kayenta-style", runs, &kay_f, None);
     let thr = summarize("threshold", runs, &thr_f, None);
@@ -433,6 +470,20 @@ fn print_failed_metrics(cells: &[CellResult]) {
         .sum();
     println!();
     println!("tollgate verdicts whose reported bounds contradict them, all cells and looks: {contradictions}");
+    println!();
+    println!("tollgate promotions by the metric that passed last, and runs undecided at the horizon by the metrics not passed:");
+    for c in cells {
+        if let Some(j) = c.judges.first() {
+            if !j.pass_gates.is_empty() {
+                let parts: Vec<String> = j
+                    .pass_gates
+                    .iter()
+                    .map(|(m, n)| format!("{m}={n}"))
+                    .collect();
+                println!("  {:<26} {}", c.cell, parts.join(" "));
+            }
+        }
+    }
     println!();
     println!("tollgate rollbacks by metric (a rollback may name several):");
     for c in cells {

@@ -1,14 +1,20 @@
-//! `tollgate crd`: print the CustomResourceDefinition generated from the Rust types.
+//! `tollgate crd`: print a CustomResourceDefinition generated from the Rust types.
 
 use std::process::ExitCode;
 
 use clap::Args;
 
-#[derive(Debug, Args)]
-pub struct CrdArgs {}
+use crate::crd::CrdKind;
 
-pub fn run(_args: CrdArgs) -> ExitCode {
-    match crate::crd::crd_yaml() {
+#[derive(Debug, Args)]
+pub struct CrdArgs {
+    /// Which CustomResourceDefinition to print.
+    #[arg(long, value_enum, default_value = "Rollout")]
+    pub kind: CrdKind,
+}
+
+pub fn run(args: CrdArgs) -> ExitCode {
+    match crate::crd::crd_yaml_of(args.kind) {
         Ok(yaml) => {
             print!("{yaml}");
             ExitCode::SUCCESS

@@ -19,6 +19,7 @@ pub mod controller;
 mod crd;
 pub mod html;
 pub mod kube_args;
+pub mod lint;
 pub mod record_deployment;
 pub mod record_undeployment;
 pub mod report;
@@ -51,8 +52,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the Rollout CustomResourceDefinition as YAML.
+    /// Print a CustomResourceDefinition (Rollout, RolloutPolicy, ClusterRolloutPolicy) as YAML.
     Crd(crd::CrdArgs),
+    /// Check Rollout and policy manifests offline: schema, CEL, and the merge with --policy.
+    /// Exit 0 clean, 1 with findings (FILE:DOC: FIELD: MESSAGE), 2 when a file is unreadable.
+    Lint(lint::LintArgs),
     /// Run the operator: watch Rollouts and walk each through its gates.
     Controller(Box<controller::ControllerArgs>),
     /// Ask every ready pod matching a selector which version and configuration it runs.
@@ -107,6 +111,7 @@ pub fn run() -> ExitCode {
     };
     match cli.command {
         Command::Crd(args) => crd::run(args),
+        Command::Lint(args) => lint::run(args),
         Command::Controller(args) => controller::run(*args),
         Command::Verify(args) => verify::run(*args),
         Command::List(args) => rollouts::list(args),

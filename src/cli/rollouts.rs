@@ -147,6 +147,8 @@ fn step_text(step: &Step) -> String {
 pub fn render_status(rollout: &Rollout, now: Timestamp) -> String {
     let mut out = String::new();
     let status = rollout.status.clone().unwrap_or_default();
+    let shown = with_policy(rollout, &status);
+    let rollout = &shown;
     let spec = &rollout.spec;
     write_header(&mut out, rollout, &status);
     let _ = writeln!(out, "Gates");
@@ -160,6 +162,31 @@ pub fn render_status(rollout: &Rollout, now: Timestamp) -> String {
     write_deployment_record(&mut out, &status, now);
     write_history(&mut out, &status);
     out
+}
+
+/// The Rollout with the policy of `status.policy` merged in, so the steps and gates shown are
+/// the ones it runs on; as it is when there is no snapshot or the merge fails (the reason is in
+/// status then).
+fn with_policy(rollout: &Rollout, status: &RolloutStatus) -> Rollout {
+    let Some(snapshot) = &status.policy else {
+        return rollout.clone();
+    };
+    let Ok(spec) = serde_json::from_value(snapshot.spec.clone()) else {
+        return rollout.clone();
+    };
+    let policy = crate::rollout::policy::Policy {
+        kind: snapshot.kind,
+        name: &snapshot.name,
+        spec: &spec,
+    };
+    match crate::rollout::policy::effective(&rollout.name_any(), &rollout.spec, &policy) {
+        Ok(effective) => {
+            let mut shown = rollout.clone();
+            shown.spec = effective.spec;
+            shown
+        }
+        Err(_) => rollout.clone(),
+    }
 }
 
 /// Name, phase, versions, the reason and the three conditions.
@@ -187,6 +214,22 @@ fn write_header(out: &mut String, rollout: &Rollout, status: &RolloutStatus) {
         status.canary_version.as_deref().unwrap_or("-"),
         spec.version
     );
+    if let Some(policy) = &status.policy {
+        let generation = policy
+            .generation
+            .map_or(String::new(), |g| format!("generation {g}, "));
+        let _ = writeln!(
+            out,
+            "  Policy:    {} {} ({generation}analysis hash {})",
+            policy.kind, policy.name, policy.analysis_hash
+        );
+        let from = if policy.from_policy.is_empty() {
+            "-".to_string()
+        } else {
+            policy.from_policy.join(", ")
+        };
+        let _ = writeln!(out, "  From policy: {from}");
+    }
     if let Some(reason) = &status.reason {
         let _ = writeln!(out, "  Reason:    {reason}");
     }
@@ -379,6 +422,9 @@ fn write_metric(out: &mut String, m: &MetricStatus, last: bool) {
     }
     if let Some(reason) = &m.reason {
         let _ = writeln!(out, "     {trunk}     {reason}");
+    }
+    if let Some(outlook) = &m.outlook {
+        let _ = writeln!(out, "     {trunk}     outlook: {outlook}");
     }
 }
 

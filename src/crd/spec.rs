@@ -55,9 +55,10 @@ use super::traffic::{SetHeaderRouteStep, TrafficSpec};
 #[x_kube(
     validation = Rule::new("has(self.template) != has(self.workloadRef)").message("spec: set exactly one of spec.template or spec.workloadRef"),
     validation = Rule::new("!has(self.template) || has(self.selector)").message("spec.selector is required when spec.template is set"),
-    validation = Rule::new("!self.steps.exists(s, has(s.analyze)) || has(self.analysis)").message("spec.analysis is required when spec.steps contains an analyze step"),
-    validation = Rule::new("self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()").message("spec.steps: setWeight values must never decrease from one step to the next"),
-    validation = Rule::new("!self.steps.exists(s, has(s.setHeaderRoute)) || (has(self.traffic) && has(self.traffic.type) && self.traffic.type == 'HTTPRoute')").message("spec.steps[].setHeaderRoute needs spec.traffic.type HTTPRoute: a header route is a rule tollgate adds to the Gateway API route"),
+    validation = Rule::new("has(self.steps) || has(self.policyRef)").message("spec.steps is required unless spec.policyRef names a policy that gives them"),
+    validation = Rule::new("has(self.policyRef) || !has(self.steps) || !self.steps.exists(s, has(s.analyze)) || has(self.analysis)").message("spec.analysis is required when spec.steps contains an analyze step"),
+    validation = Rule::new("!has(self.steps) || self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()").message("spec.steps: setWeight values must never decrease from one step to the next"),
+    validation = Rule::new("!has(self.steps) || !self.steps.exists(s, has(s.setHeaderRoute)) || (has(self.traffic) && has(self.traffic.type) && self.traffic.type == 'HTTPRoute')").message("spec.steps[].setHeaderRoute needs spec.traffic.type HTTPRoute: a header route is a rule tollgate adds to the Gateway API route"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutSpec {
@@ -111,8 +112,10 @@ pub struct RolloutSpec {
     pub contract_gate: Option<ContractGateSpec>,
 
     /// Fleet check: every ready pod must report the version and configuration hash it should.
-    #[serde(default)]
-    pub fleet_check: FleetCheckSpec,
+    /// Absent: the policy's (`policyRef`), else every field at its default. No schema default,
+    /// so that a policy's block is not beaten by one the API server writes in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_check: Option<FleetCheckSpec>,
 
     /// Smoke checks: HTTP requests sent to canary pods before analysis starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,7 +126,9 @@ pub struct RolloutSpec {
     pub traffic: TrafficSpec,
 
     /// The canary's steps, run in order: set a traffic weight, analyze for a while, or pause.
-    /// After the last step the canary is promoted.
+    /// After the last step the canary is promoted. Required unless `policyRef` names a policy
+    /// that gives them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(min = 1, max = 32))]
     pub steps: Vec<Step>,
 
@@ -136,11 +141,20 @@ pub struct RolloutSpec {
     pub strategy: StrategySpec,
 
     /// How long the rollout may go without progress (pods becoming ready, a gate answering)
-    /// before it is marked Stalled and rolled back, as a Go duration (e.g. `10m`).
-    #[serde(default = "default_progress_deadline")]
-    #[serde(deserialize_with = "duration::go")]
-    #[schemars(schema_with = "schema::duration")]
-    pub progress_deadline: Duration,
+    /// before it is marked Stalled and rolled back, as a Go duration (e.g. `10m`). Absent: the
+    /// policy's (`policyRef`), else `10m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "duration::optional_go")]
+    #[schemars(schema_with = "schema::optional_duration")]
+    pub progress_deadline: Option<Duration>,
+
+    /// A `RolloutPolicy` (in the Rollout's namespace) or `ClusterRolloutPolicy` whose blocks
+    /// (`contractGate`, `fleetCheck`, `smoke`, `analysis`, `steps`, `progressDeadline`) this
+    /// Rollout takes where it does not set them itself: objects merge key by key, lists and
+    /// values are taken whole, the Rollout's own fields win except those the policy locks
+    /// (`enforce`). The effective spec is fixed when the canary starts (`status.policy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_ref: Option<PolicyRef>,
 
     /// Pause the rollout where it is: no step advances and nothing is promoted while true.
     /// Analysis keeps collecting evidence; a regression still rolls back.
@@ -175,6 +189,58 @@ pub struct RolloutSpec {
 
 fn default_replicas() -> i32 {
     2
+}
+
+/// The fleet check every field of which is at its default, for a Rollout without one.
+static DEFAULT_FLEET_CHECK: std::sync::LazyLock<FleetCheckSpec> =
+    std::sync::LazyLock::new(FleetCheckSpec::default);
+
+impl RolloutSpec {
+    /// The fleet check in effect: the spec's (after any policy merge), else the defaults.
+    /// Applied in code, not by the schema, so a policy's `fleetCheck` can fill the gap.
+    pub fn fleet_check(&self) -> &FleetCheckSpec {
+        self.fleet_check.as_ref().unwrap_or(&DEFAULT_FLEET_CHECK)
+    }
+
+    /// The fleet check to edit, set to the defaults first when absent.
+    pub fn fleet_check_mut(&mut self) -> &mut FleetCheckSpec {
+        self.fleet_check.get_or_insert_with(FleetCheckSpec::default)
+    }
+
+    /// The progress deadline in effect: the spec's (after any policy merge), else `10m`.
+    pub fn progress_deadline(&self) -> Duration {
+        self.progress_deadline
+            .unwrap_or_else(default_progress_deadline)
+    }
+}
+
+/// Which policy a Rollout takes its defaults from.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRef {
+    /// `RolloutPolicy` (in the Rollout's namespace) or `ClusterRolloutPolicy`.
+    pub kind: PolicyKind,
+    /// Name of the policy.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// The two kinds of policy.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PolicyKind {
+    /// A namespaced `RolloutPolicy`, in the Rollout's namespace.
+    RolloutPolicy,
+    /// A cluster-scoped `ClusterRolloutPolicy`.
+    ClusterRolloutPolicy,
+}
+
+impl std::fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PolicyKind::RolloutPolicy => "RolloutPolicy",
+            PolicyKind::ClusterRolloutPolicy => "ClusterRolloutPolicy",
+        })
+    }
 }
 
 /// The CEL rule refusing mutable or placeholder names as `spec.version` (case-insensitive; the

@@ -160,6 +160,11 @@ pub struct RolloutStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_identity: Option<VersionIdentityStatus>,
 
+    /// The policy (`spec.policyRef`) this attempt runs on, fixed when its canary starts: a
+    /// policy edited or deleted mid-analysis changes nothing until the next version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<super::PolicySnapshot>,
+
     /// The most recent decisions, newest last (at most 20).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
@@ -390,6 +395,14 @@ pub struct MetricStatus {
     /// Why, in one sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// While the metric is undecided: about how many more canary requests a pass rule needs if
+    /// the rates seen so far continue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_canary_requests: Option<i64>,
+    /// While the metric is undecided: whether it can pass before `spec.analysis.maxDuration`
+    /// at the canary traffic seen so far, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlook: Option<String>,
 }
 
 /// Verdict of one metric or of the whole analysis.

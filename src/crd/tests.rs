@@ -101,6 +101,58 @@ fn the_chart_ships_the_same_crd() {
 }
 
 #[test]
+fn checked_in_policy_crds_are_what_tollgate_crd_prints_and_the_chart_ships() {
+    for kind in [CrdKind::RolloutPolicy, CrdKind::ClusterRolloutPolicy] {
+        let generated = crd_yaml_of(kind).expect("CRD renders");
+        for dir in ["crds", "charts/tollgate/files/crds"] {
+            let path = format!("{dir}/{}", kind.file_name());
+            let checked_in =
+                std::fs::read_to_string(repo_path(&path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert!(
+                generated == checked_in,
+                "{path} is stale: run `cargo run -- crd --kind {kind:?} > {path}`"
+            );
+        }
+    }
+}
+
+#[test]
+fn policy_crds_have_their_names_scope_and_columns() {
+    for (kind, plural, short, scope) in [
+        (
+            CrdKind::RolloutPolicy,
+            "rolloutpolicies",
+            "tgp",
+            "Namespaced",
+        ),
+        (
+            CrdKind::ClusterRolloutPolicy,
+            "clusterrolloutpolicies",
+            "tgcp",
+            "Cluster",
+        ),
+    ] {
+        let crd = kind.crd();
+        assert_eq!(crd.spec.names.plural, plural);
+        assert_eq!(crd.spec.scope, scope);
+        assert_eq!(crd.spec.names.short_names, Some(vec![short.to_string()]));
+        let columns: Vec<_> = crd.spec.versions[0]
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| (c.name.as_str(), c.json_path.as_str()))
+            .collect();
+        assert_eq!(
+            columns,
+            [
+                ("Locked", ".spec.enforce"),
+                ("Age", ".metadata.creationTimestamp")
+            ]
+        );
+    }
+}
+
+#[test]
 fn crd_identity_names_and_subresources() {
     let crd = Rollout::crd();
     assert_eq!(crd.metadata.name.as_deref(), Some("rollouts.tollgate.dev"));
@@ -217,7 +269,8 @@ fn schema_keeps_bounds_enums_and_required_fields() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        required.contains(&"version") && required.contains(&"steps"),
+        // steps may come from a policy: a CEL rule requires them without a policyRef
+        required.contains(&"version") && !required.contains(&"steps"),
         "{required:?}"
     );
     let weight = &spec["properties"]["steps"]["items"]["properties"]["setWeight"];
@@ -255,6 +308,13 @@ fn every_field_has_a_description() {
     let schema = crd_schema();
     walk("spec", &schema["properties"]["spec"], &mut missing);
     walk("status", &schema["properties"]["status"], &mut missing);
+    for kind in [CrdKind::RolloutPolicy, CrdKind::ClusterRolloutPolicy] {
+        walk(
+            &format!("{kind:?}.spec"),
+            &kind.schema()["properties"]["spec"],
+            &mut missing,
+        );
+    }
     assert!(
         missing.is_empty(),
         "fields without a description: {missing:?}"
@@ -266,11 +326,14 @@ fn defaults_fill_an_almost_empty_spec() {
     let rollout = minimal_typed();
     let spec = &rollout.spec;
     assert_eq!(spec.replicas, 2);
-    assert_eq!(spec.progress_deadline, std::time::Duration::from_secs(600));
+    assert_eq!(
+        spec.progress_deadline(),
+        std::time::Duration::from_secs(600)
+    );
     assert!(!spec.paused);
     assert_eq!(spec.traffic.kind, TrafficKind::ReplicaRatio);
     assert!(spec.traffic.http_route.is_none());
-    let fleet = &spec.fleet_check;
+    let fleet = spec.fleet_check();
     assert!(fleet.enabled && fleet.config_parity);
     assert_eq!((fleet.port, fleet.path.as_str()), (8080, "/version"));
     assert_eq!(fleet.version_pointer, "/version");
@@ -295,7 +358,14 @@ fn defaults_fill_an_almost_empty_spec() {
     let schema = crd_schema();
     let props = &schema["properties"]["spec"]["properties"];
     assert_eq!(props["replicas"]["default"], json!(2));
-    assert_eq!(props["progressDeadline"]["default"], json!("600s"));
+    // fleetCheck, progressDeadline and steps carry no schema default: one the API server
+    // wrote in would beat a policy's block (see `crate::rollout::policy`); code applies them.
+    for field in ["progressDeadline", "fleetCheck", "steps"] {
+        assert!(
+            props[field].get("default").is_none(),
+            "spec.{field} must have no schema default"
+        );
+    }
 }
 
 #[test]

@@ -7,3 +7,4 @@
 
 pub mod children;
 pub mod decide;
+pub mod policy;

@@ -15,7 +15,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{watcher, Controller};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -270,9 +270,50 @@ fn controller(client: &Client, config: &ControllerConfig) -> Controller<Rollout>
         ),
     };
     let owned = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
-    Controller::new(rollouts, watcher::Config::default())
+    let policies = match &config.namespace {
+        Some(ns) => Api::<crate::crd::RolloutPolicy>::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let controller = Controller::new(rollouts, watcher::Config::default());
+    // A policy's change (or its creation, for a Rollout held on a missing one) requeues the
+    // Rollouts that name it, found in the controller's own cache of Rollouts.
+    let store = controller.store();
+    let namers = move |kind: crate::crd::PolicyKind, namespace: Option<String>, name: String| {
+        store
+            .state()
+            .into_iter()
+            .filter(|r| {
+                r.spec
+                    .policy_ref
+                    .as_ref()
+                    .is_some_and(|p| p.kind == kind && p.name == name)
+                    && (namespace.is_none() || r.metadata.namespace == namespace)
+            })
+            .map(|r| kube::runtime::reflector::ObjectRef::from_obj(&*r))
+            .collect::<Vec<_>>()
+    };
+    let cluster_namers = namers.clone();
+    controller
         .owns(deployments, owned.clone())
         .owns(services, owned)
+        .watches(policies, watcher::Config::default(), move |p| {
+            namers(
+                crate::crd::PolicyKind::RolloutPolicy,
+                p.metadata.namespace.clone(),
+                p.name_any(),
+            )
+        })
+        .watches(
+            Api::<crate::crd::ClusterRolloutPolicy>::all(client.clone()),
+            watcher::Config::default(),
+            move |p| {
+                cluster_namers(
+                    crate::crd::PolicyKind::ClusterRolloutPolicy,
+                    None,
+                    p.name_any(),
+                )
+            },
+        )
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
 }
 

@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod notify;
 pub mod observe;
 pub mod peers;
+pub mod policy;
 pub mod reconcile;
 pub mod telemetry;

@@ -143,7 +143,7 @@ pub fn current_replica_set<'a>(
 
 /// The fleet gate's expectation for a scope of `decide`.
 pub fn fleet_expectation(spec: &crd::RolloutSpec, scope: &FleetScope) -> FleetExpectation {
-    let check = &spec.fleet_check;
+    let check = spec.fleet_check();
     let config = match (&check.expected_config_hash, check.config_parity) {
         (Some(hash), _) => ConfigRule::Declared {
             expected_hash: hash.clone(),
@@ -210,7 +210,7 @@ pub fn flag_rules(check: &crd::FleetCheckSpec) -> fleet::FlagRules {
 
 /// The fleet gate's settings from the spec.
 pub fn attest_config(spec: &crd::RolloutSpec) -> Result<AttestConfig, ObserveError> {
-    let check = &spec.fleet_check;
+    let check = spec.fleet_check();
     let port = u16::try_from(check.port).map_err(|_| {
         ObserveError::Settings(format!(
             "spec.fleetCheck.port {} is out of range",
@@ -422,7 +422,7 @@ pub fn smoke_config(spec: &crd::RolloutSpec, rollout_name: &str) -> Option<smoke
             Some(n) => smoke::Sample::Count(usize::try_from(n.max(1)).unwrap_or(1)),
             None => smoke::Sample::All,
         },
-        default_port: u16::try_from(spec.fleet_check.port).unwrap_or(8080),
+        default_port: u16::try_from(spec.fleet_check().port).unwrap_or(8080),
         timeout,
         seed: format!("{rollout_name}/{}", spec.version),
         ..smoke::SmokeConfig::default()
@@ -438,6 +438,11 @@ impl Observer {
     /// An observer on `client`.
     pub fn new(client: Client) -> Self {
         Observer { client }
+    }
+
+    /// The client it reads with (the policy lookup, `super::policy`, reads through it too).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The three track Deployments (absent ones are `None`).
@@ -603,7 +608,7 @@ impl Observer {
         }
         let mut expectation = fleet_expectation(&rollout.spec, scope);
         let inventory = TrackInventory::merge(parts);
-        let check = &rollout.spec.fleet_check;
+        let check = rollout.spec.fleet_check();
         let outcome = match check.source {
             crd::FleetSource::Http => {
                 fleet::check(&attestor, concurrency, &expectation, inventory).await
@@ -864,7 +869,7 @@ mod tests {
         let records = ImageRecordAttestor::default();
         image_expectation(
             &mut e,
-            &spec.fleet_check,
+            spec.fleet_check(),
             &scope,
             Some(&canary),
             Some(&stable),
@@ -881,7 +886,7 @@ mod tests {
             }
         );
         // A declared digest wins over the pin.
-        let mut declared = spec.fleet_check.clone();
+        let mut declared = spec.fleet_check().clone();
         declared.expected_image_digest = Some(hex('d'));
         let mut e = fleet_expectation(&spec, &scope);
         image_expectation(
@@ -898,8 +903,8 @@ mod tests {
 
         // Bad rules are refused naming the field; flag rules need the HTTP source.
         let mut bad = spec.clone();
-        bad.fleet_check.source = crd::FleetSource::Http;
-        bad.fleet_check.dependencies = vec![crd::DependencySpec {
+        bad.fleet_check_mut().source = crd::FleetSource::Http;
+        bad.fleet_check_mut().dependencies = vec![crd::DependencySpec {
             name: "postgres".into(),
             range: Some(">=fifteen".into()),
             exact: None,
@@ -907,18 +912,18 @@ mod tests {
         }];
         let e = attest_config(&bad).unwrap_err().to_string();
         assert!(e.contains("spec.fleetCheck.dependencies[0].range"), "{e}");
-        bad.fleet_check.dependencies[0].range = Some(">=15".into());
+        bad.fleet_check_mut().dependencies[0].range = Some(">=15".into());
         assert!(attest_config(&bad).is_ok());
-        bad.fleet_check.source = crd::FleetSource::ImageId;
+        bad.fleet_check_mut().source = crd::FleetSource::ImageId;
         let e = attest_config(&bad).unwrap_err().to_string();
         assert!(e.contains("source: http"), "{e}");
         // Nor does a series or a kubelet record carry a configuration hash to expect.
         let mut hashed = spec.clone();
-        hashed.fleet_check.source = crd::FleetSource::Prometheus;
-        hashed.fleet_check.expected_config_hash = Some("abc".into());
+        hashed.fleet_check_mut().source = crd::FleetSource::Prometheus;
+        hashed.fleet_check_mut().expected_config_hash = Some("abc".into());
         let e = attest_config(&hashed).unwrap_err().to_string();
         assert!(e.contains("spec.fleetCheck.expectedConfigHash"), "{e}");
-        hashed.fleet_check.source = crd::FleetSource::Http;
+        hashed.fleet_check_mut().source = crd::FleetSource::Http;
         assert!(attest_config(&hashed).is_ok());
     }
 
@@ -939,15 +944,15 @@ mod tests {
                 pipeline_hash: None
             }
         );
-        spec.fleet_check.expected_config_hash = Some("abc".into());
+        spec.fleet_check_mut().expected_config_hash = Some("abc".into());
         assert_eq!(
             fleet_expectation(&spec, &scope).config,
             ConfigRule::Declared {
                 expected_hash: "abc".into()
             }
         );
-        spec.fleet_check.expected_config_hash = None;
-        spec.fleet_check.config_parity = false;
+        spec.fleet_check_mut().expected_config_hash = None;
+        spec.fleet_check_mut().config_parity = false;
         assert_eq!(
             fleet_expectation(&spec, &scope).config,
             ConfigRule::Standalone {
@@ -959,14 +964,14 @@ mod tests {
             stable_version: Some("2.0.0".into()),
             original: false,
         };
-        spec.fleet_check.config_parity = true;
+        spec.fleet_check_mut().config_parity = true;
         assert_eq!(
             fleet_expectation(&spec, &stable_only).config,
             ConfigRule::Standalone {
                 expected_hash: None
             }
         );
-        spec.fleet_check.port = 70000;
+        spec.fleet_check_mut().port = 70000;
         assert!(
             matches!(attest_config(&spec), Err(ObserveError::Settings(m)) if m.contains("port"))
         );

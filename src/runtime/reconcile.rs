@@ -168,6 +168,9 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
         return release(rollout, ctx, now).await;
     }
     let status = rollout.status.as_ref();
+    // The spec every step below acts on: the Rollout's own, merged with its policy.
+    let resolution = super::policy::resolve(ctx.observer.client(), rollout).await?;
+    let effective = &resolution.rollout;
     let deployments = ctx
         .observer
         .deployments(
@@ -181,13 +184,20 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
         selector: Some(observe::rollout_selector(&rollout.name_any())),
         ..Default::default()
     };
-    let gathered = observe(rollout, ctx, &deployments, now, &mut obs).await?;
-    let plan = decide::decide(&rollout.spec, status, &obs, now);
+    let gathered = match &resolution.problem {
+        Some(problem) => {
+            obs.spec_problem = Some(problem.clone());
+            Gathered::default()
+        }
+        None => observe(effective, ctx, &deployments, now, &mut obs).await?,
+    };
+    let mut plan = decide::decide(&effective.spec, status, &obs, now);
+    record_policy(&mut plan, &resolution, rollout);
 
     // Leadership may have been lost while the gates were asked.
     ensure_leader(ctx)?;
     let mut stored = write(rollout, status, &plan, ctx, now).await?;
-    let mut plan = plan;
+    stored.spec = effective.spec.clone();
     if obs.spec_problem.is_none() {
         if let Err(e) = ctx
             .applier
@@ -207,8 +217,12 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
             // written), and the rollout holds on the problem, decided from that status.
             publish(ctx, &stored, &plan).await;
             obs.spec_problem = Some(SpecProblem::new(e.to_string()));
-            let held = decide::decide(&rollout.spec, stored.status.as_ref(), &obs, now);
-            stored = write(&stored, stored.status.as_ref(), &held, ctx, now).await?;
+            let mut held = decide::decide(&effective.spec, stored.status.as_ref(), &obs, now);
+            record_policy(&mut held, &resolution, rollout);
+            let mut raw = stored.clone();
+            raw.spec = rollout.spec.clone();
+            stored = write(&raw, stored.status.as_ref(), &held, ctx, now).await?;
+            stored.spec = effective.spec.clone();
             plan = held;
         }
     }
@@ -230,6 +244,17 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
             .unwrap_or(IDLE_REQUEUE)
             .max(Duration::from_millis(200)),
     ))
+}
+
+/// Record in the plan's status the policy snapshot this pass ran on: the new one when the live
+/// policy was read, the kept one while it is in force, none without a policyRef. A Rollout held
+/// on a policy problem keeps what it had.
+fn record_policy(plan: &mut Plan, resolution: &super::policy::Resolution, rollout: &Rollout) {
+    if rollout.spec.policy_ref.is_none() {
+        plan.status.policy = None;
+    } else if let Some(snapshot) = &resolution.snapshot {
+        plan.status.policy = Some(snapshot.clone());
+    }
 }
 
 /// What observing fetched that applying needs again.
@@ -328,7 +353,8 @@ async fn ask_peers(
         }
     }
     if let Some(scope) = &needs.fleet {
-        let prometheus = if rollout.spec.fleet_check.source == crate::crd::FleetSource::Prometheus {
+        let prometheus = if rollout.spec.fleet_check().source == crate::crd::FleetSource::Prometheus
+        {
             match ctx.analysis.fleet_prometheus(rollout).await {
                 Ok(client) => Some(client),
                 Err(problem) => {

@@ -48,7 +48,7 @@ pub(super) fn service(
         .collect();
     let ports = if container_ports.is_empty() {
         // No declared port: route the fleet-check port, which every pod serves.
-        let target = rollout.spec.fleet_check.port;
+        let target = rollout.spec.fleet_check().port;
         vec![ServicePort {
             name: Some("http".into()),
             port: port.unwrap_or(target),

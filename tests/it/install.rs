@@ -785,6 +785,8 @@ async fn helm_template_with_every_value_set_passes_a_server_side_dry_run() {
         "deployment.apps/tollgate",
         "poddisruptionbudget.policy/tollgate",
         "customresourcedefinition.apiextensions.k8s.io/rollouts.tollgate.dev",
+        "customresourcedefinition.apiextensions.k8s.io/rolloutpolicies.tollgate.dev",
+        "customresourcedefinition.apiextensions.k8s.io/clusterrolloutpolicies.tollgate.dev",
     ] {
         assert!(applied.contains(kind), "{kind} not applied:\n{applied}");
     }

@@ -44,6 +44,7 @@ mod grafana_dashboard;
 mod install;
 mod module_direction;
 mod notifications;
+mod policies;
 mod prometheus_faults;
 mod prometheus_live;
 mod prometheus_tls;

@@ -115,6 +115,7 @@ fn rolled_back() -> Notification {
                 canary_samples: 3739,
                 baseline_samples: 12044,
                 reason: Some(reason.into()),
+                ..Default::default()
             }],
             ..Default::default()
         }),

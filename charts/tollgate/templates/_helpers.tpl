@@ -57,6 +57,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["tollgate.dev"]
   resources: ["rollouts"]
   verbs: ["get", "list", "watch"]
+# Read the policies Rollouts name (spec.policyRef) and watch them to requeue those Rollouts.
+# ClusterRolloutPolicies are cluster-scoped: with rbac.scope namespace they are read through
+# the ClusterRole in rbac.yaml.
+- apiGroups: ["tollgate.dev"]
+  resources: ["rolloutpolicies", "clusterrolloutpolicies"]
+  verbs: ["get", "list", "watch"]
 # Add and remove the finalizer of a Rollout that adopted a Deployment (metadata.finalizers: its
 # deletion first scales that Deployment back); the spec is never written.
 - apiGroups: ["tollgate.dev"]

@@ -68,6 +68,7 @@ pub(super) fn judge_error_rate(
         fail_fast: true,
         weight: ep.weight,
         what: "errors".into(),
+        watch: None,
     };
     Some(metric.judge(policy, s, &mut st.error_decided, fresh))
 }
@@ -95,8 +96,16 @@ struct AbsoluteRules {
     slo: Option<Slo>,
 }
 
+/// A fail-only test beside a count metric's own, on the same windows (a latency quantile's
+/// watch bound, see [`super::quantile`]): it takes half of the metric's rollback alpha.
+pub(super) struct Watch<'a> {
+    pub test: &'a RatioTestState,
+    /// The histogram bound it counts requests above (seconds).
+    pub bound: f64,
+}
+
 /// One count metric to judge: its name, test, tolerances and share of alpha.
-pub(super) struct CountMetric {
+pub(super) struct CountMetric<'a> {
     pub metric: String,
     pub test: &'static str,
     pub critical: bool,
@@ -112,9 +121,19 @@ pub(super) struct CountMetric {
     pub weight: f64,
     /// What the events are, for the reason (e.g. "errors").
     pub what: String,
+    /// A fail-only test beside this one (latency quantiles with a watch bound).
+    pub watch: Option<Watch<'a>>,
 }
 
-impl CountMetric {
+/// What the watch test shows at one look.
+struct WatchLook {
+    figures: TestFigures,
+    fails: bool,
+    /// Its counts and figures in words.
+    evidence: String,
+}
+
+impl CountMetric<'_> {
     /// The metric's verdict from its test's state; `decided` keeps the first decision.
     pub(super) fn judge(
         &self,
@@ -126,8 +145,13 @@ impl CountMetric {
         let cfg = policy.ratio_config(self.tolerance, self.pass_tolerance);
         let grid = cfg.grid();
         let total_w = policy.total_weight();
-        // the fail-fast rule (error rate only) takes a tenth of the metric's rollback alpha
+        // the fail-fast rule (error rate only) takes a tenth of the metric's rollback alpha, a
+        // watch test half of it
         let share = policy.alpha * self.weight / total_w;
+        let (share, watch_alpha) = match self.watch {
+            Some(_) => (share / 2.0, share / 2.0),
+            None => (share, 0.0),
+        };
         let alpha_m = if self.fail_fast { 0.9 * share } else { share };
         let broken_now = self
             .fail_fast
@@ -156,14 +180,25 @@ impl CountMetric {
             margin: self.margin(s, &sum, alpha_pass_m),
             slo: self.slo(s, &sum, alpha_pass_m),
         };
+        let watch = self
+            .watch
+            .as_ref()
+            .map(|w| self.watch_look(policy, w, watch_alpha, alpha_pass_m));
         let mut judged = self.decide(
             policy,
             s,
             &sum,
             &figures,
             (*decided, fresh),
-            (abs, fail_now),
+            (abs, fail_now, watch.as_ref()),
         );
+        // the figures reported are those of the test that decided: the watch test's when it
+        // alone failed
+        let main_fails = figures.fail() && s.canary_events + s.baseline_events >= policy.min_events;
+        let figures = match watch {
+            Some(w) if w.fails && !main_fails && judged.0 == JudgeVerdict::Fail => w.figures,
+            _ => figures,
+        };
         let ratio_at = |k: f64| {
             // the window log-likelihoods add up, so k times the data scales it by k
             let mut ll = s.loglik.clone();
@@ -223,10 +258,13 @@ impl CountMetric {
         sum: &RatioSummary,
         figures: &TestFigures,
         (decided, fresh): (Option<JudgeVerdict>, Result<(), String>),
-        (abs, fail_now): (AbsoluteRules, Option<String>),
+        (abs, fail_now, watch): (AbsoluteRules, Option<String>, Option<&WatchLook>),
     ) -> (JudgeVerdict, String) {
         let margin = abs.margin;
         let mut evidence = self.evidence(st, sum, figures);
+        if let Some(w) = watch {
+            evidence = format!("{evidence}; {}", w.evidence);
+        }
         if let Some(m) = margin {
             evidence = format!(
                 "{evidence}; rate difference at most {} per request (pass below {})",
@@ -259,6 +297,8 @@ impl CountMetric {
                 )
             });
         let n_events = st.canary_events + st.baseline_events;
+        let main_fails = figures.fail() && n_events >= policy.min_events;
+        let watch_fails = watch.is_some_and(|w| w.fails);
         let rungs = Rungs {
             fresh,
             sound: sound_counts(sum),
@@ -266,19 +306,29 @@ impl CountMetric {
             fail_now,
             windows: st.windows,
             hold,
-            fail: figures.fail() && n_events >= policy.min_events,
+            fail: main_fails || watch_fails,
             pass: ratio_pass || margin_pass || slo_pass,
             canary_requests: st.canary_requests,
         };
         let words = Wording {
             kept_fail: "failed earlier and kept",
             kept_pass: "passed earlier; the fail test still runs at every look until promotion",
-            fail: format!(
-                "canary worse than {} x baseline with e-value {} >= {}",
-                fmt_num(self.tolerance),
-                fmt_num(sum.e_value_fail),
-                fmt_num(1.0 / figures.alpha_m)
-            ),
+            fail: match watch {
+                Some(w) if w.fails && !main_fails => format!(
+                    "canary worse than {} x baseline above the watch bound {}s with e-value {} \
+                     >= {}",
+                    fmt_num(self.tolerance),
+                    fmt_num(self.watch.as_ref().map_or(f64::NAN, |w| w.bound)),
+                    fmt_num(w.figures.e_value_fail),
+                    fmt_num(1.0 / w.figures.alpha_m)
+                ),
+                _ => format!(
+                    "canary worse than {} x baseline with e-value {} >= {}",
+                    fmt_num(self.tolerance),
+                    fmt_num(sum.e_value_fail),
+                    fmt_num(1.0 / figures.alpha_m)
+                ),
+            },
             pass: match (margin, abs.slo) {
                 (_, Some(r)) if !ratio_pass && !margin_pass => format!(
                     "canary's rate shown below the objective of {} per request (upper bound {})",
@@ -300,6 +350,51 @@ impl CountMetric {
             },
         };
         ladder::climb(policy, rungs, &words, &evidence)
+    }
+
+    /// The watch test at this look: its figures at its half of the rollback alpha, whether it
+    /// fails (with the policy's minimum events, as the metric's own test), and its evidence.
+    fn watch_look(
+        &self,
+        policy: &JudgePolicy,
+        w: &Watch<'_>,
+        alpha: f64,
+        alpha_pass_m: f64,
+    ) -> WatchLook {
+        let cfg = policy.ratio_config(self.tolerance, self.pass_tolerance);
+        let grid = cfg.grid();
+        let t = w.test;
+        let sum = t.summary(&cfg, &grid, alpha, alpha_pass_m);
+        let figures = TestFigures {
+            estimate: sum.estimate,
+            lower: sum.lower,
+            upper: sum.upper,
+            e_value_fail: sum.e_value_fail,
+            e_value_pass: sum.e_value_pass,
+            alpha_m: alpha,
+            alpha_pass_m,
+        };
+        let fails = figures.fail()
+            && t.canary_events + t.baseline_events >= policy.min_events
+            && sound_counts(&sum).is_ok();
+        let evidence = format!(
+            "above the watch bound {}s: canary {}/{} vs baseline {}/{}, rate ratio {} (lower \
+             bound {}), e-value {} (reject at {})",
+            fmt_num(w.bound),
+            format_count(t.canary_events),
+            format_count(t.canary_requests),
+            format_count(t.baseline_events),
+            format_count(t.baseline_requests),
+            sum.estimate.map_or("n/a".into(), fmt_num),
+            fmt_num(sum.lower),
+            fmt_num(sum.e_value_fail),
+            fmt_num(1.0 / alpha),
+        );
+        WatchLook {
+            figures,
+            fails,
+            evidence,
+        }
     }
 
     /// The non-inferiority rule's bound: canary rate's upper bound minus the baseline rate's

@@ -1,11 +1,25 @@
 //! Latency quantiles: for each configured quantile `q`, the rate-ratio test of
 //! [`super::count`] on the counts of requests slower than a histogram bound near the
-//! baseline's `q`-quantile. The bound is chosen once, from the first baseline data, and frozen;
-//! the windows that chose it are not reused as evidence. Beside the verdict: descriptive
-//! quantile estimates of both arms and a fixed-horizon order-statistic interval for their
-//! difference (for people, never for decisions).
+//! baseline's `q`-quantile. The bound is chosen once, from baseline data of at least
+//! `max(50, 1.5/(1-q))` requests (usually several windows), and frozen; the windows that chose
+//! it are not reused as evidence. Beside the verdict: descriptive quantile estimates of both
+//! arms and a fixed-horizon order-statistic interval for their difference (for people, never
+//! for decisions).
+//!
+//! Two bounds per quantile, because histogram buckets are coarse (Prometheus' defaults jump
+//! from 0.25 s to 0.5 s to 1 s):
+//! - the **pass bound** carries at least half of the baseline's `1-q` above it, so a healthy
+//!   canary's rate above it can be shown within the pass tolerance in reasonable time; the
+//!   metric passes and fails there;
+//! - the **watch bound**, the next bound up, only fails. A slower tail barely moves the rate
+//!   above a low bound (a p99 +50% tail over a 0.3 s p99 raises it above 0.25 s about 1.25-fold,
+//!   inside a 1.5 pass tolerance) but raises it above the next one many-fold.
+//!
+//! The two tests split the metric's rollback alpha evenly (a union bound: a canary no worse than
+//! tolerated fails either with probability at most half of it each); the pass needs only the
+//! pass bound, so the promotion alpha is unchanged.
 
-use super::count::CountMetric;
+use super::count::{CountMetric, Watch};
 use super::policy::{quantile_name, JudgePolicy, LatencyPolicy};
 use super::state::QuantileState;
 use super::verdict::{fmt_num, opt_finite, MetricJudgement, QuantileDetail};
@@ -88,6 +102,7 @@ fn quantile_window(
             match choose_boundary(&pend, qs.quantile) {
                 Some(i) => {
                     qs.boundary = Some(pend.bounds[i]);
+                    qs.watch_boundary = pend.bounds.get(i + 1).copied().filter(|b| b.is_finite());
                     // the windows that chose the bound are not reused for the test
                     return Err(format!("bound chosen at {}", fmt_num(pend.bounds[i])));
                 }
@@ -100,11 +115,30 @@ fn quantile_window(
     };
     let ce = c.exceedances(boundary_idx);
     let be = b.exceedances(boundary_idx);
-    if qs.test.add_window(grid, keep, ce, be, c.total(), b.total()) {
-        Ok(())
-    } else {
-        Err("an arm had no requests in its histogram".into())
+    if !qs.test.add_window(grid, keep, ce, be, c.total(), b.total()) {
+        return Err("an arm had no requests in its histogram".into());
     }
+    // the watch bound sees the same windows (a histogram without it adds nothing to it)
+    if let Some(i) = qs
+        .watch_boundary
+        .and_then(|w| b.bounds.iter().position(|x| *x == w))
+    {
+        let watch = qs.watch.get_or_insert_with(|| RatioTestState {
+            loglik: crate::analysis::stats::sequential::LogLik::new(grid.points.len()),
+            fail_ratio: qs.test.fail_ratio,
+            pass_ratio: qs.test.pass_ratio,
+            ..Default::default()
+        });
+        watch.add_window(
+            grid,
+            keep,
+            c.exceedances(i),
+            b.exceedances(i),
+            c.total(),
+            b.total(),
+        );
+    }
+    Ok(())
 }
 
 /// The quantile metric's verdict with its descriptive figures.
@@ -129,6 +163,11 @@ pub(super) fn judge_quantile(
         fail_fast: false,
         weight: lp.weight,
         what,
+        watch: qs
+            .watch
+            .as_ref()
+            .zip(qs.watch_boundary)
+            .map(|(test, bound)| Watch { test, bound }),
     };
     let mut judged = metric.judge(policy, &qs.test, &mut qs.decided, fresh);
     judged.detail = Some(detail(qs, lp.quantile));

@@ -21,6 +21,15 @@ pub struct QuantileState {
     /// Baseline windows seen before the bound was chosen.
     pub pending_baseline: Option<Histogram>,
     pub decided: Option<JudgeVerdict>,
+    /// The watch bound: the histogram bound next above [`Self::boundary`], chosen with it
+    /// (`None` when there is no finite bound above). Its test only fails: with coarse buckets
+    /// a slower tail moves the rate above the pass bound little but the rate above the next
+    /// bound a lot (see the judge's `quantile` module).
+    #[serde(default)]
+    pub watch_boundary: Option<f64>,
+    /// The watch bound's test, on the same windows as [`Self::test`].
+    #[serde(default)]
+    pub watch: Option<RatioTestState>,
 }
 
 /// Everything the judge remembers between looks. Serialize it into the Rollout status.

@@ -985,3 +985,42 @@ fn an_undecided_metric_says_how_many_more_requests_a_pass_needs() {
     assert_eq!(m.needs_requests, None, "{m:?}");
     assert!(m.reason.contains("cannot pass"), "{}", m.reason);
 }
+
+/// A baseline whose p99 sits inside a coarse bucket: 3% of requests above 0.25 s, 0.3% above
+/// 0.5 s (Prometheus' default buckets around a 0.3 s p99).
+const COARSE: [f64; 5] = [600.0, 370.0, 27.0, 3.0, 0.0];
+/// Its tail-only regression: the rate above 0.25 s rises 1.17-fold, above 0.5 s 3.3-fold.
+const COARSE_TAIL: [f64; 5] = [600.0, 365.0, 25.0, 10.0, 0.0];
+
+#[test]
+fn coarse_buckets_pass_a_healthy_canary_on_the_pass_bound() {
+    let p = JudgePolicy::default();
+    let ws: Vec<JudgeWindow> = (0..40).map(|_| win(10.0, 10.0, COARSE, COARSE)).collect();
+    let (st, j) = run(&p, &ws);
+    let q = metric(&j, "latencyP99");
+    // 0.5 s is nearer p99 but holds a tenth of the tail: the pass bound is 0.25 s
+    assert_eq!(q.detail.as_ref().and_then(|d| d.boundary), Some(0.25));
+    assert_eq!(st.latency[0].watch_boundary, Some(0.5));
+    assert_eq!(q.verdict, JudgeVerdict::Pass, "{q:?}");
+    assert!(!bounds_contradict(&p, q), "{q:?}");
+}
+
+#[test]
+fn a_tail_regression_between_coarse_bounds_fails_on_the_watch_bound() {
+    let p = JudgePolicy::default();
+    let ws: Vec<JudgeWindow> = (0..12)
+        .map(|_| win(10.0, 10.0, COARSE_TAIL, COARSE))
+        .collect();
+    let (st, j) = run(&p, &ws);
+    let q = metric(&j, "latencyP99");
+    assert_eq!(q.verdict, JudgeVerdict::Fail, "{q:?}");
+    assert!(q.reason.contains("watch bound 0.500s"), "{}", q.reason);
+    // the bounds reported are the watch test's: above the tolerance
+    assert!(q.lower.unwrap_or(0.0) > 1.0, "{q:?}");
+    assert!(!bounds_contradict(&p, q), "{q:?}");
+    // the pass bound's own test alone had not shown it
+    let main = &st.latency[0].test;
+    let cfg = p.ratio_config(1.0, 1.5);
+    let sum = main.summary(&cfg, &cfg.grid(), p.alpha / 4.0, p.alpha_pass);
+    assert!(sum.e_value_fail < 4.0 / p.alpha, "{sum:?}");
+}

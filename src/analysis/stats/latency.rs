@@ -180,8 +180,15 @@ impl Histogram {
 }
 
 /// Choose the bucket bound nearest (in logit of the baseline's CDF) to the baseline's `q`
-/// quantile, among bounds whose baseline tail fraction is at least `(1-q)/4` and which are
-/// finite. `None` when no bound qualifies.
+/// quantile, among finite bounds with at least half of the baseline's `1-q` above them, and at
+/// least 3 baseline requests. `None` when no bound qualifies.
+///
+/// Why half and not less: the test passes only when it can show the canary's rate above the
+/// bound within the pass tolerance, which needs events above it; a bound with a tiny baseline
+/// tail (with coarse buckets, the next bound up can hold a tenth of `1-q`) leaves a healthy
+/// canary unable to pass in any reasonable time. The sensitivity lost to a lower bound is
+/// won back by the watch bound, the next one up, which only fails (see
+/// `analysis::judge::quantile`).
 pub fn choose_boundary(baseline: &Histogram, q: f64) -> Option<usize> {
     let total = baseline.total();
     if total <= 0.0 || !(q > 0.0 && q < 1.0) {
@@ -195,7 +202,7 @@ pub fn choose_boundary(baseline: &Histogram, q: f64) -> Option<usize> {
     let mut best: Option<(usize, f64)> = None;
     for (i, (b, c)) in baseline.bounds.iter().zip(&baseline.cumulative).enumerate() {
         let tail = 1.0 - c / total;
-        if !b.is_finite() || tail < (1.0 - q) / 4.0 || tail <= 0.0 {
+        if !b.is_finite() || tail < (1.0 - q) / 2.0 || tail <= 0.0 || total - c < 3.0 {
             continue;
         }
         let d = (logit(c / total) - target).abs();
@@ -412,9 +419,19 @@ mod tests {
             &[0.1, 0.2, 0.25, 0.3, 0.5, f64::INFINITY],
             &[500.0, 900.0, 960.0, 985.0, 999.0, 1000.0],
         );
-        // p99 sits between 0.3 (98.5%) and 0.5 (99.9%, tail 0.001 < 0.0025 so not eligible)
+        // p99 sits between 0.3 (98.5%) and 0.5 (99.9%, tail 0.001 < 0.005 so not eligible)
         assert_eq!(choose_boundary(&x, 0.99), Some(3));
         assert_eq!(choose_boundary(&x, 0.5), Some(0));
+        // Prometheus' coarse buckets: 0.5 is nearer p99 in logit (tail 0.4%) but holds less
+        // than half of the 1% tail, so the healthy canary could hardly ever pass there
+        let coarse = h(
+            &[0.25, 0.5, 1.0, f64::INFINITY],
+            &[960.0, 996.0, 1000.0, 1000.0],
+        );
+        assert_eq!(choose_boundary(&coarse, 0.99), Some(0));
+        // fewer than 3 baseline requests above a bound: not eligible, whatever the fraction
+        let few = h(&[0.25, 0.5, f64::INFINITY], &[90.0, 98.0, 100.0]);
+        assert_eq!(choose_boundary(&few, 0.99), Some(0));
     }
 
     #[test]

@@ -248,3 +248,37 @@ fn controls_set_the_declarative_fields() {
         json!({"spec": {"paused": false, "resumeRequest": "t1"}})
     );
 }
+
+#[test]
+fn the_header_shows_the_policy_and_the_steps_it_gave() {
+    let now: Timestamp = "2026-11-22T10:03:00Z".parse().unwrap();
+    let mut r = sample();
+    r.spec.steps.clear();
+    r.spec.policy_ref = Some(crate::crd::PolicyRef {
+        kind: crate::crd::PolicyKind::ClusterRolloutPolicy,
+        name: "platform".into(),
+    });
+    let s = r.status.as_mut().unwrap();
+    s.current_step_index = Some(0);
+    s.policy = Some(crate::crd::PolicySnapshot {
+        kind: crate::crd::PolicyKind::ClusterRolloutPolicy,
+        name: "platform".into(),
+        generation: Some(4),
+        version: r.spec.version.clone(),
+        analysis_hash: "00c0ffee00c0ffee".into(),
+        from_policy: vec!["steps".into()],
+        spec: serde_json::json!({"steps": [{"setWeight": 7}, {"setWeight": 70}]}),
+    });
+    let text = render_status(&r, now);
+    for needle in [
+        "  Policy:    ClusterRolloutPolicy platform (generation 4, analysis hash 00c0ffee00c0ffee)",
+        "  From policy: steps",
+        "step 1 of 2",
+        "1 setWeight 7%",
+        "2 setWeight 70%",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    r.status.as_mut().unwrap().policy = None;
+    assert!(!render_status(&r, now).contains("Policy:"));
+}

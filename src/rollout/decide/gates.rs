@@ -203,7 +203,7 @@ pub(super) fn canary_starting(pass: &mut Pass<'_>) {
             Reason::CanaryReady,
             "canary pods are ready; checking what every pod runs".into(),
         );
-        if !pass.spec.fleet_check.enabled {
+        if !pass.spec.fleet_check().enabled {
             after_fleet_check(pass);
         }
         pass.wake_in(Duration::ZERO);
@@ -212,7 +212,7 @@ pub(super) fn canary_starting(pass: &mut Pass<'_>) {
             Reason::ProgressDeadlineExceeded,
             format!(
                 "canary pods not ready within progressDeadline ({}s)",
-                std_duration(&pass.spec.progress_deadline).as_secs()
+                std_duration(&pass.spec.progress_deadline()).as_secs()
             ),
         );
     } else {
@@ -255,7 +255,7 @@ pub(super) fn hold_on_unanswered(pass: &mut Pass<'_>, observed: &FleetObservatio
     let message = format!(
         "{}; asking again (blocks after progressDeadline {}s)",
         fleet_failure_message(fleet),
-        std_duration(&pass.spec.progress_deadline).as_secs()
+        std_duration(&pass.spec.progress_deadline()).as_secs()
     );
     pass.status.fleet = Some(fleet.clone());
     pass.say(Reason::FleetUnanswered, message);
@@ -264,7 +264,7 @@ pub(super) fn hold_on_unanswered(pass: &mut Pass<'_>, observed: &FleetObservatio
 }
 
 pub(super) fn fleet_check(pass: &mut Pass<'_>) {
-    if !pass.spec.fleet_check.enabled {
+    if !pass.spec.fleet_check().enabled {
         after_fleet_check(pass);
         return;
     }

@@ -89,7 +89,7 @@ pub fn needs(
             } else if children
                 .stable
                 .settled_at(&spec.version, spec.replicas.max(1))
-                && spec.fleet_check.enabled
+                && spec.fleet_check().enabled
             {
                 needs.fleet = Some(FleetScope {
                     canary_version: None,
@@ -97,13 +97,13 @@ pub fn needs(
                     original,
                 });
             }
-            if !spec.fleet_check.enabled {
+            if !spec.fleet_check().enabled {
                 needs.fleet = None;
             }
         }
         _ => {}
     }
-    if !spec.fleet_check.enabled && status.phase == Phase::FleetCheck {
+    if !spec.fleet_check().enabled && status.phase == Phase::FleetCheck {
         needs.fleet = None;
     }
     if !fleet_check_due(status, now) {

@@ -99,7 +99,7 @@ impl Pass<'_> {
     }
 
     pub(super) fn deadline_passed(&self) -> bool {
-        self.phase_elapsed() > std_duration(&self.spec.progress_deadline)
+        self.phase_elapsed() > std_duration(&self.spec.progress_deadline())
     }
 
     /// Start the pipeline for `spec.version` from scratch.

@@ -89,7 +89,7 @@ pub fn peer_problem(
 pub fn timeout_problem(spec: &RolloutSpec) -> Option<SpecProblem> {
     let mut timeouts = vec![(
         "spec.fleetCheck.timeout",
-        spec.fleet_check.timeout,
+        spec.fleet_check().timeout,
         MAX_FLEET_TIMEOUT,
     )];
     if let Some(smoke) = &spec.smoke {

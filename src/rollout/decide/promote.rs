@@ -90,7 +90,7 @@ fn fleet_result(pass: &Pass<'_>) -> Option<FleetObservation> {
     pass.obs
         .fleet
         .clone()
-        .filter(|_| pass.spec.fleet_check.enabled)
+        .filter(|_| pass.spec.fleet_check().enabled)
 }
 
 /// Before the commit point: a failing fleet rolls back; a passing one (or none configured)
@@ -107,7 +107,7 @@ fn commit_promotion(pass: &mut Pass<'_>) {
                 format!("before promotion: {message}"),
             );
         }
-        None if spec.fleet_check.enabled => pass.wake_in(POD_WAIT_REQUEUE),
+        None if spec.fleet_check().enabled => pass.wake_in(POD_WAIT_REQUEUE),
         fleet => {
             if let Some(f) = fleet {
                 pass.status.fleet = Some(f.status);
@@ -166,7 +166,7 @@ fn verify_promotion(pass: &mut Pass<'_>) {
             );
             pass.wake_in(POD_WAIT_REQUEUE);
         }
-        None if spec.fleet_check.enabled => pass.wake_in(POD_WAIT_REQUEUE),
+        None if spec.fleet_check().enabled => pass.wake_in(POD_WAIT_REQUEUE),
         fleet => {
             if let Some(f) = fleet {
                 pass.status.fleet = Some(f.status);

@@ -68,7 +68,7 @@ pub fn gap(spec: &RolloutSpec, status: &RolloutStatus, children: &ChildrenState)
 /// `since`, block (nothing served the canary yet) or roll back (`served`). A Warning Event
 /// marks the start of a hold, not every look.
 pub(super) fn hold(pass: &mut Pass<'_>, missing: String, since_elapsed: Duration, served: bool) {
-    let deadline = std_duration(&pass.spec.progress_deadline);
+    let deadline = std_duration(&pass.spec.progress_deadline());
     if since_elapsed > deadline {
         let message = format!(
             "{missing} within progressDeadline ({}s)",

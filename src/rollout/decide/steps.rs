@@ -254,7 +254,7 @@ fn set_weight_step(pass: &mut Pass<'_>, weight: i32) {
             format!("canary takes {weight}% of traffic"),
         );
     } else if elapsed(pass.status.step_started_at, pass.now)
-        > std_duration(&pass.spec.progress_deadline)
+        > std_duration(&pass.spec.progress_deadline())
     {
         pass.roll_back(
             Reason::ProgressDeadlineExceeded,

@@ -93,6 +93,8 @@ pub fn metric_status(m: &judge::MetricJudgement) -> MetricStatus {
         canary_samples: m.samples.canary_requests.round() as i64,
         baseline_samples: m.samples.baseline_requests.round() as i64,
         reason: Some(m.reason.clone()),
+        needs_canary_requests: needs(m).map(|n| n.round() as i64),
+        outlook: None,
     }
 }
 
@@ -121,6 +123,68 @@ pub fn series_point(window: &judge::JudgeWindow, judgement: &judge::Judgement) -
             })
             .collect(),
     }
+}
+
+
+/// The more canary requests an undecided metric needs to pass; `Some(INFINITY)` when it cannot
+/// pass at the rates seen so far; `None` for a decided metric or one that waits for nothing.
+fn needs(m: &judge::MetricJudgement) -> Option<f64> {
+    if m.verdict != judge::JudgeVerdict::Undecided {
+        return None;
+    }
+    match m.needs_requests {
+        Some(n) if n > 0.0 && n.is_finite() => Some(n),
+        Some(_) => None,
+        None if m.reason.contains("cannot pass") => Some(f64::INFINITY),
+        None => None,
+    }
+}
+
+/// Whether an undecided metric can pass before the analysis' deadline at the canary traffic
+/// seen so far: `needs` more canary requests, `seen` canary requests in `elapsed_s` seconds of
+/// analysis, `left_s` seconds left. `None` when there is nothing to say (decided, or no traffic
+/// measured yet).
+pub fn outlook(needs: Option<f64>, seen: f64, elapsed_s: f64, left_s: f64) -> Option<String> {
+    let needs = needs?;
+    if needs.is_infinite() {
+        return Some("cannot pass at the rates seen so far, however long it runs".into());
+    }
+    if !(seen > 0.0 && elapsed_s > 0.0) {
+        return None;
+    }
+    let rate = seen / elapsed_s;
+    let takes_min = needs / rate / 60.0;
+    let left_min = (left_s / 60.0).max(0.0);
+    let takes = crate::util::number::format_count(takes_min.ceil());
+    let left = crate::util::number::format_count(left_min.floor());
+    let n = crate::util::number::format_count(needs);
+    Some(if takes_min <= left_min {
+        format!(
+            "on track: about {n} more canary requests, about {takes} min at the canary traffic \
+             seen so far ({left} min left)"
+        )
+    } else {
+        format!(
+            "unlikely to pass in time: about {n} more canary requests take about {takes} min at \
+             the canary traffic seen so far, {left} min left (more canary weight or traffic, or \
+             a longer maxDuration, would help)"
+        )
+    })
+}
+
+/// Seconds of analysis so far and seconds left before `maxDuration`, at `now`.
+fn analysis_times(
+    status: &RolloutStatus,
+    analysis: &crd::AnalysisSpec,
+    now: jiff::Timestamp,
+) -> (f64, f64) {
+    let started = status.analysis.as_ref().and_then(|a| a.started_at);
+    let Some(started) = started else {
+        return (0.0, 0.0);
+    };
+    let elapsed = (now.as_millisecond() - started.as_millisecond()) as f64 / 1000.0;
+    let max = std::time::Duration::from(analysis.max_duration).as_secs_f64();
+    (elapsed.max(0.0), (max - elapsed).max(0.0))
 }
 
 /// Longest text from a peer kept in a status summary.
@@ -417,7 +481,16 @@ impl AnalysisPeer for PrometheusJudgePeer {
                     judge::JudgeVerdict::Fail => MetricVerdict::Fail,
                     judge::JudgeVerdict::Undecided => MetricVerdict::Running,
                 },
-                metrics: judgement.metrics.iter().map(metric_status).collect(),
+                metrics: judgement
+                    .metrics
+                    .iter()
+                    .map(|m| {
+                        let mut ms = metric_status(m);
+                        let (elapsed, left) = analysis_times(status, analysis, window.end);
+                        ms.outlook = outlook(needs(m), m.samples.canary_requests, elapsed, left);
+                        ms
+                    })
+                    .collect(),
                 judge_state: Some(judge_state),
                 data_missing: false,
                 summary: judgement.reason + &scrub(history_note.unwrap_or_default()),
@@ -442,6 +515,23 @@ mod tests {
             b.extend(e.clone());
         }
         serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn the_outlook_compares_what_a_metric_needs_with_the_time_left() {
+        // 600 canary requests in 5 min: 2 per second
+        let on_track = outlook(Some(1200.0), 600.0, 300.0, 900.0).expect("said");
+        assert!(on_track.starts_with("on track"), "{on_track}");
+        assert!(on_track.contains("about 10 min"), "{on_track}");
+        assert!(on_track.contains("15 min left"), "{on_track}");
+        let late = outlook(Some(12_000.0), 600.0, 300.0, 900.0).expect("said");
+        assert!(late.starts_with("unlikely to pass in time"), "{late}");
+        assert!(late.contains("about 100 min"), "{late}");
+        let never = outlook(Some(f64::INFINITY), 600.0, 300.0, 900.0).expect("said");
+        assert!(never.contains("cannot pass"), "{never}");
+        // nothing to say: decided, or no traffic measured yet
+        assert_eq!(outlook(None, 600.0, 300.0, 900.0), None);
+        assert_eq!(outlook(Some(10.0), 0.0, 300.0, 900.0), None);
     }
 
     /// What a server posing as Prometheus (or a metadata endpoint behind a redirect) says

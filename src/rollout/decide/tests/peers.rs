@@ -86,15 +86,15 @@ fn timeouts_have_upper_bounds_naming_the_field() {
         "{m}"
     );
     let mut s = spec();
-    s.fleet_check.timeout = "11s".parse().unwrap();
+    s.fleet_check_mut().timeout = "11s".parse().unwrap();
     let m = timeout_problem(&s).unwrap().message;
     assert!(
         m.starts_with("spec.fleetCheck.timeout must be at most 10s"),
         "{m}"
     );
-    s.fleet_check.timeout = "10s".parse().unwrap();
+    s.fleet_check_mut().timeout = "10s".parse().unwrap();
     assert_eq!(timeout_problem(&s), None, "the cap itself is allowed");
-    s.fleet_check.timeout = "-1s".parse().unwrap();
+    s.fleet_check_mut().timeout = "-1s".parse().unwrap();
     assert!(timeout_problem(&s).is_some(), "negative");
     let mut s = spec();
     s.smoke = Some(
