@@ -125,7 +125,6 @@ pub fn series_point(window: &judge::JudgeWindow, judgement: &judge::Judgement) -
     }
 }
 
-
 /// The more canary requests an undecided metric needs to pass; `Some(INFINITY)` when it cannot
 /// pass at the rates seen so far; `None` for a decided metric or one that waits for nothing.
 fn needs(m: &judge::MetricJudgement) -> Option<f64> {
