@@ -37,7 +37,7 @@ export TOLLGATE_TOXIPROXY
 # its own tier, tests/cluster/fault-matrix.sh, run here when TOLLGATE_FAULT_MATRIX=1; the peer
 # run has its smoke (fault_matrix_smoke: one cell per peer and the kube-apiserver/etcd restarts).
 if [ "${TOLLGATE_SKIP_UNIT_TIER:-0}" = 1 ]; then
-  echo "== browser: Debian's chromium and chromium-driver, for the HTML report's check (installed once)"
+  echo "== browser: Debian's chromium and chromium-driver, for the HTML report's and the dashboard's checks (installed once)"
 bash tests/cluster/browser.sh >/dev/null
 
 echo "== peers: Kubernetes, kwok, helm, Prometheus; then the peer tiers (tier 1 already ran)"

@@ -31,8 +31,10 @@ pub struct ReportPage {
     pub history: Vec<[String; 4]>,
 }
 
-/// The page's only CSS; its hash is the only style the Content Security Policy admits.
-const CSS: &str = "body{font-family:sans-serif;margin:1.5em;color:#111;max-width:1100px}\
+/// The page's only CSS; its hash is the only style the Content Security Policy admits (the
+/// dashboard's pages use it too).
+pub(crate) const CSS: &str =
+    "body{font-family:sans-serif;margin:1.5em;color:#111;max-width:1100px}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}\
 td,th{border:1px solid #999;padding:.2em .5em;text-align:left;vertical-align:top}\
 figure{margin:1em 0;break-inside:avoid}figcaption{font-weight:bold;margin-bottom:.3em}\
@@ -367,7 +369,8 @@ fn plots(series: &AnalysisSeries, policy: &JudgePolicy) -> Vec<Plot> {
     plots
 }
 
-fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
+/// A table; the head is fixed text, every cell is escaped.
+pub(crate) fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
     let mut out = String::from("<table><tr>");
     for h in head {
         out.push_str(&format!("<th>{h}</th>"));
@@ -384,22 +387,40 @@ fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
     out
 }
 
+/// The base64 SHA-256 of `text`, as a Content Security Policy's `'sha256-…'` source names it.
+pub(crate) fn csp_hash(text: &str) -> String {
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        digest::digest(&digest::SHA256, text.as_bytes()),
+    )
+}
+
 /// The whole page.
 pub fn render(
     page: &ReportPage,
     series: Option<&AnalysisSeries>,
     policy: &JudgePolicy,
 ) -> Result<String, String> {
-    let css_hash = base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        digest::digest(&digest::SHA256, CSS.as_bytes()),
-    );
+    render_with(page, series, policy, "", "")
+}
+
+/// The whole page with two HTML fragments of the caller's (already escaped): `top` after the
+/// heading, `sections` after the summary table (the dashboard's links, buttons, step program
+/// and fleet table).
+pub(crate) fn render_with(
+    page: &ReportPage,
+    series: Option<&AnalysisSeries>,
+    policy: &JudgePolicy,
+    top: &str,
+    sections: &str,
+) -> Result<String, String> {
+    let css_hash = csp_hash(CSS);
     let title = text::for_html(&page.title);
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'sha256-{css_hash}'\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title><style>{CSS}</style></head><body>\n<h1>{title}</h1>\n"
+         <title>{title}</title><style>{CSS}</style></head><body>\n<h1>{title}</h1>\n{top}"
     );
     let facts: Vec<[String; 2]> = page
         .facts
@@ -407,6 +428,7 @@ pub fn render(
         .map(|(k, v)| [k.clone(), v.clone()])
         .collect();
     out.push_str(&table(["", ""], &facts));
+    out.push_str(sections);
     if !page.metrics.is_empty() {
         out.push_str("<h2>Metrics at the last look</h2>\n");
         out.push_str(&table(

@@ -17,6 +17,7 @@ pub mod broker_args;
 pub mod can_i_deploy;
 pub mod controller;
 mod crd;
+pub mod dashboard;
 pub mod html;
 pub mod kube_args;
 pub mod lint;
@@ -77,6 +78,9 @@ pub enum Command {
     Pause(rollouts::ControlArgs),
     /// Resume after `pause`, a pause step without duration, or a hold on inconclusive analysis.
     Resume(rollouts::ControlArgs),
+    /// A local web dashboard on 127.0.0.1: Rollouts live, each one's evidence and plots, and
+    /// (with --allow-actions) the manual controls, under your kubeconfig's identity.
+    Dashboard(dashboard::DashboardArgs),
     /// Judge exported canary/baseline data offline (exit 0 pass, 1 fail, 2 inconclusive).
     Analyze(analyze::AnalyzeArgs),
     /// A Rollout's evidence as one self-contained HTML page with plots, look by look.
@@ -121,6 +125,7 @@ pub fn run() -> ExitCode {
         Command::Retry(args) => rollouts::control(rollouts::Control::Retry, args),
         Command::Pause(args) => rollouts::control(rollouts::Control::Pause, args),
         Command::Resume(args) => rollouts::control(rollouts::Control::Resume, args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Analyze(args) => analyze::run(args),
         Command::Report(args) => report::run(args),
         Command::BenchJudge(args) => bench_judge::run(args),

@@ -128,7 +128,8 @@ fn ago(at: Option<Timestamp>, now: Timestamp) -> String {
     }
 }
 
-fn step_text(step: &Step) -> String {
+/// A step as people write it: `setWeight 20%`, `analyze 10m`, `pause until resumed`.
+pub(crate) fn step_text(step: &Step) -> String {
     if let Some(w) = step.set_weight {
         format!("setWeight {w}%")
     } else if let Some(a) = &step.analyze {
@@ -428,29 +429,35 @@ fn write_metric(out: &mut String, m: &MetricStatus, last: bool) {
     }
 }
 
-/// The steps, with the current one marked and the finished ones done.
-fn write_steps(out: &mut String, spec: &RolloutSpec, status: &RolloutStatus, now: Timestamp) {
-    let _ = writeln!(out, "Steps");
+/// Where step `i` (0-based) of `spec.steps` stands: `done`, `← current, started …` or empty
+/// (`status` and the dashboard's step program).
+pub(crate) fn step_state(i: usize, status: &RolloutStatus, now: Timestamp) -> String {
     let current = status
         .current_step_index
         .and_then(|i| usize::try_from(i).ok());
     let analyzing = status.phase == Phase::Analyzing;
     let all_done = status.phase == Phase::Succeeded
         || (status.phase == Phase::Promoting && status.canary_version.is_some());
+    match current {
+        Some(c) if analyzing && i < c => "done".to_string(),
+        Some(c) if analyzing && i == c => {
+            format!("← current, started {}", ago(status.step_started_at, now))
+        }
+        _ if all_done => "done".into(),
+        _ => String::new(),
+    }
+}
+
+/// The steps, with the current one marked and the finished ones done.
+fn write_steps(out: &mut String, spec: &RolloutSpec, status: &RolloutStatus, now: Timestamp) {
+    let _ = writeln!(out, "Steps");
     for (i, step) in spec.steps.iter().enumerate() {
         let branch = if i + 1 == spec.steps.len() {
             "└─"
         } else {
             "├─"
         };
-        let state = match current {
-            Some(c) if analyzing && i < c => "done".to_string(),
-            Some(c) if analyzing && i == c => {
-                format!("← current, started {}", ago(status.step_started_at, now))
-            }
-            _ if all_done => "done".into(),
-            _ => String::new(),
-        };
+        let state = step_state(i, status, now);
         let _ = writeln!(out, "{branch} {} {:<22} {state}", i + 1, step_text(step));
     }
 }
@@ -747,6 +754,19 @@ async fn follow(
     }
 }
 
+/// Apply a manual control to the Rollout `name` under the client's identity: the merge patch of
+/// [`control_patch`] with a fresh token (the CLI and the dashboard's buttons send exactly this).
+pub async fn apply_control(
+    api: &Api<Rollout>,
+    name: &str,
+    control: Control,
+) -> Result<Rollout, kube::Error> {
+    let token = format!("{}", Timestamp::now().as_millisecond());
+    let patch = control_patch(control, &token);
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+}
+
 /// A manual control.
 pub fn control(control: Control, args: ControlArgs) -> ExitCode {
     block_on(async move {
@@ -757,12 +777,7 @@ pub fn control(control: Control, args: ControlArgs) -> ExitCode {
                 return EXIT_ERROR;
             }
         };
-        let token = format!("{}", Timestamp::now().as_millisecond());
-        let patch = control_patch(control, &token);
-        match api
-            .patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
+        match apply_control(&api, &args.name, control).await {
             Ok(_) => {
                 println!("rollout {}: {control:?} requested", args.name);
                 EXIT_OK

@@ -1,7 +1,6 @@
 //! The HTML report of a real rolled-back Rollout (`tollgate report -o html`), opened in a real
 //! browser: Debian's chromium, headless, with JavaScript switched off, driven through
-//! chromedriver's WebDriver HTTP protocol (plain JSON over loopback with reqwest: lighter than a
-//! WebDriver client crate or a Python venv, and all this test needs). It checks what a reader
+//! chromedriver ([`crate::support::webdriver`]). It checks what a reader
 //! gets: every plot has one ● per look with data (the weight plot one per look), the browser
 //! logged no console error (a style the Content Security Policy refused would be one), and the
 //! browser asked for nothing but the page itself.
@@ -9,161 +8,14 @@
 //! Needs the cluster and the browser (`tests/cluster/browser.sh` installs it; tests/run-all.sh
 //! calls it): `tests/cluster/run-peer-tests.sh --test it -- --include-ignored report_browser`.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{json, Value};
 use tollgate::crd::Phase;
 
 use crate::support::cli::tollgate;
-use crate::support::http::http;
-use crate::support::ports::free_port;
 use crate::support::scenario::Scenario;
-
-/// The W3C WebDriver key of an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// chromedriver on a loopback port, ended when dropped.
-struct Driver {
-    child: Child,
-    base: String,
-    session: Option<String>,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn which(name: &str) -> Option<String> {
-    let out = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .ok()?;
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (!path.is_empty()).then_some(path)
-}
-
-impl Driver {
-    async fn start() -> Driver {
-        let chromedriver = which("chromedriver").expect(
-            "chromedriver is missing: run tests/cluster/browser.sh (tests/run-all.sh does)",
-        );
-        let port = free_port();
-        let child = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let base = format!("http://127.0.0.1:{port}");
-        let driver = Driver {
-            child,
-            base,
-            session: None,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let ready = http()
-                .get(format!("{}/status", driver.base))
-                .send()
-                .await
-                .ok();
-            if let Some(r) = ready {
-                let body: Value = r.json().await.unwrap_or_default();
-                if body["value"]["ready"] == json!(true) {
-                    return driver;
-                }
-            }
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// One WebDriver command; the response's `value`, failing the test on a WebDriver error.
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = match &self.session {
-            Some(s) => format!("{}/session/{s}{path}", self.base),
-            None => format!("{}{path}", self.base),
-        };
-        let mut request = http()
-            .request(method, &url)
-            .timeout(Duration::from_secs(60));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{url}: {e}"));
-        let status = response.status();
-        let body: Value = response.json().await.expect("WebDriver answers JSON");
-        assert!(status.is_success(), "{url}: {status} {body}");
-        body["value"].clone()
-    }
-
-    async fn open_session(&mut self, profile: &std::path::Path) {
-        let chromium =
-            which("chromium").expect("chromium is missing: run tests/cluster/browser.sh");
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update",
-                         "--disable-default-apps", "--disable-sync",
-                         format!("--user-data-dir={}", profile.display())],
-                // JavaScript off for pages: the report must read without it.
-                "prefs": {"profile.managed_default_content_settings.javascript": 2}
-            },
-            "goog:loggingPrefs": {"browser": "ALL", "performance": "ALL"}
-        }}});
-        let value = self
-            .call(reqwest::Method::POST, "/session", Some(caps))
-            .await;
-        self.session = Some(
-            value["sessionId"]
-                .as_str()
-                .expect("a session id")
-                .to_string(),
-        );
-    }
-
-    async fn elements(&self, from: Option<&str>, css: &str) -> Vec<String> {
-        let path = match from {
-            Some(e) => format!("/element/{e}/elements"),
-            None => "/elements".to_string(),
-        };
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                &path,
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        found
-            .as_array()
-            .expect("a list of elements")
-            .iter()
-            .map(|e| e[ELEMENT].as_str().expect("element id").to_string())
-            .collect()
-    }
-
-    async fn log(&self, kind: &str) -> Vec<Value> {
-        let entries = self
-            .call(
-                reqwest::Method::POST,
-                "/se/log",
-                Some(json!({"type": kind})),
-            )
-            .await;
-        entries.as_array().cloned().unwrap_or_default()
-    }
-}
+use crate::support::webdriver::Driver;
 
 #[tokio::test]
 #[ignore = "needs the local cluster and chromium: run tests/run-all.sh"]
@@ -206,7 +58,7 @@ async fn the_report_of_a_rolled_back_rollout_reads_in_a_browser_without_scripts(
     let profile = dir.join("profile");
 
     let mut driver = Driver::start().await;
-    driver.open_session(&profile).await;
+    driver.open_session(&profile, false).await;
     let url = format!("file://{}", page.display());
     let loaded = Instant::now();
     driver

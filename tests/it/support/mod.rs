@@ -12,7 +12,7 @@
 //! - the local cluster (`tests/cluster/`): [`cluster`] (env file, namespaces, CRDs, chart RBAC),
 //!   [`cluster_prometheus`], [`load`] (load-gen), and the e2e world: [`operator`],
 //!   [`rollout_manifest`], [`rollout_watch`], [`scenario`], [`http_route`], [`webhook_sink`];
-//! - shared by all: [`http`], [`ports`], [`wait`].
+//! - shared by all: [`http`], [`ports`], [`wait`]; the browser tests: [`webdriver`].
 
 pub mod argocd;
 pub mod broker;
@@ -37,4 +37,5 @@ pub mod scripted_webhook;
 pub mod source_imports;
 pub mod toxiproxy;
 pub mod wait;
+pub mod webdriver;
 pub mod webhook_sink;

@@ -1,0 +1,253 @@
+//! `tollgate dashboard` against the real cluster, in a real browser (Debian's chromium through
+//! chromedriver, [`crate::support::webdriver`], JavaScript on): the list page shows the
+//! Rollout; a change to the Rollout arrives over Server-Sent Events without a reload; with
+//! `--allow-actions` the page's "pause" button sets `spec.paused` (read back from the API
+//! server); without the flag a POST is refused, with it a POST without the page's CSRF token is
+//! refused; a request with a foreign Host header (DNS rebinding) is refused; the browser logs no
+//! console error (a script or style the Content Security Policy refused would be one).
+//!
+//! `tests/cluster/run-peer-tests.sh --test it -- --include-ignored dashboard_browser`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kube::api::{Patch, PatchParams};
+use serde_json::{json, Value};
+
+use crate::support::http::http;
+use crate::support::ports::free_port;
+use crate::support::rollout_manifest::NAME;
+use crate::support::scenario::Scenario;
+use crate::support::webdriver::Driver;
+
+/// A `tollgate dashboard` process, ended when dropped.
+struct Dashboard {
+    child: Child,
+    base: String,
+    port: u16,
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Dashboard {
+    /// Start it and wait (bounded) for the line that says it serves.
+    async fn start(kubeconfig: &str, ns: &str, allow_actions: bool) -> Dashboard {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        command
+            .args(["dashboard", "-n", ns, "--kubeconfig", kubeconfig])
+            .args(["--port", &port.to_string()])
+            .env_remove("KUBECONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if allow_actions {
+            command.arg("--allow-actions");
+        }
+        let mut child = command.spawn().expect("start tollgate dashboard");
+        let stdout = child.stdout.take().expect("stdout");
+        let first = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::task::spawn_blocking(move || {
+                let mut line = String::new();
+                BufReader::new(stdout).read_line(&mut line).map(|_| line)
+            }),
+        )
+        .await;
+        let line = match first {
+            Ok(Ok(Ok(line))) => line,
+            other => {
+                let _ = child.kill();
+                panic!("the dashboard did not start: {other:?}");
+            }
+        };
+        let base = format!("http://127.0.0.1:{port}");
+        assert!(
+            line.starts_with(&format!("tollgate dashboard: {base}/")),
+            "{line}"
+        );
+        assert_eq!(line.contains("actions allowed"), allow_actions, "{line}");
+        Dashboard { child, base, port }
+    }
+}
+
+async fn set_paused(world: &Scenario, paused: bool) {
+    world
+        .api
+        .patch(
+            NAME,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"paused": paused}})),
+        )
+        .await
+        .expect("patch spec.paused");
+}
+
+async fn paused(world: &Scenario) -> bool {
+    world
+        .api
+        .get(NAME)
+        .await
+        .expect("read the Rollout")
+        .spec
+        .paused
+}
+
+/// The text of the list row's cells.
+async fn row(driver: &Driver, ns: &str) -> Vec<String> {
+    let cells = driver
+        .elements(None, &format!("tr[id='r-{ns}/{NAME}'] td"))
+        .await;
+    let mut texts = Vec::new();
+    for c in cells {
+        texts.push(driver.text(&c).await);
+    }
+    texts
+}
+
+fn no_console_errors(console: &[Value]) {
+    let errors: Vec<&Value> = console
+        .iter()
+        .filter(|e| e["level"] == json!("SEVERE"))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster and chromium: run tests/run-all.sh"]
+async fn the_dashboard_is_live_and_acts_only_when_allowed_from_its_own_pages() {
+    let world = Scenario::with_stable_v1("dashboard").await;
+    let ns = world.ns.name.clone();
+    let kubeconfig = world.env.kubeconfig().display().to_string();
+    let dir = std::env::temp_dir().join(format!("tollgate-dashboard-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut driver = Driver::start().await;
+    driver.open_session(&dir.join("profile"), true).await;
+
+    // Read-only: the list shows the Rollout as the API server has it.
+    let read_only = Dashboard::start(&kubeconfig, &ns, false).await;
+    let loaded = Instant::now();
+    driver.goto(&format!("{}/", read_only.base)).await;
+    println!("list page loaded in {:?}", loaded.elapsed());
+    let phase = format!(
+        "{:?}",
+        world.api.get(NAME).await.unwrap().status.unwrap().phase
+    );
+    let cells = row(&driver, &ns).await;
+    assert_eq!(cells.get(1).map(String::as_str), Some(NAME), "{cells:?}");
+    assert_eq!(cells.get(2), Some(&phase), "{cells:?}");
+    assert_eq!(cells.get(5).map(String::as_str), Some("1.0.0"), "{cells:?}");
+    assert_eq!(cells.get(7).map(String::as_str), Some("no"), "{cells:?}");
+
+    // A change arrives live: mark the document, change the Rollout, see the cell change with
+    // the mark still there (no reload).
+    driver
+        .execute("window.tollgateMark = 42; return null;")
+        .await;
+    let before = driver
+        .execute("return Number(document.body.getAttribute('data-live') || '0');")
+        .await;
+    set_paused(&world, true).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let cells = row(&driver, &ns).await;
+        if cells.get(7).map(String::as_str) == Some("yes") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the change did not arrive within 30 s: {cells:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        driver.execute("return window.tollgateMark;").await,
+        json!(42),
+        "the page was not reloaded"
+    );
+    let after = driver
+        .execute("return Number(document.body.getAttribute('data-live') || '0');")
+        .await;
+    assert!(
+        after.as_f64() > before.as_f64(),
+        "an SSE message was applied: {before} -> {after}"
+    );
+
+    // Read-only refuses a POST, whatever it carries, and the Rollout is untouched.
+    set_paused(&world, false).await;
+    let refused = http()
+        .post(format!("{}/rollouts/{ns}/{NAME}/pause", read_only.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=00")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(!paused(&world).await, "a refused POST changed nothing");
+    // A foreign Host (a DNS name rebound to 127.0.0.1) is refused, even for a GET.
+    let rebound = http()
+        .get(format!("{}/", read_only.base))
+        .header("host", format!("evil.example:{}", read_only.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    assert!(!rebound.text().await.unwrap().contains(NAME));
+    let own = http()
+        .get(format!("{}/", read_only.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    let csp = own
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    // Leave the page before the server goes, so its event stream ends cleanly (a stream cut by
+    // the server's exit would be logged as a network error).
+    driver.goto("about:blank").await;
+    no_console_errors(&driver.log("browser").await);
+    drop(read_only);
+
+    // With actions: a forged POST (no token) is refused; the page's own button pauses.
+    let acting = Dashboard::start(&kubeconfig, &ns, true).await;
+    let forged = http()
+        .post(format!("{}/rollouts/{ns}/{NAME}/pause", acting.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("do=pause")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(!paused(&world).await, "a forged POST changed nothing");
+    driver
+        .goto(&format!("{}/rollouts/{ns}/{NAME}", acting.base))
+        .await;
+    let figures = driver.elements(None, "h2").await;
+    assert!(!figures.is_empty(), "the Rollout page has its sections");
+    let pause = driver.elements(None, "#do-pause").await;
+    assert_eq!(pause.len(), 1, "one pause button");
+    driver.click(&pause[0]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !paused(&world).await {
+        assert!(
+            Instant::now() < deadline,
+            "pause did not reach the API server within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    no_console_errors(&driver.log("browser").await);
+    driver.call(reqwest::Method::DELETE, "", None).await;
+    drop(driver);
+    drop(acting);
+    world.end().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
