@@ -101,6 +101,7 @@ fn observations(
                 data_missing: u.arbitrary()?,
                 summary: "fuzzed look".into(),
                 judge_state_reset: None,
+                series: None,
             })
         } else {
             None
