@@ -28,7 +28,7 @@ use super::peers::{AnalysisPeer, ContractPeer, PeerDefaults};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use crate::crd::{Rollout, RolloutStatus, FINALIZER_ADOPTION, FINALIZER_UNDEPLOYMENT};
+use crate::crd::{Phase, Rollout, RolloutStatus, FINALIZER_ADOPTION, FINALIZER_UNDEPLOYMENT};
 use crate::rollout::decide::undeployment::{self, UndeployOutcome};
 use crate::rollout::decide::{
     self, AnalysisLook, ContractAnswer, Needs, Observations, Plan, RecordOutcome, SpecProblem,
@@ -321,7 +321,16 @@ fn record_policy(plan: &mut Plan, resolution: &super::policy::Resolution, rollou
     if rollout.spec.policy_ref.is_none() {
         plan.status.policy = None;
     } else if let Some(snapshot) = &resolution.snapshot {
-        plan.status.policy = Some(snapshot.clone());
+        // An attempt that has ended keeps the record of the policy it ran on until the next
+        // version starts: the live policy read after the end (an edit made mid-analysis) is not
+        // what promoted or rolled back this version.
+        let ended = matches!(plan.status.phase, Phase::Succeeded | Phase::RolledBack);
+        let ran_on = rollout
+            .status
+            .as_ref()
+            .and_then(|s| s.policy.as_ref())
+            .filter(|p| ended && p.version == rollout.spec.version);
+        plan.status.policy = Some(ran_on.unwrap_or(snapshot).clone());
     }
 }
 
