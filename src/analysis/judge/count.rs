@@ -11,9 +11,9 @@ use super::policy::{ErrorRatePolicy, JudgePolicy};
 use super::state::{error_rate_state, JudgeState};
 use super::verdict::{fmt_num, opt_finite, JudgeVerdict, MetricJudgement, Samples, TestFigures};
 use super::window::{beyond_ceiling, finite_nonneg, JudgeWindow};
-use crate::analysis::stats::counts::{RatioSummary, RatioTestState};
+use crate::analysis::stats::counts::{RatioSummary, RatioTestConfig, RatioTestState};
 use crate::analysis::stats::rate::{rate_bounds, rate_bounds_with};
-use crate::analysis::stats::sequential::log_e_less;
+use crate::analysis::stats::sequential::{log_e_less, Grid};
 use crate::util::number::format_count;
 
 /// Add the window's error counts to the error-rate test. `Err(why)` when the window had no
@@ -183,7 +183,7 @@ impl CountMetric<'_> {
         let watch = self
             .watch
             .as_ref()
-            .map(|w| self.watch_look(policy, w, watch_alpha, alpha_pass_m));
+            .map(|w| self.watch_look(policy, (&cfg, &grid), w, (watch_alpha, alpha_pass_m)));
         let mut judged = self.decide(
             policy,
             s,
@@ -357,14 +357,12 @@ impl CountMetric<'_> {
     fn watch_look(
         &self,
         policy: &JudgePolicy,
+        (cfg, grid): (&RatioTestConfig, &Grid),
         w: &Watch<'_>,
-        alpha: f64,
-        alpha_pass_m: f64,
+        (alpha, alpha_pass_m): (f64, f64),
     ) -> WatchLook {
-        let cfg = policy.ratio_config(self.tolerance, self.pass_tolerance);
-        let grid = cfg.grid();
         let t = w.test;
-        let sum = t.summary(&cfg, &grid, alpha, alpha_pass_m);
+        let sum = t.summary(cfg, grid, alpha, alpha_pass_m);
         let figures = TestFigures {
             estimate: sum.estimate,
             lower: sum.lower,

@@ -24,7 +24,7 @@ use super::policy::{quantile_name, JudgePolicy, LatencyPolicy};
 use super::state::QuantileState;
 use super::verdict::{fmt_num, opt_finite, MetricJudgement, QuantileDetail};
 use super::window::beyond_ceiling;
-use crate::analysis::stats::counts::RatioTestState;
+use crate::analysis::stats::counts::{RatioTestConfig, RatioTestState};
 use crate::analysis::stats::latency::{choose_boundary, Histogram};
 use crate::analysis::stats::sequential::Grid;
 
@@ -52,7 +52,7 @@ pub(super) fn add_latency_window(
         fresh.push(match hists {
             Err(e) => Err(e.to_string()),
             Ok((c, b)) => beyond_ceiling(&[c.total(), b.total()])
-                .and_then(|()| quantile_window(&mut qs, (&grid, cfg.keep), c, b)),
+                .and_then(|()| quantile_window(&mut qs, (&cfg, &grid), c, b)),
         });
         states.push(qs);
     }
@@ -63,7 +63,7 @@ pub(super) fn add_latency_window(
 /// when the baseline has enough requests, else count both arms' requests above it.
 fn quantile_window(
     qs: &mut QuantileState,
-    (grid, keep): (&Grid, f64),
+    (cfg, grid): (&RatioTestConfig, &Grid),
     c: &Histogram,
     b: &Histogram,
 ) -> Result<(), String> {
@@ -115,7 +115,10 @@ fn quantile_window(
     };
     let ce = c.exceedances(boundary_idx);
     let be = b.exceedances(boundary_idx);
-    if !qs.test.add_window(grid, keep, ce, be, c.total(), b.total()) {
+    if !qs
+        .test
+        .add_window(grid, cfg.keep, ce, be, c.total(), b.total())
+    {
         return Err("an arm had no requests in its histogram".into());
     }
     // the watch bound sees the same windows (a histogram without it adds nothing to it)
@@ -123,15 +126,10 @@ fn quantile_window(
         .watch_boundary
         .and_then(|w| b.bounds.iter().position(|x| *x == w))
     {
-        let watch = qs.watch.get_or_insert_with(|| RatioTestState {
-            loglik: crate::analysis::stats::sequential::LogLik::new(grid.points.len()),
-            fail_ratio: qs.test.fail_ratio,
-            pass_ratio: qs.test.pass_ratio,
-            ..Default::default()
-        });
+        let watch = qs.watch.get_or_insert_with(|| RatioTestState::new(cfg));
         watch.add_window(
             grid,
-            keep,
+            cfg.keep,
             c.exceedances(i),
             b.exceedances(i),
             c.total(),
