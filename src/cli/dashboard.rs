@@ -7,7 +7,8 @@
 //!   from one watch on the API server, not polled.
 //! - `/rollouts/NS/NAME`: one Rollout: the HTML report's page ([`super::html`]: summary with the
 //!   contract gate's answer and reason, metrics, look-by-look plots, decisions) plus the step
-//!   program with the current step and the fleet table.
+//!   program with the current step and the fleet table: the operator's record from status and
+//!   every pod (at most 200) asked live through the fleet gate's own code ([`fleet`]).
 //! - With `--allow-actions`: promote, abort, retry, pause and resume buttons that POST to
 //!   `/rollouts/NS/NAME/ACTION` and send exactly the CLI's patch
 //!   ([`super::rollouts::apply_control`]) under the user's identity. Without the flag every POST
@@ -21,12 +22,12 @@
 //! Content Security Policy admitting only its own hashed style and script, and loads nothing
 //! from anywhere else.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -294,7 +295,12 @@ fn rollout_csp() -> String {
 }
 
 /// One Rollout's page (pure): the report page with the dashboard's sections.
-fn rollout_page(rollout: &Rollout, token: Option<&str>, now: Timestamp) -> Result<String, String> {
+fn rollout_page(
+    rollout: &Rollout,
+    token: Option<&str>,
+    now: Timestamp,
+    live_fleet: &fleet::LiveFleet,
+) -> Result<String, String> {
     let k = key(rollout);
     let mut top = String::from("<p><a href=\"/\">← all Rollouts</a></p>\n");
     if let Some(token) = token {
@@ -326,39 +332,7 @@ fn rollout_page(rollout: &Rollout, token: Option<&str>, now: Timestamp) -> Resul
         .collect();
     let mut sections = String::from("<h2>Steps</h2>\n");
     sections.push_str(&html::table(["#", "step", "state"], &steps));
-    sections.push_str("<h2>Fleet</h2>\n");
-    match &status.fleet {
-        None => sections.push_str("<p class=\"note\">Not checked yet.</p>\n"),
-        Some(f) => {
-            sections.push_str(&format!(
-                "<p>{}: {} of {} pods match, {} failing, {} not ready</p>\n",
-                text::for_html(&format!("{:?}", f.verdict)),
-                f.pods_matching,
-                f.pods_checked,
-                f.pods_failing,
-                f.pods_not_ready
-            ));
-            let rows: Vec<[String; 5]> = f
-                .failing_pods
-                .iter()
-                .map(|p| {
-                    [
-                        p.pod.clone(),
-                        p.track.clone().unwrap_or_default(),
-                        p.problem.clone(),
-                        p.reported.clone().unwrap_or_default(),
-                        p.expected.clone().unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            if !rows.is_empty() {
-                sections.push_str(&html::table(
-                    ["pod", "track", "problem", "reported", "expected"],
-                    &rows,
-                ));
-            }
-        }
-    }
+    sections.push_str(&fleet::section(status.fleet.as_ref(), live_fleet));
     let policy = rollout
         .spec
         .analysis
@@ -369,12 +343,34 @@ fn rollout_page(rollout: &Rollout, token: Option<&str>, now: Timestamp) -> Resul
     html::render_with(&report::page(rollout), series, &policy, &top, &sections)
 }
 
+/// A Rollout's pods as [`fleet::read`] found them, reused while fresh. The map's lock is not
+/// held while the pods are asked (a slow pod must not stall other pages).
+async fn live_fleet(shared: &Shared, rollout: &Rollout) -> Arc<fleet::LiveFleet> {
+    let k = key(rollout);
+    let cached = shared
+        .fleets
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&k).cloned())
+        .filter(|(at, _)| at.elapsed() < fleet::FRESH_FOR);
+    if let Some((_, live)) = cached {
+        return live;
+    }
+    let live = Arc::new(fleet::read(&shared.client, rollout).await);
+    if let Ok(mut m) = shared.fleets.lock() {
+        m.insert(k, (Instant::now(), live.clone()));
+    }
+    live
+}
+
 /// What the handlers share.
 struct Shared {
     rollouts: RwLock<BTreeMap<Key, Rollout>>,
     events: broadcast::Sender<String>,
     client: kube::Client,
     token: String,
+    /// The last live read of each Rollout's pods ([`fleet::FRESH_FOR`]).
+    fleets: Mutex<HashMap<Key, (Instant, Arc<fleet::LiveFleet>)>>,
     port: u16,
     allow_actions: bool,
     scope: String,
@@ -457,7 +453,8 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 );
             };
             let token = shared.allow_actions.then_some(shared.token.as_str());
-            match rollout_page(&rollout, token, Timestamp::now()) {
+            let live = live_fleet(&shared, &rollout).await;
+            match rollout_page(&rollout, token, Timestamp::now(), &live) {
                 Ok(page) => respond(
                     StatusCode::OK,
                     Some(rollout_csp()),
@@ -650,6 +647,7 @@ pub fn run(args: DashboardArgs) -> ExitCode {
             events,
             client,
             token,
+            fleets: Mutex::new(HashMap::new()),
             port,
             allow_actions: args.allow_actions,
             scope,
@@ -693,5 +691,6 @@ pub fn run(args: DashboardArgs) -> ExitCode {
     })
 }
 
+mod fleet;
 #[cfg(test)]
 mod tests;

@@ -12,8 +12,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::ResourceExt;
 use serde_json::{json, Value};
+use tollgate::crd::LABEL_ROLLOUT;
 
 use crate::support::http::http;
 use crate::support::ports::free_port;
@@ -233,6 +236,32 @@ async fn the_dashboard_is_live_and_acts_only_when_allowed_from_its_own_pages() {
         .await;
     let figures = driver.elements(None, "h2").await;
     assert!(!figures.is_empty(), "the Rollout page has its sections");
+    // The fleet table lists every pod of the Rollout, the passing ones too, with what each
+    // reported (status keeps only failing pods: the page asks them as the fleet gate does).
+    let pods: Api<Pod> = world.ns.api();
+    let ours = pods
+        .list(&ListParams::default().labels(&format!("{LABEL_ROLLOUT}={NAME}")))
+        .await
+        .expect("list the Rollout's pods");
+    let mut expected: Vec<String> = ours.items.iter().map(|p| p.name_any()).collect();
+    expected.sort();
+    assert!(!expected.is_empty(), "the scenario runs pods");
+    let mut listed = Vec::new();
+    for row in driver.elements(None, "#fleet-pods tr").await.iter().skip(1) {
+        let cells = driver.elements(Some(row), "td").await;
+        let mut texts = Vec::new();
+        for c in &cells {
+            texts.push(driver.text(c).await);
+        }
+        assert_eq!(texts.len(), 5, "pod, track, version, config hash, verdict");
+        assert_eq!(texts[1], "stable", "{texts:?}");
+        assert_eq!(texts[2], "1.0.0", "{texts:?}");
+        assert_ne!(texts[3], "-", "a reported config hash: {texts:?}");
+        assert_eq!(texts[4], "matches", "{texts:?}");
+        listed.push(texts[0].clone());
+    }
+    listed.sort();
+    assert_eq!(listed, expected, "every pod of the Rollout is a row");
     let pause = driver.elements(None, "#do-pause").await;
     assert_eq!(pause.len(), 1, "one pause button");
     driver.click(&pause[0]).await;

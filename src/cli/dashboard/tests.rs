@@ -169,7 +169,7 @@ fn the_row_event_carries_raw_text_for_textcontent() {
 fn the_rollout_page_has_the_step_program_and_buttons_only_with_actions() {
     let r = rollout("shop", "checkout", "pod said <b>no</b>");
     let now = Timestamp::from_second(1_800_000_000).unwrap();
-    let read_only = rollout_page(&r, None, now).unwrap();
+    let read_only = rollout_page(&r, None, now, &fleet::LiveFleet::default()).unwrap();
     assert!(!read_only.contains("<form") && !read_only.contains("<button"));
     assert!(read_only.contains("<h2>Steps</h2>"));
     assert!(read_only.contains("<td>setWeight 20%</td><td>← current, started"));
@@ -177,7 +177,7 @@ fn the_rollout_page_has_the_step_program_and_buttons_only_with_actions() {
     assert!(read_only.contains("pod said &lt;b&gt;no&lt;/b&gt;"));
     assert!(!read_only.to_lowercase().contains("<script"));
     let token = "ab".repeat(32);
-    let acting = rollout_page(&r, Some(&token), now).unwrap();
+    let acting = rollout_page(&r, Some(&token), now, &fleet::LiveFleet::default()).unwrap();
     for (action, _) in ACTIONS {
         assert!(acting.contains(&format!(
             "<form method=\"post\" action=\"/rollouts/shop/checkout/{action}\">\
