@@ -8,7 +8,7 @@
 //! - `/rollouts/NS/NAME`: one Rollout: the HTML report's page ([`super::html`]: summary with the
 //!   contract gate's answer and reason, metrics, look-by-look plots, decisions) plus the step
 //!   program with the current step and the fleet table: the operator's record from status and
-//!   every pod (at most 200) asked live through the fleet gate's own code ([`fleet`]).
+//!   every pod (at most 200) asked live through the fleet gate's own code (`dashboard/fleet.rs`).
 //! - With `--allow-actions`: promote, abort, retry, pause and resume buttons that POST to
 //!   `/rollouts/NS/NAME/ACTION` and send exactly the CLI's patch
 //!   ([`super::rollouts::apply_control`]) under the user's identity. Without the flag every POST
