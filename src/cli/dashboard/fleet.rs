@@ -58,6 +58,16 @@ fn scope(rollout: &Rollout) -> Option<FleetScope> {
     })
 }
 
+/// What a live read depends on besides time: the phase and the versions (a read made in
+/// another phase or for other versions is not reused).
+pub(super) fn basis(rollout: &Rollout) -> String {
+    let status = rollout.status.clone().unwrap_or_default();
+    format!(
+        "{:?} {:?} {:?}",
+        status.phase, status.canary_version, status.stable_version
+    )
+}
+
 /// The verdict cell of a pod: `matches`, or each problem with what was expected.
 fn verdict(v: &PodVerdict) -> String {
     if v.passed() {
@@ -361,6 +371,25 @@ mod tests {
             off.contains("cannot &lt;list&gt;") && !off.contains("fleet-pods"),
             "{off}"
         );
+    }
+
+    #[test]
+    fn a_read_is_not_reused_across_phases_or_versions() {
+        let mut r: Rollout = serde_json::from_value(serde_json::json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "demo", "namespace": "shop"},
+            "spec": {"version": "2.0.0", "selector": {"matchLabels": {"app": "demo"}},
+                     "template": {"metadata": {"labels": {"app": "demo"}},
+                                  "spec": {"containers": [{"name": "app", "image": "x"}]}}},
+            "status": {"phase": "Analyzing", "stableVersion": "1.0.0", "canaryVersion": "2.0.0"}
+        }))
+        .expect("a Rollout");
+        let analyzing = basis(&r);
+        assert_eq!(basis(&r), analyzing);
+        let status = r.status.as_mut().unwrap();
+        status.phase = crate::crd::Phase::RolledBack;
+        status.canary_version = None;
+        assert_ne!(basis(&r), analyzing);
     }
 
     #[test]
