@@ -5,9 +5,11 @@
 //! - `/`: every Rollout in scope as a plain table (readable without JavaScript), kept live by a
 //!   small inline script that applies Server-Sent Events from `/events`; the events are pushed
 //!   from one watch on the API server, not polled.
-//! - `/rollouts/NS/NAME`: one Rollout: the HTML report's page ([`super::html`]: summary with the
+//! - `/rollouts/NS/NAME`: one Rollout, live like the list (its content is pushed again from
+//!   `/rollouts/NS/NAME/events` on each change the watch sees): the HTML report's page ([`super::html`]: summary with the
 //!   contract gate's answer and reason, metrics, look-by-look plots, decisions) plus the step
-//!   program with the current step and the fleet table.
+//!   program with the current step and the fleet table: the operator's record from status and
+//!   every pod (at most 200) asked live through the fleet gate's own code (`dashboard/fleet.rs`).
 //! - With `--allow-actions`: promote, abort, retry, pause and resume buttons that POST to
 //!   `/rollouts/NS/NAME/ACTION` and send exactly the CLI's patch
 //!   ([`super::rollouts::apply_control`]) under the user's identity. Without the flag every POST
@@ -21,12 +23,12 @@
 //! Content Security Policy admitting only its own hashed style and script, and loads nothing
 //! from anywhere else.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -79,6 +81,15 @@ var a=document.createElement('a');a.href=m.href;a.textContent=m.cells[j];c.appen
 else if(c.textContent!==m.cells[j]){c.textContent=m.cells[j];}}}\
 document.body.setAttribute('data-live',String(Number(document.body.getAttribute('data-live')||'0')+1));};})();";
 
+/// A Rollout page's script: replaces the page's content (`#live`) with each SSE message, the
+/// same content the server renders for the page itself (every outside string escaped there), so
+/// the page needs no reload. Without JavaScript the page still reads; it is just not live.
+/// `data-live` on the body counts applied messages, as on the list page.
+const ROLLOUT_SCRIPT: &str = "(function(){var l=document.getElementById('live');\
+var es=new EventSource(location.pathname+'/events');es.onmessage=function(e){\
+l.innerHTML=e.data;\
+document.body.setAttribute('data-live',String(Number(document.body.getAttribute('data-live')||'0')+1));};})();";
+
 /// The list table's columns.
 const COLUMNS: [&str; 13] = [
     "namespace",
@@ -111,6 +122,7 @@ enum Route {
     List,
     Events,
     Rollout(String, String),
+    RolloutEvents(String, String),
     Action(String, String, Control),
     NotFound,
     MethodNotAllowed,
@@ -137,6 +149,9 @@ fn route(method: &Method, path: &str) -> Route {
         ["rollouts", ns, name] if get && is_name(ns) && is_name(name) => {
             Route::Rollout(ns.to_string(), name.to_string())
         }
+        ["rollouts", ns, name, "events"] if get && is_name(ns) && is_name(name) => {
+            Route::RolloutEvents(ns.to_string(), name.to_string())
+        }
         ["rollouts", ns, name, action] if post && is_name(ns) && is_name(name) => {
             match ACTIONS.iter().find(|(a, _)| a == action) {
                 Some((_, control)) => Route::Action(ns.to_string(), name.to_string(), *control),
@@ -145,7 +160,11 @@ fn route(method: &Method, path: &str) -> Route {
         }
         // A path that exists, asked with another method.
         [""] | ["events"] => Route::MethodNotAllowed,
-        ["rollouts", ns, name] if is_name(ns) && is_name(name) => Route::MethodNotAllowed,
+        ["rollouts", ns, name] | ["rollouts", ns, name, "events"]
+            if is_name(ns) && is_name(name) =>
+        {
+            Route::MethodNotAllowed
+        }
         ["rollouts", ns, name, action]
             if is_name(ns) && is_name(name) && ACTIONS.iter().any(|(a, _)| a == action) =>
         {
@@ -214,6 +233,9 @@ fn cells(rollout: &Rollout) -> Vec<String> {
 }
 
 type Key = (String, String);
+
+/// A live fleet read: when, on what [`fleet::basis`], and what it found.
+type CachedFleet = (Instant, String, Arc<fleet::LiveFleet>);
 
 fn key(rollout: &Rollout) -> Key {
     (rollout.namespace().unwrap_or_default(), rollout.name_any())
@@ -284,17 +306,41 @@ fn list_csp() -> String {
     )
 }
 
-/// The Content Security Policy of a Rollout's page: its own style, no script, forms to itself.
+/// The Content Security Policy of a Rollout's page: its own style and script, SSE from itself,
+/// forms to itself.
 fn rollout_csp() -> String {
     format!(
-        "default-src 'none'; style-src 'sha256-{}'; form-action 'self'; base-uri 'none'; \
-         frame-ancestors 'none'",
-        html::csp_hash(html::CSS)
+        "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; connect-src 'self'; \
+         form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        html::csp_hash(html::CSS),
+        html::csp_hash(ROLLOUT_SCRIPT)
     )
 }
 
-/// One Rollout's page (pure): the report page with the dashboard's sections.
-fn rollout_page(rollout: &Rollout, token: Option<&str>, now: Timestamp) -> Result<String, String> {
+/// One Rollout's page (pure): [`rollout_content`] in `#live`, and the script that keeps it live.
+fn rollout_page(
+    rollout: &Rollout,
+    token: Option<&str>,
+    now: Timestamp,
+    live_fleet: &fleet::LiveFleet,
+) -> Result<String, String> {
+    let content = rollout_content(rollout, token, now, live_fleet)?;
+    Ok(html::document(
+        &report::page(rollout).title,
+        None,
+        &format!("<div id=\"live\">{content}</div>\n"),
+        &format!("<script>{ROLLOUT_SCRIPT}</script>\n"),
+    ))
+}
+
+/// One Rollout's content (pure): the report's content with the dashboard's sections; what the
+/// page shows first and what each of its SSE messages carries.
+fn rollout_content(
+    rollout: &Rollout,
+    token: Option<&str>,
+    now: Timestamp,
+    live_fleet: &fleet::LiveFleet,
+) -> Result<String, String> {
     let k = key(rollout);
     let mut top = String::from("<p><a href=\"/\">← all Rollouts</a></p>\n");
     if let Some(token) = token {
@@ -326,39 +372,7 @@ fn rollout_page(rollout: &Rollout, token: Option<&str>, now: Timestamp) -> Resul
         .collect();
     let mut sections = String::from("<h2>Steps</h2>\n");
     sections.push_str(&html::table(["#", "step", "state"], &steps));
-    sections.push_str("<h2>Fleet</h2>\n");
-    match &status.fleet {
-        None => sections.push_str("<p class=\"note\">Not checked yet.</p>\n"),
-        Some(f) => {
-            sections.push_str(&format!(
-                "<p>{}: {} of {} pods match, {} failing, {} not ready</p>\n",
-                text::for_html(&format!("{:?}", f.verdict)),
-                f.pods_matching,
-                f.pods_checked,
-                f.pods_failing,
-                f.pods_not_ready
-            ));
-            let rows: Vec<[String; 5]> = f
-                .failing_pods
-                .iter()
-                .map(|p| {
-                    [
-                        p.pod.clone(),
-                        p.track.clone().unwrap_or_default(),
-                        p.problem.clone(),
-                        p.reported.clone().unwrap_or_default(),
-                        p.expected.clone().unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            if !rows.is_empty() {
-                sections.push_str(&html::table(
-                    ["pod", "track", "problem", "reported", "expected"],
-                    &rows,
-                ));
-            }
-        }
-    }
+    sections.push_str(&fleet::section(status.fleet.as_ref(), live_fleet));
     let policy = rollout
         .spec
         .analysis
@@ -366,15 +380,42 @@ fn rollout_page(rollout: &Rollout, token: Option<&str>, now: Timestamp) -> Resul
         .map(judge_policy)
         .unwrap_or_default();
     let series = status.analysis.as_ref().and_then(|a| a.series.as_ref());
-    html::render_with(&report::page(rollout), series, &policy, &top, &sections)
+    html::content(&report::page(rollout), series, &policy, &top, &sections)
+}
+
+/// A Rollout's pods as [`fleet::read`] found them, reused while fresh and while the Rollout is
+/// in the same phase at the same versions (a rollback must not show the canary's pods from
+/// before it). The map's lock is not
+/// held while the pods are asked (a slow pod must not stall other pages).
+async fn live_fleet(shared: &Shared, rollout: &Rollout) -> Arc<fleet::LiveFleet> {
+    let k = key(rollout);
+    let basis = fleet::basis(rollout);
+    let cached = shared
+        .fleets
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&k).cloned())
+        .filter(|(at, b, _)| at.elapsed() < fleet::FRESH_FOR && *b == basis);
+    if let Some((_, _, live)) = cached {
+        return live;
+    }
+    let live = Arc::new(fleet::read(&shared.client, rollout).await);
+    if let Ok(mut m) = shared.fleets.lock() {
+        m.insert(k, (Instant::now(), basis, live.clone()));
+    }
+    live
 }
 
 /// What the handlers share.
 struct Shared {
     rollouts: RwLock<BTreeMap<Key, Rollout>>,
     events: broadcast::Sender<String>,
+    /// The key of each Rollout the watch saw change (a Rollout's page re-renders on its own).
+    changes: broadcast::Sender<Key>,
     client: kube::Client,
     token: String,
+    /// The last live read of each Rollout's pods ([`fleet::FRESH_FOR`]).
+    fleets: Mutex<HashMap<Key, CachedFleet>>,
     port: u16,
     allow_actions: bool,
     scope: String,
@@ -444,6 +485,17 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             )
         }
         Route::Events => events(&shared).into_response(),
+        Route::RolloutEvents(ns, name) => {
+            let k = (ns, name);
+            let known = shared.rollouts.read().is_ok_and(|m| m.contains_key(&k));
+            if !known {
+                return plain(
+                    StatusCode::NOT_FOUND,
+                    "no such Rollout in this dashboard's scope",
+                );
+            }
+            rollout_events(shared.clone(), k).into_response()
+        }
         Route::Rollout(ns, name) => {
             let rollout = shared
                 .rollouts
@@ -457,7 +509,8 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 );
             };
             let token = shared.allow_actions.then_some(shared.token.as_str());
-            match rollout_page(&rollout, token, Timestamp::now()) {
+            let live = live_fleet(&shared, &rollout).await;
+            match rollout_page(&rollout, token, Timestamp::now(), &live) {
                 Ok(page) => respond(
                     StatusCode::OK,
                     Some(rollout_csp()),
@@ -531,6 +584,51 @@ fn events(
     Sse::new(first.chain(rest)).keep_alive(KeepAlive::default())
 }
 
+/// `/rollouts/NS/NAME/events`: the Rollout's content now, then again after each change the
+/// watch reports for it. A subscriber that fell behind renders the state as it stands (nothing
+/// is lost: each message is the whole content); a deleted Rollout gets a last message saying so.
+fn rollout_events(
+    shared: Arc<Shared>,
+    k: Key,
+) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>> + Send + 'static> {
+    let receiver = shared.changes.subscribe();
+    let stream = futures::stream::unfold(
+        (shared, receiver, k, true),
+        |(shared, mut receiver, k, first)| async move {
+            if !first {
+                loop {
+                    match receiver.recv().await {
+                        Ok(changed) if changed == k => break,
+                        Ok(_) => continue,
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+            let rollout = shared.rollouts.read().ok().and_then(|m| m.get(&k).cloned());
+            let content = match rollout {
+                None => "<h1>Gone</h1>\n<p>This Rollout was deleted. <a href=\"/\">All Rollouts</a></p>\n"
+                    .to_string(),
+                Some(rollout) => {
+                    let token = shared.allow_actions.then_some(shared.token.as_str());
+                    let live = live_fleet(&shared, &rollout).await;
+                    rollout_content(&rollout, token, Timestamp::now(), &live).unwrap_or_else(|e| {
+                        format!(
+                            "<p>cannot render the page: {}</p>\n",
+                            text::for_html(&e)
+                        )
+                    })
+                }
+            };
+            Some((
+                Ok(Event::default().data(content)),
+                (shared, receiver, k, false),
+            ))
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
 /// Keep `shared.rollouts` in step with the API server and publish every change; `ready` is
 /// answered after the first complete list (or the first error, so a dashboard without the right
 /// to watch says so instead of showing an empty table).
@@ -558,9 +656,11 @@ async fn follow(
                 };
                 for k in old.keys().filter(|k| !fresh.contains_key(*k)) {
                     let _ = shared.events.send(deleted_event(k));
+                    let _ = shared.changes.send(k.clone());
                 }
                 for r in fresh.values() {
                     let _ = shared.events.send(row_event(r));
+                    let _ = shared.changes.send(key(r));
                 }
                 if let Some(tx) = ready.take() {
                     let _ = tx.send(Ok(()));
@@ -568,10 +668,12 @@ async fn follow(
             }
             Ok(watcher::Event::Apply(r)) => {
                 let event = row_event(&r);
+                let k = key(&r);
                 if let Ok(mut m) = shared.rollouts.write() {
-                    m.insert(key(&r), r);
+                    m.insert(k.clone(), r);
                 }
                 let _ = shared.events.send(event);
+                let _ = shared.changes.send(k);
             }
             Ok(watcher::Event::Delete(r)) => {
                 let k = key(&r);
@@ -579,6 +681,7 @@ async fn follow(
                     m.remove(&k);
                 }
                 let _ = shared.events.send(deleted_event(&k));
+                let _ = shared.changes.send(k);
             }
             Err(e) => match ready.take() {
                 Some(tx) => {
@@ -645,11 +748,14 @@ pub fn run(args: DashboardArgs) -> ExitCode {
             }
         };
         let (events, _) = broadcast::channel(1024);
+        let (changes, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
             rollouts: RwLock::new(BTreeMap::new()),
             events,
+            changes,
             client,
             token,
+            fleets: Mutex::new(HashMap::new()),
             port,
             allow_actions: args.allow_actions,
             scope,
@@ -693,5 +799,6 @@ pub fn run(args: DashboardArgs) -> ExitCode {
     })
 }
 
+mod fleet;
 #[cfg(test)]
 mod tests;

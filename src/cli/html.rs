@@ -405,8 +405,7 @@ pub fn render(
 }
 
 /// The whole page with two HTML fragments of the caller's (already escaped): `top` after the
-/// heading, `sections` after the summary table (the dashboard's links, buttons, step program
-/// and fleet table).
+/// heading, `sections` after the summary table.
 pub(crate) fn render_with(
     page: &ReportPage,
     series: Option<&AnalysisSeries>,
@@ -414,14 +413,37 @@ pub(crate) fn render_with(
     top: &str,
     sections: &str,
 ) -> Result<String, String> {
-    let css_hash = csp_hash(CSS);
-    let title = text::for_html(&page.title);
-    let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'sha256-{css_hash}'\">\n\
+    let csp = format!("default-src 'none'; style-src 'sha256-{}'", csp_hash(CSS));
+    let body = content(page, series, policy, top, sections)?;
+    Ok(document(&page.title, Some(&csp), &body, ""))
+}
+
+/// A page around `body` (already escaped HTML): the head with the CSS, and `tail` (e.g. a
+/// script) after the body. `csp`, when given, is repeated in a `<meta>` so a saved file keeps
+/// it (our own fixed text: not escaped); a served page sends its own policy as a header.
+pub(crate) fn document(title: &str, csp: Option<&str>, body: &str, tail: &str) -> String {
+    let title = text::for_html(title);
+    let meta = csp
+        .map(|c| format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{c}\">\n"))
+        .unwrap_or_default();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n{meta}\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title><style>{CSS}</style></head><body>\n<h1>{title}</h1>\n{top}"
-    );
+         <title>{title}</title><style>{CSS}</style></head><body>\n{body}{tail}</body></html>\n"
+    )
+}
+
+/// The page's content (the inside of `<body>`): heading, `top`, summary, `sections`, metrics,
+/// plots, decisions.
+pub(crate) fn content(
+    page: &ReportPage,
+    series: Option<&AnalysisSeries>,
+    policy: &JudgePolicy,
+    top: &str,
+    sections: &str,
+) -> Result<String, String> {
+    let title = text::for_html(&page.title);
+    let mut out = format!("<h1>{title}</h1>\n{top}");
     let facts: Vec<[String; 2]> = page
         .facts
         .iter()
@@ -458,7 +480,6 @@ pub(crate) fn render_with(
         out.push_str("<h2>Decisions</h2>\n");
         out.push_str(&table(["at", "phase", "reason", "message"], &page.history));
     }
-    out.push_str("</body></html>\n");
     Ok(out)
 }
 

@@ -18,8 +18,8 @@ use crate::crd::{
     self, track_labels, FleetStatus, GateVerdict, PodFinding, Rollout, SmokeStatus, Track,
 };
 use crate::gates::fleet::{
-    self, AttestConfig, ConfigRule, ExpectedWorkload, FleetExpectation, FleetReport, HttpAttestor,
-    ImageRecordAttestor, TrackInventory,
+    self, AttestConfig, ConfigRule, ExpectedWorkload, FleetExpectation, FleetOutcome, FleetReport,
+    HttpAttestor, ImageRecordAttestor, TrackInventory,
 };
 use crate::gates::smoke;
 use crate::rollout::children::{self, deployment_name};
@@ -574,6 +574,27 @@ impl Observer {
         prometheus: Option<Result<PrometheusProvider, String>>,
         now: Timestamp,
     ) -> Result<FleetObservation, ObserveError> {
+        let outcome = self
+            .fleet_outcome(rollout, deployments, original, scope, prometheus, None)
+            .await?;
+        Ok(FleetObservation {
+            status: fleet_status(&outcome.report, now),
+            verdict: outcome.verdict(),
+        })
+    }
+
+    /// What [`Observer::fleet`] asks, with every pod's verdict (the dashboard's fleet table
+    /// shows them; status keeps only the failing ones). `max_pods` asks only the first pods by
+    /// track and name (the dashboard's bound); the gate passes `None`: every pod.
+    pub async fn fleet_outcome(
+        &self,
+        rollout: &Rollout,
+        deployments: &BTreeMap<Track, Deployment>,
+        original: Option<&Deployment>,
+        scope: &FleetScope,
+        prometheus: Option<Result<PrometheusProvider, String>>,
+        max_pods: Option<usize>,
+    ) -> Result<FleetOutcome, ObserveError> {
         let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
         let name = rollout.metadata.name.clone().unwrap_or_default();
         let config = attest_config(&rollout.spec)?;
@@ -607,7 +628,13 @@ impl Observer {
             parts.push(self.original_inventory(&namespace, original).await?);
         }
         let mut expectation = fleet_expectation(&rollout.spec, scope);
-        let inventory = TrackInventory::merge(parts);
+        let mut inventory = TrackInventory::merge(parts);
+        if let Some(max) = max_pods {
+            inventory.targets.truncate(max);
+            inventory
+                .not_ready
+                .truncate(max.saturating_sub(inventory.targets.len()));
+        }
         let check = rollout.spec.fleet_check();
         let outcome = match check.source {
             crd::FleetSource::Http => {
@@ -655,10 +682,7 @@ impl Observer {
                 fleet::check(&attestor, concurrency, &expectation, inventory).await
             }
         };
-        Ok(FleetObservation {
-            status: fleet_status(&outcome.report, now),
-            verdict: outcome.verdict(),
-        })
+        Ok(outcome)
     }
 
     /// Send the smoke requests to the ready canary pods.

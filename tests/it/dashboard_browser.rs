@@ -1,10 +1,14 @@
 //! `tollgate dashboard` against the real cluster, in a real browser (Debian's chromium through
 //! chromedriver, [`crate::support::webdriver`], JavaScript on): the list page shows the
-//! Rollout; a change to the Rollout arrives over Server-Sent Events without a reload; with
+//! Rollout; a change to the Rollout arrives over Server-Sent Events without a reload, on the list
+//! and on the Rollout's own page (a rollout of 2.0.0 through to its rollback, with one plotted
+//! point per look); the fleet table lists every pod with what it reported; with
 //! `--allow-actions` the page's "pause" button sets `spec.paused` (read back from the API
 //! server); without the flag a POST is refused, with it a POST without the page's CSRF token is
 //! refused; a request with a foreign Host header (DNS rebinding) is refused; the browser logs no
-//! console error (a script or style the Content Security Policy refused would be one).
+//! console error (a script or style the Content Security Policy refused would be one) and sends
+//! no request off 127.0.0.1. Screenshots of the list, the rolled-back Rollout's page and its
+//! HTML report are saved under `$TOLLGATE_SCREENSHOT_DIR` or `target/tmp/screenshots` (printed).
 //!
 //! `tests/cluster/run-peer-tests.sh --test it -- --include-ignored dashboard_browser`.
 
@@ -12,14 +16,18 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::ResourceExt;
 use serde_json::{json, Value};
+use tollgate::crd::{Phase, LABEL_ROLLOUT};
 
+use crate::support::cli::tollgate;
 use crate::support::http::http;
 use crate::support::ports::free_port;
 use crate::support::rollout_manifest::NAME;
 use crate::support::scenario::Scenario;
-use crate::support::webdriver::Driver;
+use crate::support::webdriver::{screenshot_dir, Driver};
 
 /// A `tollgate dashboard` process, ended when dropped.
 struct Dashboard {
@@ -108,6 +116,60 @@ async fn row(driver: &Driver, ns: &str) -> Vec<String> {
         texts.push(driver.text(&c).await);
     }
     texts
+}
+
+/// A fact of the Rollout page's summary table (the first table in `#live`), as shown now.
+async fn fact(driver: &Driver, name: &str) -> String {
+    let script = format!(
+        "var t=document.querySelector('#live table');if(!t){{return null;}}\
+         for(var i=0;i<t.rows.length;i++){{var r=t.rows[i];\
+         if(r.cells.length>1&&r.cells[0].textContent==={}){{return r.cells[1].textContent;}}}}\
+         return null;",
+        json!(name)
+    );
+    driver
+        .execute(&script)
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Wait (at most 240 s: a whole canary) until the page's fact satisfies `done`.
+async fn wait_for_fact(driver: &Driver, name: &str, done: impl Fn(&str) -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let value = fact(driver, name).await;
+        if done(&value) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the page's {name} is still {value:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Every request the browser made went to the dashboard on 127.0.0.1, or never left the
+/// machine (a `file://` report, `data:`, the browser's own `chrome://` and `about:` pages).
+fn stays_local(requests: &[(String, String)]) {
+    assert!(!requests.is_empty(), "the performance log records requests");
+    let outside: Vec<&(String, String)> = requests
+        .iter()
+        .filter(|(u, _)| {
+            ![
+                "http://127.0.0.1:",
+                "file://",
+                "data:",
+                "chrome://",
+                "about:",
+            ]
+            .iter()
+            .any(|p| u.starts_with(p))
+        })
+        .collect();
+    assert!(outside.is_empty(), "requests left 127.0.0.1: {outside:?}");
 }
 
 fn no_console_errors(console: &[Value]) {
@@ -211,10 +273,93 @@ async fn the_dashboard_is_live_and_acts_only_when_allowed_from_its_own_pages() {
         .unwrap_or_default()
         .to_string();
     assert!(csp.starts_with("default-src 'none'"), "{csp}");
+
+    // The Rollout's page is live too: open it, mark it, roll out 2.0.0 with errors; the phase
+    // changes on the page without a reload, through to the rollback, and the plots of the
+    // rolled-back analysis have one point per look.
+    let page_url = format!("{}/rollouts/{ns}/{NAME}", read_only.base);
+    driver.goto(&page_url).await;
+    driver
+        .execute("window.tollgateMark = 43; return null;")
+        .await;
+    assert_eq!(fact(&driver, "phase").await, "Succeeded");
+    world.roll_to("2.0.0", 0.15, None).await;
+    wait_for_fact(
+        &driver,
+        "phase",
+        |p| p != "Succeeded",
+        "the rollout started",
+    )
+    .await;
+    let status = world.finished("2.0.0").await;
+    assert_eq!(status.phase, Phase::RolledBack, "{status:#?}");
+    wait_for_fact(&driver, "phase", |p| p == "RolledBack", "the rollback").await;
+    assert_eq!(
+        driver.execute("return window.tollgateMark;").await,
+        json!(43),
+        "the Rollout page was not reloaded"
+    );
+    let looks = usize::try_from(status.analysis.as_ref().expect("analysis").looks).unwrap();
+    let weight = driver.elements(None, "#live figure").await;
+    assert!(weight.len() >= 4, "weight, error rate, estimate, e-values");
+    let points = driver
+        .call(
+            reqwest::Method::GET,
+            &format!("/element/{}/attribute/data-points", weight[0]),
+            None,
+        )
+        .await;
+    assert_eq!(
+        points.as_str().and_then(|p| p.parse::<usize>().ok()),
+        Some(looks),
+        "the weight plot has one point per look"
+    );
+    let shots = screenshot_dir();
+    driver
+        .screenshot(&shots.join("dashboard-rollout-rolled-back.png"))
+        .await;
+    driver.goto(&format!("{}/", read_only.base)).await;
+    let cells = row(&driver, &ns).await;
+    assert_eq!(
+        cells.get(2).map(String::as_str),
+        Some("RolledBack"),
+        "{cells:?}"
+    );
+    driver.screenshot(&shots.join("dashboard-list.png")).await;
+    // The HTML report of the same Rollout, as a file (it needs no server).
+    let report = tollgate(
+        &[
+            "report",
+            NAME,
+            "-n",
+            &ns,
+            "-o",
+            "html",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+        &[],
+    );
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let report_file = dir.join("report.html");
+    std::fs::write(&report_file, &report.stdout).unwrap();
+    driver
+        .goto(&format!("file://{}", report_file.display()))
+        .await;
+    assert!(driver.elements(None, "figure").await.len() >= 4);
+    driver
+        .screenshot(&shots.join("report-rolled-back.png"))
+        .await;
+
     // Leave the page before the server goes, so its event stream ends cleanly (a stream cut by
     // the server's exit would be logged as a network error).
     driver.goto("about:blank").await;
     no_console_errors(&driver.log("browser").await);
+    stays_local(&driver.requests().await);
     drop(read_only);
 
     // With actions: a forged POST (no token) is refused; the page's own button pauses.
@@ -233,6 +378,36 @@ async fn the_dashboard_is_live_and_acts_only_when_allowed_from_its_own_pages() {
         .await;
     let figures = driver.elements(None, "h2").await;
     assert!(!figures.is_empty(), "the Rollout page has its sections");
+    // The fleet table lists every pod of the Rollout (after the rollback: the stable ones), the
+    // passing ones too, with what each reported (status keeps only failing pods: the page asks
+    // them as the fleet gate does).
+    let pods: Api<Pod> = world.ns.api();
+    let ours = pods
+        .list(
+            &ListParams::default()
+                .labels(&format!("{LABEL_ROLLOUT}={NAME},tollgate.dev/track=stable")),
+        )
+        .await
+        .expect("list the Rollout's pods");
+    let mut expected: Vec<String> = ours.items.iter().map(|p| p.name_any()).collect();
+    expected.sort();
+    assert!(!expected.is_empty(), "the scenario runs pods");
+    let mut listed = Vec::new();
+    for row in driver.elements(None, "#fleet-pods tr").await.iter().skip(1) {
+        let cells = driver.elements(Some(row), "td").await;
+        let mut texts = Vec::new();
+        for c in &cells {
+            texts.push(driver.text(c).await);
+        }
+        assert_eq!(texts.len(), 5, "pod, track, version, config hash, verdict");
+        assert_eq!(texts[1], "stable", "{texts:?}");
+        assert_eq!(texts[2], "1.0.0", "{texts:?}");
+        assert_ne!(texts[3], "-", "a reported config hash: {texts:?}");
+        assert_eq!(texts[4], "matches", "{texts:?}");
+        listed.push(texts[0].clone());
+    }
+    listed.sort();
+    assert_eq!(listed, expected, "every pod of the Rollout is a row");
     let pause = driver.elements(None, "#do-pause").await;
     assert_eq!(pause.len(), 1, "one pause button");
     driver.click(&pause[0]).await;
@@ -245,6 +420,7 @@ async fn the_dashboard_is_live_and_acts_only_when_allowed_from_its_own_pages() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     no_console_errors(&driver.log("browser").await);
+    stays_local(&driver.requests().await);
     driver.call(reqwest::Method::DELETE, "", None).await;
     drop(driver);
     drop(acting);

@@ -39,6 +39,15 @@ fn routes_are_the_four_pages_and_nothing_else() {
         Route::Action("shop".into(), "checkout".into(), Control::Pause)
     );
     assert_eq!(
+        route(&Method::GET, "/rollouts/shop/checkout/events"),
+        Route::RolloutEvents("shop".into(), "checkout".into())
+    );
+    assert_eq!(
+        route(&Method::POST, "/rollouts/shop/checkout/events"),
+        Route::NotFound,
+        "refused as a POST, which a read-only dashboard refuses first anyway"
+    );
+    assert_eq!(
         route(&Method::POST, "/rollouts/shop/checkout/resume"),
         Route::Action("shop".into(), "checkout".into(), Control::Resume)
     );
@@ -139,8 +148,8 @@ fn the_list_escapes_every_outside_string_and_admits_only_its_own_script() {
     assert!(csp.contains(&format!("'sha256-{}'", html::csp_hash(SCRIPT))));
     assert!(csp.contains("connect-src 'self'"));
     assert!(
-        !rollout_csp().contains("script-src"),
-        "the Rollout page runs no script"
+        !rollout_csp().contains(&html::csp_hash(SCRIPT)),
+        "each page admits its own script only"
     );
 }
 
@@ -169,15 +178,24 @@ fn the_row_event_carries_raw_text_for_textcontent() {
 fn the_rollout_page_has_the_step_program_and_buttons_only_with_actions() {
     let r = rollout("shop", "checkout", "pod said <b>no</b>");
     let now = Timestamp::from_second(1_800_000_000).unwrap();
-    let read_only = rollout_page(&r, None, now).unwrap();
+    let read_only = rollout_page(&r, None, now, &fleet::LiveFleet::default()).unwrap();
     assert!(!read_only.contains("<form") && !read_only.contains("<button"));
     assert!(read_only.contains("<h2>Steps</h2>"));
     assert!(read_only.contains("<td>setWeight 20%</td><td>← current, started"));
     assert!(read_only.contains("<td>pause until resumed</td><td></td>"));
     assert!(read_only.contains("pod said &lt;b&gt;no&lt;/b&gt;"));
-    assert!(!read_only.to_lowercase().contains("<script"));
+    // One script, the live one, admitted by its hash; the content sits in #live for it.
+    assert_eq!(read_only.matches("<script").count(), 1);
+    assert!(read_only.contains(&format!("<script>{ROLLOUT_SCRIPT}</script>")));
+    assert!(rollout_csp().contains(&format!("'sha256-{}'", html::csp_hash(ROLLOUT_SCRIPT))));
+    assert!(rollout_csp().contains("connect-src 'self'"));
+    assert!(read_only.contains("<div id=\"live\"><h1>Rollout shop/checkout</h1>"));
+    // What an SSE message carries is the same content, without the document around it.
+    let content = rollout_content(&r, None, now, &fleet::LiveFleet::default()).unwrap();
+    assert!(read_only.contains(&content));
+    assert!(!content.contains("<script") && !content.contains("<html"));
     let token = "ab".repeat(32);
-    let acting = rollout_page(&r, Some(&token), now).unwrap();
+    let acting = rollout_page(&r, Some(&token), now, &fleet::LiveFleet::default()).unwrap();
     for (action, _) in ACTIONS {
         assert!(acting.contains(&format!(
             "<form method=\"post\" action=\"/rollouts/shop/checkout/{action}\">\

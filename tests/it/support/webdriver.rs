@@ -196,3 +196,72 @@ impl Driver {
         .to_string()
     }
 }
+
+impl Driver {
+    /// Save a PNG of the whole page at `path`: the window is made 1280 px wide and as tall as
+    /// the page (at most 6000 px), so the picture is what a reader scrolls through.
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        // Small first: the page's height is at least the window's.
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": 1280, "height": 600})),
+        )
+        .await;
+        let height = self
+            .execute("return Math.min(6000, Math.max(600, document.documentElement.scrollHeight));")
+            .await
+            .as_f64()
+            .unwrap_or(900.0);
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": 1280, "height": height as i64 + 90})),
+        )
+        .await;
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            png.as_str().expect("a base64 PNG"),
+        )
+        .expect("the screenshot decodes");
+        assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("the screenshot directory");
+        }
+        std::fs::write(path, &bytes).expect("write the screenshot");
+        println!("screenshot: {} ({} bytes)", path.display(), bytes.len());
+    }
+
+    /// Every request the browser sent since the performance log was last read: (URL, the
+    /// document that made it).
+    pub async fn requests(&self) -> Vec<(String, String)> {
+        let mut requests = Vec::new();
+        for entry in self.log("performance").await {
+            let message: Value =
+                serde_json::from_str(entry["message"].as_str().unwrap_or("{}")).unwrap_or_default();
+            if message["message"]["method"] == json!("Network.requestWillBeSent") {
+                let params = &message["message"]["params"];
+                requests.push((
+                    params["request"]["url"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    params["documentURL"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                ));
+            }
+        }
+        requests
+    }
+}
+
+/// Where browser tests save their screenshots: `$TOLLGATE_SCREENSHOT_DIR`, else
+/// `target/tmp/screenshots` (Cargo's scratch directory for integration tests).
+pub fn screenshot_dir() -> std::path::PathBuf {
+    std::env::var_os("TOLLGATE_SCREENSHOT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"))
+}
