@@ -30,9 +30,9 @@ use crate::support::scenario::Scenario;
 use crate::support::webdriver::{screenshot_dir, Driver};
 
 /// A `tollgate dashboard` process, ended when dropped.
-struct Dashboard {
+pub(crate) struct Dashboard {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     port: u16,
 }
 
@@ -45,7 +45,7 @@ impl Drop for Dashboard {
 
 impl Dashboard {
     /// Start it and wait (bounded) for the line that says it serves.
-    async fn start(kubeconfig: &str, ns: &str, allow_actions: bool) -> Dashboard {
+    pub(crate) async fn start(kubeconfig: &str, ns: &str, allow_actions: bool) -> Dashboard {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         command
