@@ -393,25 +393,31 @@ fn rollout_content(
     html::content(&report::page(rollout), series, &policy, &top, &sections)
 }
 
-/// A Rollout's pods as [`fleet::read`] found them, reused while fresh and while the Rollout is
-/// in the same phase at the same versions (a rollback must not show the canary's pods from
-/// before it). The map's lock is not
-/// held while the pods are asked (a slow pod must not stall other pages).
-async fn live_fleet(shared: &Shared, rollout: &Rollout) -> Arc<fleet::LiveFleet> {
-    let k = key(rollout);
+/// The last live read of a Rollout's pods, if it is still fresh and was made in the same phase
+/// at the same versions (a rollback must not show the canary's pods from before it).
+fn cached_fleet(shared: &Shared, rollout: &Rollout) -> Option<Arc<fleet::LiveFleet>> {
     let basis = fleet::basis(rollout);
-    let cached = shared
+    shared
         .fleets
         .lock()
         .ok()
-        .and_then(|m| m.get(&k).cloned())
-        .filter(|(at, b, _)| at.elapsed() < fleet::FRESH_FOR && *b == basis);
-    if let Some((_, _, live)) = cached {
+        .and_then(|m| m.get(&key(rollout)).cloned())
+        .filter(|(at, b, _)| at.elapsed() < fleet::FRESH_FOR && *b == basis)
+        .map(|(_, _, live)| live)
+}
+
+/// A Rollout's pods as [`fleet::read`] finds them, or the fresh read of [`cached_fleet`]. The
+/// map's lock is not held while the pods are asked (a slow pod must not stall other pages).
+async fn live_fleet(shared: &Shared, rollout: &Rollout) -> Arc<fleet::LiveFleet> {
+    if let Some(live) = cached_fleet(shared, rollout) {
         return live;
     }
     let live = Arc::new(fleet::read(&shared.client, rollout).await);
     if let Ok(mut m) = shared.fleets.lock() {
-        m.insert(k, (Instant::now(), basis, live.clone()));
+        m.insert(
+            key(rollout),
+            (Instant::now(), fleet::basis(rollout), live.clone()),
+        );
     }
     live
 }
@@ -521,7 +527,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 );
             };
             let token = shared.allow_actions.then_some(shared.token.as_str());
-            let live = live_fleet(&shared, &rollout).await;
+            // The page is not held up by the pods (one that does not answer takes the fleet
+            // check's timeout): without a fresh read it says so, and the page's event stream,
+            // whose first message asks the pods, brings the table.
+            let live = cached_fleet(&shared, &rollout)
+                .unwrap_or_else(|| Arc::new(fleet::LiveFleet::asking()));
             match rollout_page(&rollout, token, Timestamp::now(), &live) {
                 Ok(page) => respond(
                     StatusCode::OK,

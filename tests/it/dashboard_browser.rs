@@ -448,6 +448,12 @@ async fn the_dashboard_is_live_and_acts_only_when_allowed_from_its_own_pages() {
     let mut expected: Vec<String> = ours.items.iter().map(|p| p.name_any()).collect();
     expected.sort();
     assert!(!expected.is_empty(), "the scenario runs pods");
+    // The table arrives by the page's event stream (the page itself is not held up by pods).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while driver.elements(None, "#fleet-pods").await.is_empty() {
+        assert!(Instant::now() < deadline, "no fleet table within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let mut listed = Vec::new();
     for row in driver.elements(None, "#fleet-pods tr").await.iter().skip(1) {
         let cells = driver.elements(Some(row), "td").await;
