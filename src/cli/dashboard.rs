@@ -49,7 +49,7 @@ use super::report;
 use super::rollouts::{
     apply_control, block_on, step_state, step_text, Control, Target, EXIT_ERROR, EXIT_OK,
 };
-use crate::crd::Rollout;
+use crate::crd::{Rollout, RolloutStatus};
 use crate::runtime::peers::prometheus::judge_policy;
 use crate::util::text;
 
@@ -209,9 +209,12 @@ fn new_token() -> Result<String, String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The list row of a Rollout: one raw string per [`COLUMNS`] entry.
+/// The list row of a Rollout: one raw string per [`COLUMNS`] entry. It borrows the status (a
+/// status carries a look-by-look record of up to 240 looks: copying it per row would cost more
+/// than the row).
 fn cells(rollout: &Rollout) -> Vec<String> {
-    let s = rollout.status.clone().unwrap_or_default();
+    let empty = RolloutStatus::default();
+    let s = rollout.status.as_ref().unwrap_or(&empty);
     let dash = || "-".to_string();
     vec![
         rollout.namespace().unwrap_or_default(),
@@ -220,15 +223,22 @@ fn cells(rollout: &Rollout) -> Vec<String> {
         s.current_step_index
             .map_or_else(dash, |i| format!("{}/{}", i + 1, rollout.spec.steps.len())),
         format!("{}%", s.current_weight),
-        s.stable_version.unwrap_or_else(dash),
-        s.canary_version.unwrap_or_else(dash),
+        s.stable_version.clone().unwrap_or_else(dash),
+        s.canary_version.clone().unwrap_or_else(dash),
         if rollout.spec.paused { "yes" } else { "no" }.into(),
         s.contract_gate
+            .as_ref()
             .map_or_else(dash, |g| format!("{:?}", g.verdict)),
-        s.fleet.map_or_else(dash, |f| format!("{:?}", f.verdict)),
-        s.smoke.map_or_else(dash, |g| format!("{:?}", g.verdict)),
-        s.analysis.map_or_else(dash, |a| format!("{:?}", a.verdict)),
-        s.reason.unwrap_or_default(),
+        s.fleet
+            .as_ref()
+            .map_or_else(dash, |f| format!("{:?}", f.verdict)),
+        s.smoke
+            .as_ref()
+            .map_or_else(dash, |g| format!("{:?}", g.verdict)),
+        s.analysis
+            .as_ref()
+            .map_or_else(dash, |a| format!("{:?}", a.verdict)),
+        s.reason.clone().unwrap_or_default(),
     ]
 }
 
@@ -260,7 +270,7 @@ fn deleted_event(key: &Key) -> String {
 }
 
 /// The list page (pure): the table as it stands, the script that keeps it live.
-fn list_page(rollouts: &[Rollout], scope: &str) -> String {
+fn list_page<'a>(rollouts: impl IntoIterator<Item = &'a Rollout>, scope: &str) -> String {
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -383,25 +393,31 @@ fn rollout_content(
     html::content(&report::page(rollout), series, &policy, &top, &sections)
 }
 
-/// A Rollout's pods as [`fleet::read`] found them, reused while fresh and while the Rollout is
-/// in the same phase at the same versions (a rollback must not show the canary's pods from
-/// before it). The map's lock is not
-/// held while the pods are asked (a slow pod must not stall other pages).
-async fn live_fleet(shared: &Shared, rollout: &Rollout) -> Arc<fleet::LiveFleet> {
-    let k = key(rollout);
+/// The last live read of a Rollout's pods, if it is still fresh and was made in the same phase
+/// at the same versions (a rollback must not show the canary's pods from before it).
+fn cached_fleet(shared: &Shared, rollout: &Rollout) -> Option<Arc<fleet::LiveFleet>> {
     let basis = fleet::basis(rollout);
-    let cached = shared
+    shared
         .fleets
         .lock()
         .ok()
-        .and_then(|m| m.get(&k).cloned())
-        .filter(|(at, b, _)| at.elapsed() < fleet::FRESH_FOR && *b == basis);
-    if let Some((_, _, live)) = cached {
+        .and_then(|m| m.get(&key(rollout)).cloned())
+        .filter(|(at, b, _)| at.elapsed() < fleet::FRESH_FOR && *b == basis)
+        .map(|(_, _, live)| live)
+}
+
+/// A Rollout's pods as [`fleet::read`] finds them, or the fresh read of [`cached_fleet`]. The
+/// map's lock is not held while the pods are asked (a slow pod must not stall other pages).
+async fn live_fleet(shared: &Shared, rollout: &Rollout) -> Arc<fleet::LiveFleet> {
+    if let Some(live) = cached_fleet(shared, rollout) {
         return live;
     }
     let live = Arc::new(fleet::read(&shared.client, rollout).await);
     if let Ok(mut m) = shared.fleets.lock() {
-        m.insert(k, (Instant::now(), basis, live.clone()));
+        m.insert(
+            key(rollout),
+            (Instant::now(), fleet::basis(rollout), live.clone()),
+        );
     }
     live
 }
@@ -473,15 +489,17 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     }
     match route(request.method(), request.uri().path()) {
         Route::List => {
-            let rollouts: Vec<Rollout> = match shared.rollouts.read() {
-                Ok(map) => map.values().cloned().collect(),
+            // Rendered under the read lock from the watch's own copy: no request to the API
+            // server and no copy of any Rollout per page.
+            let page = match shared.rollouts.read() {
+                Ok(map) => list_page(map.values(), &shared.scope),
                 Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "state poisoned"),
             };
             respond(
                 StatusCode::OK,
                 Some(list_csp()),
                 "text/html; charset=utf-8",
-                list_page(&rollouts, &shared.scope),
+                page,
             )
         }
         Route::Events => events(&shared).into_response(),
@@ -509,7 +527,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 );
             };
             let token = shared.allow_actions.then_some(shared.token.as_str());
-            let live = live_fleet(&shared, &rollout).await;
+            // The page is not held up by the pods (one that does not answer takes the fleet
+            // check's timeout): without a fresh read it says so, and the page's event stream,
+            // whose first message asks the pods, brings the table.
+            let live = cached_fleet(&shared, &rollout)
+                .unwrap_or_else(|| Arc::new(fleet::LiveFleet::asking()));
             match rollout_page(&rollout, token, Timestamp::now(), &live) {
                 Ok(page) => respond(
                     StatusCode::OK,

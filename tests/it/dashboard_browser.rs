@@ -1,10 +1,10 @@
 //! `tollgate dashboard` against the real cluster, in a real browser (Debian's chromium through
 //! chromedriver, [`crate::support::webdriver`], JavaScript on): the list page shows the
-//! Rollout; a change to the Rollout arrives over Server-Sent Events without a reload, on the list
+//! Rollouts with their phases (one promoted, one rolled back); a change to the Rollout arrives over Server-Sent Events without a reload, on the list
 //! and on the Rollout's own page (a rollout of 2.0.0 through to its rollback, with one plotted
 //! point per look); the fleet table lists every pod with what it reported; with
 //! `--allow-actions` the page's "pause" button sets `spec.paused` (read back from the API
-//! server); without the flag a POST is refused, with it a POST without the page's CSRF token is
+//! server); without the flag no action is offered and a POST is refused, with it a POST without the page's CSRF token is
 //! refused; a request with a foreign Host header (DNS rebinding) is refused; the browser logs no
 //! console error (a script or style the Content Security Policy refused would be one) and sends
 //! no request off 127.0.0.1. Screenshots of the list, the rolled-back Rollout's page and its
@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
 use serde_json::{json, Value};
 use tollgate::crd::{Phase, LABEL_ROLLOUT};
@@ -25,14 +25,14 @@ use tollgate::crd::{Phase, LABEL_ROLLOUT};
 use crate::support::cli::tollgate;
 use crate::support::http::http;
 use crate::support::ports::free_port;
-use crate::support::rollout_manifest::NAME;
+use crate::support::rollout_manifest::{self, NAME};
 use crate::support::scenario::Scenario;
 use crate::support::webdriver::{screenshot_dir, Driver};
 
 /// A `tollgate dashboard` process, ended when dropped.
-struct Dashboard {
+pub(crate) struct Dashboard {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     port: u16,
 }
 
@@ -45,7 +45,7 @@ impl Drop for Dashboard {
 
 impl Dashboard {
     /// Start it and wait (bounded) for the line that says it serves.
-    async fn start(kubeconfig: &str, ns: &str, allow_actions: bool) -> Dashboard {
+    pub(crate) async fn start(kubeconfig: &str, ns: &str, allow_actions: bool) -> Dashboard {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         command
@@ -106,10 +106,18 @@ async fn paused(world: &Scenario) -> bool {
         .paused
 }
 
+/// The second Rollout of the test's namespace.
+const OTHER: &str = "promoted";
+
 /// The text of the list row's cells.
 async fn row(driver: &Driver, ns: &str) -> Vec<String> {
+    row_of(driver, ns, NAME).await
+}
+
+/// The text of a list row's cells.
+async fn row_of(driver: &Driver, ns: &str, name: &str) -> Vec<String> {
     let cells = driver
-        .elements(None, &format!("tr[id='r-{ns}/{NAME}'] td"))
+        .elements(None, &format!("tr[id='r-{ns}/{name}'] td"))
         .await;
     let mut texts = Vec::new();
     for c in cells {
@@ -188,6 +196,25 @@ async fn the_dashboard_is_live_and_acts_only_when_allowed_from_its_own_pages() {
     let kubeconfig = world.env.kubeconfig().display().to_string();
     let dir = std::env::temp_dir().join(format!("tollgate-dashboard-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    // A second Rollout in the namespace (its own app label, one replica), promoted on its own
+    // as a first deployment: the list shows a promoted and a rolled-back Rollout.
+    let mut other = serde_json::to_value(rollout_manifest::rollout(
+        OTHER,
+        world.env.prometheus_url(),
+        false,
+    ))
+    .unwrap();
+    other["spec"]["replicas"] = json!(1);
+    other["spec"]["selector"]["matchLabels"]["app"] = json!(OTHER);
+    other["spec"]["template"]["metadata"]["labels"]["app"] = json!(OTHER);
+    world
+        .api
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(other).unwrap(),
+        )
+        .await
+        .expect("create the second Rollout");
     let mut driver = Driver::start().await;
     driver.open_session(&dir.join("profile"), true).await;
 
@@ -283,6 +310,10 @@ async fn the_dashboard_is_live_and_acts_only_when_allowed_from_its_own_pages() {
         .execute("window.tollgateMark = 43; return null;")
         .await;
     assert_eq!(fact(&driver, "phase").await, "Succeeded");
+    assert!(
+        driver.elements(None, "form, button").await.is_empty(),
+        "a read-only dashboard offers no action"
+    );
     world.roll_to("2.0.0", 0.15, None).await;
     wait_for_fact(
         &driver,
@@ -318,6 +349,24 @@ async fn the_dashboard_is_live_and_acts_only_when_allowed_from_its_own_pages() {
     driver
         .screenshot(&shots.join("dashboard-rollout-rolled-back.png"))
         .await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let phase = world
+            .api
+            .get(OTHER)
+            .await
+            .ok()
+            .and_then(|r| r.status)
+            .map(|s| s.phase);
+        if phase == Some(Phase::Succeeded) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{OTHER} was not promoted: {phase:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     driver.goto(&format!("{}/", read_only.base)).await;
     let cells = row(&driver, &ns).await;
     assert_eq!(
@@ -325,6 +374,13 @@ async fn the_dashboard_is_live_and_acts_only_when_allowed_from_its_own_pages() {
         Some("RolledBack"),
         "{cells:?}"
     );
+    let cells = row_of(&driver, &ns, OTHER).await;
+    assert_eq!(
+        cells.get(2).map(String::as_str),
+        Some("Succeeded"),
+        "{cells:?}"
+    );
+    assert_eq!(cells.get(5).map(String::as_str), Some("1.0.0"), "{cells:?}");
     driver.screenshot(&shots.join("dashboard-list.png")).await;
     // The HTML report of the same Rollout, as a file (it needs no server).
     let report = tollgate(
@@ -392,6 +448,12 @@ async fn the_dashboard_is_live_and_acts_only_when_allowed_from_its_own_pages() {
     let mut expected: Vec<String> = ours.items.iter().map(|p| p.name_any()).collect();
     expected.sort();
     assert!(!expected.is_empty(), "the scenario runs pods");
+    // The table arrives by the page's event stream (the page itself is not held up by pods).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while driver.elements(None, "#fleet-pods").await.is_empty() {
+        assert!(Instant::now() < deadline, "no fleet table within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let mut listed = Vec::new();
     for row in driver.elements(None, "#fleet-pods tr").await.iter().skip(1) {
         let cells = driver.elements(Some(row), "td").await;

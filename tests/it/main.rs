@@ -21,6 +21,7 @@ mod broker_faults;
 mod broker_stub;
 mod cli_status;
 mod cluster_peers;
+mod dashboard_bench;
 mod dashboard_browser;
 mod e2e_adoption;
 mod e2e_fleet_sources;

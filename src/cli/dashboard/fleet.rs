@@ -42,6 +42,20 @@ pub(super) struct LiveFleet {
     pub note: Option<String>,
 }
 
+impl LiveFleet {
+    /// What a page shows before the pods were asked (its event stream brings the table).
+    pub(super) fn asking() -> LiveFleet {
+        LiveFleet {
+            note: Some(
+                "asking the pods now; the table follows on this page (with JavaScript) or on \
+                 a reload"
+                    .into(),
+            ),
+            ..LiveFleet::default()
+        }
+    }
+}
+
 /// Which tracks to ask, at which versions: what the gate would ask in the Rollout's present
 /// state (the canary while one exists, stable always).
 fn scope(rollout: &Rollout) -> Option<FleetScope> {
@@ -367,6 +381,8 @@ mod tests {
             },
         );
         assert!(off.contains("not checked the fleet yet"), "{off}");
+        let asking = section(None, &LiveFleet::asking());
+        assert!(asking.contains("asking the pods now") && !asking.contains("fleet-pods"));
         assert!(
             off.contains("cannot &lt;list&gt;") && !off.contains("fleet-pods"),
             "{off}"
