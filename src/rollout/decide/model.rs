@@ -360,6 +360,13 @@ pub enum NotificationEvent {
 }
 
 impl NotificationEvent {
+    /// Every event, in declaration order.
+    pub const ALL: &'static [NotificationEvent] = &[
+        NotificationEvent::Promoted,
+        NotificationEvent::RolledBack,
+        NotificationEvent::Blocked,
+    ];
+
     /// The event entering `phase` is notified as, if any.
     pub fn for_phase(phase: Phase) -> Option<Self> {
         match phase {

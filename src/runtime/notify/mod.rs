@@ -18,6 +18,8 @@
 //! a secret (a Slack webhook URL is a credential) and is never logged in full.
 
 pub mod delivery;
+pub mod destinations;
+pub mod outbox;
 pub mod payload;
 pub mod slack;
 
@@ -28,6 +30,8 @@ pub use delivery::{
     is_retryable_status, Delivery, Notifier, NotifierConfig, NotifierError, WebhookUrl,
     WebhookUrlError, DEFAULT_ATTEMPTS, DEFAULT_MAX_PENDING, DEFAULT_TIMEOUT,
 };
+pub use destinations::{DESTINATIONS_ANNOTATION, OUTCOME_EVENTS};
+pub use outbox::{enqueue, idempotency_key, DEFAULT_DESTINATION};
 pub use payload::{
     AnalysisEvidence, ContractEvidence, Evidence, FleetEvidence, MetricEvidence, Notification,
     NotificationEvent, PodEvidence, SmokeEvidence, WebhookFormat, MAX_PODS_IN_PAYLOAD,

@@ -63,6 +63,10 @@ pub struct Notification {
     /// The `metadata.generation` the decision was made for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
+    /// The outbox's idempotency key: the same in every attempt and after a restart, so a
+    /// receiver can drop duplicates (also sent as the `Idempotency-Key` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     /// Summaries of the evidence kept in `status`.
     pub evidence: Evidence,
 }
@@ -212,6 +216,7 @@ impl Notification {
             ),
             time: at,
             generation: status.observed_generation,
+            idempotency_key: None,
             evidence: Evidence::from_status(status),
         })
     }

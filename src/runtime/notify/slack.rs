@@ -64,7 +64,12 @@ impl Notification {
             "type": "context",
             "elements": [{"type": "mrkdwn", "text": context}],
         }));
-        json!({"text": slack_escape(&text), "blocks": blocks})
+        let mut message = json!({"text": slack_escape(&text), "blocks": blocks});
+        // Slack ignores members it does not know; a relay in between can dedup on it.
+        if let Some(key) = &self.idempotency_key {
+            message["idempotencyKey"] = Value::String(key.clone());
+        }
+        message
     }
 }
 
