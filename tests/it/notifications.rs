@@ -736,3 +736,72 @@ async fn a_notification_in_flight_when_the_operator_is_killed_arrives_after_the_
         (Some("Promoted"), Some("1.0.0"))
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn each_team_s_destination_receives_only_its_own_rollouts() {
+    let team_a = DedupWebhook::start(false).await;
+    let team_b = DedupWebhook::start(false).await;
+    let fallback = DedupWebhook::start(false).await;
+    // The operators' destinations, each URL read from a file (as the chart mounts a Secret).
+    let dir = std::env::temp_dir().join(format!("tollgate-destinations-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("team-a-url"), format!("{}\n", team_a.url)).unwrap();
+    std::fs::write(dir.join("team-b-url"), &team_b.url).unwrap();
+    let file = dir.join("destinations.yaml");
+    std::fs::write(
+        &file,
+        "destinations:\n  - name: team-a\n    urlFile: team-a-url\n  - name: team-b\n    urlFile: team-b-url\n",
+    )
+    .unwrap();
+    let options = |team: &str| Options {
+        // The --webhook-url destination (`default`) is for Rollouts that name none.
+        webhook: Some(fallback.url.clone()),
+        operator_args: vec![format!("--notification-destinations={}", file.display())],
+        annotations: vec![(
+            "notifications.tollgate.dev/destinations".into(),
+            team.into(),
+        )],
+        ..Options::default()
+    };
+    let (a, b) = tokio::join!(
+        Scenario::start_with("notify-team-a", options("team-a")),
+        Scenario::start_with("notify-team-b", options("team-b")),
+    );
+    let got_a = team_a.wait_arrival("Promoted").await;
+    let got_b = team_b.wait_arrival("Promoted").await;
+    // Both outboxes empty once acknowledged.
+    for world in [&a, &b] {
+        wait_until(Duration::from_secs(30), "the outbox to empty", || async {
+            outbox(world).await.is_none().then_some(())
+        })
+        .await;
+    }
+    let (ns_a, ns_b) = (a.ns.name.clone(), b.ns.name.clone());
+    a.end().await;
+    b.end().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(got_a.body["namespace"], ns_a.as_str());
+    assert_eq!(got_b.body["namespace"], ns_b.as_str());
+    let namespaces = |hook: &DedupWebhook| -> Vec<String> {
+        hook.arrivals()
+            .iter()
+            .map(|a| a.body["namespace"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert!(
+        namespaces(&team_a).iter().all(|n| *n == ns_a),
+        "team A's destination got another team's rollout: {:?}",
+        namespaces(&team_a)
+    );
+    assert!(
+        namespaces(&team_b).iter().all(|n| *n == ns_b),
+        "team B's destination got another team's rollout: {:?}",
+        namespaces(&team_b)
+    );
+    assert!(
+        fallback.arrivals().is_empty(),
+        "a Rollout that names its destinations goes to no other: {:?}",
+        namespaces(&fallback)
+    );
+}
