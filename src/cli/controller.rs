@@ -89,7 +89,8 @@ pub struct ControllerArgs {
         value_name = "URL"
     )]
     pub webhook_url: Option<Secret>,
-    /// Body of the notifications: generic JSON, or a Slack incoming-webhook message.
+    /// Body of the notifications: generic JSON, a Slack incoming-webhook message or a Teams
+    /// workflow message (PagerDuty needs a routing key: use --notification-destinations).
     #[arg(long, value_enum, default_value_t = WebhookFormat::Json)]
     pub webhook_format: WebhookFormat,
     /// Timeout of one webhook request (e.g. 5s).
@@ -163,6 +164,9 @@ pub fn notifications(
         let url = WebhookUrl::parse(url.expose())
             .map_err(|e| format!("--webhook-url (or TOLLGATE_WEBHOOK_URL): {e}"))?;
         check_webhook_host(url.as_url().as_str(), &args.allowed_webhook_hosts)?;
+        if args.webhook_format == WebhookFormat::Pagerduty {
+            return Err("--webhook-format pagerduty needs a routing key: configure PagerDuty in --notification-destinations (routingKeyFile)".into());
+        }
         let mut config = NotifierConfig::new(url);
         config.format = args.webhook_format;
         config.timeout = args.webhook_timeout.as_std();

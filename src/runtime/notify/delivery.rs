@@ -113,6 +113,10 @@ pub struct NotifierConfig {
     pub events: Vec<NotificationEvent>,
     /// Namespaces whose Rollouts may be notified here (empty: every namespace).
     pub namespaces: Vec<String>,
+    /// The title and text templates.
+    pub templates: super::template::Templates,
+    /// PagerDuty's routing key (the `pagerduty` format needs one).
+    pub routing_key: Option<crate::util::secret::Secret>,
 }
 
 impl NotifierConfig {
@@ -127,6 +131,8 @@ impl NotifierConfig {
             default_destination: true,
             events: super::destinations::OUTCOME_EVENTS.to_vec(),
             namespaces: Vec::new(),
+            templates: Default::default(),
+            routing_key: None,
         }
     }
 }
@@ -285,7 +291,7 @@ impl Notifier {
             self.inner.count(event, "dropped");
             return None;
         };
-        let body = match notification.body(self.inner.config.format) {
+        let body = match notification.body_for(&self.inner.config) {
             Ok(b) => b,
             Err(e) => {
                 warn!(%rollout, error = %e, "notification does not serialize: dropped");

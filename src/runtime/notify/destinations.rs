@@ -21,6 +21,7 @@ use tracing::warn;
 
 use super::delivery::{Notifier, NotifierConfig, WebhookUrl};
 use super::payload::{NotificationEvent, WebhookFormat};
+use super::template::Templates;
 use crate::crd::Rollout;
 
 /// The annotation a Rollout names its destinations with (comma-separated).
@@ -71,6 +72,26 @@ struct Spec {
     /// Requests per delivery round, the first included.
     #[serde(default)]
     attempts: Option<u32>,
+    /// PagerDuty's routing key: a file holding it, an environment variable, or the key.
+    #[serde(default)]
+    routing_key_file: Option<PathBuf>,
+    #[serde(default)]
+    routing_key_env: Option<String>,
+    #[serde(default)]
+    routing_key: Option<String>,
+    /// minijinja templates of the title and the text.
+    #[serde(default)]
+    templates: Option<TemplateSpec>,
+}
+
+/// A destination's templates as written.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TemplateSpec {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
 }
 
 /// Check a destination name: a DNS label (what the annotation lists).
@@ -163,7 +184,50 @@ fn destination(
     let mut config = NotifierConfig::new(url);
     if let Some(format) = &spec.format {
         config.format = <WebhookFormat as clap::ValueEnum>::from_str(format, true)
-            .map_err(|_| format!("unknown format {format:?} (json, slack)"))?;
+            .map_err(|_| format!("unknown format {format:?} (json, slack, teams, pagerduty)"))?;
+    }
+    let routing_key = match (
+        &spec.routing_key_file,
+        &spec.routing_key_env,
+        &spec.routing_key,
+    ) {
+        (None, None, None) => None,
+        (Some(file), None, None) => {
+            let file = base.join(file);
+            Some(
+                std::fs::read_to_string(&file)
+                    .map_err(|e| format!("cannot read routingKeyFile {}: {e}", file.display()))?
+                    .trim()
+                    .to_string(),
+            )
+        }
+        (None, Some(var), None) => {
+            Some(env(var).ok_or_else(|| format!("routingKeyEnv {var} is not set"))?)
+        }
+        (None, None, Some(key)) => Some(key.clone()),
+        _ => return Err("give at most one of routingKeyFile, routingKeyEnv, routingKey".into()),
+    };
+    match (config.format, routing_key) {
+        (WebhookFormat::Pagerduty, None) => {
+            return Err(
+                "format pagerduty needs a routing key (routingKeyFile, routingKeyEnv)".into(),
+            )
+        }
+        (WebhookFormat::Pagerduty, Some(key)) if key.trim().is_empty() => {
+            return Err("the PagerDuty routing key is empty".into())
+        }
+        (WebhookFormat::Pagerduty, Some(key)) => {
+            config.routing_key = Some(crate::util::secret::Secret::new(key.trim()))
+        }
+        (_, Some(_)) => return Err("a routing key is only for format pagerduty".into()),
+        (_, None) => {}
+    }
+    if let Some(t) = spec.templates {
+        config.templates = Templates {
+            title: t.title,
+            text: t.text,
+        };
+        config.templates.check().map_err(|e| e.to_string())?;
     }
     config.default_destination = spec.default;
     if let Some(events) = &spec.events {

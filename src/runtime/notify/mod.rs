@@ -20,8 +20,11 @@
 pub mod delivery;
 pub mod destinations;
 pub mod outbox;
+pub mod pagerduty;
 pub mod payload;
 pub mod slack;
+pub mod teams;
+pub mod template;
 
 #[cfg(test)]
 mod fixtures;

@@ -65,6 +65,7 @@ pub(super) fn version_for(status: &RolloutStatus, event: NotificationEvent, spec
         NotificationEvent::RolledBack | NotificationEvent::Blocked => {
             status.rejected_version.clone()
         }
+        NotificationEvent::StepStarted | NotificationEvent::Paused => status.canary_version.clone(),
     }
     .unwrap_or_else(|| spec.to_string())
 }
@@ -224,7 +225,7 @@ impl Notifier {
                 break;
             };
             let body = Notification::from_entry(rollout, entry)
-                .and_then(|n| n.body(destination.format).ok());
+                .and_then(|n| n.body_for(&destination).ok());
             let Some(body) = body else {
                 // An event from a newer operator: leave it for that one.
                 forget(&inner.in_flight, &id);
