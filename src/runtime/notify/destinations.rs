@@ -406,6 +406,48 @@ destinations:
     }
 
     #[test]
+    fn pagerduty_needs_a_routing_key_and_templates_must_compile() {
+        let env = |v: &str| (v == "PD_KEY").then(|| "R0UTING\n".to_string());
+        let parse_one = |text: &str| parse(text, Path::new("/"), &any_host, &env);
+        let map = parse_one(
+            "destinations: [{name: oncall, format: pagerduty, url: 'https://events.pagerduty.com/v2/enqueue', routingKeyEnv: PD_KEY, templates: {title: '{{ name }} {{ verb }}'}}]",
+        )
+        .unwrap();
+        let oncall = &map["oncall"];
+        assert_eq!(oncall.format, WebhookFormat::Pagerduty);
+        assert_eq!(
+            oncall.routing_key.as_ref().map(|k| k.expose()),
+            Some("R0UTING")
+        );
+        assert!(
+            !format!("{oncall:?}").contains("R0UTING"),
+            "the key is never shown"
+        );
+        assert_eq!(
+            oncall.templates.title.as_deref(),
+            Some("{{ name }} {{ verb }}")
+        );
+        let e =
+            parse_one("destinations: [{name: pd, format: pagerduty, url: 'https://e.example/x'}]")
+                .unwrap_err();
+        assert!(e.contains("needs a routing key"), "{e}");
+        let e = parse_one(
+            "destinations: [{name: s, format: slack, url: 'https://e.example/x', routingKey: k}]",
+        )
+        .unwrap_err();
+        assert!(e.contains("only for format pagerduty"), "{e}");
+        let e = parse_one("destinations: [{name: t, format: teams, url: 'https://e.example/x', templates: {text: '{% if %}'}}]")
+            .unwrap_err();
+        assert!(e.contains("template text"), "{e}");
+        let teams = parse_one("destinations: [{name: t, format: teams, url: 'https://e.example/x', events: [StepStarted, Paused]}]")
+            .unwrap();
+        assert_eq!(
+            teams["t"].events,
+            [NotificationEvent::StepStarted, NotificationEvent::Paused]
+        );
+    }
+
+    #[test]
     fn a_rollout_is_notified_at_the_destinations_its_annotation_names_and_no_other() {
         let n = notifier();
         let mut r = rollout(blocked());
