@@ -197,26 +197,19 @@ impl Notifier {
         let mut gone = Vec::new();
         for entry in &outbox.pending {
             let Some(destination) = inner.destinations.get(&entry.destination).cloned() else {
-                gone.push(entry.clone());
+                // Once per entry: a reconcile that comes before the removal reached the cache
+                // neither removes nor warns again.
+                if claim(&inner.in_flight, entry, now) {
+                    gone.push(entry.clone());
+                }
                 continue;
             };
             if entry.next_attempt_at.is_some_and(|t| t > now) {
                 continue;
             }
             let id = (entry.key.clone(), entry.destination.clone());
-            {
-                let Ok(mut local) = inner.in_flight.lock() else {
-                    return gone;
-                };
-                local.retain(|_, l| match l {
-                    Local::Delivered(at) => at.elapsed() < REMEMBER_DELIVERED,
-                    Local::RetryAt(t) => *t > now,
-                    Local::InFlight => true,
-                });
-                if local.contains_key(&id) {
-                    continue;
-                }
-                local.insert(id.clone(), Local::InFlight);
+            if !claim(&inner.in_flight, entry, now) {
+                continue;
             }
             // At the bound of deliveries in flight, the entry waits in the outbox for the next
             // reconcile: nothing is lost.
@@ -268,16 +261,41 @@ impl Notifier {
             runtime.spawn(async move {
                 for entry in &removed {
                     metrics.count_named(&entry.event, "dropped");
-                    if let Err(e) =
-                        patch_entry(&api, &name, entry, Change::Remove { dropped: true }).await
-                    {
-                        warn!(rollout = %label, key = %entry.key, error = %e, "could not drop a notification for a destination no longer configured");
+                    let id = (entry.key.clone(), entry.destination.clone());
+                    match patch_entry(&api, &name, entry, Change::Remove { dropped: true }).await {
+                        Ok(()) => {
+                            if let Ok(mut l) = metrics.in_flight.lock() {
+                                l.insert(id, Local::Delivered(std::time::Instant::now()));
+                            }
+                        }
+                        Err(e) => {
+                            warn!(rollout = %label, key = %entry.key, error = %e, "could not drop a notification for a destination no longer configured");
+                            forget(&metrics.in_flight, &id);
+                        }
                     }
                 }
             });
         }
         gone
     }
+}
+
+/// Mark `entry` as being handled by this process; false when it already is (or was).
+fn claim(local: &std::sync::Mutex<LocalState>, entry: &OutboxEntry, now: Timestamp) -> bool {
+    let Ok(mut l) = local.lock() else {
+        return false;
+    };
+    l.retain(|_, s| match s {
+        Local::Delivered(at) => at.elapsed() < REMEMBER_DELIVERED,
+        Local::RetryAt(t) => *t > now,
+        Local::InFlight => true,
+    });
+    let id = (entry.key.clone(), entry.destination.clone());
+    if l.contains_key(&id) {
+        return false;
+    }
+    l.insert(id, Local::InFlight);
+    true
 }
 
 fn forget(local: &std::sync::Mutex<LocalState>, id: &(String, String)) {
@@ -518,6 +536,41 @@ mod tests {
         let mut unknown = entry;
         unknown.event = "SomethingNewer".into();
         assert!(Notification::from_entry(&r, &unknown).is_none());
+    }
+
+    #[test]
+    fn an_entry_is_claimed_once_until_forgotten_or_due_again() {
+        let local = std::sync::Mutex::new(LocalState::default());
+        let r = rollout(blocked());
+        let mut status = blocked();
+        enqueue(
+            &mut status,
+            None,
+            &r,
+            Some(NotificationEvent::Blocked),
+            &names(&["d"]),
+            at(0),
+        );
+        let entry = status.notifications.unwrap().pending[0].clone();
+        let id = (entry.key.clone(), entry.destination.clone());
+        assert!(claim(&local, &entry, at(0)));
+        assert!(!claim(&local, &entry, at(1)), "in flight: not sent twice");
+        local
+            .lock()
+            .unwrap()
+            .insert(id.clone(), Local::RetryAt(at(30)));
+        assert!(!claim(&local, &entry, at(10)), "not due yet");
+        assert!(claim(&local, &entry, at(30)), "due again");
+        local
+            .lock()
+            .unwrap()
+            .insert(id.clone(), Local::Delivered(std::time::Instant::now()));
+        assert!(
+            !claim(&local, &entry, at(40)),
+            "delivered: not again from a stale cache"
+        );
+        forget(&local, &id);
+        assert!(claim(&local, &entry, at(40)));
     }
 
     #[test]
