@@ -466,6 +466,11 @@ destinations:
         // Another namespace may not use team A's channel.
         r.metadata.namespace = Some("elsewhere".into());
         assert_eq!(n.destinations_for(&r, rb), vec!["oncall"]);
+        // Step events go only where a destination asked for them (none does here).
+        assert_eq!(
+            n.destinations_for(&r, Some(NotificationEvent::StepStarted)),
+            Vec::<String>::new()
+        );
         // Only unknown names: nothing at all (never a fallback to the defaults).
         r.annotations_mut()
             .insert(DESTINATIONS_ANNOTATION.into(), "nobody".into());
