@@ -1,5 +1,6 @@
 //! `tollgate controller`: run the operator.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -8,7 +9,7 @@ use clap::Args;
 use super::kube_args::KubeArgs;
 use crate::runtime::controller::{self, ControllerConfig};
 use crate::runtime::leader::LeaderConfig;
-use crate::runtime::notify::{NotifierConfig, WebhookFormat, WebhookUrl};
+use crate::runtime::notify::{NotifierConfig, WebhookFormat, WebhookUrl, DEFAULT_DESTINATION};
 use crate::runtime::peers::PeerDefaults;
 use crate::runtime::telemetry::{self, LogFormat};
 use crate::util::duration::{self, Duration};
@@ -88,7 +89,8 @@ pub struct ControllerArgs {
         value_name = "URL"
     )]
     pub webhook_url: Option<Secret>,
-    /// Body of the notifications: generic JSON, or a Slack incoming-webhook message.
+    /// Body of the notifications: generic JSON, a Slack incoming-webhook message or a Teams
+    /// workflow message (PagerDuty needs a routing key: use --notification-destinations).
     #[arg(long, value_enum, default_value_t = WebhookFormat::Json)]
     pub webhook_format: WebhookFormat,
     /// Timeout of one webhook request (e.g. 5s).
@@ -98,6 +100,11 @@ pub struct ControllerArgs {
     #[arg(long, default_value_t = crate::runtime::notify::DEFAULT_ATTEMPTS,
           value_parser = clap::value_parser!(u32).range(1..=10))]
     pub webhook_attempts: u32,
+    /// A YAML file of named notification destinations (see docs/notifications.md); a Rollout
+    /// picks them with the annotation `notifications.tollgate.dev/destinations`. With
+    /// --webhook-url as well, that one is the destination named `default`.
+    #[arg(long, env = "TOLLGATE_NOTIFICATION_DESTINATIONS", value_name = "FILE")]
+    pub notification_destinations: Option<std::path::PathBuf>,
 }
 
 /// Default of `--prometheus-budget-mib` (see `ResponseBudget::DEFAULT_BYTES` for why).
@@ -136,20 +143,44 @@ fn check_webhook_host(url: &str, allowed: &[HostPattern]) -> Result<(), String> 
         .map_err(|_| format!("--webhook-url: {host} is not covered by --allowed-webhook-hosts"))
 }
 
-/// The notifier's configuration from the flags: None without a URL, an error message (that
-/// never repeats the URL) for a bad one.
-pub fn notifications(args: &ControllerArgs) -> Result<Option<NotifierConfig>, String> {
-    let Some(url) = &args.webhook_url else {
-        return Ok(None);
-    };
-    let url = WebhookUrl::parse(url.expose())
-        .map_err(|e| format!("--webhook-url (or TOLLGATE_WEBHOOK_URL): {e}"))?;
-    check_webhook_host(url.as_url().as_str(), &args.allowed_webhook_hosts)?;
-    let mut config = NotifierConfig::new(url);
-    config.format = args.webhook_format;
-    config.timeout = args.webhook_timeout.as_std();
-    config.retry.max_attempts = args.webhook_attempts.max(1);
-    Ok(Some(config))
+/// The notification destinations from the flags: None without any, an error message (that
+/// never repeats a URL) for a bad one. `--webhook-url` is the destination named `default`
+/// (notified for every Rollout that names none); the file adds the named ones.
+pub fn notifications(
+    args: &ControllerArgs,
+) -> Result<Option<BTreeMap<String, NotifierConfig>>, String> {
+    let mut destinations = BTreeMap::new();
+    if let Some(path) = &args.notification_destinations {
+        let allowed = &args.allowed_webhook_hosts;
+        let check = |url: &WebhookUrl| {
+            check_webhook_host(url.as_url().as_str(), allowed)
+                .map_err(|e| e.replace("--webhook-url: ", ""))
+        };
+        let env = |var: &str| std::env::var(var).ok();
+        destinations = crate::runtime::notify::destinations::load(path, &check, &env)
+            .map_err(|e| format!("--notification-destinations: {e}"))?;
+    }
+    if let Some(url) = &args.webhook_url {
+        let url = WebhookUrl::parse(url.expose())
+            .map_err(|e| format!("--webhook-url (or TOLLGATE_WEBHOOK_URL): {e}"))?;
+        check_webhook_host(url.as_url().as_str(), &args.allowed_webhook_hosts)?;
+        if args.webhook_format == WebhookFormat::Pagerduty {
+            return Err("--webhook-format pagerduty needs a routing key: configure PagerDuty in --notification-destinations (routingKeyFile)".into());
+        }
+        let mut config = NotifierConfig::new(url);
+        config.format = args.webhook_format;
+        config.timeout = args.webhook_timeout.as_std();
+        config.retry.max_attempts = args.webhook_attempts.max(1);
+        if destinations
+            .insert(DEFAULT_DESTINATION.to_string(), config)
+            .is_some()
+        {
+            return Err(format!(
+                "--notification-destinations names a destination {DEFAULT_DESTINATION:?}, which --webhook-url is: rename one"
+            ));
+        }
+    }
+    Ok((!destinations.is_empty()).then_some(destinations))
 }
 
 fn default_identity() -> String {

@@ -152,6 +152,8 @@ reasons! {
     /// The Rollout cannot be carried out as written (a missing address, an invalid setting):
     /// nothing moves until it changes.
     InvalidSpec,
+    /// A notification left the outbox undelivered: its destination is no longer configured.
+    NotificationDropped,
 }
 
 impl fmt::Display for Reason {

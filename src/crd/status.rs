@@ -91,7 +91,7 @@ pub struct RolloutStatus {
     /// `StepsCompleted`, `PromotionCommitted`, `PromotionStalled`, `PromotionNotVerified`,
     /// `Promoted`, `RolledBack`, `DeploymentRecorded`, `DeploymentRecordFailed`, `Adopting`,
     /// `AdoptionCompleted`, `ScaleDownDelayEnded`, `VersionIdentity`, `RollbackNotReady`,
-    /// `UndeploymentRecorded`, `UndeploymentRecordFailed`, `InvalidSpec`.
+    /// `UndeploymentRecorded`, `UndeploymentRecordFailed`, `InvalidSpec`, `NotificationDropped`.
     /// A newer operator may write others; they are kept as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -169,6 +169,11 @@ pub struct RolloutStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     pub history: Vec<Decision>,
+
+    /// Notifications written with their transition and not yet acknowledged by their
+    /// destination (the outbox; see `docs/notifications.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<super::NotificationsStatus>,
 }
 
 /// The stages of a Rollout.

@@ -46,8 +46,8 @@ pub struct ControllerConfig {
     pub concurrency: u16,
     /// Broker and Prometheus addresses for Rollouts that name none.
     pub defaults: PeerDefaults,
-    /// The webhook notified on promoted, rolled back and blocked (None: no notifications).
-    pub notifications: Option<NotifierConfig>,
+    /// The named notification destinations (None: no notifications).
+    pub notifications: Option<std::collections::BTreeMap<String, NotifierConfig>>,
 }
 
 /// Errors that stop the controller process.
@@ -212,9 +212,14 @@ fn notifier(
     metrics: &Arc<Metrics>,
 ) -> Result<Option<Notifier>, RunError> {
     match config.notifications.clone() {
-        Some(c) => {
-            info!(webhook = %c.url.redacted(), format = ?c.format, "webhook notifications on");
-            Ok(Some(Notifier::new(c, metrics.clone())?))
+        Some(destinations) => {
+            for (name, c) in &destinations {
+                info!(destination = %name, webhook = %c.url.redacted(), format = ?c.format, default = c.default_destination, "webhook notifications on");
+            }
+            Ok(Some(Notifier::with_destinations(
+                destinations,
+                metrics.clone(),
+            )?))
         }
         None => {
             info!("no webhook configured: notifications off");

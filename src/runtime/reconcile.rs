@@ -22,7 +22,7 @@ use tracing::{info, warn, Instrument};
 use super::apply::{Applier, ApplyError};
 use super::dora;
 use super::metrics::{DecisionLabels, ErrorKind, ErrorLabels, GateLabels, Metrics};
-use super::notify::{Notification, Notifier};
+use super::notify::Notifier;
 use super::observe::{self, ObserveError, Observer};
 use super::peers::{AnalysisPeer, ContractPeer, PeerDefaults};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -261,10 +261,13 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     };
     let mut plan = decide::decide(&effective.spec, status, &obs, now);
     record_policy(&mut plan, &resolution, rollout);
+    outbox(ctx, &mut plan, status, rollout, now);
 
     // Leadership may have been lost while the gates were asked.
     ensure_leader(ctx)?;
     let mut stored = write(rollout, status, &plan, ctx, now).await?;
+    // Before converging, so a failure there does not delay it.
+    deliver_outbox(ctx, &stored, now).await;
     stored.spec = effective.spec.clone();
     if obs.spec_problem.is_none() {
         if let Err(e) = ctx
@@ -287,6 +290,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
             obs.spec_problem = Some(SpecProblem::new(e.to_string()));
             let mut held = decide::decide(&effective.spec, stored.status.as_ref(), &obs, now);
             record_policy(&mut held, &resolution, rollout);
+            outbox(ctx, &mut held, stored.status.as_ref(), rollout, now);
             let mut raw = stored.clone();
             raw.spec = rollout.spec.clone();
             stored = write(&raw, stored.status.as_ref(), &held, ctx, now).await?;
@@ -307,11 +311,73 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
         warn!(rollout = %key(rollout), problem = %problem.message, "invalid rollout: waiting for a change");
         return Ok(Action::await_change());
     }
+    // An outbox entry waiting for its next delivery round wakes the rollout when it is due.
+    let outbox_due = stored
+        .status
+        .as_ref()
+        .and_then(|s| s.notifications.as_ref())
+        .and_then(|o| o.next_due())
+        .filter(|_| ctx.notifier.is_some())
+        .map(|t| Duration::try_from(t.duration_since(now)).unwrap_or(Duration::ZERO));
+    let after = plan.requeue_after.unwrap_or(IDLE_REQUEUE);
     Ok(Action::requeue(
-        plan.requeue_after
-            .unwrap_or(IDLE_REQUEUE)
+        outbox_due
+            .map_or(after, |d| d.min(after))
             .max(Duration::from_millis(200)),
     ))
+}
+
+/// Put the plan's notification in the outbox of the status it writes (one entry per
+/// destination), carrying the stored outbox over: the entry is stored by the transition's own
+/// write. Without a notifier nothing is queued and the stored outbox is kept as it is.
+fn outbox(
+    ctx: &Context,
+    plan: &mut Plan,
+    previous: Option<&RolloutStatus>,
+    rollout: &Rollout,
+    now: Timestamp,
+) {
+    let destinations = ctx
+        .notifier
+        .as_ref()
+        .map(|n| n.destinations_for(rollout, plan.notify))
+        .unwrap_or_default();
+    super::notify::enqueue(
+        &mut plan.status,
+        previous,
+        rollout,
+        plan.notify,
+        &destinations,
+        now,
+    );
+}
+
+/// Send what the stored outbox holds (in the background); warn, with an Event, of entries
+/// dropped because their destination is no longer configured.
+async fn deliver_outbox(ctx: &Context, stored: &Rollout, now: Timestamp) {
+    let Some(notifier) = &ctx.notifier else {
+        return;
+    };
+    let api: kube::Api<Rollout> = kube::Api::namespaced(
+        ctx.observer.client().clone(),
+        &stored.namespace().unwrap_or_default(),
+    );
+    let gone = notifier.deliver_pending(&api, stored, now);
+    let events: Vec<decide::PlannedEvent> = gone
+        .iter()
+        .map(|e| decide::PlannedEvent {
+            kind: decide::EventKind::Warning,
+            reason: crate::crd::Reason::NotificationDropped,
+            message: format!(
+                "the {} notification (key {}) was dropped undelivered: destination {:?} is no longer configured",
+                e.event, e.key, e.destination
+            ),
+        })
+        .collect();
+    for e in &events {
+        warn!(rollout = %key(stored), "{}", e.message);
+    }
+    ctx.applier.publish(stored, &events).await;
 }
 
 /// Record in the plan's status the policy snapshot this pass ran on: the new one when the live
@@ -535,8 +601,7 @@ fn deadline_passed(peer: &str) -> String {
     )
 }
 
-/// Write the plan's status when it changed, then send the notification the plan makes. Returns
-/// the stored object.
+/// Write the plan's status (with its outbox) when it changed. Returns the stored object.
 async fn write(
     rollout: &Rollout,
     previous: Option<&RolloutStatus>,
@@ -553,14 +618,8 @@ async fn write(
         &key(rollout),
         &dora::transitions(previous, &plan.status, now),
     );
-    // Only after the write succeeded (a standby or a conflicting write sends nothing), and
-    // before converging, so a failure there cannot lose it. Fire and forget: the delivery runs
-    // in its own task and never delays or fails this reconcile.
-    if let (Some(notifier), Some(event)) = (&ctx.notifier, plan.notify) {
-        if let Some(notification) = Notification::for_event(&stored, event, now) {
-            notifier.notify(notification);
-        }
-    }
+    // The notification itself is in the outbox this write stored (see `outbox`): sent by
+    // `deliver_outbox` after the write, and again by a restarted operator until a 2xx.
     Ok(stored)
 }
 

@@ -726,7 +726,150 @@ resources:
   limits:
     cpu: "1"
     memory: 300Mi
+notifications:
+  destinations:
+    - name: team-a-slack
+      format: slack
+      existingSecret: team-a-slack-webhook
+      namespaces: [team-a]
+      default: true
+      events: [Promoted, RolledBack, Blocked, StepStarted, Paused]
+      timeoutSeconds: 3
+      attempts: 2
+      templates:
+        title: "[{{ namespace }}] {{ name }} {{ verb }}"
+    - name: oncall
+      format: pagerduty
+      existingSecret: pagerduty
+      secretKey: events-url
+      routingKeySecretKey: routing-key
+      events: [RolledBack]
 "#;
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The chart's `notifications.destinations` as the operator reads them: the ConfigMap's file
+/// parses with the operator's own parser (URLs read from where the Secrets are mounted), and the
+/// Deployment mounts each Secret's keys where the file says.
+fn notification_destinations_reach_the_operator(rendered: &str, deployment: &Value) {
+    let config_map = documents(rendered, "ConfigMap")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == "tollgate-notifications")
+        .expect("the destinations ConfigMap");
+    let file = config_map["data"]["destinations.yaml"]
+        .as_str()
+        .expect("destinations.yaml");
+    assert!(
+        !file.contains("https://"),
+        "no URL in the ConfigMap:\n{file}"
+    );
+    // The Secrets' files, where the kubelet would mount them.
+    let mounts = TempDir(std::env::temp_dir().join(format!(
+        "tollgate-chart-destinations-{}",
+        std::process::id()
+    )));
+    for (name, key, value) in [
+        (
+            "team-a-slack",
+            "url",
+            "https://hooks.slack.com/services/T/B/X",
+        ),
+        ("oncall", "url", "https://events.pagerduty.com/v2/enqueue"),
+        ("oncall", "routing-key", "R0UTINGKEY"),
+    ] {
+        let dir = mounts.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(key), value).unwrap();
+    }
+    let local = file.replace(
+        "/etc/tollgate/destinations/",
+        &format!("{}/", mounts.path().display()),
+    );
+    let any_host = |_: &tollgate::runtime::notify::WebhookUrl| Ok(());
+    let no_env = |_: &str| None;
+    let parsed =
+        tollgate::runtime::notify::destinations::parse(&local, mounts.path(), &any_host, &no_env)
+            .unwrap_or_else(|e| panic!("the operator refuses the chart's file: {e}\n{file}"));
+    let slack = &parsed["team-a-slack"];
+    assert_eq!(
+        slack.format,
+        tollgate::runtime::notify::WebhookFormat::Slack
+    );
+    assert_eq!(slack.namespaces, ["team-a"]);
+    assert!(slack.default_destination);
+    assert_eq!(slack.events.len(), 5);
+    assert_eq!(slack.timeout, std::time::Duration::from_secs(3));
+    assert_eq!(slack.retry.max_attempts, 2);
+    assert_eq!(
+        slack.templates.title.as_deref(),
+        Some("[{{ namespace }}] {{ name }} {{ verb }}")
+    );
+    let oncall = &parsed["oncall"];
+    assert_eq!(
+        oncall.format,
+        tollgate::runtime::notify::WebhookFormat::Pagerduty
+    );
+    assert_eq!(
+        oncall.routing_key.as_ref().map(|k| k.expose()),
+        Some("R0UTINGKEY")
+    );
+    assert!(!oncall.default_destination);
+
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert!(
+        container["args"].as_array().unwrap().contains(&json!(
+            "--notification-destinations=/etc/tollgate/notifications/destinations.yaml"
+        )),
+        "{container}"
+    );
+    let volumes = pod["volumes"].as_array().expect("volumes");
+    let secret = |name: &str| {
+        volumes
+            .iter()
+            .find(|v| v["name"] == format!("destination-{name}"))
+            .map(|v| v["secret"].clone())
+            .unwrap_or_else(|| panic!("no volume for {name}: {volumes:?}"))
+    };
+    assert_eq!(secret("team-a-slack")["secretName"], "team-a-slack-webhook");
+    assert_eq!(
+        secret("oncall")["items"],
+        json!([{"key": "events-url", "path": "url"}, {"key": "routing-key", "path": "routing-key"}])
+    );
+    let mounted: Vec<&str> = container["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts")
+        .iter()
+        .filter_map(|m| m["mountPath"].as_str())
+        .collect();
+    assert_eq!(
+        mounted,
+        [
+            "/etc/tollgate/notifications",
+            "/etc/tollgate/destinations/team-a-slack",
+            "/etc/tollgate/destinations/oncall"
+        ]
+    );
+    assert!(
+        deployment["spec"]["template"]["metadata"]["annotations"]
+            .get("checksum/notification-destinations")
+            .is_some(),
+        "the pods restart when the destinations change"
+    );
+}
 
 /// The rendered documents of one kind.
 fn documents(rendered: &str, kind: &str) -> Vec<Value> {
@@ -839,6 +982,7 @@ async fn helm_template_with_every_value_set_passes_a_server_side_dry_run() {
     for extra in want["extraEnv"].as_array().unwrap() {
         assert!(env_vars.contains(extra), "{extra} not in {env_vars:?}");
     }
+    notification_destinations_reach_the_operator(&rendered, deployment);
     let pdb = &documents(&rendered, "PodDisruptionBudget")[0];
     assert_eq!(pdb["spec"]["minAvailable"], 2);
     assert!(pdb["spec"].get("maxUnavailable").is_none(), "{pdb}");

@@ -3,6 +3,8 @@
 //! and `notify()` returning at once. Backoffs and timeouts are made small through the
 //! configuration; nothing here sleeps for seconds.
 //!
+//! The outbox tests at the end run a real operator on the local cluster (peer tests).
+//!
 //! Run with `--nocapture` to see the payloads as the server received them (docs/notifications.md
 //! quotes them).
 
@@ -24,7 +26,11 @@ use tollgate::runtime::notify::{
 use tollgate::util::retry::Jitter;
 
 use crate::support::capture::Captured;
+use crate::support::dedup_webhook::{Arrival, DedupWebhook};
+use crate::support::rollout_manifest::NAME;
+use crate::support::scenario::{Options, Scenario};
 use crate::support::scripted_webhook::{Answer, Received, Server};
+use crate::support::wait::wait_until;
 
 /// A notifier for `server` with small waits: `attempts` requests, `backoff` before the second.
 fn make_notifier(
@@ -639,4 +645,163 @@ fn help_does_not_print_the_webhook_url_from_the_environment() {
     assert!(help.contains("--webhook-url"), "{help}");
     assert!(help.contains("TOLLGATE_WEBHOOK_URL"), "{help}");
     assert!(!help.contains("SECRETPATH"), "{help}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The outbox on the local cluster: a real operator killed with SIGKILL while its POST is in
+// flight.
+
+/// The stored outbox of the scenario's Rollout.
+async fn outbox(world: &Scenario) -> Option<tollgate::crd::NotificationsStatus> {
+    let r = world.api.get(NAME).await.expect("read the rollout");
+    r.status.and_then(|s| s.notifications)
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn a_notification_in_flight_when_the_operator_is_killed_arrives_after_the_restart_once_per_key(
+) {
+    // The receiver holds its answers: the operator's POST stays in flight.
+    let hook = DedupWebhook::start(true).await;
+    let mut world = Scenario::start_with(
+        "notify-kill",
+        Options {
+            webhook: Some(hook.url.clone()),
+            // One request outlives the hold: no in-process retry races the kill.
+            operator_args: vec!["--webhook-timeout".into(), "300s".into()],
+            ..Options::default()
+        },
+    )
+    .await;
+    // 1.0.0's first deployment is promoted (the scenario waited for it): its notification was
+    // written to the outbox with the transition, and its POST is in flight.
+    let first = hook.wait_arrival("Promoted").await;
+    let key = first.header_key.clone().expect("an Idempotency-Key header");
+    assert_eq!(
+        first.body["idempotencyKey"],
+        key.as_str(),
+        "the key is in the body too"
+    );
+    assert_eq!(first.body["version"], "1.0.0");
+    let pending = outbox(&world).await.expect("an outbox").pending;
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(
+        (pending[0].key.as_str(), pending[0].event.as_str()),
+        (key.as_str(), "Promoted")
+    );
+    assert!(hook.processed_keys().is_empty(), "nothing answered yet");
+
+    // SIGKILL with the POST in flight, then a fresh operator.
+    let _ = world.operator.child.kill();
+    let _ = world.operator.child.wait();
+    hook.release();
+    world.kill_and_restart_operator();
+
+    // The restarted operator finds the entry and delivers it; the 2xx empties the outbox.
+    wait_until(
+        Duration::from_secs(60),
+        "the outbox to empty after the restart",
+        || async { outbox(&world).await.is_none().then_some(()) },
+    )
+    .await;
+    let log = world.operator.log_tail();
+    let arrivals = hook.arrivals();
+    world.end().await;
+    assert_eq!(hook.processed_keys(), vec![key.clone()], "{log}");
+    let same: Vec<&Arrival> = arrivals
+        .iter()
+        .filter(|a| a.header_key.as_deref() == Some(key.as_str()))
+        .collect();
+    assert!(
+        same.len() >= 2,
+        "the POST cut by the kill was sent again with the same key: {arrivals:?}"
+    );
+    assert!(
+        same.iter()
+            .all(|a| a.body["idempotencyKey"] == key.as_str()),
+        "{arrivals:?}"
+    );
+    assert_eq!(
+        arrivals.len(),
+        same.len(),
+        "no other notification: {arrivals:?}"
+    );
+    assert!(
+        hook.duplicates() < same.len(),
+        "duplicates are only repeats of the key"
+    );
+    let processed = hook.processed(&key).unwrap();
+    assert_eq!(
+        (processed["event"].as_str(), processed["version"].as_str()),
+        (Some("Promoted"), Some("1.0.0"))
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster: run tests/run-all.sh"]
+async fn each_team_s_destination_receives_only_its_own_rollouts() {
+    let team_a = DedupWebhook::start(false).await;
+    let team_b = DedupWebhook::start(false).await;
+    let fallback = DedupWebhook::start(false).await;
+    // The operators' destinations, each URL read from a file (as the chart mounts a Secret).
+    let dir = std::env::temp_dir().join(format!("tollgate-destinations-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("team-a-url"), format!("{}\n", team_a.url)).unwrap();
+    std::fs::write(dir.join("team-b-url"), &team_b.url).unwrap();
+    let file = dir.join("destinations.yaml");
+    std::fs::write(
+        &file,
+        "destinations:\n  - name: team-a\n    urlFile: team-a-url\n  - name: team-b\n    urlFile: team-b-url\n",
+    )
+    .unwrap();
+    let options = |team: &str| Options {
+        // The --webhook-url destination (`default`) is for Rollouts that name none.
+        webhook: Some(fallback.url.clone()),
+        operator_args: vec![format!("--notification-destinations={}", file.display())],
+        annotations: vec![(
+            "notifications.tollgate.dev/destinations".into(),
+            team.into(),
+        )],
+        ..Options::default()
+    };
+    let (a, b) = tokio::join!(
+        Scenario::start_with("notify-team-a", options("team-a")),
+        Scenario::start_with("notify-team-b", options("team-b")),
+    );
+    let got_a = team_a.wait_arrival("Promoted").await;
+    let got_b = team_b.wait_arrival("Promoted").await;
+    // Both outboxes empty once acknowledged.
+    for world in [&a, &b] {
+        wait_until(Duration::from_secs(30), "the outbox to empty", || async {
+            outbox(world).await.is_none().then_some(())
+        })
+        .await;
+    }
+    let (ns_a, ns_b) = (a.ns.name.clone(), b.ns.name.clone());
+    a.end().await;
+    b.end().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(got_a.body["namespace"], ns_a.as_str());
+    assert_eq!(got_b.body["namespace"], ns_b.as_str());
+    let namespaces = |hook: &DedupWebhook| -> Vec<String> {
+        hook.arrivals()
+            .iter()
+            .map(|a| a.body["namespace"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert!(
+        namespaces(&team_a).iter().all(|n| *n == ns_a),
+        "team A's destination got another team's rollout: {:?}",
+        namespaces(&team_a)
+    );
+    assert!(
+        namespaces(&team_b).iter().all(|n| *n == ns_b),
+        "team B's destination got another team's rollout: {:?}",
+        namespaces(&team_b)
+    );
+    assert!(
+        fallback.arrivals().is_empty(),
+        "a Rollout that names its destinations goes to no other: {:?}",
+        namespaces(&fallback)
+    );
 }

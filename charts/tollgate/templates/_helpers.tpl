@@ -103,3 +103,35 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end -}}
+
+{{/* The destinations file: each destination's settings, and where its URL is mounted. */}}
+{{- define "tollgate.destinationsFile" -}}
+destinations:
+{{- range .Values.notifications.destinations }}
+{{- if not .existingSecret }}
+{{- fail (printf "notifications.destinations[%s]: existingSecret (the Secret holding the URL) is required" .name) }}
+{{- end }}
+  - name: {{ .name | quote }}
+    format: {{ .format | default "json" | quote }}
+    urlFile: /etc/tollgate/destinations/{{ .name }}/url
+    default: {{ .default | default false }}
+    {{- with .events }}
+    events: {{ toJson . }}
+    {{- end }}
+    {{- with .namespaces }}
+    namespaces: {{ toJson . }}
+    {{- end }}
+    {{- with .timeoutSeconds }}
+    timeout: {{ . }}s
+    {{- end }}
+    {{- with .attempts }}
+    attempts: {{ . }}
+    {{- end }}
+    {{- if .routingKeySecretKey }}
+    routingKeyFile: /etc/tollgate/destinations/{{ .name }}/routing-key
+    {{- end }}
+    {{- with .templates }}
+    templates: {{ toJson . }}
+    {{- end }}
+{{- end }}
+{{- end -}}

@@ -60,6 +60,7 @@ mod pass;
 mod peers;
 mod promote;
 pub mod rollback;
+mod step_events;
 mod steps;
 pub mod undeployment;
 pub mod window;
@@ -131,6 +132,9 @@ pub fn decide(
         pass.wake_in(POD_WAIT_REQUEUE);
     }
     let requeue_after = pass.requeue_after();
+    let notify = pass
+        .notify
+        .or_else(|| step_events::step_event(current, &pass.status));
     Plan {
         status: pass.status,
         children,
@@ -138,7 +142,7 @@ pub fn decide(
         requeue_after,
         original_replicas,
         original_is_stable,
-        notify: pass.notify,
+        notify,
     }
 }
 

@@ -343,8 +343,9 @@ pub struct Plan {
     /// The adopted Deployment's pods count as the stable track (the stable Service selects
     /// them too).
     pub original_is_stable: bool,
-    /// The webhook notification this decision makes: set when it entered `Succeeded`,
-    /// `RolledBack` or `Blocked`, once per entry (a status written again does not notify).
+    /// The notification this decision makes: set when it entered `Succeeded`, `RolledBack` or
+    /// `Blocked`, once per entry (a status written again does not notify), or else when it
+    /// started a step or began a pause (see `step_events`).
     pub notify: Option<NotificationEvent>,
 }
 
@@ -357,9 +358,22 @@ pub enum NotificationEvent {
     RolledBack,
     /// Entered `Blocked`: a gate said no before any traffic moved.
     Blocked,
+    /// Entered `Analyzing` or moved to another of its steps.
+    StepStarted,
+    /// Began to wait for a person (a pause step without duration, `spec.paused`).
+    Paused,
 }
 
 impl NotificationEvent {
+    /// Every event, in declaration order.
+    pub const ALL: &'static [NotificationEvent] = &[
+        NotificationEvent::Promoted,
+        NotificationEvent::RolledBack,
+        NotificationEvent::Blocked,
+        NotificationEvent::StepStarted,
+        NotificationEvent::Paused,
+    ];
+
     /// The event entering `phase` is notified as, if any.
     pub fn for_phase(phase: Phase) -> Option<Self> {
         match phase {
@@ -376,6 +390,8 @@ impl NotificationEvent {
             NotificationEvent::Promoted => "Promoted",
             NotificationEvent::RolledBack => "RolledBack",
             NotificationEvent::Blocked => "Blocked",
+            NotificationEvent::StepStarted => "StepStarted",
+            NotificationEvent::Paused => "Paused",
         }
     }
 }

@@ -12,8 +12,9 @@
 //!   instead of queueing without bound.
 //! - The URL is never logged in full, and reqwest errors are stripped of it before they are logged.
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -106,6 +107,16 @@ pub struct NotifierConfig {
     pub retry: RetryPolicy,
     /// Deliveries in flight before new notifications are dropped.
     pub max_pending: usize,
+    /// Notified for Rollouts that name no destination (annotation absent).
+    pub default_destination: bool,
+    /// The events sent here.
+    pub events: Vec<NotificationEvent>,
+    /// Namespaces whose Rollouts may be notified here (empty: every namespace).
+    pub namespaces: Vec<String>,
+    /// The title and text templates.
+    pub templates: super::template::Templates,
+    /// PagerDuty's routing key (the `pagerduty` format needs one).
+    pub routing_key: Option<crate::util::secret::Secret>,
 }
 
 impl NotifierConfig {
@@ -117,6 +128,11 @@ impl NotifierConfig {
             timeout: DEFAULT_TIMEOUT,
             retry: RetryPolicy::WEBHOOK,
             max_pending: DEFAULT_MAX_PENDING,
+            default_destination: true,
+            events: super::destinations::OUTCOME_EVENTS.to_vec(),
+            namespaces: Vec::new(),
+            templates: Default::default(),
+            routing_key: None,
         }
     }
 }
@@ -176,11 +192,16 @@ pub struct Notifier {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     client: reqwest::Client,
     config: NotifierConfig,
-    metrics: Arc<Metrics>,
-    slots: Arc<Semaphore>,
+    /// Every named destination (`default` is `config`, when the single webhook is set).
+    pub(super) destinations: BTreeMap<String, NotifierConfig>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) slots: Arc<Semaphore>,
+    /// Outbox entries (idempotency key, destination) being sent by this process, so a reconcile
+    /// that comes while one is in flight does not send it twice.
+    pub(super) in_flight: Mutex<super::outbox::LocalState>,
 }
 
 impl fmt::Debug for Notifier {
@@ -194,9 +215,29 @@ impl fmt::Debug for Notifier {
 impl Notifier {
     /// A notifier counting into `metrics`.
     pub fn new(config: NotifierConfig, metrics: Arc<Metrics>) -> Result<Notifier, NotifierError> {
+        let destinations = BTreeMap::from([(super::DEFAULT_DESTINATION.to_string(), config)]);
+        Notifier::with_destinations(destinations, metrics)
+    }
+
+    /// A notifier for named destinations (none is an error: build no notifier instead). The
+    /// one named `default` (or else the first) is the one [`Notifier::notify`] posts to.
+    pub fn with_destinations(
+        destinations: BTreeMap<String, NotifierConfig>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Notifier, NotifierError> {
+        let config = destinations
+            .get(super::DEFAULT_DESTINATION)
+            .or_else(|| destinations.values().next())
+            .cloned()
+            .ok_or_else(|| NotifierError("no destination configured".into()))?;
+        let longest = destinations
+            .values()
+            .map(|d| d.timeout)
+            .max()
+            .unwrap_or(DEFAULT_TIMEOUT);
         let client = crate::util::http::client_builder()
-            .connect_timeout(config.timeout)
-            .timeout(config.timeout)
+            .connect_timeout(longest)
+            .timeout(longest)
             // A redirected POST turns into a GET on most servers; a webhook that moved is a
             // configuration problem to fix, not to follow.
             .redirect(reqwest::redirect::Policy::none())
@@ -207,10 +248,21 @@ impl Notifier {
             inner: Arc::new(Inner {
                 client,
                 config,
+                destinations,
                 metrics,
                 slots,
+                in_flight: Mutex::new(Default::default()),
             }),
         })
+    }
+
+    pub(super) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    /// The names of the configured destinations.
+    pub fn destination_names(&self) -> Vec<String> {
+        self.inner.destinations.keys().cloned().collect()
     }
 
     /// The configuration.
@@ -239,7 +291,7 @@ impl Notifier {
             self.inner.count(event, "dropped");
             return None;
         };
-        let body = match notification.body(self.inner.config.format) {
+        let body = match notification.body_for(&self.inner.config) {
             Ok(b) => b,
             Err(e) => {
                 warn!(%rollout, error = %e, "notification does not serialize: dropped");
@@ -249,7 +301,7 @@ impl Notifier {
         };
         let inner = self.inner.clone();
         Some(runtime.spawn(async move {
-            let delivery = inner.deliver(&rollout, body).await;
+            let delivery = inner.deliver(&inner.config, &rollout, body, None).await;
             drop(permit);
             inner.report(&rollout, event, &delivery);
             delivery
@@ -269,21 +321,34 @@ impl Notifier {
 
 impl Inner {
     fn count(&self, event: NotificationEvent, outcome: &str) {
+        self.count_named(event.as_str(), outcome);
+    }
+
+    pub(super) fn count_named(&self, event: &str, outcome: &str) {
         self.metrics
             .notifications
             .get_or_create(&NotificationLabels {
-                event: event.as_str().to_string(),
+                event: event.to_string(),
                 outcome: outcome.to_string(),
             })
             .inc();
     }
 
     fn report(&self, rollout: &str, event: NotificationEvent, delivery: &Delivery) {
-        let webhook = self.config.url.redacted();
-        let event_name = event.as_str();
+        self.report_to(&self.config, rollout, event.as_str(), delivery);
+    }
+
+    pub(super) fn report_to(
+        &self,
+        destination: &NotifierConfig,
+        rollout: &str,
+        event_name: &str,
+        delivery: &Delivery,
+    ) {
+        let webhook = destination.url.redacted();
         match delivery {
             Delivery::Delivered { attempts } => {
-                self.count(event, "delivered");
+                self.count_named(event_name, "delivered");
                 info!(%rollout, event = event_name, %webhook, attempts, "notification delivered");
             }
             Delivery::Refused {
@@ -291,7 +356,7 @@ impl Inner {
                 status,
                 body,
             } => {
-                self.count(event, "failed");
+                self.count_named(event_name, "failed");
                 warn!(
                     %rollout, event = event_name, %webhook, attempts, status, body = %body,
                     "webhook refused the notification; not retried: a {status} means the URL or \
@@ -299,7 +364,7 @@ impl Inner {
                 );
             }
             Delivery::Failed { attempts, error } => {
-                self.count(event, "failed");
+                self.count_named(event_name, "failed");
                 warn!(
                     %rollout, event = event_name, %webhook, attempts, error = %error,
                     "notification not delivered: gave up after {attempts} attempts"
@@ -308,11 +373,19 @@ impl Inner {
         }
     }
 
-    async fn deliver(&self, rollout: &str, body: Vec<u8>) -> Delivery {
+    /// POST `body` to `destination` with its retries; `key` goes in the `Idempotency-Key`
+    /// header.
+    pub(super) async fn deliver(
+        &self,
+        destination: &NotifierConfig,
+        rollout: &str,
+        body: Vec<u8>,
+        key: Option<&str>,
+    ) -> Delivery {
         let finished = retry::run(
-            &self.config.retry,
+            &destination.retry,
             tokio::time::sleep,
-            || self.attempt(&body),
+            || self.attempt(destination, &body, key),
             |problem, attempts, wait| {
                 debug!(
                     %rollout,
@@ -337,19 +410,26 @@ impl Inner {
     }
 
     /// One POST: delivered, refused for good, or a problem worth another attempt.
-    async fn attempt(&self, body: &[u8]) -> Result<Answer, Transient<String>> {
+    async fn attempt(
+        &self,
+        destination: &NotifierConfig,
+        body: &[u8],
+        key: Option<&str>,
+    ) -> Result<Answer, Transient<String>> {
         self.metrics.notification_attempts.inc();
-        let sent = self
+        let mut request = self
             .client
-            .post(self.config.url.as_url().clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_vec())
-            .send()
-            .await;
+            .post(destination.url.as_url().clone())
+            .timeout(destination.timeout)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let sent = request.body(body.to_vec()).send().await;
         let response = match sent {
             Ok(response) if response.status().is_success() => return Ok(Answer::Delivered),
             Ok(response) => response,
-            Err(e) => return Err(Transient::new(describe(e, self.config.timeout))),
+            Err(e) => return Err(Transient::new(describe(e, destination.timeout))),
         };
         let status = response.status();
         let retry_after = response

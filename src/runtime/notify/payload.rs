@@ -11,6 +11,8 @@ use kube::ResourceExt;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::delivery::NotifierConfig;
+use super::template::Templates;
 use crate::crd::{GateVerdict, MetricVerdict, Phase, Rollout, RolloutStatus};
 use crate::util::text::shorten;
 
@@ -30,6 +32,10 @@ pub enum WebhookFormat {
     /// A Slack incoming-webhook message (`text` and `blocks`); Mattermost and others that take
     /// Slack's format accept it too.
     Slack,
+    /// A Microsoft Teams workflow webhook message: one Adaptive Card.
+    Teams,
+    /// A PagerDuty Events API v2 event (needs a routing key).
+    Pagerduty,
 }
 
 /// What happened to the rollout; whether a decision is notified is `decide`'s (`Plan::notify`).
@@ -63,6 +69,10 @@ pub struct Notification {
     /// The `metadata.generation` the decision was made for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
+    /// The outbox's idempotency key: the same in every attempt and after a restart, so a
+    /// receiver can drop duplicates (also sent as the `Idempotency-Key` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     /// Summaries of the evidence kept in `status`.
     pub evidence: Evidence,
 }
@@ -192,6 +202,9 @@ impl Notification {
             NotificationEvent::RolledBack | NotificationEvent::Blocked => {
                 status.rejected_version.clone()
             }
+            NotificationEvent::StepStarted | NotificationEvent::Paused => {
+                status.canary_version.clone()
+            }
         }
         .unwrap_or(spec_version);
         Some(Notification {
@@ -212,16 +225,29 @@ impl Notification {
             ),
             time: at,
             generation: status.observed_generation,
+            idempotency_key: None,
             evidence: Evidence::from_status(status),
         })
     }
 
-    /// The body posted for `format`.
+    /// The body posted for `format`, with the default texts (and no PagerDuty routing key).
     pub fn payload(&self, format: WebhookFormat) -> Value {
+        self.payload_with(format, &Templates::default(), "")
+    }
+
+    /// The body posted for `format` with `templates`' texts; `routing_key` is PagerDuty's.
+    pub fn payload_with(
+        &self,
+        format: WebhookFormat,
+        templates: &Templates,
+        routing_key: &str,
+    ) -> Value {
         match format {
             // A struct of strings, numbers and enums: serializing it cannot fail.
             WebhookFormat::Json => serde_json::to_value(self).unwrap_or(Value::Null),
-            WebhookFormat::Slack => self.slack(),
+            WebhookFormat::Slack => self.slack_with(templates),
+            WebhookFormat::Teams => self.teams(templates),
+            WebhookFormat::Pagerduty => self.pagerduty(templates, routing_key),
         }
     }
 
@@ -229,7 +255,19 @@ impl Notification {
     pub fn body(&self, format: WebhookFormat) -> Result<Vec<u8>, serde_json::Error> {
         match format {
             WebhookFormat::Json => serde_json::to_vec(self),
-            WebhookFormat::Slack => serde_json::to_vec(&self.slack()),
+            other => serde_json::to_vec(&self.payload(other)),
+        }
+    }
+
+    /// The bytes posted to `destination` (its format, templates and routing key).
+    pub fn body_for(&self, destination: &NotifierConfig) -> Result<Vec<u8>, serde_json::Error> {
+        match destination.format {
+            WebhookFormat::Json => serde_json::to_vec(self),
+            other => serde_json::to_vec(&self.payload_with(
+                other,
+                &destination.templates,
+                destination.routing_key.as_ref().map_or("", |k| k.expose()),
+            )),
         }
     }
 
@@ -310,6 +348,8 @@ pub(super) fn headline_verb(event: NotificationEvent) -> &'static str {
         NotificationEvent::Promoted => "promoted",
         NotificationEvent::RolledBack => "rolled back",
         NotificationEvent::Blocked => "blocked",
+        NotificationEvent::StepStarted => "started a step",
+        NotificationEvent::Paused => "paused",
     }
 }
 

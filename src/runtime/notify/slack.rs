@@ -8,6 +8,7 @@
 use serde_json::{json, Value};
 
 use super::payload::{headline_verb, Notification, NotificationEvent};
+use super::template::Templates;
 use crate::util::text::shorten;
 
 impl Notification {
@@ -16,31 +17,39 @@ impl Notification {
             NotificationEvent::Promoted => ":white_check_mark:",
             NotificationEvent::RolledBack => ":rotating_light:",
             NotificationEvent::Blocked => ":no_entry:",
+            NotificationEvent::StepStarted => ":arrow_forward:",
+            NotificationEvent::Paused => ":double_vertical_bar:",
         }
     }
 
-    /// The message posted for [`super::WebhookFormat::Slack`].
-    pub(super) fn slack(&self) -> Value {
+    /// The message posted for [`super::WebhookFormat::Slack`], with `templates`' title and
+    /// text (the defaults are the headline and the status message).
+    pub(super) fn slack_with(&self, templates: &Templates) -> Value {
         let emoji = self.emoji();
-        let headline = self.headline();
+        let headline = templates.title(self);
+        let message = templates.text(self);
         let text = match self.event {
             NotificationEvent::Promoted => format!("{emoji} {headline}"),
-            _ => format!("{emoji} {headline}: {}", shorten(&self.message, 300)),
+            _ => format!("{emoji} {headline}: {}", shorten(&message, 300)),
         };
-        let mut blocks = vec![json!({
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": format!(
+        let title = match templates.title {
+            None => format!(
                 "{emoji} *{}* `{}` {} in `{}`",
                 slack_escape(&self.name),
                 slack_escape(&self.version),
                 headline_verb(self.event),
                 slack_escape(&self.namespace),
-            )},
+            ),
+            Some(_) => format!("{emoji} {}", slack_escape(&headline)),
+        };
+        let mut blocks = vec![json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": shorten(&title, 2500)},
         })];
-        if !self.message.is_empty() {
+        if !message.is_empty() {
             blocks.push(json!({
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": slack_escape(&self.message)},
+                "text": {"type": "mrkdwn", "text": shorten(&slack_escape(&message), 2500)},
             }));
         }
         let evidence = self.evidence_lines();
@@ -64,7 +73,12 @@ impl Notification {
             "type": "context",
             "elements": [{"type": "mrkdwn", "text": context}],
         }));
-        json!({"text": slack_escape(&text), "blocks": blocks})
+        let mut message = json!({"text": slack_escape(&text), "blocks": blocks});
+        // Slack ignores members it does not know; a relay in between can dedup on it.
+        if let Some(key) = &self.idempotency_key {
+            message["idempotencyKey"] = Value::String(key.clone());
+        }
+        message
     }
 }
 

@@ -11,7 +11,8 @@
 //!   [`toxiproxy`] (a fault proxy between tollgate and a peer);
 //! - the local cluster (`tests/cluster/`): [`cluster`] (env file, namespaces, CRDs, chart RBAC),
 //!   [`cluster_prometheus`], [`load`] (load-gen), and the e2e world: [`operator`],
-//!   [`rollout_manifest`], [`rollout_watch`], [`scenario`], [`http_route`], [`webhook_sink`];
+//!   [`rollout_manifest`], [`rollout_watch`], [`scenario`], [`http_route`], [`webhook_sink`],
+//!   [`dedup_webhook`] (a receiver that drops duplicate idempotency keys and can hold answers);
 //! - shared by all: [`http`], [`ports`], [`wait`]; the browser tests: [`webdriver`].
 
 pub mod argocd;
@@ -20,6 +21,7 @@ pub mod capture;
 pub mod cli;
 pub mod cluster;
 pub mod cluster_prometheus;
+pub mod dedup_webhook;
 pub mod fleet;
 pub mod http;
 pub mod http_route;

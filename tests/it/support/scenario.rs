@@ -54,6 +54,10 @@ pub struct Options {
     pub apiserver: Option<String>,
     /// `spec.contractGate` of the Rollout (none by default).
     pub contract_gate: Option<serde_json::Value>,
+    /// More flags for every operator the scenario starts.
+    pub operator_args: Vec<String>,
+    /// Annotations of the Rollout.
+    pub annotations: Vec<(String, String)>,
 }
 
 impl Scenario {
@@ -89,6 +93,7 @@ impl Scenario {
         if let Some(url) = &options.webhook {
             operator_args.extend(["--webhook-url".to_string(), url.clone()]);
         }
+        operator_args.extend(options.operator_args.iter().cloned());
         let operator_kubeconfig = options
             .apiserver
             .as_deref()
@@ -116,6 +121,9 @@ impl Scenario {
         }
         if let Some(gate) = &options.contract_gate {
             manifest["spec"]["contractGate"] = gate.clone();
+        }
+        for (key, value) in &options.annotations {
+            manifest["metadata"]["annotations"][key] = json!(value);
         }
         let manifest: Rollout = serde_json::from_value(manifest).expect("rollout manifest");
         api.create(&PostParams::default(), &manifest)

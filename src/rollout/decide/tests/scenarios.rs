@@ -104,9 +104,15 @@ fn run(
         let plan = decide(spec, Some(&status), &obs, at(now));
         events.extend(plan.events.iter().map(|e| e.reason.to_string()));
         if let Some(event) = plan.notify {
-            // The version the webhook names: the one promoted, or the one rejected.
+            // The version the webhook names: the one promoted, the one rejected, or (a step
+            // event) the canary at its step.
             let version = match event {
                 NotificationEvent::Promoted => plan.status.stable_version.clone(),
+                NotificationEvent::StepStarted | NotificationEvent::Paused => {
+                    plan.status.canary_version.clone().map(|v| {
+                        format!("{v} step {}", plan.status.current_step_index.unwrap_or(-1))
+                    })
+                }
                 _ => plan.status.rejected_version.clone(),
             };
             world.notified.push(format!(
@@ -160,8 +166,18 @@ fn a_healthy_canary_is_promoted_through_every_step_and_recorded_once() {
         completed.message
     );
     assert_eq!(count(&events, "WeightSet"), 2, "{events:?}");
-    // Once, although the status is written again for each deployment-record retry.
-    assert_eq!(world.notified, ["Promoted 2.0.0+a1b2c3d"]);
+    // One event per step entered, and the promotion once, although the status is written
+    // again for each look and each deployment-record retry.
+    assert_eq!(
+        world.notified,
+        [
+            "StepStarted 2.0.0+a1b2c3d step 0",
+            "StepStarted 2.0.0+a1b2c3d step 1",
+            "StepStarted 2.0.0+a1b2c3d step 2",
+            "StepStarted 2.0.0+a1b2c3d step 3",
+            "Promoted 2.0.0+a1b2c3d"
+        ]
+    );
 }
 
 #[test]
@@ -175,7 +191,14 @@ fn a_regression_is_rolled_back_before_the_last_step() {
     assert_eq!(status.rejected_version.as_deref(), Some("2.0.0+a1b2c3d"));
     assert!(!events.contains(&"PromotionCommitted".to_string()));
     assert_eq!(status.deployment_record.unwrap().version, "1.0.0");
-    assert_eq!(world.notified, ["RolledBack 2.0.0+a1b2c3d"]);
+    assert_eq!(
+        world.notified,
+        [
+            "StepStarted 2.0.0+a1b2c3d step 0",
+            "StepStarted 2.0.0+a1b2c3d step 1",
+            "RolledBack 2.0.0+a1b2c3d"
+        ]
+    );
 }
 
 #[test]
@@ -221,5 +244,12 @@ fn metrics_that_never_arrive_hold_the_rollout_without_promoting_or_rolling_back(
     assert!(!events
         .iter()
         .any(|e| e == "PromotionCommitted" || e == "AnalysisFailed"));
-    assert!(world.notified.is_empty(), "{:?}", world.notified);
+    // The steps it entered, and no outcome.
+    assert_eq!(
+        world.notified,
+        [
+            "StepStarted 2.0.0+a1b2c3d step 0",
+            "StepStarted 2.0.0+a1b2c3d step 1"
+        ]
+    );
 }
