@@ -5,8 +5,12 @@
 //!   (`routingKeyFile`, `routingKeyEnv`); never logged.
 //! - `event_action`: `trigger` for a rollback, a block, a step or a pause; `resolve` for a
 //!   promotion.
-//! - `dedup_key`: the notification's idempotency key, so PagerDuty itself folds a repeated
-//!   delivery into the alert it already has (at-least-once delivery never pages twice).
+//! - `dedup_key`: one per Rollout and version ([`Notification::pagerduty_dedup_key`]), not the
+//!   idempotency key: PagerDuty folds every event with the same key into one alert, so a repeated
+//!   delivery (at-least-once) never pages twice, a block and then a rollback of the same version
+//!   are one incident, and that version's promotion `resolve`s the alert its block opened. (A
+//!   per-transition key would leave every `resolve` pointing at nothing.) The idempotency key
+//!   still travels in `custom_details.idempotencyKey`.
 //! - `payload`: `summary` (the title and text, at most 1024 characters as PagerDuty allows),
 //!   `source` (`tollgate/<namespace>/<name>`), `severity` (`error` for a rollback, `warning` for
 //!   a block, `info` otherwise), `timestamp`, `component`, `group`, `class`, and the generic JSON
@@ -41,7 +45,7 @@ impl Notification {
         json!({
             "routing_key": routing_key,
             "event_action": action,
-            "dedup_key": self.idempotency_key.clone().unwrap_or_default(),
+            "dedup_key": self.pagerduty_dedup_key(),
             "client": "tollgate",
             "payload": {
                 "summary": shorten(&summary, MAX_SUMMARY_CHARS - 1),
@@ -55,6 +59,11 @@ impl Notification {
             },
         })
     }
+
+    /// The alert this event belongs to: `tollgate/<namespace>/<name>/<version>`.
+    pub fn pagerduty_dedup_key(&self) -> String {
+        format!("tollgate/{}/{}/{}", self.namespace, self.name, self.version)
+    }
 }
 
 #[cfg(test)]
@@ -63,13 +72,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pagerduty_gets_an_events_v2_trigger_with_the_key_as_dedup_key() {
+    fn pagerduty_gets_an_events_v2_trigger_keyed_by_rollout_and_version() {
         let mut n = notification(rolled_back(), at(70)).unwrap();
         n.idempotency_key = Some("u.g3.RolledBack.1".into());
         let v = n.pagerduty(&Templates::default(), "R0UTINGKEY");
         assert_eq!(v["routing_key"], "R0UTINGKEY");
         assert_eq!(v["event_action"], "trigger");
-        assert_eq!(v["dedup_key"], "u.g3.RolledBack.1");
+        assert_eq!(v["dedup_key"], "tollgate/shop/checkout/2.4.0");
         let p = &v["payload"];
         assert_eq!(p["severity"], "error");
         assert_eq!(p["source"], "tollgate/shop/checkout");
@@ -107,8 +116,11 @@ mod tests {
             ),
             (Some("trigger"), Some("warning"))
         );
+        let blocked_key = v["dedup_key"].clone();
         let n = notification(promoted(), at(90)).unwrap();
         let v = n.pagerduty(&Templates::default(), "k");
+        // The promotion resolves the alert the same version's block opened.
+        assert_eq!(v["dedup_key"], blocked_key, "{v}");
         assert_eq!(
             (
                 v["event_action"].as_str(),
