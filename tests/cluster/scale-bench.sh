@@ -17,11 +17,19 @@
 #   TOLLGATE_BENCH_OPERATOR_ARGS extra `tollgate controller` args (space-separated)
 #   TOLLGATE_BENCH_POD_CIDR      loopback pod range (default 127.64.0.0/17; never 127.0.10-45.x)
 #   TOLLGATE_BENCH_TIMEOUT       seconds to wait for any phase (default 900)
+#   TOLLGATE_BENCH_CHECK         1: fail when a figure is missing (the smoke in tests/run-all.sh)
+#   TOLLGATE_BENCH_SMOKE         1: the smoke's defaults (N=100, 500 unrelated pods, steady 20 s,
+#                                debug build, pod CIDR 127.96.0.0/17, the check on)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tollgate/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+if [ "${TOLLGATE_BENCH_SMOKE:-0}" = 1 ]; then
+  : "${TOLLGATE_BENCH_ROLLOUTS:=100}" "${TOLLGATE_BENCH_UNRELATED:=500}" "${TOLLGATE_BENCH_STEADY_SECONDS:=20}"
+  : "${TOLLGATE_BENCH_PROFILE:=debug}" "${TOLLGATE_BENCH_POD_CIDR:=127.96.0.0/17}" "${TOLLGATE_BENCH_CHECK:=1}"
+  : "${TOLLGATE_BENCH_TIMEOUT:=300}"
+fi
 n=${TOLLGATE_BENCH_ROLLOUTS:-1000}
 unrelated=${TOLLGATE_BENCH_UNRELATED:-5000}
 steady=${TOLLGATE_BENCH_STEADY_SECONDS:-120}
@@ -87,6 +95,6 @@ python3 tests/cluster/scale_bench.py --env "$envfile" \
   --tollgate "$CARGO_TARGET_DIR/$dirname/tollgate" --operator-kubeconfig "$dir/tollgate-bench.kubeconfig" \
   --rollouts "$n" --unrelated-pods "$unrelated" --steady-seconds "$steady" \
   --timeout "${TOLLGATE_BENCH_TIMEOUT:-900}" ${operator_args[@]+"${operator_args[@]}"} \
-  --json "$out.json" --txt "$out.txt"
+  --json "$out.json" --txt "$out.txt" $([ "${TOLLGATE_BENCH_CHECK:-0}" = 1 ] && echo --check)
 cp "$dir/logs/operator.log" "$out.operator.log" 2>/dev/null || true
 echo "== results: $out.json $out.txt" >&2
