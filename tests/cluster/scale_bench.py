@@ -326,10 +326,10 @@ class Bench:
     def audit(self, t0, t1):
         """The operator's requests received in [t0, t1]: by 'verb resource[/subresource]'."""
         path = f"{self.dir}/logs/audit.log"
-        seen, counts = set(), collections.Counter()
+        seen, counts, per_second = set(), collections.Counter(), collections.Counter()
         user = self.args.operator_user
         if not os.path.exists(path):
-            return counts
+            return counts, 0
         for line in open(path):
             try:
                 e = json.loads(line)
@@ -341,12 +341,13 @@ class Bench:
             if not t0 <= t <= t1:
                 continue
             seen.add(e["auditID"])
+            per_second[int(t)] += 1
             ref = e.get("objectRef") or {}
             res = ref.get("resource", e.get("requestURI", "?").split("?")[0])
             if ref.get("subresource"):
                 res += "/" + ref["subresource"]
             counts[f"{e['verb']} {res}"] += 1
-        return counts
+        return counts, max(per_second.values(), default=0)
 
     def phase_start(self):
         time.sleep(0)
@@ -365,7 +366,7 @@ class Bench:
         own = self.watch.count - s["own_events"]
         prom = self.prom_queries() - s["prom"]
         time.sleep(2.5)  # the audit log is written in batches of up to 1 s
-        req = self.audit(s["t"], t1)
+        req, peak_rate = self.audit(s["t"], t1)
         rss = self.sampler.window(s["t"], t1)
         secs = t1 - s["t"]
         status_writes = sum(v for k, v in req.items() if k.endswith("/status") and k.split()[0] in ("patch", "update"))
@@ -376,6 +377,7 @@ class Bench:
             "vmhwm_mib": round(self.op.mem_kib()["VmHWM"] / 1024, 1),
             "cpu_seconds": round(cpu, 2),
             "api_requests": sum(req.values()),
+            "api_requests_peak_per_second": peak_rate,
             "api_requests_by_verb_resource": dict(sorted(req.items())),
             "status_writes": status_writes,
             "status_writes_per_rollout_hour": round(status_writes / max(1, self.args.rollouts) / (secs / 3600), 3),
@@ -519,6 +521,7 @@ FIGURES = [
     ("vmhwm_mib", "VmHWM since start (MiB)"),
     ("cpu_seconds", "CPU (s)"),
     ("api_requests", "API requests"),
+    ("api_requests_peak_per_second", "API requests, busiest second"),
     ("status_writes", "status writes"),
     ("status_writes_per_rollout_hour", "status writes / Rollout-hour"),
     ("watch_events_rollouts", "watch events (Rollouts)"),
@@ -535,7 +538,11 @@ FIGURES = [
 
 def table(result, controller="tollgate"):
     phases = list(result["phases"])
-    lines = [f"{controller}: " + ", ".join(f"{k}={v}" for k, v in result["config"].items() if k != "operator_args")]
+    m = result.get("machine", {})
+    lines = [f"machine: {m.get('cpus')} x {m.get('cpu')}, {m.get('memory_gib')} GiB, kernel {m.get('kernel')}, "
+             f"load average {' '.join(m.get('load_average', []))} at start, {' '.join(m.get('load_average_at_end', []))} at end; "
+             f"started {m.get('date_utc')}"]
+    lines += [f"{controller}: " + ", ".join(f"{k}={v}" for k, v in result["config"].items() if k != "operator_args")]
     head = f"{'figure':34}" + "".join(f"{p:>12}" for p in phases)
     lines += [head, "-" * len(head)]
     for k, label in FIGURES:
@@ -551,6 +558,7 @@ def table(result, controller="tollgate"):
 
 
 COMMON = ["seconds", "rss_mib_mean", "rss_mib_peak", "vmhwm_mib", "cpu_seconds", "api_requests",
+          "api_requests_peak_per_second",
           "status_writes", "status_writes_per_rollout_hour", "watch_events_rollouts",
           "prometheus_queries_per_minute"]
 CHANGE = ["changed", "completed", "first_status_write_p50_s", "first_status_write_p99_s",
@@ -576,6 +584,20 @@ def missing_figures(result):
     return out
 
 
+def machine():
+    """Where and when the figures were taken (they mean little without it)."""
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
+    return {
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "memory_gib": round(int(mem) / 1024 / 1024, 1),
+        "kernel": os.uname().release,
+        "load_average": open("/proc/loadavg").read().split()[:3],
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--env", required=True)
@@ -595,7 +617,10 @@ def main():
     ap.add_argument("--txt", required=True)
     ap.add_argument("--check", action="store_true", help="fail when a figure is missing (the smoke)")
     a = ap.parse_args()
+    started = machine()
     result = Bench(a).run()
+    result["machine"] = started
+    result["machine"]["load_average_at_end"] = open("/proc/loadavg").read().split()[:3]
     with open(a.json, "w") as f:
         json.dump({"tollgate": result}, f, indent=2)
     text = table(result)
