@@ -16,7 +16,8 @@
 #   TOLLGATE_BENCH_OUT           output prefix (default: a temp dir); writes <prefix>.json, .txt
 #   TOLLGATE_BENCH_OPERATOR_ARGS extra `tollgate controller` args (space-separated)
 #   TOLLGATE_BENCH_POD_CIDR      loopback pod range (default 127.64.0.0/17; never 127.0.10-45.x)
-#   TOLLGATE_BENCH_TIMEOUT       seconds to wait for any phase (default 900)
+#   TOLLGATE_BENCH_TIMEOUT       seconds to wait for any phase (default 900 + 2 s per Rollout: N=1000
+#                                took 15.5 min to all Succeeded at load average 20)
 #   TOLLGATE_BENCH_CHECK         1: fail when a figure is missing (the smoke in tests/run-all.sh)
 #   TOLLGATE_BENCH_SMOKE         1: the smoke's defaults (N=100, 500 unrelated pods, steady 20 s,
 #                                debug build, pod CIDR 127.96.0.0/17, the check on)
@@ -72,7 +73,7 @@ nodes=$(( (n * 4 + unrelated) / 1000 + 2 ))
 echo "== cluster: $nodes fake nodes, pod CIDR $pod_cidr" >&2
 envfile=$(TOLLGATE_CLUSTER_DIR=$dir TOLLGATE_POD_CIDR=$pod_cidr TOLLGATE_NODES=$nodes \
   TOLLGATE_NODE_MAX_PODS=1000 TOLLGATE_KCM_QPS=200 TOLLGATE_METRICS_SERVER=0 \
-  TOLLGATE_POD_RUNNER=$bins/pod-runner TOLLGATE_POD_RUNNER_INLINE=1 TOLLGATE_POD_RUNNER_SELECTOR=bench \
+  TOLLGATE_POD_RUNNER=$bins/pod-runner TOLLGATE_POD_RUNNER_INLINE=1 TOLLGATE_POD_RUNNER_GRACE_MS=0 TOLLGATE_POD_RUNNER_SELECTOR=bench \
   TOLLGATE_AUDIT_USERS=tollgate-bench bash tests/cluster/start.sh)
 # shellcheck disable=SC1090
 set -a; source "$envfile"; set +a
@@ -94,7 +95,7 @@ echo "== bench: N=$n, $unrelated unrelated pods, steady ${steady}s, operator $pr
 python3 tests/cluster/scale_bench.py --env "$envfile" \
   --tollgate "$CARGO_TARGET_DIR/$dirname/tollgate" --operator-kubeconfig "$dir/tollgate-bench.kubeconfig" \
   --rollouts "$n" --unrelated-pods "$unrelated" --steady-seconds "$steady" \
-  --timeout "${TOLLGATE_BENCH_TIMEOUT:-900}" ${operator_args[@]+"${operator_args[@]}"} \
+  --timeout "${TOLLGATE_BENCH_TIMEOUT:-$(( 900 + 2 * n ))}" ${operator_args[@]+"${operator_args[@]}"} \
   --json "$out.json" --txt "$out.txt" $([ "${TOLLGATE_BENCH_CHECK:-0}" = 1 ] && echo --check)
 cp "$dir/logs/operator.log" "$out.operator.log" 2>/dev/null || true
 echo "== results: $out.json $out.txt" >&2

@@ -20,6 +20,9 @@
 #   TOLLGATE_POD_RUNNER_SELECTOR  label selector of the pods that get a process (default: all)
 #   TOLLGATE_POD_RUNNER_INLINE  1: the pod runner serves every pod from its own process
 #                         (`--inline`, one listener per pod IP; no DEMO_APP_BIN needed): the scale bench
+#   TOLLGATE_POD_RUNNER_GRACE_MS  how long a gone pod's server keeps answering (default 1500; the scale
+#                         bench uses 0: kwok hands a freed IP to the next pod at once, and under load a
+#                         new canary pod's IP still answered with the deleted stable pod's version)
 #   TOLLGATE_NODE_MAX_PODS pods per fake node (default 250)
 #   TOLLGATE_KCM_QPS      kube-controller-manager's --kube-api-qps (burst twice that; default its own, 20)
 #   TOLLGATE_AUDIT_USERS  comma-separated users whose requests the apiserver audits (level Metadata)
@@ -414,7 +417,7 @@ if [ -n "${TOLLGATE_POD_RUNNER:-}" ]; then
     runner_mode=(--demo-app "$DEMO_APP_BIN")
   fi
   KUBECONFIG=$dir/pod-runner.kubeconfig spawn pod-runner "$TOLLGATE_POD_RUNNER" \
-    "${runner_mode[@]}" --pod-cidr "$pod_cidr" --status-listen "127.0.0.1:$runner_port" \
+    "${runner_mode[@]}" --termination-grace-ms "${TOLLGATE_POD_RUNNER_GRACE_MS:-1500}" --pod-cidr "$pod_cidr" --status-listen "127.0.0.1:$runner_port" \
     --selector "${TOLLGATE_POD_RUNNER_SELECTOR:-}" --log-dir "$dir/logs/pods" --file-sd "$dir/prometheus/targets.json"
   runner_url=http://127.0.0.1:$runner_port
 fi
