@@ -47,6 +47,16 @@ else
   bash tests/cluster/run-peer-tests.sh --workspace -- --include-ignored --skip fault_matrix_rollouts::
 fi
 
+# The scale bench's smoke (issue 20): 100 Rollouts on their own cluster (pod CIDR 127.96.0.0/17),
+# a few minutes; it fails only when the bench did not run or a figure is missing, never on a
+# speed. The full bench is tests/cluster/scale-bench.sh (README, "Scale bench").
+if [ "${TOLLGATE_SCALE_SMOKE:-1}" = 1 ]; then
+  echo "== scale bench smoke: 100 Rollouts (TOLLGATE_BENCH_SMOKE=1 tests/cluster/scale-bench.sh)"
+  TOLLGATE_BENCH_SMOKE=1 bash tests/cluster/scale-bench.sh
+else
+  echo "== scale bench smoke: skipped (TOLLGATE_SCALE_SMOKE=0)"
+fi
+
 if [ "${TOLLGATE_FAULT_MATRIX:-0}" = 1 ]; then
   echo "== fault matrix tier: whole rollouts through Toxiproxy (tests/cluster/fault-matrix.sh)"
   # Its cargo output beside the peer run's (.ci/run adds up every log in that folder).

@@ -18,6 +18,15 @@
 #   TOLLGATE_METRICS_SERVER 0 to skip metrics-server (default 1 when build.sh built it)
 #   TOLLGATE_POD_RUNNER   path of the pod-runner binary (default: none = not started)
 #   TOLLGATE_POD_RUNNER_SELECTOR  label selector of the pods that get a process (default: all)
+#   TOLLGATE_POD_RUNNER_INLINE  1: the pod runner serves every pod from its own process
+#                         (`--inline`, one listener per pod IP; no DEMO_APP_BIN needed): the scale bench
+#   TOLLGATE_POD_RUNNER_GRACE_MS  how long a gone pod's server keeps answering (default 1500; the scale
+#                         bench uses 0: kwok hands a freed IP to the next pod at once, and under load a
+#                         new canary pod's IP still answered with the deleted stable pod's version)
+#   TOLLGATE_NODE_MAX_PODS pods per fake node (default 250)
+#   TOLLGATE_KCM_QPS      kube-controller-manager's --kube-api-qps (burst twice that; default its own, 20)
+#   TOLLGATE_AUDIT_USERS  comma-separated users whose requests the apiserver audits (level Metadata)
+#                         to <dir>/logs/audit.log (default: no audit log), for per-client request counts
 #   DEMO_APP_BIN          path of the demo-app binary the pod runner starts
 #   LOAD_GEN_BIN          path of the load-gen binary (only recorded in the env file)
 #   PACT_BROKER_URL       recorded in the env file when set (the broker is started elsewhere)
@@ -44,6 +53,9 @@ if [ "${TOLLGATE_METRICS_SERVER:-1}" != 0 ] && [ -x "$bin/metrics-server" ] && [
   metrics_server=1
 fi
 timeout=${TOLLGATE_START_TIMEOUT:-120}
+max_pods=${TOLLGATE_NODE_MAX_PODS:-250}
+kcm_qps=()
+[ -z "${TOLLGATE_KCM_QPS:-}" ] || kcm_qps=("--kube-api-qps=$TOLLGATE_KCM_QPS" "--kube-api-burst=$(( TOLLGATE_KCM_QPS * 2 ))")
 
 if [ -n "${TOLLGATE_CLUSTER_DIR:-}" ]; then
   dir=$TOLLGATE_CLUSTER_DIR; mkdir -p "$dir"
@@ -52,6 +64,21 @@ else
 fi
 mkdir -p "$dir"/{pki,logs,etcd,prometheus}
 : > "$dir/pids"
+# An audit policy that records only the named users' requests (one line per request stage).
+audit=()
+if [ -n "${TOLLGATE_AUDIT_USERS:-}" ]; then
+  {
+    echo "apiVersion: audit.k8s.io/v1"
+    echo "kind: Policy"
+    echo "omitStages: [RequestReceived]"
+    echo "rules:"
+    echo "- level: Metadata"
+    echo "  users: [$(echo "$TOLLGATE_AUDIT_USERS" | sed 's/[^,][^,]*/"&"/g')]"
+    echo "- level: None"
+  } > "$dir/audit-policy.yaml"
+  audit=("--audit-policy-file=$dir/audit-policy.yaml" "--audit-log-path=$dir/logs/audit.log"
+    "--audit-log-format=json" "--audit-log-mode=batch" "--audit-log-batch-max-wait=1s")
+fi
 log() { echo "[start.sh $(date -u +%H:%M:%S)] $*" >&2; }
 fail() {
   log "FAILED: $*"
@@ -168,6 +195,7 @@ spawn kube-apiserver "$bin/kube-apiserver" \
   --requestheader-extra-headers-prefix=X-Remote-Extra- \
   --proxy-client-cert-file="$pki/front-proxy-client.crt" --proxy-client-key-file="$pki/front-proxy-client.key" \
   --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota \
+  ${audit[@]+"${audit[@]}"} \
   --v=1
 
 wait_for() { # description, command...
@@ -196,6 +224,7 @@ spawn kube-controller-manager "$bin/kube-controller-manager" \
   --controllers='*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller' \
   --concurrent-deployment-syncs=10 --concurrent-replicaset-syncs=10 \
   --horizontal-pod-autoscaler-sync-period=2s \
+  ${kcm_qps[@]+"${kcm_qps[@]}"} \
   --v=1
 spawn kube-scheduler "$bin/kube-scheduler" \
   --kubeconfig="$dir/scheduler.kubeconfig" \
@@ -241,8 +270,8 @@ metadata:
     kubernetes.io/arch: amd64
     type: kwok
 status:
-  allocatable: {cpu: "64", memory: 256Gi, pods: "250"}
-  capacity: {cpu: "64", memory: 256Gi, pods: "250"}
+  allocatable: {cpu: "64", memory: 256Gi, pods: "$max_pods"}
+  capacity: {cpu: "64", memory: 256Gi, pods: "$max_pods"}
 EOF
 done > "$dir/nodes.yaml"
 # Read-only RBAC for Prometheus' pod discovery and the pod runner.
@@ -380,9 +409,15 @@ fi
 runner_url=""
 if [ -n "${TOLLGATE_POD_RUNNER:-}" ]; then
   [ -x "$TOLLGATE_POD_RUNNER" ] || fail "TOLLGATE_POD_RUNNER=$TOLLGATE_POD_RUNNER is not executable"
-  [ -x "${DEMO_APP_BIN:-}" ] || fail "DEMO_APP_BIN must name the demo-app binary"
+  runner_mode=()
+  if [ "${TOLLGATE_POD_RUNNER_INLINE:-0}" = 1 ]; then
+    runner_mode=(--inline)
+  else
+    [ -x "${DEMO_APP_BIN:-}" ] || fail "DEMO_APP_BIN must name the demo-app binary"
+    runner_mode=(--demo-app "$DEMO_APP_BIN")
+  fi
   KUBECONFIG=$dir/pod-runner.kubeconfig spawn pod-runner "$TOLLGATE_POD_RUNNER" \
-    --demo-app "$DEMO_APP_BIN" --pod-cidr "$pod_cidr" --status-listen "127.0.0.1:$runner_port" \
+    "${runner_mode[@]}" --termination-grace-ms "${TOLLGATE_POD_RUNNER_GRACE_MS:-1500}" --pod-cidr "$pod_cidr" --status-listen "127.0.0.1:$runner_port" \
     --selector "${TOLLGATE_POD_RUNNER_SELECTOR:-}" --log-dir "$dir/logs/pods" --file-sd "$dir/prometheus/targets.json"
   runner_url=http://127.0.0.1:$runner_port
 fi

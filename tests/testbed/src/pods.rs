@@ -100,6 +100,35 @@ pub fn desired(pod: &Pod, cidr: &Cidr, port: u16) -> Option<ProcSpec> {
     })
 }
 
+/// The demo-app command line of a process spec, for the pod runner's `--inline` mode (which
+/// builds `demo_app::Args` in-process instead of passing env to a child): every known `DEMO_*`
+/// variable as its flag. Unknown names are left out, as demo-app's own env parsing ignores them;
+/// empty values too, since clap treats an empty env var as absent.
+pub fn demo_app_argv(env: &BTreeMap<String, String>) -> Vec<String> {
+    const FLAGS: [(&str, &str); 13] = [
+        ("DEMO_LISTEN", "listen"),
+        ("DEMO_VERSION", "version"),
+        ("DEMO_CONFIG", "config"),
+        ("DEMO_DEPENDENCIES", "dependency"),
+        ("DEMO_FLAGS", "flag"),
+        ("DEMO_VERSION_FAULT", "version-fault"),
+        ("DEMO_ERROR_RATE", "error-rate"),
+        ("DEMO_LATENCY_MS", "latency-ms"),
+        ("DEMO_LATENCY_SIGMA", "latency-sigma"),
+        ("DEMO_ADDED_LATENCY_MS", "added-latency-ms"),
+        ("DEMO_LATENCY_MODE", "latency-mode"),
+        ("DEMO_TAIL_FRACTION", "tail-fraction"),
+        ("DEMO_SEED", "seed"),
+    ];
+    let mut argv = vec!["demo-app".to_string()];
+    for (var, flag) in FLAGS {
+        if let Some(v) = env.get(var).filter(|v| !v.is_empty()) {
+            argv.push(format!("--{flag}={v}"));
+        }
+    }
+    argv
+}
+
 /// A Prometheus label name from a Kubernetes label key, as `kubernetes_sd_configs`' labelmap
 /// would make it: every character outside `[a-zA-Z0-9_]` becomes `_`.
 pub fn prom_label_name(key: &str) -> String {
@@ -245,5 +274,28 @@ mod tests {
         ));
         assert!(desired(&p, &cidr, 8080).is_none());
         assert!(!is_ready(&p));
+    }
+
+    #[test]
+    fn demo_app_argv_maps_every_known_variable_to_its_flag() {
+        let env: BTreeMap<String, String> = [
+            ("DEMO_VERSION", "2.0.0"),
+            ("DEMO_LISTEN", "127.64.0.3:8080"),
+            ("DEMO_CONFIG", "a=1,b=2"),
+            ("DEMO_FLAGS", ""),
+            ("DEMO_UNKNOWN", "x"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            demo_app_argv(&env),
+            [
+                "demo-app",
+                "--listen=127.64.0.3:8080",
+                "--version=2.0.0",
+                "--config=a=1,b=2"
+            ]
+        );
     }
 }

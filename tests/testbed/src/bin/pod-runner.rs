@@ -6,6 +6,11 @@
 //! while the endpoints converge (at once when a new pod takes the same IP). Polls the apiserver
 //! every --interval-ms. Serves /healthz and /pods on --status-listen.
 //! On SIGTERM/SIGINT it kills its children and exits.
+//!
+//! With --inline it starts no processes: it serves every pod from this one process (one demo-app
+//! router and listener per pod IP, a task each), so thousands of pods cost one process and a
+//! socket each (the scale bench; mind `ulimit -n`). /pods then lists this process' pid for every
+//! pod.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -25,9 +30,13 @@ use tollgate_testbed::pods::{self, ProcSpec};
 #[derive(Debug, Parser)]
 #[command(name = "pod-runner")]
 struct Args {
-    /// Path of the demo-app binary.
+    /// Path of the demo-app binary (not needed with --inline).
     #[arg(long, env = "DEMO_APP_BIN")]
-    demo_app: PathBuf,
+    demo_app: Option<PathBuf>,
+    /// Serve every pod from this process (demo-app's router on a listener per pod IP) instead of
+    /// a demo-app process per pod.
+    #[arg(long)]
+    inline: bool,
     /// Only pods whose IP is in this CIDR get a process; it must be inside 127.0.0.0/8.
     #[arg(long, default_value = "127.0.10.0/24")]
     pod_cidr: Cidr,
@@ -71,13 +80,57 @@ struct RunningPod {
 
 struct Proc {
     spec: ProcSpec,
-    child: Child,
+    handle: Handle,
     started: Instant,
 }
 
+/// What serves a pod: a demo-app child process, or (--inline) a server task in this process.
+enum Handle {
+    Child(Child),
+    Task {
+        /// Graceful shutdown: stop accepting, close idle keep-alive connections (a scraper
+        /// must not keep reading the old version's server), finish in-flight requests.
+        shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+        join: tokio::task::JoinHandle<std::io::Result<()>>,
+    },
+}
+
+impl Handle {
+    /// Some(description) when the server ended on its own.
+    fn exited(&mut self) -> Option<String> {
+        match self {
+            Handle::Child(c) => match c.try_wait() {
+                Ok(Some(status)) => Some(status.to_string()),
+                _ => None,
+            },
+            Handle::Task { join, .. } => join.is_finished().then(|| "server task ended".into()),
+        }
+    }
+}
+
 fn kill(key: &str, mut p: Proc, why: &str) {
-    let _ = p.child.kill();
-    let _ = p.child.wait();
+    match &mut p.handle {
+        Handle::Child(child) => {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        Handle::Task { shutdown, join } => {
+            if let Some(tx) = shutdown.take() {
+                let _ = tx.send(());
+            }
+            // The listener closes at once; connections still open after a grace are cut.
+            let join = std::mem::replace(join, tokio::spawn(async { Ok(()) }));
+            tokio::spawn(async move {
+                let abort = join.abort_handle();
+                if tokio::time::timeout(Duration::from_secs(2), join)
+                    .await
+                    .is_err()
+                {
+                    abort.abort();
+                }
+            });
+        }
+    }
     eprintln!(
         "pod-runner: stopped {key} ({why}, ran {:.1}s)",
         p.started.elapsed().as_secs_f64()
@@ -114,7 +167,13 @@ impl Runner {
             return;
         }
         self.last_start.insert(key.to_string(), Instant::now());
-        let mut cmd = Command::new(&self.args.demo_app);
+        if self.args.inline {
+            return self.start_inline(key, spec);
+        }
+        let Some(demo_app) = &self.args.demo_app else {
+            return;
+        };
+        let mut cmd = Command::new(demo_app);
         cmd.env_clear()
             .envs(std::env::vars().filter(|(k, _)| k == "PATH" || k == "HOME"))
             .envs(&spec.env)
@@ -166,13 +225,70 @@ impl Runner {
                     key.to_string(),
                     Proc {
                         spec,
-                        child,
+                        handle: Handle::Child(child),
                         started: Instant::now(),
                     },
                 );
             }
             Err(e) => eprintln!("pod-runner: cannot start demo-app for {key}: {e}"),
         }
+    }
+
+    /// --inline: demo-app's router on `<podIP>:<port>` as a task of this process. A bind that
+    /// fails (the IP's previous server still closing) is retried at a later reconcile.
+    fn start_inline(&mut self, key: &str, spec: ProcSpec) {
+        let argv = pods::demo_app_argv(&spec.env);
+        let args = match <demo_app::Args as clap::Parser>::try_parse_from(&argv) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("pod-runner: pod {key}: demo-app arguments {argv:?}: {e}");
+                return;
+            }
+        };
+        let listener = match std::net::TcpListener::bind(&args.listen)
+            .and_then(|l| l.set_nonblocking(true).map(|_| l))
+            .and_then(tokio::net::TcpListener::from_std)
+        {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "pod-runner: pod {key}: cannot listen on {}: {e}",
+                    args.listen
+                );
+                return;
+            }
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let router = demo_app::router(&args);
+        let join = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        if let Ok(mut s) = self.status.lock() {
+            s.insert(
+                key.to_string(),
+                RunningPod {
+                    ip: spec.ip.to_string(),
+                    pid: std::process::id(),
+                    version: spec.env.get("DEMO_VERSION").cloned().unwrap_or_default(),
+                    env: spec.env.clone(),
+                },
+            );
+        }
+        self.procs.insert(
+            key.to_string(),
+            Proc {
+                spec,
+                handle: Handle::Task {
+                    shutdown: Some(tx),
+                    join,
+                },
+                started: Instant::now(),
+            },
+        );
     }
 
     fn stop(&mut self, key: &str, why: &str) {
@@ -269,10 +385,7 @@ impl Runner {
             .collect();
         let keys: Vec<String> = self.procs.keys().cloned().collect();
         for key in keys {
-            let exited = match self.procs.get_mut(&key).map(|p| p.child.try_wait()) {
-                Some(Ok(Some(status))) => Some(status.to_string()),
-                _ => None,
-            };
+            let exited = self.procs.get_mut(&key).and_then(|p| p.handle.exited());
             match (desired.get(&key), exited) {
                 (None, None) => self.retire(&key),
                 (None, Some(_)) => self.stop(&key, "pod gone or not running"),
@@ -315,6 +428,10 @@ async fn main() {
             "pod-runner: --pod-cidr {:?} is not inside 127.0.0.0/8; refusing",
             args.pod_cidr
         );
+        std::process::exit(2);
+    }
+    if !args.inline && args.demo_app.is_none() {
+        eprintln!("pod-runner: --demo-app (or DEMO_APP_BIN) is required without --inline");
         std::process::exit(2);
     }
     if let Some(d) = &args.log_dir {

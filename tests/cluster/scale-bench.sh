@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The scale bench (issue 20): one tollgate operator over N Rollouts x 2 pods in 10 namespaces,
+# beside unrelated pods, on a throwaway local control plane with kwok; every pod answers through
+# ONE pod-runner process (`--inline`, a listener per pod IP). Measures the operator by phase
+# (startup, steady, single canary, churn of 10% at once): RSS, CPU seconds, API requests by verb
+# and resource (the apiserver's audit log of the operator's own user), status writes, Rollout
+# watch events, Prometheus queries per minute, spec->first-status-write latency and canary
+# completion times. Prints a table; writes JSON and the table. A benchmark: it asserts no speed.
+#
+# Usage: tests/cluster/scale-bench.sh            (N=1000, 5,000 unrelated pods, release build)
+# Knobs (environment):
+#   TOLLGATE_BENCH_ROLLOUTS      N (default 1000)
+#   TOLLGATE_BENCH_UNRELATED     unrelated pods (default 5000)
+#   TOLLGATE_BENCH_STEADY_SECONDS  length of the steady window (default 120)
+#   TOLLGATE_BENCH_PROFILE       release (default) or debug: the operator's cargo profile
+#   TOLLGATE_BENCH_OUT           output prefix (default: a temp dir); writes <prefix>.json, .txt
+#   TOLLGATE_BENCH_OPERATOR_ARGS extra `tollgate controller` args (space-separated)
+#   TOLLGATE_BENCH_POD_CIDR      loopback pod range (default 127.64.0.0/17; never 127.0.10-45.x)
+#   TOLLGATE_BENCH_TIMEOUT       seconds to wait for any phase (default 900 + 2 s per Rollout: N=1000
+#                                took 15.5 min to all Succeeded at load average 20)
+#   TOLLGATE_BENCH_CHECK         1: fail when a figure is missing (the smoke in tests/run-all.sh)
+#   TOLLGATE_BENCH_SMOKE         1: the smoke's defaults (N=100, 500 unrelated pods, steady 20 s,
+#                                debug build, pod CIDR 127.96.0.0/17, the check on)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tollgate/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+if [ "${TOLLGATE_BENCH_SMOKE:-0}" = 1 ]; then
+  : "${TOLLGATE_BENCH_ROLLOUTS:=100}" "${TOLLGATE_BENCH_UNRELATED:=500}" "${TOLLGATE_BENCH_STEADY_SECONDS:=20}"
+  : "${TOLLGATE_BENCH_PROFILE:=debug}" "${TOLLGATE_BENCH_POD_CIDR:=127.96.0.0/17}" "${TOLLGATE_BENCH_CHECK:=1}"
+  : "${TOLLGATE_BENCH_TIMEOUT:=300}"
+fi
+n=${TOLLGATE_BENCH_ROLLOUTS:-1000}
+unrelated=${TOLLGATE_BENCH_UNRELATED:-5000}
+steady=${TOLLGATE_BENCH_STEADY_SECONDS:-120}
+profile=${TOLLGATE_BENCH_PROFILE:-release}
+pod_cidr=${TOLLGATE_BENCH_POD_CIDR:-127.64.0.0/17}
+case $pod_cidr in
+  127.0.*) echo "scale-bench.sh: $pod_cidr overlaps the test clusters' 127.0.x ranges; refusing" >&2; exit 2 ;;
+  127.*) ;;
+  *) echo "scale-bench.sh: $pod_cidr is not loopback; refusing" >&2; exit 2 ;;
+esac
+out=${TOLLGATE_BENCH_OUT:-$(mktemp -d /tmp/tollgate-scale-bench.XXXXXX)/scale}
+mkdir -p "$(dirname "$out")"
+
+# One listener per pod: the rollouts' pods and their canaries (the unrelated pods get none).
+need_fds=$(( n * 4 + 1024 ))
+if [ "$(ulimit -n)" -lt "$need_fds" ]; then
+  ulimit -n "$need_fds" 2>/dev/null || { echo "scale-bench.sh: ulimit -n $(ulimit -n) < $need_fds and cannot be raised" >&2; exit 2; }
+fi
+
+echo "== peers: build (cached in ${TOLLGATE_CACHE:-$HOME/.cache/tollgate})" >&2
+bash tests/cluster/build.sh >/dev/null
+flags=(); dirname=debug
+[ "$profile" = release ] && { flags=(--release); dirname=release; }
+cargo build -q "${flags[@]}" --bin tollgate
+cargo build -q -p tollgate-testbed --bin pod-runner
+bins=$CARGO_TARGET_DIR/debug
+
+dir=$(mktemp -d /tmp/tollgate-cluster.XXXXXX)
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  bash tests/cluster/stop.sh "$dir" || true
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Nodes for every pod: N*2 (+ canaries) + unrelated, 1,000 a node.
+nodes=$(( (n * 4 + unrelated) / 1000 + 2 ))
+echo "== cluster: $nodes fake nodes, pod CIDR $pod_cidr" >&2
+envfile=$(TOLLGATE_CLUSTER_DIR=$dir TOLLGATE_POD_CIDR=$pod_cidr TOLLGATE_NODES=$nodes \
+  TOLLGATE_NODE_MAX_PODS=1000 TOLLGATE_KCM_QPS=200 TOLLGATE_METRICS_SERVER=0 \
+  TOLLGATE_POD_RUNNER=$bins/pod-runner TOLLGATE_POD_RUNNER_INLINE=1 TOLLGATE_POD_RUNNER_GRACE_MS=0 TOLLGATE_POD_RUNNER_SELECTOR=bench \
+  TOLLGATE_AUDIT_USERS=tollgate-bench bash tests/cluster/start.sh)
+# shellcheck disable=SC1090
+set -a; source "$envfile"; set +a
+
+# The operator's own user (cluster-admin through system:masters; its requests are told apart
+# in the audit log by this name).
+pki=$dir/pki
+openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=tollgate-bench" \
+  -keyout "$pki/tollgate-bench.key" -out "$pki/tollgate-bench.csr" 2>/dev/null
+openssl x509 -req -in "$pki/tollgate-bench.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+  -days 2 -extfile "$pki/client.ext" -out "$pki/tollgate-bench.crt" 2>/dev/null
+sed -e "s#$pki/admin\.#$pki/tollgate-bench.#g" -e 's/name: admin$/name: tollgate-bench/; s/user: admin,/user: tollgate-bench,/' \
+  "$dir/admin.kubeconfig" > "$dir/tollgate-bench.kubeconfig"
+"$KUBECTL" apply --server-side -f crds/ >/dev/null
+
+operator_args=()
+for a in ${TOLLGATE_BENCH_OPERATOR_ARGS:-}; do operator_args+=(--operator-arg="$a"); done
+echo "== bench: N=$n, $unrelated unrelated pods, steady ${steady}s, operator $profile" >&2
+python3 tests/cluster/scale_bench.py --env "$envfile" \
+  --tollgate "$CARGO_TARGET_DIR/$dirname/tollgate" --operator-kubeconfig "$dir/tollgate-bench.kubeconfig" \
+  --rollouts "$n" --unrelated-pods "$unrelated" --steady-seconds "$steady" \
+  --timeout "${TOLLGATE_BENCH_TIMEOUT:-$(( 900 + 2 * n ))}" ${operator_args[@]+"${operator_args[@]}"} \
+  --json "$out.json" --txt "$out.txt" $([ "${TOLLGATE_BENCH_CHECK:-0}" = 1 ] && echo --check)
+cp "$dir/logs/operator.log" "$out.operator.log" 2>/dev/null || true
+echo "== results: $out.json $out.txt" >&2

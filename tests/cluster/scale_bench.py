@@ -1,0 +1,639 @@
+#!/usr/bin/env python3
+"""The scale bench's driver (run by tests/cluster/scale-bench.sh on a cluster it started).
+
+Creates unrelated pods, N Rollouts in 10 namespaces, runs the operator (a process of its own,
+as its own user, so the apiserver's audit log attributes its requests), and measures by phase:
+
+  steady  all Rollouts Succeeded, nothing changing, for --steady-seconds
+  single  one Rollout gets a new version alone (time to first status write, time to complete)
+  churn   10% of the Rollouts get a new version at once
+
+Per phase: operator RSS (mean and peak from /proc/PID/status VmRSS, VmHWM), CPU seconds
+(/proc/PID/stat utime+stime), API requests by verb and resource (the audit log, the operator's
+user only), status writes, watch events the operator received for Rollouts (the apiserver's
+apiserver_watch_events_total for rollouts minus the events this driver's own watch received:
+the two are the only Rollout watchers), Prometheus queries per minute (Prometheus' own
+prometheus_http_requests_total for the query handlers), latency from a spec.version change to
+the first status write (the first watch event after the patch whose status differs) and time to
+complete (phase Succeeded on the new stable version).
+
+Only the standard library: it talks to the apiserver over HTTPS with the admin client cert.
+Prints a table and writes JSON; a benchmark, never a timed test: it asserts no speed.
+"""
+import argparse
+import collections
+import concurrent.futures
+import http.client
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+GROUP = "tollgate.dev"
+VERSION = "v1alpha1"
+
+
+def log(msg):
+    print(f"[scale-bench {time.strftime('%H:%M:%S', time.gmtime())}] {msg}", file=sys.stderr, flush=True)
+
+
+def read_env(path):
+    env = {}
+    for line in open(path):
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            k, v = line.split("=", 1)
+            env[k] = v
+    return env
+
+
+class Api:
+    """A small apiserver client (one connection per thread)."""
+
+    def __init__(self, server, ca, cert, key):
+        u = urllib.parse.urlparse(server)
+        self.host, self.port = u.hostname, u.port
+        self.ctx = ssl.create_default_context(cafile=ca)
+        self.ctx.load_cert_chain(cert, key)
+        self.local = threading.local()
+
+    def conn(self, timeout=30):
+        c = getattr(self.local, "c", None)
+        if c is None:
+            c = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=timeout)
+            self.local.c = c
+        return c
+
+    def request(self, method, path, body=None, ctype="application/json", ok=(200, 201)):
+        for attempt in range(5):
+            c = self.conn()
+            try:
+                data = None if body is None else (body if isinstance(body, (bytes, str)) else json.dumps(body))
+                c.request(method, path, body=data, headers={"Content-Type": ctype, "Accept": "application/json"} if data else {})
+                r = c.getresponse()
+                text = r.read()
+            except (OSError, http.client.HTTPException) as e:
+                self.local.c = None
+                if attempt == 4:
+                    raise
+                # The first failure is usually a pooled connection the apiserver closed while
+                # idle: reconnect at once (a sleep would count in the measured latency).
+                if attempt > 0:
+                    log(f"{method} {path}: {e}; retrying")
+                    time.sleep(0.5)
+                continue
+            if r.status == 429 or r.status >= 500:
+                time.sleep(0.5)
+                continue
+            if r.status not in ok:
+                raise RuntimeError(f"{method} {path}: HTTP {r.status}: {text[:400]!r}")
+            return text
+        raise RuntimeError(f"{method} {path}: gave up")
+
+    def json(self, method, path, body=None, **kw):
+        return json.loads(self.request(method, path, body, **kw) or b"null")
+
+
+def rollout_path(ns, name=None):
+    p = f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/rollouts"
+    return p + (f"/{name}" if name else "")
+
+
+def template(version, name):
+    return {
+        "metadata": {"labels": {"app": name, "bench": "tollgate"}},
+        "spec": {"containers": [{
+            "name": "app",
+            "image": f"demo:{version}",
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "env": [{"name": "DEMO_VERSION", "value": version}],
+        }]},
+    }
+
+
+def rollout(name, version, pause):
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "version": version,
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": template(version, name),
+            "fleetCheck": {},
+            "steps": [
+                {"setWeight": 25}, {"pause": {"duration": pause}},
+                {"setWeight": 50}, {"pause": {"duration": pause}},
+            ],
+        },
+    }
+
+
+def unrelated_pod(i, node):
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"other-{i}", "labels": {"app": f"other-{i % 50}"}},
+        # bound to a node directly: the scheduler's 50 QPS would take minutes for thousands
+        "spec": {"nodeName": node, "containers": [{"name": "app", "image": "other:1"}]},
+    }
+
+
+class Proc:
+    """/proc figures of one process."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu_seconds(self):
+        fields = open(f"/proc/{self.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self.tick  # utime, stime
+
+    def mem_kib(self):
+        out = {}
+        for line in open(f"/proc/{self.pid}/status"):
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0])
+        return out
+
+
+class Sampler(threading.Thread):
+    """RSS every 0.5 s, so a phase reports its mean and its own peak (VmHWM is since start)."""
+
+    def __init__(self, proc):
+        super().__init__(daemon=True)
+        self.proc, self.samples, self.stop = proc, [], threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                self.samples.append((time.time(), self.proc.mem_kib()["VmRSS"]))
+            except OSError:
+                return
+            time.sleep(0.5)
+
+    def window(self, t0, t1):
+        vals = [v for t, v in self.samples if t0 <= t <= t1]
+        return vals
+
+
+class RolloutWatch(threading.Thread):
+    """Watches every Rollout; keeps the latest object per name and each event's receive time."""
+
+    def __init__(self, api):
+        super().__init__(daemon=True)
+        self.api, self.lock = api, threading.Lock()
+        self.objs, self.events = {}, []  # events: (time, key, status-json)
+        self.count = 0
+        self.synced = threading.Event()
+
+    def run(self):
+        rv = None
+        while True:
+            try:
+                if rv is None:
+                    lst = self.api.json("GET", f"/apis/{GROUP}/{VERSION}/rollouts")
+                    rv = lst["metadata"]["resourceVersion"]
+                    with self.lock:
+                        for o in lst["items"]:
+                            self.objs[key(o)] = o
+                    self.synced.set()
+                c = http.client.HTTPSConnection(self.api.host, self.api.port, context=self.api.ctx, timeout=600)
+                c.request("GET", f"/apis/{GROUP}/{VERSION}/rollouts?watch=1&allowWatchBookmarks=true&resourceVersion={rv}")
+                r = c.getresponse()
+                if r.status != 200:
+                    rv = None
+                    continue
+                while True:
+                    line = r.readline()
+                    if not line:
+                        break
+                    now = time.time()
+                    ev = json.loads(line)
+                    o = ev["object"]
+                    if ev["type"] == "ERROR":
+                        rv = None
+                        break
+                    rv = o["metadata"]["resourceVersion"]
+                    if ev["type"] == "BOOKMARK":
+                        continue
+                    with self.lock:
+                        self.count += 1
+                        k = key(o)
+                        if ev["type"] == "DELETED":
+                            self.objs.pop(k, None)
+                        else:
+                            self.objs[k] = o
+                        self.events.append((now, k, json.dumps(o.get("status"), sort_keys=True)))
+            except (OSError, http.client.HTTPException, ValueError) as e:
+                log(f"rollout watch: {e}; again")
+                time.sleep(0.5)
+
+    def snapshot(self):
+        with self.lock:
+            return dict(self.objs)
+
+
+def key(o):
+    return f"{o['metadata'].get('namespace', '')}/{o['metadata']['name']}"
+
+
+def prom_metric_sum(text, name, match=lambda labels: True):
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        labels, _, value = line.rpartition(" ")
+        if match(labels):
+            total += float(value)
+    return total
+
+
+def succeeded_on(o, version):
+    st = o.get("status") or {}
+    return st.get("phase") == "Succeeded" and st.get("stableVersion") == version
+
+
+def pct(vals, q):
+    if not vals:
+        return None
+    vals = sorted(vals)
+    i = min(len(vals) - 1, max(0, int(round(q * (len(vals) - 1)))))
+    return vals[i]
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.env = read_env(args.env)
+        d = self.env["TOLLGATE_CLUSTER_DIR"]
+        pki = f"{d}/pki"
+        self.dir = d
+        self.api = Api(self.env["TOLLGATE_APISERVER"], f"{pki}/ca.crt", f"{pki}/admin.crt", f"{pki}/admin.key")
+        self.prom = self.env.get("PROMETHEUS_URL", "")
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.parallel)
+        self.result = {"phases": {}}
+
+    # --- setup -------------------------------------------------------------------------------
+    def create_all(self, items):
+        list(self.pool.map(lambda pi: self.api.request("POST", pi[0], pi[1], ok=(201, 409)), items))
+
+    def namespace(self, name):
+        self.api.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, ok=(201, 409))
+
+    def setup_unrelated(self):
+        n, per = self.args.unrelated_pods, 10
+        if n == 0:
+            return
+        nodes = [x["metadata"]["name"] for x in self.api.json("GET", "/api/v1/nodes")["items"]]
+        for i in range(per):
+            self.namespace(f"bench-other-{i}")
+        t0 = time.time()
+        self.create_all([(f"/api/v1/namespaces/bench-other-{i % per}/pods", unrelated_pod(i, nodes[i % len(nodes)])) for i in range(n)])
+        self.wait(lambda: self.running_pods("bench-other-") >= n, 600, f"{n} unrelated pods Running")
+        log(f"{n} unrelated pods Running after {time.time() - t0:.1f}s")
+
+    def running_pods(self, prefix):
+        pods = self.api.json("GET", "/api/v1/pods?fieldSelector=status.phase%3DRunning")["items"]
+        return sum(1 for p in pods if p["metadata"]["namespace"].startswith(prefix))
+
+    def wait(self, cond, timeout, what):
+        deadline = time.time() + timeout
+        while not cond():
+            if time.time() > deadline:
+                raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+            time.sleep(0.5)
+
+    # --- measurement -------------------------------------------------------------------------
+    def apiserver_metrics(self):
+        return self.api.request("GET", "/metrics").decode()
+
+    def prom_queries(self):
+        if not self.prom:
+            return 0.0
+        import urllib.request
+        text = urllib.request.urlopen(f"{self.prom}/metrics", timeout=10).read().decode()
+        return prom_metric_sum(text, "prometheus_http_requests_total", lambda l: 'handler="/api/v1/query' in l)
+
+    def audit(self, t0, t1):
+        """The operator's requests received in [t0, t1]: by 'verb resource[/subresource]'."""
+        path = f"{self.dir}/logs/audit.log"
+        seen, counts, per_second = set(), collections.Counter(), collections.Counter()
+        user = self.args.operator_user
+        if not os.path.exists(path):
+            return counts, 0
+        for line in open(path):
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("user", {}).get("username") != user or e["auditID"] in seen:
+                continue
+            t = iso(e["requestReceivedTimestamp"])
+            if not t0 <= t <= t1:
+                continue
+            seen.add(e["auditID"])
+            per_second[int(t)] += 1
+            ref = e.get("objectRef") or {}
+            res = ref.get("resource", e.get("requestURI", "?").split("?")[0])
+            if ref.get("subresource"):
+                res += "/" + ref["subresource"]
+            counts[f"{e['verb']} {res}"] += 1
+        return counts, max(per_second.values(), default=0)
+
+    def phase_start(self):
+        time.sleep(0)
+        return {
+            "t": time.time(),
+            "cpu": self.op.cpu_seconds(),
+            "watch_rollouts": prom_metric_sum(self.apiserver_metrics(), "apiserver_watch_events_total", lambda l: 'resource="rollouts"' in l),
+            "own_events": self.watch.count,
+            "prom": self.prom_queries(),
+        }
+
+    def phase_end(self, name, s, extra=None):
+        t1 = time.time()
+        cpu = self.op.cpu_seconds() - s["cpu"]
+        watch_total = prom_metric_sum(self.apiserver_metrics(), "apiserver_watch_events_total", lambda l: 'resource="rollouts"' in l) - s["watch_rollouts"]
+        own = self.watch.count - s["own_events"]
+        prom = self.prom_queries() - s["prom"]
+        time.sleep(2.5)  # the audit log is written in batches of up to 1 s
+        req, peak_rate = self.audit(s["t"], t1)
+        rss = self.sampler.window(s["t"], t1)
+        secs = t1 - s["t"]
+        status_writes = sum(v for k, v in req.items() if k.endswith("/status") and k.split()[0] in ("patch", "update"))
+        ph = {
+            "seconds": round(secs, 1),
+            "rss_mib_mean": round(sum(rss) / len(rss) / 1024, 1) if rss else None,
+            "rss_mib_peak": round(max(rss) / 1024, 1) if rss else None,
+            "vmhwm_mib": round(self.op.mem_kib()["VmHWM"] / 1024, 1),
+            "cpu_seconds": round(cpu, 2),
+            "api_requests": sum(req.values()),
+            "api_requests_peak_per_second": peak_rate,
+            "api_requests_by_verb_resource": dict(sorted(req.items())),
+            "status_writes": status_writes,
+            "status_writes_per_rollout_hour": round(status_writes / max(1, self.args.rollouts) / (secs / 3600), 3),
+            "watch_events_rollouts": int(round(watch_total - own)),
+            "prometheus_queries_per_minute": round(prom / (secs / 60), 2),
+        }
+        ph.update(extra or {})
+        self.result["phases"][name] = ph
+        log(f"phase {name}: {json.dumps(ph)}")
+
+    # --- phases ------------------------------------------------------------------------------
+    def change(self, keys, version):
+        """Patch these Rollouts to `version` at once; returns each one's patch send time and
+        its status before the patch."""
+        snap = self.watch.snapshot()
+        before = {k: json.dumps(snap[k].get("status"), sort_keys=True) for k in keys}
+        sent = {}
+
+        def one(k):
+            ns, name = k.split("/")
+            sent[k] = time.time()
+            body = {"spec": {"version": version, "template": template(version, name)}}
+            self.api.request("PATCH", rollout_path(ns, name), body, ctype="application/merge-patch+json")
+
+        list(self.pool.map(one, keys))
+        return sent, before
+
+    def follow(self, changed, version, timeout):
+        """Per changed Rollout: seconds from patch to first status change, and to completion."""
+        sent, before = changed
+        deadline = time.time() + timeout
+        done = {}
+        while time.time() < deadline:
+            snap = self.watch.snapshot()
+            for k in sent:
+                if k not in done and succeeded_on(snap[k], version):
+                    done[k] = time.time()
+            if len(done) == len(sent):
+                break
+            time.sleep(0.2)
+        first = {}
+        with self.watch.lock:
+            events = list(self.watch.events)
+        for t, k, st in events:
+            if k in sent and k not in first and t >= sent[k] and st != before[k]:
+                first[k] = t - sent[k]
+        complete = [done[k] - sent[k] for k in done]
+        return {
+            "changed": len(sent),
+            "completed": len(done),
+            "first_status_write_p50_s": r3(pct(list(first.values()), 0.5)),
+            "first_status_write_p99_s": r3(pct(list(first.values()), 0.99)),
+            "complete_p50_s": r3(pct(complete, 0.5)),
+            "complete_max_s": r3(max(complete) if complete else None),
+        }
+
+    def start_operator(self):
+        port = free_port()
+        logf = open(f"{self.dir}/logs/operator.log", "w")
+        cmd = [self.args.tollgate, "controller", "--kubeconfig", self.args.operator_kubeconfig,
+               "--identity", "bench", "--admin-addr", f"127.0.0.1:{port}",
+               "--allowed-prometheus-hosts=127.0.0.1,localhost"] + self.args.operator_arg
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logf, env={**os.environ, "RUST_LOG": "info,kube=warn"})
+        with open(f"{self.dir}/pids", "a") as f:
+            f.write(f"{p.pid} tollgate\n")
+        self.popen = p
+        self.op = Proc(p.pid)
+        self.sampler = Sampler(self.op)
+        self.sampler.start()
+        return p
+
+    def run(self):
+        a = self.args
+        self.result["config"] = {"rollouts": a.rollouts, "namespaces": a.namespaces, "pods_per_rollout": 2,
+                                 "unrelated_pods": a.unrelated_pods, "churn_fraction": a.churn_fraction,
+                                 "steady_seconds": a.steady_seconds, "pause": a.pause,
+                                 "operator_args": a.operator_arg}
+        self.setup_unrelated()
+        self.watch = RolloutWatch(self.api)
+        self.watch.start()
+        self.watch.synced.wait(30)
+        for i in range(a.namespaces):
+            self.namespace(f"bench-tg-{i}")
+        keys = [f"bench-tg-{i % a.namespaces}/r{i}" for i in range(a.rollouts)]
+
+        t_start = time.time()
+        self.start_operator()
+        s = self.phase_start()
+        self.create_all([(rollout_path(k.split("/")[0]), rollout(k.split("/")[1], "1.0.0", a.pause)) for k in keys])
+        log(f"{len(keys)} Rollouts created in {time.time() - t_start:.1f}s")
+        self.wait(lambda: all(succeeded_on(self.watch.snapshot().get(k, {}), "1.0.0") for k in keys),
+                  a.timeout, f"{len(keys)} Rollouts Succeeded")
+        self.phase_end("startup", s, {"all_succeeded_after_s": round(time.time() - t_start, 1)})
+
+        time.sleep(3)  # the last pods settle; the steady window starts after
+        s = self.phase_start()
+        time.sleep(a.steady_seconds)
+        self.phase_end("steady", s)
+
+        s = self.phase_start()
+        sent = self.change([keys[0]], "2.0.0")
+        self.phase_end("single", s, self.follow(sent, "2.0.0", a.timeout))
+
+        churn = keys[1:1 + max(1, int(len(keys) * a.churn_fraction))]
+        s = self.phase_start()
+        sent = self.change(churn, "2.0.0")
+        self.phase_end("churn", s, self.follow(sent, "2.0.0", a.timeout))
+
+        if self.popen.poll() is not None:
+            raise RuntimeError(f"the operator exited: {self.popen.returncode}")
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(10)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+        return self.result
+
+
+def r3(x):
+    return None if x is None else round(x, 3)
+
+
+def iso(s):
+    import datetime
+    return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+FIGURES = [
+    ("seconds", "phase length (s)"),
+    ("rss_mib_mean", "RSS mean (MiB)"),
+    ("rss_mib_peak", "RSS peak in phase (MiB)"),
+    ("vmhwm_mib", "VmHWM since start (MiB)"),
+    ("cpu_seconds", "CPU (s)"),
+    ("api_requests", "API requests"),
+    ("api_requests_peak_per_second", "API requests, busiest second"),
+    ("status_writes", "status writes"),
+    ("status_writes_per_rollout_hour", "status writes / Rollout-hour"),
+    ("watch_events_rollouts", "watch events (Rollouts)"),
+    ("prometheus_queries_per_minute", "Prometheus queries / min"),
+    ("all_succeeded_after_s", "all Succeeded after (s)"),
+    ("changed", "Rollouts changed"),
+    ("completed", "completed"),
+    ("first_status_write_p50_s", "spec->status p50 (s)"),
+    ("first_status_write_p99_s", "spec->status p99 (s)"),
+    ("complete_p50_s", "canary complete p50 (s)"),
+    ("complete_max_s", "canary complete max (s)"),
+]
+
+
+def table(result, controller="tollgate"):
+    phases = list(result["phases"])
+    m = result.get("machine", {})
+    lines = [f"machine: {m.get('cpus')} x {m.get('cpu')}, {m.get('memory_gib')} GiB, kernel {m.get('kernel')}, "
+             f"load average {' '.join(m.get('load_average', []))} at start, {' '.join(m.get('load_average_at_end', []))} at end; "
+             f"started {m.get('date_utc')}"]
+    lines += [f"{controller}: " + ", ".join(f"{k}={v}" for k, v in result["config"].items() if k != "operator_args")]
+    head = f"{'figure':34}" + "".join(f"{p:>12}" for p in phases)
+    lines += [head, "-" * len(head)]
+    for k, label in FIGURES:
+        vals = [result["phases"][p].get(k) for p in phases]
+        if all(v is None for v in vals):
+            continue
+        lines.append(f"{label:34}" + "".join(f"{'-' if v is None else v:>12}" for v in vals))
+    lines.append("API requests by verb and resource:")
+    allk = sorted({k for p in phases for k in result["phases"][p]["api_requests_by_verb_resource"]})
+    for k in allk:
+        lines.append(f"  {k:32}" + "".join(f"{result['phases'][p]['api_requests_by_verb_resource'].get(k, 0):>12}" for p in phases))
+    return "\n".join(lines)
+
+
+COMMON = ["seconds", "rss_mib_mean", "rss_mib_peak", "vmhwm_mib", "cpu_seconds", "api_requests",
+          "api_requests_peak_per_second",
+          "status_writes", "status_writes_per_rollout_hour", "watch_events_rollouts",
+          "prometheus_queries_per_minute"]
+CHANGE = ["changed", "completed", "first_status_write_p50_s", "first_status_write_p99_s",
+          "complete_p50_s", "complete_max_s"]
+
+
+def missing_figures(result):
+    """Every figure the bench must produce, absent or null; never a judgement of speed (the
+    smoke in tests/run-all.sh fails on a missing figure only)."""
+    want = {"startup": COMMON + ["all_succeeded_after_s"], "steady": COMMON,
+            "single": COMMON + CHANGE, "churn": COMMON + CHANGE}
+    out = []
+    for phase, keys in want.items():
+        ph = result["phases"].get(phase)
+        if ph is None:
+            out.append(f"phase {phase}")
+            continue
+        out += [f"{phase}.{k}" for k in keys if ph.get(k) is None]
+        if "changed" in keys and ph.get("completed") != ph.get("changed"):
+            out.append(f"{phase}: {ph.get('completed')} of {ph.get('changed')} canaries completed")
+    if result["phases"].get("startup", {}).get("api_requests", 0) == 0:
+        out.append("startup: no API request of the operator in the audit log")
+    return out
+
+
+def machine():
+    """Where and when the figures were taken (they mean little without it)."""
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
+    return {
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "memory_gib": round(int(mem) / 1024 / 1024, 1),
+        "kernel": os.uname().release,
+        "load_average": open("/proc/loadavg").read().split()[:3],
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--env", required=True)
+    ap.add_argument("--tollgate", required=True)
+    ap.add_argument("--operator-kubeconfig", required=True)
+    ap.add_argument("--operator-user", default="tollgate-bench")
+    ap.add_argument("--operator-arg", action="append", default=[])
+    ap.add_argument("--rollouts", type=int, default=100)
+    ap.add_argument("--namespaces", type=int, default=10)
+    ap.add_argument("--unrelated-pods", type=int, default=5000)
+    ap.add_argument("--churn-fraction", type=float, default=0.1)
+    ap.add_argument("--steady-seconds", type=int, default=60)
+    ap.add_argument("--pause", default="10s")
+    ap.add_argument("--timeout", type=int, default=900)
+    ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--txt", required=True)
+    ap.add_argument("--check", action="store_true", help="fail when a figure is missing (the smoke)")
+    a = ap.parse_args()
+    started = machine()
+    result = Bench(a).run()
+    result["machine"] = started
+    result["machine"]["load_average_at_end"] = open("/proc/loadavg").read().split()[:3]
+    with open(a.json, "w") as f:
+        json.dump({"tollgate": result}, f, indent=2)
+    text = table(result)
+    with open(a.txt, "w") as f:
+        f.write(text + "\n")
+    print(text)
+    if a.check:
+        missing = missing_figures(result)
+        if missing:
+            print(f"scale-bench: figures missing: {', '.join(missing)}", file=sys.stderr)
+            sys.exit(1)
+        print("scale-bench: every figure produced", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
