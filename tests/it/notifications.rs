@@ -751,7 +751,8 @@ async fn each_team_s_destination_receives_only_its_own_rollouts() {
     let file = dir.join("destinations.yaml");
     std::fs::write(
         &file,
-        "destinations:\n  - name: team-a\n    urlFile: team-a-url\n  - name: team-b\n    urlFile: team-b-url\n",
+        // Team A also asked for step events; team B keeps the default (outcomes only).
+        "destinations:\n  - name: team-a\n    urlFile: team-a-url\n    events: [Promoted, RolledBack, Blocked, StepStarted]\n  - name: team-b\n    urlFile: team-b-url\n",
     )
     .unwrap();
     let options = |team: &str| Options {
@@ -770,6 +771,10 @@ async fn each_team_s_destination_receives_only_its_own_rollouts() {
     );
     let got_a = team_a.wait_arrival("Promoted").await;
     let got_b = team_b.wait_arrival("Promoted").await;
+    // Team A rolls a healthy 2.0.0 through its steps: each step it starts is a StepStarted
+    // notification on team A's destination alone.
+    a.roll_to("2.0.0", 0.0, None).await;
+    a.finished("2.0.0").await;
     // Both outboxes empty once acknowledged.
     for world in [&a, &b] {
         wait_until(Duration::from_secs(30), "the outbox to empty", || async {
@@ -798,6 +803,27 @@ async fn each_team_s_destination_receives_only_its_own_rollouts() {
         namespaces(&team_b).iter().all(|n| *n == ns_b),
         "team B's destination got another team's rollout: {:?}",
         namespaces(&team_b)
+    );
+    let steps: Vec<Arrival> = team_a
+        .arrivals()
+        .into_iter()
+        .filter(|x| x.body["event"] == "StepStarted")
+        .collect();
+    assert!(
+        !steps.is_empty() && steps.iter().all(|x| x.body["version"] == "2.0.0"),
+        "team A asked for step events of its 2.0.0 rollout: {:?}",
+        team_a
+            .arrivals()
+            .iter()
+            .map(|x| &x.body["event"])
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        team_b
+            .arrivals()
+            .iter()
+            .all(|x| x.body["event"] != "StepStarted"),
+        "team B did not ask for step events"
     );
     assert!(
         fallback.arrivals().is_empty(),
