@@ -5,6 +5,7 @@
 //! what [`crd_yaml_of`] prints (`tollgate crd --kind KIND`), and a test fails when they differ.
 
 mod duration;
+mod metrics;
 mod policy;
 #[cfg(test)]
 mod policy_tests;
@@ -17,6 +18,7 @@ mod track;
 mod traffic;
 pub mod validate;
 
+pub use metrics::*;
 pub use policy::*;
 pub use reason::{Reason, UnknownReason};
 pub use schema::DURATION_PATTERN;
