@@ -95,12 +95,30 @@ fn check_alone(kind: CrdKind, doc: &Value) -> Vec<Finding> {
             serde_json::from_value::<crate::crd::ClusterRolloutPolicy>(doc.clone()).err()
         }
     };
-    read.map(|e| Finding {
-        field: "(object)".into(),
-        message: format!("the operator cannot read it: {e}"),
-    })
-    .into_iter()
-    .collect()
+    if let Some(e) = read {
+        return vec![Finding {
+            field: "(object)".into(),
+            message: format!("the operator cannot read it: {e}"),
+        }];
+    }
+    template_findings(doc)
+}
+
+/// The PromQL templates of `spec.analysis.metrics`, parsed as the operator parses them before
+/// the canary starts (a Rollout's and a policy's `analysis` have the same shape).
+fn template_findings(doc: &Value) -> Vec<Finding> {
+    let metrics = doc["spec"]["analysis"]
+        .get("metrics")
+        .cloned()
+        .and_then(|m| serde_json::from_value::<Vec<crate::crd::MetricSpec>>(m).ok())
+        .unwrap_or_default();
+    match crate::analysis::providers::prometheus::metrics::compile(&metrics) {
+        Ok(_) => Vec::new(),
+        Err(message) => vec![Finding {
+            field: "spec.analysis.metrics".into(),
+            message,
+        }],
+    }
 }
 
 /// A policy found in the `--policy` files: kind, name (and namespace), spec.

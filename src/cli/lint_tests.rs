@@ -99,3 +99,24 @@ fn an_unparseable_file_is_exit_2_and_the_others_still_checked() {
     assert_eq!(report.findings.len(), 2);
     assert_eq!(report.code(), 2);
 }
+
+#[test]
+fn bad_metric_templates_are_findings_naming_the_metric() {
+    let report = lint(
+        &[input("tests/fixtures/lint/bad-metric-template.yaml")],
+        &[],
+    );
+    assert_eq!(report.findings.len(), 2, "{:#?}", report.findings);
+    let f = &report.findings;
+    assert!(
+        f[0].starts_with("tests/fixtures/lint/bad-metric-template.yaml:1: spec.analysis.metrics: spec.analysis.metrics[0] (paymentFailures).counterPair.errors: not valid PromQL"),
+        "{}",
+        f[0]
+    );
+    assert!(
+        f[1].starts_with("tests/fixtures/lint/bad-metric-template.yaml:2: spec.analysis.metrics: spec.analysis.metrics[0] (checkoutDuration).histogram.query: query template uses unknown placeholder {{interval}}"),
+        "{}",
+        f[1]
+    );
+    assert_eq!(report.code(), 1);
+}

@@ -5,6 +5,7 @@
 //! what [`crd_yaml_of`] prints (`tollgate crd --kind KIND`), and a test fails when they differ.
 
 mod duration;
+mod metrics;
 mod outbox;
 mod policy;
 #[cfg(test)]
@@ -18,6 +19,7 @@ mod track;
 mod traffic;
 pub mod validate;
 
+pub use metrics::*;
 pub use outbox::*;
 pub use policy::*;
 pub use reason::{Reason, UnknownReason};

@@ -855,7 +855,8 @@ pub struct PauseStep {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("has(self.errorRate) || has(self.latency)").message("spec.analysis: configure at least one of errorRate or latency"),
+    validation = Rule::new("has(self.errorRate) || has(self.latency) || (has(self.metrics) && size(self.metrics) > 0)").message("spec.analysis: configure at least one of errorRate, latency or metrics"),
+    validation = Rule::new("!has(self.metrics) || self.metrics.all(m, self.metrics.filter(n, n.name == m.name).size() == 1)").message("spec.analysis.metrics must not repeat a name"),
     validation = Rule::new("self.alpha > 0.0 && self.alpha < 0.5").message("spec.analysis.alpha must be greater than 0 and less than 0.5"),
     validation = Rule::new("self.alphaPass > 0.0 && self.alphaPass < 0.5").message("spec.analysis.alphaPass must be greater than 0 and less than 0.5"),
     validation = Rule::new("duration(self.maxDuration) >= duration(self.interval)").message("spec.analysis.maxDuration must be at least spec.analysis.interval"),
@@ -879,6 +880,13 @@ pub struct AnalysisSpec {
     /// Latency comparison at one or more quantiles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencySpec>,
+
+    /// The team's own metrics as PromQL templates (counter pairs and histograms), judged beside
+    /// `errorRate` and `latency`, each with its own tolerance, weight and criticality. A
+    /// policy's metrics and the Rollout's merge by name. See docs/metrics.md.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub metrics: Vec<super::metrics::MetricSpec>,
 
     /// Family-wise false-rollback rate: the chance that a healthy canary is rolled back on
     /// noise, across all metrics and however long the analysis looks.

@@ -239,7 +239,7 @@ fn crd_declares_the_cel_rules_and_each_names_its_field() {
         "spec.steps: setWeight values must never decrease from one step to the next",
         "spec.steps[]: each step sets exactly one of setWeight, analyze, pause or setHeaderRoute",
         "spec.traffic.httpRoute must be set exactly when spec.traffic.type is HTTPRoute",
-        "spec.analysis: configure at least one of errorRate or latency",
+        "spec.analysis: configure at least one of errorRate, latency or metrics",
         "spec.analysis.alpha must be greater than 0 and less than 0.5",
         "spec.analysis.maxDuration must be at least spec.analysis.interval",
         "spec.contractGate.unknownBudget must be at least spec.contractGate.pollInterval",
@@ -612,7 +612,41 @@ fn invalid_cases() -> Vec<Invalid> {
             mutate: |v| {
                 v["spec"]["analysis"].as_object_mut().unwrap().remove("errorRate");
             },
-            message: "spec.analysis: configure at least one of errorRate or latency",
+            message: "spec.analysis: configure at least one of errorRate, latency or metrics",
+        },
+        Invalid {
+            name: "metric with both a counter pair and a histogram",
+            mutate: |v| {
+                v["spec"]["analysis"]["metrics"] = json!([{"name": "pay",
+                    "counterPair": {"errors": "sum(e)", "total": "sum(t)"},
+                    "histogram": {"query": "sum by (le) (h)", "quantiles": [{"quantile": 0.9}]}}])
+            },
+            message: "spec.analysis.metrics[]: set exactly one of counterPair or histogram",
+        },
+        Invalid {
+            name: "metric repeated",
+            mutate: |v| {
+                v["spec"]["analysis"]["metrics"] = json!([
+                    {"name": "pay", "counterPair": {"errors": "sum(e)", "total": "sum(t)"}},
+                    {"name": "pay", "counterPair": {"errors": "sum(e2)", "total": "sum(t2)"}}])
+            },
+            message: "spec.analysis.metrics must not repeat a name",
+        },
+        Invalid {
+            name: "metric named like a built-in",
+            mutate: |v| {
+                v["spec"]["analysis"]["metrics"] = json!([
+                    {"name": "latencyP99", "counterPair": {"errors": "sum(e)", "total": "sum(t)"}}])
+            },
+            message: "spec.analysis.metrics[].name must start with a letter, hold only letters, digits, '_' and '-', and not be a built-in metric's name (errorRate, latencyDistribution, latencyP...)",
+        },
+        Invalid {
+            name: "counter pair passing above its tolerance",
+            mutate: |v| {
+                v["spec"]["analysis"]["metrics"] = json!([{"name": "pay", "counterPair":
+                    {"errors": "sum(e)", "total": "sum(t)", "tolerance": 2.0, "passTolerance": 1.5}}])
+            },
+            message: "spec.analysis.metrics[].counterPair.passTolerance must be at least its tolerance",
         },
         Invalid {
             name: "alpha too large",

@@ -3,7 +3,8 @@
 //! The rule: within the policy's blocks (`contractGate`, `fleetCheck`, `smoke`, `analysis`,
 //! `steps`, `progressDeadline`), objects merge key by key at any depth, lists and values are
 //! taken whole, and the Rollout wins wherever it sets a key. Lists are not merged item by item
-//! because their items have no stable identity (two `steps` lists cannot be zipped sensibly).
+//! because their items have no stable identity (two `steps` lists cannot be zipped sensibly),
+//! except `analysis.metrics`, whose items are merged by their `name` (see `merge_metrics`).
 //! A path the policy locks (`enforce`) that the Rollout sets to another value is refused,
 //! naming the field and the policy; an equal value is no override and passes.
 //!
@@ -84,6 +85,9 @@ pub fn merge(policy: &Value, rollout: &Value, prefix: &str, from: &mut Vec<Strin
                         from.push(path);
                         out.insert(key.clone(), pv.clone());
                     }
+                    Some(rv) if path == "analysis.metrics" => {
+                        out.insert(key.clone(), merge_metrics(pv, rv, &path, from));
+                    }
                     Some(rv) => {
                         out.insert(key.clone(), merge(pv, rv, &path, from));
                     }
@@ -94,6 +98,37 @@ pub fn merge(policy: &Value, rollout: &Value, prefix: &str, from: &mut Vec<Strin
         // lists and values: the Rollout's, whole
         (_, r) => r.clone(),
     }
+}
+
+/// `analysis.metrics`, the one list merged item by item, because its items have an identity:
+/// their `name`. A metric in both merges key by key (the Rollout wins, as for any object); a
+/// metric in one only is kept; the policy's come first, in its order, then the Rollout's own.
+/// Paths from the policy are `analysis.metrics[NAME]` (a whole metric) or
+/// `analysis.metrics[NAME].field`. Anything but two lists: the Rollout's, whole.
+fn merge_metrics(policy: &Value, rollout: &Value, prefix: &str, from: &mut Vec<String>) -> Value {
+    let (Value::Array(p), Value::Array(r)) = (policy, rollout) else {
+        return rollout.clone();
+    };
+    let name = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_string);
+    let mut out = Vec::with_capacity(p.len() + r.len());
+    for pv in p {
+        let Some(n) = name(pv) else { continue };
+        let path = format!("{prefix}[{n}]");
+        match r.iter().find(|rv| name(rv).as_deref() == Some(n.as_str())) {
+            Some(rv) => out.push(merge(pv, rv, &path, from)),
+            None => {
+                from.push(path);
+                out.push(pv.clone());
+            }
+        }
+    }
+    let policy_names: Vec<String> = p.iter().filter_map(name).collect();
+    out.extend(
+        r.iter()
+            .filter(|rv| name(rv).is_none_or(|n| !policy_names.contains(&n)))
+            .cloned(),
+    );
+    Value::Array(out)
 }
 
 fn join(prefix: &str, key: &str) -> String {

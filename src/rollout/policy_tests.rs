@@ -92,6 +92,39 @@ fn merge_table() {
             vec![],
         ),
         (
+            "analysis.metrics merge by name: fields key by key, the Rollout wins",
+            json!({"analysis": {"metrics": [
+                {"name": "pay", "weight": 2, "counterPair": {"errors": "e", "total": "t", "tolerance": 1.2}},
+                {"name": "lat", "histogram": {"query": "h", "quantiles": [{"quantile": 0.9}]}}]}}),
+            json!({"analysis": {"metrics": [
+                {"name": "pay", "counterPair": {"tolerance": 2.0}},
+                {"name": "own", "counterPair": {"errors": "e2", "total": "t2"}}]}}),
+            json!({"analysis": {"metrics": [
+                {"name": "pay", "weight": 2, "counterPair": {"errors": "e", "total": "t", "tolerance": 2.0}},
+                {"name": "lat", "histogram": {"query": "h", "quantiles": [{"quantile": 0.9}]}},
+                {"name": "own", "counterPair": {"errors": "e2", "total": "t2"}}]}}),
+            vec![
+                "analysis.metrics[pay].counterPair.errors",
+                "analysis.metrics[pay].counterPair.total",
+                "analysis.metrics[pay].weight",
+                "analysis.metrics[lat]",
+            ],
+        ),
+        (
+            "analysis.metrics absent in the Rollout come from the policy whole",
+            json!({"analysis": {"metrics": [{"name": "pay", "counterPair": {"errors": "e", "total": "t"}}]}}),
+            json!({"analysis": {"alpha": 0.01}}),
+            json!({"analysis": {"alpha": 0.01, "metrics": [{"name": "pay", "counterPair": {"errors": "e", "total": "t"}}]}}),
+            vec!["analysis.metrics"],
+        ),
+        (
+            "a metric's list fields are the Rollout's whole",
+            json!({"analysis": {"metrics": [{"name": "lat", "histogram": {"query": "h", "quantiles": [{"quantile": 0.9}, {"quantile": 0.99}]}}]}}),
+            json!({"analysis": {"metrics": [{"name": "lat", "histogram": {"quantiles": [{"quantile": 0.5}]}}]}}),
+            json!({"analysis": {"metrics": [{"name": "lat", "histogram": {"query": "h", "quantiles": [{"quantile": 0.5}]}}]}}),
+            vec!["analysis.metrics[lat].histogram.query"],
+        ),
+        (
             "an empty policy gives nothing",
             json!({}),
             json!({"steps": [{"setWeight": 5}]}),

@@ -444,6 +444,11 @@ async fn gather_workload(
         obs.spec_problem = Some(problem);
         return Ok(None);
     }
+    // and the metric templates must parse, before the canary gets any traffic
+    if let Some(problem) = decide::metrics_problem(&rollout.spec) {
+        obs.spec_problem = Some(problem);
+        return Ok(None);
+    }
     let original = match ctx.observer.workload_ref(rollout).await {
         Ok(d) => d,
         Err(e) => {

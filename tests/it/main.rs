@@ -27,6 +27,7 @@ mod e2e_adoption;
 mod e2e_fleet_sources;
 mod e2e_hpa;
 mod e2e_instant_rollback;
+mod e2e_metrics;
 mod e2e_rollback_ready;
 mod e2e_rollout;
 mod e2e_scale_mid_canary;

@@ -708,3 +708,118 @@ async fn the_stable_tracks_past_is_read_as_history_before_the_first_look() {
     assert!(used >= 3, "{used} of {} windows", history.len());
     assert_eq!(primed.error_rate.map(|e| e.history_windows), Some(used));
 }
+
+/// Template metrics against a real Prometheus: a counter pair on demo-app's second family
+/// (`payments_*`) and a histogram template each return one series per arm with the arm's
+/// counts; a template that forgets to aggregate returns one series per pod, which is a look
+/// without data naming the metric, never a number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs prometheus and demo-app: run tests/run-all.sh"]
+async fn template_metrics_read_one_series_per_arm_and_two_are_no_data() {
+    use tollgate::analysis::providers::prometheus::metrics::{compile, MetricValue};
+    use tollgate::runtime::peers::prometheus::metric_windows;
+
+    let prom = Prometheus::start("prom-templates");
+    let mut canary = Vec::new();
+    let mut baseline = Vec::new();
+    for i in 1..=2 {
+        let ip = format!("127.0.42.{i}");
+        canary
+            .push(DemoApp::start_with(&ip, "2.0.0", 0.0, &["--payment-failure-rate", "0.2"]).await);
+        let ip = format!("127.0.42.{}", i + 2);
+        baseline.push(
+            DemoApp::start_with(&ip, "1.0.0", 0.0, &["--payment-failure-rate", "0.02"]).await,
+        );
+    }
+    prom.set_targets(
+        "pay",
+        &[
+            group(
+                &canary.iter().collect::<Vec<_>>(),
+                "shop",
+                "payments",
+                "canary",
+            ),
+            group(
+                &baseline.iter().collect::<Vec<_>>(),
+                "shop",
+                "payments",
+                "baseline",
+            ),
+        ],
+    );
+    prom.wait_up(r#"namespace="shop",rollout="payments""#, 4)
+        .await;
+    tokio::time::sleep(2 * SCRAPE).await;
+    let rate = 20.0;
+    let t0 = now_ms();
+    let log = load(
+        &[
+            ("canary", canary.iter().map(DemoApp::url).collect()),
+            ("baseline", baseline.iter().map(DemoApp::url).collect()),
+        ],
+        rate,
+        Duration::from_secs(10),
+    )
+    .await;
+    tokio::time::sleep(3 * SCRAPE).await;
+    let window = Window::new(at(t0, -2.0), now_ms()).expect("window");
+    let specs: Vec<tollgate::crd::MetricSpec> = serde_json::from_value(serde_json::json!([
+        {"name": "paymentFailures", "counterPair": {
+            "errors": "sum(increase(payments_failures_total{ {{selector}} }[{{window}}]))",
+            "total": "sum(increase(payments_attempts_total{ {{selector}} }[{{window}}]))"}},
+        {"name": "requestDuration", "histogram": {
+            "query": "sum by (le) (increase(http_request_duration_seconds_bucket{ {{selector}} }[{{window}}]))",
+            "quantiles": [{"quantile": 0.9}]}},
+        {"name": "perPod", "counterPair": {
+            "errors": "increase(payments_failures_total{ {{selector}} }[{{window}}])",
+            "total": "sum(increase(payments_attempts_total{ {{selector}} }[{{window}}]))"}}
+    ]))
+    .expect("specs");
+    let queries = compile(&specs).expect("templates compile");
+    let p = prom.provider();
+    let target = AnalysisTarget::new("shop", "payments");
+    let read = p
+        .metric_windows(&target, window, &queries)
+        .await
+        .expect("read");
+    let tol = tolerance(rate, 2);
+    let by = |name: &str| &read.iter().find(|(n, _)| n == name).expect(name).1;
+    // the counter pair: the arm's attempts as the load generator counted them, its failures at
+    // the arm's failure ratio
+    let (c, b) = by("paymentFailures").as_ref().expect("one series per arm");
+    for (arm, v, ratio) in [("canary", c, 0.2), ("baseline", b, 0.02)] {
+        let MetricValue::Counts { errors, total } = v else {
+            panic!("{arm}: {v:?}")
+        };
+        let want = log.total(arm).answered as f64;
+        eprintln!("{arm}: attempts {total:.1} failures {errors:.1} | load generator {want}");
+        assert!((total - want).abs() <= tol, "{arm}: {total} vs {want}");
+        let got = errors / total;
+        assert!(
+            (got - ratio).abs() < ratio * 0.6 + 0.01,
+            "{arm}: failure ratio {got} (set {ratio})"
+        );
+    }
+    // the histogram: one series per le, the +Inf bucket the arm's requests
+    let (c, _) = by("requestDuration").as_ref().expect("one series per le");
+    let MetricValue::Buckets(buckets) = c else {
+        panic!("{c:?}")
+    };
+    let (le, all) = *buckets.last().expect("buckets");
+    assert!(le.is_infinite(), "{buckets:?}");
+    let want = log.total("canary").answered as f64;
+    assert!((all - want).abs() <= tol, "{all} vs {want}");
+    // no aggregation: one series per pod, so no data, and the reason says which metric and why
+    let why = by("perPod").as_ref().expect_err("two series");
+    assert!(
+        why.contains("perPod: canary errors: the query returned 2 series"),
+        "{why}"
+    );
+    let look = metric_windows(&read).expect_err("the look has no data");
+    assert!(look.starts_with("no data for metric perPod"), "{look}");
+    // without it, the look's windows go to the judge
+    let fine: Vec<_> = read.into_iter().filter(|(n, _)| n != "perPod").collect();
+    let windows = metric_windows(&fine).expect("windows");
+    assert!(windows["paymentFailures"].canary.errors > windows["paymentFailures"].baseline.errors);
+}

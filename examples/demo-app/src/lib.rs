@@ -8,7 +8,9 @@
 //! * `GET /metrics` exposes `http_requests_total{code,method,path}` and the
 //!   `http_request_duration_seconds` histogram, counting only `/` traffic, and
 //!   `demo_app_build_info{version="..."} 1` (the `build_info` convention, for attestation from
-//!   Prometheus without a /version endpoint).
+//!   Prometheus without a /version endpoint), and a second family named differently, a
+//!   business metric: `payments_attempts_total` and `payments_failures_total` (one attempt per
+//!   `GET /`, failed with `--payment-failure-rate`), for template metrics.
 //! * `GET /healthz` answers 200 `ok` (not counted either).
 //!
 //! `configHash` is the lowercase hex SHA-256 of the configuration's canonical form: the `K=V`
@@ -62,6 +64,12 @@ pub struct Args {
     /// Probability in [0, 1] that `GET /` answers 500.
     #[arg(long, env = "DEMO_ERROR_RATE", default_value_t = 0.0, value_parser = parse_probability)]
     pub error_rate: f64,
+    /// Probability in [0, 1] that a payment fails: every `GET /` is one payment attempt
+    /// (`payments_attempts_total`), failed with this probability (`payments_failures_total`)
+    /// whatever the HTTP answer, so the business metric can regress while the error rate
+    /// stays healthy.
+    #[arg(long, env = "DEMO_PAYMENT_FAILURE_RATE", default_value_t = 0.0, value_parser = parse_probability)]
+    pub payment_failure_rate: f64,
     /// Median of the base latency of `GET /`, in milliseconds.
     #[arg(long, env = "DEMO_LATENCY_MS", default_value_t = 5.0, value_parser = parse_non_negative)]
     pub latency_ms: f64,
@@ -265,6 +273,8 @@ struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    payment_attempts: Counter,
+    payment_failures: Counter,
 }
 
 fn new_histogram() -> Histogram {
@@ -310,10 +320,25 @@ impl Metrics {
             let _ = requests.get_or_create(&labels);
             let _ = durations.get_or_create(&labels);
         }
+        // the business family: plain counters, so they exist (at zero) from the first scrape
+        let payment_attempts = Counter::default();
+        let payment_failures = Counter::default();
+        registry.register(
+            "payments_attempts",
+            "Payment attempts (one per request to /)",
+            payment_attempts.clone(),
+        );
+        registry.register(
+            "payments_failures",
+            "Failed payment attempts",
+            payment_failures.clone(),
+        );
         Self {
             registry,
             requests,
             durations,
+            payment_attempts,
+            payment_failures,
         }
     }
 }
@@ -325,6 +350,7 @@ struct AppState {
     config_hash: String,
     fault: Option<VersionFault>,
     model: WorkModel,
+    payment_failure_rate: f64,
     rng: Mutex<SplitMix64>,
     metrics: Metrics,
 }
@@ -353,6 +379,7 @@ pub fn router(args: &Args) -> Router {
         config_hash: config_hash(&args.config),
         fault: args.version_fault,
         model: WorkModel::from_args(args),
+        payment_failure_rate: args.payment_failure_rate,
         rng: Mutex::new(SplitMix64::new(seed)),
         metrics: Metrics::new(&args.app_version),
     });
@@ -366,10 +393,18 @@ pub fn router(args: &Args) -> Router {
 
 async fn work(State(st): State<Arc<AppState>>) -> Response {
     let started = Instant::now();
-    let (latency_ms, fails) = match st.rng.lock() {
-        Ok(mut rng) => st.model.draw(&mut rng),
-        Err(poisoned) => st.model.draw(&mut poisoned.into_inner()),
+    let (latency_ms, fails, payment_fails) = {
+        let mut rng = match st.rng.lock() {
+            Ok(rng) => rng,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let (latency_ms, fails) = st.model.draw(&mut rng);
+        (latency_ms, fails, rng.uniform() < st.payment_failure_rate)
     };
+    st.metrics.payment_attempts.inc();
+    if payment_fails {
+        st.metrics.payment_failures.inc();
+    }
     tokio::time::sleep(Duration::from_secs_f64(latency_ms / 1000.0)).await;
     let code = if fails {
         StatusCode::INTERNAL_SERVER_ERROR
@@ -596,6 +631,59 @@ mod tests {
             out.contains("demo_app_build_info{version=\"1.2.3\"} 1"),
             "missing build_info in\n{out}"
         );
+    }
+
+    /// One HTTP/1.1 GET over a fresh connection; the whole answer as text.
+    async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n");
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.write_all(req.as_bytes()).unwrap();
+            let mut out = String::new();
+            c.read_to_string(&mut out).unwrap();
+            out
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The business family regresses on its own knob: every payment fails, every HTTP answer
+    /// is still a 200; with the knob at 0 no payment fails.
+    #[tokio::test]
+    async fn payment_failures_follow_their_knob_and_not_the_http_error_rate() {
+        for (rate, want_failures) in [("1", 20), ("0", 0)] {
+            let args = Args::try_parse_from([
+                "demo-app",
+                "--version",
+                "1",
+                "--latency-ms",
+                "0",
+                "--payment-failure-rate",
+                rate,
+            ])
+            .unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let app = router(&args);
+            let server = tokio::spawn(async move { axum::serve(listener, app).await });
+            let before = get(addr, "/metrics").await;
+            assert!(before.contains("payments_attempts_total 0"), "{before}");
+            assert!(before.contains("payments_failures_total 0"), "{before}");
+            for _ in 0..20 {
+                assert!(get(addr, "/").await.starts_with("HTTP/1.1 200"));
+            }
+            let after = get(addr, "/metrics").await;
+            assert!(after.contains("payments_attempts_total 20"), "{after}");
+            let failures = format!("payments_failures_total {want_failures}\n");
+            assert!(after.contains(&failures), "{after}");
+            assert!(
+                after.contains("http_requests_total{code=\"500\",method=\"GET\",path=\"/\"} 0"),
+                "{after}"
+            );
+            server.abort();
+        }
+        assert!(Args::try_parse_from(["demo-app", "--payment-failure-rate", "1.5"]).is_err());
     }
 
     #[test]

@@ -56,9 +56,22 @@ pub(super) fn judge_error_rate(
     fresh: Result<(), String>,
 ) -> Option<MetricJudgement> {
     let ep = policy.error_rate.as_ref()?;
+    judge_counter(st, policy, ep, "errorRate", fresh)
+}
+
+/// The verdict of a counter test kept in `st`'s error-rate fields under the settings `ep`,
+/// named `metric`: the built-in error rate, or a template counter pair (whose state is its
+/// own [`JudgeState`]).
+pub(super) fn judge_counter(
+    st: &mut JudgeState,
+    policy: &JudgePolicy,
+    ep: &ErrorRatePolicy,
+    metric: &str,
+    fresh: Result<(), String>,
+) -> Option<MetricJudgement> {
     let s = st.error_rate.as_ref()?;
     let metric = CountMetric {
-        metric: "errorRate".into(),
+        metric: metric.into(),
         test: "sequential conditional-Poisson mixture SPRT on error counts (rate ratio)",
         critical: ep.critical,
         tolerance: ep.tolerance,

@@ -16,7 +16,10 @@
 //! fail e-process is valid at all times, so going on costs no error control). Family-wise error
 //! control: weighted Bonferroni, `alpha_m = alpha * w_m /
 //! sum(w)`, separately for the fail and the pass family; since every e-process is valid at all
-//! times, the union bound holds however often the judge looks.
+//! times, the union bound holds however often the judge looks. The sum runs over every metric,
+//! built-in and template (`template`: the team's own counter pairs and histograms, each judged
+//! by the built-in test of its kind), so adding a metric shrinks every other metric's share
+//! and the family-wise bound stays `alpha`.
 //!
 //! Files: `policy` (what to judge and how strictly), `window` (a look's counts in),
 //! `state` (what is remembered between looks), `count` (the error-rate test and the
@@ -30,18 +33,24 @@ mod ladder;
 mod policy;
 mod quantile;
 mod state;
+mod template;
 mod verdict;
 mod window;
 
 pub use policy::{
     quantile_name, DispersionPolicy, DistributionPolicy, ErrorRatePolicy, JudgePolicy,
-    LatencyPolicy, PolicyError,
+    LatencyPolicy, PolicyError, TemplateMetricPolicy,
 };
 pub use state::{JudgeState, QuantileState};
 pub use verdict::{
     bounds_contradict, combine, JudgeVerdict, Judgement, MetricJudgement, QuantileDetail, Samples,
 };
 pub use window::{ArmCounts, JudgeWindow, MAX_WINDOW_COUNT};
+
+/// One look's windows of the template metrics, by name: per arm, a counter pair's events in
+/// `requests` and failures in `errors`, a histogram in `latency`. A metric missing here had no
+/// data in the look.
+pub type MetricWindows = std::collections::BTreeMap<String, JudgeWindow>;
 
 use state::error_rate_state;
 use window::{finite_nonneg, valid_hist};
@@ -85,6 +94,16 @@ pub fn update(
     policy: &JudgePolicy,
     window: &JudgeWindow,
 ) -> Result<(JudgeState, Judgement), PolicyError> {
+    update_with_metrics(state, policy, window, &MetricWindows::new())
+}
+
+/// [`update`] with the template metrics' windows of the same look (see [`MetricWindows`]).
+pub fn update_with_metrics(
+    state: &JudgeState,
+    policy: &JudgePolicy,
+    window: &JudgeWindow,
+    metric_windows: &MetricWindows,
+) -> Result<(JudgeState, Judgement), PolicyError> {
     policy.validate()?;
     let mut st = state.clone();
     st.looks += 1;
@@ -118,7 +137,21 @@ pub fn update(
         }
     };
 
-    let metrics = judge_all(&mut st, policy, err_fresh, &lat_fresh, dist_fresh);
+    let mut metrics = judge_all(&mut st, policy, err_fresh, &lat_fresh, dist_fresh);
+    // template metrics: each its own state, by name (a metric gone from the policy is dropped)
+    let mut old_templates = std::mem::take(&mut st.metrics);
+    for tm in &policy.metrics {
+        let mut sub = old_templates.remove(&tm.name).unwrap_or_default();
+        let fresh = template::add_window(
+            &mut sub,
+            policy,
+            tm,
+            metric_windows.get(&tm.name),
+            &mut notes,
+        );
+        metrics.extend(template::judge(&mut sub, policy, tm, fresh));
+        st.metrics.insert(tm.name.clone(), sub);
+    }
     let (verdict, mut reason) = combine(&metrics);
     if !notes.is_empty() {
         reason = format!("{reason} ({})", notes.join("; "));
@@ -138,7 +171,13 @@ pub fn evaluate(state: &JudgeState, policy: &JudgePolicy) -> Result<Judgement, P
     policy.validate()?;
     let mut st = state.clone();
     let lat: Vec<Result<(), String>> = policy.latency.iter().map(|_| Ok(())).collect();
-    let metrics = judge_all(&mut st, policy, Ok(()), &lat, Ok(()));
+    let mut metrics = judge_all(&mut st, policy, Ok(()), &lat, Ok(()));
+    for tm in &policy.metrics {
+        if let Some(sub) = st.metrics.get_mut(&tm.name) {
+            let fresh = vec![Ok(()); tm.quantiles.len().max(1)];
+            metrics.extend(template::judge(sub, policy, tm, fresh));
+        }
+    }
     let (verdict, reason) = combine(&metrics);
     Ok(Judgement {
         verdict,
@@ -168,5 +207,7 @@ fn judge_all(
     out
 }
 
+#[cfg(test)]
+mod template_tests;
 #[cfg(test)]
 mod tests;

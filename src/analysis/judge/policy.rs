@@ -137,6 +137,36 @@ impl Default for DispersionPolicy {
     }
 }
 
+/// One of the team's own metrics (`spec.analysis.metrics`): a counter pair judged exactly as
+/// the error rate is (its failures per event, with the same tolerance, pass rules and
+/// fail-fast rule), or a histogram judged exactly as the latency quantiles are. Its share of
+/// `alpha` and `alphaPass` is its weight over the sum of every metric's weight (built-in and
+/// template), as for the built-in metrics; a histogram's weight is split evenly between its
+/// quantiles when the controller builds the policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TemplateMetricPolicy {
+    /// The metric's name, which its verdicts carry (a quantile's: the name and `P95`, say).
+    pub name: String,
+    /// A counter pair's settings (its `weight` is the metric's).
+    pub counter: Option<ErrorRatePolicy>,
+    /// A histogram's quantiles, each with its own weight.
+    pub quantiles: Vec<LatencyPolicy>,
+}
+
+impl TemplateMetricPolicy {
+    /// The verdict name of the histogram quantile `q`: `checkoutDurationP95`.
+    pub fn quantile_metric(&self, q: f64) -> String {
+        let p = quantile_name(q);
+        format!("{}{}", self.name, p.trim_start_matches("latency"))
+    }
+
+    fn weight(&self) -> f64 {
+        self.counter.as_ref().map_or(0.0, |c| c.weight)
+            + self.quantiles.iter().map(|l| l.weight).sum::<f64>()
+    }
+}
+
 /// The judge's policy. The controller maps its CRD fields onto this.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -148,6 +178,9 @@ pub struct JudgePolicy {
     pub error_rate: Option<ErrorRatePolicy>,
     pub latency: Vec<LatencyPolicy>,
     pub distribution: Option<DistributionPolicy>,
+    /// The team's own metrics, judged beside the built-in ones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<TemplateMetricPolicy>,
     /// Minimum windows with data before a metric may fail or pass.
     pub min_windows: u32,
     /// Minimum events (both arms) before a count metric may fail.
@@ -167,6 +200,7 @@ impl Default for JudgePolicy {
             error_rate: Some(ErrorRatePolicy::default()),
             latency: vec![LatencyPolicy::default()],
             distribution: Some(DistributionPolicy::default()),
+            metrics: Vec::new(),
             min_windows: 3,
             min_events: 5.0,
             min_canary_requests: 300.0,
@@ -197,6 +231,8 @@ pub enum PolicyError {
     MixtureScale,
     #[error("the policy enables no metric")]
     NoMetric,
+    #[error("metric {0:?}: {1}")]
+    Template(String, String),
 }
 
 fn check_tol(metric: &str, tol: f64, pass: f64, log_scale: bool) -> Result<(), PolicyError> {
@@ -271,7 +307,53 @@ impl JudgePolicy {
             check_tol("latencyDistribution", d.tolerance, d.pass_tolerance, false)?;
             check_weight("latencyDistribution", d.weight)?;
         }
-        if self.error_rate.is_none() && self.latency.is_empty() && self.distribution.is_none() {
+        let mut names: Vec<String> = Vec::new();
+        for m in &self.metrics {
+            let bad = |why: &str| PolicyError::Template(m.name.clone(), why.to_string());
+            if m.name.is_empty() || m.name == "errorRate" || m.name.starts_with("latency") {
+                return Err(bad(
+                    "a template metric needs its own name, not a built-in one",
+                ));
+            }
+            match (&m.counter, m.quantiles.is_empty()) {
+                (Some(c), true) => {
+                    check_tol(&m.name, c.tolerance, c.pass_tolerance, true)?;
+                    check_weight(&m.name, c.weight)?;
+                    if c.pass_margin.is_some_and(|x| !(x > 0.0 && x < 1.0))
+                        || c.pass_rate.is_some_and(|x| !(x > 0.0 && x < 1.0))
+                    {
+                        return Err(bad("passMargin and passRate must be in (0, 1)"));
+                    }
+                    names.push(m.name.clone());
+                }
+                (None, false) => {
+                    for l in &m.quantiles {
+                        if !(l.quantile > 0.0 && l.quantile < 1.0) {
+                            return Err(PolicyError::Quantile(l.quantile));
+                        }
+                        let name = m.quantile_metric(l.quantile);
+                        check_tol(&name, l.tolerance, l.pass_tolerance, true)?;
+                        check_weight(&name, l.weight)?;
+                        names.push(name);
+                    }
+                }
+                _ => return Err(bad("set exactly one of a counter pair or quantiles")),
+            }
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.len() != names.len() {
+            return Err(PolicyError::Template(
+                names.join(", "),
+                "two template metrics judge under one name".into(),
+            ));
+        }
+        if self.error_rate.is_none()
+            && self.latency.is_empty()
+            && self.distribution.is_none()
+            && self.metrics.is_empty()
+        {
             return Err(PolicyError::NoMetric);
         }
         Ok(())
@@ -281,6 +363,11 @@ impl JudgePolicy {
         self.error_rate.as_ref().map_or(0.0, |e| e.weight)
             + self.latency.iter().map(|l| l.weight).sum::<f64>()
             + self.distribution.as_ref().map_or(0.0, |d| d.weight)
+            + self
+                .metrics
+                .iter()
+                .map(TemplateMetricPolicy::weight)
+                .sum::<f64>()
     }
 
     fn dispersion(&self) -> Option<(f64, f64, f64)> {
@@ -321,7 +408,17 @@ impl JudgePolicy {
                 .latency
                 .iter()
                 .find(|l| quantile_name(l.quantile) == name)
-                .map(|l| (l.tolerance, l.pass_tolerance)),
+                .map(|l| (l.tolerance, l.pass_tolerance))
+                .or_else(|| {
+                    self.metrics.iter().find_map(|m| match &m.counter {
+                        Some(c) if m.name == name => Some((c.tolerance, c.pass_tolerance)),
+                        _ => m
+                            .quantiles
+                            .iter()
+                            .find(|l| m.quantile_metric(l.quantile) == name)
+                            .map(|l| (l.tolerance, l.pass_tolerance)),
+                    })
+                }),
         }
     }
 

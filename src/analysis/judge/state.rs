@@ -42,6 +42,11 @@ pub struct JudgeState {
     pub latency: Vec<QuantileState>,
     pub distribution: Option<ShiftTestState>,
     pub distribution_decided: Option<JudgeVerdict>,
+    /// Each template metric's own state, by name (a counter pair's test in its `errorRate`
+    /// fields, a histogram's quantiles in its `latency`). Absent from the JSON when there are
+    /// none, so a state saved before template metrics existed reads the same.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: std::collections::BTreeMap<String, JudgeState>,
 }
 
 /// The error-rate test's state for `cfg`: the one kept, or a fresh one when there is none or

@@ -73,8 +73,8 @@ pub use desired::desired_children;
 pub use model::*;
 pub use needs::needs;
 pub use peers::{
-    peer_problem, timeout_problem, PeerHosts, MAX_FLEET_TIMEOUT, MAX_QUERY_TIMEOUT,
-    MAX_SMOKE_TIMEOUT,
+    metrics_problem, peer_problem, timeout_problem, PeerHosts, MAX_FLEET_TIMEOUT,
+    MAX_QUERY_TIMEOUT, MAX_SMOKE_TIMEOUT,
 };
 
 use pass::Pass;

@@ -119,3 +119,14 @@ pub fn timeout_problem(spec: &RolloutSpec) -> Option<SpecProblem> {
         })
     })
 }
+
+/// Why the templates of `spec.analysis.metrics` cannot be used, if they cannot: an unknown
+/// placeholder, or PromQL that does not parse or does not return an instant vector (see
+/// [`crate::analysis::providers::prometheus::metrics::compile`]). Checked before any traffic
+/// moves, so a typo stops the rollout as `InvalidSpec` naming the metric, not at its first look.
+pub fn metrics_problem(spec: &RolloutSpec) -> Option<SpecProblem> {
+    let metrics = &spec.analysis.as_ref()?.metrics;
+    crate::analysis::providers::prometheus::metrics::compile(metrics)
+        .err()
+        .map(SpecProblem::new)
+}

@@ -6,6 +6,7 @@ use kube::{Client, ResourceExt};
 
 use super::{secret_data, AnalysisPeer, PeerDefaults, PeerFuture, SecretError};
 use crate::analysis::judge::{self, JudgePolicy, JudgeState};
+use crate::analysis::providers::prometheus::metrics::{self, MetricReading, MetricValue};
 use crate::analysis::providers::prometheus::{PrometheusConfig, PrometheusProvider};
 use crate::analysis::providers::{AnalysisTarget, ArmWindow, MetricsProvider, Window};
 use crate::analysis::stats::latency::Histogram;
@@ -51,9 +52,80 @@ pub fn judge_policy(analysis: &crd::AnalysisSpec) -> JudgePolicy {
                 critical: l.critical,
                 ..judge::DistributionPolicy::default()
             }),
+        metrics: analysis.metrics.iter().map(template_policy).collect(),
         min_canary_requests: analysis.min_requests as f64,
         ..defaults
     }
+}
+
+/// The judge's settings for one of `spec.analysis.metrics`: a counter pair as the error rate
+/// (its weight the metric's), a histogram's quantiles as latency quantiles sharing the
+/// metric's weight evenly.
+fn template_policy(m: &crd::MetricSpec) -> judge::TemplateMetricPolicy {
+    let quantiles = m.histogram.as_ref().map_or(&[][..], |h| &h.quantiles[..]);
+    let share = m.weight / quantiles.len().max(1) as f64;
+    judge::TemplateMetricPolicy {
+        name: m.name.clone(),
+        counter: m.counter_pair.as_ref().map(|c| judge::ErrorRatePolicy {
+            tolerance: c.tolerance,
+            pass_tolerance: c.pass_tolerance,
+            pass_margin: (c.pass_margin > 0.0).then_some(c.pass_margin),
+            pass_rate: c.pass_rate,
+            critical: m.critical,
+            weight: m.weight,
+        }),
+        quantiles: quantiles
+            .iter()
+            .map(|q| judge::LatencyPolicy {
+                quantile: q.quantile,
+                tolerance: q.tolerance,
+                pass_tolerance: q.pass_tolerance,
+                critical: m.critical,
+                weight: share,
+            })
+            .collect(),
+    }
+}
+
+/// The judge's windows of the template metrics from what the provider read, or, when a
+/// metric's queries gave no usable answer (none or several series, say), why the look has no
+/// data: every metric is needed for a verdict, so one without data makes the whole look one
+/// without data (inconclusive), never a judgement on the others alone.
+pub fn metric_windows(
+    readings: &[(String, MetricReading)],
+) -> Result<judge::MetricWindows, String> {
+    let arm = |v: &MetricValue| match v {
+        MetricValue::Counts { errors, total } => judge::ArmCounts {
+            requests: Some(*total),
+            errors: Some(*errors),
+            latency: None,
+        },
+        MetricValue::Buckets(b) => judge::ArmCounts {
+            requests: b.last().map(|(_, c)| *c),
+            errors: None,
+            latency: (!b.is_empty()).then(|| Histogram {
+                bounds: b.iter().map(|(le, _)| *le).collect(),
+                cumulative: b.iter().map(|(_, c)| *c).collect(),
+            }),
+        },
+    };
+    let mut out = judge::MetricWindows::new();
+    for (name, reading) in readings {
+        let (c, b) = reading
+            .as_ref()
+            .map_err(|why| format!("no data for metric {name}: {why}"))?;
+        let (canary, baseline) = (arm(c), arm(b));
+        let total = canary.requests.unwrap_or(0.0) + baseline.requests.unwrap_or(0.0);
+        out.insert(
+            name.clone(),
+            judge::JudgeWindow {
+                canary_share: (total > 0.0).then(|| canary.requests.unwrap_or(0.0) / total),
+                canary,
+                baseline,
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// The provider's settings for a Rollout's analysis, reading Prometheus at `address`.
@@ -330,6 +402,11 @@ fn judge_window(
     analysis: &crd::AnalysisSpec,
     counts: &crate::analysis::providers::WindowCounts,
 ) -> Result<judge::JudgeWindow, &'static str> {
+    if analysis.error_rate.is_none() && analysis.latency.is_none() {
+        // only template metrics: the built-in request counts are not needed (the service may
+        // not even have them)
+        return Ok(judge::JudgeWindow::default());
+    }
     let (canary, baseline) = match (&counts.canary, &counts.baseline) {
         (Some(c), Some(b)) => (c, b),
         (None, None) => return Err("either arm"),
@@ -448,6 +525,22 @@ impl AnalysisPeer for PrometheusJudgePeer {
                     return Ok(missing(window, summary));
                 }
             };
+            // the team's own metrics: checked before the canary started, so a problem here is
+            // one the reconcile already refused; said again rather than judged without them
+            let queries = metrics::compile(&analysis.metrics).map_err(SpecProblem::new)?;
+            let metric_windows = if queries.is_empty() {
+                judge::MetricWindows::new()
+            } else {
+                let read = provider
+                    .metric_windows(&target, provider_window, &queries)
+                    .await
+                    .map_err(|e| format!("metrics unavailable: {e}"))
+                    .and_then(|r| metric_windows(&r));
+                match read {
+                    Ok(w) => w,
+                    Err(e) => return Ok(missing(window, scrub(e))),
+                }
+            };
             let judge_window = match judge_window(analysis, &counts) {
                 Ok(w) => w,
                 Err(which) => {
@@ -462,7 +555,8 @@ impl AnalysisPeer for PrometheusJudgePeer {
                     Self::primed(&provider, &target, &provider_window, state, &policy).await;
             }
             let (next, judgement) =
-                judge::update(&state, &policy, &judge_window).map_err(invalid_policy)?;
+                judge::update_with_metrics(&state, &policy, &judge_window, &metric_windows)
+                    .map_err(invalid_policy)?;
             // A verdict whose evidence cannot be carried to the next look would be judged again
             // from nothing: the look counts as one without data instead.
             let judge_state = match serde_json::to_value(&next) {
@@ -559,6 +653,73 @@ mod tests {
             shown.chars().count() <= MAX_STATUS_TEXT + 1,
             "{}",
             shown.len()
+        );
+    }
+
+    #[test]
+    fn template_metrics_map_onto_the_judge_and_their_readings_onto_windows() {
+        let a = analysis(json!({"metrics": [
+            {"name": "pay", "weight": 2, "critical": false,
+             "counterPair": {"errors": "sum(e)", "total": "sum(t)", "tolerance": 1.3,
+                             "passTolerance": 2.0, "passMargin": 0}},
+            {"name": "lat", "weight": 2, "histogram": {"query": "sum by (le) (h)",
+             "quantiles": [{"quantile": 0.9}, {"quantile": 0.99}]}}]}));
+        let p = judge_policy(&a);
+        assert_eq!(p.validate(), Ok(()));
+        let pay = p.metrics[0].counter.as_ref().expect("counter");
+        assert_eq!(
+            (
+                pay.tolerance,
+                pay.pass_tolerance,
+                pay.pass_margin,
+                pay.weight,
+                pay.critical
+            ),
+            (1.3, 2.0, None, 2.0, false)
+        );
+        // a histogram's weight is split between its quantiles
+        let lat: Vec<f64> = p.metrics[1].quantiles.iter().map(|q| q.weight).collect();
+        assert_eq!(lat, vec![1.0, 1.0]);
+        let readings = vec![
+            (
+                "pay".to_string(),
+                Ok((
+                    MetricValue::Counts {
+                        errors: 3.0,
+                        total: 100.0,
+                    },
+                    MetricValue::Counts {
+                        errors: 1.0,
+                        total: 300.0,
+                    },
+                )),
+            ),
+            (
+                "lat".to_string(),
+                Ok((
+                    MetricValue::Buckets(vec![(0.1, 5.0), (f64::INFINITY, 10.0)]),
+                    MetricValue::Buckets(vec![(0.1, 6.0), (f64::INFINITY, 30.0)]),
+                )),
+            ),
+        ];
+        let w = metric_windows(&readings).expect("windows");
+        assert_eq!(
+            (
+                w["pay"].canary.errors,
+                w["pay"].canary.requests,
+                w["pay"].canary_share
+            ),
+            (Some(3.0), Some(100.0), Some(0.25))
+        );
+        let h = w["lat"].baseline.latency.as_ref().expect("histogram");
+        assert_eq!(h.cumulative, vec![6.0, 30.0]);
+        // one metric without data: the look has none, and says which and why
+        let mut bad = readings.clone();
+        bad[1].1 = Err("lat: canary histogram: the query returned no series".into());
+        let why = metric_windows(&bad).expect_err("no data");
+        assert_eq!(
+            why,
+            "no data for metric lat: lat: canary histogram: the query returned no series"
         );
     }
 

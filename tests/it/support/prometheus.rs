@@ -234,8 +234,13 @@ pub struct DemoApp {
 
 impl DemoApp {
     pub async fn start(ip: &str, version: &str, error_rate: f64) -> Self {
+        Self::start_with(ip, version, error_rate, &[]).await
+    }
+
+    /// [`Self::start`] with more demo-app flags (`--payment-failure-rate 0.2`, say).
+    pub async fn start_with(ip: &str, version: &str, error_rate: f64, extra: &[&str]) -> Self {
         let addr = format!("{ip}:{}", free_port_on(ip));
-        let args = vec![
+        let mut args = vec![
             "--listen".to_string(),
             addr.clone(),
             "--version".into(),
@@ -245,6 +250,7 @@ impl DemoApp {
             "--latency-ms".into(),
             "2".into(),
         ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         let mut d = Self {
             addr,
             args,

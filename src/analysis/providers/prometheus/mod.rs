@@ -112,6 +112,7 @@
 mod budget;
 mod config;
 mod http;
+pub mod metrics;
 pub mod promql;
 mod queries;
 pub mod response;
