@@ -33,6 +33,7 @@ mod state;
 mod verdict;
 mod window;
 
+pub use count::guard_bounds;
 pub use policy::{
     quantile_name, DispersionPolicy, DistributionPolicy, ErrorRatePolicy, JudgePolicy,
     LatencyPolicy, PolicyError,

@@ -27,6 +27,7 @@ pub fn judge_policy(analysis: &crd::AnalysisSpec) -> JudgePolicy {
                 pass_tolerance: e.pass_tolerance,
                 pass_margin: (e.pass_margin > 0.0).then_some(e.pass_margin),
                 pass_rate: e.pass_rate,
+                max_rate: e.max_rate,
                 critical: e.critical,
                 ..judge::ErrorRatePolicy::default()
             }),
@@ -95,6 +96,7 @@ pub fn metric_status(m: &judge::MetricJudgement) -> MetricStatus {
         reason: Some(m.reason.clone()),
         needs_canary_requests: needs(m).map(|n| n.round() as i64),
         outlook: None,
+        max_rate_exceeded: m.max_rate_exceeded,
     }
 }
 
