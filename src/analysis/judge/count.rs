@@ -15,6 +15,10 @@
 //! rollback share; the comparison (with its fail-fast rule) keeps the other half. A canary
 //! whose rate is at most `maxRate` is therefore failed by the guard with probability at most
 //! `alpha * w_m / sum(w) / 2`, at any look, and the family-wise union bound is unchanged.
+//! While the canary's estimated rate is above `maxRate` the metric does not pass (a pass on
+//! the comparison would otherwise end the analysis before the guard has its evidence: a canary
+//! as bad as its baseline passes the ratio quickly); this only delays promotions, so it costs
+//! no false-rollback control.
 
 use super::ladder::{self, Rungs, Wording};
 use super::policy::{ErrorRatePolicy, JudgePolicy};
@@ -325,6 +329,10 @@ impl CountMetric<'_> {
         let ratio_pass = figures.pass();
         let margin_pass = margin.is_some_and(|m| m.upper < m.margin);
         let slo_pass = abs.slo.is_some_and(|r| r.upper < r.rate);
+        // a canary whose rate is estimated above its maxRate does not pass, whatever the
+        // comparison shows: the guard is gathering evidence against it (a pass would end the
+        // analysis first, e.g. a canary as bad as its baseline passes the ratio quickly)
+        let guard_holds = abs.guard.is_some() && self.above_max_rate(st);
         let disp = &policy.dispersion;
         // a few windows cannot tell a burst in one arm from a regression: wait while the
         // residuals themselves show overdispersion
@@ -351,7 +359,7 @@ impl CountMetric<'_> {
             windows: st.windows,
             hold,
             fail: main_fails || watch_fails || guard.is_some(),
-            pass: ratio_pass || margin_pass || slo_pass,
+            pass: (ratio_pass || margin_pass || slo_pass) && !guard_holds,
             canary_requests: st.canary_requests,
         };
         let words = Wording {
@@ -497,6 +505,13 @@ impl CountMetric<'_> {
         })
     }
 
+    /// Whether the canary's estimated rate is above the metric's `maxRate` (then it may not
+    /// pass, see [`Self::decide`]).
+    fn above_max_rate(&self, st: &RatioTestState) -> bool {
+        self.max_rate
+            .is_some_and(|m| st.canary_requests > 0.0 && st.canary_events / st.canary_requests > m)
+    }
+
     /// The service-level rule's bound: the canary rate's upper bound at the rule's alpha.
     fn slo(&self, st: &RatioTestState, sum: &RatioSummary, alpha_rule: f64) -> Option<Slo> {
         let rate = self.pass_rate?;
@@ -521,7 +536,8 @@ impl CountMetric<'_> {
         (alpha_rule, ratio_at): (f64, &dyn Fn(f64) -> bool),
         policy: &JudgePolicy,
     ) -> Option<f64> {
-        if st.canary_requests <= 0.0 || st.baseline_requests <= 0.0 {
+        // scaling keeps the canary's estimate: above maxRate it never passes
+        if st.canary_requests <= 0.0 || st.baseline_requests <= 0.0 || self.above_max_rate(st) {
             return None;
         }
         let scaled = |k: f64| {

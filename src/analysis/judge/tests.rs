@@ -1047,6 +1047,8 @@ fn max_rate_fails_a_canary_above_it_even_when_the_baseline_is_as_bad() {
     let mut failed_at = None;
     for k in 1..=ws.len() {
         let (_, j) = run(&p, &ws[..k]);
+        // the comparison would pass it (ratio 1); above maxRate it may not
+        assert_ne!(j.verdict, JudgeVerdict::Pass, "{j:?}");
         if j.verdict == JudgeVerdict::Fail {
             failed_at = Some(k);
             let m = metric(&j, "errorRate");
