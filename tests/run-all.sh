@@ -3,7 +3,7 @@
 #
 #   tier 1  unit and property tests: pure logic, the CRD, statistics against stored references
 #   tier 2  component tests against real local peers: demo-app processes (fleet, smoke),
-#           a real Prometheus (provider), pact-stub-server serving real contracts (broker),
+#           a real Prometheus and a real VictoriaMetrics (provider), pact-stub-server serving real contracts (broker),
 #           Toxiproxy between the broker peer and a broker (fault matrix)
 #   fault matrix (TOLLGATE_FAULT_MATRIX=1)  whole rollouts with Toxiproxy between the operator and
 #           the API server, Prometheus and the broker (its smoke, one cell per peer and the
@@ -26,6 +26,10 @@ start=$(date +%s)
 echo "== peer: pact-stub-server (cached after the first install)"
 TOLLGATE_PACT_STUB_SERVER="$(bash tests/cluster/pact-stub.sh install | tail -n1)"
 export TOLLGATE_PACT_STUB_SERVER
+
+echo "== peer: victoria-metrics, the second metrics backend of the provider's live tests (Debian's package, installed once)"
+TOLLGATE_VICTORIA_METRICS="$(bash tests/cluster/victoria-metrics.sh | tail -n1)"
+export TOLLGATE_VICTORIA_METRICS
 
 echo "== peer: toxiproxy-server, the fault proxy (built from its Go module once)"
 TOLLGATE_TOXIPROXY="$(bash tests/cluster/toxiproxy.sh install | tail -n1)"

@@ -178,6 +178,14 @@ fn scenarios() -> Vec<Scenario> {
         }),
         mk("aa-promdefault", &|s| s.default_buckets = true),
         mk("broken-100%", &|s| s.canary_error = Some(1.0)),
+        // appended likewise, for the absolute guard (`maxRate`, benchmarked at 0.05 with
+        // `--policy`): a healthy canary at 4% in both arms (80% of it), and a canary at 6%
+        // whose baseline is just as bad (the comparison cannot fail it; the guard must)
+        mk("aa-err4%", &|s| s.base_error = 0.04),
+        mk("err6%-both", &|s| {
+            s.base_error = 0.06;
+            s.canary_error = Some(0.06)
+        }),
     ]
 }
 
@@ -662,5 +670,42 @@ mod tests {
         let r = run_cell(x4, 10.0, &args, &policy, 1);
         assert!(r.judges[0].rollbacks >= 11, "{:?}", r.judges[0]);
         assert!(r.judges[0].median_minutes.unwrap_or(99.0) < 10.0);
+    }
+
+    #[test]
+    fn the_max_rate_guard_fails_a_canary_as_bad_as_its_baseline_and_only_with_it() {
+        let args = BenchJudgeArgs {
+            aa_runs: 12,
+            power_runs: 12,
+            horizon_min: 20,
+            seed: 1,
+            threads: Some(1),
+            only: None,
+            json: false,
+            json_out: None,
+            policy: None,
+            history_windows: 0,
+        };
+        let errors_only = |max_rate: Option<f64>| JudgePolicy {
+            error_rate: Some(judge::ErrorRatePolicy {
+                max_rate,
+                ..judge::ErrorRatePolicy::default()
+            }),
+            latency: vec![],
+            distribution: None,
+            ..JudgePolicy::default()
+        };
+        let s = scenarios();
+        let both = s.iter().find(|x| x.name == "err6%-both").expect("scenario");
+        let guarded = run_cell(both, 10.0, &args, &errors_only(Some(0.05)), 0);
+        // 6% against 5% at 10 req/s: most within 20 minutes, and none promoted meanwhile
+        assert!(guarded.judges[0].rollbacks >= 9, "{:?}", guarded.judges[0]);
+        assert_eq!(guarded.judges[0].promotions, Some(0));
+        let plain = run_cell(both, 10.0, &args, &errors_only(None), 0);
+        assert!(plain.judges[0].rollbacks <= 1, "{:?}", plain.judges[0]);
+        let healthy = s.iter().find(|x| x.name == "aa-err4%").expect("scenario");
+        let r = run_cell(healthy, 10.0, &args, &errors_only(Some(0.05)), 0);
+        assert!(r.null);
+        assert_eq!(r.judges[0].rollbacks, 0, "{:?}", r.judges[0]);
     }
 }

@@ -57,6 +57,8 @@ fn default_critical() -> bool {
 #[x_kube(validation = Rule::new("self.passTolerance >= self.tolerance").message("spec.analysis.metrics[].counterPair.passTolerance must be at least its tolerance"))]
 #[x_kube(validation = Rule::new("self.passMargin >= 0.0 && self.passMargin <= 0.5").message("spec.analysis.metrics[].counterPair.passMargin must be between 0 and 0.5 (errors per event; 0 turns the rule off)"))]
 #[x_kube(validation = Rule::new("!has(self.passRate) || (self.passRate > 0.0 && self.passRate < 1.0)").message("spec.analysis.metrics[].counterPair.passRate must be above 0 and below 1 (errors per event)"))]
+#[x_kube(validation = Rule::new("!has(self.maxRate) || (self.maxRate > 0.0 && self.maxRate < 1.0)").message("spec.analysis.metrics[].counterPair.maxRate must be above 0 and below 1 (errors per event)"))]
+#[x_kube(validation = Rule::new("!has(self.maxRate) || !has(self.passRate) || self.passRate < self.maxRate").message("spec.analysis.metrics[].counterPair.passRate must be below its maxRate"))]
 pub struct CounterPairSpec {
     /// PromQL template counting the failures of one arm over the window, returning exactly one
     /// series, e.g. `sum(increase(payments_failures_total{ {{selector}} }[{{window}}]))`. An
@@ -87,6 +89,12 @@ pub struct CounterPairSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub pass_rate: Option<f64>,
+    /// The absolute guard (as `errorRate.maxRate`): the canary fails when its own failure rate
+    /// is proven above `maxRate` per event, whatever the baseline's (a business guardrail:
+    /// payment failures must stay below 2% of attempts). Unset: no guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_rate: Option<f64>,
 }
 
 fn default_tolerance() -> f64 {

@@ -111,6 +111,9 @@ reasons! {
     AnalysisPassed,
     /// A critical metric is proven worse than tolerated.
     AnalysisFailed,
+    /// A critical metric's absolute guard failed: the canary's own rate is proven above the
+    /// metric's `maxRate`, whatever the baseline's.
+    MaxRateExceeded,
     /// No verdict by the step's end or `maxDuration`.
     AnalysisInconclusive,
     /// The judge's saved state could not be read: its sequential test started over.

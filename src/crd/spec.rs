@@ -1002,6 +1002,8 @@ fn default_query_timeout() -> Duration {
 #[x_kube(validation = Rule::new("self.passTolerance >= self.tolerance").message("spec.analysis.errorRate.passTolerance must be at least spec.analysis.errorRate.tolerance"))]
 #[x_kube(validation = Rule::new("self.passMargin >= 0.0 && self.passMargin <= 0.5").message("spec.analysis.errorRate.passMargin must be between 0 and 0.5 (errors per request; 0 turns the rule off)"))]
 #[x_kube(validation = Rule::new("!has(self.passRate) || (self.passRate > 0.0 && self.passRate < 1.0)").message("spec.analysis.errorRate.passRate must be above 0 and below 1 (errors per request)"))]
+#[x_kube(validation = Rule::new("!has(self.maxRate) || (self.maxRate > 0.0 && self.maxRate < 1.0)").message("spec.analysis.errorRate.maxRate must be above 0 and below 1 (errors per request)"))]
+#[x_kube(validation = Rule::new("!has(self.maxRate) || !has(self.passRate) || self.passRate < self.maxRate").message("spec.analysis.errorRate.passRate must be below spec.analysis.errorRate.maxRate"))]
 pub struct ErrorRateSpec {
     /// Counter of requests, labelled by status code.
     #[serde(default = "default_requests_metric")]
@@ -1041,6 +1043,15 @@ pub struct ErrorRateSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub pass_rate: Option<f64>,
+    /// The absolute guard: the canary fails when its own error rate is proven above `maxRate`
+    /// errors per request (0.05 = 5%), whatever the baseline's, so a canary can fail on a
+    /// service-level objective even when the baseline is just as bad. A critical metric that
+    /// fails this way rolls back with reason `MaxRateExceeded`. It takes half of the metric's
+    /// `alpha` share (the comparison keeps the other half). Unset (the default): no guard.
+    /// Above 0, below 1, and above `passRate` when both are set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_rate: Option<f64>,
     /// A failed critical metric rolls back at once; a failed non-critical metric is reported
     /// and blocks promotion until a person decides.
     #[serde(default = "default_true")]

@@ -87,7 +87,8 @@ pub struct RolloutStatus {
     /// `ProgressDeadlineExceeded`, `FleetCheckPassed`, `FleetCheckFailed`, `FleetUnanswered`,
     /// `SmokeChecking`, `SmokeChecksPassed`, `SmokeCheckFailed`, `StepStarted`, `WeightSet`,
     /// `HeaderRouteSet`, `HeaderRouteRemoved`, `PauseEnded`, `Pausing`, `PausedAtStep`, `Paused`,
-    /// `Analyzing`, `AnalysisPassed`, `AnalysisFailed`, `AnalysisInconclusive`, `JudgeStateReset`,
+    /// `Analyzing`, `AnalysisPassed`, `AnalysisFailed`, `MaxRateExceeded`, `AnalysisInconclusive`,
+    /// `JudgeStateReset`,
     /// `StepsCompleted`, `PromotionCommitted`, `PromotionStalled`, `PromotionNotVerified`,
     /// `Promoted`, `RolledBack`, `DeploymentRecorded`, `DeploymentRecordFailed`, `Adopting`,
     /// `AdoptionCompleted`, `ScaleDownDelayEnded`, `VersionIdentity`, `RollbackNotReady`,
@@ -408,6 +409,11 @@ pub struct MetricStatus {
     /// at the canary traffic seen so far, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outlook: Option<String>,
+    /// The metric failed on its absolute guard: the canary's own rate was shown above the
+    /// metric's `maxRate`, whatever the baseline's (the rollback's reason is then
+    /// `MaxRateExceeded`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub max_rate_exceeded: bool,
 }
 
 /// Verdict of one metric or of the whole analysis.

@@ -701,6 +701,16 @@ fn invalid_cases() -> Vec<Invalid> {
             message: "spec.analysis.errorRate.passMargin must be between 0 and 0.5 (errors per request; 0 turns the rule off)",
         },
         Invalid {
+            name: "maxRate at zero",
+            mutate: |v| v["spec"]["analysis"]["errorRate"] = json!({"maxRate": 0.0}),
+            message: "spec.analysis.errorRate.maxRate must be above 0 and below 1 (errors per request)",
+        },
+        Invalid {
+            name: "passRate not below maxRate",
+            mutate: |v| v["spec"]["analysis"]["errorRate"] = json!({"passRate": 0.05, "maxRate": 0.02}),
+            message: "spec.analysis.errorRate.passRate must be below spec.analysis.errorRate.maxRate",
+        },
+        Invalid {
             name: "quantile out of range",
             mutate: |v| v["spec"]["analysis"]["latency"] = json!({"quantiles": [{"quantile": 0.3}]}),
             message: "spec.analysis.latency.quantiles[].quantile must be between 0.5 and 0.999",

@@ -125,6 +125,13 @@ fn merge_table() {
             vec!["analysis.metrics[lat].histogram.query"],
         ),
         (
+            "a policy's maxRate and passRate beside the Rollout's tolerance",
+            json!({"analysis": {"errorRate": {"maxRate": 0.05, "passRate": 0.01}}}),
+            json!({"analysis": {"errorRate": {"tolerance": 1.2}}}),
+            json!({"analysis": {"errorRate": {"tolerance": 1.2, "maxRate": 0.05, "passRate": 0.01}}}),
+            vec!["analysis.errorRate.maxRate", "analysis.errorRate.passRate"],
+        ),
+        (
             "an empty policy gives nothing",
             json!({}),
             json!({"steps": [{"setWeight": 5}]}),
@@ -263,6 +270,21 @@ fn refusal_table() {
             json!({"enforce": ["analysis.maxDuration"]}),
             json!({"analysis": {"errorRate": {}, "maxDuration": "2h"}}),
             "spec.analysis.maxDuration is locked by ClusterRolloutPolicy platform",
+        ),
+        (
+            "a locked maxRate loosened",
+            json!({"analysis": {"provider": {"prometheus": {"address": "http://prometheus:9090"}},
+                                "errorRate": {"maxRate": 0.05}, "maxDuration": "1h"},
+                   "enforce": ["analysis.errorRate.maxRate"]}),
+            json!({"analysis": {"errorRate": {"maxRate": 0.2}}}),
+            "spec.analysis.errorRate.maxRate is locked by ClusterRolloutPolicy platform",
+        ),
+        (
+            "the Rollout's passRate not below the policy's maxRate",
+            json!({"analysis": {"provider": {"prometheus": {"address": "http://prometheus:9090"}},
+                                "errorRate": {"maxRate": 0.02}, "maxDuration": "1h"}}),
+            json!({"analysis": {"errorRate": {"passRate": 0.05}}}),
+            "spec.analysis.errorRate.passRate must be below spec.analysis.errorRate.maxRate",
         ),
         (
             "analyze steps from the policy, analysis nowhere",

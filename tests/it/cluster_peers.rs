@@ -510,6 +510,24 @@ async fn invalid_rollouts_are_rejected_naming_the_field() {
             "spec.analysis.errorRate.tolerance",
         ),
         (
+            "errorRate maxRate at zero",
+            |v| v["spec"]["analysis"]["errorRate"]["maxRate"] = json!(0),
+            "spec.analysis.errorRate.maxRate must be above 0 and below 1",
+        ),
+        (
+            "errorRate maxRate above 1",
+            |v| v["spec"]["analysis"]["errorRate"]["maxRate"] = json!(1.5),
+            "spec.analysis.errorRate.maxRate",
+        ),
+        (
+            "errorRate passRate not below maxRate",
+            |v| {
+                v["spec"]["analysis"]["errorRate"]["passRate"] = json!(0.05);
+                v["spec"]["analysis"]["errorRate"]["maxRate"] = json!(0.02);
+            },
+            "spec.analysis.errorRate.passRate must be below spec.analysis.errorRate.maxRate",
+        ),
+        (
             "quantile below 0.5",
             |v| v["spec"]["analysis"]["latency"]["quantiles"][0]["quantile"] = json!(0.3),
             "spec.analysis.latency.quantiles[0]",

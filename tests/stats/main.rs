@@ -263,3 +263,62 @@ fn poisson_rate_bounds_match_the_python_reference() {
         close(hi, f(&c["upper"]), 1e-6, &format!("upper {c}"));
     }
 }
+
+/// `guard_reference.json`, written by `gen_guard_reference.py` beside this file.
+fn guard_reference() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/stats/guard_reference.json"
+    );
+    let text =
+        std::fs::read_to_string(path).expect("guard_reference.json is committed beside the script");
+    serde_json::from_str(&text).expect("guard_reference.json parses")
+}
+
+#[test]
+fn max_rate_guard_and_pass_rate_bounds_match_the_python_reference() {
+    let r = guard_reference();
+    let guard = r["guard"].as_array().expect("guard cases");
+    assert!(guard.len() >= 6);
+    let mut fails = 0;
+    for c in guard {
+        let max_rate = f(&c["maxRate"]);
+        let (lo, hi) = tollgate::analysis::judge::guard_bounds(
+            f(&c["events"]),
+            f(&c["requests"]),
+            f(&c["phi"]),
+            f(&c["alpha"]),
+            max_rate,
+        )
+        .expect("bounds");
+        close(lo, f(&c["lower"]), 1e-6, &format!("guard lower {c}"));
+        close(hi, f(&c["upper"]), 1e-6, &format!("guard upper {c}"));
+        assert_eq!(lo > max_rate, c["fails"].as_bool().unwrap(), "{c}");
+        fails += usize::from(lo > max_rate);
+    }
+    // the table has both outcomes
+    assert!(fails > 0 && fails < guard.len());
+    let pass = r["passRate"].as_array().expect("passRate cases");
+    assert!(pass.len() >= 4);
+    for c in pass {
+        let (lo, hi) = tollgate::analysis::stats::rate::rate_bounds(
+            f(&c["events"]),
+            f(&c["requests"]),
+            f(&c["phi"]),
+            f(&c["alpha"]),
+        )
+        .expect("bounds");
+        close(lo, f(&c["lower"]), 1e-6, &format!("passRate lower {c}"));
+        close(hi, f(&c["upper"]), 1e-6, &format!("passRate upper {c}"));
+        assert_eq!(
+            hi < f(&c["passRate"]),
+            c["passes"].as_bool().unwrap(),
+            "{c}"
+        );
+    }
+    // the independent simulation: a canary exactly at maxRate is ever failed by the guard in
+    // far fewer runs than its alpha
+    for c in r["guardMonteCarlo"].as_array().expect("Monte Carlo cases") {
+        assert!(f(&c["everFails"]) <= f(&c["alpha"]), "{c}");
+    }
+}

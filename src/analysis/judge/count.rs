@@ -5,6 +5,20 @@
 //! [`crate::analysis::stats::counts`]: the canary's share of each window's events, tempered for
 //! overdispersion; it fails at `1/alpha_m` against "canary rate <= tolerance x baseline" and
 //! passes at `1/alpha_pass_m` against "canary rate >= passTolerance x baseline".
+//!
+//! The absolute guard (`maxRate`, optional): a one-sample test on the canary's own counts. The
+//! canary fails when the lower end of an anytime-valid confidence sequence on its rate per
+//! request is above `maxRate`, whatever the baseline does (Robbins' Gamma-Poisson mixture of
+//! [`crate::analysis::stats::rate`], with the prior's mean at `maxRate`, where the rule acts,
+//! tempered by the arm's dispersion; the Poisson martingale is a supermartingale for
+//! per-request Bernoulli errors too, so it stays valid). Its alpha: half of the metric's
+//! rollback share; the comparison (with its fail-fast rule) keeps the other half. A canary
+//! whose rate is at most `maxRate` is therefore failed by the guard with probability at most
+//! `alpha * w_m / sum(w) / 2`, at any look, and the family-wise union bound is unchanged.
+//! While the canary's estimated rate is above `maxRate` the metric does not pass (a pass on
+//! the comparison would otherwise end the analysis before the guard has its evidence: a canary
+//! as bad as its baseline passes the ratio quickly); this only delays promotions, so it costs
+//! no false-rollback control.
 
 use super::ladder::{self, Rungs, Wording};
 use super::policy::{ErrorRatePolicy, JudgePolicy};
@@ -78,6 +92,7 @@ pub(super) fn judge_counter(
         pass_tolerance: ep.pass_tolerance,
         pass_margin: ep.pass_margin,
         pass_rate: ep.pass_rate,
+        max_rate: ep.max_rate,
         fail_fast: true,
         weight: ep.weight,
         what: "errors".into(),
@@ -102,11 +117,23 @@ struct Slo {
     rate: f64,
 }
 
-/// The absolute pass rules of a count metric at one look, and what they need.
+/// The absolute guard at this look.
+#[derive(Debug, Clone, Copy)]
+struct Guard {
+    /// Anytime-valid lower bound on the canary's own rate per request.
+    lower: f64,
+    max_rate: f64,
+    /// The lower bound is above `max_rate`, with the events the policy asks before a fail.
+    fails: bool,
+}
+
+/// The absolute rules of a count metric at one look (the pass rules and the guard), and what
+/// they need.
 #[derive(Debug, Clone, Copy)]
 struct AbsoluteRules {
     margin: Option<Margin>,
     slo: Option<Slo>,
+    guard: Option<Guard>,
 }
 
 /// A fail-only test beside a count metric's own, on the same windows (a latency quantile's
@@ -129,6 +156,8 @@ pub(super) struct CountMetric<'a> {
     pub pass_margin: Option<f64>,
     /// Service-level pass rule on the canary's own rate (see [`ErrorRatePolicy::pass_rate`]).
     pub pass_rate: Option<f64>,
+    /// The absolute guard on the canary's own rate (see [`ErrorRatePolicy::max_rate`]).
+    pub max_rate: Option<f64>,
     /// Whether the fail-fast rule for a broken canary applies (error rate).
     pub fail_fast: bool,
     pub weight: f64,
@@ -161,6 +190,11 @@ impl CountMetric<'_> {
         // the fail-fast rule (error rate only) takes a tenth of the metric's rollback alpha, a
         // watch test half of it
         let share = policy.alpha * self.weight / total_w;
+        // the absolute guard takes half of the metric's rollback alpha
+        let (share, guard_alpha) = match self.max_rate {
+            Some(_) => (share / 2.0, share / 2.0),
+            None => (share, 0.0),
+        };
         let (share, watch_alpha) = match self.watch {
             Some(_) => (share / 2.0, share / 2.0),
             None => (share, 0.0),
@@ -192,6 +226,7 @@ impl CountMetric<'_> {
         let abs = AbsoluteRules {
             margin: self.margin(s, &sum, alpha_pass_m),
             slo: self.slo(s, &sum, alpha_pass_m),
+            guard: self.guard(s, &sum, guard_alpha, policy),
         };
         let watch = self
             .watch
@@ -251,6 +286,11 @@ impl CountMetric<'_> {
             pass_margin: self.pass_margin,
             rate_upper: abs.slo.and_then(|r| opt_finite(r.upper)),
             pass_rate: self.pass_rate,
+            rate_lower: abs.guard.and_then(|g| opt_finite(g.lower)),
+            max_rate: self.max_rate,
+            max_rate_exceeded: judged.0 == JudgeVerdict::Fail
+                && abs.guard.is_some_and(|g| g.fails)
+                && !judged.1.starts_with("failed earlier"),
             needs_requests: needs,
             dispersion: Some(sum.dispersion),
             ..MetricJudgement::with_figures(
@@ -292,9 +332,20 @@ impl CountMetric<'_> {
                 fmt_num(r.rate)
             );
         }
+        if let Some(g) = abs.guard {
+            evidence = format!(
+                "{evidence}; canary's rate at least {} per request (fail above maxRate {})",
+                fmt_num(g.lower),
+                fmt_num(g.max_rate)
+            );
+        }
         let ratio_pass = figures.pass();
         let margin_pass = margin.is_some_and(|m| m.upper < m.margin);
         let slo_pass = abs.slo.is_some_and(|r| r.upper < r.rate);
+        // a canary whose rate is estimated above its maxRate does not pass, whatever the
+        // comparison shows: the guard is gathering evidence against it (a pass would end the
+        // analysis first, e.g. a canary as bad as its baseline passes the ratio quickly)
+        let guard_holds = abs.guard.is_some() && self.above_max_rate(st);
         let disp = &policy.dispersion;
         // a few windows cannot tell a burst in one arm from a regression: wait while the
         // residuals themselves show overdispersion
@@ -312,6 +363,7 @@ impl CountMetric<'_> {
         let n_events = st.canary_events + st.baseline_events;
         let main_fails = figures.fail() && n_events >= policy.min_events;
         let watch_fails = watch.is_some_and(|w| w.fails);
+        let guard = abs.guard.filter(|g| g.fails);
         let rungs = Rungs {
             fresh,
             sound: sound_counts(sum),
@@ -319,15 +371,31 @@ impl CountMetric<'_> {
             fail_now,
             windows: st.windows,
             hold,
-            fail: main_fails || watch_fails,
-            pass: ratio_pass || margin_pass || slo_pass,
+            fail: main_fails || watch_fails || guard.is_some(),
+            pass: (ratio_pass || margin_pass || slo_pass) && !guard_holds,
             canary_requests: st.canary_requests,
         };
         let words = Wording {
             kept_fail: "failed earlier and kept",
             kept_pass: "passed earlier; the fail test still runs at every look until promotion",
-            fail: match watch {
-                Some(w) if w.fails && !main_fails => format!(
+            fail: match (guard, watch) {
+                (Some(g), _) => format!(
+                    "canary's own rate shown above maxRate {} per request (lower bound {}), \
+                     whatever the baseline's{}",
+                    fmt_num(g.max_rate),
+                    fmt_num(g.lower),
+                    if main_fails {
+                        format!(
+                            "; and canary worse than {} x baseline with e-value {} >= {}",
+                            fmt_num(self.tolerance),
+                            fmt_num(sum.e_value_fail),
+                            fmt_num(1.0 / figures.alpha_m)
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+                (_, Some(w)) if w.fails && !main_fails => format!(
                     "canary worse than {} x baseline above the watch bound {}s with e-value {} \
                      >= {}",
                     fmt_num(self.tolerance),
@@ -424,6 +492,39 @@ impl CountMetric<'_> {
         })
     }
 
+    /// The absolute guard at this look: the canary rate's lower bound at the guard's alpha,
+    /// from a Gamma(1, 1/maxRate) mixture (prior mean at `maxRate`, where the rule decides),
+    /// tempered by the arm's dispersion; it fails above `maxRate` once the canary has the
+    /// events the policy asks before any count metric fails.
+    fn guard(
+        &self,
+        st: &RatioTestState,
+        sum: &RatioSummary,
+        alpha: f64,
+        policy: &JudgePolicy,
+    ) -> Option<Guard> {
+        let max_rate = self.max_rate?;
+        let (lower, _) = guard_bounds(
+            st.canary_events,
+            st.canary_requests,
+            sum.rate_dispersion,
+            alpha,
+            max_rate,
+        )?;
+        Some(Guard {
+            lower,
+            max_rate,
+            fails: lower > max_rate && st.canary_events >= policy.min_events,
+        })
+    }
+
+    /// Whether the canary's estimated rate is above the metric's `maxRate` (then it may not
+    /// pass, see [`Self::decide`]).
+    fn above_max_rate(&self, st: &RatioTestState) -> bool {
+        self.max_rate
+            .is_some_and(|m| st.canary_requests > 0.0 && st.canary_events / st.canary_requests > m)
+    }
+
     /// The service-level rule's bound: the canary rate's upper bound at the rule's alpha.
     fn slo(&self, st: &RatioTestState, sum: &RatioSummary, alpha_rule: f64) -> Option<Slo> {
         let rate = self.pass_rate?;
@@ -448,7 +549,8 @@ impl CountMetric<'_> {
         (alpha_rule, ratio_at): (f64, &dyn Fn(f64) -> bool),
         policy: &JudgePolicy,
     ) -> Option<f64> {
-        if st.canary_requests <= 0.0 || st.baseline_requests <= 0.0 {
+        // scaling keeps the canary's estimate: above maxRate it never passes
+        if st.canary_requests <= 0.0 || st.baseline_requests <= 0.0 || self.above_max_rate(st) {
             return None;
         }
         let scaled = |k: f64| {
@@ -515,6 +617,23 @@ impl CountMetric<'_> {
             ev
         }
     }
+}
+
+/// The absolute guard's anytime-valid bounds on one arm's rate per request at level `alpha`:
+/// [`rate_bounds_with`] with the prior's mean at `max_rate` (`b = 1/max_rate` requests of
+/// pseudo-exposure), so the sequence is tightest where the guard decides. Public for the
+/// reference check in `tests/stats/` and the benchmark.
+pub fn guard_bounds(
+    events: f64,
+    requests: f64,
+    phi: f64,
+    alpha: f64,
+    max_rate: f64,
+) -> Option<(f64, f64)> {
+    if !(max_rate > 0.0 && max_rate < 1.0) {
+        return None;
+    }
+    rate_bounds_with(events, requests, phi, alpha, 1.0 / max_rate)
 }
 
 /// Whether a count test's figures can carry a verdict: e-values that are numbers, bounds in

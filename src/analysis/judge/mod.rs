@@ -37,6 +37,7 @@ mod template;
 mod verdict;
 mod window;
 
+pub use count::guard_bounds;
 pub use policy::{
     quantile_name, DispersionPolicy, DistributionPolicy, ErrorRatePolicy, JudgePolicy,
     LatencyPolicy, PolicyError, TemplateMetricPolicy,

@@ -29,6 +29,11 @@ pub struct ErrorRatePolicy {
     /// of `alphaPass` is split evenly between the rules it has.
     #[serde(default)]
     pub pass_rate: Option<f64>,
+    /// The absolute guard: fail when the canary's own error rate is shown above `max_rate`
+    /// (errors per request), whatever the baseline's. `None` (the default) leaves it out. It
+    /// takes half of the metric's share of `alpha`; the comparison keeps the other half.
+    #[serde(default)]
+    pub max_rate: Option<f64>,
     pub critical: bool,
     /// Share of alpha (weighted Bonferroni).
     pub weight: f64,
@@ -41,6 +46,7 @@ impl Default for ErrorRatePolicy {
             pass_tolerance: 1.5,
             pass_margin: Some(0.005),
             pass_rate: None,
+            max_rate: None,
             critical: true,
             weight: 3.0,
         }
@@ -225,6 +231,10 @@ pub enum PolicyError {
     PassMargin(f64),
     #[error("errorRate: passRate must be in (0, 1), got {0}")]
     PassRate(f64),
+    #[error("errorRate: maxRate must be in (0, 1), got {0}")]
+    MaxRate(f64),
+    #[error("errorRate: passRate {pass_rate} must be below maxRate {max_rate}")]
+    PassRateNotBelowMaxRate { pass_rate: f64, max_rate: f64 },
     #[error("dispersion.memoryWindows must be 0 (never forget) or at least 1, got {0}")]
     MemoryWindows(f64),
     #[error("mixtureScale must be positive and finite")]
@@ -292,6 +302,17 @@ impl JudgePolicy {
             if let Some(r) = e.pass_rate {
                 if !(r > 0.0 && r < 1.0) {
                     return Err(PolicyError::PassRate(r));
+                }
+            }
+            if let Some(r) = e.max_rate {
+                if !(r > 0.0 && r < 1.0) {
+                    return Err(PolicyError::MaxRate(r));
+                }
+                if let Some(p) = e.pass_rate.filter(|p| *p >= r) {
+                    return Err(PolicyError::PassRateNotBelowMaxRate {
+                        pass_rate: p,
+                        max_rate: r,
+                    });
                 }
             }
         }

@@ -158,6 +158,7 @@ pub(super) fn judge_quantile(
         pass_tolerance: lp.pass_tolerance,
         pass_margin: None,
         pass_rate: None,
+        max_rate: None,
         fail_fast: false,
         weight: lp.weight,
         what,

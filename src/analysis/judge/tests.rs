@@ -1024,3 +1024,139 @@ fn a_tail_regression_between_coarse_bounds_fails_on_the_watch_bound() {
     let sum = main.summary(&cfg, &cfg.grid(), p.alpha / 4.0, p.alpha_pass);
     assert!(sum.e_value_fail < 4.0 / p.alpha, "{sum:?}");
 }
+
+fn guarded(max_rate: f64) -> JudgePolicy {
+    JudgePolicy {
+        error_rate: Some(ErrorRatePolicy {
+            max_rate: Some(max_rate),
+            ..ErrorRatePolicy::default()
+        }),
+        ..errors_only()
+    }
+}
+
+#[test]
+fn max_rate_fails_a_canary_above_it_even_when_the_baseline_is_as_bad() {
+    // 8% errors in both arms at 300 requests per window: the comparison cannot fail it (the
+    // baseline is as bad), the guard at 5% must
+    let ws: Vec<JudgeWindow> = (0..30).map(|_| err_win(24.0, 24.0, 300.0)).collect();
+    let p = guarded(0.05);
+    let unguarded = errors_only();
+    let (_, j) = run(&unguarded, &ws);
+    assert_ne!(metric(&j, "errorRate").verdict, JudgeVerdict::Fail, "{j:?}");
+    let mut failed_at = None;
+    for k in 1..=ws.len() {
+        let (_, j) = run(&p, &ws[..k]);
+        // the comparison would pass it (ratio 1); above maxRate it may not
+        assert_ne!(j.verdict, JudgeVerdict::Pass, "{j:?}");
+        if j.verdict == JudgeVerdict::Fail {
+            failed_at = Some(k);
+            let m = metric(&j, "errorRate");
+            assert!(m.max_rate_exceeded, "{m:?}");
+            assert!(m.reason.contains("above maxRate 0.050"), "{}", m.reason);
+            assert!(m.rate_lower.unwrap_or(0.0) > 0.05, "{m:?}");
+            assert_eq!(m.max_rate, Some(0.05));
+            // its ratio bounds straddle the tolerance; the guard's bound explains the failure
+            assert!(!bounds_contradict(&p, m), "{m:?}");
+            break;
+        }
+    }
+    // at least the minimum windows, and soon after: 8% vs 5% is plain in a few thousand
+    assert!(
+        failed_at.is_some_and(|k| (3..=12).contains(&k)),
+        "{failed_at:?}"
+    );
+    // a later look keeps the failure, not flagged as a new guard failure
+    let (_, j) = run(&p, &ws);
+    let m = metric(&j, "errorRate");
+    assert_eq!(m.verdict, JudgeVerdict::Fail);
+    assert!(m.reason.contains("failed earlier"), "{}", m.reason);
+    assert!(!m.max_rate_exceeded);
+}
+
+#[test]
+fn max_rate_does_not_fail_a_canary_below_it_however_long_it_runs() {
+    // 4% in both arms (80% of a 5% maxRate), 500 looks of 300 requests: the lower bound stays
+    // below maxRate, and the metric passes on the comparison instead
+    let p = guarded(0.05);
+    let mut st = JudgeState::default();
+    let mut passed = false;
+    for w in (0..500).map(|_| err_win(12.0, 12.0, 300.0)) {
+        let (next, j) = update(&st, &p, &w).expect("policy");
+        st = next;
+        let m = metric(&j, "errorRate");
+        assert_ne!(m.verdict, JudgeVerdict::Fail, "{m:?}");
+        assert!(m.rate_lower.unwrap_or(1.0) < 0.05, "{m:?}");
+        passed |= m.verdict == JudgeVerdict::Pass;
+    }
+    assert!(passed);
+}
+
+#[test]
+fn max_rate_takes_half_of_the_metrics_rollback_alpha() {
+    // the comparison's threshold doubles with a guard (its share halves)
+    let ws: Vec<JudgeWindow> = (0..5).map(|_| err_win(3.0, 3.0, 300.0)).collect();
+    let (_, plain) = run(&errors_only(), &ws);
+    let (_, guard) = run(&guarded(0.05), &ws);
+    let (t0, t1) = (
+        metric(&plain, "errorRate").threshold,
+        metric(&guard, "errorRate").threshold,
+    );
+    assert!((t1 / t0 - 2.0).abs() < 1e-9, "{t0} {t1}");
+}
+
+#[test]
+fn max_rate_out_of_range_or_not_above_pass_rate_is_refused() {
+    for bad in [0.0, 1.0, -0.1, f64::NAN] {
+        let e = guarded(bad).validate().expect_err("accepted");
+        assert!(e.to_string().contains("maxRate"), "{e}");
+    }
+    let both = |pass: f64, max: f64| JudgePolicy {
+        error_rate: Some(ErrorRatePolicy {
+            pass_rate: Some(pass),
+            max_rate: Some(max),
+            ..ErrorRatePolicy::default()
+        }),
+        ..errors_only()
+    };
+    let e = both(0.05, 0.05).validate().expect_err("accepted");
+    assert!(
+        e.to_string()
+            .contains("passRate 0.05 must be below maxRate 0.05"),
+        "{e}"
+    );
+    assert!(both(0.01, 0.05).validate().is_ok());
+}
+
+#[test]
+fn pass_rate_promotes_a_service_with_no_errors_in_either_arm() {
+    // the case: no errors anywhere, so the ratio can never be shown; with the margin
+    // rule off, only passRate can pass it (an upper bound on the canary's rate below 1%)
+    let p = JudgePolicy {
+        error_rate: Some(ErrorRatePolicy {
+            pass_margin: None,
+            pass_rate: Some(0.01),
+            ..ErrorRatePolicy::default()
+        }),
+        ..errors_only()
+    };
+    let ws: Vec<JudgeWindow> = (0..20).map(|_| err_win(0.0, 0.0, 300.0)).collect();
+    let first = (1..=ws.len()).find_map(|k| {
+        let (_, j) = run(&p, &ws[..k]);
+        (j.verdict == JudgeVerdict::Pass).then(|| (k, metric(&j, "errorRate").clone()))
+    });
+    let (k, m) = first.expect("passes");
+    // 0/N: the upper bound is (ln(1/alpha) + ln(1 + N/100)) / N, below 1% from 1,500 requests
+    assert!(k <= 6, "{k}");
+    assert!(m.reason.contains("objective of 0.010"), "{}", m.reason);
+    // and without passRate it waits: the ratio has no events to decide on
+    let none = JudgePolicy {
+        error_rate: Some(ErrorRatePolicy {
+            pass_margin: None,
+            ..ErrorRatePolicy::default()
+        }),
+        ..errors_only()
+    };
+    let (_, j) = run(&none, &ws);
+    assert_eq!(metric(&j, "errorRate").verdict, JudgeVerdict::Undecided);
+}

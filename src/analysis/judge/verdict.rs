@@ -89,6 +89,15 @@ pub struct MetricJudgement {
     pub rate_upper: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pass_rate: Option<f64>,
+    /// The absolute guard (error rate): the anytime-valid lower bound on the canary's own
+    /// error rate per request, the `maxRate` it must stay below, and whether it was shown
+    /// above it at this look (the metric then fails whatever the baseline does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_lower: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub max_rate_exceeded: bool,
     /// While undecided: about how many more canary requests a pass rule needs at the rates
     /// observed so far (`None` when none can pass at those rates, or the metric is decided).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,6 +179,9 @@ impl MetricJudgement {
             pass_margin: None,
             rate_upper: None,
             pass_rate: None,
+            rate_lower: None,
+            max_rate: None,
+            max_rate_exceeded: false,
             needs_requests: None,
             dispersion: None,
             samples,
@@ -238,7 +250,8 @@ pub fn combine(metrics: &[MetricJudgement]) -> (JudgeVerdict, String) {
 }
 
 /// Whether a metric's reported bounds contradict its verdict at the look that decided it: a
-/// Fail whose lower bound is below the tolerance, a Pass on the ratio whose upper bound is
+/// Fail whose lower bound is below the tolerance (unless the absolute guard failed it: its
+/// canary rate's lower bound above `maxRate`), a Pass on the ratio whose upper bound is
 /// above the pass tolerance, or a metric the fail test has not rejected whose lower bound is
 /// above the tolerance. Verdicts kept from an earlier look are not checked (their figures are
 /// this look's). The judge's bounds are built never to do this ([`crate::analysis::stats::
@@ -255,7 +268,11 @@ pub fn bounds_contradict(policy: &JudgePolicy, m: &MetricJudgement) -> bool {
     let upper = m.upper.unwrap_or(f64::INFINITY);
     let slack = 1e-9;
     match m.verdict {
-        JudgeVerdict::Fail => lower < fail_at - slack,
+        JudgeVerdict::Fail => {
+            let by_guard = m.max_rate_exceeded
+                && matches!((m.rate_lower, m.max_rate), (Some(l), Some(r)) if l > r);
+            !by_guard && lower < fail_at - slack
+        }
         JudgeVerdict::Pass => {
             let by_margin = matches!((m.difference_upper, m.pass_margin), (Some(d), Some(margin)) if d < margin);
             let by_rate = matches!((m.rate_upper, m.pass_rate), (Some(u), Some(r)) if u < r);

@@ -206,9 +206,12 @@ impl ProviderError {
             ProviderError::Http { status, .. } => {
                 *status >= 500 || *status == 429 || *status == 408
             }
-            ProviderError::Query { error_type, .. } => {
-                !matches!(error_type.as_str(), "bad_data" | "not_found" | "execution")
-            }
+            // VictoriaMetrics puts the HTTP status in `errorType`: 400 and 422 are a query
+            // it will never run (a parse error), as Prometheus' bad_data
+            ProviderError::Query { error_type, .. } => !matches!(
+                error_type.as_str(),
+                "bad_data" | "not_found" | "execution" | "400" | "422"
+            ),
             ProviderError::Config(_)
             | ProviderError::Unauthorized { .. }
             | ProviderError::UnexpectedResultType { .. }
@@ -346,6 +349,11 @@ mod tests {
             message: String::new(),
         };
         assert!(!q("bad_data").is_transient());
+        // VictoriaMetrics' errorType is the HTTP status: a parse error is permanent, an
+        // overloaded server not
+        assert!(!q("422").is_transient());
+        assert!(!q("400").is_transient());
+        assert!(q("503").is_transient());
         assert!(q("timeout").is_transient());
         assert!(q("unavailable").is_transient());
         assert!(!ProviderError::Config("x".into()).is_transient());

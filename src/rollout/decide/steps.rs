@@ -181,9 +181,14 @@ fn analyze_look(pass: &mut Pass<'_>, look: Option<AnalysisLook>) {
         pass.wake_at(last.map_or(pass.now, |t| add(t, interval)));
     }
 
-    // A proven regression rolls back in any step, paused or not.
+    // A proven regression rolls back in any step, paused or not; a failed metric over its
+    // absolute guard (`maxRate`) says so in the reason, since the baseline may be as bad.
     if let Some(look) = look.as_ref().filter(|l| !l.data_missing) {
         if look.verdict == MetricVerdict::Fail {
+            let over_max_rate = look
+                .metrics
+                .iter()
+                .any(|m| m.verdict == MetricVerdict::Fail && m.max_rate_exceeded);
             let failed: Vec<String> = look
                 .metrics
                 .iter()
@@ -193,9 +198,14 @@ fn analyze_look(pass: &mut Pass<'_>, look: Option<AnalysisLook>) {
                     None => m.name.clone(),
                 })
                 .collect();
+            let (reason, what) = if over_max_rate {
+                (Reason::MaxRateExceeded, "exceeded a maxRate")
+            } else {
+                (Reason::AnalysisFailed, "regressed")
+            };
             pass.roll_back(
-                Reason::AnalysisFailed,
-                format!("canary {} regressed: {}", spec.version, failed.join("; ")),
+                reason,
+                format!("canary {} {what}: {}", spec.version, failed.join("; ")),
             );
             return;
         }

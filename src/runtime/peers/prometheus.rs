@@ -28,6 +28,7 @@ pub fn judge_policy(analysis: &crd::AnalysisSpec) -> JudgePolicy {
                 pass_tolerance: e.pass_tolerance,
                 pass_margin: (e.pass_margin > 0.0).then_some(e.pass_margin),
                 pass_rate: e.pass_rate,
+                max_rate: e.max_rate,
                 critical: e.critical,
                 ..judge::ErrorRatePolicy::default()
             }),
@@ -71,6 +72,7 @@ fn template_policy(m: &crd::MetricSpec) -> judge::TemplateMetricPolicy {
             pass_tolerance: c.pass_tolerance,
             pass_margin: (c.pass_margin > 0.0).then_some(c.pass_margin),
             pass_rate: c.pass_rate,
+            max_rate: c.max_rate,
             critical: m.critical,
             weight: m.weight,
         }),
@@ -167,6 +169,7 @@ pub fn metric_status(m: &judge::MetricJudgement) -> MetricStatus {
         reason: Some(m.reason.clone()),
         needs_canary_requests: needs(m).map(|n| n.round() as i64),
         outlook: None,
+        max_rate_exceeded: m.max_rate_exceeded,
     }
 }
 

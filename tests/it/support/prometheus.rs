@@ -1,4 +1,5 @@
-//! Real peers for the Prometheus provider's tests: a Debian `prometheus` started by
+//! Real peers for the Prometheus provider's tests: a Debian `prometheus` (or, as the second
+//! backend, a single-node Debian `victoria-metrics` with the same scrape configuration) started by
 //! `tests/peers/prometheus.sh`, demo-app processes on loopback addresses, and a bounded load loop
 //! that keeps its own counts. Every process is owned by a guard whose `Drop` stops it.
 
@@ -32,6 +33,39 @@ pub fn prometheus_bin() -> PathBuf {
         p.display()
     );
     p
+}
+
+/// The VictoriaMetrics binary, or a panic that says how to get it (never a vacuous pass).
+pub fn victoria_metrics_bin() -> PathBuf {
+    let p = std::env::var_os("TOLLGATE_VICTORIA_METRICS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/victoria-metrics"));
+    assert!(
+        p.is_file(),
+        "peer missing: victoria-metrics not found at {} (bash tests/cluster/victoria-metrics.sh, \
+         or set TOLLGATE_VICTORIA_METRICS)",
+        p.display()
+    );
+    p
+}
+
+/// Which Prometheus-compatible server answers the provider's queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Debian's `prometheus`.
+    Prometheus,
+    /// Debian's `victoria-metrics`, single node, scraping with `-promscrape.config`.
+    VictoriaMetrics,
+}
+
+impl Backend {
+    /// The name `tests/peers/prometheus.sh` takes in `TOLLGATE_METRICS_BACKEND`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Prometheus => "prometheus",
+            Backend::VictoriaMetrics => "victoria-metrics",
+        }
+    }
 }
 
 /// The demo-app binary: $TOLLGATE_DEMO_APP, else next to this test executable's folder
@@ -81,6 +115,7 @@ pub struct Prometheus {
     pub dir: PathBuf,
     pub port: u16,
     pub tls: bool,
+    pub backend: Backend,
 }
 
 impl Prometheus {
@@ -88,9 +123,25 @@ impl Prometheus {
         Self::start_in(temp_dir(tag), None)
     }
 
+    /// Start `backend` (Prometheus, or VictoriaMetrics with the same scrape configuration).
+    pub fn start_on(backend: Backend, tag: &str) -> Self {
+        Self::launch(
+            backend,
+            temp_dir(&format!("{tag}-{}", backend.name())),
+            None,
+        )
+    }
+
     /// Start in `dir` (made by [`temp_dir`]) with a web configuration file (TLS, basic auth).
     pub fn start_in(dir: PathBuf, web_config: Option<&Path>) -> Self {
-        let bin = prometheus_bin();
+        Self::launch(Backend::Prometheus, dir, web_config)
+    }
+
+    fn launch(backend: Backend, dir: PathBuf, web_config: Option<&Path>) -> Self {
+        let (bin_var, bin) = match backend {
+            Backend::Prometheus => ("TOLLGATE_PROMETHEUS", prometheus_bin()),
+            Backend::VictoriaMetrics => ("TOLLGATE_VICTORIA_METRICS", victoria_metrics_bin()),
+        };
         let port = free_port();
         let mut cmd = Command::new(repo_root().join("tests/peers/prometheus.sh"));
         cmd.arg("start")
@@ -101,13 +152,15 @@ impl Prometheus {
             cmd.arg(w);
         }
         let out = cmd
-            .env("TOLLGATE_PROMETHEUS", &bin)
+            .env(bin_var, &bin)
+            .env("TOLLGATE_METRICS_BACKEND", backend.name())
             .env("TOLLGATE_OWNER_PID", std::process::id().to_string())
             .output()
             .expect("run tests/peers/prometheus.sh");
         assert!(
             out.status.success(),
-            "prometheus did not start: {}{}",
+            "{} did not start: {}{}",
+            backend.name(),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -120,6 +173,7 @@ impl Prometheus {
             dir,
             port,
             tls: web_config.is_some(),
+            backend,
         }
     }
 
@@ -184,9 +238,10 @@ impl Prometheus {
     }
 
     pub fn log_tail(&self) -> String {
-        std::fs::read_to_string(self.dir.join("prometheus.log"))
+        let tail = std::fs::read_to_string(self.dir.join("prometheus.log"))
             .map(|s| s.lines().rev().take(10).collect::<Vec<_>>().join("\n"))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        format!("({}) {tail}", self.backend.name())
     }
 
     /// Stop now (also done on drop).

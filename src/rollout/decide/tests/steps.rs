@@ -168,3 +168,46 @@ fn pause_steps() {
         "a handled token is ignored"
     );
 }
+
+#[test]
+fn a_metric_over_its_max_rate_rolls_back_with_its_own_reason() {
+    let spec = spec();
+    let status = analyzing_at_step(1, 25);
+    let mut over = look(MetricVerdict::Fail, 40);
+    over.metrics[0].name = "errorRate".into();
+    over.metrics[0].max_rate_exceeded = true;
+    over.metrics[0].reason = Some(
+        "canary's own rate shown above maxRate 0.050 per request (lower bound 0.061), whatever \
+         the baseline's"
+            .into(),
+    );
+    let plan = decide(
+        &spec,
+        Some(&status),
+        &Observations {
+            look: Some(over),
+            ..obs_with_children(&spec, &status)
+        },
+        at(41),
+    );
+    assert_eq!(plan.status.phase, Phase::RollingBack);
+    assert_eq!(plan.status.reason.as_deref(), Some("MaxRateExceeded"));
+    let message = plan.status.message.clone().unwrap_or_default();
+    assert!(
+        message
+            .contains("exceeded a maxRate: errorRate: canary's own rate shown above maxRate 0.050"),
+        "{message}"
+    );
+    assert!(reasons(&plan).contains(&"MaxRateExceeded"));
+    // a comparison failure keeps AnalysisFailed
+    let plan = decide(
+        &spec,
+        Some(&status),
+        &Observations {
+            look: Some(look(MetricVerdict::Fail, 40)),
+            ..obs_with_children(&spec, &status)
+        },
+        at(41),
+    );
+    assert_eq!(plan.status.reason.as_deref(), Some("AnalysisFailed"));
+}
