@@ -445,6 +445,19 @@ impl Observer {
         &self.client
     }
 
+    /// The Rollout as the API server has it now (None once it is gone): what a retry after a
+    /// failed pass reconciles instead of the controller's cached copy, which lags while a watch
+    /// is down (a restarted API server answers 403 to watches until its authorizer caught up)
+    /// and then conflicts on every status write.
+    pub async fn rollout_now(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<crate::crd::Rollout>, ObserveError> {
+        let api: Api<crate::crd::Rollout> = Api::namespaced(self.client.clone(), namespace);
+        Ok(api.get_opt(name).await?)
+    }
+
     /// The three track Deployments (absent ones are `None`).
     pub async fn deployments(
         &self,

@@ -104,6 +104,30 @@ async fn timed<T>(metrics: &Metrics, gate: &str, f: impl Future<Output = T>) -> 
 /// Reconcile one rollout.
 pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let span = tracing::info_span!("reconcile", rollout = %key(&rollout));
+    // A retry after a failed pass reads the Rollout from the API server: the failure may have
+    // been a conflict with a newer object the cache has not seen (its watch down or behind), and
+    // the cached copy would conflict again on every retry until the watch recovers.
+    let retrying = ctx
+        .failures
+        .lock()
+        .map(|f| f.contains_key(&key(&rollout)))
+        .unwrap_or(false);
+    let rollout = if retrying {
+        let namespace = rollout.namespace().unwrap_or_default();
+        match ctx
+            .observer
+            .rollout_now(&namespace, &rollout.name_any())
+            .instrument(span.clone())
+            .await
+        {
+            Ok(Some(now)) => Arc::new(now),
+            // Gone: its deletion event ends it.
+            Ok(None) => return Ok(Action::await_change()),
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        rollout
+    };
     let result = reconcile_inner(&rollout, &ctx).instrument(span).await;
     ctx.metrics.reconciles.inc();
     if result.is_ok() {

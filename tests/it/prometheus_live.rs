@@ -721,7 +721,15 @@ async fn the_stable_tracks_past_is_read_as_history_before_the_first_look(backend
     );
     // 10 s of load in 2 s windows, plus the edges; the quiet windows before are left out
     assert!((5..=9).contains(&history.len()), "{history:?}");
-    let tol = tolerance(rate, 2);
+    // VictoriaMetrics' `increase()` starts from the last raw sample before each window (it does
+    // not extrapolate) and aligns a range query's windows to its step, so the windows' sum can
+    // hold up to one more 2 s window's worth at the edges of the traffic (one CI run: 466
+    // requests for 400 served). The provider only primes the dispersion estimate with history,
+    // which a proportional excess in both requests and errors barely moves.
+    let tol = match backend {
+        Backend::Prometheus => tolerance(rate, 2),
+        Backend::VictoriaMetrics => tolerance(rate, 2) + rate * 2.0 * 2.0,
+    };
     assert!(
         (requests - want.answered as f64).abs() <= tol,
         "{requests} vs {}",

@@ -115,24 +115,7 @@ async fn the_report_of_a_rolled_back_rollout_reads_in_a_browser_without_scripts(
     // pages (chrome://, e.g. the new-tab page a fresh profile opens) never leave the machine;
     // anything over the network must go to 127.0.0.1, and the report itself may ask for
     // nothing but itself.
-    let mut requests = Vec::new();
-    for entry in driver.log("performance").await {
-        let message: Value =
-            serde_json::from_str(entry["message"].as_str().unwrap_or("{}")).unwrap_or_default();
-        if message["message"]["method"] == json!("Network.requestWillBeSent") {
-            let params = &message["message"]["params"];
-            requests.push((
-                params["request"]["url"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                params["documentURL"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            ));
-        }
-    }
+    let requests = driver.requests().await;
     let outside: Vec<&(String, String)> = requests
         .iter()
         .filter(|(u, _)| {
