@@ -643,9 +643,9 @@ pub fn run(args: BenchJudgeArgs) -> ExitCode {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_small_cell_runs_and_separates_the_judges() {
-        let args = BenchJudgeArgs {
+    /// 12 runs per cell, 20 minutes, one thread, seed 1.
+    fn small_args(history_windows: u32) -> BenchJudgeArgs {
+        BenchJudgeArgs {
             aa_runs: 12,
             power_runs: 12,
             horizon_min: 20,
@@ -655,8 +655,13 @@ mod tests {
             json: false,
             json_out: None,
             policy: None,
-            history_windows: 120,
-        };
+            history_windows,
+        }
+    }
+
+    #[test]
+    fn a_small_cell_runs_and_separates_the_judges() {
+        let args = small_args(120);
         let policy = JudgePolicy::default();
         let s = scenarios();
         let aa = s.iter().find(|x| x.name == "aa-err1%").expect("scenario");
@@ -674,18 +679,7 @@ mod tests {
 
     #[test]
     fn the_max_rate_guard_fails_a_canary_as_bad_as_its_baseline_and_only_with_it() {
-        let args = BenchJudgeArgs {
-            aa_runs: 12,
-            power_runs: 12,
-            horizon_min: 20,
-            seed: 1,
-            threads: Some(1),
-            only: None,
-            json: false,
-            json_out: None,
-            policy: None,
-            history_windows: 0,
-        };
+        let args = small_args(0);
         let errors_only = |max_rate: Option<f64>| JudgePolicy {
             error_rate: Some(judge::ErrorRatePolicy {
                 max_rate,

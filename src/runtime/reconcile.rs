@@ -121,8 +121,13 @@ pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
             .await
         {
             Ok(Some(now)) => Arc::new(now),
-            // Gone: its deletion event ends it.
-            Ok(None) => return Ok(Action::await_change()),
+            // Gone: its deletion event ends it, and its failure count with it.
+            Ok(None) => {
+                if let Ok(mut f) = ctx.failures.lock() {
+                    f.remove(&key(&rollout));
+                }
+                return Ok(Action::await_change());
+            }
             Err(e) => return Err(e.into()),
         }
     } else {
