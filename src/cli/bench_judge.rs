@@ -87,6 +87,11 @@ pub struct JudgeResult {
     /// 90th percentile of the time to promotion over all runs (`None` when fewer than 90%
     /// were promoted).
     pub p90_promotion_minutes: Option<f64>,
+    /// Share of all runs promoted within 5 and within 15 minutes (this judge only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_within_5min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_within_15min: Option<f64>,
     pub micros_per_look: Option<f64>,
     /// Which metrics failed at the rollbacks (this judge only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -363,6 +368,8 @@ fn summarize(
         promotions: None,
         median_promotion_minutes: None,
         p90_promotion_minutes: None,
+        promoted_within_5min: None,
+        promoted_within_15min: None,
         micros_per_look: None,
         failed_metrics: Vec::new(),
         pass_gates: Vec::new(),
@@ -440,6 +447,9 @@ fn run_cell(
         .collect();
     all_passes.sort_by(f64::total_cmp);
     ours.p90_promotion_minutes = quantile(&all_passes, 0.9);
+    let within = |m: f64| passes.iter().filter(|p| **p <= m).count() as f64 / runs.max(1) as f64;
+    ours.promoted_within_5min = Some(within(5.0));
+    ours.promoted_within_15min = Some(within(15.0));
     let looks: u64 = outs.iter().map(|o| o.looks).sum();
     let nanos: u128 = outs.iter().map(|o| o.nanos).sum();
     ours.micros_per_look = (looks > 0).then(|| nanos as f64 / looks as f64 / 1000.0);
@@ -510,7 +520,7 @@ fn print_failed_metrics(cells: &[CellResult]) {
 
 fn print_table(cells: &[CellResult]) {
     println!(
-        "{:<26} {:<14} {:>6} {:>8} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "{:<26} {:<14} {:>6} {:>8} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7} {:>8}",
         "cell",
         "judge",
         "runs",
@@ -523,6 +533,9 @@ fn print_table(cells: &[CellResult]) {
         "promote%",
         "prom_med",
         "prom_p90",
+        "<=5m%",
+        "<=15m%",
+        "med/30",
         "us/look"
     );
     for c in cells {
@@ -531,8 +544,9 @@ fn print_table(cells: &[CellResult]) {
                 .promotions
                 .map(|p| format!("{:.1}", 100.0 * p as f64 / j.runs.max(1) as f64))
                 .unwrap_or_else(|| "-".into());
+            let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}", 100.0 * v));
             println!(
-                "{:<26} {:<14} {:>6} {:>8.2} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8}",
+                "{:<26} {:<14} {:>6} {:>8.2} {:>17} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7} {:>8}",
                 c.cell,
                 j.judge,
                 j.runs,
@@ -545,6 +559,10 @@ fn print_table(cells: &[CellResult]) {
                 promote,
                 fmt_opt(j.median_promotion_minutes, 1),
                 fmt_opt(j.p90_promotion_minutes, 1),
+                pct(j.promoted_within_5min),
+                pct(j.promoted_within_15min),
+                // against the Kayenta-style judge's fixed 30-minute horizon
+                fmt_opt(j.median_promotion_minutes.map(|m| m / 30.0), 2),
                 fmt_opt(j.micros_per_look, 1),
             );
         }

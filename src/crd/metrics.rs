@@ -31,10 +31,11 @@ pub struct MetricSpec {
     /// A latency-like histogram compared at one or more quantiles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub histogram: Option<HistogramMetricSpec>,
-    /// Share of the family-wise `alpha` and `alphaPass` (weighted Bonferroni): the metric gets
-    /// `weight / (sum of all weights)` of each; the built-in `errorRate` weighs 3 and each
+    /// Share of the family-wise `alpha` (weighted Bonferroni): the metric gets
+    /// `weight / (sum of all weights)` of it; the built-in `errorRate` weighs 3 and each
     /// latency quantile and the whole-distribution test 1. A histogram's weight is split
-    /// evenly between its quantiles.
+    /// evenly between its quantiles. `alphaPass` is not shared: a promotion needs every
+    /// metric to pass, so each metric's pass test gets all of it.
     #[serde(default = "default_weight")]
     #[schemars(range(min = 0.1, max = 100.0))]
     pub weight: f64,

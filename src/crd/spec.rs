@@ -893,8 +893,10 @@ pub struct AnalysisSpec {
     #[serde(default = "default_alpha")]
     pub alpha: f64,
 
-    /// Family-wise false-promotion rate: the chance that a canary worse than a metric's
-    /// `passTolerance` is promoted.
+    /// Family-wise false-promotion rate: the chance that a canary worse than a metric's pass
+    /// rules allow (its `passTolerance`, and its `passMargin` or `passRate` when set) is
+    /// promoted. Each metric's test gets all of it, because a promotion needs every metric to
+    /// pass; a metric with several pass rules splits it between them.
     #[serde(default = "default_alpha_pass")]
     pub alpha_pass: f64,
 

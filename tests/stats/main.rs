@@ -322,3 +322,58 @@ fn max_rate_guard_and_pass_rate_bounds_match_the_python_reference() {
         assert!(f(&c["everFails"]) <= f(&c["alpha"]), "{c}");
     }
 }
+
+/// `margin_reference.json`, written by `gen_margin_reference.py` beside this file.
+fn margin_reference() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/stats/margin_reference.json"
+    );
+    let text = std::fs::read_to_string(path)
+        .expect("margin_reference.json is committed beside the script");
+    serde_json::from_str(&text).expect("margin_reference.json parses")
+}
+
+#[test]
+fn pass_margin_test_matches_the_python_reference() {
+    use tollgate::analysis::stats::difference::{difference_upper, log_e_below_margin, ArmCounts};
+    let r = margin_reference();
+    let cases = r["cases"].as_array().expect("cases");
+    assert!(cases.len() >= 8);
+    let mut passes = 0;
+    for c in cases {
+        let k = ArmCounts {
+            canary_events: f(&c["canaryEvents"]),
+            canary_requests: f(&c["canaryRequests"]),
+            baseline_events: f(&c["baselineEvents"]),
+            baseline_requests: f(&c["baselineRequests"]),
+            history: c["history"].as_array().map(|h| (f(&h[0]), f(&h[1]))),
+        };
+        let (phi, alpha, margin) = (f(&c["phi"]), f(&c["alpha"]), f(&c["margin"]));
+        let e = log_e_below_margin(&k, margin, phi).expect("e-value");
+        close(e, f(&c["logE"]), 1e-6, &format!("log e {c}"));
+        let u = difference_upper(&k, phi, alpha).expect("bound");
+        close(u, f(&c["upper"]), 1e-6, &format!("upper {c}"));
+        // the bound and the test agree: the rule passes exactly when the bound is below the margin
+        assert_eq!(u < margin, c["passes"].as_bool().unwrap(), "{c}");
+        assert_eq!(u < margin, e >= (1.0 / alpha).ln(), "{c}");
+        passes += usize::from(u < margin);
+    }
+    assert!(passes > 0 && passes < cases.len());
+    // the independent simulations: a canary at the margin, or worse, is passed in at most
+    // alpha of the runs, with or without the history prior; for a healthy canary the joint test
+    // is never slower than the rule's first form, and the history prior only helps
+    for s in r["simulations"].as_array().expect("simulations") {
+        let res = &s["results"];
+        let (pb, pc, alpha) = (f(&s["baselineRate"]), f(&s["canaryRate"]), f(&s["alpha"]));
+        if pc - pb >= 0.005 - 1e-12 {
+            for k in ["joint", "jointWithHistory"] {
+                assert!(f(&res[k]["passed"]) <= alpha, "{k}: {s}");
+            }
+        } else {
+            let by15 = |k: &str| f(&res[k]["within15min"]);
+            assert!(by15("joint") >= by15("twoBounds"), "{s}");
+            assert!(by15("jointWithHistory") >= by15("joint"), "{s}");
+        }
+    }
+}

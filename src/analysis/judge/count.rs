@@ -26,6 +26,7 @@ use super::state::{error_rate_state, JudgeState};
 use super::verdict::{fmt_num, opt_finite, JudgeVerdict, MetricJudgement, Samples, TestFigures};
 use super::window::{beyond_ceiling, finite_nonneg, JudgeWindow};
 use crate::analysis::stats::counts::{RatioSummary, RatioTestConfig, RatioTestState};
+use crate::analysis::stats::difference::{difference_upper, ArmCounts};
 use crate::analysis::stats::rate::{rate_bounds, rate_bounds_with};
 use crate::analysis::stats::sequential::{log_e_less, Grid};
 use crate::util::number::format_count;
@@ -205,11 +206,13 @@ impl CountMetric<'_> {
             .then(|| broken(s, self.tolerance, sum_phi(s, policy, self), 0.1 * share))
             .flatten();
         let fail_now = broken_now.as_ref().map(|b| b.reason.clone());
-        // the metric's promotion alpha is split evenly between its pass rules
+        // the promotion alpha is not shared between metrics (a promotion needs every metric to
+        // pass, see the module docs), but split evenly between the metric's own pass rules,
+        // any one of which passes it
         let rules = 1.0
             + f64::from(u8::from(self.pass_margin.is_some()))
             + f64::from(u8::from(self.pass_rate.is_some()));
-        let alpha_pass_m = policy.alpha_pass * self.weight / total_w / rules;
+        let alpha_pass_m = policy.alpha_pass / rules;
         let sum = s.summary(&cfg, &grid, alpha_m, alpha_pass_m);
         let figures = TestFigures {
             estimate: sum.estimate,
@@ -476,20 +479,22 @@ impl CountMetric<'_> {
         }
     }
 
-    /// The non-inferiority rule's bound: canary rate's upper bound minus the baseline rate's
-    /// lower bound, each at a quarter of the metric's promotion alpha before the split (so
-    /// half of it for the rule: a union bound), tempered by the arms' own dispersion (which a
-    /// shared shock does raise) and at least the ratio's.
+    /// The non-inferiority rule's bound: the anytime-valid upper bound on canary minus
+    /// baseline rate per request of the joint test of
+    /// [`crate::analysis::stats::difference`], at the rule's share of the promotion alpha,
+    /// tempered by the arms' own dispersion (which a shared shock does raise).
     fn margin(&self, st: &RatioTestState, sum: &RatioSummary, alpha_rule: f64) -> Option<Margin> {
         let margin = self.pass_margin?;
-        let a = alpha_rule / 2.0;
-        let phi = sum.rate_dispersion;
-        let (_, cu) = rate_bounds(st.canary_events, st.canary_requests, phi, a)?;
-        let (bl, _) = rate_bounds(st.baseline_events, st.baseline_requests, phi, a)?;
-        Some(Margin {
-            upper: cu - bl,
-            margin,
-        })
+        let counts = ArmCounts {
+            canary_events: st.canary_events,
+            canary_requests: st.canary_requests,
+            baseline_events: st.baseline_events,
+            baseline_requests: st.baseline_requests,
+            history: (st.history_requests > 0.0)
+                .then_some((st.history_events, st.history_requests)),
+        };
+        let upper = difference_upper(&counts, sum.rate_dispersion, alpha_rule)?;
+        Some(Margin { upper, margin })
     }
 
     /// The absolute guard at this look: the canary rate's lower bound at the guard's alpha,

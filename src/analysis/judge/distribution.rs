@@ -57,7 +57,8 @@ pub(super) fn judge_distribution(
     let grid = cfg.grid();
     let total_w = policy.total_weight();
     let alpha_m = policy.alpha * dp.weight / total_w;
-    let alpha_pass_m = policy.alpha_pass * dp.weight / total_w;
+    // the promotion alpha is not shared between metrics (see the judge's module docs)
+    let alpha_pass_m = policy.alpha_pass;
     let sum = s.summary(&cfg, &grid, alpha_m, alpha_pass_m);
     let figures = TestFigures {
         estimate: Some(sum.estimate),

@@ -13,13 +13,24 @@
 //! `1/alpha_m`; it **passes** when its e-value against "canary worse than the pass tolerance"
 //! reaches `1/alpha_pass_m`. A failure is final; a pass is not: the fail test keeps running at
 //! every look until promotion, and a failure after a pass fails the metric (see `ladder`: the
-//! fail e-process is valid at all times, so going on costs no error control). Family-wise error
-//! control: weighted Bonferroni, `alpha_m = alpha * w_m /
-//! sum(w)`, separately for the fail and the pass family; since every e-process is valid at all
-//! times, the union bound holds however often the judge looks. The sum runs over every metric,
-//! built-in and template (`template`: the team's own counter pairs and histograms, each judged
-//! by the built-in test of its kind), so adding a metric shrinks every other metric's share
-//! and the family-wise bound stays `alpha`.
+//! fail e-process is valid at all times, so going on costs no error control).
+//!
+//! Family-wise error control differs between the two families, because a rollback needs one
+//! metric to fail but a promotion needs every metric to pass:
+//! - **rollbacks**: weighted Bonferroni, `alpha_m = alpha * w_m / sum(w)`. Any one metric's
+//!   false failure rolls a healthy canary back, so the shares must add up to `alpha`. The sum
+//!   runs over every metric, built-in and template (`template`: the team's own counter pairs and
+//!   histograms, each judged by the built-in test of its kind), so adding a metric shrinks every
+//!   other metric's share and the family-wise bound stays `alpha`.
+//! - **promotions**: each metric gets the whole `alphaPass` (split only between its own pass
+//!   rules, any one of which passes it: ratio, `passMargin`, `passRate`). A canary is promoted
+//!   only when every metric passes (an intersection-union test, Berger 1982), so promoting a
+//!   canary that is worse than tolerated on some metric needs that metric's own test to pass
+//!   falsely, which happens with probability at most its `alpha_pass_m <= alphaPass`, whatever
+//!   the other metrics do. Splitting `alphaPass` across metrics as well would buy nothing and
+//!   slow every healthy promotion.
+//!
+//! Since every e-process is valid at all times, both bounds hold however often the judge looks.
 //!
 //! Files: `policy` (what to judge and how strictly), `window` (a look's counts in),
 //! `state` (what is remembered between looks), `count` (the error-rate test and the

@@ -20,13 +20,14 @@ pub struct ErrorRatePolicy {
     /// Pass also when the canary's error rate is shown at most `pass_margin` (errors per
     /// request, 0.005 = half a percentage point) above the baseline's: the non-inferiority
     /// rule, which a service with few or no errors can satisfy where a ratio cannot be shown.
-    /// `None` (JSON `null`) leaves only the ratio rule. With a margin, the metric's share of
-    /// `alphaPass` is split in halves between the two rules.
+    /// `None` (JSON `null`) leaves only the ratio rule. With a margin, `alphaPass` is split in
+    /// halves between the two rules. The test is the joint one of
+    /// [`crate::analysis::stats::difference`].
     pub pass_margin: Option<f64>,
     /// Pass also when the canary's own error rate is shown below `pass_rate` (errors per
     /// request): a service-level objective, for services that know the rate they must meet
-    /// whatever the baseline does. `None` (the default) leaves the rule out. The metric's share
-    /// of `alphaPass` is split evenly between the rules it has.
+    /// whatever the baseline does. `None` (the default) leaves the rule out. `alphaPass` is split
+    /// evenly between the rules the metric has.
     #[serde(default)]
     pub pass_rate: Option<f64>,
     /// The absolute guard: fail when the canary's own error rate is shown above `max_rate`
@@ -146,9 +147,9 @@ impl Default for DispersionPolicy {
 /// One of the team's own metrics (`spec.analysis.metrics`): a counter pair judged exactly as
 /// the error rate is (its failures per event, with the same tolerance, pass rules and
 /// fail-fast rule), or a histogram judged exactly as the latency quantiles are. Its share of
-/// `alpha` and `alphaPass` is its weight over the sum of every metric's weight (built-in and
-/// template), as for the built-in metrics; a histogram's weight is split evenly between its
-/// quantiles when the controller builds the policy.
+/// `alpha` is its weight over the sum of every metric's weight (built-in and template), as for
+/// the built-in metrics; a histogram's weight is split evenly between its quantiles when the
+/// controller builds the policy. Like every metric, it gets the whole `alphaPass`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TemplateMetricPolicy {
@@ -179,7 +180,9 @@ impl TemplateMetricPolicy {
 pub struct JudgePolicy {
     /// Family-wise probability of a false rollback (failing a canary no worse than tolerated).
     pub alpha: f64,
-    /// Family-wise probability of a false promotion (passing a canary worse than `pass_tolerance`).
+    /// Family-wise probability of a false promotion (passing a canary worse than a metric's pass
+    /// rules allow). Every metric's test gets all of it (a promotion needs every metric to pass;
+    /// see the judge's module docs), split between the metric's own pass rules.
     pub alpha_pass: f64,
     pub error_rate: Option<ErrorRatePolicy>,
     pub latency: Vec<LatencyPolicy>,

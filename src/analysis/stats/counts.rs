@@ -69,6 +69,12 @@ pub struct RatioTestState {
     /// estimate (see [`RatioTestState::add_history`]); 0 without history.
     #[serde(default)]
     pub history_windows: u32,
+    /// Events and requests of the usable history windows (the non-inferiority rule's prior,
+    /// see [`crate::analysis::stats::difference`]); 0 without history.
+    #[serde(default)]
+    pub history_events: f64,
+    #[serde(default)]
+    pub history_requests: f64,
 }
 
 /// What a rate-ratio test says now.
@@ -212,6 +218,8 @@ impl RatioTestState {
             requests += r;
         }
         self.history_windows = added;
+        self.history_events = events;
+        self.history_requests = requests;
         added
     }
 
