@@ -188,9 +188,9 @@ class Sampler(threading.Thread):
 class RolloutWatch(threading.Thread):
     """Watches every Rollout; keeps the latest object per name and each event's receive time."""
 
-    def __init__(self, api):
+    def __init__(self, api, base=f"/apis/{GROUP}/{VERSION}/rollouts"):
         super().__init__(daemon=True)
-        self.api, self.lock = api, threading.Lock()
+        self.api, self.base, self.lock = api, base, threading.Lock()
         self.objs, self.events = {}, []  # events: (time, key, status-json)
         self.count = 0
         self.synced = threading.Event()
@@ -200,14 +200,14 @@ class RolloutWatch(threading.Thread):
         while True:
             try:
                 if rv is None:
-                    lst = self.api.json("GET", f"/apis/{GROUP}/{VERSION}/rollouts")
+                    lst = self.api.json("GET", self.base)
                     rv = lst["metadata"]["resourceVersion"]
                     with self.lock:
                         for o in lst["items"]:
                             self.objs[key(o)] = o
                     self.synced.set()
                 c = http.client.HTTPSConnection(self.api.host, self.api.port, context=self.api.ctx, timeout=600)
-                c.request("GET", f"/apis/{GROUP}/{VERSION}/rollouts?watch=1&allowWatchBookmarks=true&resourceVersion={rv}")
+                c.request("GET", f"{self.base}?watch=1&allowWatchBookmarks=true&resourceVersion={rv}")
                 r = c.getresponse()
                 if r.status != 200:
                     rv = None
@@ -271,6 +271,8 @@ def pct(vals, q):
 
 
 class Bench:
+    group = GROUP  # the Rollouts' API group (ArgoBench: argoproj.io)
+
     def __init__(self, args):
         self.args = args
         self.env = read_env(args.env)
@@ -349,12 +351,18 @@ class Bench:
             counts[f"{e['verb']} {res}"] += 1
         return counts, max(per_second.values(), default=0)
 
+    def rollout_watch_events(self):
+        """Watch events the apiserver sent for this controller's Rollouts (its group only: the
+        other controller's Rollouts are a different resource of the same name)."""
+        return prom_metric_sum(self.apiserver_metrics(), "apiserver_watch_events_total",
+                               lambda l: 'resource="rollouts"' in l and f'group="{self.group}"' in l)
+
     def phase_start(self):
         time.sleep(0)
         return {
             "t": time.time(),
             "cpu": self.op.cpu_seconds(),
-            "watch_rollouts": prom_metric_sum(self.apiserver_metrics(), "apiserver_watch_events_total", lambda l: 'resource="rollouts"' in l),
+            "watch_rollouts": self.rollout_watch_events(),
             "own_events": self.watch.count,
             "prom": self.prom_queries(),
         }
@@ -362,7 +370,7 @@ class Bench:
     def phase_end(self, name, s, extra=None):
         t1 = time.time()
         cpu = self.op.cpu_seconds() - s["cpu"]
-        watch_total = prom_metric_sum(self.apiserver_metrics(), "apiserver_watch_events_total", lambda l: 'resource="rollouts"' in l) - s["watch_rollouts"]
+        watch_total = self.rollout_watch_events() - s["watch_rollouts"]
         own = self.watch.count - s["own_events"]
         prom = self.prom_queries() - s["prom"]
         time.sleep(2.5)  # the audit log is written in batches of up to 1 s
@@ -399,11 +407,20 @@ class Bench:
         def one(k):
             ns, name = k.split("/")
             sent[k] = time.time()
-            body = {"spec": {"version": version, "template": template(version, name)}}
-            self.api.request("PATCH", rollout_path(ns, name), body, ctype="application/merge-patch+json")
+            body = self.change_body(name, version)
+            self.api.request("PATCH", self.object_path(ns, name), body, ctype="application/merge-patch+json")
 
         list(self.pool.map(one, keys))
         return sent, before
+
+    def change_body(self, name, version):
+        return {"spec": {"version": version, "template": template(version, name)}}
+
+    def object_path(self, ns, name):
+        return rollout_path(ns, name)
+
+    def is_done(self, o, version):
+        return succeeded_on(o, version)
 
     def follow(self, changed, version, timeout):
         """Per changed Rollout: seconds from patch to first status change, and to completion."""
@@ -413,7 +430,7 @@ class Bench:
         while time.time() < deadline:
             snap = self.watch.snapshot()
             for k in sent:
-                if k not in done and succeeded_on(snap[k], version):
+                if k not in done and self.is_done(snap[k], version):
                     done[k] = time.time()
             if len(done) == len(sent):
                 break
@@ -494,6 +511,291 @@ class Bench:
         except subprocess.TimeoutExpired:
             self.popen.kill()
         return self.result
+
+
+# --- argo: Argo Rollouts in the same run (issue 20 item 2) --------------------------------------
+# The same workload shape for the Argo Rollouts controller: N argoproj.io Rollouts x 2 replicas in
+# 10 namespaces of their own (bench-argo-*), pods labelled bench=argo (the pod runner serves them,
+# Prometheus scrapes them through its file_sd), a basic canary of the same steps (setWeight 25,
+# pause, setWeight 50, pause) and a background analysis (from step 1, so every canary runs it;
+# the first deploy of a Rollout runs no steps) whose AnalysisTemplate asks Prometheus for the
+# demo-app's error ratio of the canary's pods (http_requests_total, the series tollgate judges).
+# ArgoBench reuses Bench's measurement (phase_start / phase_end / follow) and overrides what
+# differs: the API group, the objects, "done" and the controller process.
+
+ARGO_GROUP = "argoproj.io"
+ARGO_VERSION = "v1alpha1"
+ARGO_NS = "bench-argo-"
+
+
+def argo_path(ns, kind="rollouts", name=None):
+    p = f"/apis/{ARGO_GROUP}/{ARGO_VERSION}/namespaces/{ns}/{kind}"
+    return p + (f"/{name}" if name else "")
+
+
+def argo_template(version, name):
+    t = template(version, name)
+    t["metadata"]["labels"]["bench"] = "argo"
+    return t
+
+
+def argo_rollout(name, version, pause):
+    return {
+        "apiVersion": f"{ARGO_GROUP}/{ARGO_VERSION}",
+        "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": argo_template(version, name),
+            "strategy": {"canary": {
+                "analysis": {
+                    "templates": [{"templateName": "bench-error-ratio"}],
+                    "startingStep": 1,
+                    "args": [{"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}],
+                },
+                "steps": [
+                    {"setWeight": 25}, {"pause": {"duration": pause}},
+                    {"setWeight": 50}, {"pause": {"duration": pause}},
+                ],
+            }},
+        },
+    }
+
+
+def argo_analysis_template(ns, prom_url, interval):
+    """The canary pods' 5xx ratio over the last 30 s; no traffic (the bench sends none) reads 0,
+    not NaN, so the analysis passes and measures the controller, not the load."""
+    sel = f'namespace="{ns}",rollouts_pod_template_hash="{{{{args.canary-hash}}}}"'
+    query = (f'(sum(rate(http_requests_total{{{sel},code="500"}}[30s])) or vector(0))'
+             f' / (sum(rate(http_requests_total{{{sel}}}[30s])) > 0 or vector(1))')
+    return {
+        "apiVersion": f"{ARGO_GROUP}/{ARGO_VERSION}",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "bench-error-ratio"},
+        "spec": {
+            "args": [{"name": "canary-hash"}],
+            "metrics": [{
+                "name": "error-ratio",
+                "interval": interval,
+                "successCondition": "result[0] <= 0.05",
+                "failureLimit": 0,
+                "provider": {"prometheus": {"address": prom_url, "query": query}},
+            }],
+        },
+    }
+
+
+def argo_succeeded_on(o, version):
+    """Fully promoted on `version`: the controller saw the current spec (observedGeneration, a
+    string in Argo's status), the stable ReplicaSet is the current template's, and it is Healthy."""
+    st = o.get("status") or {}
+    md = o.get("metadata") or {}
+    env = {e["name"]: e.get("value") for c in o.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+           for e in c.get("env", [])}
+    return (env.get("DEMO_VERSION") == version and st.get("phase") == "Healthy"
+            and st.get("observedGeneration") == str(md.get("generation"))
+            and bool(st.get("stableRS")) and st.get("stableRS") == st.get("currentPodHash"))
+
+
+class ArgoBench(Bench):
+    group = ARGO_GROUP
+
+    def __init__(self, args):
+        import copy
+        a = copy.copy(args)
+        a.operator_user = args.argo_user
+        super().__init__(a)
+
+    def change_body(self, name, version):
+        return {"spec": {"template": argo_template(version, name)}}
+
+    def object_path(self, ns, name):
+        return argo_path(ns, "rollouts", name)
+
+    def is_done(self, o, version):
+        return argo_succeeded_on(o, version)
+
+    def start_operator(self):
+        """rollouts-controller as its own user, upstream defaults (--qps 40, --burst 80,
+        --rollout-threads 10, --analysis-threads 30) except leader election, off as tollgate's
+        is in its run. It binds 0.0.0.0 (metrics, healthz): scale-bench.sh runs it only inside a
+        private network namespace."""
+        logf = open(f"{self.dir}/logs/argo-rollouts.log", "w")
+        cmd = [self.args.argo_controller, "--kubeconfig", self.args.argo_kubeconfig,
+               "--leader-elect=false", "--loglevel", "warn",
+               "--metricsPort", str(free_port()), "--healthzPort", str(free_port())] + self.args.argo_arg
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logf, env={**os.environ, "POD_NAMESPACE": "argo-rollouts"})
+        with open(f"{self.dir}/pids", "a") as f:
+            f.write(f"{p.pid} argo-rollouts\n")
+        self.popen = p
+        self.op = Proc(p.pid)
+        self.sampler = Sampler(self.op)
+        self.sampler.start()
+        return p
+
+    def phase_end(self, name, s, extra=None):
+        """As Bench's, but "status writes" counts the Rollouts' status only (as tollgate's, which
+        writes no other status); AnalysisRun status writes are their own figure."""
+        super().phase_end(name, s, extra)
+        ph = self.result["phases"][name]
+        req = ph["api_requests_by_verb_resource"]
+        writes = lambda res: sum(v for k, v in req.items() if k.split()[0] in ("patch", "update") and k.split()[1] == res)
+        ph["status_writes"] = writes("rollouts/status")
+        ph["status_writes_per_rollout_hour"] = round(ph["status_writes"] / max(1, self.args.rollouts) / (ph["seconds"] / 3600), 3)
+        ph["analysisrun_status_writes"] = writes("analysisruns/status")
+
+    def run(self):
+        a = self.args
+        self.result["config"] = {"rollouts": a.rollouts, "namespaces": a.namespaces, "pods_per_rollout": 2,
+                                 "unrelated_pods": a.unrelated_pods, "churn_fraction": a.churn_fraction,
+                                 "steady_seconds": a.steady_seconds, "pause": a.pause,
+                                 "analysis_interval": a.argo_analysis_interval, "controller_args": a.argo_arg}
+        self.setup_unrelated()
+        self.watch = RolloutWatch(self.api, f"/apis/{ARGO_GROUP}/{ARGO_VERSION}/rollouts")
+        self.watch.start()
+        self.watch.synced.wait(30)
+        self.namespace("argo-rollouts")
+        for i in range(a.namespaces):
+            ns = f"{ARGO_NS}{i}"
+            self.namespace(ns)
+            self.api.request("POST", argo_path(ns, "analysistemplates"),
+                             argo_analysis_template(ns, self.prom, a.argo_analysis_interval), ok=(201, 409))
+        keys = [f"{ARGO_NS}{i % a.namespaces}/r{i}" for i in range(a.rollouts)]
+
+        t_start = time.time()
+        self.start_operator()
+        s = self.phase_start()
+        self.create_all([(argo_path(k.split("/")[0]), argo_rollout(k.split("/")[1], "1.0.0", a.pause)) for k in keys])
+        log(f"argo: {len(keys)} Rollouts created in {time.time() - t_start:.1f}s")
+        self.wait(lambda: all(self.is_done(self.watch.snapshot().get(k, {}), "1.0.0") for k in keys),
+                  a.timeout, f"{len(keys)} Argo Rollouts Healthy")
+        self.phase_end("startup", s, {"all_succeeded_after_s": round(time.time() - t_start, 1)})
+
+        time.sleep(3)
+        s = self.phase_start()
+        time.sleep(a.steady_seconds)
+        self.phase_end("steady", s)
+
+        s = self.phase_start()
+        sent = self.change([keys[0]], "2.0.0")
+        self.phase_end("single", s, self.follow(sent, "2.0.0", a.timeout))
+
+        churn = keys[1:1 + max(1, int(len(keys) * a.churn_fraction))]
+        s = self.phase_start()
+        sent = self.change(churn, "2.0.0")
+        self.phase_end("churn", s, self.follow(sent, "2.0.0", a.timeout))
+        self.result["analysis_runs"] = self.analysis_runs()
+
+        if self.popen.poll() is not None:
+            raise RuntimeError(f"the Argo Rollouts controller exited: {self.popen.returncode}")
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(10)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+        return self.result
+
+    def analysis_runs(self):
+        """AnalysisRuns by phase: the analysis ran (Successful), not just a template existed."""
+        runs = self.api.json("GET", f"/apis/{ARGO_GROUP}/{ARGO_VERSION}/analysisruns")["items"]
+        return dict(collections.Counter((r.get("status") or {}).get("phase", "none") for r in runs))
+
+
+def delete_namespaces(api, prefix, timeout):
+    """Deletes the namespaces named prefix* and waits until they are gone, so the next controller
+    starts on a cluster without the previous one's objects; strips finalizers of Rollouts left
+    behind (their controller has stopped). Returns the seconds it took, or None on timeout."""
+    t0 = time.time()
+    names = [n["metadata"]["name"] for n in api.json("GET", "/api/v1/namespaces")["items"]
+             if n["metadata"]["name"].startswith(prefix)]
+    for n in names:
+        api.request("DELETE", f"/api/v1/namespaces/{n}", ok=(200, 202, 404))
+    while time.time() < t0 + timeout:
+        left = [n["metadata"]["name"] for n in api.json("GET", "/api/v1/namespaces")["items"]
+                if n["metadata"]["name"].startswith(prefix)]
+        if not left:
+            return round(time.time() - t0, 1)
+        for o in api.json("GET", f"/apis/{GROUP}/{VERSION}/rollouts")["items"]:
+            if o["metadata"]["namespace"] in left and o["metadata"].get("finalizers"):
+                api.request("PATCH", rollout_path(o["metadata"]["namespace"], o["metadata"]["name"]),
+                            {"metadata": {"finalizers": None}}, ctype="application/merge-patch+json")
+        time.sleep(2)
+    return None
+
+
+# One row per figure of the side-by-side table: (phase, key, label).
+SIDE_BY_SIDE = [
+    ("startup", "all_succeeded_after_s", "startup: all N done after (s)"),
+    ("startup", "cpu_seconds", "startup: CPU (s)"),
+    ("startup", "api_requests", "startup: API requests"),
+    ("startup", "api_requests_peak_per_second", "startup: API requests, busiest second"),
+    ("steady", "rss_mib_mean", "steady: RSS mean (MiB)"),
+    ("steady", "rss_mib_peak", "steady: RSS peak (MiB)"),
+    ("steady", "cpu_seconds", "steady: CPU (s)"),
+    ("steady", "api_requests", "steady: API requests"),
+    ("steady", "status_writes_per_rollout_hour", "steady: status writes / Rollout-hour"),
+    ("single", "first_status_write_p50_s", "single: spec->status (s)"),
+    ("single", "complete_p50_s", "single: canary complete (s)"),
+    ("churn", "rss_mib_peak", "churn: RSS peak (MiB)"),
+    ("churn", "vmhwm_mib", "whole run: VmHWM peak RSS (MiB)"),
+    ("churn", "cpu_seconds", "churn: CPU (s)"),
+    ("churn", "api_requests", "churn: API requests"),
+    ("churn", "api_requests_peak_per_second", "churn: API requests, busiest second"),
+    ("churn", "status_writes_per_rollout_hour", "churn: status writes / Rollout-hour"),
+    ("churn", "first_status_write_p50_s", "churn: spec->status p50 (s)"),
+    ("churn", "first_status_write_p99_s", "churn: spec->status p99 (s)"),
+    ("churn", "complete_p50_s", "churn: canary complete p50 (s)"),
+    ("churn", "complete_max_s", "churn: canary complete max (s)"),
+    ("churn", "prometheus_queries_per_minute", "churn: Prometheus queries / min"),
+]
+
+
+def side_by_side(results):
+    """Rows {phase, figure, label, tollgate, argo, ratio (argo / tollgate)}."""
+    rows = []
+    for phase, k, label in SIDE_BY_SIDE:
+        vals = {c: (results[c]["phases"].get(phase) or {}).get(k) if c in results else None for c in ("tollgate", "argo")}
+        t, a = vals["tollgate"], vals["argo"]
+        ratio = round(a / t, 2) if isinstance(t, (int, float)) and isinstance(a, (int, float)) and t else None
+        rows.append({"phase": phase, "figure": k, "label": label, "tollgate": t, "argo": a, "argo_over_tollgate": ratio})
+    return rows
+
+
+def side_by_side_table(results, rows):
+    n = next(iter(results.values()))["config"]["rollouts"]
+    lines = [f"tollgate vs Argo Rollouts {ARGO_ROLLOUTS_VERSION_LABEL}, N={n}, same cluster one after the other "
+             f"(fresh namespaces); machine shared with other jobs (load averages above)",
+             f"{'figure':40}{'tollgate':>12}{'argo':>12}{'argo/tollgate':>15}", "-" * 79]
+    for r in rows:
+        f = lambda v: "-" if v is None else v
+        lines.append(f"{r['label']:40}{f(r['tollgate']):>12}{f(r['argo']):>12}{f(r['argo_over_tollgate']):>15}")
+    return "\n".join(lines)
+
+
+ARGO_ROLLOUTS_VERSION_LABEL = os.environ.get("ARGO_ROLLOUTS_VERSION", "v1.10.2")
+
+
+def run_all(a):
+    """Runs the controllers named by --controllers one after the other on this cluster; returns
+    {controller: result} (each with the machine and its load averages)."""
+    results = {}
+    for c in a.controllers.split(","):
+        started = machine()
+        if c == "tollgate":
+            result = Bench(a).run()
+        elif c == "argo":
+            if "tollgate" in results:
+                log("deleting tollgate's namespaces before Argo Rollouts starts")
+                gone = delete_namespaces(Bench(a).api, "bench-tg-", 600)
+                log(f"tollgate's namespaces gone after {gone}s" if gone is not None else "tollgate's namespaces still there after 600s")
+            result = ArgoBench(a).run()
+        else:
+            raise SystemExit(f"unknown controller {c!r} (tollgate, argo)")
+        result["machine"] = started
+        result["machine"]["load_average_at_end"] = open("/proc/loadavg").read().split()[:3]
+        results[c] = result
+    return results
 
 
 def r3(x):
@@ -616,19 +918,30 @@ def main():
     ap.add_argument("--json", required=True)
     ap.add_argument("--txt", required=True)
     ap.add_argument("--check", action="store_true", help="fail when a figure is missing (the smoke)")
+    ap.add_argument("--controllers", default="tollgate", help="comma-separated, run in this order: tollgate, argo")
+    ap.add_argument("--argo-controller", help="the rollouts-controller binary (tests/cluster/argo-rollouts.sh)")
+    ap.add_argument("--argo-kubeconfig")
+    ap.add_argument("--argo-user", default="argo-bench")
+    ap.add_argument("--argo-arg", action="append", default=[])
+    ap.add_argument("--argo-analysis-interval", default="10s")
     a = ap.parse_args()
-    started = machine()
-    result = Bench(a).run()
-    result["machine"] = started
-    result["machine"]["load_average_at_end"] = open("/proc/loadavg").read().split()[:3]
+    results = run_all(a)
+    out = dict(results)
+    texts = [table(r, "argo-rollouts" if c == "argo" else c) for c, r in results.items()]
+    if len(results) > 1:
+        rows = side_by_side(results)
+        out["side_by_side"] = rows
+        texts.append(side_by_side_table(results, rows))
     with open(a.json, "w") as f:
-        json.dump({"tollgate": result}, f, indent=2)
-    text = table(result)
+        json.dump(out, f, indent=2)
+    text = "\n\n".join(texts)
     with open(a.txt, "w") as f:
         f.write(text + "\n")
     print(text)
     if a.check:
-        missing = missing_figures(result)
+        missing = [f"{c}: {m}" for c, r in results.items() for m in missing_figures(r)]
+        if "argo" in results and not results["argo"].get("analysis_runs", {}).get("Successful"):
+            missing.append(f"argo: no Successful AnalysisRun ({results['argo'].get('analysis_runs')})")
         if missing:
             print(f"scale-bench: figures missing: {', '.join(missing)}", file=sys.stderr)
             sys.exit(1)
