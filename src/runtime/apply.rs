@@ -16,6 +16,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
 
 use super::observe::{original_selector, original_workload};
+use super::owned::{CacheError, Owned};
 use crate::crd::{
     Rollout, Track, ANNOTATION_ADOPTED_BY, FIELD_MANAGER, FINALIZER_ADOPTION,
     FINALIZER_UNDEPLOYMENT,
@@ -41,13 +42,16 @@ pub enum ApplyError {
     /// This replica no longer holds the leader lease.
     #[error("not the leader any more: nothing written")]
     NotLeader,
+    /// The children's watch caches could not answer (not synced, or the direct read failed).
+    #[error(transparent)]
+    Cache(#[from] CacheError),
 }
 
 impl ApplyError {
     /// Whether waiting and retrying can help.
     pub fn is_transient(&self) -> bool {
         match self {
-            ApplyError::Kube(_) | ApplyError::NotLeader => true,
+            ApplyError::Kube(_) | ApplyError::NotLeader | ApplyError::Cache(_) => true,
             ApplyError::Traffic(e) => e.is_transient(),
             ApplyError::Build(_) => false,
         }
@@ -99,12 +103,21 @@ async fn mark_adopted(
 pub struct Applier {
     client: Client,
     recorder: Recorder,
+    metrics: std::sync::Arc<super::metrics::Metrics>,
 }
 
 impl Applier {
-    /// An applier that reports Events as `reporter`.
-    pub fn new(client: Client, recorder: Recorder) -> Self {
-        Applier { client, recorder }
+    /// An applier that reports Events as `reporter` and counts its child applies in `metrics`.
+    pub fn new(
+        client: Client,
+        recorder: Recorder,
+        metrics: std::sync::Arc<super::metrics::Metrics>,
+    ) -> Self {
+        Applier {
+            client,
+            recorder,
+            metrics,
+        }
     }
 
     /// Write the plan's status with optimistic concurrency. Returns the stored object.
@@ -123,9 +136,12 @@ impl Applier {
     }
 
     /// Converge traffic and child workloads to the plan, then the adopted Deployment
-    /// (`original`, the one `spec.workloadRef` names) to the size the plan gives it.
+    /// (`original`, the one `spec.workloadRef` names) to the size the plan gives it. A child
+    /// that still carries what this process applied to it last is not applied again (see
+    /// [`Owned`]); `deployments` are the live tracks this pass read.
     pub async fn converge(
         &self,
+        owned: &Owned,
         rollout: &Rollout,
         plan: &Plan,
         deployments: &BTreeMap<Track, Deployment>,
@@ -168,7 +184,21 @@ impl Applier {
                 .and_then(original_selector),
             header_routes: desired.header_routes.clone(),
         };
-        traffic::apply(&self.client, rollout, &state, new_template).await?;
+        let services: Api<k8s_openapi::api::core::v1::Service> =
+            Api::namespaced(self.client.clone(), &namespace);
+        for service in traffic::services(rollout, &state, new_template)? {
+            if owned.service_unchanged(&service).await? {
+                self.metrics.child_apply("Service", false);
+                continue;
+            }
+            self.metrics.child_apply("Service", true);
+            let name = service.metadata.name.clone().unwrap_or_default();
+            let stored = services
+                .patch(&name, &params, &Patch::Apply(&service))
+                .await?;
+            owned.record_service(&service, &stored);
+        }
+        traffic::converge_route(&self.client, rollout, &state).await?;
 
         // Then the workloads: create what is wanted, scale to zero what is not (but never
         // create an empty workload just to scale it to zero).
@@ -188,14 +218,23 @@ impl Applier {
                 Err(_) if want.is_none() => {
                     let name = children::deployment_name(&rollout.name_any(), track);
                     let scale = serde_json::json!({"spec": {"replicas": 0}});
+                    // Not what an apply asked for: the next apply must not be skipped.
+                    owned.forget_deployment(&namespace, &name);
                     merge_patch(&api, &name, &scale).await?;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
             };
+            if owned.deployment_unchanged(&deployment, deployments.get(&track)) {
+                self.metrics.child_apply("Deployment", false);
+                continue;
+            }
+            self.metrics.child_apply("Deployment", true);
             let name = deployment.metadata.name.clone().unwrap_or_default();
-            api.patch(&name, &params, &Patch::Apply(&deployment))
+            let stored = api
+                .patch(&name, &params, &Patch::Apply(&deployment))
                 .await?;
+            owned.record_deployment(&deployment, &stored);
         }
         // Last, the adopted Deployment: after the stable pods it gives way to were applied.
         if let (Some(original), Some(want)) = (adopted, plan.original_replicas) {

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{watcher, Controller};
+use kube::runtime::{reflector, watcher, Controller, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -25,6 +25,7 @@ use super::leader::{LeaderConfig, Leadership};
 use super::metrics::Metrics;
 use super::notify::{Notifier, NotifierConfig};
 use super::observe::Observer;
+use super::owned::Owned;
 use super::peers::broker::BrokerPeer;
 use super::peers::prometheus::PrometheusJudgePeer;
 use super::peers::{AnalysisPeer, ContractPeer, PeerDefaults};
@@ -138,9 +139,11 @@ pub async fn run(
         info!("leading: starting the controller");
         metrics.leader.set(1);
         admin_state.set(Readiness::Starting);
+        let (controller, owned) = controller(&client, &config);
         let ctx = Arc::new(Context {
             observer: Observer::new(client.clone()),
-            applier: Applier::new(client.clone(), recorder(&client, &config)),
+            owned,
+            applier: Applier::new(client.clone(), recorder(&client, &config), metrics.clone()),
             contract: contract.clone(),
             analysis: analysis.clone(),
             metrics: metrics.clone(),
@@ -149,7 +152,6 @@ pub async fn run(
             notifier: notifier.clone(),
             failures: Default::default(),
         });
-        let controller = controller(&client, &config);
         let ready = report_ready(controller.store(), admin_state.clone());
         let mut stop = stop_rx.clone();
         let run = controller
@@ -260,8 +262,9 @@ fn recorder(client: &Client, config: &ControllerConfig) -> Recorder {
     )
 }
 
-/// The controller over Rollouts and the Deployments and Services they own.
-fn controller(client: &Client, config: &ControllerConfig) -> Controller<Rollout> {
+/// The controller over Rollouts and the Deployments and Services they own, and the watch
+/// caches of those children (label-selected: only objects tollgate manages are cached).
+fn controller(client: &Client, config: &ControllerConfig) -> (Controller<Rollout>, Owned) {
     let (rollouts, deployments, services) = match &config.namespace {
         Some(ns) => (
             Api::<Rollout>::namespaced(client.clone(), ns),
@@ -298,9 +301,25 @@ fn controller(client: &Client, config: &ControllerConfig) -> Controller<Rollout>
             .collect::<Vec<_>>()
     };
     let cluster_namers = namers.clone();
-    controller
-        .owns(deployments, owned.clone())
-        .owns(services, owned)
+    // The children's watches fill the caches reconciles read from (instead of a GET per track
+    // per pass) and wake the owning Rollout, as `owns` would.
+    let (deployment_store, deployment_writer) = reflector::store();
+    let (service_store, service_writer) = reflector::store();
+    // Without managedFields (often half of an object, and never read): the caches hold every
+    // child of every Rollout, 30,000 Deployments at 10,000 Rollouts.
+    let deployments = watcher(deployments, owned.clone())
+        .default_backoff()
+        .modify(|d| d.managed_fields_mut().clear())
+        .reflect(deployment_writer)
+        .touched_objects();
+    let services = watcher(services, owned)
+        .default_backoff()
+        .modify(|s| s.managed_fields_mut().clear())
+        .reflect(service_writer)
+        .touched_objects();
+    let controller = controller
+        .owns_stream(deployments)
+        .owns_stream(services)
         .watches(policies, watcher::Config::default(), move |p| {
             namers(
                 crate::crd::PolicyKind::RolloutPolicy,
@@ -319,7 +338,8 @@ fn controller(client: &Client, config: &ControllerConfig) -> Controller<Rollout>
                 )
             },
         )
-        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    (controller, Owned::new(deployment_store, service_store))
 }
 
 /// Mark the admin state `Leading` once the watches have synced.

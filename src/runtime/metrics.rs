@@ -62,6 +62,16 @@ pub struct NotificationLabels {
     pub outcome: String,
 }
 
+/// Label set: one server-side apply of a child the reconcile wanted, and whether it was sent.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChildApplyLabels {
+    /// `Deployment` or `Service`.
+    pub kind: String,
+    /// `applied` (sent to the API server) or `skipped` (the child still carries what this
+    /// process applied to it last: see `runtime::owned`).
+    pub outcome: String,
+}
+
 /// Label set: one Rollout.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RolloutLabels {
@@ -144,6 +154,8 @@ pub struct Metrics {
     pub gate_wait: Family<GateLabels, Histogram, fn() -> Histogram>,
     /// 1 for each Rollout's current phase.
     pub rollout_phase: Family<RolloutPhaseLabels, Gauge>,
+    /// Child applies by kind and outcome (applied or skipped as unchanged).
+    pub child_applies: Family<ChildApplyLabels, Counter>,
     phases: Mutex<HashMap<String, Phase>>,
 }
 
@@ -237,7 +249,14 @@ impl Metrics {
             "1 for each Rollout's current phase",
             rollout_phase.clone(),
         );
+        let child_applies = Family::<ChildApplyLabels, Counter>::default();
+        registry.register(
+            "child_applies",
+            "Server-side applies of tollgate's Deployments and Services, by kind and outcome (applied, or skipped because the child still carries what was applied last)",
+            child_applies.clone(),
+        );
         Metrics {
+            child_applies,
             promotions,
             rollbacks,
             lead_time,
@@ -255,6 +274,16 @@ impl Metrics {
             notification_attempts,
             phases: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Count one child apply the reconcile wanted: `applied` or `skipped`.
+    pub fn child_apply(&self, kind: &str, applied: bool) {
+        self.child_applies
+            .get_or_create(&ChildApplyLabels {
+                kind: kind.to_string(),
+                outcome: if applied { "applied" } else { "skipped" }.to_string(),
+            })
+            .inc();
     }
 
     /// Count what a written status change means for the DORA figures of Rollout `key`

@@ -15,6 +15,7 @@ pub mod leader;
 pub mod metrics;
 pub mod notify;
 pub mod observe;
+pub mod owned;
 pub mod peers;
 pub mod policy;
 pub mod reconcile;

@@ -39,6 +39,8 @@ use crate::util::retry::RetryPolicy;
 pub struct Context {
     /// Reads the cluster and the pods.
     pub observer: Observer,
+    /// The watch caches of tollgate's own Deployments and Services, and what was applied.
+    pub owned: super::owned::Owned,
     /// Writes the cluster.
     pub applier: Applier,
     /// The broker.
@@ -131,7 +133,7 @@ pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
             Err(e) => return Err(e.into()),
         }
     } else {
-        rollout
+        ctx.owned.freshest_rollout(rollout)
     };
     let result = reconcile_inner(&rollout, &ctx).instrument(span).await;
     ctx.metrics.reconciles.inc();
@@ -269,12 +271,14 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     let resolution = super::policy::resolve(ctx.observer.client(), rollout).await?;
     let effective = &resolution.rollout;
     let deployments = ctx
-        .observer
+        .owned
         .deployments(
+            ctx.observer.client(),
             &rollout.namespace().unwrap_or_default(),
             &rollout.name_any(),
         )
-        .await?;
+        .await
+        .map_err(ObserveError::from)?;
     let mut obs = Observations {
         generation: rollout.metadata.generation,
         children: Observer::children(&deployments),
@@ -302,6 +306,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
         if let Err(e) = ctx
             .applier
             .converge(
+                &ctx.owned,
                 &stored,
                 &plan,
                 &deployments,
@@ -647,6 +652,7 @@ async fn write(
         return Ok(rollout.clone());
     }
     let stored = ctx.applier.write_status(rollout, plan).await?;
+    ctx.owned.record_rollout(&stored);
     // DORA figures from what was stored: once per transition, never for an unwritten one.
     ctx.metrics.record_dora(
         &key(rollout),

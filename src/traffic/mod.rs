@@ -168,6 +168,18 @@ pub async fn apply(
         let name = service.metadata.name.clone().unwrap_or_default();
         api.patch(&name, &params, &Patch::Apply(&service)).await?;
     }
+    converge_route(client, rollout, state).await
+}
+
+/// Set the traffic kind's own weights and header rules (an HTTPRoute's, read-modify-patch;
+/// nothing for replica ratio): [`apply`] without the Services, for a caller that applies the
+/// Services of [`services`] itself (the reconcile skips those that carry what it asks).
+pub async fn converge_route(
+    client: &Client,
+    rollout: &Rollout,
+    state: &TrafficState,
+) -> Result<(), TrafficError> {
+    let namespace = rollout.namespace().ok_or(TrafficError::Unnamed)?;
     match http_route::weighted_route(&rollout.spec.traffic) {
         Some(route) => {
             // The canary Service selects the compared arms, the held baseline pods among them

@@ -24,6 +24,7 @@ mod cluster_peers;
 mod dashboard_bench;
 mod dashboard_browser;
 mod e2e_adoption;
+mod e2e_child_applies;
 mod e2e_fleet_sources;
 mod e2e_hpa;
 mod e2e_instant_rollback;
