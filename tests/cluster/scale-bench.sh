@@ -21,6 +21,18 @@
 #   TOLLGATE_BENCH_POD_CIDR      loopback pod range (default 127.64.0.0/17; never 127.0.10-45.x)
 #   TOLLGATE_BENCH_TIMEOUT       seconds to wait for any phase (default 900 + 2 s per Rollout: N=1000
 #                                took 15.5 min to all Succeeded at load average 20)
+#   TOLLGATE_BENCH_ANALYSIS      1 (default): the Rollouts' last step is an analyze step judged against
+#                                the cluster's Prometheus (errorRate and latency on the demo-app series,
+#                                see analysis_spec in scale_bench.py), with two load-gens for traffic;
+#                                0: a pause instead, no traffic, no Prometheus queries
+#   TOLLGATE_BENCH_SCRAPE_INTERVAL  Prometheus' scrape interval in seconds (default 10: every bench pod
+#                                is a target, from the pod runner's file_sd)
+#   TOLLGATE_BENCH_CANARY_RPS    requests/s spread over all canary pods (default 100)
+#   TOLLGATE_BENCH_STABLE_RPS    requests/s spread over all stable pods (default 200)
+#   TOLLGATE_BENCH_SOAK_MINUTES  phase soak after churn: this many minutes of a new version on the
+#                                next Rollout every TOLLGATE_BENCH_SOAK_EVERY seconds (default 0 = off)
+#   TOLLGATE_BENCH_SOAK_EVERY    seconds between two new versions in the soak (default 5)
+#   TOLLGATE_BENCH_SOAK_WARMUP_MINUTES  the soak's RSS growth is measured from here (default 10)
 #   TOLLGATE_BENCH_CHECK         1: fail when a figure is missing (the smoke in tests/run-all.sh)
 #   TOLLGATE_BENCH_SMOKE         1: the smoke's defaults (N=100, 500 unrelated pods, steady 20 s,
 #                                debug build, pod CIDR 127.96.0.0/17, the check on, TOLLGATE_BENCH_ARGO=cached)
@@ -68,7 +80,7 @@ if [ "${TOLLGATE_BENCH_BUILT:-0}" != 1 ]; then
   echo "== peers: build (cached in ${TOLLGATE_CACHE:-$HOME/.cache/tollgate})" >&2
   bash tests/cluster/build.sh >/dev/null
   cargo build -q "${flags[@]}" --bin tollgate
-  cargo build -q -p tollgate-testbed --bin pod-runner
+  cargo build -q -p tollgate-testbed --bin pod-runner --bin load-gen
 fi
 bins=$CARGO_TARGET_DIR/debug
 
@@ -119,6 +131,7 @@ trap 'exit 130' INT TERM
 nodes=$(( (n * 4 + unrelated) / 1000 + 2 ))
 echo "== cluster: $nodes fake nodes, pod CIDR $pod_cidr" >&2
 envfile=$(TOLLGATE_CLUSTER_DIR=$dir TOLLGATE_POD_CIDR=$pod_cidr TOLLGATE_NODES=$nodes \
+  TOLLGATE_SCRAPE_INTERVAL=${TOLLGATE_BENCH_SCRAPE_INTERVAL:-10} \
   TOLLGATE_NODE_MAX_PODS=1000 TOLLGATE_KCM_QPS=200 TOLLGATE_METRICS_SERVER=0 \
   TOLLGATE_POD_RUNNER=$bins/pod-runner TOLLGATE_POD_RUNNER_INLINE=1 TOLLGATE_POD_RUNNER_GRACE_MS=0 TOLLGATE_POD_RUNNER_SELECTOR=bench \
   TOLLGATE_AUDIT_USERS=tollgate-bench,argo-bench bash tests/cluster/start.sh)
@@ -145,6 +158,11 @@ if [ -n "$argo_dir" ]; then
   for a in ${TOLLGATE_BENCH_ARGO_ARGS:-}; do argo_flags+=(--argo-arg="$a"); done
 fi
 
+analysis_args=()
+if [ "${TOLLGATE_BENCH_ANALYSIS:-1}" = 1 ]; then
+  analysis_args=(--load-gen "$bins/load-gen" --canary-rps "${TOLLGATE_BENCH_CANARY_RPS:-100}"
+    --stable-rps "${TOLLGATE_BENCH_STABLE_RPS:-200}")
+fi
 operator_args=()
 for a in ${TOLLGATE_BENCH_OPERATOR_ARGS:-}; do operator_args+=(--operator-arg="$a"); done
 echo "== bench: N=$n, $unrelated unrelated pods, steady ${steady}s, operator $profile, controllers $controllers" >&2
@@ -152,6 +170,9 @@ python3 tests/cluster/scale_bench.py --env "$envfile" --controllers "$controller
   --tollgate "$CARGO_TARGET_DIR/$dirname/tollgate" --operator-kubeconfig "$dir/tollgate-bench.kubeconfig" \
   --rollouts "$n" --unrelated-pods "$unrelated" --steady-seconds "$steady" \
   --timeout "${TOLLGATE_BENCH_TIMEOUT:-$(( 900 + 2 * n ))}" ${operator_args[@]+"${operator_args[@]}"} \
+  ${analysis_args[@]+"${analysis_args[@]}"} \
+  --soak-minutes "${TOLLGATE_BENCH_SOAK_MINUTES:-0}" --soak-every "${TOLLGATE_BENCH_SOAK_EVERY:-5}" \
+  --soak-warmup-minutes "${TOLLGATE_BENCH_SOAK_WARMUP_MINUTES:-10}" \
   --json "$out.json" --txt "$out.txt" $([ "${TOLLGATE_BENCH_CHECK:-0}" = 1 ] && echo --check)
 cp "$dir/logs/operator.log" "$out.operator.log" 2>/dev/null || true
 cp "$dir/logs/argo-rollouts.log" "$out.argo-rollouts.log" 2>/dev/null || true

@@ -116,23 +116,72 @@ def template(version, name):
     }
 
 
-def rollout(name, version, pause):
+def rollout(name, version, pause, analysis=None):
+    """A bench Rollout: setWeight 25, pause, setWeight 50, then a pause or (with `analysis`, the
+    dict from `analysis_spec`) an analyze step that ends at the judge's first Pass."""
+    last = {"pause": {"duration": pause}}
+    spec = {
+        "version": version,
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": name}},
+        "template": template(version, name),
+        "fleetCheck": {},
+        "steps": [{"setWeight": 25}, {"pause": {"duration": pause}}, {"setWeight": 50}, last],
+    }
+    if analysis:
+        spec["steps"][-1] = {"analyze": {"duration": analysis["step"]}}
+        spec["analysis"] = analysis["spec"]
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Rollout", "metadata": {"name": name}, "spec": spec}
+
+
+def analysis_spec(prometheus, interval, step, min_requests, pass_margin):
+    """The bench's analysis: the default errorRate and latency on the demo-app series, against
+    the cluster's Prometheus. Two settings differ from the defaults so that a healthy canary
+    (0 errors) passes on the traffic the bench can afford on a shared machine: passMargin (the
+    default 0.005 needs about 1,500 error-free canary requests; 0.05 about 110) and minRequests
+    (default 300). Latency is judged and recorded but not critical: its p99 test needs about
+    2,000 requests a canary to pass. `onInconclusive: Pause` (the default) holds a canary that
+    has no verdict by the analyze step's end, so it shows up as not completed."""
     return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Rollout",
-        "metadata": {"name": name},
+        "step": step,
         "spec": {
-            "version": version,
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": template(version, name),
-            "fleetCheck": {},
-            "steps": [
-                {"setWeight": 25}, {"pause": {"duration": pause}},
-                {"setWeight": 50}, {"pause": {"duration": pause}},
-            ],
+            "provider": {"prometheus": {"address": prometheus}},
+            "interval": interval,
+            "minRequests": min_requests,
+            "errorRate": {"passMargin": pass_margin},
+            "latency": {"quantiles": [{"quantile": 0.99}], "critical": False},
         },
     }
+
+
+class LoadGen(threading.Thread):
+    """One load-gen (tests/testbed) at a fixed rate over the ready pods of a label selector,
+    restarted when it ends (it runs at most an hour) until stopped; its pids go to the cluster's
+    pids file so stop.sh ends it too."""
+
+    def __init__(self, binary, kubeconfig, selector, rate, refresh_ms, cluster_dir, name):
+        super().__init__(daemon=True)
+        self.cmd = [binary, "--selector", selector, "--rate", str(rate), "--duration-secs", "3600",
+                    "--refresh-ms", str(refresh_ms), "--concurrency", "32"]
+        self.env = {**os.environ, "KUBECONFIG": kubeconfig}
+        self.dir, self.name = cluster_dir, name
+        self.stop, self.proc, self.starts = threading.Event(), None, 0
+
+    def run(self):
+        while not self.stop.is_set():
+            with open(f"{self.dir}/logs/{self.name}.log", "a") as logf:
+                self.proc = subprocess.Popen(self.cmd, stdout=logf, stderr=logf, env=self.env)
+                with open(f"{self.dir}/pids", "a") as f:
+                    f.write(f"{self.proc.pid} load-gen\n")
+                self.starts += 1
+                self.proc.wait()
+            if not self.stop.is_set():
+                time.sleep(1)
+
+    def end(self):
+        self.stop.set()
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
 
 
 def unrelated_pod(i, node):
@@ -442,7 +491,7 @@ class Bench:
             if k in sent and k not in first and t >= sent[k] and st != before[k]:
                 first[k] = t - sent[k]
         complete = [done[k] - sent[k] for k in done]
-        return {
+        out = {
             "changed": len(sent),
             "completed": len(done),
             "first_status_write_p50_s": r3(pct(list(first.values()), 0.5)),
@@ -450,6 +499,90 @@ class Bench:
             "complete_p50_s": r3(pct(complete, 0.5)),
             "complete_max_s": r3(max(complete) if complete else None),
         }
+        if self.analysis:
+            # The judge's record of each changed canary: its verdict and how many looks it took.
+            snap = self.watch.snapshot()
+            an = [(snap[k].get("status") or {}).get("analysis") or {} for k in sent]
+            out["analysis_passed"] = sum(1 for x in an if x.get("verdict") == "Pass")
+            out["analysis_looks_p50"] = pct([x["looks"] for x in an if "looks" in x], 0.5)
+            out["analysis_looks_max"] = max((x["looks"] for x in an if "looks" in x), default=None)
+        return out
+
+    def soak(self, keys, seconds, every, warmup):
+        """Phase soak: for `seconds`, a new version on the next Rollout every `every` seconds
+        (round robin, skipping one whose previous soak version is still rolling out), each going
+        through the whole pipeline. The operator's RSS is sampled every 10 s; the memory figure is
+        RSS after `warmup` against RSS at the end (leaks show as growth; the first minutes fill
+        caches and pools, so they are left out)."""
+        s = self.phase_start()
+        t0, n, i = s["t"], 0, 0
+        pending, sent, done, before = {}, {}, {}, {}
+        series, next_sample = [], t0
+        deadline = t0 + seconds
+        next_change = t0
+        while True:
+            now = time.time()
+            if now >= next_sample:
+                try:
+                    series.append((round(now - t0, 1), round(self.op.mem_kib()["VmRSS"] / 1024, 1)))
+                except OSError:
+                    raise RuntimeError("the operator exited during the soak")
+                next_sample += 10
+            if now >= deadline:
+                break
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"the operator exited during the soak: {self.popen.returncode}")
+            snap = self.watch.snapshot()
+            for k, version in list(pending.items()):
+                if succeeded_on(snap.get(k, {}), version):
+                    done[(k, version)] = time.time() - sent[(k, version)]
+                    del pending[k]
+            if now >= next_change:
+                for _ in range(len(keys)):
+                    k = keys[i % len(keys)]
+                    i += 1
+                    if k not in pending:
+                        n += 1
+                        version = f"3.{n}.0"
+                        before[(k, version)] = json.dumps(snap[k].get("status"), sort_keys=True)
+                        changed = self.change([k], version)
+                        sent[(k, version)] = changed[0][k]
+                        pending[k] = version
+                        break
+                next_change += every
+            time.sleep(min(0.5, max(0.0, min(next_change, next_sample, deadline) - time.time())))
+        # The first status write for each change: the first event after its patch that differs.
+        first = {}
+        with self.watch.lock:
+            events = list(self.watch.events)
+        by_key = collections.defaultdict(list)
+        for kv, t in sent.items():
+            by_key[kv[0]].append((t, kv))
+        for t, k, st in events:
+            for ts, kv in by_key.get(k, ()):
+                if kv not in first and t >= ts and st != before[kv]:
+                    first[kv] = t - ts
+        rss = [v for _, v in series]
+        w = next((v for t, v in series if t >= warmup), None)
+        extra = {
+            "changed": len(sent),
+            "completed": len(done),
+            "in_flight_at_end": len(pending),
+            "first_status_write_p50_s": r3(pct(list(first.values()), 0.5)),
+            "first_status_write_p99_s": r3(pct(list(first.values()), 0.99)),
+            "complete_p50_s": r3(pct(list(done.values()), 0.5)),
+            "complete_max_s": r3(max(done.values()) if done else None),
+            "soak_every_s": every,
+            "warmup_s": warmup,
+            "rss_mib_after_warmup": w,
+            "rss_mib_at_end": rss[-1] if rss else None,
+            "rss_growth_pct": r3((rss[-1] - w) / w * 100) if w and rss else None,
+            "rss_mib_peak_10s": max(rss) if rss else None,
+            "rss_series_10s": series,
+        }
+        # The canaries still rolling out at the end are left to finish: the next phase (none
+        # yet) would otherwise measure them.
+        self.phase_end("soak", s, extra)
 
     def start_operator(self):
         port = free_port()
@@ -471,8 +604,28 @@ class Bench:
         self.result["config"] = {"rollouts": a.rollouts, "namespaces": a.namespaces, "pods_per_rollout": 2,
                                  "unrelated_pods": a.unrelated_pods, "churn_fraction": a.churn_fraction,
                                  "steady_seconds": a.steady_seconds, "pause": a.pause,
-                                 "operator_args": a.operator_arg}
+                                 "operator_args": a.operator_arg, "soak_minutes": a.soak_minutes,
+                                 "soak_every_s": a.soak_every, "soak_warmup_minutes": a.soak_warmup_minutes}
+        self.analysis = None
+        if a.load_gen:
+            if not self.prom:
+                raise RuntimeError("analysis needs the cluster's Prometheus (PROMETHEUS_URL is empty)")
+            self.analysis = analysis_spec(self.prom, a.analysis_interval, a.analyze_step, a.min_requests, a.pass_margin)
+            self.result["config"].update({
+                "analysis": self.analysis["spec"], "analyze_step": a.analyze_step,
+                "scrape_interval_s": int(self.env.get("TOLLGATE_SCRAPE_INTERVAL_SECONDS", "0")),
+                "load_rps_canary_pods": a.canary_rps, "load_rps_stable_pods": a.stable_rps,
+            })
         self.setup_unrelated()
+        self.loads = []
+        if self.analysis:
+            # Traffic for the judge: a fixed rate over all canary pods (spread evenly: 100 canaries
+            # at once get a hundredth each) and one over all stable pods (the baselines).
+            for track, rate, refresh in (("canary", a.canary_rps, 2000), ("stable", a.stable_rps, 10000)):
+                lg = LoadGen(a.load_gen, self.env["KUBECONFIG"], f"bench=tollgate,tollgate.dev/track={track}",
+                             rate, refresh, self.dir, f"load-gen-{track}")
+                lg.start()
+                self.loads.append(lg)
         self.watch = RolloutWatch(self.api)
         self.watch.start()
         self.watch.synced.wait(30)
@@ -483,7 +636,7 @@ class Bench:
         t_start = time.time()
         self.start_operator()
         s = self.phase_start()
-        self.create_all([(rollout_path(k.split("/")[0]), rollout(k.split("/")[1], "1.0.0", a.pause)) for k in keys])
+        self.create_all([(rollout_path(k.split("/")[0]), rollout(k.split("/")[1], "1.0.0", a.pause, self.analysis)) for k in keys])
         log(f"{len(keys)} Rollouts created in {time.time() - t_start:.1f}s")
         self.wait(lambda: all(succeeded_on(self.watch.snapshot().get(k, {}), "1.0.0") for k in keys),
                   a.timeout, f"{len(keys)} Rollouts Succeeded")
@@ -503,8 +656,13 @@ class Bench:
         sent = self.change(churn, "2.0.0")
         self.phase_end("churn", s, self.follow(sent, "2.0.0", a.timeout))
 
+        if a.soak_minutes > 0:
+            self.soak(keys, a.soak_minutes * 60, a.soak_every, a.soak_warmup_minutes * 60)
+
         if self.popen.poll() is not None:
             raise RuntimeError(f"the operator exited: {self.popen.returncode}")
+        for lg in self.loads:
+            lg.end()
         self.popen.send_signal(signal.SIGTERM)
         try:
             self.popen.wait(10)
@@ -835,6 +993,14 @@ FIGURES = [
     ("first_status_write_p99_s", "spec->status p99 (s)"),
     ("complete_p50_s", "canary complete p50 (s)"),
     ("complete_max_s", "canary complete max (s)"),
+    ("analysis_passed", "analysis verdict Pass"),
+    ("analysis_looks_p50", "analysis looks p50"),
+    ("analysis_looks_max", "analysis looks max"),
+    ("in_flight_at_end", "still rolling out at the end"),
+    ("rss_mib_after_warmup", "RSS after warm-up (MiB)"),
+    ("rss_mib_at_end", "RSS at the end (MiB)"),
+    ("rss_growth_pct", "RSS growth after warm-up (%)"),
+    ("rss_mib_peak_10s", "RSS peak, 10 s samples (MiB)"),
 ]
 
 
@@ -881,6 +1047,22 @@ def missing_figures(result):
         out += [f"{phase}.{k}" for k in keys if ph.get(k) is None]
         if "changed" in keys and ph.get("completed") != ph.get("changed"):
             out.append(f"{phase}: {ph.get('completed')} of {ph.get('changed')} canaries completed")
+    if result["config"].get("soak_minutes"):
+        ph = result["phases"].get("soak")
+        if ph is None:
+            out.append("phase soak")
+        else:
+            out += [f"soak.{k}" for k in COMMON + ["rss_mib_after_warmup", "rss_mib_at_end", "rss_growth_pct", "complete_p50_s"]
+                    if ph.get(k) is None]
+            if not ph.get("completed"):
+                out.append("soak: no canary completed")
+    if result["config"].get("analysis"):
+        for phase in ("single", "churn"):
+            ph = result["phases"].get(phase, {})
+            if not ph.get("prometheus_queries_per_minute"):
+                out.append(f"{phase}: analysis on but no Prometheus query")
+            if ph.get("analysis_passed") != ph.get("changed"):
+                out.append(f"{phase}: {ph.get('analysis_passed')} of {ph.get('changed')} analyses passed")
     if result["phases"].get("startup", {}).get("api_requests", 0) == 0:
         out.append("startup: no API request of the operator in the audit log")
     return out
@@ -914,6 +1096,16 @@ def main():
     ap.add_argument("--steady-seconds", type=int, default=60)
     ap.add_argument("--pause", default="10s")
     ap.add_argument("--timeout", type=int, default=900)
+    ap.add_argument("--load-gen", default="", help="load-gen binary: turns analysis on (traffic for the judge)")
+    ap.add_argument("--canary-rps", type=float, default=100, help="requests/s over all canary pods")
+    ap.add_argument("--stable-rps", type=float, default=200, help="requests/s over all stable pods")
+    ap.add_argument("--analysis-interval", default="30s")
+    ap.add_argument("--analyze-step", default="5m", help="the analyze step's length (it ends at the first Pass)")
+    ap.add_argument("--min-requests", type=int, default=100)
+    ap.add_argument("--pass-margin", type=float, default=0.05)
+    ap.add_argument("--soak-minutes", type=float, default=0, help="phase soak's length (0: no soak)")
+    ap.add_argument("--soak-every", type=float, default=5, help="seconds between two new versions in the soak")
+    ap.add_argument("--soak-warmup-minutes", type=float, default=10, help="RSS growth is measured from here")
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--json", required=True)
     ap.add_argument("--txt", required=True)

@@ -15,6 +15,8 @@
 #   TOLLGATE_SERVICE_CIDR Service ClusterIP range (default 127.0.96.0/20, loopback too)
 #   TOLLGATE_NODES        number of fake nodes (default 3)
 #   TOLLGATE_PROMETHEUS   0 to skip Prometheus (default 1)
+#   TOLLGATE_SCRAPE_INTERVAL  Prometheus' scrape interval in whole seconds (default 2; the scale bench
+#                         uses 10: thousands of pod targets every 2 s would be Prometheus' whole job)
 #   TOLLGATE_METRICS_SERVER 0 to skip metrics-server (default 1 when build.sh built it)
 #   TOLLGATE_POD_RUNNER   path of the pod-runner binary (default: none = not started)
 #   TOLLGATE_POD_RUNNER_SELECTOR  label selector of the pods that get a process (default: all)
@@ -333,11 +335,14 @@ if [ "${TOLLGATE_PROMETHEUS:-1}" != 0 ]; then
   # prometheus is built without the Kubernetes SD plugin ("field kubernetes_sd_configs not found"),
   # so when promtool rejects it we fall back to file_sd, written by the pod runner from the same
   # pod objects with the same labels.
+  scrape_s=${TOLLGATE_SCRAPE_INTERVAL:-2}
+  [[ $scrape_s =~ ^[1-9][0-9]*$ ]] || fail "TOLLGATE_SCRAPE_INTERVAL=$scrape_s: whole seconds, at least 1"
+  # The timeout must stay below the interval: three quarters of it (1500ms at the default 2s).
   cat > "$dir/prometheus/global.yml" <<EOF
 global:
-  scrape_interval: 2s
-  scrape_timeout: 1500ms
-  evaluation_interval: 2s
+  scrape_interval: ${scrape_s}s
+  scrape_timeout: $(( scrape_s * 750 ))ms
+  evaluation_interval: ${scrape_s}s
 scrape_configs:
 - job_name: pods
 EOF
@@ -438,7 +443,7 @@ GATEWAY_API_CRDS=$bin/gateway-api-$GATEWAY_API_VERSION
 PROMETHEUS_URL=$prom_url
 TOLLGATE_METRICS_API=$metrics_server
 TOLLGATE_PROMETHEUS_SD=$prom_sd
-TOLLGATE_SCRAPE_INTERVAL_SECONDS=2
+TOLLGATE_SCRAPE_INTERVAL_SECONDS=${scrape_s:-2}
 TOLLGATE_POD_RUNNER_URL=$runner_url
 DEMO_APP_BIN=${DEMO_APP_BIN:-}
 LOAD_GEN_BIN=${LOAD_GEN_BIN:-}
