@@ -134,7 +134,7 @@ pub fn log_e_below_margin(k: &ArmCounts, margin: f64, phi: f64) -> Option<f64> {
         k.baseline_events,
         k.baseline_requests,
     );
-    if !usable(c, nc, b, nb) || !margin.is_finite() || !(phi.is_finite() && phi >= 1.0) {
+    if !(usable(c, nc, b, nb) && margin.is_finite() && phi.is_finite() && phi >= 1.0) {
         return None;
     }
     if c / nc - b / nb >= margin {
