@@ -471,6 +471,28 @@ class Bench:
     def is_done(self, o, version):
         return succeeded_on(o, version)
 
+    def common_phases(self, keys, a, t_start, s, done_words):
+        """The phases both controllers go through, measured alike: the end of startup (every
+        Rollout done on 1.0.0, `s` being startup's phase start), steady, one canary alone and the
+        churn."""
+        self.wait(lambda: all(self.is_done(self.watch.snapshot().get(k, {}), "1.0.0") for k in keys),
+                  a.timeout, f"{len(keys)} {done_words}")
+        self.phase_end("startup", s, {"all_succeeded_after_s": round(time.time() - t_start, 1)})
+
+        time.sleep(3)  # the last pods settle; the steady window starts after
+        s = self.phase_start()
+        time.sleep(a.steady_seconds)
+        self.phase_end("steady", s)
+
+        s = self.phase_start()
+        sent = self.change([keys[0]], "2.0.0")
+        self.phase_end("single", s, self.follow(sent, "2.0.0", a.timeout))
+
+        churn = keys[1:1 + max(1, int(len(keys) * a.churn_fraction))]
+        s = self.phase_start()
+        sent = self.change(churn, "2.0.0")
+        self.phase_end("churn", s, self.follow(sent, "2.0.0", a.timeout))
+
     def follow(self, changed, version, timeout):
         """Per changed Rollout: seconds from patch to first status change, and to completion."""
         sent, before = changed
@@ -638,23 +660,7 @@ class Bench:
         s = self.phase_start()
         self.create_all([(rollout_path(k.split("/")[0]), rollout(k.split("/")[1], "1.0.0", a.pause, self.analysis)) for k in keys])
         log(f"{len(keys)} Rollouts created in {time.time() - t_start:.1f}s")
-        self.wait(lambda: all(succeeded_on(self.watch.snapshot().get(k, {}), "1.0.0") for k in keys),
-                  a.timeout, f"{len(keys)} Rollouts Succeeded")
-        self.phase_end("startup", s, {"all_succeeded_after_s": round(time.time() - t_start, 1)})
-
-        time.sleep(3)  # the last pods settle; the steady window starts after
-        s = self.phase_start()
-        time.sleep(a.steady_seconds)
-        self.phase_end("steady", s)
-
-        s = self.phase_start()
-        sent = self.change([keys[0]], "2.0.0")
-        self.phase_end("single", s, self.follow(sent, "2.0.0", a.timeout))
-
-        churn = keys[1:1 + max(1, int(len(keys) * a.churn_fraction))]
-        s = self.phase_start()
-        sent = self.change(churn, "2.0.0")
-        self.phase_end("churn", s, self.follow(sent, "2.0.0", a.timeout))
+        self.common_phases(keys, a, t_start, s, "Rollouts Succeeded")
 
         if a.soak_minutes > 0:
             self.soak(keys, a.soak_minutes * 60, a.soak_every, a.soak_warmup_minutes * 60)
@@ -826,23 +832,7 @@ class ArgoBench(Bench):
         s = self.phase_start()
         self.create_all([(argo_path(k.split("/")[0]), argo_rollout(k.split("/")[1], "1.0.0", a.pause)) for k in keys])
         log(f"argo: {len(keys)} Rollouts created in {time.time() - t_start:.1f}s")
-        self.wait(lambda: all(self.is_done(self.watch.snapshot().get(k, {}), "1.0.0") for k in keys),
-                  a.timeout, f"{len(keys)} Argo Rollouts Healthy")
-        self.phase_end("startup", s, {"all_succeeded_after_s": round(time.time() - t_start, 1)})
-
-        time.sleep(3)
-        s = self.phase_start()
-        time.sleep(a.steady_seconds)
-        self.phase_end("steady", s)
-
-        s = self.phase_start()
-        sent = self.change([keys[0]], "2.0.0")
-        self.phase_end("single", s, self.follow(sent, "2.0.0", a.timeout))
-
-        churn = keys[1:1 + max(1, int(len(keys) * a.churn_fraction))]
-        s = self.phase_start()
-        sent = self.change(churn, "2.0.0")
-        self.phase_end("churn", s, self.follow(sent, "2.0.0", a.timeout))
+        self.common_phases(keys, a, t_start, s, "Argo Rollouts Healthy")
         self.result["analysis_runs"] = self.analysis_runs()
 
         if self.popen.poll() is not None:
