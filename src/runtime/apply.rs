@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
 
+use super::events::EventPublisher;
 use super::observe::{original_selector, original_workload};
 use super::owned::{CacheError, Owned};
 use crate::crd::{
@@ -23,9 +23,8 @@ use crate::crd::{
 };
 use crate::rollout::children::{self, BuildError, Sources};
 use crate::rollout::decide::{adoption, undeployment};
-use crate::rollout::decide::{EventKind, Plan, PlannedEvent};
+use crate::rollout::decide::{Plan, PlannedEvent};
 use crate::traffic::{self, TrafficError, TrafficState};
-use crate::util::text::shorten_bytes;
 
 /// Why applying a plan failed.
 #[derive(Debug, thiserror::Error)]
@@ -102,20 +101,21 @@ async fn mark_adopted(
 /// Writes plans to the cluster.
 pub struct Applier {
     client: Client,
-    recorder: Recorder,
+    events: EventPublisher,
     metrics: std::sync::Arc<super::metrics::Metrics>,
 }
 
 impl Applier {
-    /// An applier that reports Events as `reporter` and counts its child applies in `metrics`.
+    /// An applier that publishes Events through `events` and counts its child applies in
+    /// `metrics`.
     pub fn new(
         client: Client,
-        recorder: Recorder,
+        events: EventPublisher,
         metrics: std::sync::Arc<super::metrics::Metrics>,
     ) -> Self {
         Applier {
             client,
-            recorder,
+            events,
             metrics,
         }
     }
@@ -340,25 +340,10 @@ impl Applier {
         self.publish(rollout, &plan.events).await;
     }
 
-    /// Publish `events` on the rollout (logged, never fatal). An Event may name a Rollout that
-    /// is already gone: a deleted Rollout's last Events are published after its finalizer went.
+    /// Publish `events` on the rollout, in order, without waiting for the API server (see
+    /// [`EventPublisher`]; logged, never fatal). An Event may name a Rollout that is already
+    /// gone: a deleted Rollout's last Events are published after its finalizer went.
     pub async fn publish(&self, rollout: &Rollout, events: &[PlannedEvent]) {
-        let reference = rollout.object_ref(&());
-        for planned in events {
-            let event = Event {
-                type_: match planned.kind {
-                    EventKind::Normal => EventType::Normal,
-                    EventKind::Warning => EventType::Warning,
-                },
-                reason: planned.reason.to_string(),
-                // An Event note is limited in bytes.
-                note: Some(shorten_bytes(&planned.message, 1000)),
-                action: "Reconcile".into(),
-                secondary: None,
-            };
-            if let Err(e) = self.recorder.publish(&event, &reference).await {
-                tracing::warn!(error = %e, reason = %planned.reason, "could not publish event");
-            }
-        }
+        self.events.publish(rollout.object_ref(&()), events).await;
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::{reflector, watcher, Controller, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
@@ -21,6 +21,7 @@ use tracing::{error, info, warn};
 
 use super::admin::{self, AdminState, Readiness};
 use super::apply::Applier;
+use super::events::EventPublisher;
 use super::leader::{LeaderConfig, Leadership};
 use super::metrics::Metrics;
 use super::notify::{Notifier, NotifierConfig};
@@ -143,7 +144,7 @@ pub async fn run(
         let ctx = Arc::new(Context {
             observer: Observer::new(client.clone()),
             owned,
-            applier: Applier::new(client.clone(), recorder(&client, &config), metrics.clone()),
+            applier: Applier::new(client.clone(), events(&client, &config), metrics.clone()),
             contract: contract.clone(),
             analysis: analysis.clone(),
             metrics: metrics.clone(),
@@ -251,9 +252,9 @@ async fn serve_admin(
     }))
 }
 
-/// The Event recorder, reporting as this replica.
-fn recorder(client: &Client, config: &ControllerConfig) -> Recorder {
-    Recorder::new(
+/// The Event publisher, reporting as this replica.
+fn events(client: &Client, config: &ControllerConfig) -> EventPublisher {
+    EventPublisher::new(
         client.clone(),
         Reporter {
             controller: "tollgate".into(),
@@ -282,7 +283,16 @@ fn controller(client: &Client, config: &ControllerConfig) -> (Controller<Rollout
         Some(ns) => Api::<crate::crd::RolloutPolicy>::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let controller = Controller::new(rollouts, watcher::Config::default());
+    // The Rollouts' cache, without managedFields: as a Controller::new would keep it, its
+    // managedFields were half of each cached Rollout (their field sets are trees of small
+    // allocations: 14 KB a Rollout, 4 of 8 MB at 300 Rollouts) and nothing reads them. `None`,
+    // not an empty list, so a status write (which sends the object back) leaves them as they are.
+    let (rollout_store, rollout_writer) = reflector::store();
+    let rollouts = watcher(rollouts, watcher::Config::default())
+        .modify(|r| r.metadata.managed_fields = None)
+        .reflect(rollout_writer)
+        .applied_objects();
+    let controller = Controller::for_stream(rollouts, rollout_store);
     // A policy's change (or its creation, for a Rollout held on a missing one) requeues the
     // Rollouts that name it, found in the controller's own cache of Rollouts.
     let store = controller.store();
@@ -309,12 +319,12 @@ fn controller(client: &Client, config: &ControllerConfig) -> (Controller<Rollout
     // child of every Rollout, 30,000 Deployments at 10,000 Rollouts.
     let deployments = watcher(deployments, owned.clone())
         .default_backoff()
-        .modify(|d| d.managed_fields_mut().clear())
+        .modify(|d| d.metadata.managed_fields = None)
         .reflect(deployment_writer)
         .touched_objects();
     let services = watcher(services, owned)
         .default_backoff()
-        .modify(|s| s.managed_fields_mut().clear())
+        .modify(|s| s.metadata.managed_fields = None)
         .reflect(service_writer)
         .touched_objects();
     let controller = controller

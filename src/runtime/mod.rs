@@ -11,6 +11,7 @@ pub mod admin;
 pub mod apply;
 pub mod controller;
 pub mod dora;
+pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod notify;

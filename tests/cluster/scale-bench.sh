@@ -28,14 +28,19 @@
 #   TOLLGATE_BENCH_SCRAPE_INTERVAL  Prometheus' scrape interval in seconds (default 10: every bench pod
 #                                is a target, from the pod runner's file_sd)
 #   TOLLGATE_BENCH_CANARY_RPS    requests/s spread over all canary pods (default 100)
+#   TOLLGATE_BENCH_ANALYSIS_INTERVAL  the analysis's look interval (default 30s; the smoke's 10s, with a
+#                                5-second scrape, so its canaries pass in about a third of the time)
 #   TOLLGATE_BENCH_STABLE_RPS    requests/s spread over all stable pods (default 200)
 #   TOLLGATE_BENCH_SOAK_MINUTES  phase soak after churn: this many minutes of a new version on the
 #                                next Rollout every TOLLGATE_BENCH_SOAK_EVERY seconds (default 0 = off)
 #   TOLLGATE_BENCH_SOAK_EVERY    seconds between two new versions in the soak (default 5)
 #   TOLLGATE_BENCH_SOAK_WARMUP_MINUTES  the soak's RSS growth is measured from here (default 10)
 #   TOLLGATE_BENCH_CHECK         1: fail when a figure is missing (the smoke in tests/run-all.sh)
+#   TOLLGATE_BENCH_OPERATOR_WRAPPER  a command prefix for the operator, e.g. "heaptrack -o /tmp/h": a
+#                                diagnosis (its RSS and CPU figures are then the wrapper process's)
 #   TOLLGATE_BENCH_SMOKE         1: the smoke's defaults (N=100, 500 unrelated pods, steady 20 s,
-#                                debug build, pod CIDR 127.96.0.0/17, the check on, TOLLGATE_BENCH_ARGO=cached)
+#                                debug build, pod CIDR 127.96.0.0/17, the check on, TOLLGATE_BENCH_ARGO=cached,
+#                                a 10-second analysis interval over a 5-second scrape)
 #   TOLLGATE_BENCH_ARGO          Argo Rollouts (tests/cluster/argo-rollouts.sh) in the same run, after
 #                                tollgate, on the same cluster in fresh namespaces (tollgate's deleted first):
 #                                1 (default): build it if needed (cold: 5-9 min) and run it;
@@ -53,6 +58,7 @@ if [ "${TOLLGATE_BENCH_SMOKE:-0}" = 1 ]; then
   : "${TOLLGATE_BENCH_ROLLOUTS:=100}" "${TOLLGATE_BENCH_UNRELATED:=500}" "${TOLLGATE_BENCH_STEADY_SECONDS:=20}"
   : "${TOLLGATE_BENCH_PROFILE:=debug}" "${TOLLGATE_BENCH_POD_CIDR:=127.96.0.0/17}" "${TOLLGATE_BENCH_CHECK:=1}"
   : "${TOLLGATE_BENCH_TIMEOUT:=300}" "${TOLLGATE_BENCH_ARGO:=cached}"
+  : "${TOLLGATE_BENCH_ANALYSIS_INTERVAL:=10s}" "${TOLLGATE_BENCH_SCRAPE_INTERVAL:=5}"
 fi
 argo_mode=${TOLLGATE_BENCH_ARGO:-1}
 n=${TOLLGATE_BENCH_ROLLOUTS:-1000}
@@ -161,7 +167,7 @@ fi
 analysis_args=()
 if [ "${TOLLGATE_BENCH_ANALYSIS:-1}" = 1 ]; then
   analysis_args=(--load-gen "$bins/load-gen" --canary-rps "${TOLLGATE_BENCH_CANARY_RPS:-100}"
-    --stable-rps "${TOLLGATE_BENCH_STABLE_RPS:-200}")
+    --stable-rps "${TOLLGATE_BENCH_STABLE_RPS:-200}" --analysis-interval "${TOLLGATE_BENCH_ANALYSIS_INTERVAL:-30s}")
 fi
 operator_args=()
 for a in ${TOLLGATE_BENCH_OPERATOR_ARGS:-}; do operator_args+=(--operator-arg="$a"); done

@@ -376,12 +376,16 @@ class Bench:
 
     def audit(self, t0, t1):
         """The operator's requests received in [t0, t1]: by 'verb resource[/subresource]'."""
-        path = f"{self.dir}/logs/audit.log"
+        # The apiserver rotates its audit log at 100 MB (audit-<time>.log beside it): a long
+        # phase's requests span several files, so read the rotated ones too.
+        logs = f"{self.dir}/logs"
+        paths = sorted(f"{logs}/{f}" for f in os.listdir(logs) if f.startswith("audit") and ".log" in f) \
+            if os.path.isdir(logs) else []
         seen, counts, per_second = set(), collections.Counter(), collections.Counter()
         user = self.args.operator_user
-        if not os.path.exists(path):
+        if not paths:
             return counts, 0
-        for line in open(path):
+        for line in (line for path in paths for line in open(path)):
             try:
                 e = json.loads(line)
             except ValueError:
@@ -612,6 +616,9 @@ class Bench:
         cmd = [self.args.tollgate, "controller", "--kubeconfig", self.args.operator_kubeconfig,
                "--identity", "bench", "--admin-addr", f"127.0.0.1:{port}",
                "--allowed-prometheus-hosts=127.0.0.1,localhost"] + self.args.operator_arg
+        # A diagnosis, not a measurement: TOLLGATE_BENCH_OPERATOR_WRAPPER="heaptrack -o /tmp/x" runs the
+        # operator under a profiler (the RSS and CPU figures are then the wrapper's, not the operator's).
+        cmd = os.environ.get("TOLLGATE_BENCH_OPERATOR_WRAPPER", "").split() + cmd
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logf, env={**os.environ, "RUST_LOG": "info,kube=warn"})
         with open(f"{self.dir}/pids", "a") as f:
             f.write(f"{p.pid} tollgate\n")
