@@ -11,7 +11,9 @@
 //! median and p90 minutes to rollback (over all runs, `-` when fewer than half/90% rolled back),
 //! this judge's median over the floor `log(1/alpha_m)/KL`, median canary requests served before
 //! rollback, this judge's promotion rate and microseconds per look (wall time of
-//! `judge::update`, machine-dependent).
+//! `judge::update`, machine-dependent). A scenario with Rollout steps (`steps_windows`) is
+//! promoted only at a pass at or after the steps' end; until then every look is judged, as the
+//! operator does.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
