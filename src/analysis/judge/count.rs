@@ -259,10 +259,13 @@ impl CountMetric<'_> {
             log_e_less(&grid, &ll, pi, cfg.mixture_scale, sum.dispersion)
                 >= (1.0 / alpha_pass_m).ln()
         };
-        let needs = (judged.0 == JudgeVerdict::Undecided && decided.is_none())
+        // never decided yet: say what a pass still needs, or that none can come
+        let open = judged.0 == JudgeVerdict::Undecided && decided.is_none();
+        let needs = open
             .then(|| self.needs_requests(s, &sum, (alpha_pass_m, &ratio_at), policy))
             .flatten();
-        if judged.0 == JudgeVerdict::Undecided && decided.is_none() {
+        let cannot_pass = open && needs.is_none();
+        if open {
             judged.1 = match needs {
                 Some(0.0) => judged.1,
                 Some(n) => format!(
@@ -296,6 +299,7 @@ impl CountMetric<'_> {
                 && abs.guard.is_some_and(|g| g.fails)
                 && !judged.1.starts_with("failed earlier"),
             needs_requests: needs,
+            cannot_pass,
             dispersion: Some(sum.dispersion),
             ..MetricJudgement::with_figures(
                 self.metric.clone(),
