@@ -98,6 +98,11 @@ pub struct Scenario {
     pub canary_error: Option<f64>,
     /// Histograms with [`PROMETHEUS_DEFAULT_BOUNDS`] instead of [`BOUNDS`].
     pub default_buckets: bool,
+    /// Length in windows of the Rollout's steps (`setWeight`/`pause`): a pass promotes only at
+    /// a look at or after the steps' end, and until then every look is still judged, so a
+    /// failure after a pass rolls back (as the operator does). 0: promote at the first pass.
+    /// Traffic is not changed by the steps' weights (see `split_ramp` for that).
+    pub steps_windows: u32,
 }
 
 impl Default for Scenario {
@@ -119,6 +124,7 @@ impl Default for Scenario {
             regress_from: 0,
             canary_error: None,
             default_buckets: false,
+            steps_windows: 0,
         }
     }
 }

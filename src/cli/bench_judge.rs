@@ -11,7 +11,9 @@
 //! median and p90 minutes to rollback (over all runs, `-` when fewer than half/90% rolled back),
 //! this judge's median over the floor `log(1/alpha_m)/KL`, median canary requests served before
 //! rollback, this judge's promotion rate and microseconds per look (wall time of
-//! `judge::update`, machine-dependent).
+//! `judge::update`, machine-dependent). A scenario with Rollout steps (`steps_windows`) is
+//! promoted only at a pass at or after the steps' end; until then every look is judged, as the
+//! operator does.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -170,9 +172,16 @@ fn scenarios() -> Vec<Scenario> {
             s.base_error = 0.0;
             s.canary_error = Some(0.01)
         }),
+        // the late regression goes through a Rollout's steps (setWeight 25, pause 5m,
+        // setWeight 50, pause 10m: 30 windows), because in the operator a pass does not promote
+        // by itself: the steps still run and the fail test keeps judging every look until the
+        // last one. Without steps, a healthy canary at 100 req/s passes in about 4 minutes,
+        // before the regression at minute 5 starts, and the bench would measure a rollout that
+        // has no steps at all
         mk("err-x3-late", &|s| {
             s.error_mult = 3.0;
-            s.regress_from = 10
+            s.regress_from = 10;
+            s.steps_windows = 30
         }),
         mk("lat-p99x1.5-tail", &|s| {
             s.latency = LatencyChange::Tail(1.5)
@@ -191,6 +200,9 @@ fn scenarios() -> Vec<Scenario> {
             s.base_error = 0.06;
             s.canary_error = Some(0.06)
         }),
+        // appended likewise: the A/A twin of err-x3-late, the same 15 minutes of steps over a
+        // healthy canary, so the fail test's looks after a pass show their false rollbacks
+        mk("aa-err1%-steps15m", &|s| s.steps_windows = 30),
     ]
 }
 
@@ -296,7 +308,9 @@ fn run_once(
                             out.ours_fail = Some((minutes, canary_requests));
                             ours_done = true;
                         }
-                        JudgeVerdict::Pass => {
+                        // a pass promotes only once the Rollout's steps are over; until
+                        // then the looks go on, and a failure among them rolls back
+                        JudgeVerdict::Pass if t + 1 >= gen.scenario.steps_windows => {
                             out.ours_pass = Some(minutes);
                             out.pass_gate = first_pass
                                 .iter()
@@ -304,7 +318,7 @@ fn run_once(
                                 .map(|(m, _)| m.clone());
                             ours_done = true;
                         }
-                        JudgeVerdict::Undecided => {}
+                        JudgeVerdict::Pass | JudgeVerdict::Undecided => {}
                     }
                 }
                 Err(_) => ours_done = true,
@@ -693,6 +707,43 @@ mod tests {
         let r = run_cell(x4, 10.0, &args, &policy, 1);
         assert!(r.judges[0].rollbacks >= 11, "{:?}", r.judges[0]);
         assert!(r.judges[0].median_minutes.unwrap_or(99.0) < 10.0);
+    }
+
+    #[test]
+    fn a_pass_promotes_only_after_the_steps_and_a_later_failure_rolls_back() {
+        let args = small_args(120);
+        let policy = JudgePolicy::default();
+        let s = scenarios();
+        // a healthy canary at 100 req/s passes within minutes, but is promoted at the end of
+        // the 15 minutes of steps, not before
+        let aa = s
+            .iter()
+            .find(|x| x.name == "aa-err1%-steps15m")
+            .expect("scenario");
+        let r = run_cell(aa, 100.0, &args, &policy, 0);
+        let ours = &r.judges[0];
+        assert!(ours.promotions.unwrap_or(0) >= 10, "{ours:?}");
+        assert_eq!(ours.promoted_within_5min, Some(0.0), "{ours:?}");
+        assert!(ours.median_promotion_minutes >= Some(15.0), "{ours:?}");
+        // the late regression is caught during the steps; without them the early pass
+        // promotes most runs before it starts
+        let late = s
+            .iter()
+            .find(|x| x.name == "err-x3-late")
+            .expect("scenario");
+        let r = run_cell(late, 100.0, &args, &policy, 1);
+        assert!(r.judges[0].rollbacks >= 11, "{:?}", r.judges[0]);
+        assert_eq!(r.judges[0].promotions, Some(0), "{:?}", r.judges[0]);
+        let no_steps = Scenario {
+            steps_windows: 0,
+            ..late.clone()
+        };
+        let r = run_cell(&no_steps, 100.0, &args, &policy, 1);
+        assert!(
+            r.judges[0].promotions.unwrap_or(0) >= 6,
+            "{:?}",
+            r.judges[0]
+        );
     }
 
     #[test]

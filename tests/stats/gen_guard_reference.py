@@ -10,7 +10,8 @@ guard_reference.json beside this script:
   there the bound has the closed form (phi ln(1/alpha) + ln(1 + N/b)) / N).
 
 Independent of the Rust code: written from the formula in src/analysis/stats/rate.rs'
-documentation, solved with scipy's brentq; each case also carries a Monte Carlo check (seeded)
+documentation, solved with scipy's brentq (the bounds in gamma_poisson.py, shared with
+gen_margin_reference.py); each case also carries a Monte Carlo check (seeded)
 that the guard's chance of ever failing a canary exactly at maxRate, over many looks, stays
 below its alpha.
 
@@ -22,30 +23,10 @@ import math
 import os
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import gammaln
+
+from gamma_poisson import bounds, log_m
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard_reference.json")
-
-
-def log_m(events, exposure, lam, b, a=1.0):
-    xl = events * math.log(lam) if events > 0 else 0.0
-    return (a * math.log(b) - gammaln(a) + gammaln(a + events) - (a + events) * math.log(b + exposure)
-            - xl + lam * exposure)
-
-
-def bounds(events, exposure, phi, alpha, b):
-    """{lam : log M(lam) / phi < ln(1/alpha)}, the upper end capped at 1, the lower 0 without
-    events."""
-    cut = phi * math.log(1.0 / alpha)
-    f = lambda lam: log_m(events, exposure, lam, b) - cut
-    mle = events / exposure
-    upper = 1.0 if f(1.0) < 0 else brentq(f, max(mle, 1e-300), 1.0, xtol=1e-15, rtol=1e-13)
-    if events == 0 or f(1e-300) < 0:
-        lower = 0.0
-    else:
-        lower = brentq(f, 1e-300, mle, xtol=1e-300, rtol=1e-13)
-    return lower, upper
 
 
 def guard_cases():

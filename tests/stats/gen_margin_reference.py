@@ -17,7 +17,7 @@ Also, seeded simulations (numpy), at 10 requests per second per arm and 30-s loo
 * what the rule buys: minutes to pass for a healthy canary at 1% and 0.1% and 0 errors, for this
   test without and with the prior from an hour of baseline history, for the rule's first
   form (canary's upper bound minus baseline's lower bound, each a Gamma-Poisson confidence
-  sequence at half the alpha), and for an oracle that knows the
+  sequence at half the alpha: gamma_poisson.py's bounds, shared with gen_guard_reference.py), and for an oracle that knows the
   baseline's rate (the most any test could do: a likelihood ratio against the nearest null
   point), so the note can say how far the rule is from what the data allow.
 
@@ -32,6 +32,8 @@ import numpy as np
 from scipy import integrate
 from scipy.optimize import brentq, minimize_scalar
 from scipy.special import gammaln
+
+from gamma_poisson import bounds
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "margin_reference.json")
 PRIOR_RATE = 100.0
@@ -151,17 +153,6 @@ def log_e_fast(c, nc, b, nb, m, history=None):
     return max(0.0, alt - pois_ll(c, nc, lb + m) - pois_ll(b, nb, lb))
 
 
-def gp_bounds(x, n, alpha):
-    cut = math.log(1 / alpha)
-    lm = lambda l: (math.log(PRIOR_RATE) + gammaln(1 + x) - (1 + x) * math.log(PRIOR_RATE + n)
-                    - (x * math.log(l) if x > 0 else 0) + l * n)
-    f = lambda l: lm(l) - cut
-    mle = x / n
-    up = 1.0 if f(1.0) < 0 else brentq(f, max(mle, 1e-300), 1.0)
-    lo = 0.0 if x == 0 or f(1e-300) < 0 else brentq(f, 1e-300, mle)
-    return lo, up
-
-
 def simulate(p_b, p_c, alpha, runs, seed, margin=0.005, rps=10, window=30, looks=120, min_looks=3):
     """Minutes to pass per run (None: not within `looks`) for the joint test (without and with
     an hour of baseline history for its prior), the two-bound form and the oracle."""
@@ -191,8 +182,8 @@ def simulate(p_b, p_c, alpha, runs, seed, margin=0.005, rps=10, window=30, looks
             if "twoBounds" not in done and regression:
                 done["twoBounds"] = None
             if "twoBounds" not in done:
-                _, cu = gp_bounds(c, nn, alpha / 2)
-                bl, _ = gp_bounds(b, nn, alpha / 2)
+                _, cu = bounds(c, nn, 1.0, alpha / 2, PRIOR_RATE)
+                bl, _ = bounds(b, nn, 1.0, alpha / 2, PRIOR_RATE)
                 if cu - bl < margin:
                     done["twoBounds"] = t
             if "oracle" not in done and regression:

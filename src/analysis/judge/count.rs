@@ -235,17 +235,18 @@ impl CountMetric<'_> {
             .watch
             .as_ref()
             .map(|w| self.watch_look(policy, (&cfg, &grid), w, (watch_alpha, alpha_pass_m)));
+        // the main test fails only with enough events behind it
+        let main_fails = figures.fail() && s.canary_events + s.baseline_events >= policy.min_events;
         let mut judged = self.decide(
             policy,
             s,
             &sum,
-            &figures,
+            (&figures, main_fails),
             (*decided, fresh),
             (abs, fail_now, watch.as_ref()),
         );
         // the figures reported are those of the test that decided: the watch test's when it
         // alone failed
-        let main_fails = figures.fail() && s.canary_events + s.baseline_events >= policy.min_events;
         let figures = match watch {
             Some(w) if w.fails && !main_fails && judged.0 == JudgeVerdict::Fail => w.figures,
             _ => figures,
@@ -258,10 +259,13 @@ impl CountMetric<'_> {
             log_e_less(&grid, &ll, pi, cfg.mixture_scale, sum.dispersion)
                 >= (1.0 / alpha_pass_m).ln()
         };
-        let needs = (judged.0 == JudgeVerdict::Undecided && decided.is_none())
+        // never decided yet: say what a pass still needs, or that none can come
+        let open = judged.0 == JudgeVerdict::Undecided && decided.is_none();
+        let needs = open
             .then(|| self.needs_requests(s, &sum, (alpha_pass_m, &ratio_at), policy))
             .flatten();
-        if judged.0 == JudgeVerdict::Undecided && decided.is_none() {
+        let cannot_pass = open && needs.is_none();
+        if open {
             judged.1 = match needs {
                 Some(0.0) => judged.1,
                 Some(n) => format!(
@@ -295,6 +299,7 @@ impl CountMetric<'_> {
                 && abs.guard.is_some_and(|g| g.fails)
                 && !judged.1.starts_with("failed earlier"),
             needs_requests: needs,
+            cannot_pass,
             dispersion: Some(sum.dispersion),
             ..MetricJudgement::with_figures(
                 self.metric.clone(),
@@ -307,12 +312,14 @@ impl CountMetric<'_> {
         }
     }
 
+    /// The metric's verdict and reason at this look. `main_fails`: the main test's `figures`
+    /// fail with enough events behind them (the caller reports the figures by it too).
     fn decide(
         &self,
         policy: &JudgePolicy,
         st: &RatioTestState,
         sum: &RatioSummary,
-        figures: &TestFigures,
+        (figures, main_fails): (&TestFigures, bool),
         (decided, fresh): (Option<JudgeVerdict>, Result<(), String>),
         (abs, fail_now, watch): (AbsoluteRules, Option<String>, Option<&WatchLook>),
     ) -> (JudgeVerdict, String) {
@@ -363,8 +370,6 @@ impl CountMetric<'_> {
                     disp.overdispersed_min_windows
                 )
             });
-        let n_events = st.canary_events + st.baseline_events;
-        let main_fails = figures.fail() && n_events >= policy.min_events;
         let watch_fails = watch.is_some_and(|w| w.fails);
         let guard = abs.guard.filter(|g| g.fails);
         let rungs = Rungs {

@@ -978,11 +978,13 @@ fn an_undecided_metric_says_how_many_more_requests_a_pass_needs() {
     let (_, j) = run(&p, &longer[..4 + more / 2]);
     let m = metric(&j, "errorRate");
     assert_eq!(m.verdict, JudgeVerdict::Undecided);
+    assert!(!m.cannot_pass, "{m:?}");
     // a canary two thirds of a point worse than its baseline cannot pass by the margin
     let worse: Vec<JudgeWindow> = (0..6).map(|_| err_win(5.0, 3.0, 300.0)).collect();
     let (_, j) = run(&p, &worse);
     let m = metric(&j, "errorRate");
     assert_eq!(m.needs_requests, None, "{m:?}");
+    assert!(m.cannot_pass, "{m:?}");
     assert!(m.reason.contains("cannot pass"), "{}", m.reason);
 }
 

@@ -102,6 +102,10 @@ pub struct MetricJudgement {
     /// observed so far (`None` when none can pass at those rates, or the metric is decided).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub needs_requests: Option<f64>,
+    /// While undecided: no pass rule can pass at the rates observed so far, however long the
+    /// analysis runs (then `needs_requests` is `None` and the reason says so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cannot_pass: bool,
     /// Overdispersion factor used to temper the evidence (count tests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dispersion: Option<f64>,
@@ -183,6 +187,7 @@ impl MetricJudgement {
             max_rate: None,
             max_rate_exceeded: false,
             needs_requests: None,
+            cannot_pass: false,
             dispersion: None,
             samples,
             detail: None,

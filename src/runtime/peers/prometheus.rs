@@ -182,7 +182,7 @@ fn needs(m: &judge::MetricJudgement) -> Option<f64> {
     match m.needs_requests {
         Some(n) if n > 0.0 && n.is_finite() => Some(n),
         Some(_) => None,
-        None if m.reason.contains("cannot pass") => Some(f64::INFINITY),
+        None if m.cannot_pass => Some(f64::INFINITY),
         None => None,
     }
 }
@@ -611,6 +611,32 @@ mod tests {
             b.extend(e.clone());
         }
         serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn a_metric_that_cannot_pass_is_told_by_the_judge_not_by_its_wording() {
+        let metric = |cannot_pass: bool, reason: &str| -> judge::MetricJudgement {
+            serde_json::from_value(json!({
+                "metric": "errorRate", "verdict": "Inconclusive", "critical": true,
+                "test": "t", "reason": reason, "threshold": 100.0, "passThreshold": 40.0,
+                "cannotPass": cannot_pass,
+                "samples": {"windows": 6, "canaryRequests": 1800.0, "baselineRequests": 1800.0}
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            needs(&metric(true, "not enough evidence yet")),
+            Some(f64::INFINITY)
+        );
+        assert_eq!(
+            metric_status(&metric(true, "x")).needs_canary_requests,
+            Some(i64::MAX)
+        );
+        // the words alone decide nothing
+        assert_eq!(
+            needs(&metric(false, "cannot pass at the rates seen so far")),
+            None
+        );
     }
 
     #[test]

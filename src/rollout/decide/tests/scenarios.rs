@@ -7,6 +7,8 @@ struct World {
     contract: ContractAnswer,
     fleet_ok: bool,
     verdict_after: Option<(i64, MetricVerdict)>,
+    /// A later verdict (seconds into the run, verdict) that replaces `verdict_after` from then on.
+    then: Option<(i64, MetricVerdict)>,
     record_fails: usize,
     /// What the webhook was told, pass by pass, as the reconcile does it ("Event version").
     notified: Vec<String>,
@@ -23,8 +25,17 @@ impl World {
             },
             fleet_ok: true,
             verdict_after,
+            then: None,
             record_fails: 0,
             notified: vec![],
+        }
+    }
+
+    /// From `at` seconds on, the analysis gives `verdict` instead.
+    fn then(self, at: i64, verdict: MetricVerdict) -> World {
+        World {
+            then: Some((at, verdict)),
+            ..self
         }
     }
 
@@ -85,8 +96,9 @@ fn run(
             });
         }
         if let Some(w) = &n.look {
-            let verdict = match world.verdict_after {
-                Some((t, v)) if now >= t => v,
+            let verdict = match (world.then, world.verdict_after) {
+                (Some((t, v)), _) if now >= t => v,
+                (_, Some((t, v))) if now >= t => v,
                 _ => MetricVerdict::Running,
             };
             obs.look = Some(look(verdict, (w.end.as_second()) - T0));
@@ -201,6 +213,64 @@ fn a_regression_is_rolled_back_before_the_last_step() {
     );
 }
 
+/// Steps that only set weights and pause (15 minutes), as in bench-judge's `err-x3-late`.
+fn spec_with_pause_steps() -> RolloutSpec {
+    spec_with(|s| {
+        s.steps = serde_json::from_value(json!([
+            {"setWeight": 25}, {"pause": {"duration": "5m"}},
+            {"setWeight": 50}, {"pause": {"duration": "10m"}}
+        ]))
+        .unwrap();
+    })
+}
+
+#[test]
+fn a_pass_does_not_promote_before_the_pause_steps_are_over() {
+    let spec = spec_with_pause_steps();
+    let mut world = World::deployable(Some((0, MetricVerdict::Pass)));
+    let (status, events) = run(&spec, stable_status(), &mut world, 3600);
+    assert_eq!(status.phase, Phase::Succeeded, "{events:?}");
+    let analysis_started = status
+        .history
+        .iter()
+        .find(|d| d.reason == "StepStarted")
+        .map(|d| d.at)
+        .unwrap();
+    let completed = status
+        .history
+        .iter()
+        .find(|d| d.reason == "StepsCompleted")
+        .unwrap();
+    // every look passed from the first, yet the promotion waited for both pauses
+    let waited = completed.at.as_second() - analysis_started.as_second();
+    assert!(waited >= 15 * 60, "promoted {waited} s into the steps");
+}
+
+#[test]
+fn a_failure_after_a_pass_rolls_back_during_a_pause_step() {
+    let spec = spec_with_pause_steps();
+    // the judge passes at once, then (a regression that starts late) fails 10 minutes in,
+    // during the second pause
+    let mut world =
+        World::deployable(Some((0, MetricVerdict::Pass))).then(600, MetricVerdict::Fail);
+    let (status, events) = run(&spec, stable_status(), &mut world, 3600);
+    assert_eq!(status.phase, Phase::RolledBack, "{events:?}");
+    assert_eq!(status.reason.as_deref(), Some("AnalysisFailed"));
+    assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
+    assert!(!events.contains(&"PromotionCommitted".to_string()));
+    // the failure came in the last step (the 10-minute pause), after passing looks
+    assert_eq!(
+        world.notified,
+        [
+            "StepStarted 2.0.0+a1b2c3d step 0",
+            "StepStarted 2.0.0+a1b2c3d step 1",
+            "StepStarted 2.0.0+a1b2c3d step 2",
+            "StepStarted 2.0.0+a1b2c3d step 3",
+            "RolledBack 2.0.0+a1b2c3d"
+        ]
+    );
+}
+
 #[test]
 fn a_stale_pod_blocks_and_an_unknown_broker_blocks_after_its_budget() {
     let spec = spec();
@@ -218,6 +288,7 @@ fn a_stale_pod_blocks_and_an_unknown_broker_blocks_after_its_budget() {
         },
         fleet_ok: true,
         verdict_after: None,
+        then: None,
         record_fails: 0,
         notified: vec![],
     };
