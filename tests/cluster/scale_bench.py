@@ -332,6 +332,9 @@ class Bench:
         self.prom = self.env.get("PROMETHEUS_URL", "")
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.parallel)
         self.result = {"phases": {}}
+        # tollgate's analysis spec when its Rollouts analyze (set by its run); Argo's analysis is
+        # its AnalysisRuns, counted apart.
+        self.analysis = None
 
     # --- setup -------------------------------------------------------------------------------
     def create_all(self, items):

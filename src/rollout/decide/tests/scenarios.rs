@@ -182,13 +182,7 @@ fn a_healthy_canary_is_promoted_through_every_step_and_recorded_once() {
     // again for each look and each deployment-record retry.
     assert_eq!(
         world.notified,
-        [
-            "StepStarted 2.0.0+a1b2c3d step 0",
-            "StepStarted 2.0.0+a1b2c3d step 1",
-            "StepStarted 2.0.0+a1b2c3d step 2",
-            "StepStarted 2.0.0+a1b2c3d step 3",
-            "Promoted 2.0.0+a1b2c3d"
-        ]
+        four_steps_then("Promoted")
     );
 }
 
@@ -261,13 +255,7 @@ fn a_failure_after_a_pass_rolls_back_during_a_pause_step() {
     // the failure came in the last step (the 10-minute pause), after passing looks
     assert_eq!(
         world.notified,
-        [
-            "StepStarted 2.0.0+a1b2c3d step 0",
-            "StepStarted 2.0.0+a1b2c3d step 1",
-            "StepStarted 2.0.0+a1b2c3d step 2",
-            "StepStarted 2.0.0+a1b2c3d step 3",
-            "RolledBack 2.0.0+a1b2c3d"
-        ]
+        four_steps_then("RolledBack")
     );
 }
 
@@ -323,4 +311,13 @@ fn metrics_that_never_arrive_hold_the_rollout_without_promoting_or_rolling_back(
             "StepStarted 2.0.0+a1b2c3d step 1"
         ]
     );
+}
+
+/// The notifications of a canary through the four steps of these scenarios, then `last`.
+fn four_steps_then(last: &str) -> Vec<String> {
+    let version = "2.0.0+a1b2c3d";
+    (0..4)
+        .map(|i| format!("StepStarted {version} step {i}"))
+        .chain([format!("{last} {version}")])
+        .collect()
 }
