@@ -6,7 +6,10 @@
 //!   (issue 20's scale bench: 100 of 1,000 Rollouts given a new version at once) that queued the
 //!   next Rollouts' first status writes behind other Rollouts' Events. A pass now hands its
 //!   Events to a task of their own and returns; the Events of one pass stay in order (one task
-//!   publishes them one after the other).
+//!   publishes them one after the other). Nothing orders two passes' tasks: a Rollout's next
+//!   pass may publish before the last Event of this one is answered, so a reader sorting by time
+//!   can see two quick passes' Events interleaved within a second (each carries the time it was
+//!   published). The status, written before any Event, is the ordered record.
 //! - **Backpressure.** At most [`IN_FLIGHT`] passes' Events are being published at once; a pass
 //!   that finds them all taken waits for one (so a slow API server slows reconciles down instead
 //!   of growing a backlog without bound).

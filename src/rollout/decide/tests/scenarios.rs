@@ -180,10 +180,7 @@ fn a_healthy_canary_is_promoted_through_every_step_and_recorded_once() {
     assert_eq!(count(&events, "WeightSet"), 2, "{events:?}");
     // One event per step entered, and the promotion once, although the status is written
     // again for each look and each deployment-record retry.
-    assert_eq!(
-        world.notified,
-        four_steps_then("Promoted")
-    );
+    assert_eq!(world.notified, four_steps_then("Promoted"));
 }
 
 #[test]
@@ -253,10 +250,7 @@ fn a_failure_after_a_pass_rolls_back_during_a_pause_step() {
     assert_eq!(status.stable_version.as_deref(), Some("1.0.0"));
     assert!(!events.contains(&"PromotionCommitted".to_string()));
     // the failure came in the last step (the 10-minute pause), after passing looks
-    assert_eq!(
-        world.notified,
-        four_steps_then("RolledBack")
-    );
+    assert_eq!(world.notified, four_steps_then("RolledBack"));
 }
 
 #[test]
