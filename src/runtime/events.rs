@@ -77,29 +77,24 @@ impl EventPublisher {
     }
 
     /// Publish `events` about `reference`, in order, on a task of their own. Waits only for a
-    /// free slot (see [`IN_FLIGHT`]), not for the API server. The returned handle ends when the
-    /// last Event was answered (callers may drop it).
-    pub async fn publish(
-        &self,
-        reference: ObjectReference,
-        events: &[PlannedEvent],
-    ) -> Option<tokio::task::JoinHandle<()>> {
+    /// free slot (see [`IN_FLIGHT`]), not for the API server.
+    pub async fn publish(&self, reference: ObjectReference, events: &[PlannedEvent]) {
         if events.is_empty() {
-            return None;
+            return;
         }
         // The semaphore is never closed, so this never fails (and without a permit the Events
         // would still be published).
         let permit = self.in_flight.clone().acquire_owned().await.ok();
         let recorder = self.recorder();
         let events: Vec<Event> = events.iter().map(kube_event).collect();
-        Some(tokio::spawn(async move {
+        tokio::spawn(async move {
             for event in &events {
                 if let Err(e) = recorder.publish(event, &reference).await {
                     tracing::warn!(error = %e, reason = %event.reason, "could not publish event");
                 }
             }
             drop(permit);
-        }))
+        });
     }
 }
 

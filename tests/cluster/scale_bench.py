@@ -336,6 +336,17 @@ class Bench:
         # its AnalysisRuns, counted apart.
         self.analysis = None
 
+    def measure_operator(self, p, name):
+        """The controller process `p` just started: stop.sh ends it with the cluster, and its RSS
+        and CPU are sampled from here on."""
+        with open(f"{self.dir}/pids", "a") as f:
+            f.write(f"{p.pid} {name}\n")
+        self.popen = p
+        self.op = Proc(p.pid)
+        self.sampler = Sampler(self.op)
+        self.sampler.start()
+        return p
+
     # --- setup -------------------------------------------------------------------------------
     def create_all(self, items):
         list(self.pool.map(lambda pi: self.api.request("POST", pi[0], pi[1], ok=(201, 409)), items))
@@ -623,13 +634,7 @@ class Bench:
         # operator under a profiler (the RSS and CPU figures are then the wrapper's, not the operator's).
         cmd = os.environ.get("TOLLGATE_BENCH_OPERATOR_WRAPPER", "").split() + cmd
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logf, env={**os.environ, "RUST_LOG": "info,kube=warn"})
-        with open(f"{self.dir}/pids", "a") as f:
-            f.write(f"{p.pid} tollgate\n")
-        self.popen = p
-        self.op = Proc(p.pid)
-        self.sampler = Sampler(self.op)
-        self.sampler.start()
-        return p
+        return self.measure_operator(p, "tollgate")
 
     def run(self):
         a = self.args
@@ -800,13 +805,7 @@ class ArgoBench(Bench):
                "--leader-elect=false", "--loglevel", "warn",
                "--metricsPort", str(free_port()), "--healthzPort", str(free_port())] + self.args.argo_arg
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logf, env={**os.environ, "POD_NAMESPACE": "argo-rollouts"})
-        with open(f"{self.dir}/pids", "a") as f:
-            f.write(f"{p.pid} argo-rollouts\n")
-        self.popen = p
-        self.op = Proc(p.pid)
-        self.sampler = Sampler(self.op)
-        self.sampler.start()
-        return p
+        return self.measure_operator(p, "argo-rollouts")
 
     def phase_end(self, name, s, extra=None):
         """As Bench's, but "status writes" counts the Rollouts' status only (as tollgate's, which
